@@ -1,0 +1,26 @@
+"""repast: a feature store for machine learning. Feast-compatible names, built for speed."""
+
+from repast import types
+from repast.config import RepoConfig
+from repast.definitions import (
+    BatchFeatureView,
+    Entity,
+    FeatureService,
+    FeatureView,
+    Field,
+    FileSource,
+    OnDemandFeatureView,
+    PostgreSQLSource,
+    PushSource,
+    RequestSource,
+)
+from repast.store import FeatureStore
+from repast.types import ValueType
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BatchFeatureView", "Entity", "FeatureService", "FeatureStore", "FeatureView", "Field", "FileSource",
+    "OnDemandFeatureView", "PostgreSQLSource", "PushSource", "RepoConfig", "RequestSource", "ValueType",
+    "types",
+]

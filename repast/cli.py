@@ -1,0 +1,206 @@
+"""The `repast` command. Exit codes: 0 success, 1 user error (message, no traceback), 2 usage."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from repast.errors import RepastError
+
+app = typer.Typer(help="repast: a feature store for machine learning.", no_args_is_help=True,
+                  pretty_exceptions_enable=False, add_completion=False)
+console = Console()
+err_console = Console(stderr=True)
+_state: dict[str, Any] = {"repo": None}
+
+
+@app.callback()
+def main(repo: Path = typer.Option(None, "--repo", "-r", "--chdir", "-c",
+                                   help="Feature repo directory (default: the current directory).")) -> None:
+    """Declare features in Python, apply them, build training data and serve them online."""
+    _state["repo"] = repo
+
+
+def open_store() -> Any:
+    from repast.store import FeatureStore
+
+    return FeatureStore(repo_path=_state["repo"] or Path.cwd())
+
+
+def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Print a RepastError as one message and exit 1, instead of a traceback."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except RepastError as e:
+            err_console.print(f"[bold red]Error:[/] {e}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+    return wrapper
+
+
+@app.command()
+@user_errors
+def init(name: str = typer.Argument(..., help="Directory (and project name) of the new feature repo.")) -> None:
+    """Create a feature repo with a driver-statistics example and generated data."""
+    import re
+
+    from repast.scaffold import init_repo
+
+    project = re.sub(r"[^A-Za-z0-9_\-]", "_", Path(name).name)
+    target = init_repo(Path(name), project)
+    console.print(f"Created feature repo [bold]{target}[/] (project {project}).")
+    console.print(f"Next: cd {name} && repast plan && repast apply")
+
+
+def _print_changes(changes: list[Any], verb: str) -> None:
+    from repast.definitions.registry_objects import KIND_LABELS
+
+    if not changes:
+        console.print("No changes: the registry matches the repo.")
+        return
+    marks = {"add": "[green]+[/]", "update": "[yellow]~[/]", "delete": "[red]-[/]"}
+    for c in changes:
+        detail = f" ({', '.join(c.fields)})" if c.fields else ""
+        console.print(f"{marks[c.op]} {KIND_LABELS[c.kind]} {c.name}{detail}", highlight=False)
+    counts = {op: sum(1 for c in changes if c.op == op) for op in ("add", "update", "delete")}
+    console.print(f"{verb}: {counts['add']} to add, {counts['update']} to change, {counts['delete']} to delete.")
+
+
+@app.command()
+@user_errors
+def plan() -> None:
+    """Show what `apply` would change: the repo's definitions against the registry."""
+    _print_changes(open_store().plan_repo(), "Plan")
+
+
+@app.command()
+@user_errors
+def apply() -> None:
+    """Validate the repo's definitions and make the registry match them (one transaction)."""
+    changes = open_store().apply_repo()
+    _print_changes(changes, "Applied")
+
+
+@app.command()
+@user_errors
+def teardown(yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation.")) -> None:
+    """Remove the project's online storage and its registry records."""
+    store = open_store()
+    if not yes and sys.stdin.isatty():
+        typer.confirm(f"Remove everything registered for project '{store.project}'?", abort=True)
+    store.teardown()
+    console.print(f"Project '{store.project}' torn down.")
+
+
+@app.command("registry-dump")
+@user_errors
+def registry_dump() -> None:
+    """Print every registered definition as JSON."""
+    store = open_store()
+    data = {"project": store.project, "version": store.registry.version,
+            **store.registry.contents().to_json()}
+    for odfv in data["on_demand_feature_view"]:
+        odfv.pop("udf_pickle", None)
+    print(json.dumps(data, indent=2, default=str))
+
+
+@app.command()
+@user_errors
+def history(limit: int = typer.Option(20, help="How many applies to show, newest first."),
+            as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
+    """List past applies: version, when, who, and what changed."""
+    entries = open_store().history(limit)
+    if as_json:
+        print(json.dumps([{"version": e.version, "applied_at": e.applied_at.isoformat(),
+                           "applied_by": e.applied_by, "changes": e.changes} for e in entries], indent=2))
+        return
+    table = Table("version", "applied at (UTC)", "by", "changes")
+    for e in entries:
+        summary = ", ".join(f"{c['op']} {c['kind']} {c['name']}" for c in e.changes)
+        table.add_row(str(e.version), f"{e.applied_at:%Y-%m-%d %H:%M:%S}", e.applied_by, summary)
+    console.print(table)
+
+
+def _object_rows(kind: str, obj: Any) -> list[str]:
+    d = obj.to_dict()
+    if kind == "entity":
+        return [obj.name, ", ".join(obj.join_keys), obj.description]
+    if kind == "data_source":
+        return [obj.name, d["type"], d.get("path") or d.get("table") or d.get("query") or ""]
+    if kind in ("feature_view", "on_demand_feature_view"):
+        return [obj.name, ", ".join(getattr(obj, "entities", [])), ", ".join(obj.feature_names())]
+    return [obj.name, ", ".join(obj.feature_refs()), obj.description]
+
+
+_COLUMNS = {"entity": ["name", "join keys", "description"], "data_source": ["name", "type", "location"],
+            "feature_view": ["name", "entities", "features"],
+            "on_demand_feature_view": ["name", "entities", "features"],
+            "feature_service": ["name", "features", "description"]}
+
+
+def _add_object_commands(kind: str, command: str, label: str) -> None:
+    sub = typer.Typer(help=f"List and describe registered {label}.", no_args_is_help=True)
+
+    @sub.command("list")
+    @user_errors
+    def list_(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
+        objs = list(open_store().registry.contents().by_kind(kind).values())
+        if as_json:
+            print(json.dumps([_public_dict(o) for o in objs], indent=2, default=str))
+            return
+        table = Table(*_COLUMNS[kind])
+        for o in objs:
+            table.add_row(*_object_rows(kind, o))
+        console.print(table)
+
+    list_.__doc__ = f"List registered {label}."
+
+    @sub.command("describe")
+    @user_errors
+    def describe(name: str = typer.Argument(..., help="Name of the object.")) -> None:
+        obj = open_store().registry.contents().get(kind, name)
+        print(json.dumps(_public_dict(obj), indent=2, default=str))
+
+    describe.__doc__ = f"Show one of the registered {label} as JSON."
+    app.add_typer(sub, name=command)
+
+
+def _public_dict(obj: Any) -> dict[str, Any]:
+    d: dict[str, Any] = obj.to_dict()
+    d.pop("udf_pickle", None)
+    return d
+
+
+for _kind, _command, _label in (("entity", "entities", "entities"), ("data_source", "data-sources", "data sources"),
+                                ("feature_view", "feature-views", "feature views"),
+                                ("on_demand_feature_view", "on-demand-feature-views", "on-demand feature views"),
+                                ("feature_service", "feature-services", "feature services")):
+    _add_object_commands(_kind, _command, _label)
+
+config_app = typer.Typer(help="Inspect the configuration in use.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+
+@config_app.command("show")
+@user_errors
+def config_show() -> None:
+    """Print where the configuration was found and its values (secrets masked)."""
+    store = open_store()
+    console.print(f"# from {store.config_source}: {store.config.repo_path}", highlight=False)
+    data = store.config.model_dump(mode="json", exclude={"repo_path"})
+    print(json.dumps(data, indent=2))
+
+
+def run() -> None:
+    """Entry point of the `repast` console script."""
+    app()

@@ -1,0 +1,194 @@
+"""RepoConfig: feature_store.yaml parsed and validated.
+
+Backends are chosen by `type:`; each backend module declares its own pydantic `Config`, found
+through the per-interface tables in `repast.offline` and `repast.online`. `${VAR}` in any string
+value is replaced from the environment. Every error names the file and the key.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from repast.errors import ConfigError
+
+CONFIG_FILE = "feature_store.yaml"
+ENV_CONFIG_PATH = "REPAST_FEATURE_STORE_YAML"
+# Where the Kubeflow PodDefault and the Kubernetes manifests mount the configuration Secret.
+MOUNTED_CONFIG_PATH = "/etc/repast/feature_store.yaml"
+_ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BackendConfig(StrictModel):
+    """Base of every backend's config: only `type` in common."""
+
+    type: str
+
+
+class RegistryConfig(StrictModel):
+    registry_type: Literal["sql", "file", "remote"] = "sql"
+    path: str
+    cache_ttl_seconds: float = Field(default=60, ge=0)
+    token: SecretStr | None = None
+
+
+class TokenAuthConfig(StrictModel):
+    type: Literal["token"] = "token"
+    read_tokens: list[SecretStr] = []
+    write_tokens: list[SecretStr] = []
+
+
+class NoAuthConfig(StrictModel):
+    type: Literal["no_auth"] = "no_auth"
+
+
+class FeatureServerConfig(StrictModel):
+    auth: TokenAuthConfig | NoAuthConfig = NoAuthConfig()
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+    enabled: bool = True
+
+
+class RepoConfig(StrictModel):
+    """The whole of feature_store.yaml. `repo_path` is where relative paths are resolved."""
+
+    project: str
+    registry: RegistryConfig | str = "data/registry.db"
+    provider: Literal["local"] = "local"
+    offline_store: Any = None
+    online_store: Any = None
+    entity_key_serialization_version: int = Field(default=3, ge=1, le=3)
+    feature_server: FeatureServerConfig = FeatureServerConfig()
+    flags: dict[str, Any] = {}
+    repo_path: Path = Path(".")
+
+    @field_validator("project")
+    @classmethod
+    def _project_name(cls, v: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_\-]*", v):
+            raise ValueError("project must be letters, digits, '_' or '-', starting with a letter or digit")
+        return v
+
+    @field_validator("registry")
+    @classmethod
+    def _registry(cls, v: RegistryConfig | str) -> RegistryConfig:
+        return RegistryConfig(path=v) if isinstance(v, str) else v
+
+    @field_validator("offline_store")
+    @classmethod
+    def _offline(cls, v: Any) -> BackendConfig:
+        from repast.offline import OFFLINE_ENGINES
+
+        return _backend_config(v, OFFLINE_ENGINES, "duckdb")
+
+    @field_validator("online_store")
+    @classmethod
+    def _online(cls, v: Any) -> BackendConfig:
+        from repast.online import ONLINE_STORES
+
+        return _backend_config(v, ONLINE_STORES, "sqlite")
+
+    @property
+    def registry_config(self) -> RegistryConfig:
+        assert isinstance(self.registry, RegistryConfig)
+        return self.registry
+
+    def resolve_path(self, path: str) -> str:
+        """A path from the config, made absolute against the repo directory."""
+        p = Path(path).expanduser()
+        return str(p if p.is_absolute() else (self.repo_path / p).resolve())
+
+    def registry_url(self) -> str:
+        """An SQLAlchemy URL for the registry: a file path becomes a SQLite URL."""
+        path = self.registry_config.path
+        if "://" in path:
+            return path
+        return "sqlite:///" + self.resolve_path(path)
+
+
+def _backend_config(value: Any, table: dict[str, str], default: str) -> BackendConfig:
+    from repast.backends import config_class
+
+    if value is None:
+        value = {"type": default}
+    if isinstance(value, str):
+        value = {"type": value}
+    if not isinstance(value, dict):
+        raise ValueError(f"must be a mapping with a 'type' key, got {value!r}")
+    kind = value.get("type", default)
+    if kind not in table:
+        raise ValueError(f"unknown type '{kind}'; known types: {', '.join(sorted(table))}")
+    return config_class(table[kind]).model_validate({**value, "type": kind})
+
+
+def substitute_env(value: Any, source: str) -> Any:
+    """Replace `${VAR}` in every string; a variable that is not set is a ConfigError naming it."""
+    if isinstance(value, dict):
+        return {k: substitute_env(v, source) for k, v in value.items()}
+    if isinstance(value, list):
+        return [substitute_env(v, source) for v in value]
+    if isinstance(value, str):
+        def repl(m: re.Match[str]) -> str:
+            name = m.group(1)
+            if name not in os.environ:
+                raise ConfigError(f"{source}: environment variable ${{{name}}} is not set")
+            return os.environ[name]
+        return _ENV_PATTERN.sub(repl, value)
+    return value
+
+
+def parse_config(data: Any, source: str, repo_path: Path) -> RepoConfig:
+    """Validate a parsed YAML document; errors name `source` and the offending key."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping of keys (project, registry, ...), got {type(data).__name__}")
+    if "repo_path" in data:
+        raise ConfigError(f"{source}: repo_path: unknown key")
+    data = substitute_env(data, source)
+    try:
+        return RepoConfig.model_validate({**data, "repo_path": repo_path})
+    except ValidationError as e:
+        raise ConfigError(_format_validation(e, source)) from None
+
+
+def _format_validation(e: ValidationError, source: str) -> str:
+    lines = []
+    for err in e.errors():
+        loc = ".".join(str(p) for p in err["loc"] if not str(p).startswith(("function-after", "function-")))
+        msg = err["msg"].replace("Extra inputs are not permitted", "unknown key")
+        msg = msg.replace("Value error, ", "")
+        lines.append(f"{source}: {loc or '<top>'}: {msg}")
+    return "\n".join(lines)
+
+
+def load_config(path: str | Path) -> RepoConfig:
+    """Read and validate a feature_store.yaml file."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / CONFIG_FILE
+    if not path.exists():
+        raise ConfigError(f"{path}: not found; run inside a feature repo, pass --repo, or `repast init NAME`")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: malformed YAML: {e}") from None
+    return parse_config(data, str(path), path.parent.resolve())
+
+
+def find_config(repo_path: str | Path | None = None) -> tuple[Path, str]:
+    """Where the configuration comes from, and why: explicit path, env var, mount, then cwd."""
+    if repo_path is not None:
+        return Path(repo_path), "repo_path argument"
+    env_path = os.environ.get(ENV_CONFIG_PATH)
+    if env_path:
+        return Path(env_path), f"${ENV_CONFIG_PATH}"
+    if Path(MOUNTED_CONFIG_PATH).exists():
+        return Path(MOUNTED_CONFIG_PATH), "mounted configuration"
+    return Path.cwd(), "current directory"

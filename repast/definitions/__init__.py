@@ -1,0 +1,24 @@
+"""The declarative model: plain data, no I/O."""
+
+from repast.definitions.entity import Entity, Field
+from repast.definitions.feature_service import FeatureService
+from repast.definitions.feature_view import BatchFeatureView, FeatureView, Projection
+from repast.definitions.on_demand import OnDemandFeatureView, on_demand_feature_view
+from repast.definitions.registry_objects import KINDS, RepoContents, object_from_dict, spec_of
+from repast.definitions.sources import (
+    CsvFormat,
+    DataSource,
+    FileSource,
+    ParquetFormat,
+    PostgreSQLSource,
+    PushSource,
+    RequestSource,
+    source_from_dict,
+)
+
+__all__ = [
+    "KINDS", "BatchFeatureView", "CsvFormat", "DataSource", "Entity", "FeatureService", "FeatureView",
+    "Field", "FileSource", "OnDemandFeatureView", "ParquetFormat", "PostgreSQLSource", "Projection",
+    "PushSource", "RepoContents", "RequestSource", "object_from_dict", "on_demand_feature_view",
+    "source_from_dict", "spec_of",
+]

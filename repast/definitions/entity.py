@@ -1,0 +1,96 @@
+"""Entity and Field: the keys features are attached to, and the typed columns of a view."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from repast.errors import DefinitionError
+from repast.types import FeatureType, ValueType, parse_type
+
+
+@dataclass
+class Field:
+    """A named, typed column: `Field(name="conv_rate", dtype=Float32)`."""
+
+    name: str
+    dtype: FeatureType
+    description: str = ""
+    tags: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise DefinitionError(f"Field name must be a non-empty string, got {self.name!r}")
+        if isinstance(self.dtype, str):
+            self.dtype = parse_type(self.dtype)
+        if not hasattr(self.dtype, "to_arrow"):
+            raise DefinitionError(
+                f"Field '{self.name}': dtype must be a repast type such as Int64, got {self.dtype!r}"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "dtype": str(self.dtype), "description": self.description,
+                "tags": dict(self.tags)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Field:
+        return cls(name=d["name"], dtype=parse_type(d["dtype"]),
+                   description=d.get("description", ""), tags=d.get("tags", {}))
+
+
+class Entity:
+    """What features describe (a driver, a customer), identified by its join keys.
+
+    `join_keys` defaults to `[name]` as in Feast; an explicit empty list is an error.
+    """
+
+    kind = "entity"
+
+    def __init__(
+        self,
+        name: str | None = None,
+        join_keys: list[str] | None = None,
+        value_type: ValueType | None = None,
+        description: str = "",
+        tags: dict[str, str] | None = None,
+        owner: str = "",
+        *,
+        join_key: str | None = None,
+    ) -> None:
+        if not name or not isinstance(name, str):
+            raise DefinitionError(f"Entity needs a non-empty name, got {name!r}")
+        self.name = name
+        if join_keys is None:
+            join_keys = [join_key] if join_key else [name]
+        if not join_keys:
+            raise DefinitionError(f"Entity '{name}': join_keys is empty; give at least one key")
+        if not all(isinstance(k, str) and k for k in join_keys):
+            raise DefinitionError(f"Entity '{name}': join_keys must be non-empty strings")
+        self.join_keys = list(join_keys)
+        self.value_type = value_type if value_type is not None else ValueType.UNKNOWN
+        self.description = description
+        self.tags = dict(tags or {})
+        self.owner = owner
+
+    @property
+    def join_key(self) -> str:
+        return self.join_keys[0]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "join_keys": self.join_keys, "value_type": self.value_type.name,
+                "description": self.description, "tags": self.tags, "owner": self.owner}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Entity:
+        return cls(name=d["name"], join_keys=d["join_keys"],
+                   value_type=ValueType[d.get("value_type", "UNKNOWN")],
+                   description=d.get("description", ""), tags=d.get("tags"), owner=d.get("owner", ""))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Entity) and self.to_dict() == other.to_dict()
+
+    def __hash__(self) -> int:
+        return hash(("entity", self.name))
+
+    def __repr__(self) -> str:
+        return f"Entity(name={self.name!r}, join_keys={self.join_keys!r})"

@@ -1,0 +1,97 @@
+"""RepoContents: one snapshot of every definition of a project, keyed by kind and name."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from repast.definitions.entity import Entity
+from repast.definitions.feature_service import FeatureService
+from repast.definitions.feature_view import FeatureView
+from repast.definitions.on_demand import OnDemandFeatureView
+from repast.definitions.sources import DataSource, source_from_dict
+from repast.errors import FeatureNotFound
+
+# Order matters: objects are applied and listed in dependency order.
+KINDS = ("entity", "data_source", "feature_view", "on_demand_feature_view", "feature_service")
+KIND_LABELS = {"entity": "Entity", "data_source": "DataSource", "feature_view": "FeatureView",
+               "on_demand_feature_view": "OnDemandFeatureView", "feature_service": "FeatureService"}
+
+Definition = Entity | DataSource | FeatureView | OnDemandFeatureView | FeatureService
+
+
+def kind_of(obj: Any) -> str:
+    if isinstance(obj, DataSource):
+        return "data_source"
+    kind = getattr(obj, "kind", None)
+    if kind not in KINDS:
+        raise TypeError(f"not a repast definition: {obj!r}")
+    return str(kind)
+
+
+def object_from_dict(kind: str, d: dict[str, Any]) -> Any:
+    if kind == "entity":
+        return Entity.from_dict(d)
+    if kind == "data_source":
+        return source_from_dict(d)
+    if kind == "feature_view":
+        return FeatureView.from_dict(d)
+    if kind == "on_demand_feature_view":
+        return OnDemandFeatureView.from_dict(d)
+    if kind == "feature_service":
+        return FeatureService.from_dict(d)
+    raise ValueError(f"unknown definition kind {kind!r}")
+
+
+def spec_of(obj: Any) -> dict[str, Any]:
+    """The comparable spec of a definition (ODFV pickles excluded: they differ across runs)."""
+    if isinstance(obj, OnDemandFeatureView):
+        return obj.spec_dict()
+    return obj.to_dict()  # type: ignore[no-any-return]
+
+
+@dataclass
+class RepoContents:
+    """All definitions of one project. Feature views have their entities bound."""
+
+    entities: dict[str, Entity] = field(default_factory=dict)
+    data_sources: dict[str, DataSource] = field(default_factory=dict)
+    feature_views: dict[str, FeatureView] = field(default_factory=dict)
+    on_demand_feature_views: dict[str, OnDemandFeatureView] = field(default_factory=dict)
+    feature_services: dict[str, FeatureService] = field(default_factory=dict)
+
+    def by_kind(self, kind: str) -> dict[str, Any]:
+        table: dict[str, dict[str, Any]] = {"entity": self.entities, "data_source": self.data_sources,
+                "feature_view": self.feature_views, "on_demand_feature_view": self.on_demand_feature_views,
+                "feature_service": self.feature_services}
+        return table[kind]
+
+    def add(self, obj: Any) -> None:
+        self.by_kind(kind_of(obj))[obj.name] = obj
+
+    def all_objects(self) -> list[tuple[str, Any]]:
+        return [(kind, obj) for kind in KINDS for obj in self.by_kind(kind).values()]
+
+    def bind(self) -> RepoContents:
+        """Bind entity names in feature views to Entity objects; returns self."""
+        for fv in self.feature_views.values():
+            fv.resolve_entities(self.entities)
+        return self
+
+    def get_view(self, name: str) -> FeatureView | OnDemandFeatureView:
+        if name in self.feature_views:
+            return self.feature_views[name]
+        if name in self.on_demand_feature_views:
+            return self.on_demand_feature_views[name]
+        known = sorted([*self.feature_views, *self.on_demand_feature_views])
+        raise FeatureNotFound(f"feature view '{name}' is not registered; registered views: {known}")
+
+    def get(self, kind: str, name: str) -> Any:
+        objs = self.by_kind(kind)
+        if name not in objs:
+            raise FeatureNotFound(
+                f"{KIND_LABELS[kind]} '{name}' is not registered; registered: {sorted(objs)}")
+        return objs[name]
+
+    def to_json(self) -> dict[str, Any]:
+        return {kind: [o.to_dict() for o in self.by_kind(kind).values()] for kind in KINDS}

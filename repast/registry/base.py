@@ -1,0 +1,81 @@
+"""The RegistryStore interface: where definitions, their history and watermarks live."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Change:
+    """One definition added, changed or removed by an apply. `fields` names what changed."""
+
+    op: str  # "add" | "update" | "delete"
+    kind: str
+    name: str
+    spec: dict[str, Any] | None = None  # the new spec (None for delete)
+    fields: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"op": self.op, "kind": self.kind, "name": self.name, "fields": list(self.fields)}
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Every definition of a project at one registry version: kind -> name -> spec JSON."""
+
+    version: int
+    specs: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    version: int
+    applied_at: datetime
+    applied_by: str
+    changes: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class MaterializationRecord:
+    view: str
+    start: datetime
+    end: datetime
+    recorded_at: datetime
+
+
+class RegistryStore(ABC):
+    """Backends store specs as JSON per (project, kind, name) and keep a version per project."""
+
+    @abstractmethod
+    def read(self, project: str) -> Snapshot:
+        """All specs of `project` and the version they belong to (0 when never applied)."""
+
+    @abstractmethod
+    def version(self, project: str) -> int:
+        """The current version of `project`: a cheap call used to refresh caches."""
+
+    @abstractmethod
+    def apply(self, project: str, changes: list[Change], expected_version: int, applied_by: str) -> int:
+        """Write `changes` in one transaction if the version is still `expected_version`.
+
+        Returns the new version; raises RegistryConflict if another apply came first.
+        """
+
+    @abstractmethod
+    def history(self, project: str, limit: int = 50) -> list[HistoryEntry]:
+        """Past applies, newest first."""
+
+    @abstractmethod
+    def record_materialization(self, project: str, view: str, start: datetime, end: datetime) -> None:
+        """Remember that `view` was materialized over [start, end)."""
+
+    @abstractmethod
+    def materializations(self, project: str) -> dict[str, MaterializationRecord]:
+        """The latest materialization of each view, by view name."""
+
+    @abstractmethod
+    def delete_project(self, project: str) -> None:
+        """Remove every definition, history entry and watermark of `project` (teardown)."""

@@ -1,0 +1,175 @@
+"""SQLRegistryStore: the registry in SQLite (default) or PostgreSQL, through SQLAlchemy Core."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from repast.errors import ConfigError, RegistryConflict, StoreUnavailable
+from repast.registry.base import Change, HistoryEntry, MaterializationRecord, RegistryStore, Snapshot
+
+metadata = sa.MetaData()
+projects = sa.Table(
+    "repast_projects", metadata,
+    sa.Column("project", sa.String(255), primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+objects = sa.Table(
+    "repast_objects", metadata,
+    sa.Column("project", sa.String(255), primary_key=True),
+    sa.Column("kind", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(255), primary_key=True),
+    sa.Column("spec", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+history = sa.Table(
+    "repast_history", metadata,
+    sa.Column("project", sa.String(255), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("applied_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("applied_by", sa.String(255), nullable=False),
+    sa.Column("changes", sa.Text, nullable=False),
+)
+materializations = sa.Table(
+    "repast_materializations", metadata,
+    sa.Column("project", sa.String(255), primary_key=True),
+    sa.Column("view", sa.String(255), primary_key=True),
+    sa.Column("start_ts", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("end_ts", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+
+def _utc(ts: datetime) -> datetime:
+    # SQLite returns naive datetimes; every stored time is UTC.
+    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+
+
+class SQLRegistryStore(RegistryStore):
+    """One set of tables holds every project; an apply bumps the project's version row."""
+
+    def __init__(self, url: str) -> None:
+        try:
+            if url.startswith("sqlite"):
+                self.engine = sa.create_engine(url, connect_args={"timeout": 30})
+            else:
+                self.engine = sa.create_engine(url, pool_pre_ping=True)
+        except (sa.exc.ArgumentError, ImportError) as e:
+            raise ConfigError(f"registry path '{url}' is not a usable database URL: {e}") from None
+        self._url = url
+        self._created = False
+
+    def _ensure_tables(self) -> None:
+        if self._created:
+            return
+        if self._url.startswith("sqlite:///"):
+            from pathlib import Path
+
+            Path(self._url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            metadata.create_all(self.engine, checkfirst=True)
+        except IntegrityError:
+            pass  # another process created the tables at the same moment
+        except OperationalError as e:
+            raise StoreUnavailable(f"registry database {self.engine.url!r} cannot be reached: {e.orig}") from None
+        self._created = True
+
+    def read(self, project: str) -> Snapshot:
+        self._ensure_tables()
+        with self._connect() as conn:
+            version = self._version(conn, project)
+            rows = conn.execute(sa.select(objects.c.kind, objects.c.name, objects.c.spec)
+                                .where(objects.c.project == project)).all()
+        specs: dict[str, dict[str, dict[str, Any]]] = {}
+        for kind, name, spec in rows:
+            specs.setdefault(kind, {})[name] = json.loads(spec)
+        return Snapshot(version, specs)
+
+    def version(self, project: str) -> int:
+        self._ensure_tables()
+        with self._connect() as conn:
+            return self._version(conn, project)
+
+    @staticmethod
+    def _version(conn: sa.Connection, project: str) -> int:
+        v = conn.execute(sa.select(projects.c.version).where(projects.c.project == project)).scalar()
+        return int(v or 0)
+
+    def _connect(self) -> Any:
+        try:
+            return self.engine.connect()
+        except OperationalError as e:
+            raise StoreUnavailable(f"registry database cannot be reached: {e.orig}") from None
+
+    def apply(self, project: str, changes: list[Change], expected_version: int, applied_by: str) -> int:
+        self._ensure_tables()
+        now = datetime.now(UTC)
+        new_version = expected_version + 1
+        try:
+            with self.engine.begin() as conn:
+                self._bump_version(conn, project, expected_version, now)
+                for ch in changes:
+                    key = (objects.c.project == project) & (objects.c.kind == ch.kind) & (objects.c.name == ch.name)
+                    conn.execute(sa.delete(objects).where(key))
+                    if ch.op != "delete":
+                        conn.execute(sa.insert(objects).values(
+                            project=project, kind=ch.kind, name=ch.name,
+                            spec=json.dumps(ch.spec, sort_keys=True), updated_at=now))
+                conn.execute(sa.insert(history).values(
+                    project=project, version=new_version, applied_at=now, applied_by=applied_by,
+                    changes=json.dumps([c.to_dict() for c in changes])))
+        except IntegrityError:
+            raise self._conflict(project, expected_version) from None
+        return new_version
+
+    def _bump_version(self, conn: sa.Connection, project: str, expected: int, now: datetime) -> None:
+        if expected == 0:
+            conn.execute(sa.insert(projects).values(project=project, version=1, updated_at=now))
+            return
+        result = conn.execute(sa.update(projects)
+                              .where((projects.c.project == project) & (projects.c.version == expected))
+                              .values(version=expected + 1, updated_at=now))
+        if result.rowcount != 1:
+            raise self._conflict(project, expected)
+
+    def _conflict(self, project: str, expected: int) -> RegistryConflict:
+        latest = self.history(project, limit=1)
+        by = f" (version {latest[0].version}, applied by {latest[0].applied_by} at " \
+             f"{latest[0].applied_at:%Y-%m-%d %H:%M:%S} UTC)" if latest else ""
+        return RegistryConflict(
+            f"project '{project}' was changed by another apply since version {expected} was read{by}; "
+            "run `repast plan` to see the current state and apply again")
+
+    def history(self, project: str, limit: int = 50) -> list[HistoryEntry]:
+        self._ensure_tables()
+        with self._connect() as conn:
+            rows = conn.execute(sa.select(history).where(history.c.project == project)
+                                .order_by(history.c.version.desc()).limit(limit)).all()
+        return [HistoryEntry(r.version, _utc(r.applied_at), r.applied_by, json.loads(r.changes)) for r in rows]
+
+    def record_materialization(self, project: str, view: str, start: datetime, end: datetime) -> None:
+        self._ensure_tables()
+        with self.engine.begin() as conn:
+            key = (materializations.c.project == project) & (materializations.c.view == view)
+            conn.execute(sa.delete(materializations).where(key))
+            conn.execute(sa.insert(materializations).values(
+                project=project, view=view, start_ts=start, end_ts=end, recorded_at=datetime.now(UTC)))
+
+    def materializations(self, project: str) -> dict[str, MaterializationRecord]:
+        self._ensure_tables()
+        with self._connect() as conn:
+            rows = conn.execute(sa.select(materializations)
+                                .where(materializations.c.project == project)).all()
+        return {r.view: MaterializationRecord(r.view, _utc(r.start_ts), _utc(r.end_ts), _utc(r.recorded_at))
+                for r in rows}
+
+    def delete_project(self, project: str) -> None:
+        self._ensure_tables()
+        with self.engine.begin() as conn:
+            for table in (objects, history, materializations, projects):
+                conn.execute(sa.delete(table).where(table.c.project == project))

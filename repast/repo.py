@@ -1,0 +1,142 @@
+"""Load a feature repo's Python files, validate the definitions, and diff them against the registry."""
+
+from __future__ import annotations
+
+import fnmatch
+import importlib.util
+import sys
+from pathlib import Path
+from typing import Any
+
+from repast.definitions import (
+    DataSource,
+    Entity,
+    FeatureService,
+    FeatureView,
+    OnDemandFeatureView,
+    PushSource,
+    RepoContents,
+    spec_of,
+)
+from repast.definitions.registry_objects import KIND_LABELS, KINDS, kind_of
+from repast.errors import DefinitionError
+from repast.registry.base import Change, Snapshot
+
+IGNORE_FILE = ".repastignore"
+_DEFINITION_TYPES = (Entity, DataSource, FeatureView, OnDemandFeatureView, FeatureService)
+
+
+def repo_python_files(repo_path: Path) -> list[Path]:
+    """The repo's .py files, skipping hidden dirs, virtualenvs and `.repastignore` patterns."""
+    patterns = []
+    for name in (IGNORE_FILE, ".feastignore"):
+        if (repo_path / name).exists():
+            patterns += [p.strip() for p in (repo_path / name).read_text().splitlines()
+                         if p.strip() and not p.startswith("#")]
+    files = []
+    for path in sorted(repo_path.rglob("*.py")):
+        rel = path.relative_to(repo_path)
+        parts = rel.parts[:-1]
+        if any(p.startswith(".") or p in ("__pycache__", "site-packages") for p in parts):
+            continue
+        if any((repo_path.joinpath(*parts[: i + 1]) / "pyvenv.cfg").exists() for i in range(len(parts))):
+            continue
+        if any(fnmatch.fnmatch(str(rel), p) or fnmatch.fnmatch(str(rel), p.rstrip("/") + "/*") for p in patterns):
+            continue
+        files.append(path)
+    return files
+
+
+def _is_full_view(obj: Any) -> bool:
+    """True for a view object itself, False for a projection such as fv[["a"]] or fv.with_name()."""
+    p = obj.projection
+    return p.name_alias == "" and not p.join_key_map and p.features == obj.feature_names()
+
+
+def load_repo(repo_path: Path) -> tuple[RepoContents, dict[tuple[str, str], str]]:
+    """Import every Python file of the repo and collect its definitions.
+
+    Returns the contents and, for error messages, the file each (kind, name) was defined in.
+    """
+    contents = RepoContents()
+    origin: dict[tuple[str, str], str] = {}
+    sys.path.insert(0, str(repo_path))
+    try:
+        for path in repo_python_files(repo_path):
+            module = _import_file(path, repo_path)
+            for value in list(vars(module).values()):
+                if isinstance(value, _DEFINITION_TYPES):
+                    _collect(contents, origin, value, path.name)
+    finally:
+        sys.path.remove(str(repo_path))
+    return contents, origin
+
+
+def _import_file(path: Path, repo_path: Path) -> Any:
+    rel = path.relative_to(repo_path).with_suffix("")
+    name = "repast_repo." + ".".join(rel.parts)
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except DefinitionError as e:
+        raise DefinitionError(f"{path.name}: {e}") from None
+    except Exception as e:  # a user's file failed to import; say where, not a traceback
+        tb = e.__traceback__
+        line = None
+        while tb is not None:
+            if tb.tb_frame.f_code.co_filename == str(path):
+                line = tb.tb_lineno
+            tb = tb.tb_next
+        where = f"{path.name}:{line}" if line else path.name
+        raise DefinitionError(f"{where}: {type(e).__name__}: {e}") from None
+    return module
+
+
+def _collect(contents: RepoContents, origin: dict[tuple[str, str], str], obj: Any, file: str) -> None:
+    if isinstance(obj, (FeatureView, OnDemandFeatureView)) and not _is_full_view(obj):
+        return
+    kind = kind_of(obj)
+    existing = contents.by_kind(kind).get(obj.name)
+    if existing is not None and existing is not obj and spec_of(existing) != spec_of(obj):
+        raise DefinitionError(f"{KIND_LABELS[kind]} name '{obj.name}' is defined twice with different "
+                              f"definitions: in {origin[(kind, obj.name)]} and in {file}")
+    if existing is None:
+        contents.add(obj)
+        origin[(kind, obj.name)] = file
+    if isinstance(obj, FeatureView):
+        _collect(contents, origin, obj.source, file)
+    if isinstance(obj, PushSource):
+        _collect(contents, origin, obj.batch_source, file)
+    if isinstance(obj, OnDemandFeatureView):
+        for rs in obj.request_sources:
+            _collect(contents, origin, rs, file)
+
+
+def diff(desired: RepoContents, registered: Snapshot, partial: bool) -> list[Change]:
+    """What an apply of `desired` changes. With `partial`, objects missing from `desired` stay."""
+    changes = []
+    for kind in KINDS:
+        current = registered.specs.get(kind, {})
+        for name, obj in desired.by_kind(kind).items():
+            spec = obj.to_dict()
+            if name not in current:
+                changes.append(Change("add", kind, name, spec))
+                continue
+            old, new = _comparable(kind, current[name]), spec_of(obj)
+            if old != new:
+                fields = tuple(sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k)))
+                changes.append(Change("update", kind, name, spec, fields))
+        if not partial:
+            for name in current:
+                if name not in desired.by_kind(kind):
+                    changes.append(Change("delete", kind, name))
+    # Deletes go in reverse dependency order so a service is removed before its views.
+    return [c for c in changes if c.op != "delete"] + [c for c in reversed(changes) if c.op == "delete"]
+
+
+def _comparable(kind: str, spec: dict[str, Any]) -> dict[str, Any]:
+    if kind == "on_demand_feature_view":
+        return {k: v for k, v in spec.items() if k != "udf_pickle"}
+    return spec

@@ -1,0 +1,67 @@
+"""Shared fixtures: real PostgreSQL and Redis servers, never mocks.
+
+REPAST_TEST_POSTGRES / REPAST_TEST_REDIS name the servers (.ci/run sets both). When a variable
+is set and its server does not answer, the tests using it fail. When it is not set, the default
+local address is tried; if nothing answers there, those tests are skipped with a message saying
+what could not be reached.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
+DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
+
+
+def _reachable(url: str) -> bool:
+    u = urlparse(url)
+    try:
+        with socket.create_connection((u.hostname or "127.0.0.1", u.port or 0), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def _server_url(var: str, default: str, what: str) -> str:
+    url = os.environ.get(var)
+    if url:
+        if not _reachable(url):
+            pytest.fail(f"{var}={url} is set but {what} does not answer there")
+        return url
+    if _reachable(default):
+        return default
+    pytest.skip(f"{what} not reachable at {default} and {var} is not set; "
+                f"start it or set {var} to run these tests")
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    """A libpq URL of the test PostgreSQL database (postgresql://user@host:port/db)."""
+    return _server_url("REPAST_TEST_POSTGRES", DEFAULT_POSTGRES, "PostgreSQL")
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    return _server_url("REPAST_TEST_REDIS", DEFAULT_REDIS, "Redis")
+
+
+@pytest.fixture
+def unique_name() -> str:
+    """A fresh project/schema name so tests sharing a server never see each other's data."""
+    return "t_" + uuid.uuid4().hex[:12]
+
+
+@pytest.fixture
+def sample_repo(tmp_path: Path) -> Iterator[Path]:
+    """A fresh `repast init` sample repo (embedded defaults) in a temporary directory."""
+    from repast.scaffold import init_repo
+
+    yield init_repo(tmp_path / "repo", "sample")
