@@ -200,3 +200,38 @@ class FeatureStore:
         from repast.retrieval import get_historical_features
 
         return get_historical_features(self, entity_df, features, full_feature_names, start_date, end_date)
+
+    # ---- online serving (repast/materialize.py, repast/online_read.py, repast/push.py) -------
+    def materialize(self, start_date: datetime, end_date: datetime,
+                    feature_views: list[str] | None = None, progress: Any = None) -> Any:
+        """Load, per view, the latest row per entity with start <= event_ts < end into the online store."""
+        from repast.materialize import materialize
+
+        return materialize(self, start_date, end_date, feature_views, progress)
+
+    def materialize_incremental(self, end_date: datetime, feature_views: list[str] | None = None,
+                                progress: Any = None) -> Any:
+        """Like materialize, each view starting where its last run ended (or end - ttl)."""
+        from repast.materialize import materialize_incremental
+
+        return materialize_incremental(self, end_date, feature_views, progress)
+
+    def get_online_features(self, features: list[str] | FeatureService,
+                            entity_rows: list[dict[str, Any]] | dict[str, list[Any]],
+                            full_feature_names: bool = False) -> Any:
+        """Latest values per entity, with status and event timestamp per value: an OnlineResponse."""
+        from repast.online_read import get_online_features
+
+        return get_online_features(self, features, entity_rows, full_feature_names)
+
+    def push(self, push_source_name: str, df: Any, to: Any = None) -> None:
+        """Write fresh rows of a push source to the online store, the offline source, or both."""
+        from repast.push import push
+
+        push(self, push_source_name, df, to)
+
+    def write_to_online_store(self, feature_view_name: str, df: Any) -> None:
+        """Write rows of one feature view directly to the online store (checked first)."""
+        from repast.push import write_to_online_store
+
+        write_to_online_store(self, feature_view_name, df)

@@ -44,3 +44,21 @@ class OfflineEngine(ABC):
 
         Raises DefinitionError naming the source when this engine cannot read it or it is missing.
         """
+
+    # Materialization and offline push. Column contract of every batch/table returned below:
+    # the view's join keys and features under their *feature-view* names (field_mapping applied),
+    # then `event_timestamp` (timestamp[us, UTC]) and `created_timestamp` (timestamp[us, UTC],
+    # null when the source has no created column).
+
+    @abstractmethod
+    def read_latest(self, view: FeatureView, start: datetime, end: datetime,
+                    batch_size: int = 100_000) -> Iterator[pa.RecordBatch]:
+        """Per entity key, the latest row (by event, then created timestamp) with start <= event_ts < end."""
+
+    @abstractmethod
+    def read_range(self, view: FeatureView, start: datetime, end: datetime) -> pa.Table:
+        """Every row of the view's source with start <= event_ts < end."""
+
+    @abstractmethod
+    def write_rows(self, source: DataSource, table: pa.Table) -> None:
+        """Append rows (source column names) to a batch source: offline push."""
