@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -11,7 +13,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from repast.config import BackendConfig, RepoConfig
-    from repast.definitions import DataSource
+    from repast.definitions import DataSource, FeatureView
 
 
 class RetrievalJob(ABC):
