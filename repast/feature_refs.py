@@ -90,6 +90,7 @@ def resolve_features(contents: RepoContents, features: list[str] | FeatureServic
         if feature not in view.feature_names():
             raise FeatureNotFound(f"feature '{feature}' is not in view '{proj.view_name}'; "
                                   f"it has {view.feature_names()}")
+        req: ViewRequest | OnDemandRequest
         if isinstance(view, OnDemandFeatureView):
             req = on_demand.setdefault(proj.name, OnDemandRequest(view, proj.name, []))
         else:
