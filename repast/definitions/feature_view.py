@@ -129,8 +129,10 @@ class FeatureView(ProjectableMixin):
             raise DefinitionError(f"FeatureView '{self.name}': entity {missing[0]!r} is not defined")
         self.entity_objects = [entities[e] for e in self.entities]
         self.join_keys = [k for e in self.entity_objects for k in e.join_keys]
-        if self.projection.features == [] and self.projection.name_alias == "":
-            self.projection = Projection(self.name, self.feature_names())
+        # Before binding, entity columns of the schema looked like features; drop them from the
+        # projection now that the join keys are known.
+        self.projection.features = [f for f in self.projection.features if f not in self.join_keys] \
+            or self.feature_names()
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "source": self.source.to_dict(), "entities": self.entities,
