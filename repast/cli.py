@@ -31,7 +31,7 @@ def main(repo: Path = typer.Option(None, "--repo", "-r", "--chdir", "-c",
 def open_store() -> Any:
     from repast.store import FeatureStore
 
-    return FeatureStore(repo_path=_state["repo"] or Path.cwd())
+    return FeatureStore(repo_path=_state["repo"])
 
 
 def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -187,6 +187,22 @@ for _kind, _command, _label in (("entity", "entities", "entities"), ("data_sourc
                                 ("feature_service", "feature-services", "feature services")):
     _add_object_commands(_kind, _command, _label)
 
+@app.command()
+@user_errors
+def serve(host: str = typer.Option("127.0.0.1", help="Address to listen on."),
+          port: int = typer.Option(6566, help="Port to listen on."),
+          workers: int = typer.Option(1, help="Worker processes sharing the port."),
+          no_access_log: bool = typer.Option(False, "--no-access-log", help="Do not log every request."),
+          key: str = typer.Option(None, help="TLS private key (PEM); needs --cert."),
+          cert: str = typer.Option(None, help="TLS certificate (PEM); needs --key.")) -> None:
+    """Serve features over HTTP (Feast-compatible JSON API, Prometheus metrics at /metrics)."""
+    from repast.server.runner import serve as run_server
+
+    store = open_store()
+    run_server(store, host=host, port=port, workers=workers, access_log=not no_access_log, key=key,
+               cert=cert, config_path=_state["repo"] or Path.cwd())
+
+
 config_app = typer.Typer(help="Inspect the configuration in use.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 
@@ -195,12 +211,15 @@ app.add_typer(config_app, name="config")
 @user_errors
 def config_show() -> None:
     """Print where the configuration was found and its values (secrets masked)."""
+    from repast.config import masked_url
+
     store = open_store()
     console.print(f"# from {store.config_source}: {store.config.repo_path}", highlight=False)
     data = store.config.model_dump(mode="json", exclude={"repo_path"})
+    data["registry"]["path"] = masked_url(data["registry"]["path"])
     print(json.dumps(data, indent=2))
 
 
 def run() -> None:
-    """Entry point of the `repast` console script."""
-    app()
+    """Entry point of the `repast` console script and of `python -m repast`."""
+    app(prog_name="repast")

@@ -60,8 +60,11 @@ class FeatureServerConfig(StrictModel):
 class RepoConfig(StrictModel):
     """The whole of feature_store.yaml. `repo_path` is where relative paths are resolved."""
 
+    # Defaults go through the validators too: an omitted offline_store is the embedded engine.
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
     project: str
-    registry: RegistryConfig | str = "data/registry.db"
+    registry: RegistryConfig = Field(default_factory=lambda: RegistryConfig(path="data/registry.db"))
     provider: Literal["local"] = "local"
     offline_store: Any = None
     online_store: Any = None
@@ -77,10 +80,11 @@ class RepoConfig(StrictModel):
             raise ValueError("project must be letters, digits, '_' or '-', starting with a letter or digit")
         return v
 
-    @field_validator("registry")
+    @field_validator("registry", mode="before")
     @classmethod
-    def _registry(cls, v: RegistryConfig | str) -> RegistryConfig:
-        return RegistryConfig(path=v) if isinstance(v, str) else v
+    def _registry(cls, v: Any) -> Any:
+        # `registry: data/registry.db` is short for `registry: {path: data/registry.db}`.
+        return {"path": v} if isinstance(v, str) else v
 
     @field_validator("offline_store")
     @classmethod
@@ -98,7 +102,6 @@ class RepoConfig(StrictModel):
 
     @property
     def registry_config(self) -> RegistryConfig:
-        assert isinstance(self.registry, RegistryConfig)
         return self.registry
 
     def resolve_path(self, path: str) -> str:
@@ -112,6 +115,11 @@ class RepoConfig(StrictModel):
         if "://" in path:
             return path
         return "sqlite:///" + self.resolve_path(path)
+
+
+def masked_url(url: str) -> str:
+    """`scheme://user:secret@host/...` with the password replaced by `***`, for messages and output."""
+    return re.sub(r"(://[^:/@\s]*:)[^@/\s]*@", r"\1***@", url)
 
 
 def _backend_config(value: Any, table: dict[str, str], default: str) -> BackendConfig:
@@ -178,7 +186,11 @@ def load_config(path: str | Path) -> RepoConfig:
     try:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: malformed YAML: {e}") from None
+        # One line: where the parser gave up and why (PyYAML's own text spans several lines).
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise ConfigError(f"{path}: malformed YAML{where}: {problem}") from None
     return parse_config(data, str(path), path.parent.resolve())
 
 

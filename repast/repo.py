@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import importlib.util
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -60,16 +61,30 @@ def load_repo(repo_path: Path) -> tuple[RepoContents, dict[tuple[str, str], str]
     """
     contents = RepoContents()
     origin: dict[tuple[str, str], str] = {}
+    files = repo_python_files(repo_path)
+    _forget_repo_modules(files)
     sys.path.insert(0, str(repo_path))
     try:
-        for path in repo_python_files(repo_path):
+        for path in files:
             module = _import_file(path, repo_path)
             for value in list(vars(module).values()):
                 if isinstance(value, _DEFINITION_TYPES):
-                    _collect(contents, origin, value, path.name)
+                    collect(contents, origin, value, path.name)
     finally:
         sys.path.remove(str(repo_path))
+        _forget_repo_modules(files)
     return contents, origin
+
+
+def _forget_repo_modules(files: list[Path]) -> None:
+    """Drop the repo's files from sys.modules (`from entities import driver` caches them there),
+    so a later load in the same process reads the files as they are then, not as they were.
+    Only the repo's own definition files: a virtualenv inside the repo must stay imported."""
+    paths = {os.path.realpath(p) for p in files}
+    for name, module in list(sys.modules.items()):
+        file = getattr(module, "__file__", None)
+        if file and os.path.realpath(file) in paths:
+            del sys.modules[name]
 
 
 def _import_file(path: Path, repo_path: Path) -> Any:
@@ -94,7 +109,9 @@ def _import_file(path: Path, repo_path: Path) -> Any:
     return module
 
 
-def _collect(contents: RepoContents, origin: dict[tuple[str, str], str], obj: Any, file: str) -> None:
+def collect(contents: RepoContents, origin: dict[tuple[str, str], str], obj: Any, file: str) -> None:
+    """Add `obj` and the sources it carries (a view's source, a push source's batch source, an
+    on-demand view's request sources); a name already taken by a different definition is an error."""
     if isinstance(obj, (FeatureView, OnDemandFeatureView)) and not _is_full_view(obj):
         return
     kind = kind_of(obj)
@@ -106,12 +123,12 @@ def _collect(contents: RepoContents, origin: dict[tuple[str, str], str], obj: An
         contents.add(obj)
         origin[(kind, obj.name)] = file
     if isinstance(obj, FeatureView):
-        _collect(contents, origin, obj.source, file)
+        collect(contents, origin, obj.source, file)
     if isinstance(obj, PushSource):
-        _collect(contents, origin, obj.batch_source, file)
+        collect(contents, origin, obj.batch_source, file)
     if isinstance(obj, OnDemandFeatureView):
         for rs in obj.request_sources:
-            _collect(contents, origin, rs, file)
+            collect(contents, origin, rs, file)
 
 
 def diff(desired: RepoContents, registered: Snapshot, partial: bool) -> list[Change]:

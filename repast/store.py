@@ -30,7 +30,7 @@ from repast.offline.base import OfflineEngine
 from repast.online import ONLINE_STORES
 from repast.online.base import OnlineStore
 from repast.registry import Change, HistoryEntry, Registry, contents_from_snapshot, open_registry_store
-from repast.repo import diff, load_repo
+from repast.repo import collect, diff, load_repo
 from repast.validation import validate
 
 if TYPE_CHECKING:
@@ -121,16 +121,15 @@ class FeatureStore:
         snapshot = self.registry.store.read(self.project)
         before = contents_from_snapshot(snapshot)
         after = contents_from_snapshot(snapshot)
+        # The named objects and the sources they carry, as a repo file would register them.
+        desired = RepoContents()
         for obj in objects:
+            collect(desired, {}, obj, "the objects passed to apply()")
+        for _, obj in desired.all_objects():
             after.add(obj)
-            if isinstance(obj, FeatureView):
-                after.add(obj.source)
         for obj in to_delete:
             after.by_kind(kind_of(obj)).pop(obj.name, None)
         validate(after, self.offline_engine)
-        desired = RepoContents()
-        for obj in objects:
-            desired.add(after.by_kind(kind_of(obj))[obj.name])
         changes = diff(desired, snapshot, partial=True)
         changes += [Change("delete", kind_of(o), o.name) for o in to_delete
                     if o.name in snapshot.specs.get(kind_of(o), {})]

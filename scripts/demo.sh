@@ -17,3 +17,22 @@ echo "== repast feature-services list"
 repast feature-services list
 echo "== repast history"
 repast history
+echo "== repast serve: start the feature server, one request, stop it"
+PORT=$(python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+repast serve --port "$PORT" --no-access-log > serve.log 2>&1 &
+SERVER_PID=$!
+trap 'kill "$SERVER_PID" 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do
+  curl -sf "http://127.0.0.1:$PORT/health" > /dev/null && break
+  sleep 0.1
+done
+curl -sf -X POST "http://127.0.0.1:$PORT/materialize-incremental" \
+  -d "{\"end_ts\": \"$(date -u +%Y-%m-%dT%H:%M:%SZ)\"}" > /dev/null
+echo "POST /get-online-features"
+curl -s -X POST "http://127.0.0.1:$PORT/get-online-features" \
+  -d '{"features": ["driver_hourly_stats:conv_rate", "driver_hourly_stats:avg_daily_trips"],
+       "entities": {"driver_id": [1001, 1002]}}' | python -m json.tool
+kill "$SERVER_PID"
+wait "$SERVER_PID" 2>/dev/null || true
+trap - EXIT
+echo "== server stopped"

@@ -7,6 +7,7 @@ ONLINE_STORES = {
     "sqlite": "repast.online.sqlite:SqliteOnlineStore",
     "redis": "repast.online.redis:RedisOnlineStore",
     "postgres": "repast.online.postgres:PostgresOnlineStore",
+    "remote": "repast.online.remote:RemoteOnlineStore",
 }
 
 __all__ = ["ONLINE_STORES", "OnlineStore"]

@@ -1,17 +1,44 @@
-"""The OnlineStore interface: per-view typed storage of the latest row per entity key."""
+"""The OnlineStore interface: per-view typed storage of the latest row per entity key.
+
+Every store keeps, per feature view and entity key, exactly one row: the latest by
+(event_ts, created_ts), with one typed column (or hash field) per feature. The latest-wins rule is
+enforced by the store itself (a conditional upsert, a Lua script), so writes may arrive in any
+order, be repeated, or be cut off midway and re-run, and the stored state is the same. On equal
+(event_ts, created_ts) the later write wins, so re-sending a row is harmless and a corrected value
+sent with the same timestamps replaces the old one.
+"""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
 
 if TYPE_CHECKING:
     from repast.config import BackendConfig, RepoConfig
     from repast.definitions import FeatureView
 
+# One read result per requested key: None when the key is not stored, else a tuple of the event
+# timestamp (UTC microseconds since the epoch) followed by the requested features' values, as
+# Python values of their declared types (None for a null).
+ReadRow = tuple[Any, ...] | None
+
+
+def view_signature(view: FeatureView) -> str:
+    """What the storage layout of a view depends on; a change means the storage is rebuilt."""
+    keys = ",".join(view.join_keys)
+    fields = ",".join(f"{f.name}:{f.dtype}" for f in view.features)
+    return f"keys={keys};features={fields}"
+
 
 class OnlineStore(ABC):
-    """Built as `Store(config, repo_config)` from the ONLINE_STORES table."""
+    """Built as `Store(config, repo_config)` from the ONLINE_STORES table.
+
+    Configs hold no connections; a store connects on first use and `close()` releases them.
+    Connection failures raise StoreUnavailable (transient: retrying may succeed).
+    """
 
     Config: type[BackendConfig]
 
@@ -21,8 +48,26 @@ class OnlineStore(ABC):
 
     @abstractmethod
     def update(self, project: str, views_to_keep: list[FeatureView], views_to_delete: list[FeatureView]) -> None:
-        """Create (or migrate, when the schema changed) storage for kept views; drop deleted ones."""
+        """Create storage for kept views (drop and recreate it when the view's key or feature types
+        changed: values are then re-materialized); drop the storage of deleted views."""
 
     @abstractmethod
     def teardown(self, project: str, views: list[FeatureView]) -> None:
         """Remove all storage of `views`."""
+
+    @abstractmethod
+    def write_batch(self, project: str, view: FeatureView, batch: pa.RecordBatch | pa.Table) -> int:
+        """Upsert rows (engine column contract: join keys, features, event_timestamp,
+        created_timestamp), keeping per key the latest by (event_ts, created_ts). Returns rows sent."""
+
+    @abstractmethod
+    def read(self, project: str, view: FeatureView, keys: Sequence[str], features: Sequence[str]) -> list[ReadRow]:
+        """One batched round trip: per serialized entity key (see repast.online.keys), in order,
+        the stored event timestamp and the requested features, or None when the key is not stored."""
+
+    @abstractmethod
+    def ping(self) -> None:
+        """Raise StoreUnavailable unless the store answers (readiness checks)."""
+
+    def close(self) -> None:
+        """Release connections; the store reconnects on next use."""

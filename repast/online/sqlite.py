@@ -1,24 +1,222 @@
-"""SqliteOnlineStore: the embedded default online store (placeholder until the online issue lands)."""
+"""SqliteOnlineStore: the embedded default online store, one SQLite file.
+
+Per view one table `<project>__<view>` keyed by the serialized entity key, with one typed column per
+feature. Pragmas: WAL journal (readers never wait for a materialization, and a killed writer
+leaves the file consistent: its transaction is rolled back), synchronous=NORMAL (in WAL mode a
+power loss can lose the last commits but never corrupts; lost writes are re-done by re-running
+the materialization, which is idempotent). Every write batch is one transaction with executemany.
+Each thread uses its own connection, so the HTTP server's worker threads read in parallel.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+import sqlite3
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import pyarrow as pa
 
 from repast.config import BackendConfig
 from repast.definitions import FeatureView
-from repast.online.base import OnlineStore
+from repast.errors import StoreUnavailable
+from repast.online.base import OnlineStore, ReadRow, view_signature
+from repast.online.codec import Decoder, sql_decoder, sql_values
+from repast.online.keys import write_rows
+from repast.types import Array, FeatureType
+
+_META = "repast_online_views"
+_MIN_TS = -(2**63)
+_MAX_PARAMS = 30_000  # below SQLite's limit of host parameters per statement
+_SQL_TYPES = {"Int32": "INTEGER", "Int64": "INTEGER", "Bool": "INTEGER", "UnixTimestamp": "INTEGER",
+              "Float32": "REAL", "Float64": "REAL", "String": "TEXT", "Bytes": "BLOB"}
 
 
 class SqliteOnlineConfig(BackendConfig):
     type: Literal["sqlite"] = "sqlite"
-    path: str = "data/online.db"
+    path: str = "data/online.db"  # relative to the feature repo
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def table_name(project: str, view: str) -> str:
+    return _quote(f"{project}__{view}")
+
+
+def _sql_type(dtype: FeatureType) -> str:
+    return "BLOB" if isinstance(dtype, Array) else _SQL_TYPES[dtype.name]
+
+
+def _upsert_sql(project: str, view: FeatureView) -> str:
+    cols = ["_entity_key", "_event_ts", "_created_ts", *(_quote(f) for f in view.feature_names())]
+    updates = ", ".join(f"{c} = excluded.{c}" for c in cols[1:])
+    t = table_name(project, view.name)
+    # The WHERE makes the store itself keep the latest row: an older write is a no-op.
+    return (f"INSERT INTO {t} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) "
+            f"ON CONFLICT(_entity_key) DO UPDATE SET {updates} "
+            f"WHERE excluded._event_ts > {t}._event_ts OR (excluded._event_ts = {t}._event_ts AND "
+            f"coalesce(excluded._created_ts, {_MIN_TS}) >= coalesce({t}._created_ts, {_MIN_TS}))")
+
+
+class _ReadSpec:
+    """Per (view, features): the SELECT prefix and the value decoders, built once."""
+
+    __slots__ = ("view", "select", "one", "decoders")
+
+    def __init__(self, project: str, view: FeatureView, features: Sequence[str]) -> None:
+        dtypes = {f.name: f.dtype for f in view.features}
+        cols = ", ".join(["_entity_key", "_event_ts", *(_quote(f) for f in features)])
+        self.view = view
+        self.select = f"SELECT {cols} FROM {table_name(project, view.name)} WHERE _entity_key IN "
+        self.one = f"SELECT {cols} FROM {table_name(project, view.name)} WHERE _entity_key = ?"
+        decoders = [sql_decoder(dtypes[f]) for f in features]
+        self.decoders: list[Decoder | None] | None = decoders if any(decoders) else None
+
+
+def _decode(row: tuple[Any, ...], decoders: list[Decoder | None]) -> tuple[Any, ...]:
+    out = [row[0]]
+    for v, d in zip(row[1:], decoders, strict=True):
+        out.append(v if d is None or v is None else d(v))
+    return tuple(out)
 
 
 class SqliteOnlineStore(OnlineStore):
     Config = SqliteOnlineConfig
 
+    def __init__(self, config: SqliteOnlineConfig, repo_config: Any) -> None:
+        super().__init__(config, repo_config)
+        self.path = repo_config.resolve_path(config.path) if repo_config is not None else config.path
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._specs: dict[tuple[str, str, tuple[str, ...]], _ReadSpec] = {}
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None:
+            return conn
+        try:
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False,
+                                   cached_statements=512)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute(f"CREATE TABLE IF NOT EXISTS {_META} (project TEXT, view TEXT, signature TEXT, "
+                         "PRIMARY KEY (project, view))")
+        except (sqlite3.Error, OSError) as e:
+            raise StoreUnavailable(f"SQLite online store '{self.path}' cannot be opened: {e}") from None
+        self._local.conn = conn
+        with self._lock:
+            self._all.append(conn)
+        return conn
+
     def update(self, project: str, views_to_keep: list[FeatureView], views_to_delete: list[FeatureView]) -> None:
-        pass
+        conn = self._conn()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for view in views_to_keep:
+                self._ensure_table(conn, project, view)
+            for view in views_to_delete:
+                self._drop_table(conn, project, view.name)
+            conn.execute("COMMIT")
+        except sqlite3.Error as e:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise StoreUnavailable(f"SQLite online store '{self.path}': {e}") from None
+        self._specs.clear()
+
+    def _ensure_table(self, conn: sqlite3.Connection, project: str, view: FeatureView) -> None:
+        signature = view_signature(view)
+        row = conn.execute(f"SELECT signature FROM {_META} WHERE project = ? AND view = ?",
+                           (project, view.name)).fetchone()
+        if row is not None and row[0] == signature:
+            return
+        # Layout changed (or new): rebuild; the values come back with the next materialization.
+        self._drop_table(conn, project, view.name)
+        features = ", ".join(f"{_quote(f.name)} {_sql_type(f.dtype)}" for f in view.features)
+        conn.execute(f"CREATE TABLE {table_name(project, view.name)} (_entity_key TEXT PRIMARY KEY, "
+                     f"_event_ts INTEGER NOT NULL, _created_ts INTEGER, {features}) WITHOUT ROWID")
+        conn.execute(f"INSERT INTO {_META} VALUES (?, ?, ?)", (project, view.name, signature))
+
+    @staticmethod
+    def _drop_table(conn: sqlite3.Connection, project: str, view: str) -> None:
+        conn.execute(f"DROP TABLE IF EXISTS {table_name(project, view)}")
+        conn.execute(f"DELETE FROM {_META} WHERE project = ? AND view = ?", (project, view))
 
     def teardown(self, project: str, views: list[FeatureView]) -> None:
-        pass
+        self.update(project, [], views)
+
+    def write_batch(self, project: str, view: FeatureView, batch: pa.RecordBatch | pa.Table) -> int:
+        rows = write_rows(view, batch)
+        if len(rows) == 0:
+            return 0
+        columns = [rows.keys.to_pylist(), rows.event_us.to_pylist(), rows.created_us.to_pylist()]
+        columns += [sql_values(rows.features[f.name], f.dtype) for f in view.features]
+        sql = _upsert_sql(project, view)
+        conn = self._conn()
+        try:
+            self._write(conn, sql, columns)
+        except sqlite3.OperationalError as e:
+            if "no such table" not in str(e):
+                raise StoreUnavailable(f"SQLite online store '{self.path}': {e}") from None
+            # Storage was never created here (e.g. applied with another online store): create it.
+            self.update(project, [view], [])
+            self._write(conn, sql, columns)
+        return len(rows)
+
+    @staticmethod
+    def _write(conn: sqlite3.Connection, sql: str, columns: list[list[Any]]) -> None:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.executemany(sql, zip(*columns, strict=True))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def _spec(self, project: str, view: FeatureView, features: Sequence[str]) -> _ReadSpec:
+        key = (project, view.name, tuple(features))
+        spec = self._specs.get(key)
+        if spec is None or spec.view is not view:
+            if len(self._specs) > 4096:
+                self._specs.clear()
+            spec = self._specs[key] = _ReadSpec(project, view, features)
+        return spec
+
+    def read(self, project: str, view: FeatureView, keys: Sequence[str], features: Sequence[str]) -> list[ReadRow]:
+        spec = self._spec(project, view, features)
+        conn = self._conn()
+        try:
+            if len(keys) == 1:
+                row = conn.execute(spec.one, (keys[0],)).fetchone()
+                rows = [row[1:]] if row is not None else [None]
+            else:
+                found = {}
+                for i in range(0, len(keys), _MAX_PARAMS):
+                    chunk = keys[i:i + _MAX_PARAMS]
+                    sql = spec.select + "(" + ",".join("?" * len(chunk)) + ")"
+                    found.update({r[0]: r[1:] for r in conn.execute(sql, chunk).fetchall()})
+                rows = [found.get(k) for k in keys]
+        except sqlite3.OperationalError as e:
+            if "no such table" in str(e):
+                return [None] * len(keys)  # nothing was ever stored for this view
+            raise StoreUnavailable(f"SQLite online store '{self.path}': {e}") from None
+        if spec.decoders is not None:
+            rows = [None if r is None else _decode(r, spec.decoders) for r in rows]
+        return rows
+
+    def ping(self) -> None:
+        try:
+            self._conn().execute("SELECT 1").fetchone()
+        except sqlite3.Error as e:
+            raise StoreUnavailable(f"SQLite online store '{self.path}': {e}") from None
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._all:
+                conn.close()
+            self._all.clear()
+        self._local = threading.local()

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 REGISTRY_STORES = {
     "sql": "repast.registry.sql:SQLRegistryStore",
     "file": "repast.registry.sql:SQLRegistryStore",
+    "remote": "repast.registry.remote:RemoteRegistryStore",
 }
 
 __all__ = ["REGISTRY_STORES", "Change", "HistoryEntry", "MaterializationRecord", "Registry",

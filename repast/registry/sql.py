@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from repast.config import masked_url
 from repast.errors import ConfigError, RegistryConflict, StoreUnavailable
 from repast.registry.base import Change, HistoryEntry, MaterializationRecord, RegistryStore, Snapshot
 
@@ -60,7 +61,7 @@ class SQLRegistryStore(RegistryStore):
             else:
                 self.engine = sa.create_engine(url, pool_pre_ping=True)
         except (sa.exc.ArgumentError, ImportError) as e:
-            raise ConfigError(f"registry path '{url}' is not a usable database URL: {e}") from None
+            raise ConfigError(f"registry path '{masked_url(url)}' is not a usable database URL: {e}") from None
         self._url = url
         self._created = False
 
@@ -71,12 +72,16 @@ class SQLRegistryStore(RegistryStore):
             from pathlib import Path
 
             Path(self._url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
-        try:
-            metadata.create_all(self.engine, checkfirst=True)
-        except IntegrityError:
-            pass  # another process created the tables at the same moment
-        except OperationalError as e:
-            raise StoreUnavailable(f"registry database {self.engine.url!r} cannot be reached: {e.orig}") from None
+        for attempt in range(3):
+            try:
+                metadata.create_all(self.engine, checkfirst=True)
+                break
+            except sa.exc.DBAPIError as e:
+                # Another process created the tables between our check and our CREATE ("already
+                # exists" / unique violation); the next checkfirst sees them.
+                if attempt == 2:
+                    raise StoreUnavailable(
+                        f"registry database {self.engine.url!r} cannot be used: {e.orig}") from None
         self._created = True
 
     def read(self, project: str) -> Snapshot:

@@ -1,0 +1,254 @@
+"""HTTP feature server latency and throughput: 1 entity x 10 features, SQLite online store, loopback.
+
+    python benchmarks/serve.py [--entities 10000] [--duration 10] [--sustain 60] [--skip-sustain]
+
+Runs `repast serve` as a real process and drives it with wrk (`apt-get install wrk`; without it,
+a small asyncio keep-alive load generator in this file stands in). Three runs:
+  1. one worker, one connection: latency percentiles
+  2. two workers, eight connections: throughput and p99
+  3. two workers, eight connections sustained for --sustain seconds: errors and server RSS over time
+Targets (issue 5): 1 -> p50 <= 0.5 ms, p99 <= 1.5 ms; 2 -> >= 5,000 req/s at p99 <= 10 ms;
+3 -> 0 errors, flat memory. Figures are printed; nothing here is a pass/fail test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from datagen import generate_view_table  # noqa: E402
+
+FEATURES = 10
+DEFINITIONS = '''
+from datetime import timedelta
+from repast import Entity, FeatureView, Field, FileSource
+from repast.types import Float32, Int64
+
+entity = Entity(name="entity", join_keys=["entity_id"])
+source = FileSource(name="bench_source", path="data/bench.parquet", timestamp_field="event_timestamp",
+                    created_timestamp_column="created")
+bench = FeatureView(name="bench", entities=[entity], ttl=timedelta(0), source=source,
+                    schema=[Field(name=f"f{i}", dtype=Float32 if i % 2 == 0 else Int64) for i in range(10)])
+'''
+
+
+def make_repo(root: Path, entities: int) -> Path:
+    from repast.store import FeatureStore
+
+    repo = root / "repo"
+    (repo / "data").mkdir(parents=True)
+    (repo / "feature_store.yaml").write_text(
+        "project: bench\nregistry: data/registry.db\nonline_store: {type: sqlite, path: data/online.db}\n")
+    (repo / "bench_repo.py").write_text(DEFINITIONS)
+    table = generate_view_table(entities, 2, FEATURES)
+    pq.write_table(table, repo / "data" / "bench.parquet")
+    store = FeatureStore(repo)
+    store.apply_repo()
+    ts = table.column("event_timestamp").to_pylist()
+    store.materialize(min(ts), max(ts) + (max(ts) - min(ts)))
+    return repo
+
+
+def request_bodies(entities: int, count: int = 200) -> list[str]:
+    features = [f"bench:f{i}" for i in range(FEATURES)]
+    step = max(1, entities // count)
+    return [json.dumps({"features": features, "entities": {"entity_id": [i * step % entities]}})
+            for i in range(count)]
+
+
+class Server:
+    def __init__(self, repo: Path, port: int, workers: int) -> None:
+        repast = str(Path(sys.executable).parent / "repast")
+        self.url = f"http://127.0.0.1:{port}"
+        self.proc = subprocess.Popen([repast, "serve", "--port", str(port), "--workers", str(workers),
+                                      "--no-access-log"], cwd=repo, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL, start_new_session=True)
+        import httpx
+
+        for _ in range(300):
+            try:
+                if httpx.get(self.url + "/ready", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        raise RuntimeError("server did not become ready")
+
+    def rss_mb(self) -> float:
+        """Resident memory of the server and its worker processes."""
+        pids = [self.proc.pid] + [int(p) for p in subprocess.run(
+            ["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True).stdout.split()]
+        total = 0
+        for pid in pids:
+            try:
+                status = Path(f"/proc/{pid}/status").read_text()
+            except OSError:
+                continue
+            match = re.search(r"VmRSS:\s+(\d+) kB", status)
+            total += int(match.group(1)) if match else 0
+        return total / 1024
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+
+
+# ---- load generation ---------------------------------------------------------------------------
+
+WRK_SCRIPT = """
+local bodies = {%s}
+local i = 0
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+request = function()
+  i = i %% #bodies + 1
+  return wrk.format(nil, nil, nil, bodies[i])
+end
+"""
+
+
+def _ms(text: str) -> float:
+    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text).groups()  # type: ignore[union-attr]
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
+
+
+def run_wrk(url: str, bodies: list[str], threads: int, connections: int, seconds: int) -> dict[str, float]:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(WRK_SCRIPT % ",".join("[[" + b + "]]" for b in bodies))
+    out = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", f.name,
+                          url + "/get-online-features"], capture_output=True, text=True, check=True).stdout
+    Path(f.name).unlink()
+    pct = {p: _ms(v) for p, v in re.findall(r"^\s+(50|75|90|99)%\s+(\S+)$", out, re.M)}
+    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    socket = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    errors = (int(non2xx.group(1)) if non2xx else 0) + (sum(map(int, socket.groups())) if socket else 0)
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    return {"p50_ms": pct["50"], "p99_ms": pct["99"], "rps": rps, "requests": requests, "errors": errors}
+
+
+async def _connection(port: int, bodies: list[bytes], deadline: float, latencies: list[float]) -> int:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    errors, i = 0, 0
+    while time.perf_counter() < deadline:
+        body = bodies[i % len(bodies)]
+        i += 1
+        start = time.perf_counter()
+        writer.write(b"POST /get-online-features HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = int(re.search(rb"content-length: (\d+)", head.lower()).group(1))  # type: ignore[union-attr]
+        await reader.readexactly(length)
+        latencies.append(time.perf_counter() - start)
+        errors += not head.startswith(b"HTTP/1.1 200")
+    writer.close()
+    return errors
+
+
+def _load_process(port: int, bodies: list[str], connections: int, seconds: int, queue: Any) -> None:
+    latencies: list[float] = []
+    deadline = time.perf_counter() + seconds
+    encoded = [b.encode() for b in bodies]
+
+    async def main() -> list[int]:
+        return await asyncio.gather(*[_connection(port, encoded, deadline, latencies) for _ in range(connections)])
+    errors = sum(asyncio.run(main()))
+    queue.put((latencies, errors))
+
+
+def run_python_load(url: str, bodies: list[str], threads: int, connections: int, seconds: int) -> dict[str, float]:
+    """The stand-in for wrk: `threads` processes, keep-alive connections, closed loop."""
+    port = int(url.rsplit(":", 1)[1])
+    queue: Any = multiprocessing.Queue()
+    procs = [multiprocessing.Process(target=_load_process, args=(port, bodies, connections // threads, seconds, queue))
+             for _ in range(threads)]
+    for p in procs:
+        p.start()
+    results = [queue.get() for _ in procs]
+    for p in procs:
+        p.join()
+    latencies = sorted(x for lat, _ in results for x in lat)
+    return {"p50_ms": latencies[len(latencies) // 2] * 1000, "p99_ms": latencies[int(len(latencies) * 0.99)] * 1000,
+            "rps": len(latencies) / seconds, "requests": len(latencies), "errors": sum(e for _, e in results)}
+
+
+def load(url: str, bodies: list[str], threads: int, connections: int, seconds: int) -> dict[str, float]:
+    if shutil.which("wrk"):
+        return run_wrk(url, bodies, threads, connections, seconds)
+    return run_python_load(url, bodies, threads, connections, seconds)
+
+
+# ---- the runs ------------------------------------------------------------------------------------
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _report(name: str, r: dict[str, float]) -> None:
+    print(f"{name}: p50 {r['p50_ms']:.3f} ms  p99 {r['p99_ms']:.3f} ms  {r['rps']:,.0f} req/s  "
+          f"{int(r['requests']):,} requests  {int(r['errors'])} errors", flush=True)
+
+
+def sustained(server: Server, bodies: list[str], seconds: int) -> None:
+    samples = [server.rss_mb()]
+    chunk = 10
+    totals = {"requests": 0.0, "errors": 0.0}
+    worst_p99 = 0.0
+    for _ in range(max(1, seconds // chunk)):
+        r = load(server.url, bodies, 2, 8, chunk)
+        totals["requests"] += r["requests"]
+        totals["errors"] += r["errors"]
+        worst_p99 = max(worst_p99, r["p99_ms"])
+        samples.append(server.rss_mb())
+    rss = " ".join(f"{s:.0f}" for s in samples)
+    print(f"sustained {seconds}s, 2 workers x 8 connections: {int(totals['requests']):,} requests, "
+          f"{int(totals['errors'])} errors, {totals['requests'] / seconds:,.0f} req/s, worst 10 s p99 "
+          f"{worst_p99:.3f} ms; server RSS MB every {chunk}s: {rss}", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--entities", type=int, default=10_000)
+    parser.add_argument("--duration", type=int, default=10, help="seconds per latency/throughput run")
+    parser.add_argument("--sustain", type=int, default=60)
+    parser.add_argument("--skip-sustain", action="store_true")
+    args = parser.parse_args()
+    print(f"load generator: {'wrk' if shutil.which('wrk') else 'python asyncio (wrk not installed)'}; "
+          f"{args.entities:,} entities x {FEATURES} features, SQLite online store, 1 entity per request")
+    with tempfile.TemporaryDirectory() as tmp:
+        repo = make_repo(Path(tmp), args.entities)
+        bodies = request_bodies(args.entities)
+        server = Server(repo, _free_port(), workers=1)
+        try:
+            load(server.url, bodies, 1, 1, 2)  # warm-up
+            _report("1 worker, 1 connection", load(server.url, bodies, 1, 1, args.duration))
+        finally:
+            server.stop()
+        server = Server(repo, _free_port(), workers=2)
+        try:
+            load(server.url, bodies, 2, 8, 2)
+            _report("2 workers, 8 connections", load(server.url, bodies, 2, 8, args.duration))
+            if not args.skip_sustain:
+                sustained(server, bodies, args.sustain)
+        finally:
+            server.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,5 @@
+"""`python -m repast` runs the `repast` command."""
+
+from repast.cli import run
+
+run()

@@ -1,0 +1,140 @@
+"""Entity keys and write batches, shared by every online store.
+
+An entity key is one text value: the join key values in the view's key order, each rendered as
+text (integers in decimal, strings as they are, bytes in hex), joined by U+001F. The same
+function of the values is computed vectorized from Arrow columns (writes) and per request from
+Python values (reads), so both sides always meet. Consequences worth knowing: when a key's type is
+not declared (no `value_type` on the entity, no key field in the view schema), the integer 1001
+and the string "1001" name the same entity; and a string key containing U+001F is ambiguous.
+"""
+
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from repast.errors import EntityKeyError, InputError
+from repast.types import Array, FeatureType, PrimitiveType
+
+if TYPE_CHECKING:
+    from repast.definitions import FeatureView
+
+SEPARATOR = "\x1f"
+EVENT_TS = "event_timestamp"
+CREATED_TS = "created_timestamp"
+_INT_TYPES = ("Int32", "Int64")
+
+
+def key_types(view: FeatureView) -> list[FeatureType | None]:
+    """The declared type of each join key: a key field in the schema, else the entity's value_type."""
+    declared: dict[str, FeatureType | None] = {f.name: f.dtype for f in view.entity_columns}
+    for entity in view.entity_objects:
+        vt = entity.value_type.to_feature_type()
+        for k in entity.join_keys:
+            declared.setdefault(k, vt)
+    return [declared.get(k) for k in view.join_keys]
+
+
+def _key_text(arr: pa.Array) -> pa.Array:
+    t = arr.type
+    if pa.types.is_integer(t) or pa.types.is_string(t) or pa.types.is_large_string(t):
+        return pc.cast(arr, pa.string())
+    if pa.types.is_binary(t) or pa.types.is_large_binary(t):
+        return pa.array([None if v is None else v.hex() for v in arr.to_pylist()], pa.string())
+    raise InputError(f"join key column of type {t} is not supported; use an integer, string or bytes key")
+
+
+def serialize_key_columns(columns: list[pa.Array]) -> pa.Array:
+    """Entity keys (a string array) of Arrow key columns, in key order."""
+    texts = [_key_text(c) for c in columns]
+    if len(texts) == 1:
+        return texts[0]
+    return pc.binary_join_element_wise(*texts, SEPARATOR)
+
+
+def _one_key(value: Any, name: str, dtype: FeatureType | None) -> str:
+    t = type(value)
+    if t is int and (dtype is None or dtype.name in _INT_TYPES):
+        return str(value)
+    if t is str and (dtype is None or dtype.name == "String"):
+        return value  # type: ignore[no-any-return]
+    if (t is bytes) and (dtype is None or dtype.name == "Bytes"):
+        return value.hex()  # type: ignore[no-any-return]
+    # numpy integers and other Integral types (not bool) from DataFrames.
+    if isinstance(value, numbers.Integral) and t is not bool and (dtype is None or dtype.name in _INT_TYPES):
+        return str(int(value))
+    expected = dtype.name if dtype is not None else "an integer, string or bytes"
+    raise EntityKeyError(f"join key '{name}' must be {expected}, got {value!r} ({t.__name__})")
+
+
+def serialize_request_keys(columns: list[list[Any]], names: list[str],
+                           dtypes: list[FeatureType | None]) -> list[str]:
+    """Entity keys of request values (one list per join key, equal lengths); checks the types."""
+    if len(columns) == 1:
+        values, name, dtype = columns[0], names[0], dtypes[0]
+        if dtype is not None and dtype.name in _INT_TYPES and all(type(v) is int for v in values):
+            return [str(v) for v in values]
+        return [_one_key(v, name, dtype) for v in values]
+    parts = [[_one_key(v, n, d) for v in col] for col, n, d in zip(columns, names, dtypes, strict=True)]
+    return [SEPARATOR.join(p) for p in zip(*parts, strict=True)]
+
+
+@dataclass
+class WriteRows:
+    """A write batch made ready for a store: keys, timestamps (UTC microseconds) and typed features."""
+
+    keys: pa.Array  # string
+    event_us: pa.Array  # int64
+    created_us: pa.Array  # int64, null when the source has no created column
+    features: dict[str, pa.Array]  # feature name -> column cast to the declared Arrow type
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+
+def _timestamp_us(arr: pa.Array) -> pa.Array:
+    if pa.types.is_null(arr.type):
+        return pa.nulls(len(arr), pa.int64())
+    if pa.types.is_date(arr.type):
+        arr = pc.cast(arr, pa.timestamp("us"))
+    if not pa.types.is_timestamp(arr.type):
+        raise InputError(f"timestamp column has type {arr.type}, expected a timestamp")
+    # Zone-less timestamps are UTC by definition, so their raw value is already epoch-based.
+    return pc.cast(pc.cast(arr, pa.timestamp("us", arr.type.tz), safe=False), pa.int64())
+
+
+def write_rows(view: FeatureView, batch: pa.RecordBatch | pa.Table) -> WriteRows:
+    """Check and convert a batch in the engine column contract (join keys, features, event_timestamp,
+    created_timestamp); rows with a null key or event timestamp are dropped (they can never be read)."""
+    table = pa.Table.from_batches([batch]) if isinstance(batch, pa.RecordBatch) else batch
+    missing = [c for c in [*view.join_keys, *view.feature_names(), EVENT_TS] if c not in table.column_names]
+    if missing:
+        raise InputError(f"rows written to feature view '{view.name}' lack column(s) {missing}; "
+                         f"they have {table.column_names}")
+    table = table.combine_chunks()
+    valid = pc.is_valid(table.column(EVENT_TS))
+    for k in view.join_keys:
+        valid = pc.and_(valid, pc.is_valid(table.column(k)))
+    if not pc.all(valid).as_py():
+        table = table.filter(valid)
+    cols = {name: table.column(name).combine_chunks() for name in table.column_names}
+    created = cols[CREATED_TS] if CREATED_TS in cols else pa.nulls(table.num_rows, pa.int64())
+    features = {f.name: _cast_feature(cols[f.name], f.dtype, view.name, f.name) for f in view.features}
+    return WriteRows(serialize_key_columns([cols[k] for k in view.join_keys]),
+                     _timestamp_us(cols[EVENT_TS]), _timestamp_us(created), features)
+
+
+def _cast_feature(arr: pa.Array, dtype: FeatureType, view: str, name: str) -> pa.Array:
+    target = dtype.to_arrow()
+    if arr.type == target:
+        return arr
+    try:
+        return pc.cast(arr, target, safe=not isinstance(dtype, PrimitiveType) or dtype.name != "UnixTimestamp")
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
+        kind = "array" if isinstance(dtype, Array) else "value"
+        raise InputError(f"feature view '{view}': column '{name}' of type {arr.type} cannot hold "
+                         f"{dtype} {kind}s: {e}") from None

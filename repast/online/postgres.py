@@ -1,0 +1,234 @@
+"""PostgresOnlineStore: per view a typed table `<project>__<view>` in the configured schema.
+
+Writes COPY a batch into a temporary staging table (CSV rendered by Arrow, so no per-value Python
+for scalar views) and upsert from it in the same transaction; the upsert's WHERE keeps the latest
+row by (event_ts, created_ts). Reads are one `WHERE _entity_key = ANY(%s)` per view. Connections
+come from a psycopg_pool pool; the session time zone is UTC.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from pydantic import Field, SecretStr
+
+from repast.config import BackendConfig
+from repast.definitions import FeatureView
+from repast.errors import StoreUnavailable, require_module
+from repast.online.base import OnlineStore, ReadRow, view_signature
+from repast.online.keys import WriteRows, write_rows
+from repast.types import Array, FeatureType
+
+_MIN_TS = -(2**63)
+_PG_TYPES = {"Int32": "INTEGER", "Int64": "BIGINT", "Float32": "REAL", "Float64": "DOUBLE PRECISION",
+             "String": "TEXT", "Bytes": "BYTEA", "Bool": "BOOLEAN", "UnixTimestamp": "TIMESTAMPTZ"}
+
+
+class PostgresOnlineConfig(BackendConfig):
+    type: Literal["postgres"] = "postgres"
+    url: SecretStr | None = None  # postgresql://user:password@host:port/db; overrides the fields below
+    host: str = "localhost"
+    port: int = 5432
+    database: str = "postgres"
+    db_schema: str = "public"
+    user: str = "postgres"
+    password: SecretStr | None = None
+    sslmode: str | None = None
+    sslkey_path: str | None = None
+    sslcert_path: str | None = None
+    sslrootcert_path: str | None = None
+    conn_type: Literal["pool", "singleton"] = "pool"  # Feast's key; a pool is always used
+    min_conn: int = Field(default=1, ge=0)
+    max_conn: int = Field(default=10, ge=1)
+    connect_timeout_seconds: float = Field(default=5, gt=0)
+
+
+def conninfo(config: PostgresOnlineConfig) -> str:
+    from psycopg.conninfo import make_conninfo
+
+    if config.url is not None:
+        return config.url.get_secret_value().replace("postgresql+psycopg://", "postgresql://")
+    params: dict[str, Any] = {"host": config.host, "port": config.port, "dbname": config.database,
+                              "user": config.user, "sslmode": config.sslmode, "sslkey": config.sslkey_path,
+                              "sslcert": config.sslcert_path, "sslrootcert": config.sslrootcert_path}
+    if config.password is not None:
+        params["password"] = config.password.get_secret_value()
+    return make_conninfo(**{k: v for k, v in params.items() if v is not None})
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _table_name(project: str, view: str) -> str:
+    name = f"{project}__{view}"
+    if len(name.encode()) > 63:  # PostgreSQL truncates identifiers at 63 bytes: keep them unique
+        name = name[:48] + "_" + hashlib.sha1(name.encode()).hexdigest()[:12]
+    return name
+
+
+def _select(name: str, dtype: FeatureType) -> str:
+    # float4 prints its shortest decimal; read as float8 it is the exact value the other stores return.
+    base = dtype.base.name if isinstance(dtype, Array) else dtype.name
+    if base == "Float32":
+        return f"{_ident(name)}::float8[]" if isinstance(dtype, Array) else f"{_ident(name)}::float8"
+    return _ident(name)
+
+
+def _pg_type(dtype: FeatureType) -> str:
+    return _PG_TYPES[dtype.base.name] + "[]" if isinstance(dtype, Array) else _PG_TYPES[dtype.name]
+
+
+class PostgresOnlineStore(OnlineStore):
+    Config = PostgresOnlineConfig
+
+    def __init__(self, config: PostgresOnlineConfig, repo_config: Any) -> None:
+        super().__init__(config, repo_config)
+        self._pool: Any = None
+        self.schema = _ident(config.db_schema)
+
+    def _table(self, project: str, view: str) -> str:
+        return f"{self.schema}.{_ident(_table_name(project, view))}"
+
+    def _connection(self) -> Any:
+        """A pooled connection (context manager); failures to connect raise StoreUnavailable."""
+        if self._pool is None:
+            require_module("psycopg", "postgres")
+            require_module("psycopg_pool", "postgres")
+            from psycopg_pool import ConnectionPool
+
+            def configure(conn: Any) -> None:
+                conn.execute("SET TIME ZONE 'UTC'")
+                conn.commit()
+
+            self._pool = ConnectionPool(
+                conninfo(self.config), min_size=self.config.min_conn,
+                max_size=max(self.config.max_conn, self.config.min_conn), open=True, configure=configure,
+                timeout=self.config.connect_timeout_seconds, name="repast-online",
+                kwargs={"connect_timeout": max(1, int(self.config.connect_timeout_seconds))})
+        return self._pool.connection()
+
+    def _run(self, fn: Any, *args: Any) -> Any:
+        import psycopg
+        from psycopg_pool import PoolTimeout
+
+        try:
+            with self._connection() as conn:
+                return fn(conn, *args)
+        except (psycopg.OperationalError, PoolTimeout) as e:
+            raise StoreUnavailable(f"PostgreSQL online store cannot be reached: {e}") from None
+
+    def update(self, project: str, views_to_keep: list[FeatureView], views_to_delete: list[FeatureView]) -> None:
+        self._run(self._update, project, views_to_keep, views_to_delete)
+
+    def _update(self, conn: Any, project: str, keep: list[FeatureView], delete: list[FeatureView]) -> None:
+        meta = f"{self.schema}.repast_online_views"
+        with conn.transaction():
+            # Serializes concurrent applies on this schema: both would otherwise race on DDL.
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (self.config.db_schema,))
+            conn.execute(f"CREATE SCHEMA IF NOT EXISTS {self.schema}")
+            conn.execute(f"CREATE TABLE IF NOT EXISTS {meta} (project TEXT, view TEXT, signature TEXT, "
+                         "PRIMARY KEY (project, view))")
+            stored = dict(conn.execute(f"SELECT view, signature FROM {meta} WHERE project = %s",
+                                       (project,)).fetchall())
+            for view in keep:
+                signature = view_signature(view)
+                if stored.get(view.name) == signature:
+                    continue
+                # Layout changed (or new): rebuild; values come back with the next materialization.
+                features = "".join(f", {_ident(f.name)} {_pg_type(f.dtype)}" for f in view.features)
+                conn.execute(f"DROP TABLE IF EXISTS {self._table(project, view.name)}")
+                conn.execute(f"CREATE TABLE {self._table(project, view.name)} (_entity_key TEXT PRIMARY KEY, "
+                             f"_event_ts BIGINT NOT NULL, _created_ts BIGINT{features})")
+                conn.execute(f"INSERT INTO {meta} VALUES (%s, %s, %s) ON CONFLICT (project, view) "
+                             "DO UPDATE SET signature = excluded.signature", (project, view.name, signature))
+            for view in delete:
+                conn.execute(f"DROP TABLE IF EXISTS {self._table(project, view.name)}")
+                conn.execute(f"DELETE FROM {meta} WHERE project = %s AND view = %s", (project, view.name))
+
+    def teardown(self, project: str, views: list[FeatureView]) -> None:
+        self.update(project, [], views)
+
+    def write_batch(self, project: str, view: FeatureView, batch: pa.RecordBatch | pa.Table) -> int:
+        rows = write_rows(view, batch)
+        if len(rows) == 0:
+            return 0
+        import psycopg
+
+        try:
+            self._run(self._write, project, view, rows)
+        except psycopg.errors.UndefinedTable:
+            # Storage was never created here (e.g. applied with another online store): create it.
+            self.update(project, [view], [])
+            self._run(self._write, project, view, rows)
+        return len(rows)
+
+    def _write(self, conn: Any, project: str, view: FeatureView, rows: WriteRows) -> None:
+        table = self._table(project, view.name)
+        cols = ["_entity_key", "_event_ts", "_created_ts", *(_ident(f) for f in view.feature_names())]
+        collist = ", ".join(cols)
+        updates = ", ".join(f"{c} = excluded.{c}" for c in cols[1:])
+        with conn.transaction():
+            conn.execute(f"CREATE TEMP TABLE _repast_stage ON COMMIT DROP AS SELECT {collist} FROM {table} "
+                         "WITH NO DATA")
+            _copy_rows(conn, f"COPY _repast_stage ({collist}) FROM STDIN", view, rows)
+            # ON CONFLICT may touch a row only once per statement: with duplicate keys in the batch,
+            # keep per key the latest, and on a full tie the later row (ctid).
+            unique = pc.count_distinct(rows.keys).as_py() == len(rows)
+            distinct = "" if unique else "DISTINCT ON (_entity_key) "
+            order = "" if unique else \
+                " ORDER BY _entity_key, _event_ts DESC, _created_ts DESC NULLS LAST, ctid DESC"
+            conn.execute(
+                f"INSERT INTO {table} AS t ({collist}) SELECT {distinct}{collist} FROM _repast_stage{order} "
+                f"ON CONFLICT (_entity_key) DO UPDATE SET {updates} "
+                f"WHERE (excluded._event_ts, coalesce(excluded._created_ts, {_MIN_TS})) >= "
+                f"(t._event_ts, coalesce(t._created_ts, {_MIN_TS}))")
+
+    def read(self, project: str, view: FeatureView, keys: Sequence[str], features: Sequence[str]) -> list[ReadRow]:
+        import psycopg
+
+        dtypes = {f.name: f.dtype for f in view.features}
+        cols = ", ".join(["_entity_key", "_event_ts", *(_select(f, dtypes[f]) for f in features)])
+        sql = f"SELECT {cols} FROM {self._table(project, view.name)} WHERE _entity_key = ANY(%s)"
+        try:
+            found = {r[0]: r[1:] for r in self._run(lambda conn: conn.execute(sql, (list(keys),)).fetchall())}
+        except psycopg.errors.UndefinedTable:
+            return [None] * len(keys)  # nothing was ever stored for this view
+        return [found.get(k) for k in keys]
+
+    def ping(self) -> None:
+        self._run(lambda conn: conn.execute("SELECT 1").fetchone())
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
+
+
+def _copy_rows(conn: Any, copy_sql: str, view: FeatureView, rows: WriteRows) -> None:
+    columns = [rows.keys, rows.event_us, rows.created_us]
+    if any(isinstance(f.dtype, Array) for f in view.features):
+        # Arrow cannot render arrays as CSV: let psycopg adapt Python values, row by row.
+        values = [c.to_pylist() for c in columns] + [rows.features[f].to_pylist() for f in view.feature_names()]
+        with conn.cursor().copy(copy_sql) as copy:
+            for row in zip(*values, strict=True):
+                copy.write_row(row)
+        return
+    for f in view.features:
+        arr = rows.features[f.name]
+        if f.dtype.name == "Bytes":  # bytea's text form: \x and hex digits
+            arr = pa.array([None if v is None else "\\x" + v.hex() for v in arr.to_pylist()], pa.string())
+        columns.append(arr)
+    import pyarrow.csv as pacsv
+
+    buf = io.BytesIO()
+    names = [str(i) for i in range(len(columns))]
+    pacsv.write_csv(pa.table(columns, names=names), buf, pacsv.WriteOptions(include_header=False))
+    with conn.cursor().copy(copy_sql.replace("FROM STDIN", "FROM STDIN (FORMAT csv)")) as copy:
+        copy.write(buf.getbuffer())
+

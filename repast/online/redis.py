@@ -1,0 +1,294 @@
+"""RedisOnlineStore: one hash per (project, view, entity key), one field per feature.
+
+Key `repast:<project>:<view>:<entity key>`; fields `_ts` and `_cts` (event and created timestamps,
+UTC microseconds, `_cts` empty when unknown) plus one per feature, in the text form of
+repast.online.codec; a null feature is an absent field. Latest-wins is a Lua script that runs
+server-side per batch of rows, so concurrent writers cannot interleave a check and a write.
+Reads are one HMGET per key, all keys of a request in one pipeline (one round trip).
+
+A view's layout signature is kept in the hash `repast:<project>:__views__`; when it changes on
+apply, the view's keys are deleted (SCAN + UNLINK) and come back with the next materialization.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import numpy as np
+import pyarrow as pa
+from pydantic import Field, SecretStr
+
+from repast.config import BackendConfig
+from repast.definitions import FeatureView
+from repast.errors import ConfigError, StoreUnavailable, require_module
+from repast.online.base import OnlineStore, ReadRow, view_signature
+from repast.online.codec import Decoder, text_decoder, text_values
+from repast.online.keys import write_rows
+
+_ROWS_PER_CALL = 1000  # rows per script call: bounds the time Redis is busy with one call
+
+# ARGV: ttl_seconds, n_features, dense ('1' when no value is null), feature names..., then per row
+# (KEYS[i]): ts, cts, [null mask: '1' = a value follows, only when not dense], values.
+# Null created timestamps ('') sort before every other value. The dense path reuses one argument
+# table, which keeps the script near the cost of a plain HSET.
+_WRITE_SCRIPT = """
+local ttl, nf, dense = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3] == '1'
+local args = {'_ts', '', '_cts', ''}
+for j = 1, nf do args[3 + 2 * j] = ARGV[3 + j]; args[4 + 2 * j] = '' end
+local p = 4 + nf
+local written = 0
+for i = 1, #KEYS do
+  local key, ts, cts = KEYS[i], ARGV[p], ARGV[p + 1]
+  local cur = redis.call('HMGET', key, '_ts', '_cts')
+  local newer = true
+  if cur[1] then
+    local nts, ots = tonumber(ts), tonumber(cur[1])
+    if nts < ots then
+      newer = false
+    elseif nts == ots then
+      local oc = cur[2] or ''
+      if cts == '' then newer = (oc == '') else newer = (oc == '' or tonumber(cts) >= tonumber(oc)) end
+    end
+  end
+  if dense then
+    if newer then
+      args[2] = ts; args[4] = cts
+      for j = 1, nf do args[4 + 2 * j] = ARGV[p + 1 + j] end
+      redis.call('HSET', key, unpack(args))
+    end
+    p = p + 2 + nf
+  else
+    local mask = ARGV[p + 2]
+    local set, nulls = {'_ts', ts, '_cts', cts}, {}
+    p = p + 3
+    for j = 1, nf do
+      if string.byte(mask, j) == 49 then
+        set[#set + 1] = ARGV[3 + j]; set[#set + 1] = ARGV[p]; p = p + 1
+      else
+        nulls[#nulls + 1] = ARGV[3 + j]
+      end
+    end
+    if newer then
+      if cur[1] and #nulls > 0 then redis.call('HDEL', key, unpack(nulls)) end
+      redis.call('HSET', key, unpack(set))
+    end
+  end
+  if newer then
+    if ttl > 0 then redis.call('EXPIRE', key, ttl) end
+    written = written + 1
+  end
+end
+return written
+"""
+
+
+class RedisOnlineConfig(BackendConfig):
+    type: Literal["redis"] = "redis"
+    redis_type: Literal["redis"] = "redis"  # Feast's key; cluster and sentinel are not supported yet
+    # Feast's "host:port,db=0,password=...,ssl=true" or a redis:// / rediss:// / unix:// URL.
+    connection_string: SecretStr = SecretStr("localhost:6379")
+    key_ttl_seconds: int | None = Field(default=None, ge=0)  # Redis expires keys not written for this long
+
+
+def connection_kwargs(connection_string: str) -> dict[str, Any]:
+    """redis.Redis(...) arguments from Feast's "host:port,key=value,..." form."""
+    head, *options = [part.strip() for part in connection_string.split(",")]
+    host, _, port = head.rpartition(":") if ":" in head else (head, "", "6379")
+    kwargs: dict[str, Any] = {"host": host or "localhost", "port": int(port or 6379)}
+    for opt in options:
+        key, _, value = opt.partition("=")
+        if key == "db":
+            kwargs["db"] = int(value)
+        elif key in ("password", "username"):
+            kwargs[key] = value
+        elif key == "ssl":
+            kwargs["ssl"] = value.lower() in ("true", "1", "yes")
+        else:
+            raise ConfigError(f"online_store.connection_string: unknown option '{key}'; "
+                              "known: db, password, username, ssl")
+    return kwargs
+
+
+def _glob_escape(text: str) -> str:
+    return re.sub(r"([*?\[\]\\])", r"\\\1", text)
+
+
+class RedisOnlineStore(OnlineStore):
+    Config = RedisOnlineConfig
+
+    def __init__(self, config: RedisOnlineConfig, repo_config: Any) -> None:
+        super().__init__(config, repo_config)
+        self._redis: Any = None
+        self._sha: str | None = None
+        self._decoders: dict[tuple[int, tuple[str, ...]], tuple[FeatureView, list[Decoder]]] = {}
+
+    def _client(self) -> Any:
+        if self._redis is None:
+            require_module("redis", "redis")
+            require_module("hiredis", "redis")
+            import redis
+
+            conn = self.config.connection_string.get_secret_value()
+            opts = {"socket_connect_timeout": 5, "socket_timeout": 60, "health_check_interval": 30}
+            try:
+                if conn.startswith(("redis://", "rediss://", "unix://")):
+                    client = redis.Redis.from_url(conn, **opts)
+                else:
+                    client = redis.Redis(**connection_kwargs(conn), **opts)
+            except ValueError as e:
+                raise ConfigError(f"online_store.connection_string is not usable: {e}") from None
+            self._redis = client
+        return self._redis
+
+    def _call(self, fn: Any, *args: Any) -> Any:
+        """Run a Redis call, turning connection failures into StoreUnavailable."""
+        import redis
+
+        try:
+            return fn(*args)
+        except (redis.ConnectionError, redis.TimeoutError, redis.exceptions.BusyLoadingError) as e:
+            raise StoreUnavailable(f"Redis online store cannot be reached: {e}") from None
+
+    @staticmethod
+    def _prefix(project: str, view: str) -> str:
+        return f"repast:{project}:{view}:"
+
+    def update(self, project: str, views_to_keep: list[FeatureView], views_to_delete: list[FeatureView]) -> None:
+        client = self._client()
+        meta = f"repast:{project}:__views__"
+        stored = {k.decode(): v.decode() for k, v in self._call(client.hgetall, meta).items()}
+        for view in views_to_keep:
+            signature = view_signature(view)
+            if stored.get(view.name) != signature:
+                if view.name in stored:
+                    self._delete_view_keys(project, view.name)
+                self._call(client.hset, meta, view.name, signature)
+        for view in views_to_delete:
+            self._delete_view_keys(project, view.name)
+            self._call(client.hdel, meta, view.name)
+        self._decoders.clear()
+
+    def _delete_view_keys(self, project: str, view: str) -> None:
+        client = self._client()
+        pattern = _glob_escape(self._prefix(project, view)) + "*"
+
+        def delete() -> None:
+            batch: list[bytes] = []
+            for key in client.scan_iter(match=pattern, count=1000):
+                batch.append(key)
+                if len(batch) >= 1000:
+                    client.unlink(*batch)
+                    batch = []
+            if batch:
+                client.unlink(*batch)
+        self._call(delete)
+
+    def teardown(self, project: str, views: list[FeatureView]) -> None:
+        self.update(project, [], views)
+        self._call(self._client().delete, f"repast:{project}:__views__")
+
+    def write_batch(self, project: str, view: FeatureView, batch: pa.RecordBatch | pa.Table) -> int:
+        rows = write_rows(view, batch)
+        n = len(rows)
+        if n == 0:
+            return 0
+        prefix = self._prefix(project, view.name)
+        keys = [prefix + k for k in rows.keys.to_pylist()]
+        feats = view.features
+        dense = not any(rows.features[f.name].null_count for f in feats)
+        columns = [rows.event_us.to_pylist(), [("" if c is None else c) for c in rows.created_us.to_pylist()]]
+        if not dense:
+            columns.append(_null_masks([rows.features[f.name] for f in feats], n))
+        columns += [text_values(rows.features[f.name], f.dtype) for f in feats]
+        head = [self.config.key_ttl_seconds or 0, len(feats), "1" if dense else "0", *(f.name for f in feats)]
+        commands = []
+        for start in range(0, n, _ROWS_PER_CALL):
+            stop = min(start + _ROWS_PER_CALL, n)
+            part = zip(*(c[start:stop] for c in columns), strict=True)
+            args = [x for row in part for x in row] if dense else \
+                [x for row in part for x in row if x is not None]
+            commands.append((stop - start, keys[start:stop], head + args))
+        self._call(self._run_scripts, commands)
+        return n
+
+    def _run_scripts(self, commands: list[tuple[int, list[str], list[Any]]]) -> None:
+        """Send every script call before reading any reply (one pipeline), packing each command
+        with hiredis directly: redis-py's generic packing costs more than the script itself."""
+        import hiredis
+        import redis
+
+        client = self._client()
+        if self._sha is None:
+            self._sha = client.script_load(_WRITE_SCRIPT)
+        conn = client.connection_pool.get_connection()
+        try:
+            for nkeys, keys, args in commands:
+                conn.send_packed_command([hiredis.pack_command(("EVALSHA", self._sha, nkeys, *keys, *args))],
+                                         check_health=False)
+            for _ in commands:
+                conn.read_response()
+        except redis.ResponseError as e:
+            conn.disconnect()  # replies of the remaining calls may still be pending
+            if "NOSCRIPT" not in str(e):
+                raise
+            # The server lost its scripts (restart, SCRIPT FLUSH): load again and re-send; writes
+            # are idempotent, so calls that had already run may run twice.
+            self._sha = None
+            self._run_scripts(commands)
+        except BaseException:
+            conn.disconnect()
+            raise
+        finally:
+            client.connection_pool.release(conn)
+
+    def _view_decoders(self, view: FeatureView, features: Sequence[str]) -> list[Decoder]:
+        key = (id(view), tuple(features))
+        hit = self._decoders.get(key)
+        if hit is None or hit[0] is not view:
+            if len(self._decoders) > 4096:
+                self._decoders.clear()
+            dtypes = {f.name: f.dtype for f in view.features}
+            hit = self._decoders[key] = (view, [text_decoder(dtypes[f]) for f in features])
+        return hit[1]
+
+    def read(self, project: str, view: FeatureView, keys: Sequence[str], features: Sequence[str]) -> list[ReadRow]:
+        client = self._client()
+        decoders = self._view_decoders(view, features)
+        prefix = self._prefix(project, view.name)
+        if len(keys) == 1:
+            results = [self._call(client.hmget, prefix + keys[0], "_ts", *features)]
+        else:
+            pipe = client.pipeline(transaction=False)
+            for k in keys:
+                pipe.hmget(prefix + k, "_ts", *features)
+            results = self._call(pipe.execute)
+        out: list[ReadRow] = []
+        for values in results:
+            if values[0] is None:
+                out.append(None)
+                continue
+            row = [int(values[0])]
+            for v, decode in zip(values[1:], decoders, strict=True):
+                row.append(None if v is None else decode(v))
+            out.append(tuple(row))
+        return out
+
+    def ping(self) -> None:
+        self._call(self._client().ping)
+
+    def close(self) -> None:
+        if self._redis is not None:
+            self._redis.close()
+            self._redis = None
+
+
+def _null_masks(columns: list[pa.Array], n: int) -> list[str]:
+    """Per row, '1' per non-null feature and '0' per null one: which values the script receives."""
+    if not any(c.null_count for c in columns):
+        return ["1" * len(columns)] * n
+    valid = np.stack([np.asarray(c.is_valid()) for c in columns], axis=1).astype(np.uint8) + ord("0")
+    width = len(columns)
+    text = valid.tobytes().decode("ascii")
+    return [text[i * width:(i + 1) * width] for i in range(n)]

@@ -1,0 +1,220 @@
+"""get_online_features: the latest feature values per entity, with a status and event time each.
+
+The hot path: the feature list is resolved once per (registry version, features,
+full_feature_names) into a ReadPlan and cached; a request is then key serialization, one batched
+store read per view, and assembly of plain lists. Statuses and event timestamps are computed only
+when asked for (the HTTP server asks, `to_dict()` does not).
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+import weakref
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from repast.definitions import FeatureService, FeatureView
+from repast.errors import EntityKeyError, InputError
+from repast.feature_refs import OnDemandRequest, ViewRequest, resolve_features
+from repast.online.base import ReadRow
+from repast.online.codec import datetime_from_us
+from repast.online.keys import key_types, serialize_request_keys
+from repast.online_response import FieldStatus, OnlineResponse
+from repast.types import FeatureType
+
+if TYPE_CHECKING:
+    from repast.registry import Registry
+    from repast.store import FeatureStore
+
+__all__ = ["FieldStatus", "OnlineResponse", "ReadPlan", "get_online_features", "read_plan"]
+
+
+@dataclass
+class ViewRead:
+    """One batched store read: which view, which columns, which request columns hold its keys."""
+
+    view: FeatureView
+    name: str  # projection name: how on-demand views find their inputs
+    features: tuple[str, ...]  # read from the store: requested first, then on-demand inputs
+    key_columns: list[str]  # request columns, in join key order (join key maps applied)
+    key_types: list[FeatureType | None]
+    ttl_us: int  # 0: no age limit
+    outputs: list[tuple[int, str]]  # (index in `features`, output name) of the requested features
+
+
+@dataclass
+class ReadPlan:
+    reads: list[ViewRead]
+    on_demand: list[OnDemandRequest]
+    entity_columns: list[str]  # join key columns, echoed first in the response
+    request_columns: list[str]  # request data the on-demand views need
+    output_names: list[str]  # requested features, in request order
+    arrow_types: dict[str, pa.DataType]  # declared type of every output feature
+
+
+def _view_read(req: ViewRequest, full_feature_names: bool) -> ViewRead:
+    features = tuple(req.read_features)
+    outputs = [(features.index(f), req.output_name(f, full_feature_names)) for f in req.features]
+    ttl_us = int(req.view.ttl.total_seconds() * 1_000_000)
+    return ViewRead(req.view, req.name, features, req.request_columns(), key_types(req.view), ttl_us, outputs)
+
+
+def build_read_plan(store: FeatureStore, features: list[str] | FeatureService, full_feature_names: bool) -> ReadPlan:
+    request = resolve_features(store.registry.contents(), features, full_feature_names)
+    reads = [_view_read(v, full_feature_names) for v in request.views]
+    types: dict[str, pa.DataType] = {}
+    for vr in request.views:
+        dtypes = {f.name: f.dtype for f in vr.view.features}
+        types.update({vr.output_name(f, full_feature_names): dtypes[f].to_arrow() for f in vr.features})
+    for odr in request.on_demand:
+        dtypes = {f.name: f.dtype for f in odr.view.features}
+        types.update({odr.output_name(f, full_feature_names): dtypes[f].to_arrow() for f in odr.features})
+    return ReadPlan(reads, request.on_demand, request.entity_columns(), request.request_columns,
+                    request.output_names, types)
+
+
+_PLANS: weakref.WeakKeyDictionary[Registry, dict[tuple[Any, ...], tuple[Any, ReadPlan]]] = \
+    weakref.WeakKeyDictionary()
+
+
+def read_plan(store: FeatureStore, features: list[str] | FeatureService, full_feature_names: bool) -> ReadPlan:
+    """The cached plan; rebuilt when the registry version changes."""
+    version = store.registry.version
+    if isinstance(features, FeatureService):
+        # Keyed by identity: a registered service object is stable within a registry version.
+        key: tuple[Any, ...] = (version, "service", id(features), full_feature_names)
+    else:
+        key = (version, tuple(features) if isinstance(features, list | tuple) else features, full_feature_names)
+    cache = _PLANS.get(store.registry)
+    if cache is None:
+        cache = _PLANS[store.registry] = {}
+    hit = cache.get(key)
+    if hit is not None and (not isinstance(features, FeatureService) or hit[0] is features):
+        return hit[1]
+    plan = build_read_plan(store, features, full_feature_names)
+    if len(cache) > 1024:
+        cache.clear()
+    cache[key] = (features, plan)
+    return plan
+
+
+def _columns(entity_rows: list[dict[str, Any]] | dict[str, list[Any]], needed: list[str],
+             plan: ReadPlan) -> tuple[dict[str, list[Any]], int]:
+    """The needed columns of the entity rows as lists, and the row count; missing keys are errors."""
+    if isinstance(entity_rows, dict):
+        columns = {c: entity_rows[c] for c in needed if c in entity_rows}
+        missing = [c for c in needed if c not in columns]
+        lengths = {len(v) for v in columns.values()}
+        if len(lengths) > 1:
+            raise InputError(f"entity rows: columns have different lengths {sorted(lengths)}")
+        n = lengths.pop() if lengths else 0
+        columns = {c: v if isinstance(v, list) else list(v) for c, v in columns.items()}
+    else:
+        try:
+            columns = {c: [row[c] for row in entity_rows] for c in needed}
+            missing = []
+        except KeyError:
+            missing = [c for c in needed if any(c not in row for row in entity_rows)]
+            columns = {}
+        except TypeError:
+            raise InputError("entity_rows must be a list of dicts or a dict of lists") from None
+        n = len(entity_rows)
+    if missing:
+        col = missing[0]
+        if col in plan.entity_columns:
+            users = [r.view.name for r in plan.reads if col in r.key_columns]
+            raise EntityKeyError(f"entity rows lack join key '{col}' needed by feature view '{users[0]}'")
+        raise InputError(f"entity rows lack request data '{col}' needed by an on-demand feature view")
+    return columns, n
+
+
+def get_online_features(store: FeatureStore, features: list[str] | FeatureService,
+                        entity_rows: list[dict[str, Any]] | dict[str, list[Any]],
+                        full_feature_names: bool = False) -> OnlineResponse:
+    """Latest values per entity row, features in request order after the join key columns.
+
+    Raises EntityKeyError before any read when a join key is missing or has the wrong type,
+    FeatureNotFound for unknown views/features, InputError for malformed rows or missing request data.
+    """
+    plan = read_plan(store, features, full_feature_names)
+    columns, n = _columns(entity_rows, plan.entity_columns + plan.request_columns, plan)
+    keys = [serialize_request_keys([columns[c] for c in r.key_columns], r.key_columns, r.key_types)
+            for r in plan.reads]
+    online = store.online_store
+    project = store.project
+    rows = [online.read(project, r.view, k, r.features) if n else [] for r, k in zip(plan.reads, keys, strict=True)]
+    now_us = time.time_ns() // 1000
+    values: dict[str, list[Any]] = {c: columns[c] for c in plan.entity_columns}
+    for r, view_rows in zip(plan.reads, rows, strict=True):
+        for i, name in r.outputs:
+            j = i + 1
+            values[name] = [None if row is None else row[j] for row in view_rows]
+    if plan.on_demand:
+        values.update(_on_demand(plan, columns, rows, n, full_feature_names))
+    if len(values) != len(plan.entity_columns) + len(plan.output_names):
+        clash = [o for o in plan.output_names if o in plan.entity_columns]
+        raise InputError(f"feature name(s) {clash} equal a join key column; pass full_feature_names=True")
+
+    def meta() -> tuple[dict[str, list[FieldStatus]], dict[str, list[datetime | None]]]:
+        return _statuses(plan, values, rows, now_us, n)
+
+    return OnlineResponse(values, arrow_types=plan.arrow_types, meta=meta)
+
+
+def _statuses(plan: ReadPlan, values: dict[str, list[Any]], rows: list[list[ReadRow]], now_us: int,
+              n: int) -> tuple[dict[str, list[FieldStatus]], dict[str, list[datetime | None]]]:
+    present, null, missing, old = (FieldStatus.PRESENT, FieldStatus.NULL_VALUE, FieldStatus.NOT_FOUND,
+                                   FieldStatus.OUTSIDE_MAX_AGE)
+    statuses: dict[str, list[FieldStatus]] = {c: [present] * n for c in plan.entity_columns}
+    stamps: dict[str, list[datetime | None]] = {c: [None] * n for c in plan.entity_columns}
+    for r, view_rows in zip(plan.reads, rows, strict=True):
+        oldest = now_us - r.ttl_us if r.ttl_us else None
+        ts = [None if row is None else datetime_from_us(row[0]) for row in view_rows]
+        for i, name in r.outputs:
+            j = i + 1
+            statuses[name] = [missing if row is None else null if row[j] is None
+                              else old if oldest is not None and row[0] < oldest else present
+                              for row in view_rows]
+            stamps[name] = ts
+    for odr in plan.on_demand:
+        for f in odr.features:
+            name = odr.output_name(f, False) if f in values else f
+            name = next(o for o in (odr.output_name(f, True), f) if o in values)
+            statuses[name] = [null if v is None else present for v in values[name]]
+            stamps[name] = [None] * n
+    return statuses, stamps
+
+
+def _on_demand(plan: ReadPlan, columns: dict[str, list[Any]], rows: list[list[ReadRow]], n: int,
+               full_feature_names: bool) -> dict[str, list[Any]]:
+    """Run each on-demand view on the values just read (bare feature names) and the request data."""
+    by_name = {r.name: (r, view_rows) for r, view_rows in zip(plan.reads, rows, strict=True)}
+    out: dict[str, list[Any]] = {}
+    for odr in plan.on_demand:
+        inputs: dict[str, list[Any]] = {c: columns[c] for c in plan.entity_columns}
+        for src in odr.view.source_views:
+            r, view_rows = by_name[src.name]
+            for f in src.features:
+                j = r.features.index(f) + 1
+                inputs[f] = [None if row is None else row[j] for row in view_rows]
+        for rs in odr.view.request_sources:
+            inputs.update({f.name: columns[f.name] for f in rs.schema})
+        result = _transform(odr, inputs)
+        for f in odr.features:
+            if f not in result:
+                raise InputError(f"on-demand feature view '{odr.view.name}' did not return column '{f}'")
+            out[odr.output_name(f, full_feature_names)] = result[f]
+    return out
+
+
+def _transform(odr: OnDemandRequest, inputs: dict[str, list[Any]]) -> dict[str, list[Any]]:
+    if odr.view.mode == "python":
+        return {k: list(v) for k, v in odr.view.transform(inputs).items()}
+    import pandas as pd
+
+    frame = odr.view.transform(pd.DataFrame(inputs))
+    return {c: frame[c].tolist() for c in frame.columns}

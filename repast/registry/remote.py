@@ -1,0 +1,137 @@
+"""RemoteRegistryStore: definitions read through a feature server, for clients without database access.
+
+    registry: {registry_type: remote, path: https://features.example, token: ${REPAST_TOKEN}}
+
+Reads `GET /registry` with If-None-Match, so an unchanged registry costs one 304 with no body.
+Read-only: apply, teardown and materialization records need the server's own configuration,
+and fail here with a message saying so. `ServerConnection` is the HTTP plumbing shared with
+the remote online store and repast.Client.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from repast.errors import ConfigError, StoreUnavailable, require_module
+from repast.registry.base import Change, HistoryEntry, MaterializationRecord, RegistryStore, Snapshot
+
+if TYPE_CHECKING:
+    import httpx
+
+    from repast.config import RepoConfig
+
+
+class ServerConnection:
+    """HTTP to one feature server: bearer token, timeouts, and server errors as repast exceptions."""
+
+    def __init__(self, url: str, token: str | None = None, timeout: float = 10.0, what: str = "feature server") -> None:
+        if not url.startswith(("http://", "https://")):
+            raise ConfigError(f"{what} path '{url}' must be an http:// or https:// URL of a repast feature server")
+        require_module("httpx", "server")
+        self.url = url.rstrip("/")
+        self.what = what
+        self._headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._timeout = timeout
+        self._client: httpx.Client | None = None
+        self._lock = threading.Lock()
+
+    def _http(self) -> httpx.Client:
+        import httpx
+
+        with self._lock:
+            if self._client is None:
+                self._client = httpx.Client(base_url=self.url, headers=self._headers, timeout=self._timeout)
+            return self._client
+
+    def request(self, method: str, path: str, ok: tuple[int, ...] = (200,), **kwargs: Any) -> httpx.Response:
+        """Send a request; a status outside `ok` raises the exception the server's error body names."""
+        import httpx
+
+        try:
+            response = self._http().request(method, path, **kwargs)
+        except httpx.TransportError as e:
+            raise StoreUnavailable(f"{self.what} at {self.url} cannot be reached: {e}") from None
+        if response.status_code in ok:
+            return response
+        raise self._error(response)
+
+    def _error(self, response: httpx.Response) -> Exception:
+        from repast.server.errors import exception_for
+
+        try:
+            body = response.json()
+            kind, detail = str(body["error"]), str(body["detail"])
+        except (ValueError, KeyError, TypeError):
+            kind, detail = "http_error", response.text[:200] or response.reason_phrase
+        if response.status_code in (502, 503, 504):
+            return StoreUnavailable(f"{self.what} at {self.url} answered {response.status_code}: {detail}")
+        return exception_for(kind, f"{self.what} {self.url}: {detail}", response.status_code)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
+
+
+class RemoteRegistryStore(RegistryStore):
+    """Definitions of a project as the feature server at `path` sees them (read-only)."""
+
+    def __init__(self, url: str, token: str | None = None) -> None:
+        self.connection = ServerConnection(url, token, what="remote registry")
+        self._lock = threading.Lock()
+        self._cached: dict[str, tuple[str, Snapshot]] = {}  # project -> (ETag, snapshot)
+
+    @classmethod
+    def from_config(cls, config: RepoConfig) -> RemoteRegistryStore:
+        registry = config.registry_config
+        token = registry.token.get_secret_value() if registry.token else None
+        return cls(registry.path, token)
+
+    def read(self, project: str) -> Snapshot:
+        """The project's definitions; re-downloaded only when the server's ETag changed."""
+        with self._lock:
+            cached = self._cached.get(project)
+        headers = {"If-None-Match": cached[0]} if cached else {}
+        response = self.connection.request("GET", "/registry", ok=(200, 304), params={"project": project},
+                                           headers=headers)
+        if response.status_code == 304 and cached:
+            return cached[1]
+        snapshot = _snapshot_from_json(response.json(), self.connection.url)
+        with self._lock:
+            self._cached[project] = (response.headers.get("etag", ""), snapshot)
+        return snapshot
+
+    def version(self, project: str) -> int:
+        return self.read(project).version
+
+    def apply(self, project: str, changes: list[Change], expected_version: int, applied_by: str) -> int:
+        raise self._read_only("apply definitions")
+
+    def history(self, project: str, limit: int = 50) -> list[HistoryEntry]:
+        raise self._read_only("list the apply history")
+
+    def record_materialization(self, project: str, view: str, start: datetime, end: datetime) -> None:
+        raise self._read_only("materialize")
+
+    def materializations(self, project: str) -> dict[str, MaterializationRecord]:
+        raise self._read_only("read materialization watermarks")
+
+    def delete_project(self, project: str) -> None:
+        raise self._read_only("tear down the project")
+
+    def _read_only(self, action: str) -> ConfigError:
+        return ConfigError(
+            f"registry_type 'remote' ({self.connection.url}) is read-only: it cannot {action}. "
+            "Run this with the feature server's own feature_store.yaml (a registry database path), "
+            "e.g. in a pipeline step or the materialization CronJob")
+
+
+def _snapshot_from_json(body: Any, url: str) -> Snapshot:
+    try:
+        return Snapshot(int(body["version"]), {str(kind): dict(specs) for kind, specs in body["specs"].items()})
+    except (KeyError, TypeError, ValueError, AttributeError):
+        raise StoreUnavailable(f"remote registry {url}: GET /registry did not return "
+                               "{version, specs}; is this a repast feature server?") from None

@@ -1,0 +1,201 @@
+"""The feature server's ASGI app: Feast-compatible endpoints over one FeatureStore.
+
+The request path is lean: the body is read and orjson-parsed by the handler, definitions come
+from the store's TTL-cached Registry (no registry read per request), and responses are orjson
+bytes. Errors of every kind become `{"error", "detail"}` in repast.server.errors.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from fastapi import FastAPI, Request, Response
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from repast.definitions import FeatureView, PushSource
+from repast.errors import FeatureNotFound, StoreUnavailable
+from repast.server.auth import auth_from_config
+from repast.server.errors import error_body
+from repast.server.metrics import ServerMetrics
+from repast.server.middleware import ServerMiddleware
+from repast.server.responses import json_response, online_response_json
+from repast.server.schemas import (
+    GetOnlineFeaturesRequest,
+    MaterializeIncrementalRequest,
+    MaterializeRequest,
+    PushRequest,
+    WriteToOnlineStoreRequest,
+    frame_from_json,
+    parse_body,
+    request_schema,
+    utc,
+)
+
+if TYPE_CHECKING:
+    from repast.store import FeatureStore
+
+# Where `repast serve --workers N` tells each worker process which feature_store.yaml to serve.
+ENV_SERVE_CONFIG = "REPAST_SERVE_CONFIG"
+
+Handler = Callable[[Request], Any]
+
+
+class FeatureServer:
+    """The endpoint handlers, bound to one store and its metrics."""
+
+    def __init__(self, store: FeatureStore, metrics: ServerMetrics) -> None:
+        self.store = store
+        self.metrics = metrics
+        self._registry_json: tuple[int, str, bytes] | None = None  # (version, ETag, body)
+
+    async def online_features(self, body: bytes) -> bytes:
+        """The hot path: a get-online-features body in, Feast's response JSON out."""
+        req = parse_body(body, GetOnlineFeaturesRequest)
+        store = self.store
+        features: Any = req.features
+        if req.feature_service is not None:
+            features = store.get_feature_service(req.feature_service)
+        response = await run_in_threadpool(store.get_online_features, features, req.entities,
+                                           req.full_feature_names)
+        self.metrics.rows_read.inc(len(next(iter(req.entities.values()))))
+        return online_response_json(response)
+
+    async def get_online_features(self, request: Request) -> Response:
+        # Served by the middleware's fast lane; this route documents it and serves if mounted alone.
+        return Response(await self.online_features(await request.body()), media_type="application/json")
+
+    async def push(self, request: Request) -> Response:
+        req = parse_body(await request.body(), PushRequest)
+        source = self.store.get_data_source(req.push_source_name)
+        if not isinstance(source, PushSource):
+            raise FeatureNotFound(f"data source '{req.push_source_name}' is a {type(source).__name__}, "
+                                  "not a PushSource; push only to push sources")
+        table = frame_from_json(req.df, _timestamp_columns(source))
+        await run_in_threadpool(self.store.push, req.push_source_name, table, req.to)
+        return json_response({"status": "ok", "rows": table.num_rows})
+
+    async def write_to_online_store(self, request: Request) -> Response:
+        req = parse_body(await request.body(), WriteToOnlineStoreRequest)
+        view = self.store.get_feature_view(req.feature_view_name)
+        table = frame_from_json(req.df, _timestamp_columns(view.batch_source))
+        await run_in_threadpool(self.store.write_to_online_store, req.feature_view_name, table)
+        return json_response({"status": "ok", "rows": table.num_rows})
+
+    async def materialize(self, request: Request) -> Response:
+        req = parse_body(await request.body(), MaterializeRequest)
+        views = self._known_views(req.feature_views)
+        await run_in_threadpool(self.store.materialize, utc(req.start_ts), utc(req.end_ts), views)
+        return json_response({"status": "ok"})
+
+    async def materialize_incremental(self, request: Request) -> Response:
+        req = parse_body(await request.body(), MaterializeIncrementalRequest)
+        views = self._known_views(req.feature_views)
+        await run_in_threadpool(self.store.materialize_incremental, utc(req.end_ts), views)
+        return json_response({"status": "ok"})
+
+    def _known_views(self, names: list[str] | None) -> list[str] | None:
+        """Check every named view before any is materialized, so a typo writes nothing."""
+        for name in names or []:
+            view = self.store.get_feature_view(name)
+            if not isinstance(view, FeatureView):
+                raise FeatureNotFound(f"'{name}' is not a feature view")
+        return names
+
+    async def registry(self, request: Request) -> Response:
+        """The project's definitions as `{version, specs}`; re-serialized only when the version moves."""
+        project = request.query_params.get("project", self.store.project)
+        if project != self.store.project:
+            raise FeatureNotFound(f"project '{project}' is not served here; this server serves "
+                                  f"'{self.store.project}'")
+        version = self.store.registry.version  # TTL-cached: no registry read per request
+        cached = self._registry_json
+        if cached is None or cached[0] != version:
+            snapshot = await run_in_threadpool(self.store.registry.store.read, project)
+            body = orjson.dumps({"project": project, "version": snapshot.version, "specs": snapshot.specs})
+            cached = self._registry_json = (version, f'"{project}-{snapshot.version}"', body)
+        _, etag, body = cached
+        if request.headers.get("if-none-match") == etag:
+            return Response(status_code=304, headers={"etag": etag})
+        return Response(body, media_type="application/json", headers={"etag": etag})
+
+    async def health(self, request: Request) -> Response:
+        return json_response({"status": "ok"})
+
+    async def ready(self, request: Request) -> Response:
+        try:
+            await run_in_threadpool(check_online_store, self.store)
+        except StoreUnavailable as e:
+            return Response(error_body("store_unavailable", str(e)), status_code=503,
+                            media_type="application/json")
+        return json_response({"status": "ready"})
+
+    async def metrics_page(self, request: Request) -> Response:
+        body, content_type = self.metrics.render()
+        return Response(body, media_type=content_type)
+
+
+def check_online_store(store: FeatureStore) -> None:
+    """Raise StoreUnavailable unless the online store answers (and the registry can be read)."""
+    store.registry.contents()
+    online = store.online_store
+    ping = getattr(online, "ping", None)
+    if ping is not None:
+        ping()
+
+
+def _timestamp_columns(source: Any) -> list[str]:
+    return [c for c in (source.timestamp_field, source.created_timestamp_column) if c]
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    details = {404: ("not_found", f"no endpoint {request.url.path}"),
+               405: ("method_not_allowed", f"{request.method} is not allowed on {request.url.path}")}
+    kind, detail = details.get(exc.status_code, ("http_error", str(exc.detail)))
+    return Response(error_body(kind, detail), status_code=exc.status_code, media_type="application/json",
+                    headers=dict(exc.headers or {}))
+
+
+def create_app(store: FeatureStore) -> FastAPI:
+    """The ASGI app serving `store`. Definitions are read once here, then refreshed on the TTL."""
+    from repast import __version__
+
+    store.registry.contents()
+    metrics = ServerMetrics(store)
+    server = FeatureServer(store, metrics)
+    app = FastAPI(title="repast feature server", version=__version__,
+                  description="Feast-compatible HTTP API of a repast feature store.")
+    posts: list[tuple[str, Handler, Any, str]] = [
+        ("/get-online-features", server.get_online_features, GetOnlineFeaturesRequest,
+         "Latest feature values, statuses and event timestamps per entity."),
+        ("/push", server.push, PushRequest, "Write rows of a push source online, offline or both."),
+        ("/write-to-online-store", server.write_to_online_store, WriteToOnlineStoreRequest,
+         "Write rows of one feature view to the online store."),
+        ("/materialize", server.materialize, MaterializeRequest,
+         "Load the latest row per entity with start_ts <= event_ts < end_ts online."),
+        ("/materialize-incremental", server.materialize_incremental, MaterializeIncrementalRequest,
+         "Materialize each view from where its last run ended up to end_ts."),
+    ]
+    for path, handler, model, summary in posts:
+        app.add_api_route(path, handler, methods=["POST"], summary=summary, openapi_extra=request_schema(model))
+    app.add_api_route("/health", server.health, methods=["GET"], summary="Liveness: the process answers.")
+    app.add_api_route("/ready", server.ready, methods=["GET"], summary="Readiness: the online store answers.")
+    app.add_api_route("/registry", server.registry, methods=["GET"],
+                      summary="The project's definitions as JSON (read-only), with an ETag.")
+    app.add_api_route("/metrics", server.metrics_page, methods=["GET"], summary="Prometheus metrics.")
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_middleware(ServerMiddleware, metrics=metrics, auth=auth_from_config(store.config.feature_server),
+                       max_body_bytes=store.config.feature_server.max_body_bytes,
+                       fast_routes={"/get-online-features": server.online_features})
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """The app factory each `repast serve --workers N` worker process calls."""
+    from repast.store import FeatureStore
+
+    return create_app(FeatureStore(repo_path=os.environ[ENV_SERVE_CONFIG]))

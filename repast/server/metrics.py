@@ -1,0 +1,94 @@
+"""Prometheus metrics of the feature server.
+
+Request counts and latency by endpoint and status, and entity rows read, are updated on the
+request path (labelled children are cached, so an observation is a dict lookup and two adds).
+Per-view materialization watermark and feature age are computed from the registry when
+/metrics is scraped, never per request. With several workers, prometheus_client's multiprocess
+mode ($PROMETHEUS_MULTIPROC_DIR, set by `repast serve`) merges every worker's counters.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:
+    from repast.store import FeatureStore
+
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0, 60.0)
+KNOWN_ENDPOINTS = frozenset({
+    "/get-online-features", "/push", "/write-to-online-store", "/materialize", "/materialize-incremental",
+    "/health", "/ready", "/metrics", "/registry", "/docs", "/openapi.json",
+})
+
+
+def endpoint_label(path: str) -> str:
+    """Unknown paths share one label, so a scanner cannot grow the metric's cardinality."""
+    return path if path in KNOWN_ENDPOINTS else "other"
+
+
+class MaterializationCollector(Collector):
+    """Per view: end of the last materialized window (unix seconds) and its age in seconds."""
+
+    def __init__(self, store: FeatureStore) -> None:
+        self.store = store
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        watermark = GaugeMetricFamily(
+            "repast_materialization_watermark_seconds",
+            "End of the last materialized window per feature view (unix time)", labels=["feature_view"])
+        age = GaugeMetricFamily(
+            "repast_feature_age_seconds",
+            "Seconds since the end of the last materialized window per feature view", labels=["feature_view"])
+        try:
+            records = self.store.registry.store.materializations(self.store.project)
+        except Exception:  # a scrape must not fail because the registry is briefly away
+            records = {}
+        now = time.time()
+        for view, record in sorted(records.items()):
+            end = record.end.timestamp()
+            watermark.add_metric([view], end)
+            age.add_metric([view], max(0.0, now - end))
+        yield watermark
+        yield age
+
+
+class ServerMetrics:
+    """The server's metrics; `observe` is called once per request by the middleware."""
+
+    def __init__(self, store: FeatureStore) -> None:
+        self.multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+        values = CollectorRegistry(auto_describe=True)
+        self.requests = Counter("repast_http_requests", "HTTP requests by endpoint and status",
+                                ["endpoint", "status"], registry=values)
+        self.latency = Histogram("repast_http_request_duration_seconds",
+                                 "HTTP request latency by endpoint and status", ["endpoint", "status"],
+                                 buckets=LATENCY_BUCKETS, registry=values)
+        self.rows_read = Counter("repast_online_rows_read", "Entity rows read by get-online-features",
+                                 registry=values)
+        self._children: dict[tuple[str, int], tuple[Any, Any]] = {}
+        self.scrape_registry = CollectorRegistry() if self.multiprocess else values
+        if self.multiprocess:
+            from prometheus_client import multiprocess
+
+            multiprocess.MultiProcessCollector(self.scrape_registry)
+        self.scrape_registry.register(MaterializationCollector(store))
+
+    def observe(self, endpoint: str, status: int, seconds: float) -> None:
+        key = (endpoint, status)
+        children = self._children.get(key)
+        if children is None:
+            labels = (endpoint, str(status))
+            children = (self.requests.labels(*labels), self.latency.labels(*labels))
+            self._children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
+
+    def render(self) -> tuple[bytes, str]:
+        return generate_latest(self.scrape_registry), CONTENT_TYPE_LATEST

@@ -1,0 +1,128 @@
+"""The server's one middleware, pure ASGI: auth, body size limit, metrics, and the last-resort 500.
+
+Pure ASGI (not BaseHTTPMiddleware) so a request costs one extra await and no extra task. Auth
+and the declared body size are checked before the app sees the request; a body without a
+Content-Length is counted while it is received. Hot endpoints (`fast_routes`: POST path ->
+body-to-JSON handler) are answered here directly, skipping FastAPI's routing and dependency
+machinery, which measured at about half the latency of a one-entity read.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from time import perf_counter
+from typing import Any
+
+from repast.server.auth import TokenAuth
+from repast.server.errors import JSON_HEADERS, ApiError, exception_body
+from repast.server.metrics import ServerMetrics, endpoint_label
+
+log = logging.getLogger("repast.server")
+
+Scope = dict[str, Any]
+Message = dict[str, Any]
+FastHandler = Callable[[bytes], Awaitable[bytes]]
+
+
+def too_large(limit: int) -> ApiError:
+    return ApiError(413, "payload_too_large",
+                    f"request body exceeds the limit of {limit} bytes (feature_server.max_body_bytes)")
+
+
+async def send_error(send: Any, exc: BaseException) -> None:
+    status, body = exception_body(exc)
+    headers = list(JSON_HEADERS)
+    if isinstance(exc, ApiError):
+        headers += [(k.encode(), v.encode()) for k, v in exc.headers.items()]
+    headers.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class ServerMiddleware:
+    def __init__(self, app: Any, metrics: ServerMetrics, auth: TokenAuth | None, max_body_bytes: int,
+                 fast_routes: dict[str, FastHandler] | None = None) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.auth = auth
+        self.max_body_bytes = max_body_bytes
+        self.fast_routes = fast_routes or {}
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = perf_counter()
+        state = {"status": 500, "started": False}
+
+        async def send_tracked(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                state["status"] = message["status"]
+                state["started"] = True
+            await send(message)
+
+        try:
+            receive = self._checked(scope, receive)
+            fast = self.fast_routes.get(scope["path"]) if scope["method"] == "POST" else None
+            if fast is not None:
+                await _serve_fast(fast, receive, send_tracked)
+            else:
+                await self.app(scope, receive, send_tracked)
+        except Exception as exc:
+            if state["started"]:
+                log.exception("error after the response started: %s %s", scope["method"], scope["path"])
+            else:
+                if exception_body(exc)[0] >= 500 and not isinstance(exc, ApiError):
+                    log.error("request failed: %s %s", scope["method"], scope["path"], exc_info=exc)
+                await send_error(send_tracked, exc)
+        finally:
+            self.metrics.observe(endpoint_label(scope["path"]), int(state["status"]), perf_counter() - start)
+
+    def _checked(self, scope: Scope, receive: Any) -> Any:
+        """Check auth and the declared size; returns `receive`, wrapped to count undeclared bodies."""
+        authorization = None
+        length = None
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                authorization = value
+            elif name == b"content-length":
+                length = value
+        if self.auth is not None:
+            self.auth.check(scope["method"], scope["path"], authorization)
+        if length is not None:
+            if not length.isdigit():
+                raise ApiError(400, "invalid_request", "Content-Length must be a whole number of bytes")
+            if int(length) > self.max_body_bytes:
+                raise too_large(self.max_body_bytes)
+            return receive
+        return self._counting(receive)
+
+    def _counting(self, receive: Any) -> Any:
+        limit = self.max_body_bytes
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message: Message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise too_large(limit)
+            return message
+        return counted
+
+
+async def _serve_fast(handler: FastHandler, receive: Any, send: Any) -> None:
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            break
+    body = await handler(chunks[0] if len(chunks) == 1 else b"".join(chunks))
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [*JSON_HEADERS, (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
