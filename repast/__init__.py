@@ -1,6 +1,7 @@
 """repast: a feature store for machine learning. Feast-compatible names, built for speed."""
 
 from repast import types
+from repast.client import Client
 from repast.config import RepoConfig
 from repast.definitions import (
     BatchFeatureView,
@@ -14,13 +15,14 @@ from repast.definitions import (
     PushSource,
     RequestSource,
 )
+from repast.push import PushMode
 from repast.store import FeatureStore
 from repast.types import ValueType
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "BatchFeatureView", "Entity", "FeatureService", "FeatureStore", "FeatureView", "Field", "FileSource",
-    "OnDemandFeatureView", "PostgreSQLSource", "PushSource", "RepoConfig", "RequestSource", "ValueType",
+    "BatchFeatureView", "Client", "Entity", "FeatureService", "FeatureStore", "FeatureView", "Field", "FileSource",
+    "OnDemandFeatureView", "PostgreSQLSource", "PushMode", "PushSource", "RepoConfig", "RequestSource", "ValueType",
     "types",
 ]

@@ -203,6 +203,71 @@ def serve(host: str = typer.Option("127.0.0.1", help="Address to listen on."),
                cert=cert, config_path=_state["repo"] or Path.cwd())
 
 
+def _parse_time(text: str, what: str) -> Any:
+    from datetime import UTC, datetime
+
+    from repast.errors import InputError
+
+    try:
+        ts = datetime.fromisoformat(text)
+    except ValueError:
+        raise InputError(f"{what} '{text}' is not an ISO 8601 time such as 2024-05-01T00:00:00") from None
+    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts
+
+
+def _run_materialization(run: Callable[[Any], list[Any]]) -> None:
+    """A rich progress line per view on a terminal, plain log lines otherwise; then a summary."""
+    if console.is_terminal:
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        tasks: dict[str, Any] = {}
+        with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                      console=console) as bar:
+            def show(s: Any) -> None:
+                if s.view not in tasks:
+                    tasks[s.view] = bar.add_task(s.view, total=None)
+                label = f"{s.view}: {s.rows:,} rows" + (" done" if s.done else "")
+                bar.update(tasks[s.view], description=label, completed=1 if s.done else 0,
+                           total=1 if s.done else None)
+            results = run(show)
+    else:
+        def log(s: Any) -> None:
+            state = "done" if s.done else ("started" if s.rows == 0 else "writing")
+            print(f"{s.view}: {state}, {s.rows} rows, [{s.start.isoformat()}, {s.end.isoformat()})", flush=True)
+        results = run(log)
+    if not console.is_terminal:
+        for s in results:
+            print(f"{s.view}: {s.rows} rows written in {s.seconds:.2f} s ({s.rows_per_second:.0f} rows/s)")
+        return
+    table = Table("feature view", "from", "to", "rows written", "rows/s")
+    for s in results:
+        table.add_row(s.view, f"{s.start:%Y-%m-%d %H:%M:%S}", f"{s.end:%Y-%m-%d %H:%M:%S}", f"{s.rows:,}",
+                      f"{s.rows_per_second:,.0f}")
+    console.print(table)
+
+
+@app.command()
+@user_errors
+def materialize(start: str = typer.Argument(..., help="Start of the window (ISO 8601, inclusive; UTC if no zone)."),
+                end: str = typer.Argument(..., help="End of the window (ISO 8601, exclusive)."),
+                views: list[str] = typer.Option(None, "--views", "-v", help="Only these feature views.")) -> None:
+    """Load the latest row per entity with START <= event time < END into the online store."""
+    store = open_store()
+    start_ts, end_ts = _parse_time(start, "START"), _parse_time(end, "END")
+    _run_materialization(lambda progress: store.materialize(start_ts, end_ts, views or None, progress))
+
+
+@app.command("materialize-incremental")
+@user_errors
+def materialize_incremental(
+        end: str = typer.Argument(..., help="End of the window (ISO 8601, exclusive; UTC if no zone)."),
+        views: list[str] = typer.Option(None, "--views", "-v", help="Only these feature views.")) -> None:
+    """Like materialize, each view from where its last run ended (or END - ttl the first time)."""
+    store = open_store()
+    end_ts = _parse_time(end, "END")
+    _run_materialization(lambda progress: store.materialize_incremental(end_ts, views or None, progress))
+
+
 config_app = typer.Typer(help="Inspect the configuration in use.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 

@@ -73,7 +73,9 @@ class Client:
             body["feature_service"] = features
         else:
             body["features"] = list(features)
-        return online_response_from_json(self._post("/get-online-features", body))
+        from repast.online_read import OnlineResponse
+
+        return OnlineResponse.from_feast_dict(self._post("/get-online-features", body))
 
     def push(self, push_source_name: str, df: Any, to: str = "online") -> None:
         """Write rows of a push source: to "online", "offline" or "online_and_offline"."""
@@ -101,7 +103,3 @@ class Client:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
-
-
-def online_response_from_json(body: dict[str, Any]) -> OnlineResponse:
-    raise NotImplementedError("waiting for repast/online_read.py")

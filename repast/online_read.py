@@ -11,6 +11,7 @@ from __future__ import annotations
 import enum
 import time
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -23,7 +24,6 @@ from repast.feature_refs import OnDemandRequest, ViewRequest, resolve_features
 from repast.online.base import ReadRow
 from repast.online.codec import datetime_from_us
 from repast.online.keys import key_types, serialize_request_keys
-from repast.online_response import FieldStatus, OnlineResponse
 from repast.types import FeatureType
 
 if TYPE_CHECKING:
@@ -31,6 +31,95 @@ if TYPE_CHECKING:
     from repast.store import FeatureStore
 
 __all__ = ["FieldStatus", "OnlineResponse", "ReadPlan", "get_online_features", "read_plan"]
+
+_EPOCH_ISO = "1970-01-01T00:00:00Z"
+
+
+class FieldStatus(enum.StrEnum):
+    """Per value: Feast's statuses, with the same names."""
+
+    PRESENT = "PRESENT"
+    NOT_FOUND = "NOT_FOUND"  # no row for this entity key in the view
+    NULL_VALUE = "NULL_VALUE"  # a row, but this feature is null
+    OUTSIDE_MAX_AGE = "OUTSIDE_MAX_AGE"  # older than now - ttl; the value is still returned
+
+
+Meta = tuple[dict[str, list[FieldStatus]], dict[str, list[datetime | None]]]
+
+
+class OnlineResponse:
+    """Values per output name (join key columns first, then features in request order), with per
+    value a FieldStatus and an event timestamp (None for join keys, on-demand features, NOT_FOUND).
+    """
+
+    def __init__(self, values: dict[str, list[Any]], statuses: dict[str, list[FieldStatus]] | None = None,
+                 event_timestamps: dict[str, list[datetime | None]] | None = None,
+                 arrow_types: dict[str, pa.DataType] | None = None,
+                 meta: Callable[[], Meta] | None = None) -> None:
+        self._values = values
+        self._arrow_types = arrow_types or {}
+        self._meta: Meta | None = None
+        self._meta_fn = meta
+        if meta is None:
+            n = len(next(iter(values.values()), []))
+            self._meta = ({k: (statuses or {}).get(k) or [FieldStatus.PRESENT] * n for k in values},
+                          {k: (event_timestamps or {}).get(k) or [None] * n for k in values})
+
+    @property
+    def feature_names(self) -> list[str]:
+        """Every output name: join key columns, then the requested features."""
+        return list(self._values)
+
+    def to_dict(self) -> dict[str, list[Any]]:
+        """Feast's shape: {name: [value per entity row]}."""
+        return dict(self._values)
+
+    def statuses(self) -> dict[str, list[FieldStatus]]:
+        return self._metadata()[0]
+
+    def event_timestamps(self) -> dict[str, list[datetime | None]]:
+        return self._metadata()[1]
+
+    def _metadata(self) -> Meta:
+        if self._meta is None:
+            assert self._meta_fn is not None
+            self._meta = self._meta_fn()
+        return self._meta
+
+    def to_arrow(self) -> pa.Table:
+        """Typed columns: features in their declared types, join keys as inferred."""
+        return pa.table({k: pa.array(v, self._arrow_types.get(k)) for k, v in self._values.items()})
+
+    def to_df(self) -> Any:
+        import pandas as pd
+
+        return pd.DataFrame(self._values)
+
+    def to_feast_dict(self) -> dict[str, Any]:
+        """The feature server's JSON body: {"metadata": {"feature_names"}, "results": [{"values",
+        "statuses", "event_timestamps"}]}, timestamps as ISO 8601 (the epoch when there is none)."""
+        statuses, stamps = self._metadata()
+        results = []
+        for name, values in self._values.items():
+            iso = [_EPOCH_ISO if t is None else t.isoformat().replace("+00:00", "Z") for t in stamps[name]]
+            results.append({"values": values, "statuses": [str(s) for s in statuses[name]], "event_timestamps": iso})
+        return {"metadata": {"feature_names": list(self._values)}, "results": results}
+
+    @classmethod
+    def from_feast_dict(cls, body: dict[str, Any]) -> OnlineResponse:
+        """Inverse of to_feast_dict (what a feature server returns)."""
+        names = body["metadata"]["feature_names"]
+        values, statuses, stamps = {}, {}, {}
+        for name, result in zip(names, body["results"], strict=True):
+            values[name] = list(result["values"])
+            statuses[name] = [FieldStatus(s) for s in result["statuses"]]
+            stamps[name] = [None if t == _EPOCH_ISO else datetime.fromisoformat(t.replace("Z", "+00:00"))
+                            for t in result["event_timestamps"]]
+        return cls(values, statuses, stamps)
+
+    def __repr__(self) -> str:
+        n = len(next(iter(self._values.values()), []))
+        return f"OnlineResponse({n} rows, {list(self._values)})"
 
 
 @dataclass
@@ -54,6 +143,7 @@ class ReadPlan:
     request_columns: list[str]  # request data the on-demand views need
     output_names: list[str]  # requested features, in request order
     arrow_types: dict[str, pa.DataType]  # declared type of every output feature
+    full_feature_names: bool
 
 
 def _view_read(req: ViewRequest, full_feature_names: bool) -> ViewRead:
@@ -74,7 +164,7 @@ def build_read_plan(store: FeatureStore, features: list[str] | FeatureService, f
         dtypes = {f.name: f.dtype for f in odr.view.features}
         types.update({odr.output_name(f, full_feature_names): dtypes[f].to_arrow() for f in odr.features})
     return ReadPlan(reads, request.on_demand, request.entity_columns(), request.request_columns,
-                    request.output_names, types)
+                    request.output_names, types, full_feature_names)
 
 
 _PLANS: weakref.WeakKeyDictionary[Registry, dict[tuple[Any, ...], tuple[Any, ReadPlan]]] = \
@@ -159,14 +249,14 @@ def get_online_features(store: FeatureStore, features: list[str] | FeatureServic
         clash = [o for o in plan.output_names if o in plan.entity_columns]
         raise InputError(f"feature name(s) {clash} equal a join key column; pass full_feature_names=True")
 
-    def meta() -> tuple[dict[str, list[FieldStatus]], dict[str, list[datetime | None]]]:
+    def meta() -> Meta:
         return _statuses(plan, values, rows, now_us, n)
 
     return OnlineResponse(values, arrow_types=plan.arrow_types, meta=meta)
 
 
 def _statuses(plan: ReadPlan, values: dict[str, list[Any]], rows: list[list[ReadRow]], now_us: int,
-              n: int) -> tuple[dict[str, list[FieldStatus]], dict[str, list[datetime | None]]]:
+              n: int) -> Meta:
     present, null, missing, old = (FieldStatus.PRESENT, FieldStatus.NULL_VALUE, FieldStatus.NOT_FOUND,
                                    FieldStatus.OUTSIDE_MAX_AGE)
     statuses: dict[str, list[FieldStatus]] = {c: [present] * n for c in plan.entity_columns}
@@ -182,8 +272,7 @@ def _statuses(plan: ReadPlan, values: dict[str, list[Any]], rows: list[list[Read
             stamps[name] = ts
     for odr in plan.on_demand:
         for f in odr.features:
-            name = odr.output_name(f, False) if f in values else f
-            name = next(o for o in (odr.output_name(f, True), f) if o in values)
+            name = odr.output_name(f, plan.full_feature_names)
             statuses[name] = [null if v is None else present for v in values[name]]
             stamps[name] = [None] * n
     return statuses, stamps

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import pyarrow as pa
 
@@ -14,6 +15,7 @@ if TYPE_CHECKING:
 
     from repast.config import BackendConfig, RepoConfig
     from repast.definitions import DataSource, FeatureView
+    from repast.feature_refs import FeatureRequest
 
 
 class RetrievalJob(ABC):
@@ -31,6 +33,20 @@ class RetrievalJob(ABC):
         pq.write_table(self.to_arrow(), path)
 
 
+@dataclass(frozen=True)
+class SpineRange:
+    """Retrieval without an entity frame: the spine is every distinct (join keys, event timestamp)
+    of the requested views' rows with start <= event_ts <= end (both tz-aware UTC)."""
+
+    start: datetime
+    end: datetime
+
+
+# What an engine joins features onto: an Arrow table, an SQL query in the engine's dialect, or a
+# time range whose view rows form the spine.
+EntityInput: TypeAlias = pa.Table | str | SpineRange
+
+
 class OfflineEngine(ABC):
     """Reads sources of one kind. Built as `Engine(config, repo_config)` from the OFFLINE_ENGINES table."""
 
@@ -45,6 +61,17 @@ class OfflineEngine(ABC):
         """The columns of `source` (read from file metadata or the table), without reading rows.
 
         Raises DefinitionError naming the source when this engine cannot read it or it is missing.
+        """
+
+    @abstractmethod
+    def get_historical_features(self, entity: EntityInput, request: FeatureRequest,
+                                full_feature_names: bool) -> RetrievalJob:
+        """The point-in-time join of DESIGN.md, as a lazy job.
+
+        The output has the entity rows in order with all their columns (the event timestamp
+        column as timestamp[us, UTC]), then `request.output_names`, typed as declared. Bad input
+        (no timestamp column, a missing or mistyped join key, a name clash) raises InputError or
+        EntityKeyError here, before any join runs.
         """
 
     # Materialization and offline push. Column contract of every batch/table returned below:
@@ -64,3 +91,19 @@ class OfflineEngine(ABC):
     @abstractmethod
     def write_rows(self, source: DataSource, table: pa.Table) -> None:
         """Append rows (source column names) to a batch source: offline push."""
+
+
+def quote_ident(name: str) -> str:
+    """An SQL identifier in double quotes (DuckDB and PostgreSQL both follow the standard)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def quote_literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def cast_to_view_types(batch: Any, view: FeatureView) -> Any:
+    """A RecordBatch or Table with its feature columns cast to the types the view declares."""
+    declared = {f.name: f.dtype.to_arrow() for f in view.features}
+    target = pa.schema([pa.field(f.name, declared.get(f.name, f.type)) for f in batch.schema])
+    return batch if target == batch.schema else batch.cast(target, safe=False)

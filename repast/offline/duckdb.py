@@ -1,17 +1,47 @@
-"""DuckDBOfflineEngine: the embedded engine over Parquet and CSV files, scanned in place."""
+"""DuckDBOfflineEngine: the embedded engine over Parquet and CSV files, scanned in place.
+
+The point-in-time join is one DuckDB query: the entity key frame (Arrow, zero-copy) ASOF-joined
+to each view's rows. The ASOF inequality runs on a HUGEINT holding (event_ts, created_ts) so that
+among equal event times the greatest created timestamp wins, without a separate dedup pass.
+"""
 
 from __future__ import annotations
 
+import fnmatch
 import glob
 import os
-from typing import Literal
+from collections.abc import Iterator
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal
 
 import pyarrow as pa
 
 from repast.config import BackendConfig
-from repast.definitions import DataSource, FileSource
-from repast.errors import DefinitionError
-from repast.offline.base import OfflineEngine
+from repast.definitions import DataSource, FeatureView, FileSource
+from repast.errors import DefinitionError, InputError
+from repast.offline.base import (
+    EntityInput,
+    OfflineEngine,
+    RetrievalJob,
+    SpineRange,
+    cast_to_view_types,
+    quote_ident,
+    quote_literal,
+)
+from repast.retrieval import ROW, TIMESTAMP_COLUMN, TS, as_utc, assemble, check_entity, key_frame, spine_columns
+
+if TYPE_CHECKING:
+    import duckdb
+
+    from repast.feature_refs import FeatureRequest, ViewRequest
+
+q = quote_ident
+# (event_us, created_us) packed into one ordered HUGEINT: event_us * 2^64 + (created_us + 2^63).
+# A null created sorts lowest; an entity row's key ends in 2^64 - 1, above every created value.
+_SHIFT = 2**64
+_CREATED_OFFSET = 2**63
+_ENTITY_CREATED = 2**64 - 1
+_KEYS = "__repast_keys"
 
 
 class DuckDBOfflineConfig(BackendConfig):
@@ -22,7 +52,7 @@ class DuckDBOfflineConfig(BackendConfig):
 
 def resolve_files(source: FileSource, repo_path: str) -> list[str]:
     """The files a FileSource names (a file, a directory of part files, or a glob), absolute."""
-    path = source.path if os.path.isabs(source.path) else os.path.join(repo_path, source.path)
+    path = source_path(source, repo_path)
     if any(ch in path for ch in "*?["):
         files = sorted(glob.glob(path, recursive=True))
     elif os.path.isdir(path):
@@ -35,16 +65,35 @@ def resolve_files(source: FileSource, repo_path: str) -> list[str]:
     return files
 
 
+def source_path(source: FileSource, repo_path: str) -> str:
+    return source.path if os.path.isabs(source.path) else os.path.join(repo_path, source.path)
+
+
 class DuckDBOfflineEngine(OfflineEngine):
     Config = DuckDBOfflineConfig
 
-    def source_schema(self, source: DataSource) -> pa.Schema:
+    def connect(self) -> duckdb.DuckDBPyConnection:
+        """A fresh in-memory connection: UTC session zone, so zone-less timestamps read as UTC."""
+        import duckdb
+
+        con = duckdb.connect()
+        con.execute("SET TimeZone = 'UTC'")
+        if self.config.threads:
+            con.execute(f"SET threads = {int(self.config.threads)}")
+        if self.config.memory_limit:
+            con.execute(f"SET memory_limit = {quote_literal(self.config.memory_limit)}")
+        return con
+
+    def _file_source(self, source: DataSource) -> FileSource:
         if not isinstance(source, FileSource):
             raise DefinitionError(
                 f"data source '{source.name}' ({type(source).__name__}) cannot be read by the duckdb "
                 "offline engine; use a FileSource or set offline_store.type to match the source")
-        files = resolve_files(source, str(self.repo_config.repo_path))
-        if source.file_format == "csv":
+        return source
+
+    def source_schema(self, source: DataSource) -> pa.Schema:
+        files = resolve_files(self._file_source(source), str(self.repo_config.repo_path))
+        if self._file_source(source).file_format == "csv":
             import pyarrow.csv as pcsv
 
             with pcsv.open_csv(files[0]) as reader:
@@ -52,3 +101,216 @@ class DuckDBOfflineEngine(OfflineEngine):
         import pyarrow.parquet as pq
 
         return pq.read_schema(files[0])
+
+    def scan(self, source: DataSource) -> str:
+        """SQL usable after FROM that reads every file of the source in place."""
+        source = self._file_source(source)
+        files = resolve_files(source, str(self.repo_config.repo_path))
+        listing = "[" + ", ".join(quote_literal(f) for f in files) + "]"
+        if source.file_format == "csv":
+            return f"read_csv({listing}, header = true, union_by_name = {len(files) > 1})"
+        return f"read_parquet({listing}, union_by_name = {len(files) > 1})"
+
+    # ---- training data ---------------------------------------------------------------------
+    def get_historical_features(self, entity: EntityInput, request: FeatureRequest,
+                                full_feature_names: bool) -> RetrievalJob:
+        for vr in request.views:
+            self._file_source(vr.view.batch_source)
+        if isinstance(entity, SpineRange):
+            return DuckDBRetrievalJob(self, self._spine_sql(request, entity), request, full_feature_names)
+        schema = entity.schema if isinstance(entity, pa.Table) else self._query_schema(entity)
+        check_entity(schema, request, self.source_schema)
+        return DuckDBRetrievalJob(self, entity, request, full_feature_names)
+
+    def _query_schema(self, sql: str) -> pa.Schema:
+        try:
+            return self.connect().sql(f"SELECT * FROM ({sql}) LIMIT 0").to_arrow_table().schema
+        except Exception as e:  # duckdb raises many error classes; all mean the query is bad
+            raise InputError(f"entity_df query failed in DuckDB: {e}") from None
+
+    def _spine_sql(self, request: FeatureRequest, spine: SpineRange) -> str:
+        start, end = (quote_literal(as_utc(t).isoformat()) for t in (spine.start, spine.end))
+        parts = []
+        for vr in request.views:
+            src = vr.view.batch_source
+            ts = f"CAST({q(src.timestamp_field)} AS TIMESTAMPTZ)"
+            keys = [f"{q(src.source_column(k))} AS {q(c)}" for k, c in zip(vr.view.join_keys, vr.request_columns(),
+                                                                            strict=True)]
+            parts.append(f"SELECT {', '.join(keys)}, {ts} AS {TIMESTAMP_COLUMN} FROM {self.scan(src)} "
+                         f"WHERE {ts} BETWEEN CAST({start} AS TIMESTAMPTZ) AND CAST({end} AS TIMESTAMPTZ)")
+        columns = ", ".join(q(c) for c in spine_columns(request))
+        order = ", ".join(f"{q(c)} NULLS FIRST" for c in [TIMESTAMP_COLUMN, *request.entity_columns()])
+        return f"SELECT DISTINCT {columns} FROM ({' UNION ALL BY NAME '.join(parts)}) ORDER BY {order}"
+
+    def point_in_time_sql(self, request: FeatureRequest) -> str:
+        """The join of the registered key frame to every view: one row per entity row, in order."""
+        selects: list[str] = []
+        joins: list[str] = []
+        for i, vr in enumerate(request.views):
+            select, join = self._view_join(f"v{i}", vr)
+            selects += select
+            joins.append(join)
+        order_key = f"epoch_us({TS})::HUGEINT * {_SHIFT} + {_ENTITY_CREATED}"
+        return (f"WITH e AS (SELECT *, {order_key} AS __order FROM {_KEYS}) "
+                f"SELECT {', '.join(selects)} FROM e {' '.join(joins)} ORDER BY e.{ROW}")
+
+    def _view_join(self, alias: str, vr: ViewRequest) -> tuple[list[str], str]:
+        src = vr.view.batch_source
+        ts = f"CAST({q(src.timestamp_field)} AS TIMESTAMPTZ)"
+        columns = [f"{q(src.source_column(k))} AS __k{j}" for j, k in enumerate(vr.view.join_keys)]
+        columns += [f"{q(src.source_column(f))} AS __f{j}" for j, f in enumerate(vr.read_features)]
+        columns.append(f"{ts} AS __ts")
+        on = [f"e.{q(c)} = {alias}.__k{j}" for j, c in enumerate(vr.request_columns())]
+        if src.created_timestamp_column:
+            created = f"epoch_us(CAST({q(src.created_timestamp_column)} AS TIMESTAMPTZ))"
+            columns.append(f"epoch_us({ts})::HUGEINT * {_SHIFT} + COALESCE({created}, {-_CREATED_OFFSET})::HUGEINT "
+                           f"+ {_CREATED_OFFSET} AS __order")
+            on.append(f"e.__order >= {alias}.__order")
+        else:
+            on.append(f"e.{TS} >= {alias}.__ts")
+        join = f"ASOF LEFT JOIN (SELECT {', '.join(columns)} FROM {self.scan(src)}) {alias} ON {' AND '.join(on)}"
+        ttl_us = int(vr.view.ttl.total_seconds() * 1_000_000)
+        selects = []
+        for j, feature in enumerate(vr.read_features):
+            value = f"{alias}.__f{j}"
+            if ttl_us > 0:  # the ASOF match is the latest row <= t; older than t - ttl means no candidate
+                value = f"CASE WHEN {alias}.__ts >= e.{TS} - to_microseconds({ttl_us}) THEN {value} END"
+            selects.append(f"{value} AS {q(vr.output_name(feature, True))}")
+        return selects, join
+
+    # ---- materialization and push ------------------------------------------------------------
+    def view_rows_sql(self, view: FeatureView) -> str:
+        """The view's rows under the read_* column contract, before any time filter."""
+        src = view.batch_source
+        columns = [f"{q(src.source_column(k))} AS {q(k)}" for k in view.join_keys]
+        columns += [f"{q(src.source_column(f))} AS {q(f)}" for f in view.feature_names()]
+        columns.append(f"CAST({q(src.timestamp_field)} AS TIMESTAMPTZ) AS event_timestamp")
+        created = q(src.created_timestamp_column) if src.created_timestamp_column else "NULL"
+        columns.append(f"CAST({created} AS TIMESTAMPTZ) AS created_timestamp")
+        return f"SELECT {', '.join(columns)} FROM {self.scan(src)}"
+
+    def read_latest(self, view: FeatureView, start: datetime, end: datetime,
+                    batch_size: int = 100_000) -> Iterator[pa.RecordBatch]:
+        keys = ", ".join(q(k) for k in view.join_keys)
+        sql = (f"SELECT * FROM ({self.view_rows_sql(view)}) WHERE event_timestamp >= $1 AND event_timestamp < $2 "
+               f"QUALIFY row_number() OVER (PARTITION BY {keys} "
+               "ORDER BY event_timestamp DESC, created_timestamp DESC NULLS LAST) = 1")
+        return self._stream(sql, [as_utc(start), as_utc(end)], view, batch_size)
+
+    def _stream(self, sql: str, params: list[Any], view: FeatureView, batch_size: int) -> Iterator[pa.RecordBatch]:
+        con = self.connect()  # held by the generator until the last batch is read
+        for batch in con.sql(sql, params=params).to_arrow_reader(batch_size):
+            yield cast_to_view_types(batch, view)
+        con.close()
+
+    def read_range(self, view: FeatureView, start: datetime, end: datetime) -> pa.Table:
+        sql = f"SELECT * FROM ({self.view_rows_sql(view)}) WHERE event_timestamp >= $1 AND event_timestamp < $2"
+        return cast_to_view_types(self.connect().sql(sql, params=[as_utc(start), as_utc(end)]).to_arrow_table(), view)
+
+    def write_rows(self, source: DataSource, table: pa.Table) -> None:
+        src = self._file_source(source)
+        append_rows(src, source_path(src, str(self.repo_config.repo_path)), table)
+
+
+def append_rows(source: FileSource, path: str, table: pa.Table) -> None:
+    """Add `table` to the source's files without rewriting what readers may be scanning.
+
+    A directory or glob gets a new part file (written under a temporary name, then renamed, so a
+    concurrent scan never sees half a file). A single Parquet file is rewritten with the rows
+    appended (atomically, via rename): fine for small files; use a directory for frequent pushes.
+    A single CSV file gets the rows appended without a header.
+    """
+    import uuid
+
+    is_glob = any(ch in path for ch in "*?[")
+    directory = os.path.dirname(path) if is_glob else path
+    if is_glob or os.path.isdir(path) or (not os.path.exists(path) and not path.endswith("." + source.file_format)):
+        if any(ch in directory for ch in "*?["):
+            raise DefinitionError(f"FileSource '{source.name}': cannot write under the glob '{source.path}'; "
+                                  "use a directory path or a glob only in the file name")
+        existing = glob.glob(path) if is_glob else resolve_files_or_empty(source, path)
+        table = _conform(source, table, existing)
+        os.makedirs(directory, exist_ok=True)
+        target = os.path.join(directory, f"part-{uuid.uuid4().hex}.{source.file_format}")
+        if is_glob and not fnmatch.fnmatch(target, path):
+            raise DefinitionError(f"FileSource '{source.name}': a new part file would not match '{source.path}'")
+        _write_file(source, table, target + ".tmp", header=True)
+        os.replace(target + ".tmp", target)
+        return
+    existing = [path] if os.path.exists(path) else []
+    table = _conform(source, table, existing)
+    if source.file_format == "csv" and existing:
+        _write_file(source, table, path, header=False, append=True)
+        return
+    if existing:
+        import pyarrow.parquet as pq
+
+        table = pa.concat_tables([pq.read_table(path), table])
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    _write_file(source, table, path + ".tmp", header=True)
+    os.replace(path + ".tmp", path)
+
+
+def resolve_files_or_empty(source: FileSource, path: str) -> list[str]:
+    if not os.path.isdir(path):
+        return []
+    ext = "." + source.file_format
+    return sorted(os.path.join(d, f) for d, _, fs in os.walk(path) for f in fs if f.endswith(ext))
+
+
+def _conform(source: FileSource, table: pa.Table, existing: list[str]) -> pa.Table:
+    """The rows in the existing files' column order and types, so all parts read as one."""
+    if not existing:
+        return table
+    if source.file_format == "csv":
+        import pyarrow.csv as pcsv
+
+        with pcsv.open_csv(existing[0]) as reader:
+            schema = reader.schema
+    else:
+        import pyarrow.parquet as pq
+
+        schema = pq.read_schema(existing[0])
+    missing = [n for n in schema.names if n not in table.column_names]
+    extra = [n for n in table.column_names if n not in schema.names]
+    if missing or extra:
+        raise InputError(f"rows for FileSource '{source.name}' must have exactly its columns {schema.names}; "
+                         f"missing {missing}, unknown {extra}")
+    try:
+        return table.select(schema.names).cast(schema)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
+        raise InputError(f"rows for FileSource '{source.name}' do not match its column types: {e}") from None
+
+
+def _write_file(source: FileSource, table: pa.Table, path: str, header: bool, append: bool = False) -> None:
+    if source.file_format == "csv":
+        import pyarrow.csv as pcsv
+
+        with open(path, "ab" if append else "wb") as f:
+            pcsv.write_csv(table, f, pcsv.WriteOptions(include_header=header))
+    else:
+        import pyarrow.parquet as pq
+
+        pq.write_table(table, path)
+
+
+class DuckDBRetrievalJob(RetrievalJob):
+    """Runs the join when a `to_*` method is called; `entity` is Arrow or a DuckDB query."""
+
+    def __init__(self, engine: DuckDBOfflineEngine, entity: pa.Table | str, request: FeatureRequest,
+                 full_feature_names: bool) -> None:
+        self.engine = engine
+        self.entity = entity
+        self.request = request
+        self.full_feature_names = full_feature_names
+
+    def to_arrow(self) -> pa.Table:
+        con = self.engine.connect()
+        try:
+            entity = self.entity if isinstance(self.entity, pa.Table) else con.sql(self.entity).to_arrow_table()
+            ts = check_entity(entity.schema, self.request)
+            con.register(_KEYS, key_frame(entity, ts, self.request))
+            features = con.sql(self.engine.point_in_time_sql(self.request)).to_arrow_table()
+        finally:
+            con.close()
+        return assemble(entity, ts, features, self.request, self.full_feature_names)

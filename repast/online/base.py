@@ -69,5 +69,6 @@ class OnlineStore(ABC):
     def ping(self) -> None:
         """Raise StoreUnavailable unless the store answers (readiness checks)."""
 
+    @abstractmethod
     def close(self) -> None:
         """Release connections; the store reconnects on next use."""

@@ -122,10 +122,10 @@ def write_rows(view: FeatureView, batch: pa.RecordBatch | pa.Table) -> WriteRows
     if not pc.all(valid).as_py():
         table = table.filter(valid)
     cols = {name: table.column(name).combine_chunks() for name in table.column_names}
-    created = cols[CREATED_TS] if CREATED_TS in cols else pa.nulls(table.num_rows, pa.int64())
+    created = _timestamp_us(cols[CREATED_TS]) if CREATED_TS in cols else pa.nulls(table.num_rows, pa.int64())
     features = {f.name: _cast_feature(cols[f.name], f.dtype, view.name, f.name) for f in view.features}
     return WriteRows(serialize_key_columns([cols[k] for k in view.join_keys]),
-                     _timestamp_us(cols[EVENT_TS]), _timestamp_us(created), features)
+                     _timestamp_us(cols[EVENT_TS]), created, features)
 
 
 def _cast_feature(arr: pa.Array, dtype: FeatureType, view: str, name: str) -> pa.Array:

@@ -13,7 +13,7 @@ apply, the view's keys are deleted (SCAN + UNLINK) and come back with the next m
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -131,7 +131,7 @@ class RedisOnlineStore(OnlineStore):
             import redis
 
             conn = self.config.connection_string.get_secret_value()
-            opts = {"socket_connect_timeout": 5, "socket_timeout": 60, "health_check_interval": 30}
+            opts: dict[str, Any] = {"socket_connect_timeout": 5, "socket_timeout": 60, "health_check_interval": 30}
             try:
                 if conn.startswith(("redis://", "rediss://", "unix://")):
                     client = redis.Redis.from_url(conn, **opts)
@@ -195,53 +195,68 @@ class RedisOnlineStore(OnlineStore):
         if n == 0:
             return 0
         prefix = self._prefix(project, view.name)
-        keys = [prefix + k for k in rows.keys.to_pylist()]
         feats = view.features
         dense = not any(rows.features[f.name].null_count for f in feats)
-        columns = [rows.event_us.to_pylist(), [("" if c is None else c) for c in rows.created_us.to_pylist()]]
-        if not dense:
-            columns.append(_null_masks([rows.features[f.name] for f in feats], n))
-        columns += [text_values(rows.features[f.name], f.dtype) for f in feats]
         head = [self.config.key_ttl_seconds or 0, len(feats), "1" if dense else "0", *(f.name for f in feats)]
-        commands = []
-        for start in range(0, n, _ROWS_PER_CALL):
-            stop = min(start + _ROWS_PER_CALL, n)
-            part = zip(*(c[start:stop] for c in columns), strict=True)
-            args = [x for row in part for x in row] if dense else \
-                [x for row in part for x in row if x is not None]
-            commands.append((stop - start, keys[start:stop], head + args))
-        self._call(self._run_scripts, commands)
+
+        def script_calls(sha: str) -> Iterator[tuple[Any, ...]]:
+            # Converted chunk by chunk, so Redis runs one call while the next is being built.
+            for start in range(0, n, _ROWS_PER_CALL):
+                stop = min(start + _ROWS_PER_CALL, n)
+                arrays = [rows.features[f.name].slice(start, stop - start) for f in feats]
+                columns = [rows.event_us.slice(start, stop - start).to_pylist(),
+                           [("" if c is None else c) for c in rows.created_us.slice(start, stop - start).to_pylist()]]
+                if not dense:
+                    columns.append(_null_masks(arrays, stop - start))
+                columns += [text_values(a, f.dtype) for a, f in zip(arrays, feats, strict=True)]
+                keys = [prefix + k for k in rows.keys.slice(start, stop - start).to_pylist()]
+                part = zip(*columns, strict=True)
+                args = [x for row in part for x in row] if dense else \
+                    [x for row in part for x in row if x is not None]
+                yield ("EVALSHA", sha, stop - start, *keys, *head, *args)
+
+        self._call(self._run_scripts, script_calls)
         return n
 
-    def _run_scripts(self, commands: list[tuple[int, list[str], list[Any]]]) -> None:
-        """Send every script call before reading any reply (one pipeline), packing each command
-        with hiredis directly: redis-py's generic packing costs more than the script itself."""
-        import hiredis
-        import redis
-
+    def _run_scripts(self, script_calls: Callable[[str], Iterator[tuple[Any, ...]]]) -> None:
         client = self._client()
         if self._sha is None:
             self._sha = client.script_load(_WRITE_SCRIPT)
-        conn = client.connection_pool.get_connection()
         try:
-            for nkeys, keys, args in commands:
-                conn.send_packed_command([hiredis.pack_command(("EVALSHA", self._sha, nkeys, *keys, *args))],
-                                         check_health=False)
-            for _ in commands:
-                conn.read_response()
-        except redis.ResponseError as e:
-            conn.disconnect()  # replies of the remaining calls may still be pending
+            self._pipeline(script_calls(self._sha))
+        except Exception as e:
             if "NOSCRIPT" not in str(e):
                 raise
             # The server lost its scripts (restart, SCRIPT FLUSH): load again and re-send; writes
             # are idempotent, so calls that had already run may run twice.
             self._sha = None
-            self._run_scripts(commands)
+            self._run_scripts(script_calls)
+
+    def _pipeline(self, commands: Iterable[tuple[Any, ...]]) -> list[Any]:
+        """Send every command before reading any reply (one round trip), packed by hiredis directly:
+        redis-py's generic pipeline costs more per command than Redis takes to run it."""
+        import hiredis
+
+        pool = self._client().connection_pool
+        conn = pool.get_connection()
+        try:
+            sent, buffered, size = 0, [], 0
+            for command in commands:
+                packed = hiredis.pack_command(command)
+                buffered.append(packed)
+                size += len(packed)
+                sent += 1
+                if size >= 65536:  # many small commands go out in one send, large ones at once
+                    conn.send_packed_command([b"".join(buffered)], check_health=False)
+                    buffered, size = [], 0
+            if buffered:
+                conn.send_packed_command([b"".join(buffered)], check_health=False)
+            return [conn.read_response() for _ in range(sent)]
         except BaseException:
-            conn.disconnect()
+            conn.disconnect()  # replies of later commands may still be pending on this connection
             raise
         finally:
-            client.connection_pool.release(conn)
+            pool.release(conn)
 
     def _view_decoders(self, view: FeatureView, features: Sequence[str]) -> list[Decoder]:
         key = (id(view), tuple(features))
@@ -260,20 +275,10 @@ class RedisOnlineStore(OnlineStore):
         if len(keys) == 1:
             results = [self._call(client.hmget, prefix + keys[0], "_ts", *features)]
         else:
-            pipe = client.pipeline(transaction=False)
-            for k in keys:
-                pipe.hmget(prefix + k, "_ts", *features)
-            results = self._call(pipe.execute)
-        out: list[ReadRow] = []
-        for values in results:
-            if values[0] is None:
-                out.append(None)
-                continue
-            row = [int(values[0])]
-            for v, decode in zip(values[1:], decoders, strict=True):
-                row.append(None if v is None else decode(v))
-            out.append(tuple(row))
-        return out
+            results = self._call(self._pipeline, [("HMGET", prefix + k, "_ts", *features) for k in keys])
+        return [None if values[0] is None else
+                (int(values[0]), *[None if v is None else d(v) for v, d in zip(values[1:], decoders, strict=True)])
+                for values in results]
 
     def ping(self) -> None:
         self._call(self._client().ping)

@@ -16,9 +16,10 @@ from fastapi import FastAPI, Request, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from repast.definitions import FeatureView, PushSource
+from repast.definitions import PushSource
 from repast.errors import FeatureNotFound, StoreUnavailable
 from repast.server.auth import auth_from_config
+from repast.server.dispatch import StoreCalls
 from repast.server.errors import error_body
 from repast.server.metrics import ServerMetrics
 from repast.server.middleware import ServerMiddleware
@@ -50,6 +51,7 @@ class FeatureServer:
     def __init__(self, store: FeatureStore, metrics: ServerMetrics) -> None:
         self.store = store
         self.metrics = metrics
+        self.reads = StoreCalls()
         self._registry_json: tuple[int, str, bytes] | None = None  # (version, ETag, body)
 
     async def online_features(self, body: bytes) -> bytes:
@@ -59,8 +61,8 @@ class FeatureServer:
         features: Any = req.features
         if req.feature_service is not None:
             features = store.get_feature_service(req.feature_service)
-        response = await run_in_threadpool(store.get_online_features, features, req.entities,
-                                           req.full_feature_names)
+        response = await self.reads.call(store.get_online_features, features, req.entities,
+                                         req.full_feature_names)
         self.metrics.rows_read.inc(len(next(iter(req.entities.values()))))
         return online_response_json(response)
 
@@ -100,9 +102,7 @@ class FeatureServer:
     def _known_views(self, names: list[str] | None) -> list[str] | None:
         """Check every named view before any is materialized, so a typo writes nothing."""
         for name in names or []:
-            view = self.store.get_feature_view(name)
-            if not isinstance(view, FeatureView):
-                raise FeatureNotFound(f"'{name}' is not a feature view")
+            self.store.get_feature_view(name)  # FeatureNotFound names the registered views
         return names
 
     async def registry(self, request: Request) -> Response:

@@ -1,16 +1,23 @@
-"""Response bodies: orjson bytes, Feast's shape for online features."""
+"""Response bodies as orjson bytes; online features in Feast's shape."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from starlette.responses import Response
+
+if TYPE_CHECKING:
+    from repast.online_read import OnlineResponse
 
 
 def json_response(data: Any, status_code: int = 200) -> Response:
     return Response(orjson.dumps(data), status_code=status_code, media_type="application/json")
 
 
-def online_response_json(response: Any) -> bytes:
-    raise NotImplementedError("waiting for repast/online_read.py")
+def online_response_json(response: OnlineResponse) -> bytes:
+    """`{"metadata": {"feature_names"}, "results": [{"values", "statuses", "event_timestamps"}]}`.
+
+    orjson writes NaN and infinities as null, so every body is valid JSON.
+    """
+    return orjson.dumps(response.to_feast_dict(), option=orjson.OPT_SERIALIZE_NUMPY)

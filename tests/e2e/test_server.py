@@ -15,8 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pandas as pd
 import pytest
 
+from repast import Client
+from repast.errors import FeatureNotFound
 from repast.scaffold import init_repo
 from repast.store import FeatureStore
 from tests.e2e.test_server_harness import ServerProcess, run_repast
@@ -167,6 +170,30 @@ def test_materialize_and_incremental_move_the_watermark(served: Served) -> None:
     assert abs((record.end - later).total_seconds()) < 1
 
 
+def test_python_client_returns_what_the_sdk_returns(served: Served) -> None:
+    features = [f"driver_hourly_stats:{f}" for f in STATS]
+    with Client(served.url) as client:
+        remote = client.get_online_features(features, [{"driver_id": d} for d in DRIVERS])
+        with pytest.raises(FeatureNotFound, match="nope"):
+            client.get_online_features(["nope:x"], {"driver_id": [1001]})
+    local = served.store.get_online_features(features, {"driver_id": DRIVERS})
+    assert remote.feature_names == local.feature_names
+    for name, values in local.to_dict().items():
+        assert remote.to_dict()[name] == pytest.approx(values)
+    assert remote.statuses() == local.statuses()
+    assert remote.event_timestamps()["conv_rate"] == local.event_timestamps()["conv_rate"]
+
+
+def test_python_client_pushes_a_dataframe(served: Served) -> None:
+    now = pd.Timestamp.now(tz="UTC")
+    df = pd.DataFrame({"driver_id": [1005], "event_timestamp": [now], "created": [now], "conv_rate": [0.125],
+                       "acc_rate": [0.5], "avg_daily_trips": [9]})
+    with Client(served.url) as client:
+        client.push("driver_stats_push_source", df)
+        response = client.get_online_features(["driver_hourly_stats_fresh:conv_rate"], {"driver_id": [1005]})
+    assert response.to_dict()["conv_rate"] == [pytest.approx(0.125)]
+
+
 # ---- operations ------------------------------------------------------------------------------
 
 def test_metrics_count_requests_rows_and_watermarks(served: Served) -> None:
@@ -285,7 +312,7 @@ BAD_REQUESTS: list[tuple[str, str, Any, int, str]] = [
      404, "not_found"),
     ("push-missing-feature-column", "/push", _push(_row(conv_rate=None) | {}), 400, "invalid_input"),
     ("push-missing-join-key", "/push", _push({k: v for k, v in GOOD_ROW.items() if k != "driver_id"}),
-     400, "entity_key_error"),
+     400, "invalid_input"),
     ("push-wrong-value-type", "/push", _push(_row(conv_rate=["high"])), 400, "invalid_input"),
     ("push-mixed-column", "/push", _push(_row(avg_daily_trips=[[1, 2]])), 400, "invalid_input"),
     ("push-bad-timestamp", "/push", _push(_row(event_timestamp=["yesterday"])), 400, "invalid_input"),
@@ -295,7 +322,7 @@ BAD_REQUESTS: list[tuple[str, str, Any, int, str]] = [
     ("write-unknown-view", "/write-to-online-store", {"feature_view_name": "nope", "df": GOOD_ROW},
      404, "not_found"),
     ("write-wrong-key-type", "/write-to-online-store",
-     {"feature_view_name": "driver_hourly_stats_fresh", "df": _row(driver_id=[1.5])}, 400, "entity_key_error"),
+     {"feature_view_name": "driver_hourly_stats_fresh", "df": _row(driver_id=[1.5])}, 400, "invalid_input"),
     ("materialize-reversed-window", "/materialize",
      {"start_ts": "2024-01-02T00:00:00Z", "end_ts": "2024-01-01T00:00:00Z"}, 422, "invalid_request"),
     ("materialize-bad-timestamp", "/materialize", {"start_ts": "soon", "end_ts": NOW}, 422, "invalid_request"),

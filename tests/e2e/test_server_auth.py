@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -44,7 +45,8 @@ def _call(secure: tuple[str, Path], method: str, path: str, token: str | None = 
           json: object = None) -> httpx.Response:
     url, cert = secure
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    return httpx.request(method, url + path, headers=headers, json=json, verify=str(cert), timeout=30)
+    verify = ssl.create_default_context(cafile=str(cert))
+    return httpx.request(method, url + path, headers=headers, json=json, verify=verify, timeout=30)
 
 
 def test_probes_need_no_token(secure: tuple[str, Path]) -> None:

@@ -73,6 +73,11 @@ def test_schema_field_missing_from_the_source_is_named_with_the_columns(fmt: str
         validate(contents_of(driver, fv), engine, {("feature_view", "stats"): "defs.py"})
 
 
+@pytest.mark.parametrize("path", ["data", "data/*.parquet"], ids=["directory", "glob"])
+def test_parquet_source_may_be_a_directory_or_a_glob(path: str, engine: OfflineEngine) -> None:
+    validate(contents_of(driver, view(source=source(path=path))), engine)
+
+
 def test_schema_field_with_an_incompatible_type_is_rejected(engine: OfflineEngine) -> None:
     fv = view([Field(name="conv_rate", dtype=String)])
     with pytest.raises(DefinitionError, match="schema field 'conv_rate' is declared String but column 'conv_rate'"):

@@ -1,0 +1,149 @@
+"""Benchmark: point-in-time training data (get_historical_features ... to_df()).
+
+Data at --scale 1: view `driver_stats` 10,000 entities x 100 rows x 10 features (1,000,000 rows),
+view `merchant_stats` 5,000 x 100 x 10 (500,000 rows, another join key), 100,000 entity rows.
+--scale N multiplies entities and entity rows by N. Each timed run is a fresh process, so its
+peak RSS (ru_maxrss) covers imports, the entity DataFrame, the join and the pandas result.
+
+    python benchmarks/historical.py [--scale 10] [--engine duckdb|postgres] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from datagen import generate_entity_frame, generate_view_table  # noqa: E402
+
+POSTGRES_URL = os.environ.get("REPAST_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+FEATURES = 10
+
+
+def generate(workdir: Path, scale: int) -> None:
+    """Write both views and the entity frame as Parquet under `workdir`."""
+    (workdir / "driver_stats").mkdir(parents=True, exist_ok=True)
+    (workdir / "merchant_stats").mkdir(parents=True, exist_ok=True)
+    pq.write_table(generate_view_table(10_000 * scale, 100, FEATURES, seed=0, key="driver_id"),
+                   workdir / "driver_stats" / "part-0.parquet")
+    pq.write_table(generate_view_table(5_000 * scale, 100, FEATURES, seed=2, key="merchant_id", prefix="g"),
+                   workdir / "merchant_stats" / "part-0.parquet")
+    entity = generate_entity_frame(10_000 * scale, 100_000 * scale, key="driver_id",
+                                   extra_keys={"merchant_id": 5_000 * scale})
+    pq.write_table(entity, workdir / "entity.parquet")
+
+
+def engine_and_views(engine_kind: str, workdir: Path) -> tuple[object, list[object]]:
+    from repast.config import RepoConfig
+    from repast.definitions import Entity, FeatureView, Field, FileSource, PostgreSQLSource
+    from repast.types import Float32, Int64
+
+    config = RepoConfig.model_construct(project="bench", repo_path=workdir)
+    views = []
+    for name, key, prefix, ttl in (("driver_stats", "driver_id", "f", timedelta(days=2)),
+                                   ("merchant_stats", "merchant_id", "g", timedelta(0))):
+        source: object
+        if engine_kind == "duckdb":
+            source = FileSource(name=name, path=name, timestamp_field="event_timestamp",
+                                created_timestamp_column="created")
+        else:
+            source = PostgreSQLSource(name=name, table=f"bench.{name}", timestamp_field="event_timestamp",
+                                      created_timestamp_column="created")
+        schema = [Field(name=f"{prefix}{i}", dtype=Float32 if i % 2 == 0 else Int64) for i in range(FEATURES)]
+        views.append(FeatureView(name=name, entities=[Entity(name=key, join_keys=[key])], ttl=ttl,
+                                 schema=schema, source=source))  # type: ignore[arg-type]
+    if engine_kind == "duckdb":
+        from repast.offline.duckdb import DuckDBOfflineConfig, DuckDBOfflineEngine
+
+        return DuckDBOfflineEngine(DuckDBOfflineConfig(), config), views
+    from repast.offline.postgres import PostgresOfflineConfig, PostgresOfflineEngine
+
+    return PostgresOfflineEngine(PostgresOfflineConfig(url=POSTGRES_URL), config), views
+
+
+def load_postgres(workdir: Path) -> None:
+    """Copy both views into schema `bench` (replaced)."""
+    from repast.offline.pg_arrow import pg_type
+
+    engine, views = engine_and_views("postgres", workdir)
+    with engine.connect() as conn:  # type: ignore[attr-defined]
+        conn.execute("DROP SCHEMA IF EXISTS bench CASCADE")
+        conn.execute("CREATE SCHEMA bench")
+        for view in views:
+            table = pq.read_table(workdir / view.name / "part-0.parquet")  # type: ignore[attr-defined]
+            columns = ", ".join(f'"{f.name}" {pg_type(f.type)}' for f in table.schema)
+            conn.execute(f"CREATE TABLE bench.{view.name} ({columns})")  # type: ignore[attr-defined]
+            engine.copy_in(conn, f"bench.{view.name}", table)  # type: ignore[attr-defined]
+            conn.execute(f"ANALYZE bench.{view.name}")  # type: ignore[attr-defined]
+
+
+def timed_run(engine_kind: str, workdir: Path) -> dict[str, float]:
+    """One retrieval, as a user runs it: entity DataFrame in, pandas DataFrame out."""
+    import resource
+
+    from repast.definitions import RepoContents
+    from repast.feature_refs import resolve_features
+
+    entity_df = pq.read_table(workdir / "entity.parquet").to_pandas()
+    engine, views = engine_and_views(engine_kind, workdir)
+    contents = RepoContents()
+    for view in views:
+        contents.feature_views[view.name] = view  # type: ignore[attr-defined]
+        contents.entities[view.entity_objects[0].name] = view.entity_objects[0]  # type: ignore[attr-defined]
+    features = [f"driver_stats:f{i}" for i in range(FEATURES)] + [f"merchant_stats:g{i}" for i in range(FEATURES)]
+    from repast.retrieval import entity_input
+
+    start = time.perf_counter()
+    request = resolve_features(contents, features, False)
+    job = engine.get_historical_features(entity_input(entity_df, request, None, None), request, False)  # type: ignore[attr-defined]
+    df = job.to_df()
+    wall = time.perf_counter() - start
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    assert len(df) == len(entity_df), "every entity row must come back"
+    filled = float(df["f0"].notna().mean())
+    return {"wall_s": round(wall, 3), "peak_rss_mb": round(rss_mb), "rows": len(df), "filled_f0": round(filled, 3)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scale", type=int, default=1)
+    parser.add_argument("--engine", choices=["duckdb", "postgres"], default="duckdb")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--workdir", type=Path, default=None, help="reuse generated data here")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(timed_run(args.engine, args.workdir)))
+        return
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix=f"repast-bench-x{args.scale}-"))
+    if not (workdir / "entity.parquet").exists():
+        t = time.perf_counter()
+        generate(workdir, args.scale)
+        print(f"generated data in {workdir} ({time.perf_counter() - t:.1f} s)")
+    if args.engine == "postgres":
+        t = time.perf_counter()
+        load_postgres(workdir)
+        print(f"loaded PostgreSQL schema bench ({time.perf_counter() - t:.1f} s)")
+    rows = (1_000_000 + 500_000) * args.scale
+    print(f"engine={args.engine} scale={args.scale}: {rows:,} view rows, {100_000 * args.scale:,} entity rows")
+    for i in range(args.repeat):
+        out = subprocess.run([sys.executable, __file__, "--child", "--engine", args.engine, "--workdir",
+                              str(workdir)], capture_output=True, text=True, check=True)
+        result = json.loads(out.stdout.strip().splitlines()[-1])
+        print(f"  run {i + 1}: wall {result['wall_s']:.3f} s, peak RSS {result['peak_rss_mb']:.0f} MB, "
+              f"{result['rows']:,} rows, f0 filled {result['filled_f0']:.0%}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,188 @@
+"""Materialization: the latest row per entity with start <= event_ts < end, offline -> online.
+
+Per view, record batches stream from the offline engine's `read_latest` into the online store's
+`write_batch`; the next batch is read while the current one is written, and at most a few batches
+are in memory at once, whatever the data size. The view's watermark is recorded in the registry only
+after all its rows are written. Writes are latest-wins in the store, so a run that was killed, or
+that failed on a lost connection, is completed by running it again: the result is the same as an
+uninterrupted run. Transient store failures (StoreUnavailable) are retried a few times per batch.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from repast.definitions import FeatureView
+from repast.errors import InputError, StoreUnavailable
+
+if TYPE_CHECKING:
+    from repast.store import FeatureStore
+
+BATCH_SIZE = 100_000
+# Where materialize_incremental starts a view that was never materialized and has no ttl.
+BEGINNING_OF_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+_RETRY_DELAYS = (1.0, 4.0)
+
+
+@dataclass
+class ViewMaterialization:
+    """Progress and result of materializing one view over [start, end)."""
+
+    view: str
+    start: datetime
+    end: datetime
+    rows: int = 0  # rows written to the online store so far
+    seconds: float = 0.0
+    done: bool = False
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows / self.seconds if self.seconds > 0 else 0.0
+
+
+Progress = Callable[[ViewMaterialization], None]
+
+
+def utc(ts: datetime, what: str) -> datetime:
+    if not isinstance(ts, datetime):
+        raise InputError(f"{what} must be a datetime, got {ts!r}")
+    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+
+
+def select_views(store: FeatureStore, names: list[str] | None) -> list[FeatureView]:
+    """The named views (all checked before any is materialized), or every view with online=True."""
+    contents = store.registry.contents()
+    if names is None:
+        return [v for v in contents.feature_views.values() if v.online]
+    views = [contents.get("feature_view", n) for n in names]
+    offline_only = [v.name for v in views if not v.online]
+    if offline_only:
+        raise InputError(f"feature view(s) {offline_only} have online=False: they are not materialized")
+    return views
+
+
+def materialize(store: FeatureStore, start_date: datetime, end_date: datetime,
+                feature_views: list[str] | None = None, progress: Progress | None = None,
+                batch_size: int = BATCH_SIZE) -> list[ViewMaterialization]:
+    """Per view, write the latest row per entity with start <= event_ts < end (no ttl filter)."""
+    start, end = utc(start_date, "start_date"), utc(end_date, "end_date")
+    if start >= end:
+        raise InputError(f"start_date {start.isoformat()} must be before end_date {end.isoformat()}")
+    return [materialize_view(store, view, start, end, progress, batch_size)
+            for view in select_views(store, feature_views)]
+
+
+def materialize_incremental(store: FeatureStore, end_date: datetime, feature_views: list[str] | None = None,
+                            progress: Progress | None = None,
+                            batch_size: int = BATCH_SIZE) -> list[ViewMaterialization]:
+    """Like materialize, each view from the end of its last run, or end - ttl when it never ran
+    (from BEGINNING_OF_TIME, the Unix epoch, when it also has no ttl). An up-to-date view writes nothing."""
+    end = utc(end_date, "end_date")
+    views = select_views(store, feature_views)
+    done = store.registry.store.materializations(store.project)
+    results = []
+    for view in views:
+        if view.name in done:
+            start = done[view.name].end
+        else:
+            start = end - view.ttl if view.ttl.total_seconds() > 0 else BEGINNING_OF_TIME
+        if start >= end:
+            stats = ViewMaterialization(view.name, start, end, done=True)
+            if progress is not None:
+                progress(stats)
+            results.append(stats)
+            continue
+        results.append(materialize_view(store, view, start, end, progress, batch_size))
+    return results
+
+
+def materialize_view(store: FeatureStore, view: FeatureView, start: datetime, end: datetime,
+                     progress: Progress | None = None, batch_size: int = BATCH_SIZE) -> ViewMaterialization:
+    """Materialize one view over [start, end), then record the watermark."""
+    stats = ViewMaterialization(view.name, start, end)
+    if progress is not None:
+        progress(stats)
+    began = time.perf_counter()
+    batches = store.offline_engine.read_latest(view, start, end, batch_size)
+    for batch in prefetched(batches):
+        stats.rows += _write(store, view, batch)
+        stats.seconds = time.perf_counter() - began
+        if progress is not None:
+            progress(stats)
+    store.registry.store.record_materialization(store.project, view.name, start, end)
+    stats.seconds = time.perf_counter() - began
+    stats.done = True
+    if progress is not None:
+        progress(stats)
+    return stats
+
+
+def _write(store: FeatureStore, view: FeatureView, batch: pa.RecordBatch) -> int:
+    for delay in (*_RETRY_DELAYS, None):
+        try:
+            return store.online_store.write_batch(store.project, view, batch)
+        except StoreUnavailable:
+            # Safe to repeat: the store keeps the latest row whatever was already written.
+            if delay is None:
+                raise
+            time.sleep(delay)
+    raise AssertionError("unreachable")
+
+
+_DONE = object()
+
+
+def prefetched(batches: Iterator[Any], depth: int = 1) -> Iterator[Any]:
+    """Iterate `batches` in a background thread, `depth` items ahead.
+
+    The engine's read (DuckDB, PostgreSQL: native code without the GIL) then overlaps the store
+    write. Errors of the producer re-raise here; stopping early stops the producer.
+    """
+    items: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in batches:
+                while not stop.is_set():
+                    try:
+                        items.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    break
+            items.put(_DONE)
+        except BaseException as e:  # handed to the consumer, which re-raises it
+            items.put(e)
+        finally:
+            close = getattr(batches, "close", None)
+            if close is not None:
+                close()
+
+    thread = threading.Thread(target=produce, name="repast-materialize-read", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = items.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():
+            try:
+                items.get(timeout=0.1)
+            except queue.Empty:
+                pass
+        thread.join()

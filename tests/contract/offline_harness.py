@@ -1,0 +1,148 @@
+"""One harness per offline engine: put an Arrow table where the engine reads it, get a source back.
+
+The contract suites take the `offline` fixture and run unchanged against every engine.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from repast.config import RepoConfig
+from repast.definitions import DataSource, Entity, FeatureView, Field, FileSource, PostgreSQLSource, RepoContents
+from repast.feature_refs import resolve_features
+from repast.offline.base import OfflineEngine, RetrievalJob, SpineRange
+from repast.retrieval import entity_input
+
+ENGINES = ["duckdb", "postgres"]
+
+
+class OfflineHarness:
+    """An engine plus a place to put source tables; `cleanup` removes what was created."""
+
+    kind = ""
+    engine: OfflineEngine
+
+    def source(self, name: str, table: pa.Table, timestamp_field: str = "event_timestamp",
+               created: str = "", field_mapping: dict[str, str] | None = None) -> DataSource:
+        raise NotImplementedError
+
+    def entity_sql(self, table: pa.Table) -> str:
+        """An SQL query in the engine's dialect returning `table`'s rows in order."""
+        raise NotImplementedError
+
+    def cleanup(self) -> None:
+        pass
+
+    def retrieve(self, views: list[FeatureView], entity: Any, features: Any, full_feature_names: bool = False,
+                 on_demand: list[Any] | None = None) -> RetrievalJob:
+        """Resolve `features` against `views` (no registry needed) and start the engine's join."""
+        contents = RepoContents()
+        for view in views:
+            for entity_def in view.entity_objects:
+                contents.entities[entity_def.name] = entity_def
+            contents.feature_views[view.name] = view
+        for odfv in on_demand or []:
+            contents.on_demand_feature_views[odfv.name] = odfv
+        request = resolve_features(contents.bind(), features, full_feature_names)
+        if not isinstance(entity, SpineRange):  # as FeatureStore does: pandas in, Arrow to the engine
+            entity = entity_input(entity, request, None, None)
+        return self.engine.get_historical_features(entity, request, full_feature_names)
+
+
+class DuckDBHarness(OfflineHarness):
+    kind = "duckdb"
+
+    def __init__(self, root: Path) -> None:
+        from repast.offline.duckdb import DuckDBOfflineConfig, DuckDBOfflineEngine
+
+        self.root = root
+        config = RepoConfig.model_construct(project="t", repo_path=root)
+        self.engine = DuckDBOfflineEngine(DuckDBOfflineConfig(), config)
+
+    def source(self, name: str, table: pa.Table, timestamp_field: str = "event_timestamp",
+               created: str = "", field_mapping: dict[str, str] | None = None) -> DataSource:
+        (self.root / name).mkdir(parents=True, exist_ok=True)
+        pq.write_table(table, self.root / name / "part-0.parquet")
+        return FileSource(name=name, path=name, timestamp_field=timestamp_field,
+                          created_timestamp_column=created, field_mapping=field_mapping)
+
+    def entity_sql(self, table: pa.Table) -> str:
+        path = self.root / f"entity-{uuid.uuid4().hex[:8]}.parquet"
+        pq.write_table(table, path)
+        return f"SELECT * FROM read_parquet('{path}')"
+
+
+class PostgresHarness(OfflineHarness):
+    kind = "postgres"
+
+    def __init__(self, url: str, schema: str) -> None:
+        from repast.offline.postgres import PostgresOfflineConfig, PostgresOfflineEngine
+
+        self.schema = schema
+        config = PostgresOfflineConfig(url=url, db_schema=schema)
+        self.pg = PostgresOfflineEngine(config, RepoConfig.model_construct(project="t", repo_path=Path(".")))
+        self.engine = self.pg
+        with self.pg.connect() as conn:
+            conn.execute(f"CREATE SCHEMA {schema}")
+
+    def _create(self, name: str, table: pa.Table) -> str:
+        from repast.offline.pg_arrow import pg_type
+
+        qualified = f"{self.schema}.{name}"
+        with self.pg.connect() as conn:
+            columns = ", ".join(f'"{f.name}" {pg_type(f.type)}' for f in table.schema)
+            conn.execute(f"CREATE TABLE {qualified} ({columns})")
+        return qualified
+
+    def source(self, name: str, table: pa.Table, timestamp_field: str = "event_timestamp",
+               created: str = "", field_mapping: dict[str, str] | None = None) -> DataSource:
+        source = PostgreSQLSource(name=name, table=self._create(name, table), timestamp_field=timestamp_field,
+                                  created_timestamp_column=created, field_mapping=field_mapping)
+        if table.num_rows:
+            self.engine.write_rows(source, table)
+        return source
+
+    def entity_sql(self, table: pa.Table) -> str:
+        name = f"entity_{uuid.uuid4().hex[:8]}"
+        with_row = table.append_column("__order", pa.array(range(table.num_rows), pa.int64()))
+        qualified = self._create(name, with_row)
+        self.engine.write_rows(PostgreSQLSource(name=name, table=qualified), with_row)
+        columns = ", ".join(f'"{c}"' for c in table.column_names)
+        return f"SELECT {columns} FROM {qualified} ORDER BY __order"
+
+    def cleanup(self) -> None:
+        with self.pg.connect() as conn:
+            conn.execute(f"DROP SCHEMA IF EXISTS {self.schema} CASCADE")
+
+
+def make_harness(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> OfflineHarness:
+    if kind == "duckdb":
+        return DuckDBHarness(tmp_path)
+    url = request.getfixturevalue("postgres_url")
+    return PostgresHarness(url, "t_" + uuid.uuid4().hex[:12])
+
+
+@pytest.fixture(params=ENGINES)
+def offline(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[OfflineHarness]:
+    """Each offline engine in turn, with its own scratch space, cleaned up afterwards."""
+    harness = make_harness(request.param, request, tmp_path)
+    try:
+        yield harness
+    finally:
+        harness.cleanup()
+
+
+def view(name: str, source: DataSource, keys: list[str], features: dict[str, Any],
+         ttl: timedelta = timedelta(0)) -> FeatureView:
+    """A feature view over `source` with one entity per join key (entity named after the key)."""
+    entities = [Entity(name=k, join_keys=[k]) for k in keys]
+    schema = [Field(name=f, dtype=t) for f, t in features.items()]
+    return FeatureView(name=name, source=source, entities=entities, schema=schema, ttl=ttl)

@@ -1,0 +1,70 @@
+"""A deliberately simple point-in-time join: plain Python loops over small data.
+
+It states DESIGN.md's semantics as directly as possible so engines can be compared with it.
+Speed does not matter here; obviousness does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+NO_CREATED = datetime.min.replace(tzinfo=UTC)
+
+
+@dataclass
+class ReferenceView:
+    """One requested view projection: its source rows and how entity columns map to its keys."""
+
+    key_columns: list[str]  # source columns holding the join keys
+    request_columns: list[str]  # entity columns holding the same keys, in the same order
+    rows: list[dict[str, Any]]  # source rows, source column names
+    timestamp_field: str
+    features: dict[str, str]  # source column -> output column name
+    ttl: timedelta = timedelta(0)
+    created_column: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def utc(value: datetime) -> datetime:
+    """Timestamps without a zone are UTC."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _rank(view: ReferenceView, row: dict[str, Any]) -> tuple[datetime, datetime]:
+    created = row.get(view.created_column) if view.created_column else None
+    return utc(row[view.timestamp_field]), utc(created) if created is not None else NO_CREATED
+
+
+def latest_row(view: ReferenceView, keys: tuple[Any, ...], at: datetime) -> dict[str, Any] | None:
+    """The candidate with the greatest (event_ts, created_ts), or None. Null keys match nothing."""
+    if any(k is None for k in keys):
+        return None
+    best: dict[str, Any] | None = None
+    for row in view.rows:
+        if tuple(row[c] for c in view.key_columns) != keys:
+            continue
+        event_ts = utc(row[view.timestamp_field])
+        if event_ts > at:
+            continue
+        if view.ttl > timedelta(0) and event_ts < at - view.ttl:
+            continue
+        if best is None or _rank(view, row) > _rank(view, best):
+            best = row
+    return best
+
+
+def point_in_time_join(entity_rows: list[dict[str, Any]], timestamp_column: str,
+                       views: list[ReferenceView]) -> list[dict[str, Any]]:
+    """Every entity row, in order, with its columns (timestamp made UTC) and then each view's features."""
+    output = []
+    for entity_row in entity_rows:
+        at = utc(entity_row[timestamp_column])
+        result = {**entity_row, timestamp_column: at}
+        for view in views:
+            row = latest_row(view, tuple(entity_row[c] for c in view.request_columns), at)
+            for column, name in view.features.items():
+                result[name] = None if row is None else row[column]
+        output.append(result)
+    return output

@@ -1,0 +1,47 @@
+"""Store calls run inline while fast, and on the thread pool for a while after a slow or failed one."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import pytest
+
+from repast.errors import StoreUnavailable
+from repast.server.dispatch import StoreCalls
+
+
+def _thread_of_call(calls: StoreCalls, sleep: float = 0.0) -> bool:
+    """True when the call ran on the event loop's own thread."""
+    def fn() -> int:
+        time.sleep(sleep)
+        return threading.get_ident()
+
+    async def go() -> bool:
+        return await calls.call(fn) == threading.get_ident()
+    return asyncio.run(go())
+
+
+def test_fast_calls_run_inline() -> None:
+    calls = StoreCalls(slow_seconds=1.0)
+    assert _thread_of_call(calls) and _thread_of_call(calls)
+
+
+def test_a_slow_call_moves_later_calls_to_threads_until_the_cool_off_ends() -> None:
+    calls = StoreCalls(slow_seconds=0.01, cool_off_seconds=0.2)
+    assert _thread_of_call(calls, sleep=0.02)
+    assert not _thread_of_call(calls)
+    time.sleep(0.25)
+    assert _thread_of_call(calls)
+
+
+def test_an_unavailable_store_moves_calls_to_threads() -> None:
+    calls = StoreCalls(cool_off_seconds=60)
+
+    def down() -> None:
+        raise StoreUnavailable("gone")
+
+    with pytest.raises(StoreUnavailable):
+        asyncio.run(calls.call(down))
+    assert not calls.inline
