@@ -208,10 +208,13 @@ def _parse_time(text: str, what: str) -> Any:
 
     from repast.errors import InputError
 
+    if text == "now":
+        return datetime.now(UTC)
     try:
         ts = datetime.fromisoformat(text)
     except ValueError:
-        raise InputError(f"{what} '{text}' is not an ISO 8601 time such as 2024-05-01T00:00:00") from None
+        raise InputError(f"{what} '{text}' is not an ISO 8601 time such as 2024-05-01T00:00:00 "
+                         "(or 'now')") from None
     return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts
 
 
@@ -260,7 +263,8 @@ def materialize(start: str = typer.Argument(..., help="Start of the window (ISO 
 @app.command("materialize-incremental")
 @user_errors
 def materialize_incremental(
-        end: str = typer.Argument(..., help="End of the window (ISO 8601, exclusive; UTC if no zone)."),
+        end: str = typer.Argument("now", help="End of the window (ISO 8601, exclusive; UTC if no zone; "
+                                              "default: now)."),
         views: list[str] = typer.Option(None, "--views", "-v", help="Only these feature views.")) -> None:
     """Like materialize, each view from where its last run ended (or END - ttl the first time)."""
     store = open_store()
