@@ -88,6 +88,7 @@ class FeatureStore:
 
     def apply_repo(self) -> list[Change]:
         """Make the registry equal the repo's files: add, update and delete. Fails on a concurrent apply."""
+        self.registry.store.check_writable("apply definitions")
         desired, origin = load_repo(self.repo_path)
         validate(desired, self.offline_engine, origin)
         snapshot = self.registry.store.read(self.project)
@@ -105,6 +106,7 @@ class FeatureStore:
         Validated against the whole project before anything is written. A concurrent apply is
         retried on fresh state, which is safe because only the named objects change.
         """
+        self.registry.store.check_writable("apply definitions")
         objects = objects if isinstance(objects, list) else [objects]
         for attempt in range(5):
             changes, version, before, after = self._prepare(objects, objects_to_delete or [])
@@ -150,6 +152,7 @@ class FeatureStore:
 
     def teardown(self) -> None:
         """Remove the project's online storage and every registry record of it."""
+        self.registry.store.check_writable("tear down the project")
         contents = self.registry.refresh()
         self.online_store.teardown(self.project, list(contents.feature_views.values()))
         self.registry.store.delete_project(self.project)

@@ -49,6 +49,13 @@ class MaterializationRecord:
 class RegistryStore(ABC):
     """Backends store specs as JSON per (project, kind, name) and keep a version per project."""
 
+    # Capability as data: a read-only store (a thin client of the feature server) refuses
+    # writes before any validation or storage work starts.
+    read_only: bool = False
+
+    def check_writable(self, action: str) -> None:
+        """Raise a clear error naming `action` when this store cannot write."""
+
     @abstractmethod
     def read(self, project: str) -> Snapshot:
         """All specs of `project` and the version they belong to (0 when never applied)."""

@@ -79,6 +79,11 @@ class ServerConnection:
 class RemoteRegistryStore(RegistryStore):
     """Definitions of a project as the feature server at `path` sees them (read-only)."""
 
+    read_only = True
+
+    def check_writable(self, action: str) -> None:
+        raise self._read_only(action)
+
     def __init__(self, url: str, token: str | None = None) -> None:
         self.connection = ServerConnection(url, token, what="remote registry")
         self._lock = threading.Lock()
