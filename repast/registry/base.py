@@ -55,6 +55,10 @@ class RegistryStore(ABC):
 
     def check_writable(self, action: str) -> None:
         """Raise a clear error naming `action` when this store cannot write."""
+        if self.read_only:
+            from repast.errors import ConfigError
+
+            raise ConfigError(f"this registry is read-only: it cannot {action}")
 
     @abstractmethod
     def read(self, project: str) -> Snapshot:
