@@ -204,3 +204,33 @@ def find_config(repo_path: str | Path | None = None) -> tuple[Path, str]:
     if Path(MOUNTED_CONFIG_PATH).exists():
         return Path(MOUNTED_CONFIG_PATH), "mounted configuration"
     return Path.cwd(), "current directory"
+
+
+class PostgresConnectionConfig(BackendConfig):
+    """Connection settings shared by every PostgreSQL backend, named as Feast's postgres stores
+    name them, or one libpq `url` that wins over the fields."""
+
+    url: SecretStr | None = None  # postgresql://user:password@host:port/db
+    host: str = "localhost"
+    port: int = 5432
+    database: str = "postgres"
+    db_schema: str = "public"
+    user: str = "postgres"
+    password: SecretStr | None = None
+    sslmode: str | None = None
+    sslkey_path: str | None = None
+    sslcert_path: str | None = None
+    sslrootcert_path: str | None = None
+
+    def conninfo(self) -> str:
+        """A libpq connection string (secrets included: never log it)."""
+        from psycopg.conninfo import make_conninfo
+
+        if self.url is not None:
+            return self.url.get_secret_value().replace("postgresql+psycopg://", "postgresql://")
+        params: dict[str, Any] = {"host": self.host, "port": self.port, "dbname": self.database,
+                                  "user": self.user, "sslmode": self.sslmode, "sslkey": self.sslkey_path,
+                                  "sslcert": self.sslcert_path, "sslrootcert": self.sslrootcert_path}
+        if self.password is not None:
+            params["password"] = self.password.get_secret_value()
+        return make_conninfo(**{k: v for k, v in params.items() if v is not None})

@@ -13,9 +13,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 import pyarrow as pa
-from pydantic import SecretStr
 
-from repast.config import BackendConfig
+from repast.config import PostgresConnectionConfig
 from repast.definitions import DataSource, FeatureView, PostgreSQLSource
 from repast.errors import DefinitionError, InputError, StoreUnavailable, require_module
 from repast.offline.base import (
@@ -39,18 +38,8 @@ q = quote_ident
 _KEYS = "__repast_keys"
 
 
-class PostgresOfflineConfig(BackendConfig):
-    """Connection settings as Feast's postgres offline store names them, or one libpq `url`."""
-
+class PostgresOfflineConfig(PostgresConnectionConfig):
     type: Literal["postgres"] = "postgres"
-    url: SecretStr | None = None  # postgresql://user:password@host:port/db; wins over the fields below
-    host: str = "localhost"
-    port: int = 5432
-    database: str = "postgres"
-    db_schema: str = "public"
-    user: str = "postgres"
-    password: SecretStr | None = None
-    sslmode: str | None = None
     work_mem: str = "256MB"  # per retrieval session: the join sorts in memory up to this much
 
 
@@ -73,12 +62,7 @@ class PostgresOfflineEngine(OfflineEngine):
 
         c = self.config
         try:
-            if c.url is not None:
-                conn = psycopg.connect(c.url.get_secret_value())
-            else:
-                conn = psycopg.connect(host=c.host, port=c.port, dbname=c.database, user=c.user,
-                                       password=c.password.get_secret_value() if c.password else None,
-                                       sslmode=c.sslmode)
+            conn = psycopg.connect(c.conninfo())
         except psycopg.OperationalError as e:
             raise StoreUnavailable(f"postgres offline store: cannot connect: {e}") from None
         conn.execute("SET TIME ZONE 'UTC'")

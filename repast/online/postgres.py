@@ -15,9 +15,9 @@ from typing import Any, Literal
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import Field, SecretStr
+from pydantic import Field
 
-from repast.config import BackendConfig
+from repast.config import PostgresConnectionConfig
 from repast.definitions import FeatureView
 from repast.errors import StoreUnavailable, require_module
 from repast.online.base import OnlineStore, ReadRow, view_signature
@@ -29,36 +29,12 @@ _PG_TYPES = {"Int32": "INTEGER", "Int64": "BIGINT", "Float32": "REAL", "Float64"
              "String": "TEXT", "Bytes": "BYTEA", "Bool": "BOOLEAN", "UnixTimestamp": "TIMESTAMPTZ"}
 
 
-class PostgresOnlineConfig(BackendConfig):
+class PostgresOnlineConfig(PostgresConnectionConfig):
     type: Literal["postgres"] = "postgres"
-    url: SecretStr | None = None  # postgresql://user:password@host:port/db; overrides the fields below
-    host: str = "localhost"
-    port: int = 5432
-    database: str = "postgres"
-    db_schema: str = "public"
-    user: str = "postgres"
-    password: SecretStr | None = None
-    sslmode: str | None = None
-    sslkey_path: str | None = None
-    sslcert_path: str | None = None
-    sslrootcert_path: str | None = None
     conn_type: Literal["pool", "singleton"] = "pool"  # Feast's key; a pool is always used
     min_conn: int = Field(default=1, ge=0)
     max_conn: int = Field(default=10, ge=1)
     connect_timeout_seconds: float = Field(default=5, gt=0)
-
-
-def conninfo(config: PostgresOnlineConfig) -> str:
-    from psycopg.conninfo import make_conninfo
-
-    if config.url is not None:
-        return config.url.get_secret_value().replace("postgresql+psycopg://", "postgresql://")
-    params: dict[str, Any] = {"host": config.host, "port": config.port, "dbname": config.database,
-                              "user": config.user, "sslmode": config.sslmode, "sslkey": config.sslkey_path,
-                              "sslcert": config.sslcert_path, "sslrootcert": config.sslrootcert_path}
-    if config.password is not None:
-        params["password"] = config.password.get_secret_value()
-    return make_conninfo(**{k: v for k, v in params.items() if v is not None})
 
 
 def _ident(name: str) -> str:
@@ -107,7 +83,7 @@ class PostgresOnlineStore(OnlineStore):
                 conn.commit()
 
             self._pool = ConnectionPool(
-                conninfo(self.config), min_size=self.config.min_conn,
+                self.config.conninfo(), min_size=self.config.min_conn,
                 max_size=max(self.config.max_conn, self.config.min_conn), open=True, configure=configure,
                 timeout=self.config.connect_timeout_seconds, name="repast-online",
                 kwargs={"connect_timeout": max(1, int(self.config.connect_timeout_seconds))})
