@@ -34,10 +34,10 @@ from datagen import generate_view_table  # noqa: E402
 FEATURES = 10
 DEFINITIONS = '''
 from datetime import timedelta
-from repast import Entity, FeatureView, Field, FileSource
+from repast import Entity, FeatureView, Field, FileSource, ValueType
 from repast.types import Float32, Int64
 
-entity = Entity(name="entity", join_keys=["entity_id"])
+entity = Entity(name="entity", join_keys=["entity_id"], value_type=ValueType.INT64)
 source = FileSource(name="bench_source", path="data/bench.parquet", timestamp_field="event_timestamp",
                     created_timestamp_column="created")
 bench = FeatureView(name="bench", entities=[entity], ttl=timedelta(0), source=source,

@@ -31,11 +31,12 @@ from datetime import timedelta
 
 import pandas as pd
 
-from repast import Entity, FeatureService, FeatureView, Field, FileSource, PushSource, RequestSource
+from repast import Entity, FeatureService, FeatureView, Field, FileSource, PushSource, RequestSource, ValueType
 from repast.on_demand_feature_view import on_demand_feature_view
 from repast.types import Float32, Float64, Int64
 
-driver = Entity(name="driver", join_keys=["driver_id"], description="A ride-hailing driver")
+driver = Entity(name="driver", join_keys=["driver_id"], value_type=ValueType.INT64,
+                description="A ride-hailing driver")
 
 driver_stats_source = FileSource(
     name="driver_hourly_stats_source",

@@ -82,7 +82,8 @@ class OfflineEngine(ABC):
     @abstractmethod
     def read_latest(self, view: FeatureView, start: datetime, end: datetime,
                     batch_size: int = 100_000) -> Iterator[pa.RecordBatch]:
-        """Per entity key, the latest row (by event, then created timestamp) with start <= event_ts < end."""
+        """Per entity key, the latest row (by event, then created timestamp) with start <= event_ts < end,
+        in join key order (an online store keyed by the key then writes its key space in one sweep)."""
 
     @abstractmethod
     def read_range(self, view: FeatureView, start: datetime, end: datetime) -> pa.Table:

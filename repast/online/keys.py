@@ -6,6 +6,8 @@ function of the values is computed vectorized from Arrow columns (writes) and pe
 Python values (reads), so both sides always meet. Consequences worth knowing: when a key's type is
 not declared (no `value_type` on the entity, no key field in the view schema), the integer 1001
 and the string "1001" name the same entity; and a string key containing U+001F is ambiguous.
+A view with one join key declared Int32/Int64 (`integer_key`) may be keyed by the integer itself
+in a store where that is faster (SQLite: the rowid); its serialized keys are then decimal integers.
 """
 
 from __future__ import annotations
@@ -37,6 +39,28 @@ def key_types(view: FeatureView) -> list[FeatureType | None]:
         for k in entity.join_keys:
             declared.setdefault(k, vt)
     return [declared.get(k) for k in view.join_keys]
+
+
+def integer_key(view: FeatureView) -> bool:
+    """Whether the view has exactly one join key and it is declared Int32/Int64: a store may then key
+    its rows by the integer itself (write_rows(integer_keys=True)) instead of the entity key text."""
+    if len(view.join_keys) != 1:
+        return False
+    [dtype] = key_types(view)
+    return dtype is not None and dtype.name in _INT_TYPES
+
+
+def _key_integers(arr: pa.Array, view: str, name: str) -> pa.Array:
+    t = arr.type
+    if pa.types.is_integer(t) or pa.types.is_string(t) or pa.types.is_large_string(t):
+        try:
+            return pc.cast(arr, pa.int64())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
+            raise InputError(f"feature view '{view}': join key '{name}' is declared an integer, but its "
+                             f"{t} column holds a value that is not a 64-bit integer ({e}); fix the data "
+                             "or declare the key's type as String") from None
+    raise InputError(f"feature view '{view}': join key '{name}' is declared an integer, but its column "
+                     f"has type {t}")
 
 
 def _key_text(arr: pa.Array) -> pa.Array:
@@ -87,7 +111,7 @@ def serialize_request_keys(columns: list[list[Any]], names: list[str],
 class WriteRows:
     """A write batch made ready for a store: keys, timestamps (UTC microseconds) and typed features."""
 
-    keys: pa.Array  # string
+    keys: pa.Array  # string entity keys; int64 join key values when written with integer_keys=True
     event_us: pa.Array  # int64
     created_us: pa.Array  # int64, null when the source has no created column
     features: dict[str, pa.Array]  # feature name -> column cast to the declared Arrow type
@@ -107,9 +131,10 @@ def _timestamp_us(arr: pa.Array) -> pa.Array:
     return pc.cast(pc.cast(arr, pa.timestamp("us", arr.type.tz), safe=False), pa.int64())
 
 
-def write_rows(view: FeatureView, batch: pa.RecordBatch | pa.Table) -> WriteRows:
+def write_rows(view: FeatureView, batch: pa.RecordBatch | pa.Table, integer_keys: bool = False) -> WriteRows:
     """Check and convert a batch in the engine column contract (join keys, features, event_timestamp,
-    created_timestamp); rows with a null key or event timestamp are dropped (they can never be read)."""
+    created_timestamp); rows with a null key or event timestamp are dropped (they can never be read).
+    With `integer_keys` (only when integer_key(view)), the keys are the join key's int64 values."""
     table = pa.Table.from_batches([batch]) if isinstance(batch, pa.RecordBatch) else batch
     missing = [c for c in [*view.join_keys, *view.feature_names(), EVENT_TS] if c not in table.column_names]
     if missing:
@@ -124,8 +149,11 @@ def write_rows(view: FeatureView, batch: pa.RecordBatch | pa.Table) -> WriteRows
     cols = {name: table.column(name).combine_chunks() for name in table.column_names}
     created = _timestamp_us(cols[CREATED_TS]) if CREATED_TS in cols else pa.nulls(table.num_rows, pa.int64())
     features = {f.name: _cast_feature(cols[f.name], f.dtype, view.name, f.name) for f in view.features}
-    return WriteRows(serialize_key_columns([cols[k] for k in view.join_keys]),
-                     _timestamp_us(cols[EVENT_TS]), created, features)
+    if integer_keys:
+        keys = _key_integers(cols[view.join_keys[0]], view.name, view.join_keys[0])
+    else:
+        keys = serialize_key_columns([cols[k] for k in view.join_keys])
+    return WriteRows(keys, _timestamp_us(cols[EVENT_TS]), created, features)
 
 
 def _cast_feature(arr: pa.Array, dtype: FeatureType, view: str, name: str) -> pa.Array:

@@ -48,6 +48,13 @@ def test_read_latest_streams_record_batches(offline: OfflineHarness) -> None:  #
     assert sum(b.num_rows for b in batches) == 50
 
 
+def test_read_latest_comes_in_join_key_order(offline: OfflineHarness) -> None:  # noqa: F811
+    ids = [37, 5, 901, 12, 640, 3, 88, 250, 1, 77] * 3
+    fv = make_view(offline, [(k, i % 7, i % 7, k) for i, k in enumerate(ids)])
+    batches = list(offline.engine.read_latest(fv, at(0), at(10), batch_size=4))
+    assert [k for b in batches for k in b.column(0).to_pylist()] == sorted(set(ids))
+
+
 def test_read_range_gives_every_row_in_half_open_range(offline: OfflineHarness) -> None:  # noqa: F811
     fv = make_view(offline, [(1, 0, 0, 10), (1, 5, 6, 11), (1, 10, 10, 13)])
     table = offline.engine.read_range(fv, at(0), at(10))

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import itertools
 import random
+import sqlite3
 from collections.abc import Iterator
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -278,6 +280,35 @@ def test_changed_schema_on_reapply_rebuilds_storage(harness: Harness) -> None:
     assert harness.read(changed, [1]) == [(us(T0), 1.5, 4.5)]
 
 
+def test_declaring_the_key_type_on_reapply_keeps_the_view_readable(harness: Harness) -> None:
+    untyped = Entity(name="driver", join_keys=["driver_id"])
+    view = FeatureView(name="driver_stats", entities=[untyped], source=source,
+                       schema=[Field(name="trips", dtype=Int64)])
+    harness.apply(view)
+    harness.write(view, [{"driver_id": 1, "trips": 1, "ts": T0}])
+    typed = stats_view(schema=[Field(name="trips", dtype=Int64)])
+    harness.apply(typed)
+    harness.write(typed, [{"driver_id": 2, "trips": 2, "ts": T0}])
+    assert harness.read(typed, [2], ["trips"]) == [(us(T0), 2)]
+
+
+def test_integer_keys_beyond_64_bits_read_as_none(harness: Harness) -> None:
+    view = stats_view()
+    harness.apply(view)
+    harness.write(view, [{"driver_id": 1, "trips": 1, "ts": T0}])
+    assert harness.read(view, [2**70], ["trips"]) == [None]
+    assert harness.read(view, [-(2**70), 1], ["trips"]) == [None, (us(T0), 1)]
+
+
+def test_integer_declared_key_written_from_a_string_column_reads_by_integer(harness: Harness) -> None:
+    view = stats_view(schema=[Field(name="trips", dtype=Int64)])
+    harness.apply(view)
+    harness.store.write_batch(harness.project, view, pa.table({
+        "driver_id": ["7", "8"], "trips": [70, 80],
+        "event_timestamp": pa.array([T0, T0], pa.timestamp("us", tz="UTC"))}))
+    assert harness.read(view, [8, 7], ["trips"]) == [(us(T0), 80), (us(T0), 70)]
+
+
 def test_unchanged_reapply_keeps_values(harness: Harness) -> None:
     view = stats_view()
     harness.apply(view)
@@ -316,6 +347,28 @@ def test_rows_without_key_or_event_time_are_skipped(harness: Harness) -> None:
 
 def test_ping_answers(harness: Harness) -> None:
     harness.store.ping()
+
+
+def _sqlite_key_column(harness: Harness, view: str) -> tuple[str, int]:
+    conn = sqlite3.connect(harness.store.path)  # type: ignore[attr-defined]
+    with closing(conn):
+        info = conn.execute(f'PRAGMA table_info("{harness.project}__{view}")').fetchall()
+    return next((row[2], row[5]) for row in info if row[1] == "_entity_key")
+
+
+def test_sqlite_keys_a_single_integer_key_by_rowid_and_rebuilds_when_that_changes(tmp_path: Path) -> None:
+    store = build_store({"type": "sqlite", "path": str(tmp_path / "online.db")}, "p", tmp_path)
+    harness = Harness(store, "p")
+    untyped = Entity(name="driver", join_keys=["driver_id"])
+    harness.apply(FeatureView(name="driver_stats", entities=[untyped], source=source,
+                              schema=[Field(name="trips", dtype=Int64)]))
+    assert _sqlite_key_column(harness, "driver_stats") == ("TEXT", 0)
+    typed = stats_view()
+    harness.apply(typed)
+    assert _sqlite_key_column(harness, "driver_stats") == ("INTEGER", 1)  # the rowid: no key index
+    harness.write(typed, [{"driver_id": 3, "trips": 3, "ts": T0}])
+    assert harness.read(typed, [3], ["trips"]) == [(us(T0), 3)]
+    store.close()
 
 
 UNREACHABLE = {"sqlite": {"type": "sqlite", "path": "/proc/no/such/dir/online.db"},

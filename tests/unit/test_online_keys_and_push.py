@@ -10,9 +10,9 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from repast import FeatureStore, PushMode
+from repast import Entity, FeatureStore, FeatureView, Field, FileSource, PushMode, ValueType
 from repast.errors import ConfigError, EntityKeyError, FeatureNotFound, InputError
-from repast.online.keys import serialize_key_columns, serialize_request_keys
+from repast.online.keys import integer_key, serialize_key_columns, serialize_request_keys, write_rows
 from repast.online.redis import connection_kwargs
 from repast.push import push_mode
 from repast.types import Int64, String
@@ -40,6 +40,17 @@ def test_undeclared_keys_accept_integers_strings_and_bytes_only() -> None:
     assert serialize_request_keys([[1, "x", b"\x01"]], ["id"], [None]) == ["1", "x", "01"]
     with pytest.raises(EntityKeyError):
         serialize_request_keys([[1.5]], ["id"], [None])
+
+
+def test_an_integer_declared_key_column_with_non_integers_is_an_input_error() -> None:
+    driver = Entity(name="driver", join_keys=["driver_id"], value_type=ValueType.INT64)
+    view = FeatureView(name="stats", entities=[driver], source=FileSource(path="x.parquet"),
+                       schema=[Field(name="trips", dtype=Int64)])
+    batch = pa.table({"driver_id": ["7", "x"], "trips": [1, 2],
+                      "event_timestamp": pa.array([NOW, NOW], pa.timestamp("us", tz="UTC"))})
+    assert integer_key(view)
+    with pytest.raises(InputError, match="'stats'.*'driver_id' is declared an integer"):
+        write_rows(view, batch, integer_keys=True)
 
 
 def test_push_modes_from_enum_and_text() -> None:
