@@ -99,7 +99,10 @@ class RedisProcess:
     def start(self) -> RedisProcess:
         binary = shutil.which("redis-server")
         if binary is None:
-            pytest.fail("redis-server is not installed; install the redis-server package")
+            message = "redis-server is not installed; install the redis-server package (Debian: redis-server)"
+            if os.environ.get("REPAST_TEST_REDIS"):
+                pytest.fail(message)  # CI requires Redis
+            pytest.skip(message)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.proc = subprocess.Popen(
             [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes",

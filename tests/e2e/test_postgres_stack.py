@@ -1,0 +1,141 @@
+"""The whole stack on PostgreSQL (registry, offline engine and online store), as the `postgres`
+Kubernetes overlay deploys it: a user's repo applied, trained on, materialized, served, pushed
+to, and torn down through the real CLI and SDK."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from repast import FeatureStore
+from repast.scaffold import generate_driver_stats
+
+DEFINITIONS = """
+from datetime import timedelta
+
+from repast import Entity, FeatureService, FeatureView, Field, PostgreSQLSource, PushSource, ValueType
+from repast.types import Float32, Int64
+
+driver = Entity(name="driver", join_keys=["driver_id"], value_type=ValueType.INT64)
+source = PostgreSQLSource(name="driver_stats", table="{schema}.driver_stats",
+                          timestamp_field="event_timestamp", created_timestamp_column="created")
+driver_stats = FeatureView(
+    name="driver_stats", entities=[driver], ttl=timedelta(days=1), source=source,
+    schema=[Field(name="conv_rate", dtype=Float32), Field(name="acc_rate", dtype=Float32),
+            Field(name="avg_daily_trips", dtype=Int64)],
+)
+push_source = PushSource(name="driver_stats_push", batch_source=source)
+driver_stats_fresh = FeatureView(
+    name="driver_stats_fresh", entities=[driver], ttl=timedelta(days=1), source=push_source,
+    schema=[Field(name="conv_rate", dtype=Float32), Field(name="acc_rate", dtype=Float32),
+            Field(name="avg_daily_trips", dtype=Int64)],
+)
+ranking = FeatureService(name="ranking", features=[driver_stats[["conv_rate", "avg_daily_trips"]]])
+"""
+
+NOW = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+@pytest.fixture
+def pg_repo(tmp_path: Path, postgres_url: str, unique_name: str) -> tuple[Path, pd.DataFrame]:
+    import psycopg
+
+    data = generate_driver_stats(tmp_path / "driver_stats.parquet", drivers=3, days=2, end=NOW).to_pandas()
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {unique_name}")
+        conn.execute(f"CREATE TABLE {unique_name}.driver_stats (driver_id BIGINT, event_timestamp TIMESTAMPTZ, "
+                     "conv_rate REAL, acc_rate REAL, avg_daily_trips BIGINT, created TIMESTAMPTZ)")
+        with conn.cursor().copy(f"COPY {unique_name}.driver_stats FROM STDIN") as copy:
+            for row in data.itertuples(index=False):
+                copy.write_row(tuple(row))
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    sqlalchemy_url = postgres_url.replace("postgresql://", "postgresql+psycopg://", 1)
+    (repo / "feature_store.yaml").write_text(
+        f"project: {unique_name}\n"
+        f"registry: {{path: '{sqlalchemy_url}', cache_ttl_seconds: 0}}\n"
+        f"offline_store: {{type: postgres, url: '{postgres_url}', db_schema: {unique_name}}}\n"
+        f"online_store: {{type: postgres, url: '{postgres_url}', db_schema: {unique_name}}}\n")
+    (repo / "features.py").write_text(DEFINITIONS.format(schema=unique_name))
+    yield repo, data
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA {unique_name} CASCADE")
+
+
+def cli(repo: Path, *args: str) -> str:
+    env = {k: v for k, v in os.environ.items() if k != "REPAST_FEATURE_STORE_YAML"}
+    done = subprocess.run([sys.executable, "-m", "repast", "--repo", str(repo), *args], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def latest_rows(data: pd.DataFrame) -> pd.DataFrame:
+    return data.sort_values(["event_timestamp", "created"]).groupby("driver_id").tail(1).set_index("driver_id")
+
+
+def test_apply_train_materialize_serve_and_teardown_all_on_postgres(pg_repo: tuple[Path, pd.DataFrame]) -> None:
+    repo, data = pg_repo
+    assert "FeatureView driver_stats" in cli(repo, "apply")
+    store = FeatureStore(repo_path=repo)
+
+    asked = data.iloc[[5, 40, 70]][["driver_id", "event_timestamp"]].reset_index(drop=True)
+    training = store.get_historical_features(asked, store.get_feature_service("ranking")).to_df()
+    expected = data.iloc[[5, 40, 70]].reset_index(drop=True)
+    assert training["driver_id"].tolist() == asked["driver_id"].tolist()
+    assert training["avg_daily_trips"].tolist() == expected["avg_daily_trips"].tolist()
+    assert training["conv_rate"].tolist() == pytest.approx(expected["conv_rate"].tolist(), rel=1e-6)
+
+    cli(repo, "materialize-incremental", (NOW + timedelta(hours=1)).isoformat())
+    online = store.get_online_features(["driver_stats:avg_daily_trips", "driver_stats:conv_rate"],
+                                       {"driver_id": [1001, 1002, 1003, 9999]})
+    latest = latest_rows(data)
+    assert online.to_dict()["avg_daily_trips"] == [*latest.loc[[1001, 1002, 1003], "avg_daily_trips"], None]
+    assert [str(s) for s in online.statuses()["avg_daily_trips"]] == ["PRESENT"] * 3 + ["NOT_FOUND"]
+
+
+def test_push_reaches_the_online_store_and_the_source_table(pg_repo: tuple[Path, pd.DataFrame],
+                                                             postgres_url: str, unique_name: str) -> None:
+    import psycopg
+
+    repo, data = pg_repo
+    cli(repo, "apply")
+    store = FeatureStore(repo_path=repo)
+    fresh = pd.DataFrame({"driver_id": [1001], "event_timestamp": [NOW + timedelta(minutes=30)],
+                          "conv_rate": [0.5], "acc_rate": [0.25], "avg_daily_trips": [4242],
+                          "created": [NOW + timedelta(minutes=31)]})
+    store.push("driver_stats_push", fresh, to="online_and_offline")
+    online = store.get_online_features(["driver_stats_fresh:avg_daily_trips"], {"driver_id": [1001]})
+    assert online.to_dict()["avg_daily_trips"] == [4242]
+    with psycopg.connect(postgres_url) as conn:
+        count = conn.execute(f"SELECT count(*) FROM {unique_name}.driver_stats").fetchone()
+    assert count is not None and count[0] == len(data) + 1
+
+
+def tables(postgres_url: str, schema: str) -> set[str]:
+    import psycopg
+
+    with psycopg.connect(postgres_url) as conn:
+        rows = conn.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
+                            (schema,)).fetchall()
+    return {r[0] for r in rows}
+
+
+def test_teardown_removes_online_tables_and_registry_records(pg_repo: tuple[Path, pd.DataFrame],
+                                                             postgres_url: str, unique_name: str) -> None:
+    repo, _ = pg_repo
+    cli(repo, "apply")
+    cli(repo, "materialize-incremental")
+    assert len(tables(postgres_url, unique_name)) > 1  # the source table and the views' online tables
+    cli(repo, "teardown", "--yes")
+    # What stays: the source table, and the store's shared index of views (other projects use it).
+    assert tables(postgres_url, unique_name) == {"driver_stats", "repast_online_views"}
+    store = FeatureStore(repo_path=repo)
+    assert store.list_feature_views() == []
+    assert "driver_stats" not in cli(repo, "feature-views", "list", "--json")
