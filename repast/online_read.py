@@ -24,6 +24,7 @@ from repast.feature_refs import OnDemandRequest, ViewRequest, resolve_features
 from repast.online.base import ReadRow
 from repast.online.codec import datetime_from_us
 from repast.online.keys import key_types, serialize_request_keys
+from repast.transform import on_demand_values
 from repast.types import FeatureType
 
 if TYPE_CHECKING:
@@ -280,7 +281,8 @@ def _statuses(plan: ReadPlan, values: dict[str, list[Any]], rows: list[list[Read
 
 def _on_demand(plan: ReadPlan, columns: dict[str, list[Any]], rows: list[list[ReadRow]], n: int,
                full_feature_names: bool) -> dict[str, list[Any]]:
-    """Run each on-demand view on the values just read (bare feature names) and the request data."""
+    """Run each on-demand view on the values just read and the request data, through the same
+    code as training data (repast.transform), so online and offline results agree."""
     by_name = {r.name: (r, view_rows) for r, view_rows in zip(plan.reads, rows, strict=True)}
     out: dict[str, list[Any]] = {}
     for odr in plan.on_demand:
@@ -289,21 +291,9 @@ def _on_demand(plan: ReadPlan, columns: dict[str, list[Any]], rows: list[list[Re
             r, view_rows = by_name[src.name]
             for f in src.features:
                 j = r.features.index(f) + 1
-                inputs[f] = [None if row is None else row[j] for row in view_rows]
+                inputs[f] = inputs[f"{src.name}__{f}"] = [None if row is None else row[j] for row in view_rows]
         for rs in odr.view.request_sources:
             inputs.update({f.name: columns[f.name] for f in rs.schema})
-        result = _transform(odr, inputs)
-        for f in odr.features:
-            if f not in result:
-                raise InputError(f"on-demand feature view '{odr.view.name}' did not return column '{f}'")
-            out[odr.output_name(f, full_feature_names)] = result[f]
+        for f, values in on_demand_values(odr, inputs, n).items():
+            out[odr.output_name(f, full_feature_names)] = values
     return out
-
-
-def _transform(odr: OnDemandRequest, inputs: dict[str, list[Any]]) -> dict[str, list[Any]]:
-    if odr.view.mode == "python":
-        return {k: list(v) for k, v in odr.view.transform(inputs).items()}
-    import pandas as pd
-
-    frame = odr.view.transform(pd.DataFrame(inputs))
-    return {c: frame[c].tolist() for c in frame.columns}

@@ -79,3 +79,19 @@ def _columns_from_python(odr: OnDemandRequest, result: Any, rows: int) -> dict[s
     _check(odr, result, lengths.pop() if len(lengths) == 1 else -1, rows)
     types = _declared(odr)
     return {f: pa.array(list(result[f]), type=types[f]) for f in odr.features}
+
+
+def on_demand_values(odr: OnDemandRequest, inputs: dict[str, list[Any]], rows: int) -> dict[str, list[Any]]:
+    """One on-demand view on plain columns (the online path): the same function call, checks and
+    declared-type casts as `apply_on_demand`, so serving computes what training computed.
+
+    `inputs` holds each source feature under its short and its `{projection}__{feature}` name,
+    the join keys and the request columns.
+    """
+    if odr.view.mode == "pandas":
+        import pandas as pd
+
+        result = _columns_from_pandas(odr, odr.view.transform(pd.DataFrame(inputs)), rows)
+    else:
+        result = _columns_from_python(odr, odr.view.transform(inputs), rows)
+    return {f: column.to_pylist() for f, column in result.items()}
