@@ -21,6 +21,7 @@ from repast.definitions import DataSource, FeatureView, FileSource
 from repast.errors import DefinitionError, InputError
 from repast.offline.base import (
     EntityInput,
+    JoinRetrievalJob,
     OfflineEngine,
     RetrievalJob,
     SpineRange,
@@ -296,15 +297,10 @@ def _write_file(source: FileSource, table: pa.Table, path: str, header: bool, ap
         pq.write_table(table, path)
 
 
-class DuckDBRetrievalJob(RetrievalJob):
+class DuckDBRetrievalJob(JoinRetrievalJob):
     """Runs the join when a `to_*` method is called; `entity` is Arrow or a DuckDB query."""
 
-    def __init__(self, engine: DuckDBOfflineEngine, entity: pa.Table | str, request: FeatureRequest,
-                 full_feature_names: bool) -> None:
-        self.engine = engine
-        self.entity = entity
-        self.request = request
-        self.full_feature_names = full_feature_names
+    engine: DuckDBOfflineEngine
 
     def to_arrow(self) -> pa.Table:
         con = self.engine.connect()

@@ -19,6 +19,7 @@ from repast.definitions import DataSource, FeatureView, PostgreSQLSource
 from repast.errors import DefinitionError, InputError, StoreUnavailable, require_module
 from repast.offline.base import (
     EntityInput,
+    JoinRetrievalJob,
     OfflineEngine,
     RetrievalJob,
     SpineRange,
@@ -222,15 +223,10 @@ class PostgresOfflineEngine(OfflineEngine):
             self.copy_in(conn, src.table, table.select(columns))
 
 
-class PostgresRetrievalJob(RetrievalJob):
+class PostgresRetrievalJob(JoinRetrievalJob):
     """Runs the join when a `to_*` method is called; `to_table(name)` stores the result in PostgreSQL."""
 
-    def __init__(self, engine: PostgresOfflineEngine, entity: pa.Table | str, request: FeatureRequest,
-                 full_feature_names: bool) -> None:
-        self.engine = engine
-        self.entity = entity
-        self.request = request
-        self.full_feature_names = full_feature_names
+    engine: PostgresOfflineEngine
 
     def to_arrow(self) -> pa.Table:
         with self.engine.connect() as conn:
