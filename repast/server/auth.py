@@ -1,7 +1,9 @@
 """Bearer-token auth: read tokens may read features, write tokens may do everything.
 
 Configured in feature_store.yaml under `feature_server.auth`. /health and /ready are always
-open (probes carry no secrets); the read-only GET pages (/metrics, /docs) accept either kind.
+open (probes carry no secrets). A read token may call POST /get-online-features and GET /registry
+(what thin clients and the KServe transformer need: definitions and features, nothing that
+writes); every other endpoint, /metrics and /docs included, needs a write token.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from repast.config import FeatureServerConfig, TokenAuthConfig
 from repast.server.errors import ApiError
 
 OPEN_PATHS = frozenset({"/health", "/ready"})
-READ_PATHS = frozenset({"/get-online-features"})
+READ_ENDPOINTS = frozenset({("POST", "/get-online-features"), ("GET", "/registry")})
 
 
 class Access(Enum):
@@ -52,7 +54,7 @@ class TokenAuth:
         if path in OPEN_PATHS:
             return
         access = self.access_of(authorization)
-        if access is Access.READ and method != "GET" and path not in READ_PATHS:
+        if access is Access.READ and (method, path) not in READ_ENDPOINTS:
             raise ApiError(403, "forbidden", f"a read token may not call {method} {path}; use a write token")
 
 

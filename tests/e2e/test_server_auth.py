@@ -84,7 +84,13 @@ def test_write_token_pushes(secure: tuple[str, Path]) -> None:
 
 def test_metrics_need_a_token(secure: tuple[str, Path]) -> None:
     assert _call(secure, "GET", "/metrics").status_code == 401
-    assert _call(secure, "GET", "/metrics", READ).status_code == 200
+    assert _call(secure, "GET", "/metrics", READ).status_code == 403
+    assert _call(secure, "GET", "/metrics", WRITE).status_code == 200
+
+
+def test_read_tokens_may_read_the_registry_for_thin_clients(secure: tuple[str, Path]) -> None:
+    assert _call(secure, "GET", "/registry").status_code == 401
+    assert _call(secure, "GET", "/registry", READ).status_code == 200
 
 
 def test_plain_http_is_not_served_when_tls_is_on(secure: tuple[str, Path]) -> None:

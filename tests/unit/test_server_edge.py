@@ -204,7 +204,7 @@ def test_middleware_checks_auth_before_the_app_runs() -> None:
 
 
 def test_middleware_turns_an_unexpected_exception_into_a_json_500() -> None:
-    resp, recorder = _call("GET", "/boom", headers={"Authorization": "Bearer r1"})
+    resp, recorder = _call("GET", "/boom", headers={"Authorization": "Bearer w1"})
     assert resp.status_code == 500
     assert resp.json()["error"] == "internal_error"
     assert "internal detail" not in resp.text
