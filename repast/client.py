@@ -37,8 +37,8 @@ def frame_columns(df: Any) -> dict[str, list[Any]]:
     """A pandas DataFrame, Arrow table or dict of lists as JSON-ready columns (timestamps as ISO 8601)."""
     import pyarrow as pa
 
-    if isinstance(df, dict):
-        return {k: list(v) for k, v in df.items()}
+    if isinstance(df, dict):  # pandas Timestamps are datetimes orjson does not serialize: send ISO text
+        return {k: [v.isoformat() if isinstance(v, datetime) else v for v in values] for k, values in df.items()}
     table = df if isinstance(df, pa.Table) else pa.Table.from_pandas(df, preserve_index=False)
     return {name: [v.isoformat() if isinstance(v, datetime) else v for v in column.to_pylist()]
             for name, column in zip(table.column_names, table.columns, strict=True)}

@@ -25,7 +25,7 @@ from repast.online.base import ReadRow
 from repast.online.codec import datetime_from_us
 from repast.online.keys import key_types, serialize_request_keys
 from repast.transform import on_demand_values
-from repast.types import FeatureType
+from repast.types import FeatureType, is_compatible
 
 if TYPE_CHECKING:
     from repast.registry import Registry
@@ -279,6 +279,26 @@ def _statuses(plan: ReadPlan, values: dict[str, list[Any]], rows: list[list[Read
     return statuses, stamps
 
 
+def _request_column(source: str, name: str, dtype: FeatureType, values: list[Any]) -> list[Any]:
+    """Request data as given, after checking it fits the request source's declared type, so a
+    wrong value is an InputError naming the field rather than a failure inside the function."""
+    if dtype.name == "UnixTimestamp":
+        return values
+    try:
+        arrow_type: pa.DataType | None = pa.array(values).type
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError):
+        arrow_type = None
+    if arrow_type is not None and pa.types.is_floating(arrow_type) and dtype.name in ("Int32", "Int64"):
+        try:
+            pa.array(values).cast(pa.int64())  # a safe cast: 2.0 fits an integer field, 2.5 does not
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            arrow_type = None
+    if arrow_type is None or not (pa.types.is_null(arrow_type) or is_compatible(dtype, arrow_type)):
+        got = f"values of type {arrow_type}" if arrow_type is not None else "values of mixed types"
+        raise InputError(f"request data '{name}' (request source '{source}') must be {dtype.name}, got {got}")
+    return values
+
+
 def _on_demand(plan: ReadPlan, columns: dict[str, list[Any]], rows: list[list[ReadRow]], n: int,
                full_feature_names: bool) -> dict[str, list[Any]]:
     """Run each on-demand view on the values just read and the request data, through the same
@@ -293,7 +313,7 @@ def _on_demand(plan: ReadPlan, columns: dict[str, list[Any]], rows: list[list[Re
                 j = r.features.index(f) + 1
                 inputs[f] = inputs[f"{src.name}__{f}"] = [None if row is None else row[j] for row in view_rows]
         for rs in odr.view.request_sources:
-            inputs.update({f.name: columns[f.name] for f in rs.schema})
+            inputs.update({f.name: _request_column(rs.name, f.name, f.dtype, columns[f.name]) for f in rs.schema})
         for f, values in on_demand_values(odr, inputs, n).items():
             out[odr.output_name(f, full_feature_names)] = values
     return out

@@ -96,17 +96,25 @@ def _import_file(path: Path, repo_path: Path) -> Any:
     try:
         spec.loader.exec_module(module)
     except DefinitionError as e:
-        raise DefinitionError(f"{path.name}: {e}") from None
+        raise DefinitionError(f"{_where(e, path)}: {e}") from None
+    except SyntaxError as e:  # the line is in the exception, not in the traceback
+        if e.filename != str(path) or not e.lineno:
+            raise DefinitionError(f"{_where(e, path)}: {type(e).__name__}: {e}") from None
+        raise DefinitionError(f"{path.name}:{e.lineno}: {type(e).__name__}: {e.msg}") from None
     except Exception as e:  # a user's file failed to import; say where, not a traceback
-        tb = e.__traceback__
-        line = None
-        while tb is not None:
-            if tb.tb_frame.f_code.co_filename == str(path):
-                line = tb.tb_lineno
-            tb = tb.tb_next
-        where = f"{path.name}:{line}" if line else path.name
-        raise DefinitionError(f"{where}: {type(e).__name__}: {e}") from None
+        raise DefinitionError(f"{_where(e, path)}: {type(e).__name__}: {e}") from None
     return module
+
+
+def _where(e: BaseException, path: Path) -> str:
+    """`file.py:LINE` of the deepest frame of `path` in the traceback (`file.py` when none)."""
+    tb = e.__traceback__
+    line = None
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == str(path):
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return f"{path.name}:{line}" if line else path.name
 
 
 def collect(contents: RepoContents, origin: dict[tuple[str, str], str], obj: Any, file: str) -> None:

@@ -20,6 +20,7 @@ from repast.errors import EntityKeyError, InputError
 from repast.feature_refs import FeatureRequest, resolve_features
 from repast.offline.base import EntityInput, RetrievalJob, SpineRange
 from repast.transform import apply_on_demand
+from repast.types import is_compatible
 
 if TYPE_CHECKING:
     from repast.definitions import DataSource
@@ -96,7 +97,7 @@ def entity_timestamp_column(schema: pa.Schema) -> str:
     candidates = [f.name for f in schema if pa.types.is_timestamp(f.type)]
     if len(candidates) != 1:
         raise InputError(f"entity frame has no '{TIMESTAMP_COLUMN}' column and "
-                         f"{'several' if candidates else 'no'} timestamp columns {candidates or ''}: "
+                         f"{f'several timestamp columns {candidates}' if candidates else 'no timestamp column'}: "
                          f"add an '{TIMESTAMP_COLUMN}' column of timestamps (columns: {schema.names})")
     return candidates[0]
 
@@ -137,10 +138,17 @@ def check_entity(schema: pa.Schema, request: FeatureRequest,
                 if _kind(mine) != _kind(theirs):
                     raise EntityKeyError(f"entity frame column '{col}' is {mine} but join key '{key}' of feature "
                                          f"view '{vr.name}' is {theirs} in its source")
+    declared = {f.name: (rs.name, f.dtype) for odr in request.on_demand
+                for rs in odr.view.request_sources for f in rs.schema}
     for col in request.request_columns:
         if col not in schema.names:
             raise InputError(f"entity frame has no column '{col}', a request field an on-demand view needs "
                              f"(columns: {schema.names})")
+        rs_name, dtype = declared[col]
+        col_type = schema.field(col).type
+        if dtype.name != "UnixTimestamp" and not pa.types.is_null(col_type) and not is_compatible(dtype, col_type):
+            raise InputError(f"entity frame column '{col}' has type {col_type}, but request source '{rs_name}' "
+                             f"declares it {dtype.name}")
     for name in request.output_names:
         if name in schema.names:
             raise InputError(f"feature output column '{name}' is also a column of the entity frame; rename "

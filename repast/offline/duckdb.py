@@ -127,7 +127,8 @@ class DuckDBOfflineEngine(OfflineEngine):
         try:
             return self.connect().sql(f"SELECT * FROM ({sql}) LIMIT 0").to_arrow_table().schema
         except Exception as e:  # duckdb raises many error classes; all mean the query is bad
-            raise InputError(f"entity_df query failed in DuckDB: {e}") from None
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise InputError(f"entity_df query failed in DuckDB: {first}") from None
 
     def _spine_sql(self, request: FeatureRequest, spine: SpineRange) -> str:
         start, end = (quote_literal(as_utc(t).isoformat()) for t in (spine.start, spine.end))

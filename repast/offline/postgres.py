@@ -104,7 +104,8 @@ class PostgresOfflineEngine(OfflineEngine):
                 try:
                     schema = schema_of(conn, entity)
                 except psycopg.Error as e:
-                    raise InputError(f"entity_df query failed in PostgreSQL: {e}".strip()) from None
+                    first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+                    raise InputError(f"entity_df query failed in PostgreSQL: {first}") from None
         else:
             schema = entity.schema
         check_entity(schema, request, lambda s: schemas[s.name])

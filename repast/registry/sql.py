@@ -81,7 +81,9 @@ class SQLRegistryStore(RegistryStore):
                 # exists" / unique violation); the next checkfirst sees them.
                 if attempt == 2:
                     raise StoreUnavailable(
-                        f"registry database {self.engine.url!r} cannot be used: {e.orig}") from None
+                        # one line: libpq adds "Is the server running ..." on a second line
+                        f"registry database {self.engine.url!r} cannot be used: {' '.join(str(e.orig).split())}"
+                    ) from None
         self._created = True
 
     def read(self, project: str) -> Snapshot:

@@ -142,7 +142,10 @@ def frame_from_json(df: dict[str, list[Any]], timestamp_columns: list[str]) -> p
         except (pa.ArrowInvalid, pa.ArrowTypeError, ValueError, TypeError, OverflowError) as e:
             kind = "timestamps (ISO 8601 strings or unix seconds)" if name in timestamp_columns else \
                 "values of one type"
-            raise InputError(f"df column '{name}' must hold {kind}: {e}") from None
+            # One line: pandas appends multi-line "You might want to try:" hints to its message.
+            reason = str(e).split(" You might want to try")[0].strip().splitlines()[0] if str(e).strip() \
+                else type(e).__name__
+            raise InputError(f"df column '{name}' must hold {kind}: {reason}") from None
     return pa.table(columns)
 
 

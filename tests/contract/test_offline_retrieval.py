@@ -204,6 +204,13 @@ def test_entity_frame_without_timestamp_column_fails_naming_it(offline: OfflineH
         offline.retrieve([fv], pa.table({"driver_id": [1]}), ["driver_stats:value"])
 
 
+def test_entity_sql_that_fails_is_a_one_line_input_error(offline: OfflineHarness) -> None:  # noqa: F811
+    fv = driver_view(offline, [(1, 10, 10, 1.0)])
+    with pytest.raises(InputError, match="entity_df query failed") as info:
+        offline.retrieve([fv], "SELEC 1", ["driver_stats:value"])
+    assert "\n" not in str(info.value)
+
+
 def test_single_timestamp_column_with_another_name_is_used(offline: OfflineHarness) -> None:  # noqa: F811
     fv = driver_view(offline, [(1, 10, 10, 1.0)])
     entity = entities([(1, 20)]).rename_columns(["driver_id", "asof", "label"])

@@ -322,3 +322,13 @@ def test_two_processes_applying_whole_repos_at_once_one_fails_with_a_conflict(
     store = make_store()
     assert [v.name for v in store.list_feature_views()] == [winner]
     assert len(store.history()) == 1
+
+
+def test_an_unreachable_registry_database_is_a_one_line_store_unavailable() -> None:
+    pytest.importorskip("psycopg")
+    from repast.errors import StoreUnavailable
+    from repast.registry.sql import SQLRegistryStore
+
+    with pytest.raises(StoreUnavailable, match="registry database .* cannot be used: ") as info:
+        SQLRegistryStore("postgresql+psycopg://postgres@127.0.0.1:1/test").read("p")
+    assert "\n" not in str(info.value)

@@ -79,6 +79,13 @@ def test_missing_request_data_is_an_input_error(store: FeatureStore) -> None:
         store.get_online_features(store.get_feature_service("driver_activity_v1"), {"driver_id": [1001]})
 
 
+@pytest.mark.parametrize("bad", [["x"], [True], [1.5], [b"1"]])
+def test_request_data_of_the_wrong_type_is_an_input_error(store: FeatureStore, bad: list[object]) -> None:
+    with pytest.raises(InputError, match="request data 'val_to_add' .*must be Int64"):
+        store.get_online_features(store.get_feature_service("driver_activity_v1"),
+                                  {"driver_id": [1001], "val_to_add": bad, "val_to_add_2": [1]})
+
+
 def test_unknown_features_are_feature_not_found(store: FeatureStore) -> None:
     with pytest.raises(FeatureNotFound):
         store.get_online_features(["driver_hourly_stats:nope"], {"driver_id": [1001]})

@@ -115,7 +115,7 @@ def test_the_same_definition_imported_into_two_files_is_one_object(repo: Path) -
 
 def test_definition_error_in_a_file_names_the_file(repo: Path) -> None:
     write(repo, "defs.py", 'driver = Entity(name="driver", join_keys=[])\n')
-    with pytest.raises(DefinitionError, match="^defs.py: Entity 'driver': join_keys is empty"):
+    with pytest.raises(DefinitionError, match=r"^defs.py:\d+: Entity 'driver': join_keys is empty"):
         load_repo(repo)
 
 
@@ -125,9 +125,15 @@ def test_python_exception_in_a_file_names_file_and_line(repo: Path) -> None:
         load_repo(repo)
 
 
-def test_syntax_error_in_a_file_names_the_file(repo: Path) -> None:
-    (repo / "defs.py").write_text("def broken(:\n")
-    with pytest.raises(DefinitionError, match="^defs.py: SyntaxError"):
+def test_syntax_error_in_a_file_names_the_file_and_line(repo: Path) -> None:
+    (repo / "defs.py").write_text("x = 1\n\ndef broken(:\n")
+    with pytest.raises(DefinitionError, match=r"^defs.py:3: SyntaxError: invalid syntax$"):
+        load_repo(repo)
+
+
+def test_definition_error_while_importing_names_the_line(repo: Path) -> None:
+    write(repo, "defs.py", ENTITY + SOURCE + VIEW + "bad = stats[['nope']]\n")
+    with pytest.raises(DefinitionError, match=r"^defs.py:\d+: view 'stats' has no feature"):
         load_repo(repo)
 
 

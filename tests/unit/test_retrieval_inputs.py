@@ -20,7 +20,7 @@ from repast.definitions import (
 from repast.errors import DefinitionError, InputError
 from repast.feature_refs import resolve_features
 from repast.offline.base import SpineRange
-from repast.retrieval import entity_input, entity_timestamp_column, key_frame, normalize_timestamps
+from repast.retrieval import check_entity, entity_input, entity_timestamp_column, key_frame, normalize_timestamps
 from repast.transform import apply_on_demand
 from repast.types import Float64, Int64
 
@@ -77,6 +77,20 @@ def test_two_timestamp_columns_without_event_timestamp_fail() -> None:
     schema = pa.schema([("a", pa.timestamp("us")), ("b", pa.timestamp("us"))])
     with pytest.raises(InputError, match="several"):
         entity_timestamp_column(schema)
+
+
+def test_no_timestamp_column_fails_with_one_clear_sentence() -> None:
+    with pytest.raises(InputError, match="no 'event_timestamp' column and no timestamp column: add"):
+        entity_timestamp_column(pa.schema([("driver_id", pa.int64())]))
+
+
+def test_request_column_of_another_type_than_declared_fails_naming_it() -> None:
+    request = resolve_features(contents(), ["totals:total"], False)
+    schema = pa.schema([("driver_id", pa.int64()), ("event_timestamp", pa.timestamp("us")), ("add", pa.string())])
+    with pytest.raises(InputError, match="entity frame column 'add' has type string, but request source 'req' "
+                                         "declares it Int64"):
+        check_entity(schema, request)
+    check_entity(schema.set(2, pa.field("add", pa.int32())), request)
 
 
 def test_nanosecond_and_zoned_timestamps_normalize_to_utc_microseconds() -> None:

@@ -140,8 +140,18 @@ def test_frame_parses_iso_and_unix_timestamps_as_utc() -> None:
     ({"a": [{"nested": 1}, 2]}, "a"),
 ])
 def test_frame_column_of_mixed_or_unparseable_values_is_an_input_error(df: dict[str, Any], column: str) -> None:
-    with pytest.raises(InputError, match=f"df column '{column}'"):
+    with pytest.raises(InputError, match=f"df column '{column}'") as info:
         frame_from_json(df, ["ts"])
+    assert "\n" not in str(info.value) and "You might" not in str(info.value)  # pandas' hints are cut off
+
+
+def test_client_sends_pandas_timestamps_in_a_dict_of_lists_as_iso_text() -> None:
+    import pandas as pd
+
+    from repast.client import frame_columns
+
+    ts = pd.Timestamp("2024-01-01T00:00:00Z")
+    assert frame_columns({"ts": [ts, None], "a": [1, 2]}) == {"ts": [ts.isoformat(), None], "a": [1, 2]}
 
 
 def test_unknown_paths_share_one_metric_label() -> None:

@@ -84,6 +84,12 @@ def test_schema_field_with_an_incompatible_type_is_rejected(engine: OfflineEngin
         validate(contents_of(driver, fv), engine)
 
 
+def test_float_column_declared_an_integer_is_rejected(engine: OfflineEngine) -> None:
+    fv = view([Field(name="conv_rate", dtype=Int64)])  # conv_rate is a float column: values would be truncated
+    with pytest.raises(DefinitionError, match="schema field 'conv_rate' is declared Int64 but column 'conv_rate'"):
+        validate(contents_of(driver, fv), engine)
+
+
 def test_field_mapping_renames_a_source_column(engine: OfflineEngine) -> None:
     fv = view([Field(name="conversion", dtype=Float64)], source=source(field_mapping={"conv_rate": "conversion"}))
     validate(contents_of(driver, fv), engine)
