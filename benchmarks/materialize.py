@@ -52,7 +52,8 @@ def _reset_peak_rss() -> None:
         pass
 
 
-def run_store(kind: str, root: Path, batch_size: int, start: Any, end: Any) -> dict[str, float]:
+def run_store(kind: str, root: Path, batch_size: int, start: Any, end: Any,
+              memory_limit: str | None = None) -> dict[str, float]:
     from repast.materialize import materialize
     from repast.store import FeatureStore
 
@@ -61,7 +62,8 @@ def run_store(kind: str, root: Path, batch_size: int, start: Any, end: Any) -> d
     (repo / "data").mkdir(parents=True)
     os.symlink(root / "bench.parquet", repo / "data" / "bench.parquet")
     (repo / "feature_store.yaml").write_text(
-        f"project: {project}\nregistry: data/registry.db\nonline_store: {online_config(kind, project)}\n")
+        f"project: {project}\nregistry: data/registry.db\nonline_store: {online_config(kind, project)}\n"
+        + (f"offline_store: {{type: duckdb, memory_limit: {memory_limit}}}\n" if memory_limit else ""))
     (repo / "bench_repo.py").write_text(DEFINITIONS)
     store = FeatureStore(repo)
     store.apply_repo()
@@ -89,6 +91,8 @@ def main() -> None:
     parser.add_argument("--rows-per-entity", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=100_000)
     parser.add_argument("--stores", default="sqlite,redis,postgres")
+    parser.add_argument("--duckdb-memory-limit", default=None,
+                        help="offline_store.memory_limit for the run, e.g. 100MB (DuckDB spills beyond it)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="repast-bench-") as tmp:
         root = Path(tmp)
@@ -100,7 +104,7 @@ def main() -> None:
         print(f"materialize: {args.entities:,} entities x {args.rows_per_entity} rows x {FEATURES} features, "
               f"batch size {args.batch_size:,}, {os.cpu_count()} cores", flush=True)
         for kind in args.stores.split(","):
-            r = run_store(kind, root, args.batch_size, start, end)
+            r = run_store(kind, root, args.batch_size, start, end, args.duckdb_memory_limit)
             print(f"  {kind:9s} {r['rows']:>10,.0f} rows  {r['seconds']:7.2f} s  {r['rows_per_s']:>10,.0f} rows/s  "
                   f"peak RSS +{r['peak_mb']:,.0f} MB", flush=True)
 
