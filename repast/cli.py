@@ -77,6 +77,14 @@ def _print_changes(changes: list[Any], verb: str) -> None:
 
 
 @app.command()
+def version() -> None:
+    """Print the installed repast version."""
+    from repast import __version__
+
+    print(f"repast {__version__}")
+
+
+@app.command()
 @user_errors
 def plan() -> None:
     """Show what `apply` would change: the repo's definitions against the registry."""

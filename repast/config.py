@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
 from repast.errors import ConfigError
 
@@ -72,6 +72,24 @@ class RepoConfig(StrictModel):
     feature_server: FeatureServerConfig = FeatureServerConfig()
     flags: dict[str, Any] = {}
     repo_path: Path = Path(".")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _feast_top_level_auth(cls, data: Any) -> Any:
+        """Feast writes `auth: {type: no_auth}` at the top level: it means the server's auth."""
+        if not isinstance(data, dict) or "auth" not in data:
+            return data
+        data = dict(data)
+        auth = data.pop("auth")
+        server = dict(data.get("feature_server") or {})
+        if "auth" in server:
+            raise ValueError("auth is given twice: at the top level and under feature_server; keep one")
+        kind = auth.get("type") if isinstance(auth, dict) else None
+        if kind not in ("no_auth", "token"):
+            raise ValueError(f"auth.type {kind!r} is not supported; use no_auth, or type: token with "
+                             "read_tokens / write_tokens")
+        data["feature_server"] = {**server, "auth": auth}
+        return data
 
     @field_validator("project")
     @classmethod

@@ -287,3 +287,9 @@ def test_feast_style_feature_services_keep_projections_aliases_and_key_maps(feas
     (referrer,) = json.loads(referrer_activity)["features"]
     assert referrer == {"view_name": "driver_hourly_stats", "features": ["acc_rate"], "name_alias": "referrer_stats",
                         "join_key_map": {"driver_id": "referrer_id"}}
+
+
+def test_version_prints_the_installed_version(tmp_path: Path) -> None:
+    from repast import __version__
+
+    assert ok(repast("version", cwd=tmp_path)).strip() == f"repast {__version__}"

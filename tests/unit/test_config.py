@@ -106,6 +106,28 @@ def test_secrets_in_the_config_are_masked_when_printed(tmp_path: Path) -> None:
     assert "hunter2" not in repr(cfg) and "hunter2" not in cfg.model_dump_json()
 
 
+def test_feast_top_level_no_auth_is_the_servers_auth(tmp_path: Path) -> None:
+    cfg = load_config(write_yaml(tmp_path, "project: p\nauth:\n  type: no_auth\n"))
+    assert cfg.feature_server.auth.type == "no_auth"
+
+
+def test_top_level_token_auth_configures_the_server(tmp_path: Path) -> None:
+    cfg = load_config(write_yaml(tmp_path, "project: p\nauth: {type: token, read_tokens: [r], write_tokens: [w]}\n"))
+    assert cfg.feature_server.auth.type == "token"
+
+
+def test_feast_auth_types_repast_lacks_are_named(tmp_path: Path) -> None:
+    path = write_yaml(tmp_path, "project: p\nauth:\n  type: oidc\n")
+    with pytest.raises(ConfigError, match="auth.type 'oidc' is not supported"):
+        load_config(path)
+
+
+def test_auth_given_twice_is_rejected(tmp_path: Path) -> None:
+    path = write_yaml(tmp_path, "project: p\nauth: {type: no_auth}\nfeature_server: {auth: {type: no_auth}}\n")
+    with pytest.raises(ConfigError, match="auth is given twice"):
+        load_config(path)
+
+
 def test_unsupported_provider_is_rejected_naming_the_key(tmp_path: Path) -> None:
     path = write_yaml(tmp_path, "project: p\nprovider: gcp\n")
     with pytest.raises(ConfigError, match=rf"{path}: provider: "):
