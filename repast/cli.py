@@ -211,21 +211,6 @@ def serve(host: str = typer.Option("127.0.0.1", help="Address to listen on."),
                cert=cert, config_path=_state["repo"] or Path.cwd())
 
 
-def _parse_time(text: str, what: str) -> Any:
-    from datetime import UTC, datetime
-
-    from repast.errors import InputError
-
-    if text == "now":
-        return datetime.now(UTC)
-    try:
-        ts = datetime.fromisoformat(text)
-    except ValueError:
-        raise InputError(f"{what} '{text}' is not an ISO 8601 time such as 2024-05-01T00:00:00 "
-                         "(or 'now')") from None
-    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts
-
-
 def _run_materialization(run: Callable[[Any], list[Any]]) -> None:
     """A rich progress line per view on a terminal, plain log lines otherwise; then a summary."""
     if console.is_terminal:
@@ -263,8 +248,10 @@ def materialize(start: str = typer.Argument(..., help="Start of the window (ISO 
                 end: str = typer.Argument(..., help="End of the window (ISO 8601, exclusive)."),
                 views: list[str] = typer.Option(None, "--views", "-v", help="Only these feature views.")) -> None:
     """Load the latest row per entity with START <= event time < END into the online store."""
+    from repast.timestamps import parse_time
+
     store = open_store()
-    start_ts, end_ts = _parse_time(start, "START"), _parse_time(end, "END")
+    start_ts, end_ts = parse_time(start, "START"), parse_time(end, "END")
     _run_materialization(lambda progress: store.materialize(start_ts, end_ts, views or None, progress))
 
 
@@ -275,8 +262,10 @@ def materialize_incremental(
                                               "default: now)."),
         views: list[str] = typer.Option(None, "--views", "-v", help="Only these feature views.")) -> None:
     """Like materialize, each view from where its last run ended (or END - ttl the first time)."""
+    from repast.timestamps import parse_time
+
     store = open_store()
-    end_ts = _parse_time(end, "END")
+    end_ts = parse_time(end, "END")
     _run_materialization(lambda progress: store.materialize_incremental(end_ts, views or None, progress))
 
 

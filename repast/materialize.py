@@ -22,6 +22,7 @@ import pyarrow as pa
 
 from repast.definitions import FeatureView
 from repast.errors import InputError, StoreUnavailable
+from repast.timestamps import as_utc
 
 if TYPE_CHECKING:
     from repast.store import FeatureStore
@@ -54,7 +55,7 @@ Progress = Callable[[ViewMaterialization], None]
 def utc(ts: datetime, what: str) -> datetime:
     if not isinstance(ts, datetime):
         raise InputError(f"{what} must be a datetime, got {ts!r}")
-    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+    return as_utc(ts)
 
 
 def select_views(store: FeatureStore, names: list[str] | None) -> list[FeatureView]:

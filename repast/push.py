@@ -16,12 +16,12 @@ import pyarrow.compute as pc
 from repast.definitions import DataSource, FeatureView, PushSource
 from repast.errors import FeatureNotFound, InputError
 from repast.online.keys import CREATED_TS, EVENT_TS, key_types
+from repast.timestamps import UTC_US, normalize_timestamps
 from repast.types import Array, FeatureType, is_compatible
 
 if TYPE_CHECKING:
     from repast.store import FeatureStore
 
-_TS = pa.timestamp("us", tz="UTC")
 
 
 class PushMode(enum.Enum):
@@ -79,9 +79,7 @@ def _feature(table: pa.Table, col: str, dtype: FeatureType, what: str) -> pa.Arr
 def _timestamp(table: pa.Table, col: str, what: str) -> pa.Array:
     arr = _column(table, col, what)
     if pa.types.is_timestamp(arr.type) or pa.types.is_date(arr.type):
-        if pa.types.is_timestamp(arr.type) and arr.type.tz is None:
-            arr = pc.assume_timezone(arr, "UTC")  # zone-less timestamps are UTC
-        return pc.cast(arr, _TS, safe=False)
+        return normalize_timestamps(arr)
     raise InputError(f"{what}: column '{col}' has type {arr.type}, expected a timestamp")
 
 
@@ -111,7 +109,7 @@ def view_rows(view: FeatureView, table: pa.Table, what: str) -> pa.Table:
     cols[EVENT_TS] = _timestamp(table, source.timestamp_field, what)
     created = source.created_timestamp_column
     cols[CREATED_TS] = _timestamp(table, created, what) if created and created in table.column_names \
-        else pa.nulls(table.num_rows, _TS)
+        else pa.nulls(table.num_rows, UTC_US)
     return pa.table(cols)
 
 
@@ -130,7 +128,7 @@ def offline_rows(source: DataSource, views: list[FeatureView], table: pa.Table, 
     if source.created_timestamp_column:
         created = source.created_timestamp_column
         cols[created] = _timestamp(table, created, what) if created in table.column_names \
-            else pa.nulls(table.num_rows, _TS)
+            else pa.nulls(table.num_rows, UTC_US)
     return pa.table(cols)
 
 

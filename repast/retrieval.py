@@ -19,6 +19,7 @@ import pyarrow as pa
 from repast.errors import EntityKeyError, InputError
 from repast.feature_refs import FeatureRequest, resolve_features
 from repast.offline.base import EntityInput, RetrievalJob, SpineRange
+from repast.timestamps import as_utc, normalize_timestamps
 from repast.transform import apply_on_demand
 from repast.types import is_compatible
 
@@ -29,7 +30,6 @@ if TYPE_CHECKING:
 ROW = "__repast_row"  # entity row number: joins restore the entity frame's order with it
 TS = "__repast_ts"  # the entity timestamp as timestamp[us, UTC]
 TIMESTAMP_COLUMN = "event_timestamp"
-UTC_US = pa.timestamp("us", tz="UTC")
 
 
 def get_historical_features(store: FeatureStore, entity_df: Any, features: Any, full_feature_names: bool,
@@ -46,11 +46,6 @@ def get_historical_features(store: FeatureStore, entity_df: Any, features: Any, 
     request = resolve_features(store.registry.contents(), features, full_feature_names)
     entity = entity_input(entity_df, request, start_date, end_date)
     return store.offline_engine.get_historical_features(entity, request, full_feature_names)
-
-
-def as_utc(value: datetime) -> datetime:
-    """A datetime in UTC; one without a zone is taken to be UTC already."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def entity_input(entity_df: Any, request: FeatureRequest, start_date: datetime | None,
@@ -154,13 +149,6 @@ def check_entity(schema: pa.Schema, request: FeatureRequest,
             raise InputError(f"feature output column '{name}' is also a column of the entity frame; rename "
                              "that column or pass full_feature_names=True")
     return ts
-
-
-def normalize_timestamps(column: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
-    """timestamp[us, UTC]: zone-less values are taken as UTC, finer units truncated to microseconds."""
-    if pa.types.is_date(column.type):
-        column = column.cast(pa.timestamp("us"))
-    return column.cast(UTC_US, safe=False)
 
 
 def _plain(column: pa.ChunkedArray) -> pa.ChunkedArray:

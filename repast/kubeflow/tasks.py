@@ -8,7 +8,6 @@ configuration the same three ways (see `open_store`), never credentials as param
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ import yaml
 from repast.config import load_config, parse_config
 from repast.errors import ConfigError, InputError
 from repast.store import FeatureStore
+from repast.timestamps import parse_time
 
 
 def open_store(feature_store_yaml: str = "", config_path: str = "", repo_path: str = "") -> FeatureStore:
@@ -48,17 +48,6 @@ def open_store(feature_store_yaml: str = "", config_path: str = "", repo_path: s
     return FeatureStore(repo_path=repo_path or None)
 
 
-def parse_time(value: str, name: str) -> datetime:
-    """An ISO-8601 time from a pipeline parameter; empty means now, no zone means UTC."""
-    if not value:
-        return datetime.now(UTC)
-    try:
-        ts = datetime.fromisoformat(value)
-    except ValueError:
-        raise InputError(f"{name}: '{value}' is not an ISO-8601 time such as 2024-05-01T00:00:00Z") from None
-    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
-
-
 def apply_repo(repo_path: str, feature_store_yaml: str = "", config_path: str = "") -> str:
     """Make the registry match the definitions under `repo_path`; returns the changes as JSON."""
     if not repo_path:
@@ -71,8 +60,8 @@ def apply_repo(repo_path: str, feature_store_yaml: str = "", config_path: str = 
 def materialize(start_date: str, end_date: str = "", feature_views: list[str] | None = None,
                 feature_store_yaml: str = "", config_path: str = "", repo_path: str = "") -> None:
     """Load the latest rows with start_date <= event time < end_date into the online store."""
-    start = parse_time(start_date, "start_date")
-    end = parse_time(end_date, "end_date")
+    start = parse_time(start_date or "now", "start_date")
+    end = parse_time(end_date or "now", "end_date")
     if start >= end:
         raise InputError(f"start_date ({start:%Y-%m-%dT%H:%M:%SZ}) must be before end_date ({end:%Y-%m-%dT%H:%M:%SZ})")
     store = open_store(feature_store_yaml, config_path, repo_path)
@@ -83,7 +72,7 @@ def materialize_incremental(end_date: str = "", feature_views: list[str] | None 
                             feature_store_yaml: str = "", config_path: str = "", repo_path: str = "") -> None:
     """Materialize each view from where its last run ended (or end - ttl) up to end_date."""
     store = open_store(feature_store_yaml, config_path, repo_path)
-    store.materialize_incremental(parse_time(end_date, "end_date"), feature_views or None)
+    store.materialize_incremental(parse_time(end_date or "now", "end_date"), feature_views or None)
 
 
 def get_historical_features(entity_path: str, output_path: str, features: list[str] | None = None,

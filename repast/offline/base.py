@@ -107,15 +107,6 @@ class OfflineEngine(ABC):
         """Append rows (source column names) to a batch source: offline push."""
 
 
-def quote_ident(name: str) -> str:
-    """An SQL identifier in double quotes (DuckDB and PostgreSQL both follow the standard)."""
-    return '"' + name.replace('"', '""') + '"'
-
-
-def quote_literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
 def cast_to_view_types(batch: Any, view: FeatureView) -> Any:
     """A RecordBatch or Table with its feature columns cast to the types the view declares."""
     declared = {f.name: f.dtype.to_arrow() for f in view.features}

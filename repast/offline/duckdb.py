@@ -26,10 +26,10 @@ from repast.offline.base import (
     RetrievalJob,
     SpineRange,
     cast_to_view_types,
-    quote_ident,
-    quote_literal,
 )
-from repast.retrieval import ROW, TIMESTAMP_COLUMN, TS, as_utc, assemble, check_entity, key_frame, spine_columns
+from repast.retrieval import ROW, TIMESTAMP_COLUMN, TS, assemble, check_entity, key_frame, spine_columns
+from repast.sql_quoting import quote_ident, quote_literal
+from repast.timestamps import as_utc
 
 if TYPE_CHECKING:
     import duckdb

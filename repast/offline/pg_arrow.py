@@ -15,12 +15,12 @@ import pyarrow as pa
 import pyarrow.csv as pcsv
 
 from repast.errors import InputError
-from repast.offline.base import quote_ident
+from repast.sql_quoting import quote_ident
+from repast.timestamps import UTC_US
 
 if TYPE_CHECKING:
     import psycopg
 
-UTC_US = pa.timestamp("us", tz="UTC")
 # PostgreSQL type OIDs (pg_type.oid) -> Arrow types, and array OIDs -> their element OIDs.
 _SCALARS = {16: pa.bool_(), 17: pa.binary(), 19: pa.string(), 20: pa.int64(), 21: pa.int16(), 23: pa.int32(),
             25: pa.string(), 700: pa.float32(), 701: pa.float64(), 1042: pa.string(), 1043: pa.string(),
@@ -152,7 +152,7 @@ def arrow_to_csv(table: pa.Table) -> bytes:
         elif pa.types.is_binary(t) or pa.types.is_large_binary(t):
             column = pa.array([None if v is None else "\\x" + v.hex() for v in column.to_pylist()], pa.string())
         elif pa.types.is_timestamp(t):
-            column = column.cast(pa.timestamp("us", tz="UTC"))
+            column = column.cast(UTC_US)
         columns.append(column)
     out = io.BytesIO()
     pcsv.write_csv(pa.Table.from_arrays(columns, names=table.column_names), out,

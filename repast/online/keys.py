@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from repast.errors import EntityKeyError, InputError
+from repast.timestamps import normalize_timestamps
 from repast.types import Array, FeatureType, PrimitiveType
 
 if TYPE_CHECKING:
@@ -123,12 +124,9 @@ class WriteRows:
 def _timestamp_us(arr: pa.Array) -> pa.Array:
     if pa.types.is_null(arr.type):
         return pa.nulls(len(arr), pa.int64())
-    if pa.types.is_date(arr.type):
-        arr = pc.cast(arr, pa.timestamp("us"))
-    if not pa.types.is_timestamp(arr.type):
+    if not (pa.types.is_timestamp(arr.type) or pa.types.is_date(arr.type)):
         raise InputError(f"timestamp column has type {arr.type}, expected a timestamp")
-    # Zone-less timestamps are UTC by definition, so their raw value is already epoch-based.
-    return pc.cast(pc.cast(arr, pa.timestamp("us", arr.type.tz), safe=False), pa.int64())
+    return pc.cast(normalize_timestamps(arr), pa.int64())
 
 
 def write_rows(view: FeatureView, batch: pa.RecordBatch | pa.Table, integer_keys: bool = False) -> WriteRows:

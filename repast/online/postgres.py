@@ -22,6 +22,7 @@ from repast.definitions import FeatureView
 from repast.errors import StoreUnavailable, require_module
 from repast.online.base import OnlineStore, ReadRow, view_signature
 from repast.online.keys import WriteRows, write_rows
+from repast.sql_quoting import quote_ident
 from repast.types import Array, FeatureType
 
 _MIN_TS = -(2**63)
@@ -37,10 +38,6 @@ class PostgresOnlineConfig(PostgresConnectionConfig):
     connect_timeout_seconds: float = Field(default=5, gt=0)
 
 
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def _table_name(project: str, view: str) -> str:
     name = f"{project}__{view}"
     if len(name.encode()) > 63:  # PostgreSQL truncates identifiers at 63 bytes: keep them unique
@@ -52,8 +49,8 @@ def _select(name: str, dtype: FeatureType) -> str:
     # float4 prints its shortest decimal; read as float8 it is the exact value the other stores return.
     base = dtype.base.name if isinstance(dtype, Array) else dtype.name
     if base == "Float32":
-        return f"{_ident(name)}::float8[]" if isinstance(dtype, Array) else f"{_ident(name)}::float8"
-    return _ident(name)
+        return f"{quote_ident(name)}::float8[]" if isinstance(dtype, Array) else f"{quote_ident(name)}::float8"
+    return quote_ident(name)
 
 
 def _pg_type(dtype: FeatureType) -> str:
@@ -66,10 +63,10 @@ class PostgresOnlineStore(OnlineStore):
     def __init__(self, config: PostgresOnlineConfig, repo_config: Any) -> None:
         super().__init__(config, repo_config)
         self._pool: Any = None
-        self.schema = _ident(config.db_schema)
+        self.schema = quote_ident(config.db_schema)
 
     def _table(self, project: str, view: str) -> str:
-        return f"{self.schema}.{_ident(_table_name(project, view))}"
+        return f"{self.schema}.{quote_ident(_table_name(project, view))}"
 
     def _connection(self) -> Any:
         """A pooled connection (context manager); failures to connect raise StoreUnavailable."""
@@ -117,7 +114,7 @@ class PostgresOnlineStore(OnlineStore):
                 if stored.get(view.name) == signature:
                     continue
                 # Layout changed (or new): rebuild; values come back with the next materialization.
-                features = "".join(f", {_ident(f.name)} {_pg_type(f.dtype)}" for f in view.features)
+                features = "".join(f", {quote_ident(f.name)} {_pg_type(f.dtype)}" for f in view.features)
                 conn.execute(f"DROP TABLE IF EXISTS {self._table(project, view.name)}")
                 conn.execute(f"CREATE TABLE {self._table(project, view.name)} (_entity_key TEXT PRIMARY KEY, "
                              f"_event_ts BIGINT NOT NULL, _created_ts BIGINT{features})")
@@ -146,7 +143,7 @@ class PostgresOnlineStore(OnlineStore):
 
     def _write(self, conn: Any, project: str, view: FeatureView, rows: WriteRows) -> None:
         table = self._table(project, view.name)
-        cols = ["_entity_key", "_event_ts", "_created_ts", *(_ident(f) for f in view.feature_names())]
+        cols = ["_entity_key", "_event_ts", "_created_ts", *(quote_ident(f) for f in view.feature_names())]
         collist = ", ".join(cols)
         updates = ", ".join(f"{c} = excluded.{c}" for c in cols[1:])
         with conn.transaction():

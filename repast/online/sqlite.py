@@ -29,6 +29,7 @@ from repast.errors import StoreUnavailable
 from repast.online.base import OnlineStore, ReadRow, view_signature
 from repast.online.codec import Decoder, sql_decoder, sql_values
 from repast.online.keys import integer_key, write_rows
+from repast.sql_quoting import quote_ident
 from repast.types import Array, FeatureType
 
 _META = "repast_online_views"
@@ -53,12 +54,8 @@ class SqliteOnlineConfig(BackendConfig):
     path: str = "data/online.db"  # relative to the feature repo
 
 
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def table_name(project: str, view: str) -> str:
-    return _quote(f"{project}__{view}")
+    return quote_ident(f"{project}__{view}")
 
 
 def _sql_type(dtype: FeatureType) -> str:
@@ -91,7 +88,7 @@ def _rowid(key: str) -> int | None:
 
 
 def _upsert_sql(project: str, view: FeatureView) -> str:
-    cols = ["_entity_key", "_event_ts", "_created_ts", *(_quote(f) for f in view.feature_names())]
+    cols = ["_entity_key", "_event_ts", "_created_ts", *(quote_ident(f) for f in view.feature_names())]
     updates = ", ".join(f"{c} = excluded.{c}" for c in cols[1:])
     t = table_name(project, view.name)
     # The WHERE makes the store itself keep the latest row: an older write is a no-op.
@@ -108,7 +105,7 @@ class _ReadSpec:
 
     def __init__(self, project: str, view: FeatureView, features: Sequence[str]) -> None:
         dtypes = {f.name: f.dtype for f in view.features}
-        cols = ", ".join(["_entity_key", "_event_ts", *(_quote(f) for f in features)])
+        cols = ", ".join(["_entity_key", "_event_ts", *(quote_ident(f) for f in features)])
         self.view = view
         self.integer = integer_key(view)
         self.select = f"SELECT {cols} FROM {table_name(project, view.name)} WHERE _entity_key IN "
@@ -181,7 +178,7 @@ class SqliteOnlineStore(OnlineStore):
             return
         # Layout changed (or new): rebuild; the values come back with the next materialization.
         self._drop_table(conn, project, view.name)
-        features = ", ".join(f"{_quote(f.name)} {_sql_type(f.dtype)}" for f in view.features)
+        features = ", ".join(f"{quote_ident(f.name)} {_sql_type(f.dtype)}" for f in view.features)
         # A rowid table plus a unique key index, rather than WITHOUT ROWID: rows are appended and
         # only the small index takes random inserts, which materializes a large view much faster.
         # An integer key is the rowid itself, so there is no index at all.

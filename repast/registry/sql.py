@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from repast.config import masked_url
 from repast.errors import ConfigError, RegistryConflict, StoreUnavailable
 from repast.registry.base import Change, HistoryEntry, MaterializationRecord, RegistryStore, Snapshot
+from repast.timestamps import as_utc
 
 metadata = sa.MetaData()
 projects = sa.Table(
@@ -44,11 +45,6 @@ materializations = sa.Table(
     sa.Column("end_ts", sa.DateTime(timezone=True), nullable=False),
     sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
 )
-
-
-def _utc(ts: datetime) -> datetime:
-    # SQLite returns naive datetimes; every stored time is UTC.
-    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
 
 
 class SQLRegistryStore(RegistryStore):
@@ -157,7 +153,7 @@ class SQLRegistryStore(RegistryStore):
         with self._connect() as conn:
             rows = conn.execute(sa.select(history).where(history.c.project == project)
                                 .order_by(history.c.version.desc()).limit(limit)).all()
-        return [HistoryEntry(r.version, _utc(r.applied_at), r.applied_by, json.loads(r.changes)) for r in rows]
+        return [HistoryEntry(r.version, as_utc(r.applied_at), r.applied_by, json.loads(r.changes)) for r in rows]
 
     def record_materialization(self, project: str, view: str, start: datetime, end: datetime) -> None:
         self._ensure_tables()
@@ -172,7 +168,7 @@ class SQLRegistryStore(RegistryStore):
         with self._connect() as conn:
             rows = conn.execute(sa.select(materializations)
                                 .where(materializations.c.project == project)).all()
-        return {r.view: MaterializationRecord(r.view, _utc(r.start_ts), _utc(r.end_ts), _utc(r.recorded_at))
+        return {r.view: MaterializationRecord(r.view, as_utc(r.start_ts), as_utc(r.end_ts), as_utc(r.recorded_at))
                 for r in rows}
 
     def delete_project(self, project: str) -> None:

@@ -33,8 +33,8 @@ from repast.server.schemas import (
     frame_from_json,
     parse_body,
     request_schema,
-    utc,
 )
+from repast.timestamps import as_utc
 
 if TYPE_CHECKING:
     from repast.store import FeatureStore
@@ -90,13 +90,13 @@ class FeatureServer:
     async def materialize(self, request: Request) -> Response:
         req = parse_body(await request.body(), MaterializeRequest)
         views = self._known_views(req.feature_views)
-        await run_in_threadpool(self.store.materialize, utc(req.start_ts), utc(req.end_ts), views)
+        await run_in_threadpool(self.store.materialize, as_utc(req.start_ts), as_utc(req.end_ts), views)
         return json_response({"status": "ok"})
 
     async def materialize_incremental(self, request: Request) -> Response:
         req = parse_body(await request.body(), MaterializeIncrementalRequest)
         views = self._known_views(req.feature_views)
-        await run_in_threadpool(self.store.materialize_incremental, utc(req.end_ts), views)
+        await run_in_threadpool(self.store.materialize_incremental, as_utc(req.end_ts), views)
         return json_response({"status": "ok"})
 
     def _known_views(self, names: list[str] | None) -> list[str] | None:

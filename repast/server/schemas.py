@@ -8,7 +8,7 @@ models document the endpoints at /docs. Fields Feast clients send that have no e
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal, TypeVar
 
 import orjson
@@ -16,6 +16,7 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, StrictBool, StrictStr, ValidationError, model_validator
 
 from repast.server.errors import invalid_request, malformed_json
+from repast.timestamps import UTC_US, as_utc
 
 Body = TypeVar("Body", bound="RequestBody")
 
@@ -82,7 +83,7 @@ class MaterializeRequest(RequestBody):
 
     @model_validator(mode="after")
     def _check(self) -> MaterializeRequest:
-        if utc(self.start_ts) >= utc(self.end_ts):
+        if as_utc(self.start_ts) >= as_utc(self.end_ts):
             raise ValueError(f"start_ts ({self.start_ts.isoformat()}) must be before end_ts "
                              f"({self.end_ts.isoformat()})")
         return self
@@ -91,11 +92,6 @@ class MaterializeRequest(RequestBody):
 class MaterializeIncrementalRequest(RequestBody):
     end_ts: datetime
     feature_views: list[StrictStr] | None = None
-
-
-def utc(ts: datetime) -> datetime:
-    """Timestamps without a zone are UTC."""
-    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
 
 
 def parse_body(body: bytes, model: type[Body]) -> Body:
@@ -158,4 +154,4 @@ def _timestamps(values: list[Any]) -> pa.Array:
         if not all(isinstance(v, str) for v in values if v is not None):
             raise ValueError("mixed strings and other values")
         parsed = pd.to_datetime(pd.Series(values, dtype="object"), utc=True, format="ISO8601")
-    return pa.Array.from_pandas(parsed).cast(pa.timestamp("us", tz="UTC"))
+    return pa.Array.from_pandas(parsed).cast(UTC_US)
