@@ -285,12 +285,13 @@ def _request_column(source: str, name: str, dtype: FeatureType, values: list[Any
     if dtype.name == "UnixTimestamp":
         return values
     try:
-        arrow_type: pa.DataType | None = pa.array(values).type
+        array = pa.array(values)
     except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError):
-        arrow_type = None
-    if arrow_type is not None and pa.types.is_floating(arrow_type) and dtype.name in ("Int32", "Int64"):
+        array = None
+    arrow_type: pa.DataType | None = array.type if array is not None else None
+    if array is not None and pa.types.is_floating(array.type) and dtype.name in ("Int32", "Int64"):
         try:
-            pa.array(values).cast(pa.int64())  # a safe cast: 2.0 fits an integer field, 2.5 does not
+            array.cast(pa.int64())  # a safe cast: 2.0 fits an integer field, 2.5 does not
         except (pa.ArrowInvalid, pa.ArrowTypeError):
             arrow_type = None
     if arrow_type is None or not (pa.types.is_null(arrow_type) or is_compatible(dtype, arrow_type)):

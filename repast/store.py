@@ -82,19 +82,22 @@ class FeatureStore:
     # ---- definitions ---------------------------------------------------------------------------
     def plan_repo(self) -> list[Change]:
         """What `apply_repo` would change: the repo's files against the registry (deletes included)."""
-        desired, origin = load_repo(self.repo_path)
-        validate(desired, self.offline_engine, origin)
-        return diff(desired, self.registry.store.read(self.project), partial=False)
+        return diff(self._load_repo(), self.registry.store.read(self.project), partial=False)
 
     def apply_repo(self) -> list[Change]:
         """Make the registry equal the repo's files: add, update and delete. Fails on a concurrent apply."""
         self.registry.store.check_writable("apply definitions")
-        desired, origin = load_repo(self.repo_path)
-        validate(desired, self.offline_engine, origin)
+        desired = self._load_repo()
         snapshot = self.registry.store.read(self.project)
         changes = diff(desired, snapshot, partial=False)
         self._commit(changes, snapshot.version, contents_from_snapshot(snapshot), desired)
         return changes
+
+    def _load_repo(self) -> RepoContents:
+        """The repo's definitions, validated (errors name the file that defines each object)."""
+        desired, origin = load_repo(self.repo_path)
+        validate(desired, self.offline_engine, origin)
+        return desired
 
     def plan(self, objects: list[Any]) -> list[Change]:
         """What `apply(objects)` would change."""
