@@ -20,6 +20,7 @@ from repast.config import BackendConfig
 from repast.errors import ConfigError, EntityKeyError, StoreUnavailable
 from repast.online.base import OnlineStore, ReadRow
 from repast.online.keys import SEPARATOR, key_types
+from repast.timestamps import as_utc
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -123,5 +124,4 @@ def _epoch_us(stamp: Any) -> int | None:
         return None
     if isinstance(stamp, int | float):
         return int(stamp * 1_000_000) if stamp < 1e11 else int(stamp)
-    ts = datetime.fromisoformat(str(stamp))
-    return int(ts.timestamp() * 1_000_000)
+    return int(as_utc(datetime.fromisoformat(str(stamp))).timestamp() * 1_000_000)

@@ -195,3 +195,17 @@ def test_remote_online_rows_come_from_feasts_response_shape() -> None:
                              "event_timestamps": ["2024-05-01T10:00:00Z", "1970-01-01T00:00:00Z"]}]}
     rows = _rows(response, ["stats__rate"], 2, "http://server")
     assert rows == [(int(datetime(2024, 5, 1, 10, tzinfo=UTC).timestamp() * 1_000_000), 0.5), None]
+
+
+def test_zone_less_event_timestamps_from_the_server_are_read_as_utc(monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    from repast.online.remote import _epoch_us
+
+    monkeypatch.setenv("TZ", "America/New_York")  # a local zone must not shift the value
+    time.tzset()
+    try:
+        assert _epoch_us("2024-05-01T00:00:00") == _epoch_us("2024-05-01T00:00:00Z") == 1714521600 * 1_000_000
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
