@@ -240,3 +240,9 @@ class FeatureStore:
         from repast.push import write_to_online_store
 
         write_to_online_store(self, feature_view_name, df)
+
+    def write_to_offline_store(self, feature_view_name: str, df: Any, allow_registry_cache: bool = True) -> None:
+        """Append rows of one feature view to its batch source (checked first; safe under concurrent writers)."""
+        from repast.push import write_to_offline_store
+
+        write_to_offline_store(self, feature_view_name, df, allow_registry_cache)

@@ -7,9 +7,6 @@ among equal event times the greatest created timestamp wins, without a separate 
 
 from __future__ import annotations
 
-import fnmatch
-import glob
-import os
 from collections.abc import Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
@@ -27,6 +24,7 @@ from repast.offline.base import (
     SpineRange,
     cast_to_view_types,
 )
+from repast.offline.files import list_source_files, read_schema, schema_file, write_part
 from repast.retrieval import ROW, TIMESTAMP_COLUMN, TS, assemble, check_entity, key_frame, spine_columns
 from repast.sql_quoting import quote_ident, quote_literal
 from repast.timestamps import as_utc
@@ -49,25 +47,6 @@ class DuckDBOfflineConfig(BackendConfig):
     type: Literal["duckdb", "file"] = "duckdb"
     memory_limit: str | None = None
     threads: int | None = None
-
-
-def resolve_files(source: FileSource, repo_path: str) -> list[str]:
-    """The files a FileSource names (a file, a directory of part files, or a glob), absolute."""
-    path = source_path(source, repo_path)
-    if any(ch in path for ch in "*?["):
-        files = sorted(glob.glob(path, recursive=True))
-    elif os.path.isdir(path):
-        ext = "." + source.file_format
-        files = sorted(os.path.join(d, f) for d, _, fs in os.walk(path) for f in fs if f.endswith(ext))
-    else:
-        files = [path] if os.path.exists(path) else []
-    if not files:
-        raise DefinitionError(f"FileSource '{source.name}': no {source.file_format} files at '{source.path}'")
-    return files
-
-
-def source_path(source: FileSource, repo_path: str) -> str:
-    return source.path if os.path.isabs(source.path) else os.path.join(repo_path, source.path)
 
 
 class DuckDBOfflineEngine(OfflineEngine):
@@ -93,20 +72,13 @@ class DuckDBOfflineEngine(OfflineEngine):
         return source
 
     def source_schema(self, source: DataSource) -> pa.Schema:
-        files = resolve_files(self._file_source(source), str(self.repo_config.repo_path))
-        if self._file_source(source).file_format == "csv":
-            import pyarrow.csv as pcsv
-
-            with pcsv.open_csv(files[0]) as reader:
-                return reader.schema
-        import pyarrow.parquet as pq
-
-        return pq.read_schema(files[0])
+        src = self._file_source(source)
+        return read_schema(src, schema_file(src, str(self.repo_config.repo_path)))
 
     def scan(self, source: DataSource) -> str:
         """SQL usable after FROM that reads every file of the source in place."""
         source = self._file_source(source)
-        files = resolve_files(source, str(self.repo_config.repo_path))
+        files = list_source_files(source, str(self.repo_config.repo_path))
         listing = "[" + ", ".join(quote_literal(f) for f in files) + "]"
         if source.file_format == "csv":
             return f"read_csv({listing}, header = true, union_by_name = {len(files) > 1})"
@@ -212,90 +184,7 @@ class DuckDBOfflineEngine(OfflineEngine):
         return cast_to_view_types(self.connect().sql(sql, params=[as_utc(start), as_utc(end)]).to_arrow_table(), view)
 
     def write_rows(self, source: DataSource, table: pa.Table) -> None:
-        src = self._file_source(source)
-        append_rows(src, source_path(src, str(self.repo_config.repo_path)), table)
-
-
-def append_rows(source: FileSource, path: str, table: pa.Table) -> None:
-    """Add `table` to the source's files without rewriting what readers may be scanning.
-
-    A directory or glob gets a new part file (written under a temporary name, then renamed, so a
-    concurrent scan never sees half a file). A single Parquet file is rewritten with the rows
-    appended (atomically, via rename): fine for small files; use a directory for frequent pushes.
-    A single CSV file gets the rows appended without a header.
-    """
-    import uuid
-
-    is_glob = any(ch in path for ch in "*?[")
-    directory = os.path.dirname(path) if is_glob else path
-    if is_glob or os.path.isdir(path) or (not os.path.exists(path) and not path.endswith("." + source.file_format)):
-        if any(ch in directory for ch in "*?["):
-            raise DefinitionError(f"FileSource '{source.name}': cannot write under the glob '{source.path}'; "
-                                  "use a directory path or a glob only in the file name")
-        existing = glob.glob(path) if is_glob else resolve_files_or_empty(source, path)
-        table = _conform(source, table, existing)
-        os.makedirs(directory, exist_ok=True)
-        target = os.path.join(directory, f"part-{uuid.uuid4().hex}.{source.file_format}")
-        if is_glob and not fnmatch.fnmatch(target, path):
-            raise DefinitionError(f"FileSource '{source.name}': a new part file would not match '{source.path}'")
-        _write_file(source, table, target + ".tmp", header=True)
-        os.replace(target + ".tmp", target)
-        return
-    existing = [path] if os.path.exists(path) else []
-    table = _conform(source, table, existing)
-    if source.file_format == "csv" and existing:
-        _write_file(source, table, path, header=False, append=True)
-        return
-    if existing:
-        import pyarrow.parquet as pq
-
-        table = pa.concat_tables([pq.read_table(path), table])
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    _write_file(source, table, path + ".tmp", header=True)
-    os.replace(path + ".tmp", path)
-
-
-def resolve_files_or_empty(source: FileSource, path: str) -> list[str]:
-    if not os.path.isdir(path):
-        return []
-    ext = "." + source.file_format
-    return sorted(os.path.join(d, f) for d, _, fs in os.walk(path) for f in fs if f.endswith(ext))
-
-
-def _conform(source: FileSource, table: pa.Table, existing: list[str]) -> pa.Table:
-    """The rows in the existing files' column order and types, so all parts read as one."""
-    if not existing:
-        return table
-    if source.file_format == "csv":
-        import pyarrow.csv as pcsv
-
-        with pcsv.open_csv(existing[0]) as reader:
-            schema = reader.schema
-    else:
-        import pyarrow.parquet as pq
-
-        schema = pq.read_schema(existing[0])
-    missing = [n for n in schema.names if n not in table.column_names]
-    extra = [n for n in table.column_names if n not in schema.names]
-    if missing or extra:
-        raise InputError(f"rows for FileSource '{source.name}' must have exactly its columns {schema.names}; "
-                         f"missing {missing}, unknown {extra}")
-    try:
-        return table.select(schema.names).cast(schema)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
-        raise InputError(f"rows for FileSource '{source.name}' do not match its column types: {e}") from None
-
-
-def _write_file(source: FileSource, table: pa.Table, path: str, header: bool, append: bool = False) -> None:
-    if source.file_format == "csv":
-        import pyarrow.csv as pcsv
-
-        with open(path, "ab" if append else "wb") as f:
-            pcsv.write_csv(table, f, pcsv.WriteOptions(include_header=header))
-    else:
-        import pyarrow.parquet as pq
-
-        pq.write_table(table, path)
+        write_part(self._file_source(source), str(self.repo_config.repo_path), table)
 
 
 class DuckDBRetrievalJob(JoinRetrievalJob):
