@@ -36,6 +36,8 @@ from repast.validation import validate
 if TYPE_CHECKING:
     import pandas as pd
 
+    from repast.apply import OnlineEffect
+
 
 def _applied_by() -> str:
     import os
@@ -82,16 +84,33 @@ class FeatureStore:
     # ---- definitions ---------------------------------------------------------------------------
     def plan_repo(self) -> list[Change]:
         """What `apply_repo` would change: the repo's files against the registry (deletes included)."""
-        return diff(self._load_repo(), self.registry.store.read(self.project), partial=False)
+        return self.plan_repo_with_effects()[0]
+
+    def plan_repo_with_effects(self) -> tuple[list[Change], list[OnlineEffect]]:
+        """`plan_repo`, and which views would lose their online data (or have none) and be refilled."""
+        from repast.apply import online_effects
+
+        desired = self._load_repo()
+        snapshot = self.registry.store.read(self.project)
+        effects = online_effects(contents_from_snapshot(snapshot), desired, self.online_store, self.project)
+        return diff(desired, snapshot, partial=False), effects
 
     def apply_repo(self) -> list[Change]:
         """Make the registry equal the repo's files: add, update and delete. Fails on a concurrent apply."""
+        return self.apply_repo_with_effects()[0]
+
+    def apply_repo_with_effects(self) -> tuple[list[Change], list[OnlineEffect]]:
+        """`apply_repo`, and what it did to online data (see repast/apply.py)."""
+        from repast.apply import online_effects
+
         self.registry.store.check_writable("apply definitions")
         desired = self._load_repo()
         snapshot = self.registry.store.read(self.project)
         changes = diff(desired, snapshot, partial=False)
-        self._commit(changes, snapshot.version, contents_from_snapshot(snapshot), desired)
-        return changes
+        before = contents_from_snapshot(snapshot)
+        effects = online_effects(before, desired, self.online_store, self.project)
+        self._commit(changes, snapshot.version, before, desired)
+        return changes, effects
 
     def _load_repo(self) -> RepoContents:
         """The repo's definitions, validated (errors name the file that defines each object)."""
@@ -141,16 +160,9 @@ class FeatureStore:
         return changes, snapshot.version, before, after
 
     def _commit(self, changes: list[Change], version: int, before: RepoContents, after: RepoContents) -> None:
-        if not changes:
-            return
-        deleted = [v for n, v in before.feature_views.items() if n not in after.feature_views]
-        online = [v for v in after.feature_views.values() if v.online]
-        # Storage for new/changed views exists before the registry names them; storage of removed
-        # views is dropped only once the registry no longer does.
-        self.online_store.update(self.project, online, [])
-        self.registry.store.apply(self.project, changes, version, _applied_by())
-        if deleted:
-            self.online_store.update(self.project, online, deleted)
+        from repast.apply import commit
+
+        commit(self.registry.store, self.online_store, self.project, changes, version, before, after, _applied_by())
         self.registry.refresh()
 
     def teardown(self) -> None:

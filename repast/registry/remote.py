@@ -118,7 +118,8 @@ class RemoteRegistryStore(RegistryStore):
     def history(self, project: str, limit: int = 50) -> list[HistoryEntry]:
         raise self._read_only("list the apply history")
 
-    def record_materialization(self, project: str, view: str, start: datetime, end: datetime) -> None:
+    def record_materialization(self, project: str, view: str, start: datetime, end: datetime,
+                               storage: str = "") -> None:
         raise self._read_only("materialize")
 
     def materializations(self, project: str) -> dict[str, MaterializationRecord]:
