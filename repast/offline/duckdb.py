@@ -1,8 +1,10 @@
 """DuckDBOfflineEngine: the embedded engine over Parquet and CSV files, scanned in place.
 
 The point-in-time join is one DuckDB query: the entity key frame (Arrow, zero-copy) ASOF-joined
-to each view's rows. The ASOF inequality runs on a HUGEINT holding (event_ts, created_ts) so that
-among equal event times the greatest created timestamp wins, without a separate dedup pass.
+to each view's rows. The ASOF inequality runs on a struct of a HUGEINT holding (event_ts,
+created_ts) and the row's place in the source, so that among equal event times the greatest created
+timestamp wins and among exact ties the row that comes last in the source (the tie rule, see
+docs/offline.md), without a separate dedup pass.
 """
 
 from __future__ import annotations
@@ -40,6 +42,9 @@ q = quote_ident
 _SHIFT = 2**64
 _CREATED_OFFSET = 2**63
 _ENTITY_CREATED = 2**64 - 1
+# A row's place in a Parquet source: file index * 2^40 + row number in the file.
+_FILE_SHIFT = 2**40
+_ENTITY_PLACE = 2**63 - 1
 _KEYS = "__repast_keys"
 
 
@@ -124,7 +129,7 @@ class DuckDBOfflineEngine(OfflineEngine):
             select, join = self._view_join(f"v{i}", vr)
             selects += select
             joins.append(join)
-        order_key = f"epoch_us({TS})::HUGEINT * {_SHIFT} + {_ENTITY_CREATED}"
+        order_key = f"{{'t': epoch_us({TS})::HUGEINT * {_SHIFT} + {_ENTITY_CREATED}, 'p': {_ENTITY_PLACE}}}"
         return (f"WITH e AS (SELECT *, {order_key} AS __order FROM {_KEYS}) "
                 f"SELECT {', '.join(selects)} FROM e {' '.join(joins)} ORDER BY e.{ROW}")
 
@@ -135,13 +140,13 @@ class DuckDBOfflineEngine(OfflineEngine):
         columns += [f"{q(src.source_column(f))} AS __f{j}" for j, f in enumerate(vr.read_features)]
         columns.append(f"{ts} AS __ts")
         on = [f"e.{q(c)} = {alias}.__k{j}" for j, c in enumerate(vr.request_columns())]
-        if src.created_timestamp_column:
-            created = f"epoch_us(CAST({q(src.created_timestamp_column)} AS TIMESTAMPTZ))"
-            columns.append(f"epoch_us({ts})::HUGEINT * {_SHIFT} + COALESCE({created}, {-_CREATED_OFFSET})::HUGEINT "
-                           f"+ {_CREATED_OFFSET} AS __order")
-            on.append(f"e.__order >= {alias}.__order")
-        else:
-            on.append(f"e.{TS} >= {alias}.__ts")
+        created = f"epoch_us(CAST({q(src.created_timestamp_column)} AS TIMESTAMPTZ))" \
+            if src.created_timestamp_column else "NULL"
+        # A row without event time is never a candidate: its whole order key is NULL.
+        columns.append(f"CASE WHEN {ts} IS NOT NULL THEN {{'t': epoch_us({ts})::HUGEINT * {_SHIFT} "
+                       f"+ COALESCE({created}, {-_CREATED_OFFSET})::HUGEINT + {_CREATED_OFFSET}, "
+                       f"'p': {self.source_place(src)}}} END AS __order")
+        on.append(f"e.__order >= {alias}.__order")
         join = f"ASOF LEFT JOIN (SELECT {', '.join(columns)} FROM {self.scan(src)}) {alias} ON {' AND '.join(on)}"
         ttl_us = int(vr.view.ttl.total_seconds() * 1_000_000)
         selects = []
@@ -152,15 +157,26 @@ class DuckDBOfflineEngine(OfflineEngine):
             selects.append(f"{value} AS {q(vr.output_name(feature, True))}")
         return selects, join
 
+    def source_place(self, source: DataSource) -> str:
+        """SQL for a row's place in the source's order (file order, then row order in the file): a
+        BIGINT that breaks exact (event, created) ties, the greatest winning. Valid in a SELECT
+        directly over `scan(source)`."""
+        if self._file_source(source).file_format == "csv":
+            return "row_number() OVER ()"  # a streaming window: numbers rows in file order
+        return f"file_index::BIGINT * {_FILE_SHIFT} + file_row_number"
+
     # ---- materialization and push ------------------------------------------------------------
-    def view_rows_sql(self, view: FeatureView) -> str:
-        """The view's rows under the read_* column contract, before any time filter."""
+    def view_rows_sql(self, view: FeatureView, with_place: bool = False) -> str:
+        """The view's rows under the read_* column contract, before any time filter (and with
+        `with_place`, their place in the source as `__place`)."""
         src = view.batch_source
         columns = [f"{q(src.source_column(k))} AS {q(k)}" for k in view.join_keys]
         columns += [f"{q(src.source_column(f))} AS {q(f)}" for f in view.feature_names()]
         columns.append(f"CAST({q(src.timestamp_field)} AS TIMESTAMPTZ) AS event_timestamp")
         created = q(src.created_timestamp_column) if src.created_timestamp_column else "NULL"
         columns.append(f"CAST({created} AS TIMESTAMPTZ) AS created_timestamp")
+        if with_place:
+            columns.append(f"{self.source_place(src)} AS __place")
         return f"SELECT {', '.join(columns)} FROM {self.scan(src)}"
 
     def read_latest(self, view: FeatureView, start: datetime, end: datetime,
@@ -168,9 +184,10 @@ class DuckDBOfflineEngine(OfflineEngine):
         keys = ", ".join(q(k) for k in view.join_keys)
         # Key order costs DuckDB little and saves the online store much: batches of random keys
         # make each write transaction touch (and rewrite) pages across the whole stored key space.
-        sql = (f"SELECT * FROM ({self.view_rows_sql(view)}) WHERE event_timestamp >= $1 AND event_timestamp < $2 "
+        sql = (f"SELECT * EXCLUDE (__place) FROM ({self.view_rows_sql(view, with_place=True)}) "
+               f"WHERE event_timestamp >= $1 AND event_timestamp < $2 "
                f"QUALIFY row_number() OVER (PARTITION BY {keys} "
-               f"ORDER BY event_timestamp DESC, created_timestamp DESC NULLS LAST) = 1 ORDER BY {keys}")
+               f"ORDER BY event_timestamp DESC, created_timestamp DESC NULLS LAST, __place DESC) = 1 ORDER BY {keys}")
         return self._stream(sql, [as_utc(start), as_utc(end)], view, batch_size)
 
     def _stream(self, sql: str, params: list[Any], view: FeatureView, batch_size: int) -> Iterator[pa.RecordBatch]:

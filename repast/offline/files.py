@@ -9,6 +9,11 @@ so a reader sees the whole part or nothing, and a writer killed at any point lea
 hidden temporary file that no reader lists. On object storage (no rename) the same design holds
 with one PUT of the part under its final name, which is atomic there.
 
+A source's files are read in one order, its **source order**: the original file first, then the
+parts by name, and part names begin with the time they were written. Among rows with equal event
+and created timestamps, the one that comes last in the source's order wins (in training data and
+in materialization alike), so a correction written later wins, as it does in the online store.
+
 Where the parts of a source go:
 - a directory source: inside the directory;
 - a glob source (`data/*.parquet`): in the glob's directory, named to match the glob;
@@ -23,6 +28,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import posixpath
+import time
 import uuid
 from typing import TYPE_CHECKING
 
@@ -141,7 +147,8 @@ def write_part(source: FileSource, repo_path: str, table: pa.Table) -> str:
     except DefinitionError:
         existing = []
     table = conform(source, table, existing)
-    name = f"part-{uuid.uuid4().hex}.{source.file_format}"
+    # Names sort in write order (the time first), which is the source's order for the tie rule.
+    name = f"part-{time.time_ns():020d}-{uuid.uuid4().hex[:12]}.{source.file_format}"
     if _is_glob(path) and not fnmatch.fnmatch(posixpath.join(directory, name), path):
         raise DefinitionError(f"FileSource '{source.name}': a new part file would not match '{source.path}'")
     fs.create_dir(directory, recursive=True)
