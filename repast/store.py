@@ -29,7 +29,14 @@ from repast.offline import OFFLINE_ENGINES
 from repast.offline.base import OfflineEngine
 from repast.online import ONLINE_STORES
 from repast.online.base import OnlineStore
-from repast.registry import Change, HistoryEntry, Registry, contents_from_snapshot, open_registry_store
+from repast.registry import (
+    Change,
+    HistoryEntry,
+    Registry,
+    Snapshot,
+    contents_from_snapshot,
+    open_registry_store,
+)
 from repast.repo import collect, diff, load_repo
 from repast.validation import validate
 
@@ -67,8 +74,10 @@ class FeatureStore:
             self.config = load_config(path)
         self.repo_path = Path(self.config.repo_path)
         self.project = self.config.project
+        key = self.config.registry_config.signing_key
         self.registry = Registry(open_registry_store(self.config), self.project,
-                                 self.config.registry_config.cache_ttl_seconds)
+                                 self.config.registry_config.cache_ttl_seconds,
+                                 key.get_secret_value() if key is not None else None)
 
     # ---- backends, built on first use -------------------------------------------------------
     @cached_property
@@ -93,7 +102,7 @@ class FeatureStore:
         desired = self._load_repo()
         snapshot = self.registry.store.read(self.project)
         effects = online_effects(contents_from_snapshot(snapshot), desired, self.online_store, self.project)
-        return diff(desired, snapshot, partial=False), effects
+        return self._diff(desired, snapshot, partial=False), effects
 
     def apply_repo(self) -> list[Change]:
         """Make the registry equal the repo's files: add, update and delete. Fails on a concurrent apply."""
@@ -106,11 +115,18 @@ class FeatureStore:
         self.registry.store.check_writable("apply definitions")
         desired = self._load_repo()
         snapshot = self.registry.store.read(self.project)
-        changes = diff(desired, snapshot, partial=False)
+        changes = self._diff(desired, snapshot, partial=False)
         before = contents_from_snapshot(snapshot)
         effects = online_effects(before, desired, self.online_store, self.project)
         self._commit(changes, snapshot.version, before, desired)
         return changes, effects
+
+    def _diff(self, desired: RepoContents, snapshot: Snapshot, partial: bool) -> list[Change]:
+        """The definitions' diff, plus on-demand functions to sign when a signing key is set."""
+        from repast.signing import unsigned_changes
+
+        changes = diff(desired, snapshot, partial)
+        return changes + unsigned_changes(desired, snapshot, changes, self.registry.signing_key)
 
     def _load_repo(self) -> RepoContents:
         """The repo's definitions, validated (errors name the file that defines each object)."""
@@ -154,14 +170,16 @@ class FeatureStore:
         for obj in to_delete:
             after.by_kind(kind_of(obj)).pop(obj.name, None)
         validate(after, self.offline_engine)
-        changes = diff(desired, snapshot, partial=True)
+        changes = self._diff(desired, snapshot, partial=True)
         changes += [Change("delete", kind_of(o), o.name) for o in to_delete
                     if o.name in snapshot.specs.get(kind_of(o), {})]
         return changes, snapshot.version, before, after
 
     def _commit(self, changes: list[Change], version: int, before: RepoContents, after: RepoContents) -> None:
         from repast.apply import commit
+        from repast.signing import sign_changes
 
+        changes = sign_changes(changes, self.registry.signing_key)
         commit(self.registry.store, self.online_store, self.project, changes, version, before, after, _applied_by())
         self.registry.refresh()
 
