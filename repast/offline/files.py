@@ -26,6 +26,7 @@ Paths go through pyarrow.fs, so object storage (s3://, gs://) can be added here 
 from __future__ import annotations
 
 import fnmatch
+import glob
 import os
 import posixpath
 import time
@@ -79,8 +80,8 @@ def list_source_files(source: FileSource, repo_path: str) -> list[str]:
     fs, path = _filesystem(source_location(source, repo_path))
     ext = "." + source.file_format
     if _is_glob(path):
-        directory = _static_prefix(path)
-        files = [f for f in _files_under(fs, directory, ext) if fnmatch.fnmatch(f, path)]
+        # Shell semantics (`*` stays within a directory, `**` crosses them), as users write globs.
+        files = sorted(f for f in glob.glob(path, recursive=True) if _is_data_file(f, ext) and os.path.isfile(f))
     elif fs.get_file_info(path).type == pafs.FileType.Directory:
         files = _files_under(fs, path, ext)
     else:
@@ -107,14 +108,6 @@ def schema_file(source: FileSource, repo_path: str) -> str:
                 if _is_data_file(name, ext):
                     return os.path.join(directory, name)
     return list_source_files(source, repo_path)[0]
-
-
-def _static_prefix(pattern: str) -> str:
-    """The directory part of a glob before its first wildcard."""
-    head = pattern
-    while _is_glob(head):
-        head = posixpath.dirname(head)
-    return head
 
 
 def parts_directory(source: FileSource, repo_path: str) -> str:

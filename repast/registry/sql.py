@@ -194,6 +194,10 @@ class SQLRegistryStore(RegistryStore):
             except IntegrityError:  # a concurrent first record won the insert: compare with it
                 if attempt == 1:
                     raise
+            except OperationalError as e:
+                raise StoreUnavailable(f"registry database {masked_url(self._url)}: the watermark of feature view "
+                                       f"'{view}' could not be recorded: {' '.join(str(e.orig).split())}; the rows "
+                                       "are written, run the materialization again to record it") from None
 
     def materializations(self, project: str) -> dict[str, MaterializationRecord]:
         self._ensure_tables()
