@@ -145,3 +145,33 @@ def test_locked_registry_is_a_clear_error_and_changes_nothing(sample_repo: Path,
         lock.close()
     assert statuses(store) == {"PRESENT"}
     assert len(store.plan_repo()) == 3  # still to apply: the changed view, its on-demand view, the new view
+
+
+_KILLED_APPLY = """
+import os, sys
+import repast.apply
+from repast import FeatureStore
+point = sys.argv[2]
+repast.apply.checkpoint_hook = lambda name: os.kill(os.getpid(), 9) if name == point else None
+FeatureStore(sys.argv[1]).apply_repo()
+"""
+
+
+@pytest.mark.parametrize("point", ["before_commit", "after_commit"])
+def test_an_apply_killed_at_any_point_is_completed_by_the_next(sample_repo: Path, point: str) -> None:
+    import subprocess
+    import sys
+
+    store = FeatureStore(sample_repo)  # noqa: F811
+    store.apply_repo()
+    materialized(store)
+    change_repo(sample_repo)
+    killed = subprocess.run([sys.executable, "-c", _KILLED_APPLY, str(sample_repo), point], timeout=120)
+    assert killed.returncode == -9
+    if point == "before_commit":
+        assert statuses(FeatureStore(sample_repo)) == {"PRESENT"}  # nothing changed
+    FeatureStore(sample_repo).apply_repo()
+    store = FeatureStore(sample_repo)
+    assert store.plan_repo() == [] and storage_of(store, "new_stats") is not None
+    store.materialize_incremental(NOW + timedelta(minutes=1))
+    assert statuses(store) == {"PRESENT"}
