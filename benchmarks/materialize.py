@@ -71,7 +71,8 @@ def run_store(kind: str, root: Path, batch_size: int, start: Any, end: Any,
         _reset_peak_rss()
         rss_before = _rss_kb("VmRSS")
         began = time.perf_counter()
-        [stats] = materialize(store, start, end, batch_size=batch_size)
+        [stats] = materialize(store.registry, store.offline_engine, store.online_store, start, end,
+                              batch_size=batch_size)
         seconds = time.perf_counter() - began
         peak_growth_mb = (_rss_kb("VmHWM") - rss_before) / 1024
     finally:

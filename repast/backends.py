@@ -1,7 +1,6 @@
 """Resolve `type:` strings to backend classes without importing their drivers up front.
 
-Each interface has one table mapping a type name to "module:Class"; the class carries a
-pydantic `Config` and is constructed as `Class(config, repo_config)`.
+The tables live in repast/plugins.py (one for every kind); these helpers take a "module:Class".
 """
 
 from __future__ import annotations

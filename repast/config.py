@@ -13,29 +13,22 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
+from repast.backend_config import BackendConfig, PostgresConnectionConfig, StrictModel, masked_url
 from repast.errors import ConfigError
+from repast.plugins import OFFLINE, ONLINE, PLUGINS, REGISTRY
 
 CONFIG_FILE = "feature_store.yaml"
 ENV_CONFIG_PATH = "REPAST_FEATURE_STORE_YAML"
 # Where the Kubeflow PodDefault and the Kubernetes manifests mount the configuration Secret.
 MOUNTED_CONFIG_PATH = "/etc/repast/feature_store.yaml"
+__all__ = ["BackendConfig", "PostgresConnectionConfig", "RepoConfig", "StrictModel", "masked_url"]
 _ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
-class StrictModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class BackendConfig(StrictModel):
-    """Base of every backend's config: only `type` in common."""
-
-    type: str
-
-
 class RegistryConfig(StrictModel):
-    registry_type: Literal["sql", "file", "remote"] = "sql"
+    registry_type: str = "sql"  # a type of the registry plugin table (repast/plugins.py)
     path: str
     cache_ttl_seconds: float = Field(default=60, ge=0)
     token: SecretStr | None = None
@@ -105,19 +98,23 @@ class RepoConfig(StrictModel):
         # `registry: data/registry.db` is short for `registry: {path: data/registry.db}`.
         return {"path": v} if isinstance(v, str) else v
 
+    @field_validator("registry")
+    @classmethod
+    def _registry_type(cls, v: RegistryConfig) -> RegistryConfig:
+        if v.registry_type not in PLUGINS[REGISTRY]:
+            raise ValueError(f"registry_type: unknown type '{v.registry_type}'; known types: "
+                             f"{', '.join(sorted(PLUGINS[REGISTRY]))}")
+        return v
+
     @field_validator("offline_store")
     @classmethod
     def _offline(cls, v: Any) -> BackendConfig:
-        from repast.offline import OFFLINE_ENGINES
-
-        return _backend_config(v, OFFLINE_ENGINES, "duckdb")
+        return _backend_config(v, PLUGINS[OFFLINE], "duckdb")
 
     @field_validator("online_store")
     @classmethod
     def _online(cls, v: Any) -> BackendConfig:
-        from repast.online import ONLINE_STORES
-
-        return _backend_config(v, ONLINE_STORES, "sqlite")
+        return _backend_config(v, PLUGINS[ONLINE], "sqlite")
 
     @property
     def registry_config(self) -> RegistryConfig:
@@ -134,11 +131,6 @@ class RepoConfig(StrictModel):
         if "://" in path:
             return path
         return "sqlite:///" + self.resolve_path(path)
-
-
-def masked_url(url: str) -> str:
-    """`scheme://user:secret@host/...` with the password replaced by `***`, for messages and output."""
-    return re.sub(r"(://[^:/@\s]*:)[^@/\s]*@", r"\1***@", url)
 
 
 def _backend_config(value: Any, table: dict[str, str], default: str) -> BackendConfig:
@@ -223,33 +215,3 @@ def find_config(repo_path: str | Path | None = None) -> tuple[Path, str]:
     if Path(MOUNTED_CONFIG_PATH).exists():
         return Path(MOUNTED_CONFIG_PATH), "mounted configuration"
     return Path.cwd(), "current directory"
-
-
-class PostgresConnectionConfig(BackendConfig):
-    """Connection settings shared by every PostgreSQL backend, named as Feast's postgres stores
-    name them, or one libpq `url` that wins over the fields."""
-
-    url: SecretStr | None = None  # postgresql://user:password@host:port/db
-    host: str = "localhost"
-    port: int = 5432
-    database: str = "postgres"
-    db_schema: str = "public"
-    user: str = "postgres"
-    password: SecretStr | None = None
-    sslmode: str | None = None
-    sslkey_path: str | None = None
-    sslcert_path: str | None = None
-    sslrootcert_path: str | None = None
-
-    def conninfo(self) -> str:
-        """A libpq connection string (secrets included: never log it)."""
-        from psycopg.conninfo import make_conninfo
-
-        if self.url is not None:
-            return self.url.get_secret_value().replace("postgresql+psycopg://", "postgresql://")
-        params: dict[str, Any] = {"host": self.host, "port": self.port, "dbname": self.database,
-                                  "user": self.user, "sslmode": self.sslmode, "sslkey": self.sslkey_path,
-                                  "sslcert": self.sslcert_path, "sslrootcert": self.sslrootcert_path}
-        if self.password is not None:
-            params["password"] = self.password.get_secret_value()
-        return make_conninfo(**{k: v for k, v in params.items() if v is not None})

@@ -35,7 +35,12 @@ class InputError(RepastError):
     """Input data (entity frame, push frame, dates) does not have the required shape or types."""
 
 
-class StoreUnavailable(RepastError):
+class TransientError(RepastError):
+    """A failure that retrying may cure (a lost connection, a busy server). Materialization retries
+    these; every other RepastError is terminal: the input or the setup must change first."""
+
+
+class StoreUnavailable(TransientError):
     """A backing service (database, Redis) cannot be reached. Transient: retrying may succeed."""
 
 

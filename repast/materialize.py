@@ -5,7 +5,11 @@ Per view, record batches stream from the offline engine's `read_latest` into the
 are in memory at once, whatever the data size. The view's watermark is recorded in the registry only
 after all its rows are written. Writes are latest-wins in the store, so a run that was killed, or
 that failed on a lost connection, is completed by running it again: the result is the same as an
-uninterrupted run. Transient store failures (StoreUnavailable) are retried a few times per batch.
+uninterrupted run. Transient failures (TransientError: a lost connection, a busy server) are retried a few times
+per batch.
+
+The functions take their collaborators, the registry (definitions and watermarks), the offline
+engine and the online store, not the FeatureStore facade.
 """
 
 from __future__ import annotations
@@ -20,13 +24,16 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
+from repast.capabilities import Capability, require
 from repast.definitions import FeatureView
-from repast.errors import InputError, StoreUnavailable
+from repast.errors import InputError, TransientError
 from repast.registry.base import MaterializationRecord
 from repast.timestamps import as_utc
 
 if TYPE_CHECKING:
-    from repast.store import FeatureStore
+    from repast.offline.base import OfflineEngine
+    from repast.online.base import OnlineStore
+    from repast.registry import Registry
 
 BATCH_SIZE = 100_000
 # Where materialize_incremental starts a view that was never materialized and has no ttl.
@@ -59,11 +66,11 @@ def utc(ts: datetime, what: str) -> datetime:
     return as_utc(ts)
 
 
-def select_views(store: FeatureStore, names: list[str] | None) -> list[FeatureView]:
+def select_views(registry: Registry, names: list[str] | None) -> list[FeatureView]:
     """The named views (all checked before any is materialized), or every view with online=True."""
-    contents = store.registry.contents()
+    contents = registry.contents()
     if not contents.feature_views:
-        raise InputError(f"project '{store.project}' has no feature views registered: nothing to materialize; "
+        raise InputError(f"project '{registry.project}' has no feature views registered: nothing to materialize; "
                          "run `repast apply` first")
     if names is None:
         return [v for v in contents.feature_views.values() if v.online]
@@ -74,23 +81,25 @@ def select_views(store: FeatureStore, names: list[str] | None) -> list[FeatureVi
     return views
 
 
-def storage_ids(store: FeatureStore, views: list[FeatureView]) -> dict[str, str]:
+def storage_ids(online: OnlineStore, project: str, views: list[FeatureView]) -> dict[str, str]:
     """Each view's online storage id, creating storage that is missing (another online store
     configured, or an apply killed before it made the storage) so that it can be filled."""
-    store.online_store.update(store.project, views, [])
-    return {v.name: store.online_store.storage_id(store.project, v) or "" for v in views}
+    require(online, Capability.WRITE, "materialize")
+    online.update(project, views, [])
+    return {v.name: online.storage_id(project, v) or "" for v in views}
 
 
-def materialize(store: FeatureStore, start_date: datetime, end_date: datetime,
-                feature_views: list[str] | None = None, progress: Progress | None = None,
+def materialize(registry: Registry, engine: OfflineEngine, online: OnlineStore, start_date: datetime,
+                end_date: datetime, feature_views: list[str] | None = None, progress: Progress | None = None,
                 batch_size: int = BATCH_SIZE) -> list[ViewMaterialization]:
     """Per view, write the latest row per entity with start <= event_ts < end (no ttl filter)."""
     start, end = utc(start_date, "start_date"), utc(end_date, "end_date")
     if start >= end:
         raise InputError(f"start_date {start.isoformat()} must be before end_date {end.isoformat()}")
-    views = select_views(store, feature_views)
-    storage = storage_ids(store, views)
-    return [materialize_view(store, view, start, end, progress, batch_size, storage[view.name]) for view in views]
+    views = select_views(registry, feature_views)
+    storage = storage_ids(online, registry.project, views)
+    return [materialize_view(registry, engine, online, view, start, end, progress, batch_size, storage[view.name])
+            for view in views]
 
 
 def incremental_start(view: FeatureView, end: datetime, watermark: MaterializationRecord | None,
@@ -103,16 +112,16 @@ def incremental_start(view: FeatureView, end: datetime, watermark: Materializati
     return end - view.ttl if view.ttl.total_seconds() > 0 else BEGINNING_OF_TIME
 
 
-def materialize_incremental(store: FeatureStore, end_date: datetime, feature_views: list[str] | None = None,
-                            progress: Progress | None = None,
+def materialize_incremental(registry: Registry, engine: OfflineEngine, online: OnlineStore, end_date: datetime,
+                            feature_views: list[str] | None = None, progress: Progress | None = None,
                             batch_size: int = BATCH_SIZE) -> list[ViewMaterialization]:
     """Like materialize, each view from the end of its last run, or end - ttl when it never ran
     (from BEGINNING_OF_TIME, the Unix epoch, when it also has no ttl). An up-to-date view writes nothing.
     An end before a view's watermark is an InputError (use materialize for a backfill)."""
     end = utc(end_date, "end_date")
-    views = select_views(store, feature_views)
-    storage = storage_ids(store, views)
-    done = store.registry.store.materializations(store.project)
+    views = select_views(registry, feature_views)
+    storage = storage_ids(online, registry.project, views)
+    done = registry.store.materializations(registry.project)
     starts = {v.name: incremental_start(v, end, done.get(v.name), storage[v.name]) for v in views}
     behind = [f"'{n}' (materialized up to {s.isoformat()})" for n, s in starts.items() if s > end]
     if behind:
@@ -128,25 +137,26 @@ def materialize_incremental(store: FeatureStore, end_date: datetime, feature_vie
                 progress(stats)
             results.append(stats)
             continue
-        results.append(materialize_view(store, view, start, end, progress, batch_size, storage[view.name]))
+        results.append(materialize_view(registry, engine, online, view, start, end, progress, batch_size,
+                                        storage[view.name]))
     return results
 
 
-def materialize_view(store: FeatureStore, view: FeatureView, start: datetime, end: datetime,
-                     progress: Progress | None = None, batch_size: int = BATCH_SIZE,
+def materialize_view(registry: Registry, engine: OfflineEngine, online: OnlineStore, view: FeatureView,
+                     start: datetime, end: datetime, progress: Progress | None = None, batch_size: int = BATCH_SIZE,
                      storage: str = "") -> ViewMaterialization:
     """Materialize one view over [start, end), then record the watermark for the storage written to."""
     stats = ViewMaterialization(view.name, start, end)
     if progress is not None:
         progress(stats)
     began = time.perf_counter()
-    batches = store.offline_engine.read_latest(view, start, end, batch_size)
+    batches = engine.read_latest(view, start, end, batch_size)
     for batch in prefetched(batches):
-        stats.rows += _write(store, view, batch)
+        stats.rows += _write(online, registry.project, view, batch)
         stats.seconds = time.perf_counter() - began
         if progress is not None:
             progress(stats)
-    store.registry.store.record_materialization(store.project, view.name, start, end, storage)
+    registry.store.record_materialization(registry.project, view.name, start, end, storage)
     stats.seconds = time.perf_counter() - began
     stats.done = True
     if progress is not None:
@@ -154,11 +164,11 @@ def materialize_view(store: FeatureStore, view: FeatureView, start: datetime, en
     return stats
 
 
-def _write(store: FeatureStore, view: FeatureView, batch: pa.RecordBatch) -> int:
+def _write(online: OnlineStore, project: str, view: FeatureView, batch: pa.RecordBatch) -> int:
     for delay in (*_RETRY_DELAYS, None):
         try:
-            return store.online_store.write_batch(store.project, view, batch)
-        except StoreUnavailable:
+            return online.write_batch(project, view, batch)
+        except TransientError:
             # Safe to repeat: the store keeps the latest row whatever was already written.
             if delay is None:
                 raise

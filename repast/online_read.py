@@ -28,8 +28,9 @@ from repast.transform import on_demand_values
 from repast.types import FeatureType, is_compatible
 
 if TYPE_CHECKING:
+    from repast.definitions import RepoContents
+    from repast.online.base import OnlineStore
     from repast.registry import Registry
-    from repast.store import FeatureStore
 
 __all__ = ["FieldStatus", "OnlineResponse", "ReadPlan", "get_online_features", "read_plan"]
 
@@ -154,8 +155,9 @@ def _view_read(req: ViewRequest, full_feature_names: bool) -> ViewRead:
     return ViewRead(req.view, req.name, features, req.request_columns(), key_types(req.view), ttl_us, outputs)
 
 
-def build_read_plan(store: FeatureStore, features: list[str] | FeatureService, full_feature_names: bool) -> ReadPlan:
-    request = resolve_features(store.registry.contents(), features, full_feature_names)
+def build_read_plan(contents: RepoContents, features: list[str] | FeatureService,
+                    full_feature_names: bool) -> ReadPlan:
+    request = resolve_features(contents, features, full_feature_names)
     reads = [_view_read(v, full_feature_names) for v in request.views]
     types: dict[str, pa.DataType] = {}
     for vr in request.views:
@@ -172,21 +174,21 @@ _PLANS: weakref.WeakKeyDictionary[Registry, dict[tuple[Any, ...], tuple[Any, Rea
     weakref.WeakKeyDictionary()
 
 
-def read_plan(store: FeatureStore, features: list[str] | FeatureService, full_feature_names: bool) -> ReadPlan:
+def read_plan(registry: Registry, features: list[str] | FeatureService, full_feature_names: bool) -> ReadPlan:
     """The cached plan; rebuilt when the registry version changes."""
-    version = store.registry.version
+    version = registry.version
     if isinstance(features, FeatureService):
         # Keyed by identity: a registered service object is stable within a registry version.
         key: tuple[Any, ...] = (version, "service", id(features), full_feature_names)
     else:
         key = (version, tuple(features) if isinstance(features, list | tuple) else features, full_feature_names)
-    cache = _PLANS.get(store.registry)
+    cache = _PLANS.get(registry)
     if cache is None:
-        cache = _PLANS[store.registry] = {}
+        cache = _PLANS[registry] = {}
     hit = cache.get(key)
     if hit is not None and (not isinstance(features, FeatureService) or hit[0] is features):
         return hit[1]
-    plan = build_read_plan(store, features, full_feature_names)
+    plan = build_read_plan(registry.contents(), features, full_feature_names)
     if len(cache) > 1024:
         cache.clear()
     cache[key] = (features, plan)
@@ -223,7 +225,7 @@ def _columns(entity_rows: list[dict[str, Any]] | dict[str, list[Any]], needed: l
     return columns, n
 
 
-def get_online_features(store: FeatureStore, features: list[str] | FeatureService,
+def get_online_features(registry: Registry, online: OnlineStore, features: list[str] | FeatureService,
                         entity_rows: list[dict[str, Any]] | dict[str, list[Any]],
                         full_feature_names: bool = False) -> OnlineResponse:
     """Latest values per entity row, features in request order after the join key columns.
@@ -231,12 +233,11 @@ def get_online_features(store: FeatureStore, features: list[str] | FeatureServic
     Raises EntityKeyError before any read when a join key is missing or has the wrong type,
     FeatureNotFound for unknown views/features, InputError for malformed rows or missing request data.
     """
-    plan = read_plan(store, features, full_feature_names)
+    plan = read_plan(registry, features, full_feature_names)
     columns, n = _columns(entity_rows, plan.entity_columns + plan.request_columns, plan)
     keys = [serialize_request_keys([columns[c] for c in r.key_columns], r.key_columns, r.key_types)
             for r in plan.reads]
-    online = store.online_store
-    project = store.project
+    project = registry.project
     rows = [online.read(project, r.view, k, r.features) if n else [] for r, k in zip(plan.reads, keys, strict=True)]
     now_us = time.time_ns() // 1000
     values: dict[str, list[Any]] = {c: columns[c] for c in plan.entity_columns}

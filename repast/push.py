@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from repast.capabilities import Capability, require
 from repast.definitions import DataSource, FeatureView, PushSource
 from repast.errors import FeatureNotFound, InputError
 from repast.online.keys import CREATED_TS, EVENT_TS, key_types
@@ -20,7 +21,9 @@ from repast.timestamps import UTC_US, normalize_timestamps
 from repast.types import Array, FeatureType, is_compatible
 
 if TYPE_CHECKING:
-    from repast.store import FeatureStore
+    from repast.offline.base import OfflineEngine
+    from repast.online.base import OnlineStore
+    from repast.registry import Registry
 
 
 
@@ -139,21 +142,21 @@ def offline_rows(source: DataSource, views: list[FeatureView], table: pa.Table, 
     return pa.table(cols)
 
 
-def write_offline(store: FeatureStore, source: DataSource, views: list[FeatureView], table: pa.Table,
+def write_offline(engine: OfflineEngine, source: DataSource, views: list[FeatureView], table: pa.Table,
                   what: str) -> None:
     """Add the rows to the batch source as one new immutable part (see repast/offline/files.py)."""
-    engine = store.offline_engine
     rows = offline_rows(source, views, table, what, engine.source_schema(source).names)
     engine.write_rows(source, rows)
 
 
-def push(store: FeatureStore, push_source_name: str, df: Any, to: PushMode | str | None = None) -> None:
+def push(registry: Registry, engine: OfflineEngine, online_store: OnlineStore, push_source_name: str, df: Any,
+         to: PushMode | str | None = None) -> None:
     """Write rows of a push source to the online store (every online view reading it), its batch
     source, or both. Raises FeatureNotFound for an unknown source and InputError for a frame that does
     not match, before anything is written."""
     mode = push_mode(to)
     what = f"push to '{push_source_name}'"
-    contents = store.registry.contents()
+    contents = registry.contents()
     source = contents.get("data_source", push_source_name)
     if not isinstance(source, PushSource):
         raise FeatureNotFound(f"data source '{push_source_name}' is a {type(source).__name__}, not a PushSource")
@@ -162,27 +165,30 @@ def push(store: FeatureStore, push_source_name: str, df: Any, to: PushMode | str
     if not views:
         raise FeatureNotFound(f"no feature view reads push source '{push_source_name}'")
     table = as_arrow(df, what)
+    if mode is not PushMode.OFFLINE:
+        require(online_store, Capability.WRITE, f"{what} (online)")
     online = [(v, view_rows(v, table, what)) for v in views if v.online] \
         if mode in (PushMode.ONLINE, PushMode.ONLINE_AND_OFFLINE) else []
     if mode in (PushMode.OFFLINE, PushMode.ONLINE_AND_OFFLINE):
         # History first: if the online write then fails, a re-materialization still restores it.
-        write_offline(store, source.batch_source, views, table, what)
+        write_offline(engine, source.batch_source, views, table, what)
     for view, rows in online:
-        store.online_store.write_batch(store.project, view, rows)
+        online_store.write_batch(registry.project, view, rows)
 
 
-def write_to_online_store(store: FeatureStore, feature_view_name: str, df: Any) -> None:
+def write_to_online_store(registry: Registry, online_store: OnlineStore, feature_view_name: str, df: Any) -> None:
     """Write rows of one feature view (batch source column names) to the online store, checked first."""
-    view = store.registry.contents().get("feature_view", feature_view_name)
+    view = registry.contents().get("feature_view", feature_view_name)
     what = f"write_to_online_store('{feature_view_name}')"
+    require(online_store, Capability.WRITE, what)
     rows = view_rows(view, as_arrow(df, what), what)
-    store.online_store.write_batch(store.project, view, rows)
+    online_store.write_batch(registry.project, view, rows)
 
 
-def write_to_offline_store(store: FeatureStore, feature_view_name: str, df: Any,
+def write_to_offline_store(registry: Registry, engine: OfflineEngine, feature_view_name: str, df: Any,
                            allow_registry_cache: bool = True) -> None:
     """Append rows of one feature view (batch source column names) to its batch source, checked first."""
-    contents = store.registry.contents() if allow_registry_cache else store.registry.refresh()
+    contents = registry.contents() if allow_registry_cache else registry.refresh()
     view = contents.get("feature_view", feature_view_name)
     what = f"write_to_offline_store('{feature_view_name}')"
-    write_offline(store, view.batch_source, [view], as_arrow(df, what), what)
+    write_offline(engine, view.batch_source, [view], as_arrow(df, what), what)

@@ -13,7 +13,6 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from repast.backends import load_class
 from repast.config import RepoConfig, find_config, load_config
 from repast.definitions import (
     DataSource,
@@ -25,10 +24,9 @@ from repast.definitions import (
 )
 from repast.definitions.registry_objects import kind_of
 from repast.errors import RegistryConflict
-from repast.offline import OFFLINE_ENGINES
 from repast.offline.base import OfflineEngine
-from repast.online import ONLINE_STORES
 from repast.online.base import OnlineStore
+from repast.plugins import OFFLINE, ONLINE, build_plugin
 from repast.registry import (
     Change,
     HistoryEntry,
@@ -79,16 +77,32 @@ class FeatureStore:
                                  self.config.registry_config.cache_ttl_seconds,
                                  key.get_secret_value() if key is not None else None)
 
+    # ---- lifecycle ---------------------------------------------------------------------------
+    def close(self) -> None:
+        """Release every connection and pool the store opened (online store, registry, engine).
+
+        The store stays usable: backends reconnect on next use. `with FeatureStore(...) as store:`
+        closes at the end of the block."""
+        for name in ("online_store", "offline_engine"):
+            backend = self.__dict__.get(name)  # only backends that were built
+            if backend is not None:
+                backend.close()
+        self.registry.store.close()
+
+    def __enter__(self) -> FeatureStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     # ---- backends, built on first use -------------------------------------------------------
     @cached_property
     def offline_engine(self) -> OfflineEngine:
-        cfg = self.config.offline_store
-        return load_class(OFFLINE_ENGINES[cfg.type])(cfg, self.config)  # type: ignore[no-any-return]
+        return build_plugin(OFFLINE, self.config.offline_store, self.config)  # type: ignore[no-any-return]
 
     @cached_property
     def online_store(self) -> OnlineStore:
-        cfg = self.config.online_store
-        return load_class(ONLINE_STORES[cfg.type])(cfg, self.config)  # type: ignore[no-any-return]
+        return build_plugin(ONLINE, self.config.online_store, self.config)  # type: ignore[no-any-return]
 
     # ---- definitions ---------------------------------------------------------------------------
     def plan_repo(self) -> list[Change]:
@@ -234,7 +248,8 @@ class FeatureStore:
                                 end_date: datetime | None = None) -> Any:
         from repast.retrieval import get_historical_features
 
-        return get_historical_features(self, entity_df, features, full_feature_names, start_date, end_date)
+        return get_historical_features(self.registry.contents(), self.offline_engine, entity_df, features,
+                                       full_feature_names, start_date, end_date)
 
     # ---- online serving (repast/materialize.py, repast/online_read.py, repast/push.py) -------
     def materialize(self, start_date: datetime, end_date: datetime,
@@ -242,14 +257,16 @@ class FeatureStore:
         """Load, per view, the latest row per entity with start <= event_ts < end into the online store."""
         from repast.materialize import materialize
 
-        return materialize(self, start_date, end_date, feature_views, progress)
+        return materialize(self.registry, self.offline_engine, self.online_store, start_date, end_date,
+                           feature_views, progress)
 
     def materialize_incremental(self, end_date: datetime, feature_views: list[str] | None = None,
                                 progress: Any = None) -> Any:
         """Like materialize, each view starting where its last run ended (or end - ttl)."""
         from repast.materialize import materialize_incremental
 
-        return materialize_incremental(self, end_date, feature_views, progress)
+        return materialize_incremental(self.registry, self.offline_engine, self.online_store, end_date,
+                                       feature_views, progress)
 
     def get_online_features(self, features: list[str] | FeatureService,
                             entity_rows: list[dict[str, Any]] | dict[str, list[Any]],
@@ -257,22 +274,22 @@ class FeatureStore:
         """Latest values per entity, with status and event timestamp per value: an OnlineResponse."""
         from repast.online_read import get_online_features
 
-        return get_online_features(self, features, entity_rows, full_feature_names)
+        return get_online_features(self.registry, self.online_store, features, entity_rows, full_feature_names)
 
     def push(self, push_source_name: str, df: Any, to: Any = None) -> None:
         """Write fresh rows of a push source to the online store, the offline source, or both."""
         from repast.push import push
 
-        push(self, push_source_name, df, to)
+        push(self.registry, self.offline_engine, self.online_store, push_source_name, df, to)
 
     def write_to_online_store(self, feature_view_name: str, df: Any) -> None:
         """Write rows of one feature view directly to the online store (checked first)."""
         from repast.push import write_to_online_store
 
-        write_to_online_store(self, feature_view_name, df)
+        write_to_online_store(self.registry, self.online_store, feature_view_name, df)
 
     def write_to_offline_store(self, feature_view_name: str, df: Any, allow_registry_cache: bool = True) -> None:
         """Append rows of one feature view to its batch source (checked first; safe under concurrent writers)."""
         from repast.push import write_to_offline_store
 
-        write_to_offline_store(self, feature_view_name, df, allow_registry_cache)
+        write_to_offline_store(self.registry, self.offline_engine, feature_view_name, df, allow_registry_cache)

@@ -1,12 +1,9 @@
 """Offline engines: point-in-time joins and reads for materialization, behind one interface."""
 
 from repast.offline.base import OfflineEngine, RetrievalJob
+from repast.plugins import OFFLINE, PLUGINS
 
-# offline_store.type -> "module:Class". `file` is Feast's name for the embedded engine.
-OFFLINE_ENGINES = {
-    "duckdb": "repast.offline.duckdb:DuckDBOfflineEngine",
-    "file": "repast.offline.duckdb:DuckDBOfflineEngine",
-    "postgres": "repast.offline.postgres:PostgresOfflineEngine",
-}
+# offline_store.type -> "module:Class": this kind's part of the one plugin table.
+OFFLINE_ENGINES = PLUGINS[OFFLINE]
 
 __all__ = ["OFFLINE_ENGINES", "OfflineEngine", "RetrievalJob"]

@@ -33,19 +33,6 @@ class RetrievalJob(ABC):
         pq.write_table(self.to_arrow(), path)
 
 
-class JoinRetrievalJob(RetrievalJob):
-    """The point-in-time join an engine runs when a `to_*` method is called.
-
-    `entity` is an Arrow table or a query in the engine's dialect."""
-
-    def __init__(self, engine: Any, entity: pa.Table | str, request: FeatureRequest,
-                 full_feature_names: bool) -> None:
-        self.engine = engine
-        self.entity = entity
-        self.request = request
-        self.full_feature_names = full_feature_names
-
-
 @dataclass(frozen=True)
 class SpineRange:
     """Retrieval without an entity frame: the spine is every distinct (join keys, event timestamp)
@@ -101,6 +88,9 @@ class OfflineEngine(ABC):
     @abstractmethod
     def read_range(self, view: FeatureView, start: datetime, end: datetime) -> pa.Table:
         """Every row of the view's source with start <= event_ts < end."""
+
+    def close(self) -> None:  # noqa: B027 - an engine that holds no connection has nothing to release
+        """Release held connections; the engine reconnects on next use."""
 
     @abstractmethod
     def write_rows(self, source: DataSource, table: pa.Table) -> None:

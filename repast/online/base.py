@@ -12,9 +12,11 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import pyarrow as pa
+
+from repast.capabilities import Capability
 
 if TYPE_CHECKING:
     from repast.config import BackendConfig, RepoConfig
@@ -62,6 +64,8 @@ class OnlineStore(ABC):
     """
 
     Config: type[BackendConfig]
+    # Capabilities as data (repast/capabilities.py): callers check before writing.
+    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.WRITE})
 
     def __init__(self, config: Any, repo_config: RepoConfig) -> None:
         self.config = config

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field
 
-from repast.config import PostgresConnectionConfig
+from repast.backend_config import PostgresConnectionConfig
 from repast.definitions import FeatureView
 from repast.errors import StoreUnavailable, require_module
 from repast.online.base import OnlineStore, ReadRow, new_storage_record, parse_storage_record, view_signature

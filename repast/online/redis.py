@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 from pydantic import Field, SecretStr
 
-from repast.config import BackendConfig
+from repast.backend_config import BackendConfig
 from repast.definitions import FeatureView
 from repast.errors import ConfigError, StoreUnavailable, require_module
 from repast.online.base import OnlineStore, ReadRow, new_storage_record, parse_storage_record, view_signature

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import SecretStr
 
-from repast.config import BackendConfig
+from repast.backend_config import BackendConfig
+from repast.capabilities import Capability
 from repast.errors import ConfigError, EntityKeyError, StoreUnavailable
 from repast.online.base import OnlineStore, ReadRow
 from repast.online.keys import SEPARATOR, key_types
@@ -40,6 +41,7 @@ class RemoteOnlineConfig(BackendConfig):
 
 class RemoteOnlineStore(OnlineStore):
     Config = RemoteOnlineConfig
+    capabilities: ClassVar[frozenset[Capability]] = frozenset()  # read-only
 
     def __init__(self, config: RemoteOnlineConfig, repo_config: Any) -> None:
         super().__init__(config, repo_config)
@@ -71,16 +73,16 @@ class RemoteOnlineStore(OnlineStore):
             self._connection.close()
 
     def update(self, project: str, views_to_keep: list[FeatureView], views_to_delete: list[FeatureView]) -> None:
-        raise self._read_only("create or drop online storage (apply, materialize)")
+        raise ConfigError(self.read_only_reason("create or drop online storage (apply, materialize)"))
 
     def teardown(self, project: str, views: list[FeatureView]) -> None:
-        raise self._read_only("tear down online storage")
+        raise ConfigError(self.read_only_reason("tear down online storage"))
 
     def write_batch(self, project: str, view: FeatureView, batch: pa.RecordBatch | pa.Table) -> int:
-        raise self._read_only(f"write rows of feature view '{view.name}' (materialize, push)")
+        raise ConfigError(self.read_only_reason(f"write rows of feature view '{view.name}' (materialize, push)"))
 
-    def _read_only(self, action: str) -> ConfigError:
-        return ConfigError(
+    def read_only_reason(self, action: str) -> str:
+        return (
             f"online_store type 'remote' ({self.config.path}) is read-only: it cannot {action}. Run this with "
             "the feature server's own feature_store.yaml, or push through the server's /push endpoint")
 

@@ -23,7 +23,7 @@ from typing import Any, Literal
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from repast.config import BackendConfig
+from repast.backend_config import BackendConfig
 from repast.definitions import FeatureView
 from repast.errors import StoreUnavailable
 from repast.online.base import (

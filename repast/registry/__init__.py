@@ -6,30 +6,22 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
-from repast.backends import load_class
 from repast.definitions.registry_objects import KINDS, RepoContents, object_from_dict
+from repast.plugins import PLUGINS, REGISTRY, build_plugin
 from repast.registry.base import Change, HistoryEntry, MaterializationRecord, RegistryStore, Snapshot
 
 if TYPE_CHECKING:
     from repast.config import RepoConfig
 
-# registry_type -> "module:Class"; a class is built from the RepoConfig by its `from_config`.
-REGISTRY_STORES = {
-    "sql": "repast.registry.sql:SQLRegistryStore",
-    "file": "repast.registry.sql:SQLRegistryStore",
-    "remote": "repast.registry.remote:RemoteRegistryStore",
-}
+# registry_type -> "module:Class": this kind's part of the one plugin table.
+REGISTRY_STORES = PLUGINS[REGISTRY]
 
 __all__ = ["REGISTRY_STORES", "Change", "HistoryEntry", "MaterializationRecord", "Registry",
            "RegistryStore", "Snapshot", "contents_from_snapshot", "open_registry_store"]
 
 
 def open_registry_store(config: RepoConfig) -> RegistryStore:
-    kind = config.registry_config.registry_type
-    cls = load_class(REGISTRY_STORES[kind])
-    if hasattr(cls, "from_config"):
-        return cls.from_config(config)  # type: ignore[no-any-return]
-    return cls(config.registry_url())  # type: ignore[no-any-return]
+    return build_plugin(REGISTRY, config.registry_config, config)  # type: ignore[no-any-return]
 
 
 def contents_from_snapshot(snapshot: Snapshot, signing_key: str | None = None) -> RepoContents:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
+
+from repast.capabilities import Capability, require
 
 
 @dataclass(frozen=True)
@@ -52,16 +54,13 @@ class MaterializationRecord:
 class RegistryStore(ABC):
     """Backends store specs as JSON per (project, kind, name) and keep a version per project."""
 
-    # Capability as data: a read-only store (a thin client of the feature server) refuses
-    # writes before any validation or storage work starts.
-    read_only: bool = False
+    # Capabilities as data: a read-only store (a thin client of the feature server) has no
+    # WRITE, and writes are refused before any validation or storage work starts.
+    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.WRITE})
 
     def check_writable(self, action: str) -> None:
         """Raise a clear error naming `action` when this store cannot write."""
-        if self.read_only:
-            from repast.errors import ConfigError
-
-            raise ConfigError(f"this registry is read-only: it cannot {action}")
+        require(self, Capability.WRITE, action)
 
     @abstractmethod
     def read(self, project: str) -> Snapshot:
@@ -97,3 +96,6 @@ class RegistryStore(ABC):
     @abstractmethod
     def delete_project(self, project: str) -> None:
         """Remove every definition, history entry and watermark of `project` (teardown)."""
+
+    def close(self) -> None:  # noqa: B027 - a store without connections has nothing to release
+        """Release connections; the store reconnects on next use."""

@@ -12,15 +12,16 @@ from __future__ import annotations
 
 import threading
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
+from repast.capabilities import Capability
 from repast.errors import ConfigError, StoreUnavailable, require_module
 from repast.registry.base import Change, HistoryEntry, MaterializationRecord, RegistryStore, Snapshot
 
 if TYPE_CHECKING:
     import httpx
 
-    from repast.config import RepoConfig
+    from repast.config import RegistryConfig, RepoConfig
 
 
 class ServerConnection:
@@ -79,21 +80,16 @@ class ServerConnection:
 class RemoteRegistryStore(RegistryStore):
     """Definitions of a project as the feature server at `path` sees them (read-only)."""
 
-    read_only = True
+    capabilities: ClassVar[frozenset[Capability]] = frozenset()  # read-only
 
-    def check_writable(self, action: str) -> None:
-        raise self._read_only(action)
-
-    def __init__(self, url: str, token: str | None = None) -> None:
-        self.connection = ServerConnection(url, token, what="remote registry")
+    def __init__(self, config: RegistryConfig, repo_config: RepoConfig) -> None:
+        token = config.token.get_secret_value() if config.token else None
+        self.connection = ServerConnection(config.path, token, what="remote registry")
         self._lock = threading.Lock()
         self._cached: dict[str, tuple[str, Snapshot]] = {}  # project -> (ETag, snapshot)
 
-    @classmethod
-    def from_config(cls, config: RepoConfig) -> RemoteRegistryStore:
-        registry = config.registry_config
-        token = registry.token.get_secret_value() if registry.token else None
-        return cls(registry.path, token)
+    def close(self) -> None:
+        self.connection.close()
 
     def read(self, project: str) -> Snapshot:
         """The project's definitions; re-downloaded only when the server's ETag changed."""
@@ -113,23 +109,23 @@ class RemoteRegistryStore(RegistryStore):
         return self.read(project).version
 
     def apply(self, project: str, changes: list[Change], expected_version: int, applied_by: str) -> int:
-        raise self._read_only("apply definitions")
+        raise ConfigError(self.read_only_reason("apply definitions"))
 
     def history(self, project: str, limit: int = 50) -> list[HistoryEntry]:
-        raise self._read_only("list the apply history")
+        raise ConfigError(self.read_only_reason("list the apply history"))
 
     def record_materialization(self, project: str, view: str, start: datetime, end: datetime,
                                storage: str = "") -> None:
-        raise self._read_only("materialize")
+        raise ConfigError(self.read_only_reason("materialize"))
 
     def materializations(self, project: str) -> dict[str, MaterializationRecord]:
-        raise self._read_only("read materialization watermarks")
+        raise ConfigError(self.read_only_reason("read materialization watermarks"))
 
     def delete_project(self, project: str) -> None:
-        raise self._read_only("tear down the project")
+        raise ConfigError(self.read_only_reason("tear down the project"))
 
-    def _read_only(self, action: str) -> ConfigError:
-        return ConfigError(
+    def read_only_reason(self, action: str) -> str:
+        return (
             f"registry_type 'remote' ({self.connection.url}) is read-only: it cannot {action}. "
             "Run this with the feature server's own feature_store.yaml (a registry database path), "
             "e.g. in a pipeline step or the materialization CronJob")

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from repast.config import masked_url
+from repast.backend_config import masked_url
 from repast.errors import ConfigError, RegistryConflict, StoreUnavailable
 from repast.registry.base import Change, HistoryEntry, MaterializationRecord, RegistryStore, Snapshot
 from repast.timestamps import as_utc
+
+if TYPE_CHECKING:
+    from repast.config import RegistryConfig, RepoConfig
 
 # How long a write waits for another process's lock on a SQLite registry before failing.
 SQLITE_LOCK_TIMEOUT_SECONDS = 30.0
@@ -64,7 +67,21 @@ watermarks = sa.Table(
 class SQLRegistryStore(RegistryStore):
     """One set of tables holds every project; an apply bumps the project's version row."""
 
-    def __init__(self, url: str) -> None:
+    engine: sa.Engine
+    _url: str
+    _created: bool
+
+    def __init__(self, config: RegistryConfig, repo_config: RepoConfig) -> None:
+        self._open(repo_config.registry_url())
+
+    @classmethod
+    def for_url(cls, url: str) -> SQLRegistryStore:
+        """A store on the SQLAlchemy URL `url` (tools and tests; FeatureStore goes through the plugin table)."""
+        store = cls.__new__(cls)
+        store._open(url)
+        return store
+
+    def _open(self, url: str) -> None:
         try:
             if url.startswith("sqlite"):
                 self.engine = sa.create_engine(url, connect_args={"timeout": SQLITE_LOCK_TIMEOUT_SECONDS})
@@ -74,6 +91,9 @@ class SQLRegistryStore(RegistryStore):
             raise ConfigError(f"registry path '{masked_url(url)}' is not a usable database URL: {e}") from None
         self._url = url
         self._created = False
+
+    def close(self) -> None:
+        self.engine.dispose()
 
     def _ensure_tables(self) -> None:
         if self._created:

@@ -19,9 +19,11 @@ from repast.config import RepoConfig
 from repast.definitions import DataSource, Entity, FeatureView, Field, FileSource, PostgreSQLSource, RepoContents
 from repast.feature_refs import resolve_features
 from repast.offline.base import OfflineEngine, RetrievalJob, SpineRange
+from repast.plugins import OFFLINE
 from repast.retrieval import entity_input
+from tests.contract.plugins import suite_params
 
-ENGINES = ["duckdb", "postgres"]
+ENGINES = suite_params(OFFLINE)
 
 
 class OfflineHarness:

@@ -22,11 +22,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from repast import Entity, FeatureView, Field, FileSource
-from repast.backends import load_class
 from repast.config import RepoConfig
 from repast.errors import StoreUnavailable
-from repast.online import ONLINE_STORES
 from repast.online.base import OnlineStore
+from repast.plugins import ONLINE, build_plugin
 from repast.types import (
     Array,
     Bool,
@@ -39,12 +38,9 @@ from repast.types import (
     UnixTimestamp,
     ValueType,
 )
+from tests.contract.plugins import suite_params
 
-STORES = [
-    "sqlite",
-    pytest.param("redis", marks=pytest.mark.redis),
-    pytest.param("postgres", marks=pytest.mark.postgres),
-]
+STORES = suite_params(ONLINE)
 T0 = datetime(2024, 5, 1, tzinfo=UTC)
 
 
@@ -71,7 +67,7 @@ def drop_postgres_schema(url: str, schema: str) -> None:
 
 def build_store(config: dict[str, Any], project: str, repo_path: Path) -> OnlineStore:
     repo = RepoConfig.model_validate({"project": project, "online_store": config, "repo_path": repo_path})
-    return load_class(ONLINE_STORES[config["type"]])(repo.online_store, repo)  # type: ignore[no-any-return]
+    return build_plugin(ONLINE, repo.online_store, repo)  # type: ignore[no-any-return]
 
 
 class Harness:

@@ -18,12 +18,14 @@ import pytest
 from repast import Entity, FeatureService, FeatureView, Field, FileSource
 from repast.config import RepoConfig
 from repast.errors import DefinitionError, FeatureNotFound, RegistryConflict
+from repast.plugins import REGISTRY
 from repast.registry.base import Change
 from repast.scaffold import generate_driver_stats
 from repast.store import FeatureStore
 from repast.types import Float32, Int64
+from tests.contract.plugins import suite_params
 
-REGISTRY_STORES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+REGISTRY_STORES = suite_params(REGISTRY)
 
 
 @pytest.fixture(params=REGISTRY_STORES)
@@ -330,7 +332,7 @@ def test_an_unreachable_registry_database_is_a_one_line_store_unavailable() -> N
     from repast.registry.sql import SQLRegistryStore
 
     with pytest.raises(StoreUnavailable, match="registry database .* cannot be used: ") as info:
-        SQLRegistryStore("postgresql+psycopg://postgres@127.0.0.1:1/test").read("p")
+        SQLRegistryStore.for_url("postgresql+psycopg://postgres@127.0.0.1:1/test").read("p")
     assert "\n" not in str(info.value)
 
 

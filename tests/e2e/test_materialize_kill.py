@@ -37,7 +37,8 @@ from datetime import datetime
 from repast import FeatureStore
 from repast.materialize import materialize
 store = FeatureStore(repo_path=sys.argv[1])
-materialize(store, datetime.fromisoformat(sys.argv[2]), datetime.fromisoformat(sys.argv[3]), batch_size=2_000)
+materialize(store.registry, store.offline_engine, store.online_store, datetime.fromisoformat(sys.argv[2]),
+            datetime.fromisoformat(sys.argv[3]), batch_size=2_000)
 '''
 START, END = "2024-01-01T00:00:00+00:00", "2024-02-01T00:00:00+00:00"
 

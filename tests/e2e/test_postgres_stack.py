@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -80,10 +81,58 @@ def latest_rows(data: pd.DataFrame) -> pd.DataFrame:
     return data.sort_values(["event_timestamp", "created"]).groupby("driver_id").tail(1).set_index("driver_id")
 
 
-def test_apply_train_materialize_serve_and_teardown_all_on_postgres(pg_repo: tuple[Path, pd.DataFrame]) -> None:
+@pytest.fixture
+def open_store() -> Iterator[Callable[[Path], FeatureStore]]:
+    """FeatureStores that are closed (pools released) at the end of the test."""
+    opened: list[FeatureStore] = []
+
+    def make(repo: Path) -> FeatureStore:
+        opened.append(FeatureStore(repo_path=repo))
+        return opened[-1]
+
+    yield make
+    for store in opened:
+        store.close()
+
+
+def _postgres_sockets() -> int:
+    """Established TCP connections of this process to port 5432, from /proc."""
+    inodes = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    count = 0
+    for name in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(name) as f:
+            for line in f.readlines()[1:]:
+                fields = line.split()
+                if fields[2].endswith(":1538") and fields[3] == "01" and fields[9] in inodes:
+                    count += 1
+    return count
+
+
+def test_closing_the_store_releases_its_postgres_connections(pg_repo: tuple[Path, pd.DataFrame]) -> None:
+    repo, _ = pg_repo
+    cli(repo, "apply")
+    before = _postgres_sockets()
+    with FeatureStore(repo_path=repo) as store:
+        store.get_online_features(["driver_stats:avg_daily_trips"], {"driver_id": [1001]})
+        assert _postgres_sockets() > before
+    assert _postgres_sockets() == before
+    # A closed store reconnects on next use.
+    assert store.get_online_features(["driver_stats:avg_daily_trips"], {"driver_id": [1001]}).to_dict()
+    store.close()
+
+
+def test_apply_train_materialize_serve_and_teardown_all_on_postgres(pg_repo: tuple[Path, pd.DataFrame],
+                                                                    open_store: Callable[[Path], FeatureStore]) -> None:
     repo, data = pg_repo
     assert "FeatureView driver_stats" in cli(repo, "apply")
-    store = FeatureStore(repo_path=repo)
+    store = open_store(repo)
 
     asked = data.iloc[[5, 40, 70]][["driver_id", "event_timestamp"]].reset_index(drop=True)
     training = store.get_historical_features(asked, store.get_feature_service("ranking")).to_df()
@@ -101,12 +150,13 @@ def test_apply_train_materialize_serve_and_teardown_all_on_postgres(pg_repo: tup
 
 
 def test_push_reaches_the_online_store_and_the_source_table(pg_repo: tuple[Path, pd.DataFrame],
-                                                             postgres_url: str, unique_name: str) -> None:
+                                                             postgres_url: str, unique_name: str,
+                                                             open_store: Callable[[Path], FeatureStore]) -> None:
     import psycopg
 
     repo, data = pg_repo
     cli(repo, "apply")
-    store = FeatureStore(repo_path=repo)
+    store = open_store(repo)
     fresh = pd.DataFrame({"driver_id": [1001], "event_timestamp": [NOW + timedelta(minutes=30)],
                           "conv_rate": [0.5], "acc_rate": [0.25], "avg_daily_trips": [4242],
                           "created": [NOW + timedelta(minutes=31)]})
@@ -128,7 +178,8 @@ def tables(postgres_url: str, schema: str) -> set[str]:
 
 
 def test_teardown_removes_online_tables_and_registry_records(pg_repo: tuple[Path, pd.DataFrame],
-                                                             postgres_url: str, unique_name: str) -> None:
+                                                             postgres_url: str, unique_name: str,
+                                                             open_store: Callable[[Path], FeatureStore]) -> None:
     repo, _ = pg_repo
     cli(repo, "apply")
     cli(repo, "materialize-incremental")
@@ -136,6 +187,6 @@ def test_teardown_removes_online_tables_and_registry_records(pg_repo: tuple[Path
     cli(repo, "teardown", "--yes")
     # What stays: the source table, and the store's shared index of views (other projects use it).
     assert tables(postgres_url, unique_name) == {"driver_stats", "repast_online_views"}
-    store = FeatureStore(repo_path=repo)
+    store = open_store(repo)
     assert store.list_feature_views() == []
     assert "driver_stats" not in cli(repo, "feature-views", "list", "--json")

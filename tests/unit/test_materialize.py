@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from repast import FeatureStore, FeatureView
-from repast.errors import FeatureNotFound, InputError, StoreUnavailable
+from repast.errors import FeatureNotFound, InputError, StoreUnavailable, TransientError
 from repast.materialize import BEGINNING_OF_TIME, ViewMaterialization, materialize
 
 VIEW = "driver_hourly_stats"
@@ -122,7 +122,8 @@ def test_progress_reports_start_batches_and_done(store: FeatureStore) -> None:
         seen.append((s.view, s.rows, s.done))
 
     end = data_end(store) + timedelta(hours=1)
-    materialize(store, end - timedelta(days=30), end, [VIEW], progress, batch_size=2)
+    materialize(store.registry, store.offline_engine, store.online_store,
+                end - timedelta(days=30), end, [VIEW], progress, batch_size=2)
     assert seen[0] == (VIEW, 0, False)
     assert seen[-1] == (VIEW, 5, True)
     assert [rows for _, rows, done in seen if not done][1:] == [2, 4, 5]
@@ -142,7 +143,8 @@ def test_watermark_is_recorded_only_after_the_view_finished(store: FeatureStore,
     monkeypatch.setattr(store.online_store, "write_batch", fail_on_second_batch)
     end = data_end(store) + timedelta(hours=1)
     with pytest.raises(RuntimeError):
-        materialize(store, end - timedelta(days=30), end, [VIEW], batch_size=2)
+        materialize(store.registry, store.offline_engine, store.online_store,
+                end - timedelta(days=30), end, [VIEW], batch_size=2)
     assert VIEW not in store.registry.store.materializations(store.project)
 
 
@@ -160,7 +162,8 @@ def test_transient_store_failures_are_retried(store: FeatureStore, monkeypatch: 
 
     monkeypatch.setattr(store.online_store, "write_batch", flaky)
     end = data_end(store) + timedelta(hours=1)
-    [stats] = materialize(store, end - timedelta(days=30), end, [VIEW], batch_size=3)
+    [stats] = materialize(store.registry, store.offline_engine, store.online_store,
+                end - timedelta(days=30), end, [VIEW], batch_size=3)
     assert stats.rows == 5
 
 
@@ -182,3 +185,24 @@ def test_views_with_online_false_are_not_materialized(store: FeatureStore) -> No
     assert "offline_only" not in [r.view for r in results]
     with pytest.raises(InputError, match="offline_only"):
         store.materialize(now - timedelta(days=1), now, ["offline_only"])
+
+
+def test_any_transient_error_is_retried_and_a_terminal_one_is_not(store: FeatureStore,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    import repast.materialize as m
+
+    monkeypatch.setattr(m, "_RETRY_DELAYS", (0.0, 0.0))
+    original = store.online_store.write_batch
+    failures = iter([TransientError("server busy"), InputError("bad rows")])
+
+    def flaky(*args: object) -> int:
+        error = next(failures, None)
+        if error is not None:
+            raise error
+        return original(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(store.online_store, "write_batch", flaky)
+    end = data_end(store) + timedelta(hours=1)
+    with pytest.raises(InputError, match="bad rows"):
+        materialize(store.registry, store.offline_engine, store.online_store,
+                    end - timedelta(days=30), end, [VIEW], batch_size=3)

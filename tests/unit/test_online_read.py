@@ -47,11 +47,11 @@ def test_full_feature_names_prefix_the_view(store: FeatureStore) -> None:
 
 
 def test_the_read_plan_is_cached_until_the_registry_changes(store: FeatureStore) -> None:
-    first = read_plan(store, FEATURES, False)
-    assert read_plan(store, list(FEATURES), False) is first
-    assert read_plan(store, FEATURES, True) is not first
+    first = read_plan(store.registry, FEATURES, False)
+    assert read_plan(store.registry, list(FEATURES), False) is first
+    assert read_plan(store.registry, FEATURES, True) is not first
     store.apply([Entity(name="rider", join_keys=["rider_id"])])
-    assert read_plan(store, FEATURES, False) is not first
+    assert read_plan(store.registry, FEATURES, False) is not first
 
 
 def test_join_key_maps_read_the_mapped_request_column(store: FeatureStore) -> None:

@@ -20,7 +20,8 @@ from repast.definitions import (
 from repast.errors import DefinitionError, InputError
 from repast.feature_refs import resolve_features
 from repast.offline.base import SpineRange
-from repast.retrieval import check_entity, entity_input, entity_timestamp_column, key_frame
+from repast.offline.planning import check_entity, entity_timestamp_column, key_frame
+from repast.retrieval import entity_input
 from repast.timestamps import normalize_timestamps
 from repast.transform import apply_on_demand
 from repast.types import Float64, Int64

@@ -1,0 +1,208 @@
+"""SQLOfflineEngine: the one structure every SQL engine shares; an engine writes only its dialect.
+
+Retrieval, the spine of a retrieval without an entity frame, the view rows under the read_*
+column contract, the latest row per key for materialization and the lazy job are written once
+here. An engine implements the dialect hooks:
+
+- `relation(source)`: SQL after FROM reading the source (a file scan, a table, a query);
+- `timestamp(column)` and `timestamp_literal(value)`: cast to a UTC timestamp;
+- `source_place(source)`: a row's place in the source's order, for the tie rule;
+- `latest_per_key_sql(rows, keys, columns)`: one row per key, the latest by the tie rule;
+- `point_in_time_sql(request)`: the join of the loaded key frame to every view;
+- `session()`, `read_arrow`, `stream_arrow`, `load_keys`: how queries run and the keys get in.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import pyarrow as pa
+
+from repast.errors import DefinitionError, InputError, RepastError
+from repast.offline.base import (
+    EntityInput,
+    OfflineEngine,
+    RetrievalJob,
+    SpineRange,
+    cast_to_view_types,
+)
+from repast.offline.planning import ROW, TIMESTAMP_COLUMN, TS, assemble, check_entity, key_frame, spine_columns
+from repast.sql_quoting import quote_ident
+
+if TYPE_CHECKING:
+    from repast.definitions import DataSource, FeatureView
+    from repast.feature_refs import FeatureRequest, ViewRequest
+
+q = quote_ident
+KEYS_TABLE = "__repast_keys"  # the key frame, as each engine loads it for the join
+__all__ = ["KEYS_TABLE", "ROW", "TS", "SQLOfflineEngine", "SQLRetrievalJob"]
+
+
+class SQLOfflineEngine(OfflineEngine):
+    """An offline engine that runs SQL. Subclasses hold dialect code only (see the module docstring)."""
+
+    dialect: ClassVar[str] = ""  # the engine's name in messages ("DuckDB", "PostgreSQL")
+    type_name: ClassVar[str] = ""  # its offline_store.type
+    # The source kinds this engine reads, as data: callers and validation ask instead of trying.
+    source_kinds: ClassVar[tuple[type[DataSource], ...]] = ()
+
+    # ---- dialect hooks -----------------------------------------------------------------------
+    @abstractmethod
+    def relation(self, source: DataSource) -> str:
+        """SQL usable after FROM that reads every row of `source`."""
+
+    def timestamp(self, column: str) -> str:
+        """A source column as a UTC timestamp (the session zone is UTC: zone-less values are UTC)."""
+        return f"CAST({q(column)} AS TIMESTAMPTZ)"
+
+    @abstractmethod
+    def timestamp_literal(self, value: datetime) -> str:
+        """A datetime as an SQL timestamp-with-zone literal."""
+
+    @abstractmethod
+    def source_place(self, source: DataSource) -> str:
+        """SQL for a row's place in the source's order (the greatest wins exact ties), valid in a
+        SELECT directly over `relation(source)`."""
+
+    @abstractmethod
+    def latest_per_key_sql(self, rows: str, keys: list[str], columns: list[str]) -> str:
+        """Of the query `rows` (read_* columns and `__place`), the latest row per `keys` by (event,
+        created, place), selecting `columns`, ordered by the keys."""
+
+    @abstractmethod
+    def point_in_time_sql(self, request: FeatureRequest) -> str:
+        """The join of the loaded key frame (KEYS_TABLE) to every view: one row per entity row, in
+        ROW order, each view feature named `vr.output_name(feature, True)`."""
+
+    @abstractmethod
+    def session(self) -> AbstractContextManager[Any]:
+        """A connection for one job; whatever the job created goes away with it."""
+
+    @abstractmethod
+    def read_arrow(self, conn: Any, sql: str) -> pa.Table:
+        """The result of `sql` as an Arrow table."""
+
+    @abstractmethod
+    def stream_arrow(self, sql: str, batch_size: int) -> Iterator[pa.RecordBatch]:
+        """The result of `sql` as record batches, read lazily over a connection of its own."""
+
+    @abstractmethod
+    def load_keys(self, conn: Any, keys: pa.Table) -> None:
+        """Make the key frame queryable as KEYS_TABLE in this session."""
+
+    @abstractmethod
+    def query_schema(self, sql: str) -> pa.Schema:
+        """The columns of a user's entity query, without running it in full."""
+
+    def spine_key_columns(self, vr: ViewRequest, request: FeatureRequest) -> list[str]:
+        """The key columns one view contributes to a spine; by default only its own (the parts are
+        combined by name, so a column another view lacks is NULL there)."""
+        src = vr.view.batch_source
+        return [f"{q(src.source_column(k))} AS {q(c)}"
+                for k, c in zip(vr.view.join_keys, vr.request_columns(), strict=True)]
+
+    spine_union: ClassVar[str] = "UNION ALL BY NAME"
+    job_class: ClassVar[type[SQLRetrievalJob]]
+
+    # ---- shared structure --------------------------------------------------------------------
+    def check_source(self, source: DataSource) -> None:
+        """Raise DefinitionError naming the source when this engine cannot read its kind."""
+        if not isinstance(source, self.source_kinds):
+            kinds = " or ".join(k.__name__ for k in self.source_kinds)
+            raise DefinitionError(
+                f"data source '{source.name}' ({type(source).__name__}) cannot be read by the {self.type_name} "
+                f"offline engine; use a {kinds} or set offline_store.type to match the source")
+
+    def get_historical_features(self, entity: EntityInput, request: FeatureRequest,
+                                full_feature_names: bool) -> RetrievalJob:
+        schemas = {}
+        for vr in request.views:
+            self.check_source(vr.view.batch_source)
+            schemas[vr.view.batch_source.name] = self.source_schema(vr.view.batch_source)
+        if isinstance(entity, SpineRange):
+            return self.job_class(self, self.spine_sql(request, entity), request, full_feature_names)
+        schema = entity.schema if isinstance(entity, pa.Table) else self._entity_query_schema(entity)
+        check_entity(schema, request, lambda s: schemas[s.name])
+        return self.job_class(self, entity, request, full_feature_names)
+
+    def _entity_query_schema(self, sql: str) -> pa.Schema:
+        try:
+            return self.query_schema(sql)
+        except RepastError:
+            raise
+        except Exception as e:  # drivers raise many error classes; all mean the user's query is bad
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise InputError(f"entity_df query failed in {self.dialect}: {first}") from None
+
+    def spine_sql(self, request: FeatureRequest, spine: SpineRange) -> str:
+        """Every distinct (join keys, event timestamp) of the views' rows in [start, end]."""
+        start, end = self.timestamp_literal(spine.start), self.timestamp_literal(spine.end)
+        parts = []
+        for vr in request.views:
+            src = vr.view.batch_source
+            ts = self.timestamp(src.timestamp_field)
+            parts.append(f"SELECT {', '.join(self.spine_key_columns(vr, request))}, {ts} AS {TIMESTAMP_COLUMN} "
+                         f"FROM {self.relation(src)} WHERE {ts} BETWEEN {start} AND {end}")
+        columns = ", ".join(q(c) for c in spine_columns(request))
+        order = ", ".join(f"{q(c)} NULLS FIRST" for c in [TIMESTAMP_COLUMN, *request.entity_columns()])
+        return (f"SELECT DISTINCT {columns} FROM ({f' {self.spine_union} '.join(parts)}) AS __spine "
+                f"ORDER BY {order}")
+
+    def view_rows_sql(self, view: FeatureView, with_place: bool = False) -> str:
+        """The view's rows under the read_* column contract, before any time filter (and with
+        `with_place`, their place in the source as `__place`)."""
+        src = view.batch_source
+        self.check_source(src)
+        columns = [f"{q(src.source_column(k))} AS {q(k)}" for k in view.join_keys]
+        columns += [f"{q(src.source_column(f))} AS {q(f)}" for f in view.feature_names()]
+        created = self.timestamp(src.created_timestamp_column) if src.created_timestamp_column \
+            else "CAST(NULL AS TIMESTAMPTZ)"
+        columns += [f"{self.timestamp(src.timestamp_field)} AS event_timestamp", f"{created} AS created_timestamp"]
+        if with_place:
+            columns.append(f"{self.source_place(src)} AS __place")
+        return f"SELECT {', '.join(columns)} FROM {self.relation(src)}"
+
+    def in_range_sql(self, view: FeatureView, start: datetime, end: datetime, with_place: bool = False) -> str:
+        return (f"SELECT * FROM ({self.view_rows_sql(view, with_place)}) AS __rows WHERE event_timestamp >= "
+                f"{self.timestamp_literal(start)} AND event_timestamp < {self.timestamp_literal(end)}")
+
+    def read_latest(self, view: FeatureView, start: datetime, end: datetime,
+                    batch_size: int = 100_000) -> Iterator[pa.RecordBatch]:
+        # Key order costs the engine little and saves the online store much: batches of random keys
+        # make each write transaction touch (and rewrite) pages across the whole stored key space.
+        columns = [*view.join_keys, *view.feature_names(), "event_timestamp", "created_timestamp"]
+        sql = self.latest_per_key_sql(self.in_range_sql(view, start, end, with_place=True),
+                                      list(view.join_keys), columns)
+        for batch in self.stream_arrow(sql, batch_size):
+            yield cast_to_view_types(batch, view)
+
+    def read_range(self, view: FeatureView, start: datetime, end: datetime) -> pa.Table:
+        with self.session() as conn:
+            return cast_to_view_types(self.read_arrow(conn, self.in_range_sql(view, start, end)), view)
+
+
+class SQLRetrievalJob(RetrievalJob):
+    """The point-in-time join, run when a `to_*` method is called; `entity` is Arrow or a query."""
+
+    def __init__(self, engine: SQLOfflineEngine, entity: pa.Table | str, request: FeatureRequest,
+                 full_feature_names: bool) -> None:
+        self.engine = engine
+        self.entity = entity
+        self.request = request
+        self.full_feature_names = full_feature_names
+
+    def to_arrow(self) -> pa.Table:
+        engine = self.engine
+        with engine.session() as conn:
+            entity = self.entity if isinstance(self.entity, pa.Table) else engine.read_arrow(conn, self.entity)
+            ts = check_entity(entity.schema, self.request)
+            engine.load_keys(conn, key_frame(entity, ts, self.request))
+            features = engine.read_arrow(conn, engine.point_in_time_sql(self.request))
+        return assemble(entity, ts, features, self.request, self.full_feature_names)
+
+
+SQLOfflineEngine.job_class = SQLRetrievalJob

@@ -1,0 +1,42 @@
+"""Which backends each contract suite runs on, taken from the one plugin table (repast/plugins.py).
+
+Every `type:` of a kind runs its kind's suite, once per variant (a SQL registry on SQLite and on
+PostgreSQL), unless NOT_IN_SUITE says why not: a new backend added to the table gets the whole
+suite, or must state here why it does not.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from repast.plugins import OFFLINE, ONLINE, PLUGINS, REGISTRY
+
+# (kind, type) -> why that type does not run the kind's contract suite.
+NOT_IN_SUITE = {
+    (OFFLINE, "file"): "not implemented as its own engine, because 'file' is Feast's name for duckdb (same class)",
+    (ONLINE, "remote"): "not implemented, because a thin client of the feature server is read-only: it cannot "
+                        "write the rows the suite reads (tests/kubeflow/test_remote_stores.py covers it)",
+    (REGISTRY, "file"): "not implemented as its own store, because 'file' is Feast's name for sql (same class)",
+    (REGISTRY, "remote"): "not implemented, because a thin client of the feature server is read-only: it cannot "
+                          "apply (tests/kubeflow/test_remote_stores.py covers it)",
+}
+# (kind, type) -> the variants the suite runs, each a fixture id the suite knows how to set up.
+VARIANTS = {(REGISTRY, "sql"): ["sqlite", "postgres"]}
+# A variant that needs a server is marked with it, so it skips (or, in CI, fails) without it.
+SERVER_MARKS = {"postgres": pytest.mark.postgres, "redis": pytest.mark.redis}
+
+
+def suite_params(kind: str) -> list[Any]:
+    """pytest params for the contract suite of `kind`: every registered type, or why not."""
+    params = []
+    for type_name in PLUGINS[kind]:
+        reason = NOT_IN_SUITE.get((kind, type_name))
+        if reason is not None:
+            params.append(pytest.param(type_name, marks=pytest.mark.skip(reason=reason), id=type_name))
+            continue
+        for variant in VARIANTS.get((kind, type_name), [type_name]):
+            marks = [SERVER_MARKS[variant]] if variant in SERVER_MARKS else []
+            params.append(pytest.param(variant, marks=marks, id=variant))
+    return params
