@@ -14,6 +14,7 @@ from repast.definitions import (
     PostgreSQLSource,
     PushSource,
     RequestSource,
+    SparkSource,
 )
 from repast.push import PushMode
 from repast.store import FeatureStore
@@ -24,5 +25,5 @@ __version__ = "0.1.0"
 __all__ = [
     "BatchFeatureView", "Client", "Entity", "FeatureService", "FeatureStore", "FeatureView", "Field", "FileSource",
     "OnDemandFeatureView", "PostgreSQLSource", "PushMode", "PushSource", "RepoConfig", "RequestSource", "ValueType",
-    "types",
+    "types", "SparkSource",
 ]

@@ -17,6 +17,9 @@ class Capability(enum.StrEnum):
     """An ability a backend may have beyond reading."""
 
     WRITE = "write"  # create storage, write rows or definitions, record watermarks
+    # An offline engine that writes the latest rows to the online store from where they are
+    # computed (Spark executors), instead of streaming them through the driver.
+    WRITE_ONLINE_IN_PLACE = "write_online_in_place"
 
 
 def has(backend: Any, capability: Capability) -> bool:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from repast.capabilities import Capability, require
+from repast.capabilities import Capability, has, require
 from repast.definitions import FeatureView
 from repast.errors import InputError, TransientError
 from repast.registry.base import MaterializationRecord
@@ -150,18 +150,43 @@ def materialize_view(registry: Registry, engine: OfflineEngine, online: OnlineSt
     if progress is not None:
         progress(stats)
     began = time.perf_counter()
-    batches = engine.read_latest(view, start, end, batch_size)
-    for batch in prefetched(batches):
-        stats.rows += _write(online, registry.project, view, batch)
-        stats.seconds = time.perf_counter() - began
-        if progress is not None:
-            progress(stats)
+    if has(engine, Capability.WRITE_ONLINE_IN_PLACE):
+        sink = OnlineSink(type(online), online.config, online.repo_config, registry.project, view)
+        stats.rows = engine.write_latest_online(view, start, end, sink, batch_size)  # type: ignore[attr-defined]
+    else:
+        batches = engine.read_latest(view, start, end, batch_size)
+        for batch in prefetched(batches):
+            stats.rows += _write(online, registry.project, view, batch)
+            stats.seconds = time.perf_counter() - began
+            if progress is not None:
+                progress(stats)
     registry.store.record_materialization(registry.project, view.name, start, end, storage)
     stats.seconds = time.perf_counter() - began
     stats.done = True
     if progress is not None:
         progress(stats)
     return stats
+
+
+class OnlineSink:
+    """Writes batches of latest rows to the online store wherever it is called: pickled to a Spark
+    executor, it opens its own connection there (store class + config, never a live client)."""
+
+    def __init__(self, store_class: type[OnlineStore], config: Any, repo_config: Any, project: str,
+                 view: FeatureView) -> None:
+        self.store_class = store_class
+        self.config = config
+        self.repo_config = repo_config
+        self.project = project
+        self.view = view
+
+    def __call__(self, batches: Iterator[pa.RecordBatch]) -> int:
+        """Write every batch (transient failures retried, as on the driver); returns the rows written."""
+        store = self.store_class(self.config, self.repo_config)
+        try:
+            return sum(_write(store, self.project, self.view, batch) for batch in batches)
+        finally:
+            store.close()
 
 
 def _write(online: OnlineStore, project: str, view: FeatureView, batch: pa.RecordBatch) -> int:

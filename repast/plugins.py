@@ -21,6 +21,7 @@ PLUGINS: dict[str, dict[str, str]] = {
         "duckdb": "repast.offline.duckdb:DuckDBOfflineEngine",
         "file": "repast.offline.duckdb:DuckDBOfflineEngine",
         "postgres": "repast.offline.postgres:PostgresOfflineEngine",
+        "spark": "repast.offline.spark:SparkOfflineEngine",
     },
     ONLINE: {
         "sqlite": "repast.online.sqlite:SqliteOnlineStore",

@@ -46,13 +46,16 @@ def entity_input(entity_df: Any, request: FeatureRequest, start_date: datetime |
             raise InputError("pass either entity_df or start_date/end_date, not both")
         if isinstance(entity_df, str | pa.Table):
             return entity_df
+        if type(entity_df).__module__.startswith("pyspark."):
+            return entity_df  # type: ignore[no-any-return] # a Spark DataFrame, for the Spark engine
         if isinstance(entity_df, pa.RecordBatch):
             return pa.Table.from_batches([entity_df])
         import pandas as pd
 
         if isinstance(entity_df, pd.DataFrame):
             return pa.Table.from_pandas(entity_df, preserve_index=False)
-        raise InputError(f"entity_df must be a pandas DataFrame, a pyarrow Table or an SQL query string, "
+        raise InputError(f"entity_df must be a pandas DataFrame, a pyarrow Table, an SQL query string "
+                         f"or (with the spark engine) a Spark DataFrame, "
                          f"got {type(entity_df).__name__}")
     if request.request_columns:
         raise InputError(f"on-demand views need request columns {request.request_columns}, which only an "

@@ -65,3 +65,44 @@ def sample_repo(tmp_path: Path) -> Iterator[Path]:
     from repast.scaffold import init_repo
 
     yield init_repo(tmp_path / "repo", "sample")
+
+
+# Settings of the one SparkSession the Spark tests share (starting one takes ~20 s).
+SPARK_TEST_CONF = {
+    "spark.master": "local[2]",
+    "spark.ui.enabled": "false",
+    "spark.driver.host": "127.0.0.1",
+    "spark.driver.bindAddress": "127.0.0.1",
+    "spark.sql.shuffle.partitions": "2",
+    "spark.default.parallelism": "2",
+    "spark.driver.memory": "1g",
+}
+
+
+def _spark_missing() -> str | None:
+    """Why the Spark tests cannot run here, or None."""
+    import importlib.util
+    import shutil
+
+    if importlib.util.find_spec("pyspark") is None:
+        return 'pyspark is not installed (pip install "repast[spark]")'
+    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+        return "no Java runtime: java is not on PATH and JAVA_HOME is not set (install openjdk-17-jre-headless)"
+    return None
+
+
+@pytest.fixture(scope="session")
+def spark_session() -> Iterator[object]:
+    """One local[2] SparkSession for every Spark test. Skipped without pyspark or Java, unless
+    REPAST_TEST_SPARK=1 (.ci/run sets it), which makes them required."""
+    missing = _spark_missing()
+    if missing is not None:
+        if os.environ.get("REPAST_TEST_SPARK") == "1":
+            pytest.fail(f"REPAST_TEST_SPARK=1 is set but the Spark tests cannot run: {missing}")
+        pytest.skip(f"Spark tests skipped: {missing}; set REPAST_TEST_SPARK=1 to require them")
+    from repast.offline.spark import spark_session as make_session
+
+    session = make_session(SPARK_TEST_CONF)
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()

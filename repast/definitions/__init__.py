@@ -15,10 +15,11 @@ from repast.definitions.sources import (
     RequestSource,
     source_from_dict,
 )
+from repast.definitions.spark_source import SparkSource
 
 __all__ = [
     "KINDS", "BatchFeatureView", "CsvFormat", "DataSource", "Entity", "FeatureService", "FeatureView",
     "Field", "FileSource", "OnDemandFeatureView", "ParquetFormat", "PostgreSQLSource", "Projection",
     "PushSource", "RepoContents", "RequestSource", "object_from_dict", "on_demand_feature_view",
-    "source_from_dict", "spec_of",
+    "source_from_dict", "spec_of", "SparkSource",
 ]

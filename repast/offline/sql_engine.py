@@ -106,6 +106,7 @@ class SQLOfflineEngine(OfflineEngine):
                 for k, c in zip(vr.view.join_keys, vr.request_columns(), strict=True)]
 
     spine_union: ClassVar[str] = "UNION ALL BY NAME"
+    null_timestamp: ClassVar[str] = "CAST(NULL AS TIMESTAMPTZ)"  # a typed NULL timestamp in the dialect
     job_class: ClassVar[type[SQLRetrievalJob]]
 
     # ---- shared structure --------------------------------------------------------------------
@@ -160,7 +161,7 @@ class SQLOfflineEngine(OfflineEngine):
         columns = [f"{q(src.source_column(k))} AS {q(k)}" for k in view.join_keys]
         columns += [f"{q(src.source_column(f))} AS {q(f)}" for f in view.feature_names()]
         created = self.timestamp(src.created_timestamp_column) if src.created_timestamp_column \
-            else "CAST(NULL AS TIMESTAMPTZ)"
+            else self.null_timestamp
         columns += [f"{self.timestamp(src.timestamp_field)} AS event_timestamp", f"{created} AS created_timestamp"]
         if with_place:
             columns.append(f"{self.source_place(src)} AS __place")

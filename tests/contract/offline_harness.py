@@ -125,9 +125,40 @@ class PostgresHarness(OfflineHarness):
             conn.execute(f"DROP SCHEMA IF EXISTS {self.schema} CASCADE")
 
 
+class SparkHarness(OfflineHarness):
+    """SparkSources over Parquet directories, read by the session-scoped local SparkSession."""
+
+    kind = "spark"
+
+    def __init__(self, root: Path) -> None:
+        from repast.offline.spark import SparkOfflineConfig, SparkOfflineEngine
+
+        self.root = root
+        config = RepoConfig.model_construct(project="t", repo_path=root)
+        self.engine = SparkOfflineEngine(SparkOfflineConfig(staging_location=str(root / "staging")), config)
+
+    def source(self, name: str, table: pa.Table, timestamp_field: str = "event_timestamp",
+               created: str = "", field_mapping: dict[str, str] | None = None) -> DataSource:
+        from repast.definitions import SparkSource
+
+        (self.root / name).mkdir(parents=True, exist_ok=True)
+        pq.write_table(table, self.root / name / "part-0.parquet")
+        return SparkSource(name=name, path=str(self.root / name), file_format="parquet",
+                           timestamp_field=timestamp_field, created_timestamp_column=created,
+                           field_mapping=field_mapping)
+
+    def entity_sql(self, table: pa.Table) -> str:
+        path = self.root / f"entity-{uuid.uuid4().hex[:8]}.parquet"
+        pq.write_table(table, path)
+        return f"SELECT * FROM parquet.`{path}`"
+
+
 def make_harness(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> OfflineHarness:
     if kind == "duckdb":
         return DuckDBHarness(tmp_path)
+    if kind == "spark":
+        request.getfixturevalue("spark_session")
+        return SparkHarness(tmp_path)
     url = request.getfixturevalue("postgres_url")
     return PostgresHarness(url, "t_" + uuid.uuid4().hex[:12])
 

@@ -262,7 +262,7 @@ def test_feature_named_like_an_entity_column_fails(offline: OfflineHarness) -> N
 
 
 def test_source_of_another_engine_is_a_definition_error(offline: OfflineHarness) -> None:  # noqa: F811
-    foreign = (PostgreSQLSource(name="pg", table="t", timestamp_field="ts") if offline.kind == "duckdb"
-               else FileSource(name="f", path="x.parquet", timestamp_field="ts"))
+    foreign = (FileSource(name="f", path="x.parquet", timestamp_field="ts") if offline.kind == "postgres"
+               else PostgreSQLSource(name="pg", table="t", timestamp_field="ts"))
     with pytest.raises(DefinitionError, match="cannot be read by the"):
         offline.engine.source_schema(foreign)

@@ -1,0 +1,1 @@
+"""Feast's module path for the Spark offline store."""

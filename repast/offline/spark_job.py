@@ -1,0 +1,196 @@
+"""The Spark retrieval job and the staging location results stream through.
+
+A result never comes to the driver in one piece: Spark writes it, sorted, as Parquet under the
+staging location, and the driver reads it back one record batch at a time (`staged_batches`).
+So `to_parquet` of a result larger than the driver's memory works, and `to_arrow` holds only
+the result itself. `to_spark_df` returns the distributed result without running it.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import tempfile
+import uuid
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from repast.errors import InputError
+from repast.offline.base import RetrievalJob
+from repast.offline.planning import ROW, TS, assemble, check_entity, key_frame
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+
+    from repast.feature_refs import FeatureRequest
+    from repast.offline.spark import SparkOfflineEngine
+
+BATCH_SIZE = 100_000
+
+
+def spark_entity(engine: SparkOfflineEngine, frame: DataFrame) -> str:
+    """A Spark DataFrame entity frame as the SQL query the job reads (a temporary view of it)."""
+    name = f"__repast_entity_{uuid.uuid4().hex[:12]}"
+    frame.createOrReplaceTempView(name)
+    return f"SELECT * FROM {name}"
+
+
+def staging_root(engine: SparkOfflineEngine) -> str:
+    return engine.config.staging_location or os.path.join(tempfile.gettempdir(), "repast-spark-staging")
+
+
+def _filesystem(location: str) -> tuple[pafs.FileSystem, str]:
+    if "://" not in location:
+        return pafs.LocalFileSystem(), os.path.abspath(location)
+    # Spark's Hadoop schemes name the same stores pyarrow knows under other names.
+    uri = location.replace("s3a://", "s3://", 1).replace("gcs://", "gs://", 1)
+    fs, path = pafs.FileSystem.from_uri(uri)
+    return fs, path
+
+
+def stage(engine: SparkOfflineEngine, frame: DataFrame) -> str:
+    """Write `frame` as Parquet to a new directory under the staging location; returns it."""
+    location = staging_root(engine).rstrip("/") + "/" + uuid.uuid4().hex
+    frame.write.parquet(location)
+    return location
+
+
+def read_staged(location: str, batch_size: int, remove: bool = True) -> Iterator[pa.RecordBatch]:
+    """The staged rows in order (part files by name, rows in file order), batch by batch; the
+    directory is removed once read (also when the reader stops early)."""
+    fs, path = _filesystem(location)
+    try:
+        found = fs.get_file_info(pafs.FileSelector(path, recursive=False))
+        files = sorted(f.path for f in found if f.type == pafs.FileType.File
+                       and posixpath.basename(f.path).startswith("part-"))
+        for file in files:
+            with fs.open_input_file(file) as handle:
+                yield from pq.ParquetFile(handle).iter_batches(batch_size)
+    finally:
+        if remove:
+            fs.delete_dir(path)
+
+
+def staged_batches(engine: SparkOfflineEngine, frame: DataFrame, batch_size: int) -> Iterator[pa.RecordBatch]:
+    """`frame`'s rows, in its order, streamed through the staging location."""
+    yield from read_staged(stage(engine, frame), batch_size)
+
+
+class SparkRetrievalJob(RetrievalJob):
+    """The point-in-time join on Spark; `entity` is Arrow (from pandas or Arrow) or Spark SQL."""
+
+    def __init__(self, engine: SparkOfflineEngine, entity: pa.Table | str, request: FeatureRequest,
+                 full_feature_names: bool) -> None:
+        self.engine = engine
+        self.entity = entity
+        self.request = request
+        self.full_feature_names = full_feature_names
+
+    def _keys_view(self, keys: DataFrame) -> str:
+        name = f"__repast_keys_{uuid.uuid4().hex[:12]}"
+        keys.createOrReplaceTempView(name)
+        return name
+
+    def _spark_entity(self) -> tuple[DataFrame, str]:
+        """The entity frame in Spark with its row number as ROW (fixed by staging it once, as
+        monotonically_increasing_id is only stable within one read), and its timestamp column."""
+        from pyspark.sql import functions as F
+
+        spark = self.engine.spark
+        if isinstance(self.entity, pa.Table):
+            ts = check_entity(self.entity.schema, self.request)
+            rows = self.entity.append_column(ROW, pa.array(range(self.entity.num_rows), pa.int64()))
+            return spark.createDataFrame(rows), ts
+        frame = spark.sql(self.entity)
+        ts = check_entity(frame.limit(0).toArrow().schema, self.request)
+        numbered = frame.withColumn(ROW, F.monotonically_increasing_id())
+        return spark.read.parquet(stage(self.engine, numbered)), ts
+
+    def _features(self, entity: DataFrame, ts: str) -> DataFrame:
+        """One row per entity row: ROW, then every view feature named `projection__feature`."""
+        from pyspark.sql import functions as F
+
+        keys = entity.select(*self.request.entity_columns(), F.col(ts).cast("timestamp").alias(TS), ROW)
+        return self.engine.spark.sql(self.engine.join_sql(self.request, self._keys_view(keys)))
+
+    def to_spark_df(self) -> DataFrame:
+        """The result as a distributed Spark DataFrame (entity columns, then features; unordered
+        across partitions unless sorted; on-demand views are not run in Spark)."""
+        from pyspark.sql import functions as F
+
+        if self.request.on_demand:
+            raise InputError("to_spark_df() cannot run on-demand feature views (they run in Python on "
+                             "Arrow batches): use to_arrow(), to_df() or to_parquet()")
+        entity, ts = self._spark_entity()
+        features = self._features(entity, ts)
+        joined = entity.join(features, ROW, "left").orderBy(ROW)
+        outputs = []
+        for vr in self.request.views:
+            for feature in vr.features:
+                column = F.col(f"`{vr.output_name(feature, True)}`")
+                outputs.append(column.alias(vr.output_name(feature, self.full_feature_names)))
+        return joined.select(*[F.col(f"`{c}`") for c in entity.columns if c != ROW], *outputs)
+
+    def batches(self, batch_size: int = BATCH_SIZE) -> Iterator[pa.RecordBatch]:
+        """The result in entity order, batch by batch, through the staging location."""
+        if isinstance(self.entity, pa.Table):
+            yield from self._batches_for_arrow(self.entity, batch_size)
+            return
+        entity, ts = self._spark_entity()
+        joined = entity.join(self._features(entity, ts), ROW, "left").orderBy(ROW)
+        names = [c for c in entity.columns if c != ROW]
+        for batch in staged_batches(self.engine, joined, batch_size):
+            part = pa.Table.from_batches([batch])
+            yield from self._assemble(part.select(names), ts, part)
+
+    def _batches_for_arrow(self, entity: pa.Table, batch_size: int) -> Iterator[pa.RecordBatch]:
+        ts = check_entity(entity.schema, self.request)
+        spark = self.engine.spark
+        keys = spark.createDataFrame(key_frame(entity, ts, self.request))
+        features = spark.sql(self.engine.join_sql(self.request, self._keys_view(keys))).orderBy(ROW)
+        offset = 0
+        for batch in staged_batches(self.engine, features, batch_size):
+            part = entity.slice(offset, batch.num_rows)
+            offset += batch.num_rows
+            yield from self._assemble(part, ts, pa.Table.from_batches([batch]))
+
+    def _assemble(self, entity: pa.Table, ts: str, features: pa.Table) -> Iterator[pa.RecordBatch]:
+        yield from assemble(entity, ts, features, self.request, self.full_feature_names).to_batches()
+
+    def _empty(self) -> pa.Table:
+        entity = self.entity if isinstance(self.entity, pa.Table) else None
+        if entity is None:
+            return pa.Table.from_batches([], schema=self._schema_from_spark())
+        ts = check_entity(entity.schema, self.request)
+        features = pa.table({vr.output_name(f, True): pa.array([], f_type)
+                             for vr in self.request.views
+                             for f, f_type in ((f.name, f.dtype.to_arrow()) for f in vr.view.features)
+                             if f in vr.read_features})
+        return assemble(entity, ts, features, self.request, self.full_feature_names)
+
+    def _schema_from_spark(self) -> pa.Schema:
+        return self.to_spark_df().limit(0).toArrow().schema
+
+    def to_arrow(self) -> pa.Table:
+        batches = list(self.batches())
+        if not batches:
+            return self._empty()
+        return pa.Table.from_batches(batches)
+
+    def to_parquet(self, path: str) -> None:
+        """Write the result to one Parquet file, a batch at a time (driver memory stays flat)."""
+        writer: pq.ParquetWriter | None = None
+        try:
+            for batch in self.batches():
+                if writer is None:
+                    writer = pq.ParquetWriter(path, batch.schema)
+                writer.write_batch(batch)
+            if writer is None:
+                pq.write_table(self._empty(), path)
+        finally:
+            if writer is not None:
+                writer.close()
