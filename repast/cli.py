@@ -286,6 +286,11 @@ def config_show() -> None:
     print(json.dumps(data, indent=2))
 
 
+from repast.cli_ui import ui as _ui  # noqa: E402  (the module imports this one)
+
+app.command("ui")(_ui)
+
+
 def run() -> None:
     """Entry point of the `repast` console script and of `python -m repast`."""
     app(prog_name="repast")

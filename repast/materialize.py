@@ -22,6 +22,7 @@ import pyarrow as pa
 
 from repast.definitions import FeatureView
 from repast.errors import InputError, StoreUnavailable
+from repast.registry.base import MaterializationRun
 from repast.timestamps import as_utc
 
 if TYPE_CHECKING:
@@ -119,6 +120,8 @@ def materialize_view(store: FeatureStore, view: FeatureView, start: datetime, en
         if progress is not None:
             progress(stats)
     store.registry.store.record_materialization(store.project, view.name, start, end)
+    store.registry.store.record_run(store.project, MaterializationRun(view.name, start, end, datetime.now(UTC),
+                                                                      stats.rows))
     stats.seconds = time.perf_counter() - began
     stats.done = True
     if progress is not None:

@@ -240,3 +240,11 @@ class FeatureStore:
         from repast.push import write_to_online_store
 
         write_to_online_store(self, feature_view_name, df)
+
+    # ---- web UI (repast/ui/) ----------------------------------------------------------------
+    def serve_ui(self, host: str = "127.0.0.1", port: int = 8888, root_path: str = "",
+                 server_url: str = "http://localhost:6566", **_feast_only: Any) -> None:
+        """Serve the read-only web UI for this store's registry until interrupted."""
+        from repast.ui import serve_ui
+
+        serve_ui(self, host=host, port=port, root_path=root_path, server_url=server_url)

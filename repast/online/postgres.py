@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 import pyarrow as pa
@@ -205,3 +206,14 @@ def _copy_rows(conn: Any, copy_sql: str, view: FeatureView, rows: WriteRows) -> 
     with conn.cursor().copy(copy_sql.replace("FROM STDIN", "FROM STDIN (FORMAT csv)")) as copy:
         copy.write(buf.getbuffer())
 
+
+    def newest_event_time(self, project: str, view_name: str) -> datetime | None:
+        """NewestValueReader: the latest stored event time of the view (None when empty)."""
+        import psycopg
+
+        sql = f"SELECT MAX(_event_ts) FROM {self._table(project, view_name)}"
+        try:
+            value = self._run(lambda conn: conn.execute(sql).fetchone()[0])
+        except psycopg.errors.UndefinedTable:
+            return None
+        return None if value is None else datetime.fromtimestamp(value / 1e6, UTC)

@@ -1,0 +1,155 @@
+"""The UI's JSON API under /api/v1: what the pages show, for scripts too. Read-only: GET only.
+
+Lists: `{"items": [...], "total", "limit", "offset"}` with `q`, `tag`, `limit` (1..500, default 50)
+and `offset`. An unknown project, kind or object is 404 `{"error": "not_found", "detail"}`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Query, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from repast.errors import FeatureNotFound, InputError
+from repast.server.responses import json_response
+from repast.ui import history as hist
+from repast.ui import tryit
+from repast.ui.catalog import KIND_SLUGS, SLUGS, Catalog, Ref
+from repast.ui.freshness import freshness
+from repast.ui.lineage import lineage
+from repast.ui.search import all_tags, find, make_query
+from repast.ui.state import UiState
+
+
+def resolve(catalog: Catalog, slug: str, name: str) -> Ref:
+    """The object a URL names; FeatureNotFound (404) for an unknown kind or name."""
+    if slug not in SLUGS:
+        raise FeatureNotFound(f"no kind '{slug}'; kinds: {sorted(SLUGS)}")
+    ref = Ref(SLUGS[slug], name)
+    catalog.spec(ref)
+    return ref
+
+
+def object_json(state: UiState, catalog: Catalog, ref: Ref) -> dict[str, Any]:
+    entry = catalog.entry(ref)
+    return {**entry.to_json(), "project": catalog.project, "url": state.object_url(catalog.project, ref),
+            "spec": catalog.spec(ref),
+            "neighbours": [{"relation": rel, **other.to_json(), "url": state.object_url(catalog.project, other)}
+                           for rel, other in catalog.neighbours(ref)]}
+
+
+def project_json(state: UiState, catalog: Catalog) -> dict[str, Any]:
+    return {"name": catalog.project, "version": catalog.version, "counts": catalog.counts(),
+            "tags": all_tags(catalog), "url": state.project_url(catalog.project),
+            "configured": catalog.project == state.store.project}
+
+
+def object_history(state: UiState, catalog: Catalog, ref: Ref) -> list[dict[str, Any]]:
+    if ref.kind == "feature":  # a feature changes with its view
+        view = catalog.spec(ref)
+        ref = Ref(view["view_kind"], view["view"])
+    return hist.object_history(hist.read_history(state.store.registry.store, catalog.project), ref.kind, ref.name)
+
+
+def freshness_json(state: UiState, catalog: Catalog, views: list[str] | None = None) -> dict[str, Any]:
+    online = state.store.online_store if catalog.project == state.store.project else None
+    return freshness(catalog, state.store.registry.store, online, datetime.now(UTC), views).to_json()
+
+
+def online_json(state: UiState, catalog: Catalog, ref: Ref, given: dict[str, list[str]]) -> dict[str, Any]:
+    if ref.kind not in ("feature_view", "feature_service"):
+        raise InputError("try it reads feature views and feature services only")
+    inputs = tryit.inputs_of(catalog, ref)
+    columns = tryit.parse_keys(inputs, given)
+    result = tryit.read_online(state.store, catalog, ref, columns)
+    return {**result, **tryit.snippets(catalog, ref, columns, state.server_url, state.auth is not None)}
+
+
+def api_router(state: UiState) -> APIRouter:
+    router = APIRouter(prefix="/api/v1")
+
+    async def catalog_of(project: str) -> Catalog:
+        return await run_in_threadpool(state.catalog, project)
+
+    @router.get("/projects", summary="Projects in the registry.")
+    async def projects() -> Response:
+        names = await run_in_threadpool(state.projects)
+        return json_response({"items": [project_json(state, await catalog_of(n)) for n in names]})
+
+    @router.get("/projects/{project}", summary="One project: registry version and object counts.")
+    async def project(project: str) -> Response:
+        return json_response(project_json(state, await catalog_of(project)))
+
+    @router.get("/projects/{project}/search", summary="Search names, descriptions, tags and owners.")
+    async def search(project: str, q: str = "", kind: list[str] = Query(default=[]), tag: str = "",
+                     limit: int | None = None, offset: int | None = None) -> Response:
+        page = find(await catalog_of(project), make_query(q, kind, tag, limit, offset))
+        return json_response(_with_urls(state, project, page.to_json()))
+
+    @router.get("/projects/{project}/lineage", summary="The project's lineage graph.")
+    async def project_lineage(project: str) -> Response:
+        return json_response(lineage(await catalog_of(project)).to_json())
+
+    @router.get("/projects/{project}/history", summary="Applies, newest first: who, when, what changed.")
+    async def history(project: str, limit: int = 50, offset: int = 0) -> Response:
+        make_query(limit=limit, offset=offset)  # same bounds as lists
+        await catalog_of(project)
+        entries = await run_in_threadpool(hist.read_history, state.store.registry.store, project, offset + limit)
+        return json_response({"items": [hist.entry_json(e) for e in entries[offset:]], "limit": limit,
+                              "offset": offset})
+
+    @router.get("/projects/{project}/history/{version}", summary="One apply with a diff per changed object.")
+    async def history_version(project: str, version: int) -> Response:
+        await catalog_of(project)
+        entries = await run_in_threadpool(hist.read_history, state.store.registry.store, project)
+        entry, changes = hist.version_diffs(entries, version)
+        return json_response({**hist.entry_json(entry), "changes": changes})
+
+    @router.get("/projects/{project}/freshness", summary="Per feature view: watermark, last run, newest value.")
+    async def project_freshness(project: str) -> Response:
+        catalog = await catalog_of(project)
+        return json_response(await run_in_threadpool(freshness_json, state, catalog))
+
+    @router.get("/projects/{project}/{slug}", summary="Objects of one kind, filtered and paginated.")
+    async def list_kind(project: str, slug: str, q: str = "", tag: str = "", limit: int | None = None,
+                        offset: int | None = None) -> Response:
+        if slug not in SLUGS:
+            raise FeatureNotFound(f"no kind '{slug}'; kinds: {sorted(SLUGS)}")
+        page = find(await catalog_of(project), make_query(q, [slug], tag, limit, offset))
+        return json_response(_with_urls(state, project, page.to_json()))
+
+    @router.get("/projects/{project}/{slug}/{name}", summary="One object, its spec and its neighbours.")
+    async def get_object(project: str, slug: str, name: str) -> Response:
+        catalog = await catalog_of(project)
+        return json_response(object_json(state, catalog, resolve(catalog, slug, name)))
+
+    @router.get("/projects/{project}/{slug}/{name}/lineage", summary="Lineage around one object.")
+    async def object_lineage(project: str, slug: str, name: str) -> Response:
+        catalog = await catalog_of(project)
+        return json_response(lineage(catalog, resolve(catalog, slug, name)).to_json())
+
+    @router.get("/projects/{project}/{slug}/{name}/history", summary="Applies that changed one object.")
+    async def get_object_history(project: str, slug: str, name: str) -> Response:
+        catalog = await catalog_of(project)
+        ref = resolve(catalog, slug, name)
+        return json_response({"items": await run_in_threadpool(object_history, state, catalog, ref)})
+
+    @router.get("/projects/{project}/{slug}/{name}/online",
+                summary="Online values for entity keys given as query parameters (join key=value).")
+    async def online(request: Request, project: str, slug: str, name: str) -> Response:
+        catalog = await catalog_of(project)
+        ref = resolve(catalog, slug, name)
+        given = {k: request.query_params.getlist(k) for k in request.query_params}
+        return json_response(await run_in_threadpool(online_json, state, catalog, ref, given))
+
+    return router
+
+
+def _with_urls(state: UiState, project: str, page: dict[str, Any]) -> dict[str, Any]:
+    for item in page["items"]:
+        item["url"] = state.object_url(project, Ref(item["kind"], item["name"]))
+        item["kind_slug"] = KIND_SLUGS[item["kind"]]
+    return page
