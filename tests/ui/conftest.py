@@ -1,0 +1,70 @@
+"""A registry for the UI tests: the sample repo applied twice (so history has a diff), materialized,
+plus a second project whose objects have every optional field missing and an on-demand view
+whose stored function is not loadable (the UI must never unpickle it)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from repast.registry import Change
+from repast.scaffold import init_repo
+from repast.store import FeatureStore
+from repast.ui import create_ui_app
+
+PROJECT = "shop"
+BARE = "bare"
+ROOT = "/repast"
+
+BARE_SPECS = [
+    Change("add", "entity", "bare_entity", {"name": "bare_entity", "join_keys": ["bare_id"]}),
+    Change("add", "data_source", "bare_source", {"type": "file", "name": "bare_source"}),
+    Change("add", "feature_view", "bare_view", {
+        "name": "bare_view", "source": {"type": "file", "name": "bare_source"}, "entities": ["bare_entity"],
+        "schema": [{"name": "bare_feature", "dtype": "Int64"}]}),
+    Change("add", "on_demand_feature_view", "bare_odfv", {
+        "name": "bare_odfv", "source_views": [{"view_name": "bare_view", "features": ["bare_feature"]}],
+        "request_sources": [], "schema": [{"name": "doubled", "dtype": "Int64"}],
+        "udf_pickle": "bm90IGEgcGlja2xl"}),  # "not a pickle": unpickling it would fail
+    Change("add", "feature_service", "bare_service", {
+        "name": "bare_service", "features": [{"view_name": "bare_view", "features": ["bare_feature"]}]}),
+]
+
+
+def make_registry(root: Path) -> FeatureStore:
+    repo = init_repo(root / "repo", PROJECT)
+    definitions = repo / "example_repo.py"
+    store = FeatureStore(repo)
+    store.apply_repo()
+    # A second apply changing one view: history then has an update with a field diff.
+    definitions.write_text(definitions.read_text().replace(
+        'tags={"team": "driver_performance"},',
+        'tags={"team": "driver_performance", "tier": "gold"}, owner="ana@example.com",\n'
+        '    description="Hourly driver statistics",'))
+    store.apply_repo()
+    store.materialize_incremental(datetime.now(UTC), ["driver_hourly_stats"])
+    store.registry.store.apply(BARE, BARE_SPECS, 0, "tester")
+    return store
+
+
+@pytest.fixture(scope="package")
+def ui_store(tmp_path_factory: pytest.TempPathFactory) -> FeatureStore:
+    return make_registry(tmp_path_factory.mktemp("ui"))
+
+
+@pytest.fixture(scope="package")
+def client(ui_store: FeatureStore) -> Iterator[TestClient]:
+    """The UI behind the /repast prefix, as a proxy that does not strip it would send requests."""
+    with TestClient(create_ui_app(ui_store, root_path=ROOT)) as c:
+        yield c
+
+
+def api(client: TestClient, path: str, status: int = 200, **params: object) -> dict:  # type: ignore[type-arg]
+    response = client.get(f"{ROOT}/api/v1{path}", params=params)  # type: ignore[arg-type]
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    return response.json()  # type: ignore[no-any-return]
