@@ -188,6 +188,6 @@ def _pages(request: Request, total: int, limit: int, offset: int) -> dict[str, s
 
 def _safe_next(state: UiState, target: str) -> str:
     """Only a path of this UI: never an absolute URL someone slipped into the login link."""
-    if target.startswith("/") and not target.startswith("//") and target.startswith(state.root_path or "/"):
+    if target.startswith(state.root_path + "/") and not target.startswith("//"):
         return target
     return state.url("/")

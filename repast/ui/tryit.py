@@ -87,7 +87,7 @@ def _typed(inp: TryInput, text: str) -> Any:
                 raise ValueError(text)
             return text.lower() == "true"
     except ValueError:
-        raise EntityKeyError(f"'{inp.name}' must be a {kind} value, got {text!r}") from None
+        raise EntityKeyError(f"'{inp.name}' must be a value of type {kind}, got {text!r}") from None
     return text
 
 
