@@ -51,7 +51,7 @@ def object_history(state: UiState, catalog: Catalog, ref: Ref) -> list[dict[str,
     if ref.kind == "feature":  # a feature changes with its view
         view = catalog.spec(ref)
         ref = Ref(view["view_kind"], view["view"])
-    return hist.object_history(hist.read_history(state.store.registry.store, catalog.project), ref.kind, ref.name)
+    return hist.object_history(state.history(catalog.project), ref.kind, ref.name)
 
 
 def freshness_json(state: UiState, catalog: Catalog, views: list[str] | None = None) -> dict[str, Any]:
@@ -96,15 +96,13 @@ def api_router(state: UiState) -> APIRouter:
     @router.get("/projects/{project}/history", summary="Applies, newest first: who, when, what changed.")
     async def history(project: str, limit: int = 50, offset: int = 0) -> Response:
         make_query(limit=limit, offset=offset)  # same bounds as lists
-        await catalog_of(project)
-        entries = await run_in_threadpool(hist.read_history, state.store.registry.store, project, offset + limit)
-        return json_response({"items": [hist.entry_json(e) for e in entries[offset:]], "limit": limit,
-                              "offset": offset})
+        entries = await run_in_threadpool(state.history, project)
+        return json_response({"items": [hist.entry_json(e) for e in entries[offset:offset + limit]],
+                              "total": len(entries), "limit": limit, "offset": offset})
 
     @router.get("/projects/{project}/history/{version}", summary="One apply with a diff per changed object.")
     async def history_version(project: str, version: int) -> Response:
-        await catalog_of(project)
-        entries = await run_in_threadpool(hist.read_history, state.store.registry.store, project)
+        entries = await run_in_threadpool(state.history, project)
         entry, changes = hist.version_diffs(entries, version)
         return json_response({**hist.entry_json(entry), "changes": changes})
 

@@ -88,17 +88,15 @@ def page_router(state: UiState) -> APIRouter:
 
     @router.get("/projects/{project}/history")
     async def history(request: Request, project: str, offset: int = 0) -> Response:
-        await catalog_of(project)
         make_query(offset=offset)
-        entries = await run_in_threadpool(hist.read_history, state.store.registry.store, project, offset + 51)
+        entries = await run_in_threadpool(state.history, project)
         return render(state, request, "history.html", project=project,
                       items=[hist.entry_json(e) for e in entries[offset:offset + 50]],
-                      more=_pages(request, offset + len(entries[offset:]), 50, offset))
+                      more=_pages(request, len(entries), 50, offset))
 
     @router.get("/projects/{project}/history/{version}")
     async def history_version(request: Request, project: str, version: int) -> Response:
-        await catalog_of(project)
-        entries = await run_in_threadpool(hist.read_history, state.store.registry.store, project)
+        entries = await run_in_threadpool(state.history, project)
         entry, changes = hist.version_diffs(entries, version)
         return render(state, request, "version.html", project=project, entry=hist.entry_json(entry),
                       changes=changes)

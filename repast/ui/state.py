@@ -9,7 +9,9 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from repast.errors import FeatureNotFound
+from repast.registry.base import HistoryEntry
 from repast.ui.catalog import KIND_SLUGS, Catalog, Ref, build_catalog
+from repast.ui.history import read_history
 
 if TYPE_CHECKING:
     from repast.store import FeatureStore
@@ -28,6 +30,7 @@ class UiState:
     auth: Any = None  # repast.server.auth.TokenAuth when the feature server has token auth
     _catalogs: dict[str, tuple[Catalog, float]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _history: dict[str, tuple[int, list[HistoryEntry]]] = field(default_factory=dict)
 
     @property
     def ttl(self) -> float:
@@ -54,6 +57,14 @@ class UiState:
             catalog = build_catalog(project, registry.read(project))
             self._catalogs[project] = (catalog, time.monotonic())
             return catalog
+
+    def history(self, project: str) -> list[HistoryEntry]:
+        """The project's whole apply history, newest first; re-read only when the version moved."""
+        version = self.catalog(project).version
+        cached = self._history.get(project)
+        if cached is None or cached[0] != version:
+            cached = self._history[project] = (version, read_history(self.store.registry.store, project))
+        return cached[1]
 
     def token_is_valid(self, token: str) -> bool:
         """Any token the feature server accepts (read or write) may look around the UI."""
