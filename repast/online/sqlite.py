@@ -17,7 +17,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -295,4 +295,4 @@ class SqliteOnlineStore(OnlineStore):
             if "no such table" in str(e):
                 return None
             raise StoreUnavailable(f"SQLite online store '{self.path}': {e}") from None
-        return None if row[0] is None else datetime.fromtimestamp(row[0] / 1e6, UTC)
+        return None if row[0] is None else datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=int(row[0]))
