@@ -44,10 +44,11 @@ def normalize_root_path(root_path: str) -> str:
     return root
 
 
-def create_ui_app(store: FeatureStore, root_path: str = "", server_url: str = "http://localhost:6566") -> ASGIApp:
+def create_ui_app(store: FeatureStore, root_path: str = "", server_url: str = "http://localhost:6566",
+                  registry_ttl_sec: float | None = None) -> ASGIApp:
     """The UI for `store`'s registry, every URL under `root_path`."""
     state = UiState(store, normalize_root_path(root_path), server_url,
-                    auth_from_config(store.config.feature_server))
+                    auth_from_config(store.config.feature_server), registry_ttl_sec)
     app = FastAPI(title="repast UI", docs_url=None, redoc_url=None, openapi_url="/api/v1/openapi.json")
     app.include_router(api_router(state))
     app.include_router(page_router(state))

@@ -28,12 +28,15 @@ class UiState:
     root_path: str = ""
     server_url: str = "http://localhost:6566"
     auth: Any = None  # repast.server.auth.TokenAuth when the feature server has token auth
+    registry_ttl_sec: float | None = None  # default: the registry's cache_ttl_seconds
     _catalogs: dict[str, tuple[Catalog, float]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _history: dict[str, tuple[int, list[HistoryEntry]]] = field(default_factory=dict)
 
     @property
     def ttl(self) -> float:
+        if self.registry_ttl_sec is not None:
+            return self.registry_ttl_sec
         return float(self.store.config.registry_config.cache_ttl_seconds)
 
     def projects(self) -> list[str]:

@@ -4,10 +4,17 @@ whose stored function is not loadable (the UI must never unpickle it)."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import pytest
 from starlette.testclient import TestClient
 
@@ -68,3 +75,33 @@ def api(client: TestClient, path: str, status: int = 200, **params: object) -> d
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith("application/json")
     return response.json()  # type: ignore[no-any-return]
+
+
+REPAST = str(Path(sys.executable).parent / "repast")
+
+
+@contextmanager
+def running_ui(repo: Path, *args: str) -> Iterator[str]:
+    """`repast ui` as a real process on a free loopback port; yields its base URL (with the prefix)."""
+    from tests.e2e.test_server_harness import free_port
+
+    port = free_port()
+    log = repo / f"ui-{port}.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen([REPAST, "ui", "--port", str(port), "--root-path", ROOT, "--no-access-log", *args],
+                                cwd=repo, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}{ROOT}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, f"repast ui exited:\n{log.read_text()}"
+            assert time.monotonic() < deadline, f"repast ui did not answer:\n{log.read_text()}"
+            try:
+                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        yield url
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=15)

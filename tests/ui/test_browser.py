@@ -9,23 +9,17 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
-from tests.e2e.test_server_harness import free_port
-from tests.ui.conftest import PROJECT, ROOT, make_registry
+from tests.ui.conftest import PROJECT, make_registry, running_ui
 
 pytestmark = pytest.mark.slow
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
-REPAST = str(Path(sys.executable).parent / "repast")
 
 
 def _require_browser() -> None:
@@ -47,26 +41,8 @@ def _require_browser() -> None:
 def ui_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     _require_browser()
     store = make_registry(tmp_path_factory.mktemp("browser"))
-    port = free_port()
-    log = store.repo_path / "ui.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen([REPAST, "ui", "--port", str(port), "--root-path", ROOT, "--no-access-log"],
-                                cwd=store.repo_path, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}{ROOT}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, f"repast ui exited:\n{log.read_text()}"
-            assert time.monotonic() < deadline, f"repast ui did not answer:\n{log.read_text()}"
-            try:
-                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
+    with running_ui(store.repo_path) as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=15)
 
 
 @pytest.fixture(scope="module")
