@@ -51,7 +51,8 @@ class FreshnessReport:
 
 def freshness(catalog: Catalog, registry: RegistryStore, online_store: Any, now: datetime,
               views: list[str] | None = None) -> FreshnessReport:
-    """Freshness of `views` (default: every feature view of the catalog's project), as of `now`."""
+    """Freshness of `views` (default: every feature view of the catalog's project), as of `now`.
+    `online_store` is None for a project other than the one the store is configured for."""
     notes: list[str] = []
     try:
         marks, runs = registry.materializations(catalog.project), registry.last_runs(catalog.project)
@@ -59,7 +60,9 @@ def freshness(catalog: Catalog, registry: RegistryStore, online_store: Any, now:
         marks, runs = {}, {}
         notes.append(f"Watermarks and runs are unknown: {e}")
     reader = online_store if isinstance(online_store, NewestValueReader) else None
-    if reader is None:
+    if online_store is None:
+        notes.append("Online values are checked for the repo's configured project only.")
+    elif reader is None:
         notes.append(f"The online store ({type(online_store).__name__}) does not report its newest values.")
     specs = catalog.specs["feature_view"]
     result = []

@@ -225,3 +225,9 @@ def test_every_url_in_api_answers_is_under_the_root_path(client: TestClient) -> 
 def test_the_api_offers_no_write_method(client: TestClient, method: str) -> None:
     response = client.request(method, f"{ROOT}/api/v1{P}/feature-views/driver_hourly_stats")
     assert response.status_code == 405 and response.json()["error"] == "http_error"
+
+
+def test_freshness_of_another_project_says_online_values_are_not_checked(client: TestClient) -> None:
+    body = api(client, f"/projects/{BARE}/freshness")
+    assert body["notes"] == ["Online values are checked for the repo's configured project only."]
+    assert [v["view"] for v in body["views"]] == ["bare_view"] and body["stale"] == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
@@ -91,3 +92,15 @@ def test_pages_offer_no_form_that_writes(client: TestClient) -> None:
     for path, _ in PAGES.values():
         html = client.get(path).text
         assert 'method="post"' not in html.lower()
+
+
+def test_a_repo_never_applied_shows_an_empty_project(sample_repo: Path) -> None:
+    from repast.store import FeatureStore
+    from repast.ui import create_ui_app
+
+    with TestClient(create_ui_app(FeatureStore(sample_repo))) as fresh:
+        page = fresh.get("/projects/sample")
+        assert page.status_code == 200 and "registry version 0" in page.text
+        assert fresh.get("/api/v1/projects/sample/feature-views").json()["total"] == 0
+        assert fresh.get("/projects/sample/history").status_code == 200
+        assert fresh.get("/projects/sample/lineage").status_code == 200
