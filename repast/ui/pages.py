@@ -40,10 +40,18 @@ def _age(seconds: float | None) -> str:
 
 
 def render(state: UiState, request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+    project = context.get("project")
     base = {"request": request, "root": state.root_path, "state": state, "slugs": KIND_SLUGS,
-            "titles": KIND_TITLES, "slug_items": list(SLUGS.items()), "project": context.get("project"),
-            "auth": state.auth is not None}
+            "titles": KIND_TITLES, "slug_items": list(SLUGS.items()), "project": project,
+            "auth": state.auth is not None,
+            "link": lambda kind, name: state.object_url(project or "", Ref(kind, str(name))),
+            "view_link": lambda name: state.object_url(project or "", _view_ref(state, project or "", name))}
     return TEMPLATES.TemplateResponse(request, template, {**base, **context}, status_code=status)
+
+
+def _view_ref(state: UiState, project: str, name: str) -> Ref:
+    odfvs = state.catalog(project).specs["on_demand_feature_view"]
+    return Ref("on_demand_feature_view" if name in odfvs else "feature_view", name)
 
 
 def render_error(state: UiState, request: Request, status: int, detail: str) -> Response:
