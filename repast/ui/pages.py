@@ -78,7 +78,8 @@ def page_router(state: UiState) -> APIRouter:
     @router.get("/projects/{project}")
     async def project(request: Request, project: str) -> Response:
         catalog = await catalog_of(project)
-        return render(state, request, "project.html", project=project, info=project_json(state, catalog))
+        overview = await run_in_threadpool(_overview, state, catalog)
+        return render(state, request, "project.html", project=project, info=project_json(state, catalog), **overview)
 
     @router.get("/projects/{project}/search")
     async def search(request: Request, project: str, q: str = "", kind: list[str] = Query(default=[]),
@@ -149,6 +150,16 @@ def page_router(state: UiState) -> APIRouter:
         return response
 
     return router
+
+
+def _overview(state: UiState, catalog: Catalog) -> dict[str, Any]:
+    """Stale views and the latest applies, for the project page."""
+    context: dict[str, Any] = {"stale": freshness_json(state, catalog)["stale"]}
+    try:
+        context["recent"] = [hist.entry_json(e) for e in state.history(catalog.project)[:5]]
+    except hist.HistoryUnavailable as e:
+        context["history_note"] = str(e)
+    return context
 
 
 def _object_context(state: UiState, catalog: Catalog, ref: Ref, request: Request) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from tests.ui.conftest import BARE, PROJECT, ROOT
 P = f"{ROOT}/projects/{PROJECT}"
 PAGES = {
     "projects": (f"{ROOT}/projects", [PROJECT, BARE]),
-    "project": (P, ["Feature views", "tier=gold"]),
+    "project": (P, ["Feature views", "tier=gold", "1 stale feature view", "version 2"]),
     "list": (f"{P}/feature-views", ["driver_hourly_stats_fresh"]),
     "search": (f"{P}/search?q=conv", ["transformed_conv_rate", "driver_hourly_stats:conv_rate"]),
     "entity": (f"{P}/entities/driver", ["driver_id", "INT64"]),
