@@ -104,3 +104,17 @@ def test_a_repo_never_applied_shows_an_empty_project(sample_repo: Path) -> None:
         assert fresh.get("/api/v1/projects/sample/feature-views").json()["total"] == 0
         assert fresh.get("/projects/sample/history").status_code == 200
         assert fresh.get("/projects/sample/lineage").status_code == 200
+
+
+def test_every_template_and_static_asset_ships_as_package_data() -> None:
+    import fnmatch
+    import tomllib
+
+    import repast.ui
+
+    root = Path(__file__).resolve().parents[2]
+    patterns = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["repast.ui"]
+    ui_dir = Path(repast.ui.__file__).parent
+    files = [p.relative_to(ui_dir).as_posix() for p in ui_dir.rglob("*")
+             if p.is_file() and p.suffix not in (".py", ".pyc")]
+    assert files and [f for f in files if not any(fnmatch.fnmatch(f, pat) for pat in patterns)] == []
