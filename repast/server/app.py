@@ -23,6 +23,7 @@ from repast.server.dispatch import StoreCalls
 from repast.server.errors import error_body
 from repast.server.metrics import ServerMetrics
 from repast.server.middleware import ServerMiddleware
+from repast.server.registry_routes import add_registry_routes
 from repast.server.responses import json_response, online_response_json
 from repast.server.schemas import (
     GetOnlineFeaturesRequest,
@@ -187,6 +188,7 @@ def create_app(store: FeatureStore) -> FastAPI:
     app.add_api_route("/registry", server.registry, methods=["GET"],
                       summary="The project's definitions as JSON (read-only), with an ETag.")
     app.add_api_route("/metrics", server.metrics_page, methods=["GET"], summary="Prometheus metrics.")
+    add_registry_routes(app, store)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_middleware(ServerMiddleware, metrics=metrics, auth=auth_from_config(store.config.feature_server),
                        max_body_bytes=store.config.feature_server.max_body_bytes,

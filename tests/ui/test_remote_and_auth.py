@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
+import httpx
 import pytest
 import yaml
 from starlette.testclient import TestClient
@@ -16,14 +18,26 @@ READ, WRITE = "ui-read-token", "ui-write-token"
 
 
 @pytest.fixture(scope="module")
-def remote_ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    """The UI of a client whose registry and online store are a feature server's."""
+def remote(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FeatureStore, str]]:
+    """A feature server over the sample repo, applied twice and materialized."""
     from repast.scaffold import init_repo
 
     repo = init_repo(tmp_path_factory.mktemp("remote") / "repo", "sample")
     served = FeatureStore(repo)
     served.apply_repo()
-    with ThreadServer(served) as server, TestClient(create_ui_app(client_store(server.url, repo.parent))) as c:
+    definitions = repo / "example_repo.py"
+    definitions.write_text(definitions.read_text().replace('tags={"team": "driver_performance"},',
+                                                           'tags={"team": "ranking"},'))
+    served.apply_repo()
+    served.materialize_incremental(datetime.now(UTC), ["driver_hourly_stats"])
+    with ThreadServer(served) as server:
+        yield served, server.url
+
+
+@pytest.fixture(scope="module")
+def remote_ui(remote: tuple[FeatureStore, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    """The UI of a thin client: registry and online store are the feature server's."""
+    with TestClient(create_ui_app(client_store(remote[1], tmp_path_factory.mktemp("client")))) as c:
         yield c
 
 
@@ -37,19 +51,29 @@ def test_a_remote_registry_is_browsed_like_a_local_one(remote_ui: TestClient) ->
 def test_try_it_reads_through_the_remote_online_store(remote_ui: TestClient) -> None:
     body = remote_ui.get("/api/v1/projects/sample/feature-views/driver_hourly_stats/online",
                          params={"driver_id": "1001"}).json()
-    assert {v["status"] for v in body["rows"][0]["values"]} == {"NOT_FOUND"}  # nothing materialized
+    assert {v["status"] for v in body["rows"][0]["values"]} == {"PRESENT"}
 
 
-def test_history_through_a_remote_registry_says_it_is_not_available(remote_ui: TestClient) -> None:
-    response = remote_ui.get("/api/v1/projects/sample/history")
-    assert response.status_code == 501 and response.json()["error"] == "not_available"
-    page = remote_ui.get("/projects/sample/feature-views/driver_hourly_stats")
-    assert page.status_code == 200 and "read-only: it cannot list the apply history" in page.text
+def test_history_and_its_diffs_come_through_the_feature_server(remote_ui: TestClient) -> None:
+    items = remote_ui.get("/api/v1/projects/sample/history").json()["items"]
+    assert [e["version"] for e in items] == [2, 1]
+    (change,) = remote_ui.get("/api/v1/projects/sample/history/2").json()["changes"]
+    assert change["diff"] == [{"path": "tags.team", "old": "driver_performance", "new": "ranking"}]
 
 
-def test_freshness_through_a_remote_registry_shows_what_is_unknown(remote_ui: TestClient) -> None:
+def test_watermarks_and_runs_come_through_the_feature_server(remote_ui: TestClient) -> None:
     body = remote_ui.get("/api/v1/projects/sample/freshness").json()
-    assert len(body["notes"]) == 2 and all(v["watermark"] is None for v in body["views"])
+    views = {v["view"]: v for v in body["views"]}
+    assert views["driver_hourly_stats"]["watermark"] and views["driver_hourly_stats"]["rows_written"] == 5
+    assert body["notes"] == ["The online store (RemoteOnlineStore) does not report its newest values."]
+
+
+def test_the_registry_routes_answer_only_for_the_served_project(remote: tuple[FeatureStore, str]) -> None:
+    url = remote[1]
+    assert httpx.get(url + "/registry/history", params={"project": "other"}).status_code == 404
+    assert httpx.get(url + "/registry/history", params={"limit": "x"}).status_code == 400
+    marks = httpx.get(url + "/registry/materializations").json()
+    assert set(marks) == {"watermarks", "runs"} and marks["runs"]["driver_hourly_stats"]["rows"] == 5
 
 
 @pytest.fixture(scope="module")
