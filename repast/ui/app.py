@@ -49,6 +49,10 @@ def create_ui_app(store: FeatureStore, root_path: str = "", server_url: str = "h
     """The UI for `store`'s registry, every URL under `root_path`."""
     state = UiState(store, normalize_root_path(root_path), server_url,
                     auth_from_config(store.config.feature_server), registry_ttl_sec)
+    try:
+        state.catalog(store.project)  # built now, not on the first visitor's request
+    except RepastError:
+        pass  # an unreachable registry is reported by the pages, and retried on each request
     app = FastAPI(title="repast UI", docs_url=None, redoc_url=None, openapi_url="/api/v1/openapi.json")
     app.include_router(api_router(state))
     app.include_router(page_router(state))

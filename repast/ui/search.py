@@ -60,18 +60,22 @@ def find(catalog: Catalog, query: Query) -> Page:
     kinds = query.kinds or tuple(SLUGS.values())
     words = query.text.lower().split()
     tag_key, has_value, tag_value = query.tag.partition("=")
-    matches: list[tuple[int, str, Entry]] = []
+    matches: list[Entry] = []
     for kind in kinds:
-        for entry in catalog.entries.get(kind, []):
+        entries = catalog.entries.get(kind, [])
+        if not words and not tag_key:
+            matches.extend(entries)
+            continue
+        for entry in entries:
             if words and not all(w in entry.text for w in words):
                 continue
             if tag_key and (tag_key not in entry.tags or (has_value and entry.tags[tag_key] != tag_value)):
                 continue
-            matches.append((_rank(entry, query.text.lower()), entry.ref.name, entry))
+            matches.append(entry)
     if query.text:
-        matches.sort(key=lambda m: (m[0], m[1]))
-    items = [m[2] for m in matches[query.offset:query.offset + query.limit]]
-    return Page(items, len(matches), query)
+        text = query.text.lower()
+        matches.sort(key=lambda e: (_rank(e, text), e.ref.name))
+    return Page(matches[query.offset:query.offset + query.limit], len(matches), query)
 
 
 def _rank(entry: Entry, text: str) -> int:
