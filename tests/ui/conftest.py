@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -16,7 +17,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from starlette.testclient import TestClient
+
+with warnings.catch_warnings():  # starlette asks for "httpx2", which is not released; httpx works
+    warnings.simplefilter("ignore")
+    from starlette.testclient import TestClient
 
 from repast.registry import Change
 from repast.scaffold import init_repo
