@@ -121,7 +121,18 @@ def build_catalog(project: str, snapshot: Snapshot) -> Catalog:
     for a, b in catalog.edges:
         catalog.downstream.setdefault(a, []).append(b)
         catalog.upstream.setdefault(b, []).append(a)
+    # A feature links to the services that serve it; a service's upstream stays its views.
+    for feature, service in _feature_service_edges(specs):
+        if feature in catalog._by_ref:
+            catalog.edges.append((feature, service))
+            catalog.downstream.setdefault(feature, []).append(service)
     return catalog
+
+
+def _feature_service_edges(specs: dict[str, dict[str, dict[str, Any]]]) -> list[tuple[Ref, Ref]]:
+    return [(Ref("feature", f"{p.get('view_name', '')}:{f}"), Ref("feature_service", name))
+            for name, fs in specs["feature_service"].items() for p in fs.get("features") or []
+            for f in p.get("features") or []]
 
 
 def _add(catalog: Catalog, entry: Entry) -> None:

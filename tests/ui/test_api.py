@@ -138,6 +138,7 @@ def test_lineage_around_an_object_holds_only_what_it_reads_and_what_reads_it(cli
     assert {"feature_view/driver_hourly_stats", "on_demand_feature_view/transformed_conv_rate",
             "data_source/driver_hourly_stats_source", "data_source/vals_to_add"} <= ids
     assert "feature_view/driver_hourly_stats_fresh" not in ids
+    assert not [i for i in ids if i.startswith("feature/")]  # a service's upstream is its views
 
 
 def test_history_lists_applies_newest_first_with_who_and_what(client: TestClient) -> None:
@@ -231,3 +232,14 @@ def test_freshness_of_another_project_says_online_values_are_not_checked(client:
     body = api(client, f"/projects/{BARE}/freshness")
     assert body["notes"] == ["Online values are checked for the repo's configured project only."]
     assert [v["view"] for v in body["views"]] == ["bare_view"] and body["stale"] == []
+
+
+def test_a_feature_links_to_the_services_that_serve_it(client: TestClient) -> None:
+    served = api(client, f"{P}/features/driver_hourly_stats:conv_rate")["neighbours"]
+    assert ("downstream", "feature_service", "driver_activity_v1") in {(n["relation"], n["kind"], n["name"])
+                                                                        for n in served}
+    unserved = api(client, f"{P}/features/driver_hourly_stats:acc_rate")["neighbours"]
+    assert "feature_service" not in {n["kind"] for n in unserved}
+    graph = api(client, f"{P}/features/driver_hourly_stats:conv_rate/lineage")
+    assert {"from": "feature/driver_hourly_stats:conv_rate", "to": "feature_service/driver_activity_v1"} \
+        in graph["edges"]
