@@ -6,6 +6,7 @@ and `offset`. An unknown project, kind or object is 404 `{"error": "not_found", 
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -68,81 +69,93 @@ def online_json(state: UiState, catalog: Catalog, ref: Ref, given: dict[str, lis
     return {**result, **tryit.snippets(catalog, ref, columns, state.server_url, state.auth is not None)}
 
 
-def api_router(state: UiState) -> APIRouter:
-    router = APIRouter(prefix="/api/v1")
+class ApiRoutes:
+    """The /api/v1 handlers, bound to the UI's state. Registry reads run in the thread pool."""
 
-    async def catalog_of(project: str) -> Catalog:
-        return await run_in_threadpool(state.catalog, project)
+    def __init__(self, state: UiState) -> None:
+        self.state = state
 
-    @router.get("/projects", summary="Projects in the registry.")
-    async def projects() -> Response:
-        names = await run_in_threadpool(state.projects)
-        return json_response({"items": [project_json(state, await catalog_of(n)) for n in names]})
+    async def catalog(self, project: str) -> Catalog:
+        return await run_in_threadpool(self.state.catalog, project)
 
-    @router.get("/projects/{project}", summary="One project: registry version and object counts.")
-    async def project(project: str) -> Response:
-        return json_response(project_json(state, await catalog_of(project)))
+    async def projects(self) -> Response:
+        names = await run_in_threadpool(self.state.projects)
+        return json_response({"items": [project_json(self.state, await self.catalog(n)) for n in names]})
 
-    @router.get("/projects/{project}/search", summary="Search names, descriptions, tags and owners.")
-    async def search(project: str, q: str = "", kind: list[str] = Query(default=[]), tag: str = "",
+    async def project(self, project: str) -> Response:
+        return json_response(project_json(self.state, await self.catalog(project)))
+
+    async def search(self, project: str, q: str = "", kind: list[str] = Query(default=[]), tag: str = "",
                      limit: int | None = None, offset: int | None = None) -> Response:
-        page = find(await catalog_of(project), make_query(q, kind, tag, limit, offset))
-        return json_response(_with_urls(state, project, page.to_json()))
+        page = find(await self.catalog(project), make_query(q, kind, tag, limit, offset))
+        return json_response(_with_urls(self.state, project, page.to_json()))
 
-    @router.get("/projects/{project}/lineage", summary="The project's lineage graph.")
-    async def project_lineage(project: str) -> Response:
-        return json_response(lineage(await catalog_of(project)).to_json())
+    async def project_lineage(self, project: str) -> Response:
+        return json_response(lineage(await self.catalog(project)).to_json())
 
-    @router.get("/projects/{project}/history", summary="Applies, newest first: who, when, what changed.")
-    async def history(project: str, limit: int = 50, offset: int = 0) -> Response:
+    async def history(self, project: str, limit: int = 50, offset: int = 0) -> Response:
         make_query(limit=limit, offset=offset)  # same bounds as lists
-        entries = await run_in_threadpool(state.history, project)
+        entries = await run_in_threadpool(self.state.history, project)
         return json_response({"items": [hist.entry_json(e) for e in entries[offset:offset + limit]],
                               "total": len(entries), "limit": limit, "offset": offset})
 
-    @router.get("/projects/{project}/history/{version}", summary="One apply with a diff per changed object.")
-    async def history_version(project: str, version: int) -> Response:
-        entries = await run_in_threadpool(state.history, project)
+    async def history_version(self, project: str, version: int) -> Response:
+        entries = await run_in_threadpool(self.state.history, project)
         entry, changes = hist.version_diffs(entries, version)
         return json_response({**hist.entry_json(entry), "changes": changes})
 
-    @router.get("/projects/{project}/freshness", summary="Per feature view: watermark, last run, newest value.")
-    async def project_freshness(project: str) -> Response:
-        catalog = await catalog_of(project)
-        return json_response(await run_in_threadpool(freshness_json, state, catalog))
+    async def freshness(self, project: str) -> Response:
+        catalog = await self.catalog(project)
+        return json_response(await run_in_threadpool(freshness_json, self.state, catalog))
 
-    @router.get("/projects/{project}/{slug}", summary="Objects of one kind, filtered and paginated.")
-    async def list_kind(project: str, slug: str, q: str = "", tag: str = "", limit: int | None = None,
+    async def list_kind(self, project: str, slug: str, q: str = "", tag: str = "", limit: int | None = None,
                         offset: int | None = None) -> Response:
         if slug not in SLUGS:
             raise FeatureNotFound(f"no kind '{slug}'; kinds: {sorted(SLUGS)}")
-        page = find(await catalog_of(project), make_query(q, [slug], tag, limit, offset))
-        return json_response(_with_urls(state, project, page.to_json()))
+        page = find(await self.catalog(project), make_query(q, [slug], tag, limit, offset))
+        return json_response(_with_urls(self.state, project, page.to_json()))
 
-    @router.get("/projects/{project}/{slug}/{name}", summary="One object, its spec and its neighbours.")
-    async def get_object(project: str, slug: str, name: str) -> Response:
-        catalog = await catalog_of(project)
-        return json_response(object_json(state, catalog, resolve(catalog, slug, name)))
+    async def get_object(self, project: str, slug: str, name: str) -> Response:
+        catalog = await self.catalog(project)
+        return json_response(object_json(self.state, catalog, resolve(catalog, slug, name)))
 
-    @router.get("/projects/{project}/{slug}/{name}/lineage", summary="Lineage around one object.")
-    async def object_lineage(project: str, slug: str, name: str) -> Response:
-        catalog = await catalog_of(project)
+    async def object_lineage(self, project: str, slug: str, name: str) -> Response:
+        catalog = await self.catalog(project)
         return json_response(lineage(catalog, resolve(catalog, slug, name)).to_json())
 
-    @router.get("/projects/{project}/{slug}/{name}/history", summary="Applies that changed one object.")
-    async def get_object_history(project: str, slug: str, name: str) -> Response:
-        catalog = await catalog_of(project)
+    async def object_history(self, project: str, slug: str, name: str) -> Response:
+        catalog = await self.catalog(project)
         ref = resolve(catalog, slug, name)
-        return json_response({"items": await run_in_threadpool(object_history, state, catalog, ref)})
+        return json_response({"items": await run_in_threadpool(object_history, self.state, catalog, ref)})
 
-    @router.get("/projects/{project}/{slug}/{name}/online",
-                summary="Online values for entity keys given as query parameters (join key=value).")
-    async def online(request: Request, project: str, slug: str, name: str) -> Response:
-        catalog = await catalog_of(project)
+    async def online(self, request: Request, project: str, slug: str, name: str) -> Response:
+        catalog = await self.catalog(project)
         ref = resolve(catalog, slug, name)
         given = {k: request.query_params.getlist(k) for k in request.query_params}
-        return json_response(await run_in_threadpool(online_json, state, catalog, ref, given))
+        return json_response(await run_in_threadpool(online_json, self.state, catalog, ref, given))
 
+
+def api_router(state: UiState) -> APIRouter:
+    """GET routes only: the UI never writes. Fixed paths come before `/{slug}` ones."""
+    api = ApiRoutes(state)
+    p, o = "/projects/{project}", "/projects/{project}/{slug}/{name}"
+    routes: list[tuple[str, Callable[..., Awaitable[Response]], str]] = [
+        ("/projects", api.projects, "Projects in the registry."),
+        (p, api.project, "One project: registry version and object counts."),
+        (f"{p}/search", api.search, "Search names, descriptions, tags and owners."),
+        (f"{p}/lineage", api.project_lineage, "The project's lineage graph."),
+        (f"{p}/history", api.history, "Applies, newest first: who, when, what changed."),
+        (f"{p}/history/{{version}}", api.history_version, "One apply with a diff per changed object."),
+        (f"{p}/freshness", api.freshness, "Per feature view: watermark, last run, newest value."),
+        (f"{p}/{{slug}}", api.list_kind, "Objects of one kind, filtered and paginated."),
+        (o, api.get_object, "One object, its spec and its neighbours."),
+        (f"{o}/lineage", api.object_lineage, "Lineage around one object."),
+        (f"{o}/history", api.object_history, "Applies that changed one object."),
+        (f"{o}/online", api.online, "Online values for entity keys given as query parameters (join key=value)."),
+    ]
+    router = APIRouter(prefix="/api/v1")
+    for path, handler, summary in routes:
+        router.add_api_route(path, handler, methods=["GET"], summary=summary)
     return router
 
 

@@ -7,6 +7,7 @@ static script only adds copy buttons and keyboard focus on search.
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode
@@ -59,96 +60,104 @@ def render_error(state: UiState, request: Request, status: int, detail: str) -> 
     return render(state, request, "error.html", status=status, status_code=status, detail=detail, project=project)
 
 
-def page_router(state: UiState) -> APIRouter:
-    router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
+class PageRoutes:
+    """The HTML page handlers, bound to the UI's state. Registry reads run in the thread pool."""
 
-    async def catalog_of(project: str) -> Catalog:
-        return await run_in_threadpool(state.catalog, project)
+    def __init__(self, state: UiState) -> None:
+        self.state = state
 
-    @router.get("/")
-    async def index() -> Response:
-        return RedirectResponse(state.project_url(state.store.project), status_code=307)
+    async def catalog(self, project: str) -> Catalog:
+        return await run_in_threadpool(self.state.catalog, project)
 
-    @router.get("/projects")
-    async def projects(request: Request) -> Response:
-        names = await run_in_threadpool(state.projects)
-        items = [project_json(state, await catalog_of(n)) for n in names]
-        return render(state, request, "projects.html", items=items)
+    async def index(self) -> Response:
+        return RedirectResponse(self.state.project_url(self.state.store.project), status_code=307)
 
-    @router.get("/projects/{project}")
-    async def project(request: Request, project: str) -> Response:
-        catalog = await catalog_of(project)
-        overview = await run_in_threadpool(_overview, state, catalog)
-        return render(state, request, "project.html", project=project, info=project_json(state, catalog), **overview)
+    async def projects(self, request: Request) -> Response:
+        names = await run_in_threadpool(self.state.projects)
+        items = [project_json(self.state, await self.catalog(n)) for n in names]
+        return render(self.state, request, "projects.html", items=items)
 
-    @router.get("/projects/{project}/search")
-    async def search(request: Request, project: str, q: str = "", kind: list[str] = Query(default=[]),
+    async def project(self, request: Request, project: str) -> Response:
+        catalog = await self.catalog(project)
+        overview = await run_in_threadpool(_overview, self.state, catalog)
+        return render(self.state, request, "project.html", project=project, info=project_json(self.state, catalog),
+                      **overview)
+
+    async def search(self, request: Request, project: str, q: str = "", kind: list[str] = Query(default=[]),
                      tag: str = "", offset: int = 0) -> Response:
-        catalog = await catalog_of(project)
+        catalog = await self.catalog(project)
         page = find(catalog, make_query(q, kind, tag, None, offset))
-        return render(state, request, "search.html", project=project, page=page, q=q, kinds=page.query.kinds,
+        return render(self.state, request, "search.html", project=project, page=page, q=q, kinds=page.query.kinds,
                       tag=tag, tags=all_tags(catalog), more=_pages(request, page.total, page.query.limit, offset))
 
-    @router.get("/projects/{project}/lineage")
-    async def project_lineage(request: Request, project: str) -> Response:
-        catalog = await catalog_of(project)
-        svg = render_svg(lineage(catalog), lambda r: state.object_url(project, r))
-        return render(state, request, "lineage.html", project=project, svg=svg)
+    async def project_lineage(self, request: Request, project: str) -> Response:
+        catalog = await self.catalog(project)
+        svg = render_svg(lineage(catalog), lambda r: self.state.object_url(project, r))
+        return render(self.state, request, "lineage.html", project=project, svg=svg)
 
-    @router.get("/projects/{project}/history")
-    async def history(request: Request, project: str, offset: int = 0) -> Response:
+    async def history(self, request: Request, project: str, offset: int = 0) -> Response:
         make_query(offset=offset)
-        entries = await run_in_threadpool(state.history, project)
-        return render(state, request, "history.html", project=project,
+        entries = await run_in_threadpool(self.state.history, project)
+        return render(self.state, request, "history.html", project=project,
                       items=[hist.entry_json(e) for e in entries[offset:offset + 50]],
                       more=_pages(request, len(entries), 50, offset))
 
-    @router.get("/projects/{project}/history/{version}")
-    async def history_version(request: Request, project: str, version: int) -> Response:
-        entries = await run_in_threadpool(state.history, project)
+    async def history_version(self, request: Request, project: str, version: int) -> Response:
+        entries = await run_in_threadpool(self.state.history, project)
         entry, changes = hist.version_diffs(entries, version)
-        return render(state, request, "version.html", project=project, entry=hist.entry_json(entry),
+        return render(self.state, request, "version.html", project=project, entry=hist.entry_json(entry),
                       changes=changes)
 
-    @router.get("/projects/{project}/freshness")
-    async def project_freshness(request: Request, project: str) -> Response:
-        catalog = await catalog_of(project)
-        report = await run_in_threadpool(freshness_json, state, catalog)
-        return render(state, request, "freshness.html", project=project, report=report)
+    async def freshness(self, request: Request, project: str) -> Response:
+        catalog = await self.catalog(project)
+        report = await run_in_threadpool(freshness_json, self.state, catalog)
+        return render(self.state, request, "freshness.html", project=project, report=report)
 
-    @router.get("/projects/{project}/{slug}")
-    async def list_kind(request: Request, project: str, slug: str, q: str = "", tag: str = "",
+    async def list_kind(self, request: Request, project: str, slug: str, q: str = "", tag: str = "",
                         offset: int = 0) -> Response:
         if slug not in SLUGS:
             raise FeatureNotFound(f"no kind '{slug}'; kinds: {sorted(SLUGS)}")
-        catalog = await catalog_of(project)
+        catalog = await self.catalog(project)
         page = find(catalog, make_query(q, [slug], tag, None, offset))
-        return render(state, request, "list.html", project=project, page=page, slug=slug, kind=SLUGS[slug],
-                      q=q, tag=tag, tags=all_tags(catalog),
-                      more=_pages(request, page.total, page.query.limit, offset))
+        return render(self.state, request, "list.html", project=project, page=page, slug=slug, kind=SLUGS[slug],
+                      q=q, tag=tag, tags=all_tags(catalog), more=_pages(request, page.total, page.query.limit, offset))
 
-    @router.get("/projects/{project}/{slug}/{name}")
-    async def get_object(request: Request, project: str, slug: str, name: str) -> Response:
-        catalog = await catalog_of(project)
+    async def get_object(self, request: Request, project: str, slug: str, name: str) -> Response:
+        catalog = await self.catalog(project)
         ref = resolve(catalog, slug, name)
-        context = await run_in_threadpool(_object_context, state, catalog, ref, request)
-        return render(state, request, "object.html", project=project, **context)
+        context = await run_in_threadpool(_object_context, self.state, catalog, ref, request)
+        return render(self.state, request, "object.html", project=project, **context)
 
-    @router.get("/login")
-    async def login_form(request: Request, next: str = "") -> Response:
-        return render(state, request, "login.html", next=_safe_next(state, next), failed=False)
+    async def login_form(self, request: Request, next: str = "") -> Response:
+        return render(self.state, request, "login.html", next=_safe_next(self.state, next), failed=False)
 
-    @router.post("/login")
-    async def login(request: Request) -> Response:
+    async def login(self, request: Request) -> Response:
+        """Check a token and keep it in an HttpOnly cookie; this writes nothing to the store."""
         # A urlencoded form parsed here: python-multipart is not needed for two fields.
         form = parse_qs((await request.body())[:8192].decode("utf-8", "replace"))
-        token, next = form.get("token", [""])[0], form.get("next", [""])[0]
-        if state.auth is None or not state.token_is_valid(token):
-            return render(state, request, "login.html", status=401, next=_safe_next(state, next), failed=True)
-        response = RedirectResponse(_safe_next(state, next), status_code=303)
-        response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="strict", path=state.root_path or "/")
+        token, target = form.get("token", [""])[0], _safe_next(self.state, form.get("next", [""])[0])
+        if self.state.auth is None or not self.state.token_is_valid(token):
+            return render(self.state, request, "login.html", status=401, next=target, failed=True)
+        response = RedirectResponse(target, status_code=303)
+        response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="strict", path=self.state.root_path or "/")
         return response
 
+
+def page_router(state: UiState) -> APIRouter:
+    """Fixed paths come before `/{slug}` ones; only the sign-in form is a POST."""
+    pages = PageRoutes(state)
+    p = "/projects/{project}"
+    routes: list[tuple[str, Callable[..., Awaitable[Response]]]] = [
+        ("/", pages.index), ("/projects", pages.projects), (p, pages.project), (f"{p}/search", pages.search),
+        (f"{p}/lineage", pages.project_lineage), (f"{p}/history", pages.history),
+        (f"{p}/history/{{version}}", pages.history_version), (f"{p}/freshness", pages.freshness),
+        (f"{p}/{{slug}}", pages.list_kind), (f"{p}/{{slug}}/{{name}}", pages.get_object),
+        ("/login", pages.login_form),
+    ]
+    router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
+    for path, handler in routes:
+        router.add_api_route(path, handler, methods=["GET"])
+    router.add_api_route("/login", pages.login, methods=["POST"])
     return router
 
 
