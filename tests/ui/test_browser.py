@@ -74,6 +74,16 @@ def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 P = f"/projects/{PROJECT}"
+
+
+def wait_for_url(browser: object, fragment: str) -> None:
+    """Wait until a click or submit has navigated: elements of the old page go stale."""
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(browser, 10).until(expected_conditions.url_contains(fragment))  # type: ignore[arg-type]
+
+
 PAGE_KINDS = {
     "projects": ("/projects", "Projects"),
     "project": (P, f"Project {PROJECT}"),
@@ -114,10 +124,12 @@ def test_search_from_the_top_box_finds_a_feature_and_opens_it(browser: object, u
     browser.get(ui_url + P)  # type: ignore[attr-defined]
     box = browser.find_element(By.ID, "topsearch")  # type: ignore[attr-defined]
     box.send_keys("avg_daily_trips", Keys.ENTER)
+    wait_for_url(browser, "/search?q=avg_daily_trips")
     assert browser.find_element(By.TAG_NAME, "h1").text == "Search"  # type: ignore[attr-defined]
     links = browser.find_elements(By.CSS_SELECTOR, "table.results a")  # type: ignore[attr-defined]
     assert "driver_hourly_stats:avg_daily_trips" in [a.text for a in links]
     next(a for a in links if a.text == "driver_hourly_stats:avg_daily_trips").click()
+    wait_for_url(browser, "/features/driver_hourly_stats:avg_daily_trips")
     assert "Trips per day, 7-day average" in browser.find_element(By.TAG_NAME, "main").text  # type: ignore
 
 
@@ -127,6 +139,7 @@ def test_search_filters_results_by_kind(browser: object, ui_url: str) -> None:
     browser.get(ui_url + f"{P}/search?q=driver")  # type: ignore[attr-defined]
     browser.find_element(By.CSS_SELECTOR, "input[name=kind][value=feature-services]").click()  # type: ignore
     browser.find_element(By.CSS_SELECTOR, "#search-form button").click()  # type: ignore[attr-defined]
+    wait_for_url(browser, "kind=feature-services")
     kinds = {k.text for k in browser.find_elements(By.CSS_SELECTOR, "table.results .kind")}  # type: ignore
     assert kinds == {"Feature service"}
 
@@ -137,10 +150,12 @@ def test_a_lineage_node_opens_its_object(browser: object, ui_url: str) -> None:
     browser.get(ui_url + f"{P}/lineage")  # type: ignore[attr-defined]
     node = browser.find_element(By.CSS_SELECTOR, 'a.node-link[data-id="feature_service/driver_activity_v1"]')  # type: ignore
     node.click()
+    wait_for_url(browser, "/feature-services/driver_activity_v1")
     assert browser.find_element(By.TAG_NAME, "h1").text == "driver_activity_v1"  # type: ignore[attr-defined]
     assert browser.current_url == ui_url + f"{P}/feature-services/driver_activity_v1"  # type: ignore[attr-defined]
     upstream = browser.find_element(By.CSS_SELECTOR, 'a.node-link[data-id="feature_view/driver_hourly_stats"]')  # type: ignore
     upstream.click()
+    wait_for_url(browser, "/feature-views/driver_hourly_stats")
     assert browser.find_element(By.TAG_NAME, "h1").text == "driver_hourly_stats"  # type: ignore[attr-defined]
 
 
@@ -151,6 +166,7 @@ def test_try_it_shows_online_values_and_the_matching_snippets(browser: object, u
     field = browser.find_element(By.CSS_SELECTOR, "#try-form input[name=driver_id]")  # type: ignore
     field.send_keys("1001,1002")
     browser.find_element(By.CSS_SELECTOR, "#try-form button").click()  # type: ignore[attr-defined]
+    wait_for_url(browser, "try=1")
     table = browser.find_element(By.ID, "try-result")  # type: ignore[attr-defined]
     statuses = [s.text for s in table.find_elements(By.CSS_SELECTOR, ".status")]
     assert statuses == ["PRESENT"] * 6
