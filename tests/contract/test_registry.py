@@ -353,3 +353,42 @@ def test_a_watermark_of_new_storage_replaces_the_old_one(
     backend.record_materialization(unique_name, "stats", day, day + timedelta(days=1), "s2")
     record = backend.materializations(unique_name)["stats"]
     assert (record.storage, record.end) == ("s2", day + timedelta(days=1))
+
+
+# ---- what the web UI reads: specs in history, runs, project names --------------------------------
+
+def test_history_keeps_the_spec_each_apply_wrote(make_store: Callable[..., FeatureStore]) -> None:
+    store = make_store()
+    store.apply([driver, stats_view()])
+    store.apply(stats_view(ttl=timedelta(hours=1)))
+    latest, first = store.history()
+    assert latest.specs["feature_view/stats"]["ttl_seconds"] == 3600  # type: ignore[index]
+    assert first.specs["feature_view/stats"]["ttl_seconds"] == 86400  # type: ignore[index]
+    assert first.specs["entity/driver"]["join_keys"] == ["driver_id"]  # type: ignore[index]
+
+
+def test_history_of_a_delete_keeps_no_spec(make_store: Callable[..., FeatureStore]) -> None:
+    store = make_store()
+    store.apply([driver, stats_view()])
+    store.apply([], objects_to_delete=[stats_view()])
+    assert store.history()[0].specs == {"feature_view/stats": None}
+
+
+def test_the_last_materialization_run_of_each_view_keeps_rows_written(
+        make_store: Callable[..., FeatureStore], unique_name: str) -> None:
+    from repast.registry.base import MaterializationRun
+
+    registry = make_store().registry.store
+    day = datetime(2026, 1, 1, tzinfo=UTC)
+    registry.record_run(unique_name, MaterializationRun("stats", day, day + timedelta(days=1), day, 10))
+    registry.record_run(unique_name, MaterializationRun("stats", day, day + timedelta(days=2), day, 7))
+    (run,) = registry.last_runs(unique_name).values()
+    assert (run.view, run.end, run.rows) == ("stats", day + timedelta(days=2), 7)
+
+
+def test_project_names_lists_every_applied_project(make_store: Callable[..., FeatureStore], unique_name: str) -> None:
+    make_store().apply(driver)
+    make_store(unique_name + "_b").apply(driver)
+    names = make_store().registry.store.project_names()
+    assert {unique_name, unique_name + "_b"} <= set(names)
+    make_store(unique_name + "_b").teardown()
