@@ -7,6 +7,7 @@ be started a failure; otherwise the tests that need it are skipped with a messag
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import shutil
@@ -81,6 +82,20 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait()
 
 
+@contextlib.contextmanager
+def _environment(**values: str) -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 @pytest.fixture(scope="session")
 def s3_server() -> Iterator[ObjectServer]:
     """SeaweedFS `weed mini` with its S3 gateway; AWS_* credentials set for the whole session."""
@@ -101,16 +116,13 @@ def s3_server() -> Iterator[ObjectServer]:
         if not _wait_for(ports[0], proc, 60):
             _unavailable("REPAST_TEST_S3", f"SeaweedFS did not serve S3 on 127.0.0.1:{ports[0]}: "
                                            f"{(Path(data) / 'weed.log').read_text()[-500:]}")
-        saved = {k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION")}
-        os.environ.update(AWS_ACCESS_KEY_ID=S3_KEY, AWS_SECRET_ACCESS_KEY=S3_SECRET, AWS_REGION="us-east-1")
         server = ObjectServer(f"http://127.0.0.1:{ports[0]}", "repast-" + uuid.uuid4().hex[:8])
-        _create_s3_bucket(server)
-        yield server
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+        # The standard AWS variables, as a pod would have them: every s3:// path in the tests (and
+        # in the processes they start) reaches this server.
+        with _environment(AWS_ACCESS_KEY_ID=S3_KEY, AWS_SECRET_ACCESS_KEY=S3_SECRET, AWS_REGION="us-east-1",
+                          AWS_ENDPOINT_URL=server.endpoint):
+            _create_s3_bucket(server)
+            yield server
     finally:
         _stop(proc)
         log.close()
@@ -147,6 +159,8 @@ def gcs_server() -> Iterator[ObjectServer]:
     try:
         if not _wait_for(port, proc, 30):
             _unavailable("REPAST_TEST_GCS", f"gcp-storage-emulator did not answer on 127.0.0.1:{port}")
-        yield ObjectServer(f"http://127.0.0.1:{port}", bucket)
+        # Google's variable for emulators: gs:// paths go there, anonymously.
+        with _environment(STORAGE_EMULATOR_HOST=f"http://127.0.0.1:{port}"):
+            yield ObjectServer(f"http://127.0.0.1:{port}", bucket)
     finally:
         _stop(proc)
