@@ -52,7 +52,9 @@ def filesystem_for(path: str, endpoint_override: str | None = None) -> tuple[paf
     parsed = urlparse(path)
     inner = (parsed.netloc + parsed.path).rstrip("/") if parsed.path not in ("", "/") else parsed.netloc
     if scheme == "s3":
-        return _s3(endpoint_override or os.environ.get("AWS_ENDPOINT_URL") or None), inner
+        # The credentials in the environment are part of the key: a changed secret takes effect.
+        env = tuple(os.environ.get(k, "") for k in _AWS_ENV)
+        return _s3(endpoint_override or os.environ.get("AWS_ENDPOINT_URL") or None, env), inner
     if scheme == "gs":
         return _gcs(endpoint_override or os.environ.get("STORAGE_EMULATOR_HOST") or None), inner
     raise ObjectStoreError(f"path '{path}': unknown scheme '{scheme}://'; use a local path, file://, s3:// or gs://")
@@ -67,8 +69,12 @@ def _split_endpoint(endpoint: str) -> tuple[str, str]:
 
 
 # Built once per endpoint: a filesystem holds connection pools, and building one resolves credentials.
+_AWS_ENV = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
+            "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN", "AWS_REGION", "AWS_DEFAULT_REGION")
+
+
 @functools.lru_cache(maxsize=16)
-def _s3(endpoint: str | None) -> pafs.FileSystem:
+def _s3(endpoint: str | None, env: tuple[str, ...]) -> pafs.FileSystem:
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
     if endpoint is None:
         return pafs.S3FileSystem(region=region)
