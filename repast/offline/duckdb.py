@@ -10,10 +10,13 @@ dedup pass.
 
 from __future__ import annotations
 
+import os
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import pyarrow as pa
@@ -46,11 +49,32 @@ _ENTITY_PLACE = 2**63 - 1
 
 class DuckDBOfflineConfig(BackendConfig):
     type: Literal["duckdb", "file"] = "duckdb"
+    # Default: half of the memory this process may use (the container's cgroup limit, else the
+    # machine's), so a materialization window larger than memory spills instead of failing.
     memory_limit: str | None = None
+    # Where DuckDB spills what does not fit (default: <system temp dir>/repast-duckdb-spill).
+    temp_directory: str | None = None
     threads: int | None = None
     # An S3-compatible server (or GCS emulator) for s3:// and gs:// source paths, e.g.
     # http://minio:9000 (path-style addressing); a FileSource's own s3_endpoint_override wins.
     endpoint_override: str | None = None
+
+
+def available_memory_bytes() -> int:
+    """The memory this process may use: the cgroup limit in a container, else the machine's RAM."""
+    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            text = Path(path).read_text().strip()
+        except OSError:
+            continue
+        if text.isdigit() and int(text) < 2**60:  # "max" or a huge number: no limit
+            return int(text)
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def default_memory_limit() -> str:
+    """Half of the available memory (at least 256 MB): room for the Arrow batches in flight."""
+    return f"{max(256, available_memory_bytes() // 2 // 2**20)}MB"
 
 
 class DuckDBOfflineEngine(SQLOfflineEngine):
@@ -67,8 +91,10 @@ class DuckDBOfflineEngine(SQLOfflineEngine):
         con.execute("SET TimeZone = 'UTC'")
         if self.config.threads:
             con.execute(f"SET threads = {int(self.config.threads)}")
-        if self.config.memory_limit:
-            con.execute(f"SET memory_limit = {quote_literal(self.config.memory_limit)}")
+        con.execute(f"SET memory_limit = {quote_literal(self.config.memory_limit or default_memory_limit())}")
+        # An in-memory database spills only where it is told to: without this a large window fails.
+        temp = self.config.temp_directory or os.path.join(tempfile.gettempdir(), "repast-duckdb-spill")
+        con.execute(f"SET temp_directory = {quote_literal(temp)}")
         return con
 
     def _file_source(self, source: DataSource) -> FileSource:
