@@ -4,8 +4,8 @@ DuckDB's own S3/GCS support is an extension downloaded at run time, which cluste
 internet cannot rely on; pyarrow.fs ships with pyarrow. A scan streams record batches file by
 file in the source's order, each row tagged with its place in that order (file index * 2^40 +
 row number among the file's rows read), which the tie rule needs. A time window given to the scan
-reaches pyarrow as a filter: hive partitions outside it are never listed further and Parquet row
-groups whose statistics lie outside it are never downloaded.
+reaches pyarrow as a filter on the timestamp field: Parquet row groups whose statistics lie outside
+it are never downloaded (nor hive partitions on that field).
 """
 
 from __future__ import annotations

@@ -115,3 +115,29 @@ def test_a_missing_bucket_in_the_registry_path_is_an_error_naming_it(tmp_path: P
     (tmp_path / "feature_store.yaml").write_text("project: p\nregistry: s3://no-such-bucket-here/registry.json\n")
     with pytest.raises(ObjectStoreError, match="bucket 'no-such-bucket-here', from registry.path"):
         FeatureStore(repo_path=tmp_path).list_feature_views()
+
+
+def test_a_materialization_window_downloads_only_the_row_groups_it_needs(tmp_path: Path,
+                                                                          s3_server: ObjectServer) -> None:
+    from repast.config import RepoConfig
+    from repast.definitions import Entity, FeatureView, Field, FileSource
+    from repast.offline import remote_scan
+    from repast.offline.duckdb import DuckDBOfflineConfig, DuckDBOfflineEngine
+    from repast.types import Int64
+
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    table = pa.table({"driver_id": pa.array(range(100), pa.int64()),
+                      "event_timestamp": pa.array([start + timedelta(hours=i) for i in range(100)],
+                                                  pa.timestamp("us", tz="UTC")),
+                      "trips": pa.array(range(100), pa.int64())})
+    url = s3_server.url("s3", uuid.uuid4().hex[:12], "stats")
+    fs, inner = filesystem_for(url)
+    pq.write_table(table, f"{inner}/part-0.parquet", filesystem=fs, row_group_size=10)  # in time order
+    view = FeatureView(name="stats", entities=[Entity(name="driver", join_keys=["driver_id"])],
+                       source=FileSource(name="stats", path=url, timestamp_field="event_timestamp"),
+                       schema=[Field(name="trips", dtype=Int64)])
+    engine = DuckDBOfflineEngine(DuckDBOfflineConfig(), RepoConfig.model_construct(project="t", repo_path=tmp_path))
+    remote_scan.STATS.__init__()  # type: ignore[misc]
+    rows = engine.read_range(view, start + timedelta(hours=20), start + timedelta(hours=30))
+    assert sorted(rows.column("trips").to_pylist()) == list(range(20, 30))
+    assert (remote_scan.STATS.row_groups_read, remote_scan.STATS.row_groups_total) == (1, 10)
