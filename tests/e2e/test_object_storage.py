@@ -141,3 +141,17 @@ def test_a_materialization_window_downloads_only_the_row_groups_it_needs(tmp_pat
     rows = engine.read_range(view, start + timedelta(hours=20), start + timedelta(hours=30))
     assert sorted(rows.column("trips").to_pylist()) == list(range(20, 30))
     assert (remote_scan.STATS.row_groups_read, remote_scan.STATS.row_groups_total) == (1, 10)
+
+
+def test_a_file_uri_source_is_read_and_written_like_a_local_path(tmp_path: Path) -> None:
+    from repast.config import RepoConfig
+    from repast.definitions import FileSource
+    from repast.offline.duckdb import DuckDBOfflineConfig, DuckDBOfflineEngine
+
+    table = generate_driver_stats(tmp_path / "data" / "stats" / "part-0.parquet", drivers=2, days=1)
+    source = FileSource(name="stats", path=f"file://{tmp_path}/data/stats", timestamp_field="event_timestamp")
+    engine = DuckDBOfflineEngine(DuckDBOfflineConfig(), RepoConfig.model_construct(project="t", repo_path=tmp_path))
+    engine.write_rows(source, table.slice(0, 3))
+    with engine.session() as con:
+        count = con.execute(f"SELECT count(*) FROM {engine.relation(source)}").fetchone()
+    assert count is not None and count[0] == table.num_rows + 3
