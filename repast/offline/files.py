@@ -103,8 +103,9 @@ def schema_file(source: FileSource, repo_path: str) -> str:
             return path
         path += PARTS_SUFFIX
     if not _is_glob(path):
-        for directory, _, names in os.walk(path):
-            for name in names:
+        for directory, subdirectories, names in os.walk(path):
+            subdirectories.sort()  # the same file every time: the first in name order
+            for name in sorted(names):
                 if _is_data_file(name, ext):
                     return os.path.join(directory, name)
     return list_source_files(source, repo_path)[0]
