@@ -88,15 +88,33 @@ def version() -> None:
 @user_errors
 def plan() -> None:
     """Show what `apply` would change: the repo's definitions against the registry."""
-    _print_changes(open_store().plan_repo(), "Plan")
+    changes, effects = open_store().plan_repo_with_effects()
+    _print_changes(changes, "Plan")
+    _print_online_effects(effects, "will be")
 
 
 @app.command()
 @user_errors
 def apply() -> None:
     """Validate the repo's definitions and make the registry match them (one transaction)."""
-    changes = open_store().apply_repo()
+    changes, effects = open_store().apply_repo_with_effects()
     _print_changes(changes, "Applied")
+    _print_online_effects(effects, "was")
+
+
+def _print_online_effects(effects: list[Any], tense: str) -> None:
+    """One line per view whose online data the apply drops, or that the online store does not hold."""
+    for e in effects:
+        if e.kind == "dropped":
+            console.print(f"Online data of feature view {e.view} {tense} dropped (the view is deleted).",
+                          highlight=False, soft_wrap=True)
+            continue
+        if e.kind == "rebuilt":
+            why = f"its storage layout changes, its online data {tense} dropped"
+        else:
+            why = "the configured online store holds no materialized data for it"
+        console.print(f"Online data of feature view {e.view}: {why}; the next materialize-incremental refills it "
+                      f"from {e.refill_from:%Y-%m-%d %H:%M:%S} UTC.", highlight=False, soft_wrap=True)
 
 
 @app.command()

@@ -39,6 +39,7 @@ class RegistryConfig(StrictModel):
     path: str
     cache_ttl_seconds: float = Field(default=60, ge=0)
     token: SecretStr | None = None
+    signing_key: SecretStr | None = None  # HMAC key for stored on-demand functions (repast/signing.py)
 
 
 class TokenAuthConfig(StrictModel):

@@ -22,7 +22,7 @@ import pyarrow as pa
 
 from repast.definitions import FeatureView
 from repast.errors import InputError, StoreUnavailable
-from repast.registry.base import MaterializationRun
+from repast.registry.base import MaterializationRecord, MaterializationRun
 from repast.timestamps import as_utc
 
 if TYPE_CHECKING:
@@ -62,6 +62,9 @@ def utc(ts: datetime, what: str) -> datetime:
 def select_views(store: FeatureStore, names: list[str] | None) -> list[FeatureView]:
     """The named views (all checked before any is materialized), or every view with online=True."""
     contents = store.registry.contents()
+    if not contents.feature_views:
+        raise InputError(f"project '{store.project}' has no feature views registered: nothing to materialize; "
+                         "run `repast apply` first")
     if names is None:
         return [v for v in contents.feature_views.values() if v.online]
     views = [contents.get("feature_view", n) for n in names]
@@ -71,6 +74,13 @@ def select_views(store: FeatureStore, names: list[str] | None) -> list[FeatureVi
     return views
 
 
+def storage_ids(store: FeatureStore, views: list[FeatureView]) -> dict[str, str]:
+    """Each view's online storage id, creating storage that is missing (another online store
+    configured, or an apply killed before it made the storage) so that it can be filled."""
+    store.online_store.update(store.project, views, [])
+    return {v.name: store.online_store.storage_id(store.project, v) or "" for v in views}
+
+
 def materialize(store: FeatureStore, start_date: datetime, end_date: datetime,
                 feature_views: list[str] | None = None, progress: Progress | None = None,
                 batch_size: int = BATCH_SIZE) -> list[ViewMaterialization]:
@@ -78,37 +88,54 @@ def materialize(store: FeatureStore, start_date: datetime, end_date: datetime,
     start, end = utc(start_date, "start_date"), utc(end_date, "end_date")
     if start >= end:
         raise InputError(f"start_date {start.isoformat()} must be before end_date {end.isoformat()}")
-    return [materialize_view(store, view, start, end, progress, batch_size)
-            for view in select_views(store, feature_views)]
+    views = select_views(store, feature_views)
+    storage = storage_ids(store, views)
+    return [materialize_view(store, view, start, end, progress, batch_size, storage[view.name]) for view in views]
+
+
+def incremental_start(view: FeatureView, end: datetime, watermark: MaterializationRecord | None,
+                      storage: str) -> datetime:
+    """Where an incremental run of `view` starts: its watermark when that belongs to the storage
+    the view has now, else the beginning of its ttl window (the epoch without ttl): a rebuilt or
+    re-created table, or another online store, is refilled."""
+    if watermark is not None and storage and watermark.storage == storage:
+        return watermark.end
+    return end - view.ttl if view.ttl.total_seconds() > 0 else BEGINNING_OF_TIME
 
 
 def materialize_incremental(store: FeatureStore, end_date: datetime, feature_views: list[str] | None = None,
                             progress: Progress | None = None,
                             batch_size: int = BATCH_SIZE) -> list[ViewMaterialization]:
     """Like materialize, each view from the end of its last run, or end - ttl when it never ran
-    (from BEGINNING_OF_TIME, the Unix epoch, when it also has no ttl). An up-to-date view writes nothing."""
+    (from BEGINNING_OF_TIME, the Unix epoch, when it also has no ttl). An up-to-date view writes nothing.
+    An end before a view's watermark is an InputError (use materialize for a backfill)."""
     end = utc(end_date, "end_date")
     views = select_views(store, feature_views)
+    storage = storage_ids(store, views)
     done = store.registry.store.materializations(store.project)
+    starts = {v.name: incremental_start(v, end, done.get(v.name), storage[v.name]) for v in views}
+    behind = [f"'{n}' (materialized up to {s.isoformat()})" for n, s in starts.items() if s > end]
+    if behind:
+        raise InputError(f"end {end.isoformat()} is before the watermark of feature view(s) {', '.join(behind)}; "
+                         "materialize-incremental only moves forward: use `repast materialize START END` "
+                         "to load an earlier window")
     results = []
     for view in views:
-        if view.name in done:
-            start = done[view.name].end
-        else:
-            start = end - view.ttl if view.ttl.total_seconds() > 0 else BEGINNING_OF_TIME
+        start = starts[view.name]
         if start >= end:
             stats = ViewMaterialization(view.name, start, end, done=True)
             if progress is not None:
                 progress(stats)
             results.append(stats)
             continue
-        results.append(materialize_view(store, view, start, end, progress, batch_size))
+        results.append(materialize_view(store, view, start, end, progress, batch_size, storage[view.name]))
     return results
 
 
 def materialize_view(store: FeatureStore, view: FeatureView, start: datetime, end: datetime,
-                     progress: Progress | None = None, batch_size: int = BATCH_SIZE) -> ViewMaterialization:
-    """Materialize one view over [start, end), then record the watermark."""
+                     progress: Progress | None = None, batch_size: int = BATCH_SIZE,
+                     storage: str = "") -> ViewMaterialization:
+    """Materialize one view over [start, end), then record the watermark for the storage written to."""
     stats = ViewMaterialization(view.name, start, end)
     if progress is not None:
         progress(stats)
@@ -119,7 +146,7 @@ def materialize_view(store: FeatureStore, view: FeatureView, start: datetime, en
         stats.seconds = time.perf_counter() - began
         if progress is not None:
             progress(stats)
-    store.registry.store.record_materialization(store.project, view.name, start, end)
+    store.registry.store.record_materialization(store.project, view.name, start, end, storage)
     store.registry.store.record_run(store.project, MaterializationRun(view.name, start, end, datetime.now(UTC),
                                                                       stats.rows))
     stats.seconds = time.perf_counter() - began

@@ -113,8 +113,12 @@ def view_rows(view: FeatureView, table: pa.Table, what: str) -> pa.Table:
     return pa.table(cols)
 
 
-def offline_rows(source: DataSource, views: list[FeatureView], table: pa.Table, what: str) -> pa.Table:
-    """Frame -> the rows appended to the batch source: its own column names, declared types."""
+def offline_rows(source: DataSource, views: list[FeatureView], table: pa.Table, what: str,
+                 source_columns: list[str] | None = None) -> pa.Table:
+    """Frame -> the rows appended to the batch source: its own column names, declared types.
+
+    Columns of the frame that the source has (`source_columns`) but no view declares are kept
+    as they are: Feast pushes whole source rows. Frame columns the source does not have are dropped."""
     cols: dict[str, pa.Array] = {}
     for view in views:
         for key, dtype in zip(view.join_keys, key_types(view), strict=True):
@@ -129,7 +133,18 @@ def offline_rows(source: DataSource, views: list[FeatureView], table: pa.Table, 
         created = source.created_timestamp_column
         cols[created] = _timestamp(table, created, what) if created in table.column_names \
             else pa.nulls(table.num_rows, UTC_US)
+    for name in source_columns or []:
+        if name not in cols and name in table.column_names:
+            cols[name] = table.column(name)
     return pa.table(cols)
+
+
+def write_offline(store: FeatureStore, source: DataSource, views: list[FeatureView], table: pa.Table,
+                  what: str) -> None:
+    """Add the rows to the batch source as one new immutable part (see repast/offline/files.py)."""
+    engine = store.offline_engine
+    rows = offline_rows(source, views, table, what, engine.source_schema(source).names)
+    engine.write_rows(source, rows)
 
 
 def push(store: FeatureStore, push_source_name: str, df: Any, to: PushMode | str | None = None) -> None:
@@ -151,7 +166,7 @@ def push(store: FeatureStore, push_source_name: str, df: Any, to: PushMode | str
         if mode in (PushMode.ONLINE, PushMode.ONLINE_AND_OFFLINE) else []
     if mode in (PushMode.OFFLINE, PushMode.ONLINE_AND_OFFLINE):
         # History first: if the online write then fails, a re-materialization still restores it.
-        store.offline_engine.write_rows(source.batch_source, offline_rows(source.batch_source, views, table, what))
+        write_offline(store, source.batch_source, views, table, what)
     for view, rows in online:
         store.online_store.write_batch(store.project, view, rows)
 
@@ -162,3 +177,12 @@ def write_to_online_store(store: FeatureStore, feature_view_name: str, df: Any) 
     what = f"write_to_online_store('{feature_view_name}')"
     rows = view_rows(view, as_arrow(df, what), what)
     store.online_store.write_batch(store.project, view, rows)
+
+
+def write_to_offline_store(store: FeatureStore, feature_view_name: str, df: Any,
+                           allow_registry_cache: bool = True) -> None:
+    """Append rows of one feature view (batch source column names) to its batch source, checked first."""
+    contents = store.registry.contents() if allow_registry_cache else store.registry.refresh()
+    view = contents.get("feature_view", feature_view_name)
+    what = f"write_to_offline_store('{feature_view_name}')"
+    write_offline(store, view.batch_source, [view], as_arrow(df, what), what)

@@ -163,5 +163,5 @@ def diff(desired: RepoContents, registered: Snapshot, partial: bool) -> list[Cha
 
 def _comparable(kind: str, spec: dict[str, Any]) -> dict[str, Any]:
     if kind == "on_demand_feature_view":
-        return {k: v for k, v in spec.items() if k != "udf_pickle"}
+        return {k: v for k, v in spec.items() if k not in ("udf_pickle", "udf_signature")}
     return spec

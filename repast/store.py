@@ -29,12 +29,21 @@ from repast.offline import OFFLINE_ENGINES
 from repast.offline.base import OfflineEngine
 from repast.online import ONLINE_STORES
 from repast.online.base import OnlineStore
-from repast.registry import Change, HistoryEntry, Registry, contents_from_snapshot, open_registry_store
+from repast.registry import (
+    Change,
+    HistoryEntry,
+    Registry,
+    Snapshot,
+    contents_from_snapshot,
+    open_registry_store,
+)
 from repast.repo import collect, diff, load_repo
 from repast.validation import validate
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from repast.apply import OnlineEffect
 
 
 def _applied_by() -> str:
@@ -65,8 +74,10 @@ class FeatureStore:
             self.config = load_config(path)
         self.repo_path = Path(self.config.repo_path)
         self.project = self.config.project
+        key = self.config.registry_config.signing_key
         self.registry = Registry(open_registry_store(self.config), self.project,
-                                 self.config.registry_config.cache_ttl_seconds)
+                                 self.config.registry_config.cache_ttl_seconds,
+                                 key.get_secret_value() if key is not None else None)
 
     # ---- backends, built on first use -------------------------------------------------------
     @cached_property
@@ -82,16 +93,40 @@ class FeatureStore:
     # ---- definitions ---------------------------------------------------------------------------
     def plan_repo(self) -> list[Change]:
         """What `apply_repo` would change: the repo's files against the registry (deletes included)."""
-        return diff(self._load_repo(), self.registry.store.read(self.project), partial=False)
+        return self.plan_repo_with_effects()[0]
+
+    def plan_repo_with_effects(self) -> tuple[list[Change], list[OnlineEffect]]:
+        """`plan_repo`, and which views would lose their online data (or have none) and be refilled."""
+        from repast.apply import online_effects
+
+        desired = self._load_repo()
+        snapshot = self.registry.store.read(self.project)
+        effects = online_effects(contents_from_snapshot(snapshot), desired, self.online_store, self.project)
+        return self._diff(desired, snapshot, partial=False), effects
 
     def apply_repo(self) -> list[Change]:
         """Make the registry equal the repo's files: add, update and delete. Fails on a concurrent apply."""
+        return self.apply_repo_with_effects()[0]
+
+    def apply_repo_with_effects(self) -> tuple[list[Change], list[OnlineEffect]]:
+        """`apply_repo`, and what it did to online data (see repast/apply.py)."""
+        from repast.apply import online_effects
+
         self.registry.store.check_writable("apply definitions")
         desired = self._load_repo()
         snapshot = self.registry.store.read(self.project)
-        changes = diff(desired, snapshot, partial=False)
-        self._commit(changes, snapshot.version, contents_from_snapshot(snapshot), desired)
-        return changes
+        changes = self._diff(desired, snapshot, partial=False)
+        before = contents_from_snapshot(snapshot)
+        effects = online_effects(before, desired, self.online_store, self.project)
+        self._commit(changes, snapshot.version, before, desired)
+        return changes, effects
+
+    def _diff(self, desired: RepoContents, snapshot: Snapshot, partial: bool) -> list[Change]:
+        """The definitions' diff, plus on-demand functions to sign when a signing key is set."""
+        from repast.signing import unsigned_changes
+
+        changes = diff(desired, snapshot, partial)
+        return changes + unsigned_changes(desired, snapshot, changes, self.registry.signing_key)
 
     def _load_repo(self) -> RepoContents:
         """The repo's definitions, validated (errors name the file that defines each object)."""
@@ -135,22 +170,17 @@ class FeatureStore:
         for obj in to_delete:
             after.by_kind(kind_of(obj)).pop(obj.name, None)
         validate(after, self.offline_engine)
-        changes = diff(desired, snapshot, partial=True)
+        changes = self._diff(desired, snapshot, partial=True)
         changes += [Change("delete", kind_of(o), o.name) for o in to_delete
                     if o.name in snapshot.specs.get(kind_of(o), {})]
         return changes, snapshot.version, before, after
 
     def _commit(self, changes: list[Change], version: int, before: RepoContents, after: RepoContents) -> None:
-        if not changes:
-            return
-        deleted = [v for n, v in before.feature_views.items() if n not in after.feature_views]
-        online = [v for v in after.feature_views.values() if v.online]
-        # Storage for new/changed views exists before the registry names them; storage of removed
-        # views is dropped only once the registry no longer does.
-        self.online_store.update(self.project, online, [])
-        self.registry.store.apply(self.project, changes, version, _applied_by())
-        if deleted:
-            self.online_store.update(self.project, online, deleted)
+        from repast.apply import commit
+        from repast.signing import sign_changes
+
+        changes = sign_changes(changes, self.registry.signing_key)
+        commit(self.registry.store, self.online_store, self.project, changes, version, before, after, _applied_by())
         self.registry.refresh()
 
     def teardown(self) -> None:
@@ -251,3 +281,9 @@ class FeatureStore:
 
         serve_ui(self, host=host, port=port, root_path=root_path, server_url=server_url,
                  registry_ttl_sec=registry_ttl_sec, key=tls_key_path or None, cert=tls_cert_path or None)
+
+    def write_to_offline_store(self, feature_view_name: str, df: Any, allow_registry_cache: bool = True) -> None:
+        """Append rows of one feature view to its batch source (checked first; safe under concurrent writers)."""
+        from repast.push import write_to_offline_store
+
+        write_to_offline_store(self, feature_view_name, df, allow_registry_cache)

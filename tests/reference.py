@@ -38,7 +38,10 @@ def _rank(view: ReferenceView, row: dict[str, Any]) -> tuple[datetime, datetime]
 
 
 def latest_row(view: ReferenceView, keys: tuple[Any, ...], at: datetime) -> dict[str, Any] | None:
-    """The candidate with the greatest (event_ts, created_ts), or None. Null keys match nothing."""
+    """The candidate with the greatest (event_ts, created_ts), or None. Null keys match nothing.
+
+    The tie rule: among candidates with equal (event_ts, created_ts), the one that comes last in
+    the source (`view.rows` are in the source's order)."""
     if any(k is None for k in keys):
         return None
     best: dict[str, Any] | None = None
@@ -50,7 +53,7 @@ def latest_row(view: ReferenceView, keys: tuple[Any, ...], at: datetime) -> dict
             continue
         if view.ttl > timedelta(0) and event_ts < at - view.ttl:
             continue
-        if best is None or _rank(view, row) > _rank(view, best):
+        if best is None or _rank(view, row) >= _rank(view, best):
             best = row
     return best
 

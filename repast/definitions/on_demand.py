@@ -1,8 +1,11 @@
 """On-demand feature views: Python transformations run after retrieval, offline and online.
 
 The function is stored in the registry (cloudpickle, base64) with its source text for display,
-so a serving process can run it without the repo's files. Whoever can write the registry can
-therefore run code in every process that reads it; protect the registry like code.
+so a serving process can run it without the repo's files. A view read from the registry keeps the
+serialized function as it is and deserializes it only when it is run (`udf`, `transform`):
+listing, describing and dumping definitions never run stored code. With a signing key (see
+repast/signing.py) the stored HMAC is checked first. Whoever can write the registry can otherwise
+run code in every process that runs the view; protect the registry like code (docs/security.md).
 """
 
 from __future__ import annotations
@@ -38,7 +41,10 @@ class OnDemandFeatureView(ProjectableMixin):
         self.name = name
         self.mode = mode
         self.schema = list(schema)
-        self.udf = udf
+        self._udf = udf
+        self._udf_payload: str | None = None  # the serialized function, as stored
+        self.udf_signature: str | None = None
+        self.signing_key: str | None = None  # set by a registry reader that has registry.signing_key
         self.udf_source = udf_source if udf_source is not None else _source_text(udf)
         self.description = description
         self.tags = dict(tags or {})
@@ -64,36 +70,56 @@ class OnDemandFeatureView(ProjectableMixin):
     def feature_names(self) -> list[str]:
         return [f.name for f in self.schema]
 
+    @property
+    def udf(self) -> Callable[..., Any]:
+        """The function; a stored one is deserialized here, on first use, after its signature check."""
+        if self._udf is None:
+            import cloudpickle
+
+            assert self._udf_payload is not None
+            if self.signing_key is not None:
+                from repast.signing import check_udf_signature
+
+                check_udf_signature(self.signing_key, self.name, self._udf_payload, self.udf_signature)
+            self._udf = cloudpickle.loads(base64.b64decode(self._udf_payload))
+        return self._udf
+
     def transform(self, inputs: Any) -> Any:
         """Run the function on a pandas DataFrame (pandas mode) or a dict of lists (python mode)."""
         return self.udf(inputs)
 
-    def to_dict(self) -> dict[str, Any]:
-        import cloudpickle
+    def _payload(self) -> str:
+        if self._udf_payload is None:
+            import cloudpickle
 
-        return {"name": self.name, "mode": self.mode, "schema": [f.to_dict() for f in self.schema],
-                "source_views": [p.to_dict() for p in self.source_views],
-                "request_sources": [r.to_dict() for r in self.request_sources],
-                "udf_source": self.udf_source,
-                "udf_pickle": base64.b64encode(cloudpickle.dumps(self.udf)).decode(),
-                "description": self.description, "tags": self.tags, "owner": self.owner}
+            self._udf_payload = base64.b64encode(cloudpickle.dumps(self._udf)).decode()
+        return self._udf_payload
+
+    def to_dict(self) -> dict[str, Any]:
+        """The stored form; a function read from the registry is passed through, never deserialized."""
+        d = {"name": self.name, "mode": self.mode, "schema": [f.to_dict() for f in self.schema],
+             "source_views": [p.to_dict() for p in self.source_views],
+             "request_sources": [r.to_dict() for r in self.request_sources],
+             "udf_source": self.udf_source, "udf_pickle": self._payload(),
+             "description": self.description, "tags": self.tags, "owner": self.owner}
+        if self.udf_signature is not None:
+            d["udf_signature"] = self.udf_signature
+        return d
 
     def spec_dict(self) -> dict[str, Any]:
-        """to_dict without the pickle: what a diff compares (pickles differ across runs)."""
-        d = self.to_dict()
-        d.pop("udf_pickle")
-        return d
+        """What a diff compares: without the pickle and its signature (pickles differ across runs)."""
+        return {k: v for k, v in self.to_dict().items() if k not in ("udf_pickle", "udf_signature")}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> OnDemandFeatureView:
-        import cloudpickle
-
-        udf = cloudpickle.loads(base64.b64decode(d["udf_pickle"]))
         sources: list[Any] = [Projection.from_dict(p) for p in d["source_views"]]
         sources += [source_from_dict(r) for r in d["request_sources"]]
-        return cls(name=d["name"], sources=sources, schema=[Field.from_dict(f) for f in d["schema"]],
-                   udf=udf, mode=d["mode"], description=d.get("description", ""), tags=d.get("tags"),
-                   owner=d.get("owner", ""), udf_source=d.get("udf_source", ""))
+        odfv = cls(name=d["name"], sources=sources, schema=[Field.from_dict(f) for f in d["schema"]],
+                   udf=None, mode=d["mode"], description=d.get("description", ""),  # type: ignore[arg-type]
+                   tags=d.get("tags"), owner=d.get("owner", ""), udf_source=d.get("udf_source", ""))
+        odfv._udf_payload = d["udf_pickle"]
+        odfv.udf_signature = d.get("udf_signature")
+        return odfv
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, OnDemandFeatureView) and self.spec_dict() == other.spec_dict()

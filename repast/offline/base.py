@@ -104,7 +104,9 @@ class OfflineEngine(ABC):
 
     @abstractmethod
     def write_rows(self, source: DataSource, table: pa.Table) -> None:
-        """Append rows (source column names) to a batch source: offline push."""
+        """Append rows (source column names) to a batch source: offline push.
+
+        Atomic and safe under concurrent writers: the rows are all stored once, or none are."""
 
 
 def cast_to_view_types(batch: Any, view: FeatureView) -> Any:

@@ -1,15 +1,14 @@
 """DuckDBOfflineEngine: the embedded engine over Parquet and CSV files, scanned in place.
 
 The point-in-time join is one DuckDB query: the entity key frame (Arrow, zero-copy) ASOF-joined
-to each view's rows. The ASOF inequality runs on a HUGEINT holding (event_ts, created_ts) so that
-among equal event times the greatest created timestamp wins, without a separate dedup pass.
+to each view's rows. The ASOF inequality runs on a struct of a HUGEINT holding (event_ts,
+created_ts) and the row's place in the source, so that among equal event times the greatest created
+timestamp wins and among exact ties the row that comes last in the source (the tie rule, see
+docs/offline.md), without a separate dedup pass.
 """
 
 from __future__ import annotations
 
-import fnmatch
-import glob
-import os
 from collections.abc import Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
@@ -27,6 +26,7 @@ from repast.offline.base import (
     SpineRange,
     cast_to_view_types,
 )
+from repast.offline.files import list_source_files, read_schema, schema_file, write_part
 from repast.retrieval import ROW, TIMESTAMP_COLUMN, TS, assemble, check_entity, key_frame, spine_columns
 from repast.sql_quoting import quote_ident, quote_literal
 from repast.timestamps import as_utc
@@ -42,6 +42,9 @@ q = quote_ident
 _SHIFT = 2**64
 _CREATED_OFFSET = 2**63
 _ENTITY_CREATED = 2**64 - 1
+# A row's place in a Parquet source: file index * 2^40 + row number in the file.
+_FILE_SHIFT = 2**40
+_ENTITY_PLACE = 2**63 - 1
 _KEYS = "__repast_keys"
 
 
@@ -49,25 +52,6 @@ class DuckDBOfflineConfig(BackendConfig):
     type: Literal["duckdb", "file"] = "duckdb"
     memory_limit: str | None = None
     threads: int | None = None
-
-
-def resolve_files(source: FileSource, repo_path: str) -> list[str]:
-    """The files a FileSource names (a file, a directory of part files, or a glob), absolute."""
-    path = source_path(source, repo_path)
-    if any(ch in path for ch in "*?["):
-        files = sorted(glob.glob(path, recursive=True))
-    elif os.path.isdir(path):
-        ext = "." + source.file_format
-        files = sorted(os.path.join(d, f) for d, _, fs in os.walk(path) for f in fs if f.endswith(ext))
-    else:
-        files = [path] if os.path.exists(path) else []
-    if not files:
-        raise DefinitionError(f"FileSource '{source.name}': no {source.file_format} files at '{source.path}'")
-    return files
-
-
-def source_path(source: FileSource, repo_path: str) -> str:
-    return source.path if os.path.isabs(source.path) else os.path.join(repo_path, source.path)
 
 
 class DuckDBOfflineEngine(OfflineEngine):
@@ -93,20 +77,13 @@ class DuckDBOfflineEngine(OfflineEngine):
         return source
 
     def source_schema(self, source: DataSource) -> pa.Schema:
-        files = resolve_files(self._file_source(source), str(self.repo_config.repo_path))
-        if self._file_source(source).file_format == "csv":
-            import pyarrow.csv as pcsv
-
-            with pcsv.open_csv(files[0]) as reader:
-                return reader.schema
-        import pyarrow.parquet as pq
-
-        return pq.read_schema(files[0])
+        src = self._file_source(source)
+        return read_schema(src, schema_file(src, str(self.repo_config.repo_path)))
 
     def scan(self, source: DataSource) -> str:
         """SQL usable after FROM that reads every file of the source in place."""
         source = self._file_source(source)
-        files = resolve_files(source, str(self.repo_config.repo_path))
+        files = list_source_files(source, str(self.repo_config.repo_path))
         listing = "[" + ", ".join(quote_literal(f) for f in files) + "]"
         if source.file_format == "csv":
             return f"read_csv({listing}, header = true, union_by_name = {len(files) > 1})"
@@ -152,7 +129,7 @@ class DuckDBOfflineEngine(OfflineEngine):
             select, join = self._view_join(f"v{i}", vr)
             selects += select
             joins.append(join)
-        order_key = f"epoch_us({TS})::HUGEINT * {_SHIFT} + {_ENTITY_CREATED}"
+        order_key = f"{{'t': epoch_us({TS})::HUGEINT * {_SHIFT} + {_ENTITY_CREATED}, 'p': {_ENTITY_PLACE}}}"
         return (f"WITH e AS (SELECT *, {order_key} AS __order FROM {_KEYS}) "
                 f"SELECT {', '.join(selects)} FROM e {' '.join(joins)} ORDER BY e.{ROW}")
 
@@ -163,13 +140,13 @@ class DuckDBOfflineEngine(OfflineEngine):
         columns += [f"{q(src.source_column(f))} AS __f{j}" for j, f in enumerate(vr.read_features)]
         columns.append(f"{ts} AS __ts")
         on = [f"e.{q(c)} = {alias}.__k{j}" for j, c in enumerate(vr.request_columns())]
-        if src.created_timestamp_column:
-            created = f"epoch_us(CAST({q(src.created_timestamp_column)} AS TIMESTAMPTZ))"
-            columns.append(f"epoch_us({ts})::HUGEINT * {_SHIFT} + COALESCE({created}, {-_CREATED_OFFSET})::HUGEINT "
-                           f"+ {_CREATED_OFFSET} AS __order")
-            on.append(f"e.__order >= {alias}.__order")
-        else:
-            on.append(f"e.{TS} >= {alias}.__ts")
+        created = f"epoch_us(CAST({q(src.created_timestamp_column)} AS TIMESTAMPTZ))" \
+            if src.created_timestamp_column else "NULL"
+        # A row without event time is never a candidate: its whole order key is NULL.
+        columns.append(f"CASE WHEN {ts} IS NOT NULL THEN {{'t': epoch_us({ts})::HUGEINT * {_SHIFT} "
+                       f"+ COALESCE({created}, {-_CREATED_OFFSET})::HUGEINT + {_CREATED_OFFSET}, "
+                       f"'p': {self.source_place(src)}}} END AS __order")
+        on.append(f"e.__order >= {alias}.__order")
         join = f"ASOF LEFT JOIN (SELECT {', '.join(columns)} FROM {self.scan(src)}) {alias} ON {' AND '.join(on)}"
         ttl_us = int(vr.view.ttl.total_seconds() * 1_000_000)
         selects = []
@@ -180,15 +157,26 @@ class DuckDBOfflineEngine(OfflineEngine):
             selects.append(f"{value} AS {q(vr.output_name(feature, True))}")
         return selects, join
 
+    def source_place(self, source: DataSource) -> str:
+        """SQL for a row's place in the source's order (file order, then row order in the file): a
+        BIGINT that breaks exact (event, created) ties, the greatest winning. Valid in a SELECT
+        directly over `scan(source)`."""
+        if self._file_source(source).file_format == "csv":
+            return "row_number() OVER ()"  # a streaming window: numbers rows in file order
+        return f"file_index::BIGINT * {_FILE_SHIFT} + file_row_number"
+
     # ---- materialization and push ------------------------------------------------------------
-    def view_rows_sql(self, view: FeatureView) -> str:
-        """The view's rows under the read_* column contract, before any time filter."""
+    def view_rows_sql(self, view: FeatureView, with_place: bool = False) -> str:
+        """The view's rows under the read_* column contract, before any time filter (and with
+        `with_place`, their place in the source as `__place`)."""
         src = view.batch_source
         columns = [f"{q(src.source_column(k))} AS {q(k)}" for k in view.join_keys]
         columns += [f"{q(src.source_column(f))} AS {q(f)}" for f in view.feature_names()]
         columns.append(f"CAST({q(src.timestamp_field)} AS TIMESTAMPTZ) AS event_timestamp")
         created = q(src.created_timestamp_column) if src.created_timestamp_column else "NULL"
         columns.append(f"CAST({created} AS TIMESTAMPTZ) AS created_timestamp")
+        if with_place:
+            columns.append(f"{self.source_place(src)} AS __place")
         return f"SELECT {', '.join(columns)} FROM {self.scan(src)}"
 
     def read_latest(self, view: FeatureView, start: datetime, end: datetime,
@@ -196,9 +184,10 @@ class DuckDBOfflineEngine(OfflineEngine):
         keys = ", ".join(q(k) for k in view.join_keys)
         # Key order costs DuckDB little and saves the online store much: batches of random keys
         # make each write transaction touch (and rewrite) pages across the whole stored key space.
-        sql = (f"SELECT * FROM ({self.view_rows_sql(view)}) WHERE event_timestamp >= $1 AND event_timestamp < $2 "
+        sql = (f"SELECT * EXCLUDE (__place) FROM ({self.view_rows_sql(view, with_place=True)}) "
+               f"WHERE event_timestamp >= $1 AND event_timestamp < $2 "
                f"QUALIFY row_number() OVER (PARTITION BY {keys} "
-               f"ORDER BY event_timestamp DESC, created_timestamp DESC NULLS LAST) = 1 ORDER BY {keys}")
+               f"ORDER BY event_timestamp DESC, created_timestamp DESC NULLS LAST, __place DESC) = 1 ORDER BY {keys}")
         return self._stream(sql, [as_utc(start), as_utc(end)], view, batch_size)
 
     def _stream(self, sql: str, params: list[Any], view: FeatureView, batch_size: int) -> Iterator[pa.RecordBatch]:
@@ -212,90 +201,7 @@ class DuckDBOfflineEngine(OfflineEngine):
         return cast_to_view_types(self.connect().sql(sql, params=[as_utc(start), as_utc(end)]).to_arrow_table(), view)
 
     def write_rows(self, source: DataSource, table: pa.Table) -> None:
-        src = self._file_source(source)
-        append_rows(src, source_path(src, str(self.repo_config.repo_path)), table)
-
-
-def append_rows(source: FileSource, path: str, table: pa.Table) -> None:
-    """Add `table` to the source's files without rewriting what readers may be scanning.
-
-    A directory or glob gets a new part file (written under a temporary name, then renamed, so a
-    concurrent scan never sees half a file). A single Parquet file is rewritten with the rows
-    appended (atomically, via rename): fine for small files; use a directory for frequent pushes.
-    A single CSV file gets the rows appended without a header.
-    """
-    import uuid
-
-    is_glob = any(ch in path for ch in "*?[")
-    directory = os.path.dirname(path) if is_glob else path
-    if is_glob or os.path.isdir(path) or (not os.path.exists(path) and not path.endswith("." + source.file_format)):
-        if any(ch in directory for ch in "*?["):
-            raise DefinitionError(f"FileSource '{source.name}': cannot write under the glob '{source.path}'; "
-                                  "use a directory path or a glob only in the file name")
-        existing = glob.glob(path) if is_glob else resolve_files_or_empty(source, path)
-        table = _conform(source, table, existing)
-        os.makedirs(directory, exist_ok=True)
-        target = os.path.join(directory, f"part-{uuid.uuid4().hex}.{source.file_format}")
-        if is_glob and not fnmatch.fnmatch(target, path):
-            raise DefinitionError(f"FileSource '{source.name}': a new part file would not match '{source.path}'")
-        _write_file(source, table, target + ".tmp", header=True)
-        os.replace(target + ".tmp", target)
-        return
-    existing = [path] if os.path.exists(path) else []
-    table = _conform(source, table, existing)
-    if source.file_format == "csv" and existing:
-        _write_file(source, table, path, header=False, append=True)
-        return
-    if existing:
-        import pyarrow.parquet as pq
-
-        table = pa.concat_tables([pq.read_table(path), table])
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    _write_file(source, table, path + ".tmp", header=True)
-    os.replace(path + ".tmp", path)
-
-
-def resolve_files_or_empty(source: FileSource, path: str) -> list[str]:
-    if not os.path.isdir(path):
-        return []
-    ext = "." + source.file_format
-    return sorted(os.path.join(d, f) for d, _, fs in os.walk(path) for f in fs if f.endswith(ext))
-
-
-def _conform(source: FileSource, table: pa.Table, existing: list[str]) -> pa.Table:
-    """The rows in the existing files' column order and types, so all parts read as one."""
-    if not existing:
-        return table
-    if source.file_format == "csv":
-        import pyarrow.csv as pcsv
-
-        with pcsv.open_csv(existing[0]) as reader:
-            schema = reader.schema
-    else:
-        import pyarrow.parquet as pq
-
-        schema = pq.read_schema(existing[0])
-    missing = [n for n in schema.names if n not in table.column_names]
-    extra = [n for n in table.column_names if n not in schema.names]
-    if missing or extra:
-        raise InputError(f"rows for FileSource '{source.name}' must have exactly its columns {schema.names}; "
-                         f"missing {missing}, unknown {extra}")
-    try:
-        return table.select(schema.names).cast(schema)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
-        raise InputError(f"rows for FileSource '{source.name}' do not match its column types: {e}") from None
-
-
-def _write_file(source: FileSource, table: pa.Table, path: str, header: bool, append: bool = False) -> None:
-    if source.file_format == "csv":
-        import pyarrow.csv as pcsv
-
-        with open(path, "ab" if append else "wb") as f:
-            pcsv.write_csv(table, f, pcsv.WriteOptions(include_header=header))
-    else:
-        import pyarrow.parquet as pq
-
-        pq.write_table(table, path)
+        write_part(self._file_source(source), str(self.repo_config.repo_path), table)
 
 
 class DuckDBRetrievalJob(JoinRetrievalJob):

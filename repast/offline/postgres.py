@@ -142,20 +142,21 @@ class PostgresOfflineEngine(OfflineEngine):
 
     def _view_cte(self, i: int, vr: ViewRequest) -> list[str]:
         """Three CTEs for one view: u (view rows and entity rows), g (running count of view rows
-        in (keys, ts, kind, created) order: an entity row shares it with the last view row at or
-        before it) and r (that row's features, if within ttl)."""
+        in (keys, ts, kind, created, place) order: an entity row shares it with the last view row at
+        or before it) and r (that row's features, if within ttl)."""
         src = vr.view.batch_source
         keys = [f"__k{j}" for j in range(len(vr.view.join_keys))]
         feats = [f"__f{j}" for j in range(len(vr.read_features))]
         created = _ts(src.created_timestamp_column) if src.created_timestamp_column else "NULL::timestamptz"
+        place, place_type = self.source_place(src)
         view_rows = ", ".join([*(f"{q(src.source_column(k))} AS {n}" for k, n in zip(vr.view.join_keys, keys,
                                                                                      strict=True)),
                                f"{_ts(src.timestamp_field)} AS __ts", f"{created} AS __created",
-                               "0 AS __kind", "NULL::int8 AS __row",
+                               "0 AS __kind", "NULL::int8 AS __row", f"{place} AS __place",
                                *(f"{q(src.source_column(f))} AS {n}" for f, n in zip(vr.read_features, feats,
                                                                                      strict=True))])
         entity_rows = ", ".join([*(f"{q(c)}" for c in vr.request_columns()), TS, "NULL", "1", ROW,
-                                 *("NULL" for _ in feats)])
+                                 f"NULL::{place_type}", *("NULL" for _ in feats)])
         partition = ", ".join(keys)
         on = " AND ".join([*(f"s.{k} = e.{k}" for k in keys), "s.__grp = e.__grp", "s.__kind = 0"])
         ttl_us = int(vr.view.ttl.total_seconds() * 1_000_000)
@@ -166,7 +167,7 @@ class PostgresOfflineEngine(OfflineEngine):
         return [
             f"u{i} AS (SELECT {view_rows} FROM {self._from(src)} UNION ALL SELECT {entity_rows} FROM {_KEYS})",
             f"g{i} AS MATERIALIZED (SELECT *, sum(1 - __kind) OVER (PARTITION BY {partition} ORDER BY __ts, __kind, "
-            f"__created NULLS FIRST ROWS UNBOUNDED PRECEDING) AS __grp FROM u{i})",
+            f"__created NULLS FIRST, __place NULLS FIRST ROWS UNBOUNDED PRECEDING) AS __grp FROM u{i})",
             f"r{i} AS (SELECT e.__row, {out} FROM g{i} e LEFT JOIN g{i} s ON {on} WHERE e.__kind = 1)",
         ]
 
@@ -181,14 +182,23 @@ class PostgresOfflineEngine(OfflineEngine):
         with conn.cursor().copy(f"COPY {name} ({names}) FROM STDIN (FORMAT csv)") as copy:
             copy.write(arrow_to_csv(table))
 
+    def source_place(self, source: DataSource) -> tuple[str, str]:
+        """SQL for a row's place in the source, and its type: it breaks exact (event, created) ties,
+        the greatest winning. A table's physical order (ctid: insertion order while rows are only
+        appended); a query has no order, so its rows are compared by their text form."""
+        return ("__src.ctid", "tid") if self._pg_source(source).table else ("__src::text", "text")
+
     # ---- materialization and push ------------------------------------------------------------
-    def view_rows_sql(self, view: FeatureView) -> str:
-        """The view's rows under the read_* column contract, before any time filter."""
+    def view_rows_sql(self, view: FeatureView, with_place: bool = False) -> str:
+        """The view's rows under the read_* column contract, before any time filter (and with
+        `with_place`, their place in the source as `__place`)."""
         src = view.batch_source
         columns = [f"{q(src.source_column(k))} AS {q(k)}" for k in view.join_keys]
         columns += [f"{q(src.source_column(f))} AS {q(f)}" for f in view.feature_names()]
         created = _ts(src.created_timestamp_column) if src.created_timestamp_column else "NULL::timestamptz"
         columns += [f"{_ts(src.timestamp_field)} AS event_timestamp", f"{created} AS created_timestamp"]
+        if with_place:
+            columns.append(f"{self.source_place(src)[0]} AS __place")
         return f"SELECT {', '.join(columns)} FROM {self._from(src)}"
 
     def _in_range(self, view: FeatureView, start: datetime, end: datetime) -> str:
@@ -198,8 +208,12 @@ class PostgresOfflineEngine(OfflineEngine):
     def read_latest(self, view: FeatureView, start: datetime, end: datetime,
                     batch_size: int = 100_000) -> Iterator[pa.RecordBatch]:
         keys = ", ".join(q(k) for k in view.join_keys)
-        sql = (f"SELECT DISTINCT ON ({keys}) * FROM ({self._in_range(view, start, end)}) AS __range "
-               f"ORDER BY {keys}, event_timestamp DESC, created_timestamp DESC NULLS LAST")
+        columns = ", ".join(q(c) for c in [*view.join_keys, *view.feature_names(), "event_timestamp",
+                                           "created_timestamp"])
+        in_range = (f"SELECT * FROM ({self.view_rows_sql(view, with_place=True)}) AS __rows WHERE event_timestamp >= "
+                    f"{_ts_literal(start)} AND event_timestamp < {_ts_literal(end)}")
+        sql = (f"SELECT DISTINCT ON ({keys}) {columns} FROM ({in_range}) AS __range "
+               f"ORDER BY {keys}, event_timestamp DESC, created_timestamp DESC NULLS LAST, __place DESC")
         with self.connect() as conn:
             for batch in read_query(conn, sql, batch_size):
                 yield cast_to_view_types(batch, view)

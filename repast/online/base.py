@@ -34,6 +34,27 @@ def view_signature(view: FeatureView) -> str:
     return f"keys={keys};features={fields}"
 
 
+_STORAGE = ";storage="
+
+
+def new_storage_record(layout: str) -> str:
+    """What a store records for storage it just created: its layout signature and a new storage id.
+
+    The id names this one creation of the storage: materialization watermarks are kept per storage
+    id, so a rebuilt or re-created table (or another online store) starts from an empty watermark."""
+    import uuid
+
+    return f"{layout}{_STORAGE}{uuid.uuid4().hex}"
+
+
+def parse_storage_record(record: str | None) -> tuple[str | None, str | None]:
+    """(layout signature, storage id) of a stored record; the id is None for storage made before ids."""
+    if record is None:
+        return None, None
+    layout, sep, storage = record.rpartition(_STORAGE)
+    return (layout, storage) if sep else (record, None)
+
+
 class OnlineStore(ABC):
     """Built as `Store(config, repo_config)` from the ONLINE_STORES table.
 
@@ -73,6 +94,11 @@ class OnlineStore(ABC):
     @abstractmethod
     def close(self) -> None:
         """Release connections; the store reconnects on next use."""
+
+    def storage_id(self, project: str, view: FeatureView) -> str | None:
+        """The id of the view's storage in this store, new each time `update` creates or rebuilds it;
+        None when the view has no storage here with its current layout (or the store keeps no ids)."""
+        return None
 
 
 @runtime_checkable

@@ -21,7 +21,7 @@ from pydantic import Field
 from repast.config import PostgresConnectionConfig
 from repast.definitions import FeatureView
 from repast.errors import StoreUnavailable, require_module
-from repast.online.base import OnlineStore, ReadRow, view_signature
+from repast.online.base import OnlineStore, ReadRow, new_storage_record, parse_storage_record, view_signature
 from repast.online.keys import WriteRows, write_rows
 from repast.sql_quoting import quote_ident
 from repast.types import Array, FeatureType
@@ -112,7 +112,12 @@ class PostgresOnlineStore(OnlineStore):
                                        (project,)).fetchall())
             for view in keep:
                 signature = view_signature(view)
-                if stored.get(view.name) == signature:
+                layout, storage = parse_storage_record(stored.get(view.name))
+                if layout == signature and storage is not None:
+                    continue
+                if layout == signature:  # made before storage ids: adopt it as it is
+                    conn.execute(f"UPDATE {meta} SET signature = %s WHERE project = %s AND view = %s",
+                                 (new_storage_record(signature), project, view.name))
                     continue
                 # Layout changed (or new): rebuild; values come back with the next materialization.
                 features = "".join(f", {quote_ident(f.name)} {_pg_type(f.dtype)}" for f in view.features)
@@ -120,10 +125,25 @@ class PostgresOnlineStore(OnlineStore):
                 conn.execute(f"CREATE TABLE {self._table(project, view.name)} (_entity_key TEXT PRIMARY KEY, "
                              f"_event_ts BIGINT NOT NULL, _created_ts BIGINT{features})")
                 conn.execute(f"INSERT INTO {meta} VALUES (%s, %s, %s) ON CONFLICT (project, view) "
-                             "DO UPDATE SET signature = excluded.signature", (project, view.name, signature))
+                             "DO UPDATE SET signature = excluded.signature",
+                             (project, view.name, new_storage_record(signature)))
             for view in delete:
                 conn.execute(f"DROP TABLE IF EXISTS {self._table(project, view.name)}")
                 conn.execute(f"DELETE FROM {meta} WHERE project = %s AND view = %s", (project, view.name))
+
+    def storage_id(self, project: str, view: FeatureView) -> str | None:
+        return self._run(self._storage_id, project, view)  # type: ignore[no-any-return]
+
+    def _storage_id(self, conn: Any, project: str, view: FeatureView) -> str | None:
+        import psycopg
+
+        try:
+            row = conn.execute(f"SELECT signature FROM {self.schema}.repast_online_views "
+                               "WHERE project = %s AND view = %s", (project, view.name)).fetchone()
+        except psycopg.errors.UndefinedTable:
+            return None
+        layout, storage = parse_storage_record(row[0] if row else None)
+        return storage if layout == view_signature(view) else None
 
     def teardown(self, project: str, views: list[FeatureView]) -> None:
         self.update(project, [], views)

@@ -23,7 +23,7 @@ from pydantic import Field, SecretStr
 from repast.config import BackendConfig
 from repast.definitions import FeatureView
 from repast.errors import ConfigError, StoreUnavailable, require_module
-from repast.online.base import OnlineStore, ReadRow, view_signature
+from repast.online.base import OnlineStore, ReadRow, new_storage_record, parse_storage_record, view_signature
 from repast.online.codec import Decoder, text_decoder, text_values
 from repast.online.keys import write_rows
 
@@ -161,10 +161,13 @@ class RedisOnlineStore(OnlineStore):
         stored = {k.decode(): v.decode() for k, v in self._call(client.hgetall, meta).items()}
         for view in views_to_keep:
             signature = view_signature(view)
-            if stored.get(view.name) != signature:
+            layout, storage = parse_storage_record(stored.get(view.name))
+            if layout != signature:
                 if view.name in stored:
                     self._delete_view_keys(project, view.name)
-                self._call(client.hset, meta, view.name, signature)
+                self._call(client.hset, meta, view.name, new_storage_record(signature))
+            elif storage is None:  # made before storage ids: adopt it as it is
+                self._call(client.hset, meta, view.name, new_storage_record(signature))
         for view in views_to_delete:
             self._delete_view_keys(project, view.name)
             self._call(client.hdel, meta, view.name)
@@ -184,6 +187,11 @@ class RedisOnlineStore(OnlineStore):
             if batch:
                 client.unlink(*batch)
         self._call(delete)
+
+    def storage_id(self, project: str, view: FeatureView) -> str | None:
+        record = self._call(self._client().hget, f"repast:{project}:__views__", view.name)
+        layout, storage = parse_storage_record(record.decode() if record is not None else None)
+        return storage if layout == view_signature(view) else None
 
     def teardown(self, project: str, views: list[FeatureView]) -> None:
         self.update(project, [], views)

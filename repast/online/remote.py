@@ -71,7 +71,7 @@ class RemoteOnlineStore(OnlineStore):
             self._connection.close()
 
     def update(self, project: str, views_to_keep: list[FeatureView], views_to_delete: list[FeatureView]) -> None:
-        raise self._read_only("create or drop online storage (apply)")
+        raise self._read_only("create or drop online storage (apply, materialize)")
 
     def teardown(self, project: str, views: list[FeatureView]) -> None:
         raise self._read_only("tear down online storage")

@@ -27,7 +27,13 @@ import pyarrow.compute as pc
 from repast.config import BackendConfig
 from repast.definitions import FeatureView
 from repast.errors import StoreUnavailable
-from repast.online.base import OnlineStore, ReadRow, view_signature
+from repast.online.base import (
+    OnlineStore,
+    ReadRow,
+    new_storage_record,
+    parse_storage_record,
+    view_signature,
+)
 from repast.online.codec import Decoder, sql_decoder, sql_values
 from repast.online.keys import integer_key, write_rows
 from repast.sql_quoting import quote_ident
@@ -175,7 +181,11 @@ class SqliteOnlineStore(OnlineStore):
         signature = _signature(view, integer)
         row = conn.execute(f"SELECT signature FROM {_META} WHERE project = ? AND view = ?",
                            (project, view.name)).fetchone()
-        if row is not None and row[0] == signature:
+        layout, storage = parse_storage_record(row[0] if row else None)
+        if layout == signature:
+            if storage is None:  # made before storage ids: adopt it as it is
+                conn.execute(f"UPDATE {_META} SET signature = ? WHERE project = ? AND view = ?",
+                             (new_storage_record(signature), project, view.name))
             return
         # Layout changed (or new): rebuild; the values come back with the next materialization.
         self._drop_table(conn, project, view.name)
@@ -186,12 +196,21 @@ class SqliteOnlineStore(OnlineStore):
         key = "INTEGER PRIMARY KEY" if integer else "TEXT NOT NULL UNIQUE"
         conn.execute(f"CREATE TABLE {table_name(project, view.name)} (_entity_key {key}, "
                      f"_event_ts INTEGER NOT NULL, _created_ts INTEGER, {features})")
-        conn.execute(f"INSERT INTO {_META} VALUES (?, ?, ?)", (project, view.name, signature))
+        conn.execute(f"INSERT INTO {_META} VALUES (?, ?, ?)", (project, view.name, new_storage_record(signature)))
 
     @staticmethod
     def _drop_table(conn: sqlite3.Connection, project: str, view: str) -> None:
         conn.execute(f"DROP TABLE IF EXISTS {table_name(project, view)}")
         conn.execute(f"DELETE FROM {_META} WHERE project = ? AND view = ?", (project, view))
+
+    def storage_id(self, project: str, view: FeatureView) -> str | None:
+        try:
+            row = self._conn().execute(f"SELECT signature FROM {_META} WHERE project = ? AND view = ?",
+                                       (project, view.name)).fetchone()
+        except sqlite3.Error as e:
+            raise StoreUnavailable(f"SQLite online store '{self.path}': {e}") from None
+        layout, storage = parse_storage_record(row[0] if row else None)
+        return storage if layout == _signature(view, integer_key(view)) else None
 
     def teardown(self, project: str, views: list[FeatureView]) -> None:
         self.update(project, [], views)

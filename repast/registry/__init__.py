@@ -32,11 +32,15 @@ def open_registry_store(config: RepoConfig) -> RegistryStore:
     return cls(config.registry_url())  # type: ignore[no-any-return]
 
 
-def contents_from_snapshot(snapshot: Snapshot) -> RepoContents:
+def contents_from_snapshot(snapshot: Snapshot, signing_key: str | None = None) -> RepoContents:
+    """The definitions of a snapshot. Stored on-demand functions stay serialized until run; with
+    `signing_key` their signature is checked then."""
     contents = RepoContents()
     for kind in KINDS:
         for spec in snapshot.specs.get(kind, {}).values():
             contents.add(object_from_dict(kind, spec))
+    for odfv in contents.on_demand_feature_views.values():
+        odfv.signing_key = signing_key
     return contents.bind()
 
 
@@ -47,8 +51,10 @@ class Registry:
     check after the TTL is one cheap version query; definitions are re-parsed only on change.
     """
 
-    def __init__(self, store: RegistryStore, project: str, cache_ttl_seconds: float) -> None:
+    def __init__(self, store: RegistryStore, project: str, cache_ttl_seconds: float,
+                 signing_key: str | None = None) -> None:
         self.store = store
+        self.signing_key = signing_key
         self.project = project
         self.ttl = cache_ttl_seconds
         self._lock = threading.Lock()
@@ -77,7 +83,7 @@ class Registry:
             self._checked_at = time.monotonic()
             return
         snapshot = self.store.read(self.project)
-        self._contents = contents_from_snapshot(snapshot)
+        self._contents = contents_from_snapshot(snapshot, self.signing_key)
         self._version = snapshot.version
         self._checked_at = time.monotonic()
 

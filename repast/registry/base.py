@@ -57,10 +57,13 @@ class HistoryEntry:
 
 @dataclass(frozen=True)
 class MaterializationRecord:
+    """A view's watermark: materialized up to `end` into the online storage with id `storage`."""
+
     view: str
     start: datetime
     end: datetime
     recorded_at: datetime
+    storage: str = ""  # OnlineStore.storage_id of the storage written to ("" when unknown)
 
 
 @dataclass(frozen=True)
@@ -108,12 +111,16 @@ class RegistryStore(ABC):
         """Past applies, newest first."""
 
     @abstractmethod
-    def record_materialization(self, project: str, view: str, start: datetime, end: datetime) -> None:
-        """Remember that `view` was materialized over [start, end)."""
+    def record_materialization(self, project: str, view: str, start: datetime, end: datetime,
+                               storage: str = "") -> None:
+        """Remember that `view` was materialized over [start, end) into the online storage `storage`.
+
+        Forward only: for the same storage the watermark keeps the greatest end (a backfill never
+        moves it back); a record for another storage replaces it."""
 
     @abstractmethod
     def materializations(self, project: str) -> dict[str, MaterializationRecord]:
-        """The latest materialization of each view, by view name."""
+        """The watermark of each view, by view name."""
 
     @abstractmethod
     def delete_project(self, project: str) -> None:

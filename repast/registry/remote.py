@@ -129,7 +129,8 @@ class RemoteRegistryStore(RegistryStore):
         return [HistoryEntry(int(e["version"]), datetime.fromisoformat(e["applied_at"]), str(e["applied_by"]),
                              list(e["changes"]), dict(e.get("specs") or {})) for e in body["items"]]
 
-    def record_materialization(self, project: str, view: str, start: datetime, end: datetime) -> None:
+    def record_materialization(self, project: str, view: str, start: datetime, end: datetime,
+                               storage: str = "") -> None:
         raise self._read_only("materialize")
 
     def materializations(self, project: str) -> dict[str, MaterializationRecord]:

@@ -21,6 +21,9 @@ from repast.registry.base import (
 )
 from repast.timestamps import as_utc
 
+# How long a write waits for another process's lock on a SQLite registry before failing.
+SQLITE_LOCK_TIMEOUT_SECONDS = 30.0
+
 metadata = sa.MetaData()
 projects = sa.Table(
     "repast_projects", metadata,
@@ -44,10 +47,21 @@ history = sa.Table(
     sa.Column("applied_by", sa.String(255), nullable=False),
     sa.Column("changes", sa.Text, nullable=False),
 )
+# Watermarks before they were tied to the online storage; no longer read (every view is refilled
+# once after an upgrade), still removed by teardown.
 materializations = sa.Table(
     "repast_materializations", metadata,
     sa.Column("project", sa.String(255), primary_key=True),
     sa.Column("view", sa.String(255), primary_key=True),
+    sa.Column("start_ts", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("end_ts", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
+)
+watermarks = sa.Table(
+    "repast_watermarks", metadata,
+    sa.Column("project", sa.String(255), primary_key=True),
+    sa.Column("view", sa.String(255), primary_key=True),
+    sa.Column("storage", sa.String(255), nullable=False),
     sa.Column("start_ts", sa.DateTime(timezone=True), nullable=False),
     sa.Column("end_ts", sa.DateTime(timezone=True), nullable=False),
     sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
@@ -70,7 +84,7 @@ class SQLRegistryStore(RegistryStore):
     def __init__(self, url: str) -> None:
         try:
             if url.startswith("sqlite"):
-                self.engine = sa.create_engine(url, connect_args={"timeout": 30})
+                self.engine = sa.create_engine(url, connect_args={"timeout": SQLITE_LOCK_TIMEOUT_SECONDS})
             else:
                 self.engine = sa.create_engine(url, pool_pre_ping=True)
         except (sa.exc.ArgumentError, ImportError) as e:
@@ -145,6 +159,11 @@ class SQLRegistryStore(RegistryStore):
                     changes=json.dumps([c.to_history() for c in changes])))
         except IntegrityError:
             raise self._conflict(project, expected_version) from None
+        except OperationalError as e:
+            reason = " ".join(str(e.orig).split())
+            hint = " (another apply or a process holding a write lock on it)" if "locked" in reason else ""
+            raise StoreUnavailable(f"registry database {masked_url(self._url)} could not be written: "
+                                   f"{reason}{hint}; nothing was applied, try again") from None
         return new_version
 
     def _bump_version(self, conn: sa.Connection, project: str, expected: int, now: datetime) -> None:
@@ -173,26 +192,42 @@ class SQLRegistryStore(RegistryStore):
         return [HistoryEntry.from_record(r.version, as_utc(r.applied_at), r.applied_by, json.loads(r.changes))
                 for r in rows]
 
-    def record_materialization(self, project: str, view: str, start: datetime, end: datetime) -> None:
+    def record_materialization(self, project: str, view: str, start: datetime, end: datetime,
+                               storage: str = "") -> None:
         self._ensure_tables()
-        with self.engine.begin() as conn:
-            key = (materializations.c.project == project) & (materializations.c.view == view)
-            conn.execute(sa.delete(materializations).where(key))
-            conn.execute(sa.insert(materializations).values(
-                project=project, view=view, start_ts=start, end_ts=end, recorded_at=datetime.now(UTC)))
+        now = datetime.now(UTC)
+        key = (watermarks.c.project == project) & (watermarks.c.view == view)
+        for attempt in range(2):
+            try:
+                with self.engine.begin() as conn:
+                    # One conditional UPDATE, atomic under concurrent materializations: the end only
+                    # moves forward for the same storage; another storage starts a new watermark.
+                    moved = conn.execute(sa.update(watermarks).where(
+                        key & ((watermarks.c.storage != storage) | (watermarks.c.end_ts < end)))
+                        .values(storage=storage, start_ts=start, end_ts=end, recorded_at=now))
+                    if moved.rowcount == 0 and conn.execute(sa.select(watermarks.c.view).where(key)).first() is None:
+                        conn.execute(sa.insert(watermarks).values(project=project, view=view, storage=storage,
+                                                                  start_ts=start, end_ts=end, recorded_at=now))
+                return
+            except IntegrityError:  # a concurrent first record won the insert: compare with it
+                if attempt == 1:
+                    raise
+            except OperationalError as e:
+                raise StoreUnavailable(f"registry database {masked_url(self._url)}: the watermark of feature view "
+                                       f"'{view}' could not be recorded: {' '.join(str(e.orig).split())}; the rows "
+                                       "are written, run the materialization again to record it") from None
 
     def materializations(self, project: str) -> dict[str, MaterializationRecord]:
         self._ensure_tables()
         with self._connect() as conn:
-            rows = conn.execute(sa.select(materializations)
-                                .where(materializations.c.project == project)).all()
-        return {r.view: MaterializationRecord(r.view, as_utc(r.start_ts), as_utc(r.end_ts), as_utc(r.recorded_at))
-                for r in rows}
+            rows = conn.execute(sa.select(watermarks).where(watermarks.c.project == project)).all()
+        return {r.view: MaterializationRecord(r.view, as_utc(r.start_ts), as_utc(r.end_ts), as_utc(r.recorded_at),
+                                              r.storage) for r in rows}
 
     def delete_project(self, project: str) -> None:
         self._ensure_tables()
         with self.engine.begin() as conn:
-            for table in (objects, history, materializations, runs, projects):
+            for table in (objects, history, materializations, watermarks, runs, projects):
                 conn.execute(sa.delete(table).where(table.c.project == project))
 
     def record_run(self, project: str, run: MaterializationRun) -> None:

@@ -2,7 +2,8 @@
 
 The data is drawn to hit the edges: event times on a coarse minute grid (so ties, entity times
 exactly on a row's time and exactly on the ttl boundary are common), equal event times with
-different created times, null values, keys with no rows, entity times before any row,
+different created times, exact ties on (event, created) (the row last in the source wins), null
+values, keys with no rows, entity times before any row,
 duplicate entity rows, zone-less and zoned timestamps, two views with different join keys.
 """
 
@@ -18,7 +19,7 @@ from hypothesis import strategies as st
 
 from repast.types import Float64, Int64, String
 from tests.contract.offline_harness import OfflineHarness, offline, view  # noqa: F401
-from tests.reference import ReferenceView, point_in_time_join
+from tests.reference import ReferenceView, latest_row, point_in_time_join
 
 BASE = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 PLUS_TWO = timezone(timedelta(hours=2))
@@ -46,18 +47,11 @@ def _ts_type(zone: str) -> pa.DataType:
     return pa.timestamp("us", tz={"naive": None, "utc": "UTC", "plus_two": "+02:00"}[zone])
 
 
-def _unique(rows: list[tuple[Any, ...]], width: int) -> list[tuple[Any, ...]]:
-    """Drop rows repeating an earlier one's first `width` fields: such ties have no defined winner."""
-    seen: set[tuple[Any, ...]] = set()
-    return [r for r in rows if r[:width] not in seen and not seen.add(r[:width])]  # type: ignore[func-returns-value]
-
-
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(a=a_rows, b=b_rows, ents=entity_rows, ttl_a=ttls, ttl_b=ttls, source_zone=zones, entity_zone=zones)
 def test_engine_matches_reference(offline: OfflineHarness, a: list[tuple[Any, ...]],  # noqa: F811
                                   b: list[tuple[Any, ...]], ents: list[tuple[Any, ...]], ttl_a: int, ttl_b: int,
                                   source_zone: str, entity_zone: str) -> None:
-    a, b = _unique(a, 3), _unique(b, 2)
     ts_type = _ts_type("utc" if source_zone == "plus_two" else source_zone)
     a_table = pa.table({
         "a_id": pa.array([r[0] for r in a], pa.int64()),
@@ -90,4 +84,32 @@ def test_engine_matches_reference(offline: OfflineHarness, a: list[tuple[Any, ..
         ReferenceView(["b_id"], ["b_id"], b_table.to_pylist(), "ts", {"s": "s"}, timedelta(minutes=ttl_b)),
     ])
     assert [list(r) for r in got] == [["a_id", "b_id", "event_timestamp", "x", "s", "n"]] * len(got)
+    assert got == expected
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(a=a_rows, zone=zones)
+def test_materialization_reads_the_reference_row_per_key(offline: OfflineHarness,  # noqa: F811
+                                                         a: list[tuple[Any, ...]], zone: str) -> None:
+    """read_latest (what materialization writes online) picks, per key, the row the join picks at the end
+    of the window: training and serving agree, exact ties included."""
+    ts_type = _ts_type("utc" if zone == "plus_two" else zone)
+    a_table = pa.table({
+        "a_id": pa.array([r[0] for r in a], pa.int64()),
+        "event_timestamp": pa.array([_time(r[1], zone) for r in a], ts_type),
+        "created": pa.array([_time(r[1] + r[2], zone) for r in a], ts_type),
+        "x": pa.array([r[3] for r in a], pa.float64()),
+        "n": pa.array([r[4] for r in a], pa.int64()),
+    })
+    name = f"va_{uuid.uuid4().hex[:8]}"
+    va = view(name, offline.source(name, a_table, created="created"), ["a_id"], {"x": Float64, "n": Int64})
+    end = BASE + timedelta(minutes=11)
+    got = {r["a_id"]: (r["x"], r["n"]) for b in offline.engine.read_latest(va, BASE, end) for r in b.to_pylist()}
+    reference = ReferenceView(["a_id"], ["a_id"], a_table.to_pylist(), "event_timestamp", {"x": "x", "n": "n"},
+                              created_column="created")
+    expected = {}
+    for key in {r[0] for r in a}:
+        row = latest_row(reference, (key,), end)
+        assert row is not None
+        expected[key] = (row["x"], row["n"])
     assert got == expected
