@@ -154,7 +154,8 @@ def schema_file(source: FileSource, repo_path: str, endpoint: str | None = None)
             return path
         path += PARTS_SUFFIX
     if not _is_glob(path):
-        for directory, _, names in os.walk(path):
+        for directory, subdirectories, names in os.walk(path):
+            subdirectories.sort()  # the same file every time: the first in name order
             for name in sorted(names):
                 if _is_data_file(name, ext):
                     return os.path.join(directory, name)

@@ -343,25 +343,6 @@ def test_an_unreachable_registry_database_is_a_one_line_store_unavailable() -> N
     assert "\n" not in str(info.value)
 
 
-def test_a_watermark_never_moves_back_for_the_same_storage(
-        make_store: Callable[..., FeatureStore], unique_name: str) -> None:
-    backend = make_store().registry.store
-    day = datetime(2024, 1, 1, tzinfo=UTC)
-    backend.record_materialization(unique_name, "stats", day, day + timedelta(days=10), "s1")
-    backend.record_materialization(unique_name, "stats", day, day + timedelta(days=1), "s1")  # a backfill
-    assert backend.materializations(unique_name)["stats"].end == day + timedelta(days=10)
-
-
-def test_a_watermark_of_new_storage_replaces_the_old_one(
-        make_store: Callable[..., FeatureStore], unique_name: str) -> None:
-    backend = make_store().registry.store
-    day = datetime(2024, 1, 1, tzinfo=UTC)
-    backend.record_materialization(unique_name, "stats", day, day + timedelta(days=10), "s1")
-    backend.record_materialization(unique_name, "stats", day, day + timedelta(days=1), "s2")
-    record = backend.materializations(unique_name)["stats"]
-    assert (record.storage, record.end) == ("s2", day + timedelta(days=1))
-
-
 # ---- what the web UI reads: specs in history, runs, project names --------------------------------
 
 def test_history_keeps_the_spec_each_apply_wrote(make_store: Callable[..., FeatureStore]) -> None:
@@ -399,3 +380,22 @@ def test_project_names_lists_every_applied_project(make_store: Callable[..., Fea
     names = make_store().registry.store.project_names()
     assert {unique_name, unique_name + "_b"} <= set(names)
     make_store(unique_name + "_b").teardown()
+
+
+def test_a_watermark_never_moves_back_for_the_same_storage(
+        make_store: Callable[..., FeatureStore], unique_name: str) -> None:
+    backend = make_store().registry.store
+    day = datetime(2024, 1, 1, tzinfo=UTC)
+    backend.record_materialization(unique_name, "stats", day, day + timedelta(days=10), "s1")
+    backend.record_materialization(unique_name, "stats", day, day + timedelta(days=1), "s1")  # a backfill
+    assert backend.materializations(unique_name)["stats"].end == day + timedelta(days=10)
+
+
+def test_a_watermark_of_new_storage_replaces_the_old_one(
+        make_store: Callable[..., FeatureStore], unique_name: str) -> None:
+    backend = make_store().registry.store
+    day = datetime(2024, 1, 1, tzinfo=UTC)
+    backend.record_materialization(unique_name, "stats", day, day + timedelta(days=10), "s1")
+    backend.record_materialization(unique_name, "stats", day, day + timedelta(days=1), "s2")
+    record = backend.materializations(unique_name)["stats"]
+    assert (record.storage, record.end) == ("s2", day + timedelta(days=1))
