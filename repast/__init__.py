@@ -19,8 +19,7 @@ from repast.definitions import (
 from repast.push import PushMode
 from repast.store import FeatureStore
 from repast.types import ValueType
-
-__version__ = "0.1.0"
+from repast.version import __version__ as __version__
 
 __all__ = [
     "BatchFeatureView", "Client", "Entity", "FeatureService", "FeatureStore", "FeatureView", "Field", "FileSource",

@@ -9,43 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from repast.errors import RepastError
-
-app = typer.Typer(help="repast: a feature store for machine learning.", no_args_is_help=True,
-                  pretty_exceptions_enable=False, add_completion=False)
-console = Console()
-err_console = Console(stderr=True)
-_state: dict[str, Any] = {"repo": None}
-
-
-@app.callback()
-def main(repo: Path = typer.Option(None, "--repo", "-r", "--chdir", "-c",
-                                   help="Feature repo directory (default: the current directory).")) -> None:
-    """Declare features in Python, apply them, build training data and serve them online."""
-    _state["repo"] = repo
-
-
-def open_store() -> Any:
-    from repast.store import FeatureStore
-
-    return FeatureStore(repo_path=_state["repo"])
-
-
-def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Print a RepastError as one message and exit 1, instead of a traceback."""
-    import functools
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except RepastError as e:
-            err_console.print(f"[bold red]Error:[/] {e}", highlight=False, soft_wrap=True)
-            raise typer.Exit(1) from None
-    return wrapper
+from repast.cli_base import _state, app, console, err_console, open_store, user_errors  # noqa: F401 - shared
 
 
 @app.command()
@@ -79,7 +45,7 @@ def _print_changes(changes: list[Any], verb: str) -> None:
 @app.command()
 def version() -> None:
     """Print the installed repast version."""
-    from repast import __version__
+    from repast.version import __version__
 
     print(f"repast {__version__}")
 
@@ -302,6 +268,11 @@ def config_show() -> None:
     data = store.config.model_dump(mode="json", exclude={"repo_path"})
     data["registry"]["path"] = masked_url(data["registry"]["path"])
     print(json.dumps(data, indent=2))
+
+
+from repast.cli_ui import ui as _ui  # noqa: E402  (command modules register after the app exists)
+
+app.command("ui")(_ui)
 
 
 def run() -> None:

@@ -29,6 +29,8 @@ _ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 class RegistryConfig(StrictModel):
     registry_type: str = "sql"  # a type of the registry plugin table (repast/plugins.py)
+    # For an s3:// or gs:// path: an S3-compatible server or GCS emulator (path-style addressing).
+    endpoint_override: str | None = None
     path: str
     cache_ttl_seconds: float = Field(default=60, ge=0)
     token: SecretStr | None = None
@@ -96,7 +98,13 @@ class RepoConfig(StrictModel):
     @classmethod
     def _registry(cls, v: Any) -> Any:
         # `registry: data/registry.db` is short for `registry: {path: data/registry.db}`.
-        return {"path": v} if isinstance(v, str) else v
+        v = {"path": v} if isinstance(v, str) else v
+        # An object-storage path means the object-storage registry unless a type is given.
+        # (Feast spells it registry_type: file.)
+        if isinstance(v, dict) and v.get("registry_type", "file") == "file" \
+                and str(v.get("path", "")).startswith(("s3://", "gs://")):
+            v = {**v, "registry_type": "object"}
+        return v
 
     @field_validator("registry")
     @classmethod

@@ -44,6 +44,11 @@ class StoreUnavailable(TransientError):
     """A backing service (database, Redis) cannot be reached. Transient: retrying may succeed."""
 
 
+class ObjectStoreError(RepastError):
+    """S3 or GCS refused or could not find something: a bucket, a credential, an endpoint. The
+    message names the bucket and the setting to check."""
+
+
 class MissingExtra(RepastError):
     """An optional dependency is not installed; the message carries the pip command to run."""
 

@@ -27,7 +27,7 @@ import pyarrow as pa
 from repast.capabilities import Capability, has, require
 from repast.definitions import FeatureView
 from repast.errors import InputError, TransientError
-from repast.registry.base import MaterializationRecord
+from repast.registry.base import MaterializationRecord, MaterializationRun
 from repast.timestamps import as_utc
 
 if TYPE_CHECKING:
@@ -161,6 +161,8 @@ def materialize_view(registry: Registry, engine: OfflineEngine, online: OnlineSt
             if progress is not None:
                 progress(stats)
     registry.store.record_materialization(registry.project, view.name, start, end, storage)
+    registry.store.record_run(registry.project, MaterializationRun(view.name, start, end, datetime.now(UTC),
+                                                                   stats.rows))
     stats.seconds = time.perf_counter() - began
     stats.done = True
     if progress is not None:

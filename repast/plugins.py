@@ -34,6 +34,7 @@ PLUGINS: dict[str, dict[str, str]] = {
         "sql": "repast.registry.sql:SQLRegistryStore",
         "file": "repast.registry.sql:SQLRegistryStore",
         "remote": "repast.registry.remote:RemoteRegistryStore",
+        "object": "repast.registry.object_store:ObjectRegistryStore",  # s3:// and gs:// paths
     },
 }
 

@@ -293,3 +293,14 @@ class FeatureStore:
         from repast.push import write_to_offline_store
 
         write_to_offline_store(self.registry, self.offline_engine, feature_view_name, df, allow_registry_cache)
+
+    # ---- web UI (repast/ui/) ----------------------------------------------------------------
+    def serve_ui(self, host: str = "127.0.0.1", port: int = 8888, get_registry_dump: Any = None,
+                 registry_ttl_sec: float | None = None, root_path: str = "", tls_key_path: str = "",
+                 tls_cert_path: str = "", server_url: str = "http://localhost:6566") -> None:
+        """Serve the read-only web UI for this store's registry until interrupted (Feast's
+        signature; `get_registry_dump` is accepted and not needed: the UI reads the registry)."""
+        from repast.ui import serve_ui
+
+        serve_ui(self, host=host, port=port, root_path=root_path, server_url=server_url,
+                 registry_ttl_sec=registry_ttl_sec, key=tls_key_path or None, cert=tls_cert_path or None)

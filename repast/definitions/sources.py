@@ -72,9 +72,15 @@ class FileSource(DataSource):
                          created_timestamp_column, field_mapping, description, tags, owner)
         self.path = path
         self.file_format = _file_format(path, file_format)
+        # An S3-compatible server for this source's s3:// path (path-style addressing); without it
+        # the offline store's endpoint_override, then AWS's own settings, apply.
+        self.s3_endpoint_override = s3_endpoint_override or None
 
     def to_dict(self) -> dict[str, Any]:
-        return {**self._common(), "path": self.path, "file_format": self.file_format}
+        d = {**self._common(), "path": self.path, "file_format": self.file_format}
+        if self.s3_endpoint_override:  # only when set: specs applied before it existed stay equal
+            d["s3_endpoint_override"] = self.s3_endpoint_override
+        return d
 
 
 def _file_format(path: str, file_format: Any) -> str:
@@ -161,7 +167,8 @@ def source_from_dict(d: dict[str, Any]) -> DataSource:
           "created_timestamp_column": d.get("created_timestamp_column", ""),
           "field_mapping": d.get("field_mapping")}
     if kind == "file":
-        return FileSource(path=d["path"], name=d["name"], file_format=d.get("file_format"), **ts, **common)
+        return FileSource(path=d["path"], name=d["name"], file_format=d.get("file_format"),
+                          s3_endpoint_override=d.get("s3_endpoint_override"), **ts, **common)
     if kind == "postgres":
         return PostgreSQLSource(name=d["name"], query=d.get("query"), table=d.get("table"), **ts, **common)
     if kind == "push":

@@ -27,10 +27,20 @@ class RetrievalJob(ABC):
     def to_df(self) -> pd.DataFrame:
         return self.to_arrow().to_pandas()
 
-    def to_parquet(self, path: str) -> None:
+    def to_parquet(self, path: str, endpoint_override: str | None = None) -> None:
+        """Write the result as one Parquet file: a local path, file://, s3:// or gs:// (credentials
+        and endpoint as for FileSource paths, see docs/offline.md)."""
         import pyarrow.parquet as pq
 
-        pq.write_table(self.to_arrow(), path)
+        from repast.offline.filesystems import explain, filesystem_for, is_remote
+
+        fs, inner = filesystem_for(path, endpoint_override)
+        try:
+            pq.write_table(self.to_arrow(), inner, filesystem=fs)
+        except OSError as e:
+            if not is_remote(path):
+                raise
+            raise explain(e, path, f"to_parquet('{path}')") from None
 
 
 @dataclass(frozen=True)

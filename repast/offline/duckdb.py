@@ -10,22 +10,29 @@ dedup pass.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import pyarrow as pa
 
 from repast.backend_config import BackendConfig
 from repast.definitions import DataSource, FileSource
-from repast.offline.files import list_source_files, read_schema, schema_file, write_part
+from repast.offline.files import list_source_files, read_schema, schema_file, source_filesystem, write_part
+from repast.offline.filesystems import explain, is_remote
+from repast.offline.remote_scan import PLACE_COLUMN, remote_dataset, scan_reader, window_filter
 from repast.offline.sql_engine import KEYS_TABLE, ROW, TS, SQLOfflineEngine
 from repast.sql_quoting import quote_ident, quote_literal
 from repast.timestamps import as_utc
 
 if TYPE_CHECKING:
     import duckdb
+    import pyarrow.fs as pafs
 
     from repast.feature_refs import FeatureRequest, ViewRequest
 
@@ -42,8 +49,32 @@ _ENTITY_PLACE = 2**63 - 1
 
 class DuckDBOfflineConfig(BackendConfig):
     type: Literal["duckdb", "file"] = "duckdb"
+    # Default: half of the memory this process may use (the container's cgroup limit, else the
+    # machine's), so a materialization window larger than memory spills instead of failing.
     memory_limit: str | None = None
+    # Where DuckDB spills what does not fit (default: <system temp dir>/repast-duckdb-spill).
+    temp_directory: str | None = None
     threads: int | None = None
+    # An S3-compatible server (or GCS emulator) for s3:// and gs:// source paths, e.g.
+    # http://minio:9000 (path-style addressing); a FileSource's own s3_endpoint_override wins.
+    endpoint_override: str | None = None
+
+
+def available_memory_bytes() -> int:
+    """The memory this process may use: the cgroup limit in a container, else the machine's RAM."""
+    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            text = Path(path).read_text().strip()
+        except OSError:
+            continue
+        if text.isdigit() and int(text) < 2**60:  # "max" or a huge number: no limit
+            return int(text)
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def default_memory_limit() -> str:
+    """Half of the available memory (at least 256 MB): room for the Arrow batches in flight."""
+    return f"{max(256, available_memory_bytes() // 2 // 2**20)}MB"
 
 
 class DuckDBOfflineEngine(SQLOfflineEngine):
@@ -60,8 +91,10 @@ class DuckDBOfflineEngine(SQLOfflineEngine):
         con.execute("SET TimeZone = 'UTC'")
         if self.config.threads:
             con.execute(f"SET threads = {int(self.config.threads)}")
-        if self.config.memory_limit:
-            con.execute(f"SET memory_limit = {quote_literal(self.config.memory_limit)}")
+        con.execute(f"SET memory_limit = {quote_literal(self.config.memory_limit or default_memory_limit())}")
+        # An in-memory database spills only where it is told to: without this a large window fails.
+        temp = self.config.temp_directory or os.path.join(tempfile.gettempdir(), "repast-duckdb-spill")
+        con.execute(f"SET temp_directory = {quote_literal(temp)}")
         return con
 
     def _file_source(self, source: DataSource) -> FileSource:
@@ -71,24 +104,48 @@ class DuckDBOfflineEngine(SQLOfflineEngine):
 
     def source_schema(self, source: DataSource) -> pa.Schema:
         src = self._file_source(source)
-        return read_schema(src, schema_file(src, str(self.repo_config.repo_path)))
+        repo, endpoint = str(self.repo_config.repo_path), self.config.endpoint_override
+        fs, _ = source_filesystem(src, repo, endpoint)
+        try:
+            schema = read_schema(src, schema_file(src, repo, endpoint), fs)
+        except OSError as e:
+            raise explain(e, src.path, f"FileSource '{src.name}' path '{src.path}'") from None
+        if is_remote(src.path) and _directory_of(src, fs) is not None:  # hive partition columns too
+            return remote_dataset(src, fs, list_source_files(src, repo, endpoint), _directory_of(src, fs)).schema
+        return schema
 
     def write_rows(self, source: DataSource, table: pa.Table) -> None:
-        write_part(self._file_source(source), str(self.repo_config.repo_path), table)
+        write_part(self._file_source(source), str(self.repo_config.repo_path), table, self.config.endpoint_override)
 
     # ---- dialect hooks -----------------------------------------------------------------------
-    def relation(self, source: DataSource) -> str:
+    def relation(self, source: DataSource, window: tuple[datetime, datetime] | None = None) -> str:
         source = self._file_source(source)
-        files = list_source_files(source, str(self.repo_config.repo_path))
+        files = list_source_files(source, str(self.repo_config.repo_path), self.config.endpoint_override)
+        if is_remote(source.path):
+            return self._remote_relation(source, files, window)
+        files = [f.removeprefix("file://") for f in files]
         listing = "[" + ", ".join(quote_literal(f) for f in files) + "]"
         if source.file_format == "csv":
             return f"read_csv({listing}, header = true, union_by_name = {len(files) > 1})"
         return f"read_parquet({listing}, union_by_name = {len(files) > 1})"
 
+    def _remote_relation(self, source: FileSource, files: list[str], window: tuple[datetime, datetime] | None) -> str:
+        """A deferred Arrow scan of the source on object storage (see repast/offline/remote_scan.py)."""
+        fs, _ = source_filesystem(source, str(self.repo_config.repo_path), self.config.endpoint_override)
+        dataset = remote_dataset(source, fs, files, _directory_of(source, fs))
+        expr = window_filter(dataset, source.timestamp_field, window)
+        return self.defer(f"__repast_scan_{uuid.uuid4().hex[:12]}", lambda: scan_reader(dataset, files, expr))
+
+    def attach(self, conn: Any, deferred: dict[str, Callable[[], Any]]) -> None:
+        for name, factory in deferred.items():
+            conn.register(name, factory())
+
     def timestamp_literal(self, value: datetime) -> str:
         return f"CAST({quote_literal(as_utc(value).isoformat())} AS TIMESTAMPTZ)"
 
     def source_place(self, source: DataSource) -> str:
+        if is_remote(self._file_source(source).path):
+            return PLACE_COLUMN
         if self._file_source(source).file_format == "csv":
             return "row_number() OVER ()"  # a streaming window: numbers rows in file order
         return f"file_index::BIGINT * {_FILE_SHIFT} + file_row_number"
@@ -145,9 +202,11 @@ class DuckDBOfflineEngine(SQLOfflineEngine):
     def read_arrow(self, conn: Any, sql: str) -> pa.Table:
         return conn.sql(sql).to_arrow_table()
 
-    def stream_arrow(self, sql: str, batch_size: int) -> Iterator[pa.RecordBatch]:
+    def stream_arrow(self, sql: str, batch_size: int,
+                     deferred: dict[str, Callable[[], Any]]) -> Iterator[pa.RecordBatch]:
         con = self.connect()  # held by the generator until the last batch is read
         try:
+            self.attach(con, deferred)
             yield from con.sql(sql).to_arrow_reader(batch_size)
         finally:
             con.close()
@@ -158,3 +217,13 @@ class DuckDBOfflineEngine(SQLOfflineEngine):
     def query_schema(self, sql: str) -> pa.Schema:
         with self.session() as con:
             return con.sql(f"SELECT * FROM ({sql}) LIMIT 0").to_arrow_table().schema
+
+
+def _directory_of(source: FileSource, fs: pafs.FileSystem) -> str | None:
+    """The directory of a directory source on object storage (its hive partitions are columns)."""
+    import pyarrow.fs as pafs
+
+    path = source.path.split("://", 1)[-1].rstrip("/")
+    if any(c in path for c in "*?["):
+        return None
+    return path if fs.get_file_info(path).type == pafs.FileType.Directory else None

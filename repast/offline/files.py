@@ -20,15 +20,17 @@ Where the parts of a source go:
 - a single file (`data/driver_stats.parquet`): in the sibling directory
   `data/driver_stats.parquet.parts/`; the source is then the file plus every part in there.
 
-Paths go through pyarrow.fs, so object storage (s3://, gs://) can be added here alone.
+Paths go through pyarrow.fs (repast/offline/filesystems.py), so the same rules hold for local
+paths, file://, s3:// and gs://. `endpoint` below is the S3/GCS endpoint override in force for the
+source (its own `s3_endpoint_override`, else the offline store's `endpoint_override`).
 """
 
 from __future__ import annotations
 
-import fnmatch
 import glob
 import os
 import posixpath
+import re
 import time
 import uuid
 from typing import TYPE_CHECKING
@@ -37,6 +39,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 
 from repast.errors import DefinitionError, InputError
+from repast.offline.filesystems import explain, filesystem_for, is_remote
 
 if TYPE_CHECKING:
     from repast.definitions import FileSource
@@ -46,12 +49,19 @@ _GLOB_CHARS = "*?["
 
 
 def source_location(source: FileSource, repo_path: str) -> str:
-    """The source's path, absolute (a relative path is relative to the feature repo)."""
-    return source.path if os.path.isabs(source.path) else os.path.join(repo_path, source.path)
+    """The source's path, absolute (a relative local path is relative to the feature repo)."""
+    if "://" in source.path or os.path.isabs(source.path):
+        return source.path
+    return os.path.join(repo_path, source.path)
 
 
-def _filesystem(path: str) -> tuple[pafs.FileSystem, str]:
-    return pafs.LocalFileSystem(), os.path.abspath(path)
+def source_filesystem(source: FileSource, repo_path: str, endpoint: str | None = None) -> tuple[pafs.FileSystem, str]:
+    """The filesystem holding the source and its path there (`bucket/key` on object storage)."""
+    return filesystem_for(source_location(source, repo_path), source.s3_endpoint_override or endpoint)
+
+
+def _setting(source: FileSource) -> str:
+    return f"FileSource '{source.name}' path '{source.path}'"
 
 
 def _is_glob(path: str) -> bool:
@@ -72,47 +82,89 @@ def _files_under(fs: pafs.FileSystem, directory: str, ext: str) -> list[str]:
     return sorted(f.path for f in found if f.type == pafs.FileType.File and _is_data_file(f.path, ext))
 
 
-def list_source_files(source: FileSource, repo_path: str) -> list[str]:
-    """Every file of the source, in a stable order: the original data first, then parts by name.
+def _glob_regex(pattern: str) -> re.Pattern[str]:
+    """Shell glob semantics on object keys: `*` and `?` stay within one path segment, `**` crosses them."""
+    out = []
+    i = 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+        elif pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif pattern[i] == "*":
+            out.append("[^/]*")
+            i += 1
+        elif pattern[i] == "?":
+            out.append("[^/]")
+            i += 1
+        elif pattern[i] == "[":
+            end = pattern.find("]", i + 1)
+            out.append(pattern[i:end + 1] if end > 0 else re.escape("["))
+            i = end + 1 if end > 0 else i + 1
+        else:
+            out.append(re.escape(pattern[i]))
+            i += 1
+    return re.compile("".join(out) + r"\Z")
 
-    Raises DefinitionError naming the source when it has no file at all.
+
+def _glob_files(fs: pafs.FileSystem, pattern: str, ext: str, remote: bool) -> list[str]:
+    if not remote:  # the shell's own semantics, on the local disk
+        return sorted(f for f in glob.glob(pattern, recursive=True) if _is_data_file(f, ext) and os.path.isfile(f))
+    base = pattern[:min(pattern.find(c) for c in _GLOB_CHARS if c in pattern)].rpartition("/")[0]
+    regex = _glob_regex(pattern)
+    return [f for f in _files_under(fs, base, ext) if regex.match(f)]
+
+
+def list_source_files(source: FileSource, repo_path: str, endpoint: str | None = None) -> list[str]:
+    """Every file of the source (paths inside its filesystem), in a stable order: the original data
+    first, then parts by name.
+
+    Raises DefinitionError naming the source when it has no file at all, ObjectStoreError when
+    object storage refuses the listing.
     """
-    fs, path = _filesystem(source_location(source, repo_path))
+    fs, path = source_filesystem(source, repo_path, endpoint)
     ext = "." + source.file_format
-    if _is_glob(path):
-        # Shell semantics (`*` stays within a directory, `**` crosses them), as users write globs.
-        files = sorted(f for f in glob.glob(path, recursive=True) if _is_data_file(f, ext) and os.path.isfile(f))
-    elif fs.get_file_info(path).type == pafs.FileType.Directory:
-        files = _files_under(fs, path, ext)
-    else:
-        original = [path] if fs.get_file_info(path).type == pafs.FileType.File else []
-        files = original + _files_under(fs, path + PARTS_SUFFIX, ext)
+    try:
+        if _is_glob(path):
+            files = _glob_files(fs, path, ext, is_remote(source.path))
+        elif fs.get_file_info(path).type == pafs.FileType.Directory:
+            files = _files_under(fs, path, ext)
+        else:
+            original = [path] if fs.get_file_info(path).type == pafs.FileType.File else []
+            files = original + _files_under(fs, path + PARTS_SUFFIX, ext)
+    except OSError as e:
+        raise explain(e, source.path, _setting(source)) from None
     if not files:
         raise DefinitionError(f"FileSource '{source.name}': no {source.file_format} files at '{source.path}'")
     return files
 
 
-def schema_file(source: FileSource, repo_path: str) -> str:
+def schema_file(source: FileSource, repo_path: str, endpoint: str | None = None) -> str:
     """One file of the source whose columns are the source's (every part is written conformed to
     them): the original file of a single-file source, else the first data file found. Cheaper than
     listing every file, which matters once a source has many parts."""
-    path = source_location(source, repo_path)
+    if is_remote(source.path):
+        return list_source_files(source, repo_path, endpoint)[0]
+    path = os.path.abspath(source_location(source, repo_path).removeprefix("file://"))
     ext = "." + source.file_format
     if not _is_glob(path) and not os.path.isdir(path):
         if os.path.isfile(path):
             return path
         path += PARTS_SUFFIX
     if not _is_glob(path):
-        for directory, _, names in os.walk(path):
-            for name in names:
+        for directory, subdirectories, names in os.walk(path):
+            subdirectories.sort()  # the same file every time: the first in name order
+            for name in sorted(names):
                 if _is_data_file(name, ext):
                     return os.path.join(directory, name)
-    return list_source_files(source, repo_path)[0]
+    return list_source_files(source, repo_path, endpoint)[0]
 
 
-def parts_directory(source: FileSource, repo_path: str) -> str:
+def parts_directory(source: FileSource, repo_path: str, endpoint: str | None = None) -> str:
     """The directory new part files of the source are written to (see the module docstring)."""
-    fs, path = _filesystem(source_location(source, repo_path))
+    fs, path = source_filesystem(source, repo_path, endpoint)
     if _is_glob(path):
         directory = posixpath.dirname(path)
         if _is_glob(directory):
@@ -127,25 +179,37 @@ def parts_directory(source: FileSource, repo_path: str) -> str:
     return path  # a source that does not exist yet and names no file: a directory of parts
 
 
-def write_part(source: FileSource, repo_path: str, table: pa.Table) -> str:
+def write_part(source: FileSource, repo_path: str, table: pa.Table, endpoint: str | None = None) -> str:
     """Add `table` to the source as one new immutable part file; returns its path.
 
     The rows are first conformed to the existing files' columns and types (so every file reads
     as one table); a frame that does not fit raises InputError before anything is written.
     """
-    fs, path = _filesystem(source_location(source, repo_path))
-    directory = parts_directory(source, repo_path)
     try:
-        existing = [schema_file(source, repo_path)]
+        return _write_part(source, repo_path, table, endpoint)
+    except OSError as e:
+        raise explain(e, source.path, _setting(source)) from None
+
+
+def _write_part(source: FileSource, repo_path: str, table: pa.Table, endpoint: str | None) -> str:
+    fs, path = source_filesystem(source, repo_path, endpoint)
+    directory = parts_directory(source, repo_path, endpoint)
+    try:
+        existing = [schema_file(source, repo_path, endpoint)]
     except DefinitionError:
         existing = []
-    table = conform(source, table, existing)
+    table = conform(source, table, existing, fs)
     # Names sort in write order (the time first), which is the source's order for the tie rule.
     name = f"part-{time.time_ns():020d}-{uuid.uuid4().hex[:12]}.{source.file_format}"
-    if _is_glob(path) and not fnmatch.fnmatch(posixpath.join(directory, name), path):
-        raise DefinitionError(f"FileSource '{source.name}': a new part file would not match '{source.path}'")
-    fs.create_dir(directory, recursive=True)
     final = posixpath.join(directory, name)
+    if _is_glob(path) and not _glob_regex(path).match(final):
+        raise DefinitionError(f"FileSource '{source.name}': a new part file would not match '{source.path}'")
+    if is_remote(source.path):
+        # One PUT under the final name: object storage makes it visible whole or not at all, and
+        # a writer killed before the upload completes leaves nothing behind.
+        _write_file(fs, source, table, final)
+        return final
+    fs.create_dir(directory, recursive=True)
     temporary = posixpath.join(directory, f".{name}.tmp")
     try:
         _write_file(fs, source, table, temporary)
@@ -180,23 +244,24 @@ def _sync(path: str) -> None:
         os.close(fd)
 
 
-def read_schema(source: FileSource, path: str) -> pa.Schema:
+def read_schema(source: FileSource, path: str, fs: pafs.FileSystem | None = None) -> pa.Schema:
     """The columns of one file of the source, from its metadata (Parquet) or header (CSV)."""
+    fs = fs or pafs.LocalFileSystem()
     if source.file_format == "csv":
         import pyarrow.csv as pcsv
 
-        with pcsv.open_csv(path) as reader:
+        with fs.open_input_stream(path) as stream, pcsv.open_csv(stream) as reader:
             return reader.schema
     import pyarrow.parquet as pq
 
-    return pq.read_schema(path)
+    return pq.read_schema(path, filesystem=fs)
 
 
-def conform(source: FileSource, table: pa.Table, existing: list[str]) -> pa.Table:
+def conform(source: FileSource, table: pa.Table, existing: list[str], fs: pafs.FileSystem | None = None) -> pa.Table:
     """The rows in the existing files' column order and types, so all parts read as one."""
     if not existing:
         return table
-    schema = read_schema(source, existing[0])
+    schema = read_schema(source, existing[0], fs)
     missing = [n for n in schema.names if n not in table.column_names]
     extra = [n for n in table.column_names if n not in schema.names]
     if missing or extra:

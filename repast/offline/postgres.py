@@ -9,7 +9,7 @@ row before it (see `_view_cte`).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
@@ -113,7 +113,7 @@ class PostgresOfflineEngine(SQLOfflineEngine):
             copy.write(arrow_to_csv(table))
 
     # ---- dialect hooks -----------------------------------------------------------------------
-    def relation(self, source: DataSource) -> str:
+    def relation(self, source: DataSource, window: tuple[datetime, datetime] | None = None) -> str:
         return f"{self._pg_source(source).from_clause()} AS __src"
 
     def timestamp(self, column: str) -> str:
@@ -199,7 +199,8 @@ class PostgresOfflineEngine(SQLOfflineEngine):
     def read_arrow(self, conn: Any, sql: str) -> pa.Table:
         return pa.Table.from_batches(list(read_query(conn, sql)), schema=schema_of(conn, sql))
 
-    def stream_arrow(self, sql: str, batch_size: int) -> Iterator[pa.RecordBatch]:
+    def stream_arrow(self, sql: str, batch_size: int,
+                     deferred: dict[str, Callable[[], Any]]) -> Iterator[pa.RecordBatch]:
         with self.connect() as conn:
             yield from read_query(conn, sql, batch_size)
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
@@ -156,9 +156,10 @@ class SparkOfflineEngine(SQLOfflineEngine):
 
     @staticmethod
     def _nanosecond_columns(files: list[str], fmt: str) -> set[str]:
-        if fmt != "parquet" or not files or _has_scheme(files[0]) or not os.path.isfile(files[0]):
+        first = files[0].removeprefix("file://") if files else ""
+        if fmt != "parquet" or not first or _has_scheme(first) or not os.path.isfile(first):
             return set()
-        schema = read_schema(FileSource(name="x", path=files[0]), files[0])
+        schema = read_schema(FileSource(name="x", path=first), first)
         return {f.name for f in schema if pa.types.is_timestamp(f.type) and f.type.unit == "ns"}
 
     def source_frame(self, source: DataSource) -> DataFrame:
@@ -190,7 +191,7 @@ class SparkOfflineEngine(SQLOfflineEngine):
         self.spark.createDataFrame(table).write.insertInto(source.table)
 
     # ---- dialect hooks -----------------------------------------------------------------------
-    def relation(self, source: DataSource) -> str:
+    def relation(self, source: DataSource, window: tuple[datetime, datetime] | None = None) -> str:
         self.check_source(source)
         files = self._files(source)
         if files is not None:
@@ -282,7 +283,8 @@ class SparkOfflineEngine(SQLOfflineEngine):
     def read_arrow(self, conn: Any, sql: str) -> pa.Table:
         return conn.sql(sql).toArrow()
 
-    def stream_arrow(self, sql: str, batch_size: int) -> Iterator[pa.RecordBatch]:
+    def stream_arrow(self, sql: str, batch_size: int,
+                     deferred: dict[str, Callable[[], Any]] | None = None) -> Iterator[pa.RecordBatch]:
         yield from staged_batches(self, self.spark.sql(sql), batch_size)
 
     def load_keys(self, conn: Any, keys: pa.Table) -> None:

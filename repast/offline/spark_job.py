@@ -181,16 +181,20 @@ class SparkRetrievalJob(RetrievalJob):
             return self._empty()
         return pa.Table.from_batches(batches)
 
-    def to_parquet(self, path: str) -> None:
-        """Write the result to one Parquet file, a batch at a time (driver memory stays flat)."""
+    def to_parquet(self, path: str, endpoint_override: str | None = None) -> None:
+        """Write the result to one Parquet file (local, s3://, gs://), a batch at a time, so the
+        driver's memory stays flat whatever the result's size."""
+        from repast.offline.filesystems import filesystem_for
+
+        fs, inner = filesystem_for(path, endpoint_override)
         writer: pq.ParquetWriter | None = None
         try:
             for batch in self.batches():
                 if writer is None:
-                    writer = pq.ParquetWriter(path, batch.schema)
+                    writer = pq.ParquetWriter(inner, batch.schema, filesystem=fs)
                 writer.write_batch(batch)
             if writer is None:
-                pq.write_table(self._empty(), path)
+                pq.write_table(self._empty(), inner, filesystem=fs)
         finally:
             if writer is not None:
                 writer.close()

@@ -10,12 +10,17 @@ here. An engine implements the dialect hooks:
 - `latest_per_key_sql(rows, keys, columns)`: one row per key, the latest by the tie rule;
 - `point_in_time_sql(request)`: the join of the loaded key frame to every view;
 - `session()`, `read_arrow`, `stream_arrow`, `load_keys`: how queries run and the keys get in.
+
+A relation may be deferred: an engine that reads a source through Arrow (object storage) names
+it in the SQL and registers a factory (`defer`); whoever runs that SQL takes the factories
+(`take_deferred`) and attaches them to its connection (`attach`), so each run scans afresh.
 """
 
 from __future__ import annotations
 
+import threading
 from abc import abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -52,8 +57,12 @@ class SQLOfflineEngine(OfflineEngine):
 
     # ---- dialect hooks -----------------------------------------------------------------------
     @abstractmethod
-    def relation(self, source: DataSource) -> str:
-        """SQL usable after FROM that reads every row of `source`."""
+    def relation(self, source: DataSource, window: tuple[datetime, datetime] | None = None) -> str:
+        """SQL usable after FROM that reads every row of `source`; with `window` (start, end), the
+        engine may leave out rows outside [start, end) already in the scan (the SQL filters too)."""
+
+    def attach(self, conn: Any, deferred: dict[str, Callable[[], Any]]) -> None:  # noqa: B027
+        """Make deferred relations queryable on `conn` (engines that defer none do nothing)."""
 
     def timestamp(self, column: str) -> str:
         """A source column as a UTC timestamp (the session zone is UTC: zone-less values are UTC)."""
@@ -87,8 +96,10 @@ class SQLOfflineEngine(OfflineEngine):
         """The result of `sql` as an Arrow table."""
 
     @abstractmethod
-    def stream_arrow(self, sql: str, batch_size: int) -> Iterator[pa.RecordBatch]:
-        """The result of `sql` as record batches, read lazily over a connection of its own."""
+    def stream_arrow(self, sql: str, batch_size: int,
+                     deferred: dict[str, Callable[[], Any]]) -> Iterator[pa.RecordBatch]:
+        """The result of `sql` as record batches, read lazily over a connection of its own (with
+        the `deferred` relations attached)."""
 
     @abstractmethod
     def load_keys(self, conn: Any, keys: pa.Table) -> None:
@@ -110,6 +121,20 @@ class SQLOfflineEngine(OfflineEngine):
     job_class: ClassVar[type[SQLRetrievalJob]]
 
     # ---- shared structure --------------------------------------------------------------------
+    def defer(self, name: str, factory: Callable[[], Any]) -> str:
+        """Register a relation built at run time under `name` (see the module docstring)."""
+        pending = getattr(self._deferred, "relations", None)
+        if pending is None:
+            pending = self._deferred.relations = {}
+        pending[name] = factory
+        return name
+
+    def take_deferred(self) -> dict[str, Callable[[], Any]]:
+        """The relations deferred by SQL built in this thread since the last call."""
+        pending: dict[str, Callable[[], Any]] = getattr(self._deferred, "relations", None) or {}
+        self._deferred.relations = {}
+        return pending
+
     def check_source(self, source: DataSource) -> None:
         """Raise DefinitionError naming the source when this engine cannot read its kind."""
         if not isinstance(source, self.source_kinds):
@@ -118,14 +143,24 @@ class SQLOfflineEngine(OfflineEngine):
                 f"data source '{source.name}' ({type(source).__name__}) cannot be read by the {self.type_name} "
                 f"offline engine; use a {kinds} or set offline_store.type to match the source")
 
+    @property
+    def _deferred(self) -> threading.local:
+        local = self.__dict__.get("_deferred_local")
+        if local is None:
+            local = self.__dict__["_deferred_local"] = threading.local()
+        return local
+
     def get_historical_features(self, entity: EntityInput, request: FeatureRequest,
                                 full_feature_names: bool) -> RetrievalJob:
+        self.take_deferred()
         schemas = {}
         for vr in request.views:
             self.check_source(vr.view.batch_source)
             schemas[vr.view.batch_source.name] = self.source_schema(vr.view.batch_source)
         if isinstance(entity, SpineRange):
-            return self.job_class(self, self.spine_sql(request, entity), request, full_feature_names)
+            job = self.job_class(self, self.spine_sql(request, entity), request, full_feature_names)
+            job.deferred = self.take_deferred()
+            return job
         schema = entity.schema if isinstance(entity, pa.Table) else self._entity_query_schema(entity)
         check_entity(schema, request, lambda s: schemas[s.name])
         return self.job_class(self, entity, request, full_feature_names)
@@ -153,7 +188,8 @@ class SQLOfflineEngine(OfflineEngine):
         return (f"SELECT DISTINCT {columns} FROM ({f' {self.spine_union} '.join(parts)}) AS __spine "
                 f"ORDER BY {order}")
 
-    def view_rows_sql(self, view: FeatureView, with_place: bool = False) -> str:
+    def view_rows_sql(self, view: FeatureView, with_place: bool = False,
+                      window: tuple[datetime, datetime] | None = None) -> str:
         """The view's rows under the read_* column contract, before any time filter (and with
         `with_place`, their place in the source as `__place`)."""
         src = view.batch_source
@@ -165,25 +201,32 @@ class SQLOfflineEngine(OfflineEngine):
         columns += [f"{self.timestamp(src.timestamp_field)} AS event_timestamp", f"{created} AS created_timestamp"]
         if with_place:
             columns.append(f"{self.source_place(src)} AS __place")
-        return f"SELECT {', '.join(columns)} FROM {self.relation(src)}"
+        return f"SELECT {', '.join(columns)} FROM {self.relation(src, window)}"
 
     def in_range_sql(self, view: FeatureView, start: datetime, end: datetime, with_place: bool = False) -> str:
-        return (f"SELECT * FROM ({self.view_rows_sql(view, with_place)}) AS __rows WHERE event_timestamp >= "
-                f"{self.timestamp_literal(start)} AND event_timestamp < {self.timestamp_literal(end)}")
+        start_sql, end_sql = self.timestamp_literal(start), self.timestamp_literal(end)
+        return (f"SELECT * FROM ({self.view_rows_sql(view, with_place, (start, end))}) AS __rows WHERE "
+                f"event_timestamp >= {start_sql} AND event_timestamp < {end_sql}")
 
     def read_latest(self, view: FeatureView, start: datetime, end: datetime,
                     batch_size: int = 100_000) -> Iterator[pa.RecordBatch]:
         # Key order costs the engine little and saves the online store much: batches of random keys
         # make each write transaction touch (and rewrite) pages across the whole stored key space.
         columns = [*view.join_keys, *view.feature_names(), "event_timestamp", "created_timestamp"]
+        self.take_deferred()
         sql = self.latest_per_key_sql(self.in_range_sql(view, start, end, with_place=True),
                                       list(view.join_keys), columns)
-        for batch in self.stream_arrow(sql, batch_size):
+        deferred = self.take_deferred()
+        for batch in self.stream_arrow(sql, batch_size, deferred):
             yield cast_to_view_types(batch, view)
 
     def read_range(self, view: FeatureView, start: datetime, end: datetime) -> pa.Table:
+        self.take_deferred()
+        sql = self.in_range_sql(view, start, end)
+        deferred = self.take_deferred()
         with self.session() as conn:
-            return cast_to_view_types(self.read_arrow(conn, self.in_range_sql(view, start, end)), view)
+            self.attach(conn, deferred)
+            return cast_to_view_types(self.read_arrow(conn, sql), view)
 
 
 class SQLRetrievalJob(RetrievalJob):
@@ -195,14 +238,19 @@ class SQLRetrievalJob(RetrievalJob):
         self.entity = entity
         self.request = request
         self.full_feature_names = full_feature_names
+        self.deferred: dict[str, Callable[[], Any]] = {}  # relations the spine query reads
 
     def to_arrow(self) -> pa.Table:
         engine = self.engine
+        engine.take_deferred()
+        sql = engine.point_in_time_sql(self.request)
+        deferred = {**self.deferred, **engine.take_deferred()}
         with engine.session() as conn:
+            engine.attach(conn, deferred)
             entity = self.entity if isinstance(self.entity, pa.Table) else engine.read_arrow(conn, self.entity)
             ts = check_entity(entity.schema, self.request)
             engine.load_keys(conn, key_frame(entity, ts, self.request))
-            features = engine.read_arrow(conn, engine.point_in_time_sql(self.request))
+            features = engine.read_arrow(conn, sql)
         return assemble(entity, ts, features, self.request, self.full_feature_names)
 
 

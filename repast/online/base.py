@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 import pyarrow as pa
 
@@ -102,3 +103,12 @@ class OnlineStore(ABC):
         """The id of the view's storage in this store, new each time `update` creates or rebuilds it;
         None when the view has no storage here with its current layout (or the store keeps no ids)."""
         return None
+
+
+@runtime_checkable
+class NewestValueReader(Protocol):
+    """Capability: a store that can say how fresh a view's stored values are (the web UI's
+    freshness page). A store without it shows the age as unknown."""
+
+    def newest_event_time(self, project: str, view_name: str) -> datetime | None:
+        """The latest event time stored for the view, or None when it stores nothing."""

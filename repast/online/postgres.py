@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import pyarrow as pa
@@ -202,6 +203,17 @@ class PostgresOnlineStore(OnlineStore):
             self._pool.close()
             self._pool = None
 
+    def newest_event_time(self, project: str, view_name: str) -> datetime | None:
+        """NewestValueReader: the latest stored event time of the view (None when empty)."""
+        import psycopg
+
+        sql = f"SELECT MAX(_event_ts) FROM {self._table(project, view_name)}"
+        try:
+            value = self._run(lambda conn: conn.execute(sql).fetchone()[0])
+        except psycopg.errors.UndefinedTable:
+            return None
+        return None if value is None else datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=int(value))
+
 
 def _copy_rows(conn: Any, copy_sql: str, view: FeatureView, rows: WriteRows) -> None:
     columns = [rows.keys, rows.event_us, rows.created_us]
@@ -224,4 +236,3 @@ def _copy_rows(conn: Any, copy_sql: str, view: FeatureView, rows: WriteRows) -> 
     pacsv.write_csv(pa.table(columns, names=names), buf, pacsv.WriteOptions(include_header=False))
     with conn.cursor().copy(copy_sql.replace("FROM STDIN", "FROM STDIN (FORMAT csv)")) as copy:
         copy.write(buf.getbuffer())
-

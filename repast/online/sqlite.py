@@ -17,6 +17,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -304,3 +305,13 @@ class SqliteOnlineStore(OnlineStore):
                 conn.close()
             self._all.clear()
         self._local = threading.local()
+
+    def newest_event_time(self, project: str, view_name: str) -> datetime | None:
+        """NewestValueReader: the latest stored event time of the view (None when empty)."""
+        try:
+            row = self._conn().execute(f"SELECT MAX(_event_ts) FROM {table_name(project, view_name)}").fetchone()
+        except sqlite3.OperationalError as e:
+            if "no such table" in str(e):
+                return None
+            raise StoreUnavailable(f"SQLite online store '{self.path}': {e}") from None
+        return None if row[0] is None else datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=int(row[0]))

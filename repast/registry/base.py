@@ -23,6 +23,12 @@ class Change:
     def to_dict(self) -> dict[str, Any]:
         return {"op": self.op, "kind": self.kind, "name": self.name, "fields": list(self.fields)}
 
+    def to_history(self) -> dict[str, Any]:
+        """What history keeps: to_dict plus the new spec (without an on-demand view's pickled
+        function, which is never shown), so a later reader can diff an object between applies."""
+        spec = None if self.spec is None else {k: v for k, v in self.spec.items() if k != "udf_pickle"}
+        return {**self.to_dict(), "spec": spec}
+
 
 @dataclass(frozen=True)
 class Snapshot:
@@ -38,6 +44,17 @@ class HistoryEntry:
     applied_at: datetime
     applied_by: str
     changes: list[dict[str, Any]]
+    # "kind/name" -> the spec that apply wrote (None for a delete); empty for applies recorded
+    # before history kept specs.
+    specs: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+
+    @classmethod
+    def from_record(cls, version: int, applied_at: datetime, applied_by: str,
+                    changes: list[dict[str, Any]]) -> HistoryEntry:
+        """An entry from stored `Change.to_history()` dicts: the specs apart from the change list."""
+        specs = {f"{c['kind']}/{c['name']}": c["spec"] for c in changes if "spec" in c}
+        return cls(version, applied_at, applied_by, [{k: v for k, v in c.items() if k != "spec"} for c in changes],
+                   specs)
 
 
 @dataclass(frozen=True)
@@ -49,6 +66,17 @@ class MaterializationRecord:
     end: datetime
     recorded_at: datetime
     storage: str = ""  # OnlineStore.storage_id of the storage written to ("" when unknown)
+
+
+@dataclass(frozen=True)
+class MaterializationRun:
+    """The last run of one view: its window, when it finished and how many rows it wrote."""
+
+    view: str
+    start: datetime
+    end: datetime
+    finished_at: datetime
+    rows: int
 
 
 class RegistryStore(ABC):
@@ -99,3 +127,16 @@ class RegistryStore(ABC):
 
     def close(self) -> None:  # noqa: B027 - a store without connections has nothing to release
         """Release connections; the store reconnects on next use."""
+
+    # Optional, with no-op defaults: what the web UI's freshness page shows about the last run.
+    def record_run(self, project: str, run: MaterializationRun) -> None:
+        """Remember the latest materialization run of `run.view` (rows written included)."""
+        return None
+
+    def last_runs(self, project: str) -> dict[str, MaterializationRun]:
+        """The latest run of each view, by view name (empty when the store keeps none)."""
+        return {}
+
+    def project_names(self) -> list[str]:
+        """Every project with definitions in this registry (empty when the store cannot list them)."""
+        return []

@@ -4,7 +4,8 @@
 
 Reads `GET /registry` with If-None-Match, so an unchanged registry costs one 304 with no body.
 Read-only: apply, teardown and materialization records need the server's own configuration,
-and fail here with a message saying so. `ServerConnection` is the HTTP plumbing shared with
+and fail here with a message saying so. History and watermarks are read through the server
+(GET /registry/history, /registry/materializations). `ServerConnection` is the HTTP plumbing shared with
 the remote online store and repast.Client.
 """
 
@@ -15,8 +16,15 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from repast.capabilities import Capability
-from repast.errors import ConfigError, StoreUnavailable, require_module
-from repast.registry.base import Change, HistoryEntry, MaterializationRecord, RegistryStore, Snapshot
+from repast.errors import ConfigError, FeatureNotFound, StoreUnavailable, require_module
+from repast.registry.base import (
+    Change,
+    HistoryEntry,
+    MaterializationRecord,
+    MaterializationRun,
+    RegistryStore,
+    Snapshot,
+)
 
 if TYPE_CHECKING:
     import httpx
@@ -112,14 +120,37 @@ class RemoteRegistryStore(RegistryStore):
         raise ConfigError(self.read_only_reason("apply definitions"))
 
     def history(self, project: str, limit: int = 50) -> list[HistoryEntry]:
-        raise ConfigError(self.read_only_reason("list the apply history"))
+        """Past applies as the server's registry records them (GET /registry/history)."""
+        body = self._get_json("/registry/history", {"project": project, "limit": limit}, "list the apply history")
+        return [HistoryEntry(int(e["version"]), datetime.fromisoformat(e["applied_at"]), str(e["applied_by"]),
+                             list(e["changes"]), dict(e.get("specs") or {})) for e in body["items"]]
 
     def record_materialization(self, project: str, view: str, start: datetime, end: datetime,
                                storage: str = "") -> None:
         raise ConfigError(self.read_only_reason("materialize"))
 
     def materializations(self, project: str) -> dict[str, MaterializationRecord]:
-        raise ConfigError(self.read_only_reason("read materialization watermarks"))
+        """Watermarks as the server's registry records them (GET /registry/materializations)."""
+        body = self._get_json("/registry/materializations", {"project": project}, "read materialization watermarks")
+        return {v: MaterializationRecord(v, datetime.fromisoformat(m["start"]), datetime.fromisoformat(m["end"]),
+                                         datetime.fromisoformat(m["recorded_at"]))
+                for v, m in body["watermarks"].items()}
+
+    def last_runs(self, project: str) -> dict[str, MaterializationRun]:
+        body = self._get_json("/registry/materializations", {"project": project}, "read materialization runs")
+        return {v: MaterializationRun(v, datetime.fromisoformat(r["start"]), datetime.fromisoformat(r["end"]),
+                                      datetime.fromisoformat(r["finished_at"]), int(r["rows"]))
+                for v, r in body["runs"].items()}
+
+    def _get_json(self, path: str, params: dict[str, Any], action: str) -> Any:
+        """GET a read-only registry route; a server too old to have it is a ConfigError naming it."""
+        try:
+            return self.connection.request("GET", path, params=params).json()
+        except FeatureNotFound as e:
+            if "no endpoint" not in str(e):
+                raise
+            raise ConfigError(f"registry_type 'remote' ({self.connection.url}) cannot {action}: the feature "
+                              f"server does not serve GET {path} (it runs an older repast)") from None
 
     def delete_project(self, project: str) -> None:
         raise ConfigError(self.read_only_reason("tear down the project"))

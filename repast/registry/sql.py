@@ -11,7 +11,14 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from repast.backend_config import masked_url
 from repast.errors import ConfigError, RegistryConflict, StoreUnavailable
-from repast.registry.base import Change, HistoryEntry, MaterializationRecord, RegistryStore, Snapshot
+from repast.registry.base import (
+    Change,
+    HistoryEntry,
+    MaterializationRecord,
+    MaterializationRun,
+    RegistryStore,
+    Snapshot,
+)
 from repast.timestamps import as_utc
 
 if TYPE_CHECKING:
@@ -61,6 +68,16 @@ watermarks = sa.Table(
     sa.Column("start_ts", sa.DateTime(timezone=True), nullable=False),
     sa.Column("end_ts", sa.DateTime(timezone=True), nullable=False),
     sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+runs = sa.Table(
+    "repast_materialization_runs", metadata,
+    sa.Column("project", sa.String(255), primary_key=True),
+    sa.Column("view", sa.String(255), primary_key=True),
+    sa.Column("start_ts", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("end_ts", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("finished_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("rows_written", sa.BigInteger, nullable=False),
 )
 
 
@@ -159,7 +176,7 @@ class SQLRegistryStore(RegistryStore):
                             spec=json.dumps(ch.spec, sort_keys=True), updated_at=now))
                 conn.execute(sa.insert(history).values(
                     project=project, version=new_version, applied_at=now, applied_by=applied_by,
-                    changes=json.dumps([c.to_dict() for c in changes])))
+                    changes=json.dumps([c.to_history() for c in changes])))
         except IntegrityError:
             raise self._conflict(project, expected_version) from None
         except OperationalError as e:
@@ -192,7 +209,8 @@ class SQLRegistryStore(RegistryStore):
         with self._connect() as conn:
             rows = conn.execute(sa.select(history).where(history.c.project == project)
                                 .order_by(history.c.version.desc()).limit(limit)).all()
-        return [HistoryEntry(r.version, as_utc(r.applied_at), r.applied_by, json.loads(r.changes)) for r in rows]
+        return [HistoryEntry.from_record(r.version, as_utc(r.applied_at), r.applied_by, json.loads(r.changes))
+                for r in rows]
 
     def record_materialization(self, project: str, view: str, start: datetime, end: datetime,
                                storage: str = "") -> None:
@@ -229,5 +247,24 @@ class SQLRegistryStore(RegistryStore):
     def delete_project(self, project: str) -> None:
         self._ensure_tables()
         with self.engine.begin() as conn:
-            for table in (objects, history, materializations, watermarks, projects):
+            for table in (objects, history, materializations, watermarks, runs, projects):
                 conn.execute(sa.delete(table).where(table.c.project == project))
+
+    def record_run(self, project: str, run: MaterializationRun) -> None:
+        self._ensure_tables()
+        with self.engine.begin() as conn:
+            conn.execute(sa.delete(runs).where((runs.c.project == project) & (runs.c.view == run.view)))
+            conn.execute(sa.insert(runs).values(project=project, view=run.view, start_ts=run.start, end_ts=run.end,
+                                                finished_at=run.finished_at, rows_written=run.rows))
+
+    def last_runs(self, project: str) -> dict[str, MaterializationRun]:
+        self._ensure_tables()
+        with self._connect() as conn:
+            rows = conn.execute(sa.select(runs).where(runs.c.project == project)).all()
+        return {r.view: MaterializationRun(r.view, as_utc(r.start_ts), as_utc(r.end_ts), as_utc(r.finished_at),
+                                           int(r.rows_written)) for r in rows}
+
+    def project_names(self) -> list[str]:
+        self._ensure_tables()
+        with self._connect() as conn:
+            return sorted(str(p) for p in conn.execute(sa.select(projects.c.project)).scalars())

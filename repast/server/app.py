@@ -7,7 +7,6 @@ bytes. Errors of every kind become `{"error", "detail"}` in repast.server.errors
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +22,7 @@ from repast.server.dispatch import StoreCalls
 from repast.server.errors import error_body
 from repast.server.metrics import ServerMetrics
 from repast.server.middleware import ServerMiddleware
+from repast.server.registry_routes import add_registry_routes
 from repast.server.responses import json_response, online_response_json
 from repast.server.schemas import (
     GetOnlineFeaturesRequest,
@@ -162,7 +162,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 def create_app(store: FeatureStore) -> FastAPI:
     """The ASGI app serving `store`. Definitions are read once here, then refreshed on the TTL."""
-    from repast import __version__
+    from repast.version import __version__
 
     store.registry.contents()
     metrics = ServerMetrics(store)
@@ -187,15 +187,9 @@ def create_app(store: FeatureStore) -> FastAPI:
     app.add_api_route("/registry", server.registry, methods=["GET"],
                       summary="The project's definitions as JSON (read-only), with an ETag.")
     app.add_api_route("/metrics", server.metrics_page, methods=["GET"], summary="Prometheus metrics.")
+    add_registry_routes(app, store)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_middleware(ServerMiddleware, metrics=metrics, auth=auth_from_config(store.config.feature_server),
                        max_body_bytes=store.config.feature_server.max_body_bytes,
                        fast_routes={"/get-online-features": server.online_features})
     return app
-
-
-def app_from_env() -> FastAPI:
-    """The app factory each `repast serve --workers N` worker process calls."""
-    from repast.store import FeatureStore
-
-    return create_app(FeatureStore(repo_path=os.environ[ENV_SERVE_CONFIG]))

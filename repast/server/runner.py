@@ -26,11 +26,7 @@ def serve(store: FeatureStore, host: str = "127.0.0.1", port: int = 6566, worker
         require_module(module, "server")
     import uvicorn
 
-    if (key is None) != (cert is None):
-        raise InputError("TLS needs both --key and --cert (PEM files), or neither")
-    for path in (key, cert):
-        if path is not None and not Path(path).is_file():
-            raise InputError(f"TLS file '{path}' does not exist")
+    check_tls(key, cert)
     if workers < 1:
         raise InputError(f"--workers must be at least 1, got {workers}")
     options = {"host": host, "port": port, "access_log": access_log, "ssl_keyfile": key,
@@ -53,7 +49,16 @@ def _serve_workers(config_path: str | Path, workers: int, options: dict[str, obj
     metrics_dir = tempfile.mkdtemp(prefix="repast-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     try:
-        uvicorn.run("repast.server.app:app_from_env", factory=True, workers=workers,
+        uvicorn.run("repast.server.worker:app_from_env", factory=True, workers=workers,
                     **options)  # type: ignore[arg-type]
     finally:
         shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def check_tls(key: str | None, cert: str | None) -> None:
+    """Both PEM files or neither, and each must exist (InputError otherwise)."""
+    if (key is None) != (cert is None):
+        raise InputError("TLS needs both --key and --cert (PEM files), or neither")
+    for path in (key, cert):
+        if path is not None and not Path(path).is_file():
+            raise InputError(f"TLS file '{path}' does not exist")

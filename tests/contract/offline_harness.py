@@ -22,6 +22,7 @@ from repast.offline.base import OfflineEngine, RetrievalJob, SpineRange
 from repast.plugins import OFFLINE
 from repast.retrieval import entity_input
 from tests.contract.plugins import suite_params
+from tests.object_storage import ObjectServer
 
 ENGINES = suite_params(OFFLINE)
 
@@ -80,6 +81,29 @@ class DuckDBHarness(OfflineHarness):
         path = self.root / f"entity-{uuid.uuid4().hex[:8]}.parquet"
         pq.write_table(table, path)
         return f"SELECT * FROM read_parquet('{path}')"
+
+
+class ObjectStorageHarness(DuckDBHarness):
+    """The DuckDB engine over sources on object storage (S3 or GCS), scanned through pyarrow.fs."""
+
+    def __init__(self, root: Path, scheme: str, server: ObjectServer) -> None:
+        from repast.offline.duckdb import DuckDBOfflineConfig, DuckDBOfflineEngine
+        from repast.offline.filesystems import filesystem_for
+
+        self.root = root
+        self.storage = scheme  # the engine is still duckdb: the suites run unchanged
+        self.scheme, self.server = scheme, server
+        self.prefix = uuid.uuid4().hex[:12]
+        config = RepoConfig.model_construct(project="t", repo_path=root)
+        self.engine = DuckDBOfflineEngine(DuckDBOfflineConfig(endpoint_override=server.endpoint), config)
+        self.fs, _ = filesystem_for(server.url(scheme, self.prefix), server.endpoint)
+
+    def source(self, name: str, table: pa.Table, timestamp_field: str = "event_timestamp",
+               created: str = "", field_mapping: dict[str, str] | None = None) -> DataSource:
+        pq.write_table(table, f"{self.server.bucket}/{self.prefix}/{name}/part-0.parquet", filesystem=self.fs)
+        return FileSource(name=name, path=self.server.url(self.scheme, self.prefix, name),
+                          timestamp_field=timestamp_field, created_timestamp_column=created,
+                          field_mapping=field_mapping)
 
 
 class PostgresHarness(OfflineHarness):
@@ -159,6 +183,10 @@ def make_harness(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> O
     if kind == "spark":
         request.getfixturevalue("spark_session")
         return SparkHarness(tmp_path)
+    if kind == "duckdb-s3":
+        return ObjectStorageHarness(tmp_path, "s3", request.getfixturevalue("s3_server"))
+    if kind == "duckdb-gcs":
+        return ObjectStorageHarness(tmp_path, "gs", request.getfixturevalue("gcs_server"))
     url = request.getfixturevalue("postgres_url")
     return PostgresHarness(url, "t_" + uuid.uuid4().hex[:12])
 

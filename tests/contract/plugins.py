@@ -23,7 +23,11 @@ NOT_IN_SUITE = {
                           "apply (tests/kubeflow/test_remote_stores.py covers it)",
 }
 # (kind, type) -> the variants the suite runs, each a fixture id the suite knows how to set up.
-VARIANTS = {(REGISTRY, "sql"): ["sqlite", "postgres"]}
+VARIANTS = {
+    (REGISTRY, "sql"): ["sqlite", "postgres"],
+    (REGISTRY, "object"): ["s3", "gcs"],
+    (OFFLINE, "duckdb"): ["duckdb", "duckdb-s3", "duckdb-gcs"],
+}
 # A variant that needs a server is marked with it, so it skips (or, in CI, fails) without it.
 SERVER_MARKS = {"postgres": pytest.mark.postgres, "redis": pytest.mark.redis}
 

@@ -379,3 +379,19 @@ def test_unreachable_store_raises_store_unavailable(kind_name: str, tmp_path: Pa
     with pytest.raises(StoreUnavailable):
         store.ping()
     store.close()
+
+
+# ---- capability: the newest stored event time (the web UI's freshness) --------------------------
+
+def test_newest_event_time_is_the_latest_stored_or_none(harness: Harness, kind: str) -> None:
+    from repast.online.base import NewestValueReader
+
+    if not isinstance(harness.store, NewestValueReader):
+        pytest.xfail(f"the {kind} online store does not report its newest value (capability not declared)")
+    view = stats_view()
+    assert harness.store.newest_event_time(harness.project, view.name) is None  # no storage yet
+    harness.apply(view)
+    assert harness.store.newest_event_time(harness.project, view.name) is None  # empty
+    harness.write(view, [{"driver_id": 1, "trips": 1, "ts": T0},
+                         {"driver_id": 2, "trips": 2, "ts": T0 + timedelta(hours=2)}])
+    assert harness.store.newest_event_time(harness.project, view.name) == T0 + timedelta(hours=2)

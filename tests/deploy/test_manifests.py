@@ -20,11 +20,14 @@ from repast.config import ENV_CONFIG_PATH, MOUNTED_CONFIG_PATH, parse_config
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
-OVERLAYS = ["embedded", "postgres", "redis-online", "kubeflow"]
+OVERLAYS = ["embedded", "postgres", "redis-online", "kubeflow", "s3-redis", "gcs-redis"]
 K8S_VERSION = "1.30.0"
 CONFIG_SECRET = "repast-feature-store"
 MOUNT_DIR = str(Path(MOUNTED_CONFIG_PATH).parent)
-CUSTOM_KINDS = {"PodDefault", "InferenceService"}
+CUSTOM_KINDS = {"PodDefault", "InferenceService", "VirtualService"}
+SERVER = "repast-feature-server"
+UI = "repast-ui"
+UI_PREFIX = "/repast/"
 
 
 @cache
@@ -44,8 +47,8 @@ def one(docs: list[dict[str, Any]], kind: str, name: str | None = None) -> dict[
     return found[0]
 
 
-def pod_spec(docs: list[dict[str, Any]], kind: str) -> dict[str, Any]:
-    workload = one(docs, kind)
+def pod_spec(docs: list[dict[str, Any]], kind: str, name: str | None = None) -> dict[str, Any]:
+    workload = one(docs, kind, name or (SERVER if kind == "Deployment" else None))
     spec = workload["spec"]["jobTemplate"]["spec"] if kind == "CronJob" else workload["spec"]
     return spec["template"]["spec"]  # type: ignore[no-any-return]
 
@@ -146,6 +149,21 @@ def test_overlays_choose_their_backends(monkeypatch: pytest.MonkeyPatch) -> None
     assert backends("embedded") == ("sqlite", "duckdb", "sqlite")
     assert backends("postgres") == ("postgresql+psycopg", "postgres", "postgres")
     assert backends("redis-online") == ("postgresql+psycopg", "postgres", "redis")
+    assert backends("s3-redis") == ("s3", "duckdb", "redis")
+    assert backends("gcs-redis") == ("gs", "duckdb", "redis")
+
+
+@pytest.mark.parametrize(("overlay", "annotation"), [("s3-redis", "eks.amazonaws.com/role-arn"),
+                                                     ("gcs-redis", "iam.gke.io/gcp-service-account")])
+def test_cloud_overlays_get_storage_access_from_workload_identity_not_keys(overlay: str, annotation: str) -> None:
+    docs = render(overlay)
+    account = one(docs, "ServiceAccount", "repast")
+    assert account["metadata"]["annotations"][annotation]
+    for kind in ("Deployment", "CronJob"):
+        assert pod_spec(docs, kind)["serviceAccountName"] == "repast"
+    text = yaml.safe_dump_all(docs)
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "GOOGLE_APPLICATION_CREDENTIALS", "private_key"):
+        assert key not in text
 
 
 def test_embedded_data_lives_on_the_claim_and_does_not_scale_out() -> None:
@@ -160,9 +178,9 @@ def test_embedded_data_lives_on_the_claim_and_does_not_scale_out() -> None:
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_service_and_autoscaler_point_at_the_feature_server(overlay: str) -> None:
     docs = render(overlay)
-    deployment = one(docs, "Deployment")
+    deployment = one(docs, "Deployment", SERVER)
     labels = deployment["spec"]["template"]["metadata"]["labels"]
-    service = one(docs, "Service")
+    service = one(docs, "Service", SERVER)
     assert service["spec"]["selector"].items() <= labels.items()
     assert service["spec"]["ports"][0]["targetPort"] == "http"
     target = one(docs, "HorizontalPodAutoscaler")["spec"]["scaleTargetRef"]
@@ -194,7 +212,7 @@ def test_kubeflow_client_poddefault_mounts_a_config_without_credentials(monkeypa
     config = parse_config(yaml.safe_load(text), "client config", Path("/"))
     assert config.registry_config.registry_type == "remote"
     assert config.online_store.type == "remote"
-    service = one(docs, "Service")
+    service = one(docs, "Service", SERVER)
     url = f"http://{service['metadata']['name']}:{service['spec']['ports'][0]['port']}"
     assert config.registry_config.path == url and config.online_store.path == url
     assert not config_vars(text) and "postgresql" not in text
@@ -227,3 +245,53 @@ def test_dockerfile_runs_repast_serve_as_a_non_root_user() -> None:
     assert user and user[-1].split(":")[0] not in ("root", "0")
     assert 'ENTRYPOINT ["repast", "serve"]' in text
     assert f"REPAST_FEATURE_STORE_YAML={MOUNTED_CONFIG_PATH}" in text
+
+
+# ---- the web UI in the kubeflow overlay --------------------------------------------------------
+
+def test_kubeflow_ui_runs_repast_ui_read_only_under_the_prefix() -> None:
+    docs = render("kubeflow")
+    spec = pod_spec(docs, "Deployment", UI)
+    assert spec["securityContext"]["runAsNonRoot"] is True
+    (container,) = spec["containers"]
+    assert container["command"] == ["repast", "--repo", MOUNTED_CONFIG_PATH, "ui"]
+    args = dict(zip(container["args"][::2], container["args"][1::2], strict=False))
+    assert args["--root-path"] == UI_PREFIX.rstrip("/")
+    assert container["readinessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    mount = next(m for m in container["volumeMounts"] if m["mountPath"] == MOUNT_DIR)
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    assert volumes[mount["name"]]["secret"]["secretName"] == CONFIG_SECRET
+    env = {e["name"] for e in container["env"]}
+    assert config_vars(secret_config(docs, CONFIG_SECRET)) <= env
+
+
+def test_kubeflow_ui_service_selects_the_ui_pods() -> None:
+    docs = render("kubeflow")
+    labels = one(docs, "Deployment", UI)["spec"]["template"]["metadata"]["labels"]
+    service = one(docs, "Service", UI)
+    assert service["spec"]["selector"].items() <= labels.items()
+    assert service["spec"]["ports"][0]["targetPort"] == "http"
+
+
+def test_istio_routes_the_prefix_on_the_kubeflow_gateway_to_the_ui_service() -> None:
+    docs = render("kubeflow")
+    vs = one(docs, "VirtualService", UI)
+    assert vs["apiVersion"].startswith("networking.istio.io/")
+    assert vs["spec"]["gateways"] == ["kubeflow/kubeflow-gateway"]
+    (route,) = vs["spec"]["http"]
+    assert route["match"] == [{"uri": {"prefix": UI_PREFIX}}]
+    assert route["rewrite"] == {"uri": "/"}
+    (dest,) = route["route"]
+    service = one(docs, "Service", UI)
+    namespace = service["metadata"]["namespace"]
+    assert dest["destination"]["host"] == f"{UI}.{namespace}.svc.cluster.local"
+    assert dest["destination"]["port"]["number"] == service["spec"]["ports"][0]["port"]
+
+
+def test_the_dashboard_menu_link_opens_the_ui_prefix() -> None:
+    import json
+
+    link = json.loads((DEPLOY / "overlays" / "kubeflow" / "dashboard-menu-link.json").read_text())
+    assert link["type"] == "item" and link["link"] == UI_PREFIX
+    assert link["text"] and link["icon"].startswith("icons:")

@@ -93,6 +93,12 @@ def test_read_tokens_may_read_the_registry_for_thin_clients(secure: tuple[str, P
     assert _call(secure, "GET", "/registry", READ).status_code == 200
 
 
+@pytest.mark.parametrize("path", ["/registry/history", "/registry/materializations"])
+def test_read_tokens_may_read_history_and_watermarks_for_the_ui(secure: tuple[str, Path], path: str) -> None:
+    assert _call(secure, "GET", path).status_code == 401
+    assert _call(secure, "GET", path, READ).status_code == 200
+
+
 def test_plain_http_is_not_served_when_tls_is_on(secure: tuple[str, Path]) -> None:
     url, _ = secure
     with pytest.raises(httpx.HTTPError):

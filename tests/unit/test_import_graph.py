@@ -1,7 +1,8 @@
 """The package's import graph has no cycles: a lower layer never imports a higher one.
 
 Every `import` in repast/ counts, inside functions too (a deferred import is still a dependency),
-and so does every "repast.module:Class" string (the plugin table imports those on use); only
+and so does every "repast.module:Class" string of the plugin table (imported on use; a worker
+process started by name is another process, not an import); only
 imports under `if TYPE_CHECKING:` are left out, since they never run.
 """
 
@@ -14,6 +15,7 @@ from pathlib import Path
 import repast
 
 ROOT = Path(repast.__file__).parent
+PLUGIN_TABLE = "repast.plugins"
 PLUGIN_TARGET = re.compile(r"^repast(\.\w+)+:\w+$")
 
 
@@ -54,7 +56,8 @@ def _imports(tree: ast.AST, module: str, is_package: bool, known: set[str]) -> s
                 t = target(f"{base}.{alias.name}") if f"{base}.{alias.name}" in known else target(base)
                 if t:
                     found.add(t)
-        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and PLUGIN_TARGET.match(node.value):
+        elif module == PLUGIN_TABLE and isinstance(node, ast.Constant) and isinstance(node.value, str) \
+                and PLUGIN_TARGET.match(node.value):
             if t := target(node.value.partition(":")[0]):
                 found.add(t)
         for child in ast.iter_child_nodes(node):

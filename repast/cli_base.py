@@ -1,0 +1,49 @@
+"""What every `repast` command module shares: the Typer app, the consoles, the --repo option,
+opening the FeatureStore, and the one mapping of a RepastError to `Error: ...` and exit code 1.
+
+Command modules (repast/cli.py, repast/cli_ui.py, ...) import this one, never each other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+
+from repast.errors import RepastError
+
+app = typer.Typer(help="repast: a feature store for machine learning.", no_args_is_help=True,
+                  pretty_exceptions_enable=False, add_completion=False)
+console = Console()
+err_console = Console(stderr=True)
+_state: dict[str, Any] = {"repo": None}
+
+
+@app.callback()
+def main(repo: Path = typer.Option(None, "--repo", "-r", "--chdir", "-c",
+                                   help="Feature repo directory (default: the current directory).")) -> None:
+    """Declare features in Python, apply them, build training data and serve them online."""
+    _state["repo"] = repo
+
+
+def open_store() -> Any:
+    from repast.store import FeatureStore
+
+    return FeatureStore(repo_path=_state["repo"])
+
+
+def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Print a RepastError as one message and exit 1, instead of a traceback."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except RepastError as e:
+            err_console.print(f"[bold red]Error:[/] {e}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+    return wrapper

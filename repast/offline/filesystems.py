@@ -1,0 +1,100 @@
+"""Where a FileSource path lives: the local disk, S3 (or an S3-compatible server) or GCS.
+
+`filesystem_for(path, endpoint)` turns `s3://bucket/key`, `gs://bucket/key`, `file:///dir` or a
+plain path into a pyarrow FileSystem and the path inside it. Credentials come the way cloud users
+already provide them, never from feature_store.yaml:
+
+- S3: the standard AWS chain (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN,
+  AWS_PROFILE, web identity tokens as IRSA mounts them, instance metadata); the region from
+  AWS_REGION / AWS_DEFAULT_REGION. For an S3-compatible server, `s3_endpoint_override` on the
+  source, else `endpoint_override` of the offline store, else AWS_ENDPOINT_URL; addressing is then
+  path-style.
+- GCS: Google's default credentials (GOOGLE_APPLICATION_CREDENTIALS, workload identity). With
+  STORAGE_EMULATOR_HOST set (Google's variable for emulators) or an endpoint override, requests go
+  there anonymously.
+
+A wrong credential or endpoint fails with ObjectStoreError naming the bucket and the setting.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from urllib.parse import urlparse
+
+import pyarrow.fs as pafs
+
+from repast.errors import ObjectStoreError
+
+REMOTE_SCHEMES = ("s3", "gs")
+
+
+def scheme_of(path: str) -> str:
+    """"s3", "gs", "file" (file:// URIs) or "" (a plain local path)."""
+    return path.split("://", 1)[0].lower() if "://" in path else ""
+
+
+def is_remote(path: str) -> bool:
+    return scheme_of(path) in REMOTE_SCHEMES
+
+
+def bucket_of(path: str) -> str:
+    return urlparse(path).netloc
+
+
+def filesystem_for(path: str, endpoint_override: str | None = None) -> tuple[pafs.FileSystem, str]:
+    """The filesystem holding `path` and the path inside it (`bucket/key` on object storage)."""
+    scheme = scheme_of(path)
+    if scheme == "file":
+        return pafs.LocalFileSystem(), os.path.abspath(urlparse(path).path)
+    if scheme == "":
+        return pafs.LocalFileSystem(), os.path.abspath(path)
+    parsed = urlparse(path)
+    inner = (parsed.netloc + parsed.path).rstrip("/") if parsed.path not in ("", "/") else parsed.netloc
+    if scheme == "s3":
+        # The credentials in the environment are part of the key: a changed secret takes effect.
+        env = tuple(os.environ.get(k, "") for k in _AWS_ENV)
+        return _s3(endpoint_override or os.environ.get("AWS_ENDPOINT_URL") or None, env), inner
+    if scheme == "gs":
+        return _gcs(endpoint_override or os.environ.get("STORAGE_EMULATOR_HOST") or None), inner
+    raise ObjectStoreError(f"path '{path}': unknown scheme '{scheme}://'; use a local path, file://, s3:// or gs://")
+
+
+def _split_endpoint(endpoint: str) -> tuple[str, str]:
+    """("host:port", "http" | "https") from "http://host:port" or "host:port" (https assumed)."""
+    if "://" in endpoint:
+        scheme, _, rest = endpoint.partition("://")
+        return rest.rstrip("/"), scheme
+    return endpoint.rstrip("/"), "https"
+
+
+# Built once per endpoint: a filesystem holds connection pools, and building one resolves credentials.
+_AWS_ENV = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
+            "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN", "AWS_REGION", "AWS_DEFAULT_REGION")
+
+
+@functools.lru_cache(maxsize=16)
+def _s3(endpoint: str | None, env: tuple[str, ...]) -> pafs.FileSystem:
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    if endpoint is None:
+        return pafs.S3FileSystem(region=region)
+    host, scheme = _split_endpoint(endpoint)
+    return pafs.S3FileSystem(endpoint_override=host, scheme=scheme, region=region, force_virtual_addressing=False)
+
+
+@functools.lru_cache(maxsize=16)
+def _gcs(endpoint: str | None) -> pafs.FileSystem:
+    if endpoint is None:
+        return pafs.GcsFileSystem()
+    host, scheme = _split_endpoint(endpoint if "://" in endpoint else "http://" + endpoint)
+    return pafs.GcsFileSystem(endpoint_override=host, scheme=scheme, anonymous=True)
+
+
+def explain(error: OSError, path: str, setting: str) -> ObjectStoreError:
+    """An OSError from object storage as one line naming the bucket and the setting to check."""
+    first = " ".join(str(error).split())
+    scheme = scheme_of(path)
+    creds = "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (or the pod's IAM role)" if scheme == "s3" \
+        else "GOOGLE_APPLICATION_CREDENTIALS (or workload identity)"
+    return ObjectStoreError(f"{scheme}://{bucket_of(path)} (from {setting}): {first}; check the bucket name, "
+                            f"the endpoint ({setting} / endpoint_override) and {creds}")

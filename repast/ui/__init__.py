@@ -1,0 +1,42 @@
+"""The web UI: browse, search and check a feature store's registry in a browser (read-only).
+
+`repast ui` or `FeatureStore.serve_ui()` serve it; `create_ui_app` builds the ASGI app. The
+pages and the JSON API under /api/v1 are described in docs/ui.md.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from repast.errors import require_module
+
+if TYPE_CHECKING:
+    from repast.store import FeatureStore
+
+__all__ = ["create_ui_app", "serve_ui"]
+
+
+def create_ui_app(store: FeatureStore, root_path: str = "", server_url: str = "http://localhost:6566",
+                  registry_ttl_sec: float | None = None) -> Any:
+    """The UI's ASGI app for `store`'s registry, every URL under `root_path`. The registry is
+    re-checked every `registry_ttl_sec` (default: the registry's cache_ttl_seconds)."""
+    for module in ("fastapi", "jinja2"):
+        require_module(module, "server")
+    from repast.ui.app import create_ui_app as create
+
+    return create(store, root_path, server_url, registry_ttl_sec)
+
+
+def serve_ui(store: FeatureStore, host: str = "127.0.0.1", port: int = 8888, root_path: str = "",
+             server_url: str = "http://localhost:6566", registry_ttl_sec: float | None = None,
+             key: str | None = None, cert: str | None = None, access_log: bool = True) -> None:
+    """Serve the UI until interrupted; TLS when both `key` and `cert` (PEM files) are given."""
+    require_module("uvicorn", "server")
+    import uvicorn
+
+    from repast.server.runner import check_tls
+
+    check_tls(key, cert)
+    app = create_ui_app(store, root_path, server_url, registry_ttl_sec)
+    uvicorn.run(app, host=host, port=port, access_log=access_log, log_level="info", ssl_keyfile=key,
+                ssl_certfile=cert, timeout_graceful_shutdown=5)
