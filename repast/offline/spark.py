@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -70,8 +71,12 @@ def spark_session(spark_conf: dict[str, str]) -> SparkSession:
     require_module("pyspark", "spark")
     from pyspark.sql import SparkSession
 
+    conf = {"spark.master": "local[*]", **spark_conf}
+    if conf["spark.master"].startswith("local"):
+        # Local Python workers run this interpreter (with repast and pyarrow), not the PATH's python3.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.appName("repast")
-    for key, value in {"spark.master": "local[*]", **spark_conf}.items():
+    for key, value in conf.items():
         builder = builder.config(key, value)
     session = builder.getOrCreate()
     for key, value in SESSION_SETTINGS.items():
