@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-_COMPONENTS = ("apply_repo", "materialize", "materialize_incremental", "get_historical_features")
+_COMPONENTS = ("apply_repo", "materialize", "materialize_incremental", "get_historical_features",
+               "spark_training_data")
 
 
 def __getattr__(name: str) -> Any:

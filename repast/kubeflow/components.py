@@ -71,5 +71,19 @@ def get_historical_features(entities: Input[Dataset], training_data: Output[Data
     training_data.metadata.update(meta)
 
 
+@dsl.component(base_image=IMAGE, install_kfp_package=False)
+def spark_training_data(entity_path: str, output_path: str, namespace: str, features: list[str] = [],  # noqa: B006
+                        feature_service: str = "", image: str = "repast-spark:0.1.0",
+                        service_account: str = "repast-spark", executors: int = 2,
+                        timeout_seconds: int = 3600) -> str:
+    """Training data on the Spark Operator: a SparkApplication joins the entity Parquet at
+    entity_path (s3a://, gs://, ...) and writes output_path; returns the application's name."""
+    from repast.kubeflow.spark_launch import launch_and_wait, training_data_application
+
+    app = training_data_application(entity_path, output_path, features, feature_service, image=image,
+                                    service_account=service_account, executors=executors)
+    return launch_and_wait(app, namespace, timeout_seconds)
+
+
 __all__ = ["DEFAULT_IMAGE", "IMAGE", "apply_repo", "get_historical_features", "materialize",
-           "materialize_incremental"]
+           "materialize_incremental", "spark_training_data"]

@@ -120,3 +120,14 @@ def test_spark_overlay_config_selects_the_spark_engine_and_replaces_the_cronjob(
     config = parse_config(yaml.safe_load(text), "spark overlay Secret", Path("/"))
     assert config.offline_store.type == "spark"
     assert not [d for d in docs if d["kind"] == "CronJob"]
+
+
+def test_kubeflow_spark_component_builds_a_valid_training_application() -> None:
+    from repast.kubeflow.spark_launch import training_data_application
+
+    app = training_data_application("s3a://b/entities/", "s3a://b/out.parquet", feature_service="driver_activity")
+    jsonschema.validate(app, SCHEMAS["SparkApplication"])
+    args = parser().parse_args(app["spec"]["arguments"])
+    assert (args.entity_path, args.feature_service, args.output) == \
+        ("s3a://b/entities/", "driver_activity", "s3a://b/out.parquet")
+
