@@ -110,7 +110,10 @@ class SparkOfflineEngine(SQLOfflineEngine):
     def _files(self, source: DataSource) -> tuple[list[str], str] | None:
         """The files of a file-backed source and their format, or None for a table or query."""
         if isinstance(source, FileSource):
-            return list_source_files(source, str(self.repo_config.repo_path)), source.file_format
+            # Spark's Hadoop connector names S3 s3a:// where pyarrow and DuckDB say s3://.
+            files = list_source_files(source, str(self.repo_config.repo_path))
+            return [f.replace("s3://", "s3a://", 1) if f.startswith("s3://") else f for f in files], \
+                source.file_format
         assert isinstance(source, SparkSource)
         if not source.path:
             return None

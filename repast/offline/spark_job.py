@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from repast.errors import InputError
+from repast.errors import ConfigError, InputError
 from repast.offline.base import RetrievalJob
 from repast.offline.planning import ROW, TS, assemble, check_entity, key_frame
 
@@ -40,7 +40,14 @@ def spark_entity(engine: SparkOfflineEngine, frame: DataFrame) -> str:
 
 
 def staging_root(engine: SparkOfflineEngine) -> str:
-    return engine.config.staging_location or os.path.join(tempfile.gettempdir(), "repast-spark-staging")
+    """Where results are staged: staging_location, or (local master only) the system temp dir."""
+    if engine.config.staging_location:
+        return str(engine.config.staging_location)
+    master = engine.spark.sparkContext.master or ""
+    if not master.startswith("local"):
+        raise ConfigError(f"offline_store.staging_location is required with Spark master '{master}': a directory "
+                          "or URI (s3a://, gs://, hdfs://) the executors write and this process reads")
+    return os.path.join(tempfile.gettempdir(), "repast-spark-staging")
 
 
 def _filesystem(location: str) -> tuple[pafs.FileSystem, str]:
