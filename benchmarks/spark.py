@@ -5,10 +5,12 @@ Training data (W1 of benchmarks/historical.py): view `driver_stats` 10,000 entit
 rows; --scales 1 10 also runs x10 (15M view rows, 1M entity rows). Each retrieval is a fresh
 process writing the result with `to_parquet` (the streaming path); it reports the wall time, the
 Python driver's peak RSS and, for Spark, the JVM's peak RSS (local[2]: driver and executors).
+`spark` takes the entity frame as pandas (in the driver, as DuckDB does); `spark-sql` as Spark
+SQL over the entity Parquet, so the entity rows never enter the Python driver.
 
 Materialization: 1,000,000 entities x 10 features from Spark into Redis, written by the executors.
 
-    python benchmarks/spark.py [--scales 1 10] [--materialize-entities 1000000] [--master local[2]]
+    python benchmarks/spark.py [--scales 1 10] [--engines duckdb spark spark-sql] [--materialize-entities 1000000]
 """
 
 from __future__ import annotations
@@ -73,9 +75,12 @@ def timed_retrieval(engine_kind: str, workdir: Path, master: str) -> dict[str, f
     from repast.feature_refs import resolve_features
     from repast.retrieval import entity_input
 
-    entity_df = pq.read_table(workdir / "entity.parquet").to_pandas()
-    engine, views = spark_engine(workdir, master) if engine_kind == "spark" else engine_and_views("duckdb", workdir)
-    if engine_kind == "spark":
+    # spark-sql: the entity rows stay in Spark (an SQL string), so the driver holds only batches.
+    entity_df: object = f"SELECT * FROM parquet.`{workdir / 'entity.parquet'}`" if engine_kind == "spark-sql" \
+        else pq.read_table(workdir / "entity.parquet").to_pandas()
+    on_spark = engine_kind.startswith("spark")
+    engine, views = spark_engine(workdir, master) if on_spark else engine_and_views("duckdb", workdir)
+    if on_spark:
         engine.spark  # type: ignore[attr-defined] # noqa: B018 - session start-up is not part of the retrieval
     contents = RepoContents()
     for view in views:
@@ -90,7 +95,7 @@ def timed_retrieval(engine_kind: str, workdir: Path, master: str) -> dict[str, f
     wall = time.perf_counter() - start
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     result = {"wall_s": round(wall, 2), "driver_rss_mb": round(rss_mb), "rows": pq.ParquetFile(out).metadata.num_rows}
-    if engine_kind == "spark":
+    if on_spark:
         result["jvm_rss_mb"] = round(_jvm_peak_mb(engine))
     return result
 
@@ -150,6 +155,9 @@ def main() -> None:
     parser.add_argument("--scales", type=int, nargs="+", default=[1, 10])
     parser.add_argument("--materialize-entities", type=int, default=1_000_000)
     parser.add_argument("--master", default="local[2]")
+    parser.add_argument("--engines", nargs="+", default=["duckdb", "spark", "spark-sql"],
+                        help="spark: pandas entity frame; spark-sql: entity rows read by Spark")
+    parser.add_argument("--skip-materialize", action="store_true")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--workdir", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -160,9 +168,11 @@ def main() -> None:
         workdir = Path(tempfile.mkdtemp(prefix=f"repast-bench-spark-x{scale}-"))
         generate(workdir, scale)
         print(f"W1 x{scale}: {1_500_000 * scale:,} view rows, {100_000 * scale:,} entity rows", flush=True)
-        for engine in ("duckdb", "spark"):
+        for engine in args.engines:
             result = run_child("--child", engine, "--workdir", str(workdir), "--master", args.master)
             print(f"  {engine:6s} {json.dumps(result)}", flush=True)
+    if args.skip_materialize:
+        return
     result = run_child("--child", "materialize", "--materialize-entities", str(args.materialize_entities),
                        "--master", args.master)
     print(f"materialize {args.materialize_entities:,} entities x {FEATURES} features, Spark -> Redis: "
