@@ -1,8 +1,8 @@
 """Which backends each contract suite runs on, taken from the one plugin table (repast/plugins.py).
 
 Every class of a kind runs its kind's suite (once, whatever its names in the table), once per
-variant (a SQL registry on SQLite and on PostgreSQL), unless NOT_IN_SUITE says why not: a new backend added to the table gets the whole
-suite, or must state here why it does not.
+variant (a SQL registry on SQLite and on PostgreSQL), unless NOT_IN_SUITE says why not: a new
+backend added to the table gets the whole suite, or must state here why it does not.
 """
 
 from __future__ import annotations
