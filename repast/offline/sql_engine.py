@@ -55,6 +55,10 @@ class SQLOfflineEngine(OfflineEngine):
     # The source kinds this engine reads, as data: callers and validation ask instead of trying.
     source_kinds: ClassVar[tuple[type[DataSource], ...]] = ()
 
+    def __init__(self, config: Any, repo_config: Any) -> None:
+        super().__init__(config, repo_config)
+        self._deferred = threading.local()  # relations deferred by SQL built in each thread
+
     # ---- dialect hooks -----------------------------------------------------------------------
     @abstractmethod
     def relation(self, source: DataSource, window: tuple[datetime, datetime] | None = None) -> str:
@@ -141,13 +145,6 @@ class SQLOfflineEngine(OfflineEngine):
             raise DefinitionError(
                 f"data source '{source.name}' ({type(source).__name__}) cannot be read by the {self.type_name} "
                 f"offline engine; use a {kinds} or set offline_store.type to match the source")
-
-    @property
-    def _deferred(self) -> threading.local:
-        local = self.__dict__.get("_deferred_local")
-        if local is None:
-            local = self.__dict__["_deferred_local"] = threading.local()
-        return local
 
     def get_historical_features(self, entity: EntityInput, request: FeatureRequest,
                                 full_feature_names: bool) -> RetrievalJob:
