@@ -17,6 +17,7 @@ from repast.definitions import DataSource, FeatureView, PushSource
 from repast.errors import FeatureNotFound, InputError
 from repast.online.keys import CREATED_TS, EVENT_TS, key_types
 from repast.timestamps import UTC_US, normalize_timestamps
+from repast.typed_columns import ColumnTypeError, to_declared
 from repast.types import Array, FeatureType, is_compatible
 
 if TYPE_CHECKING:
@@ -71,8 +72,8 @@ def _feature(table: pa.Table, col: str, dtype: FeatureType, what: str) -> pa.Arr
     if not is_compatible(dtype, arr.type):
         raise InputError(f"{what}: column '{col}' has type {arr.type}, but the feature is declared {dtype}")
     try:
-        return pc.cast(arr, dtype.to_arrow())
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
+        return to_declared(arr, dtype)
+    except ColumnTypeError as e:
         raise InputError(f"{what}: column '{col}' cannot be converted to {dtype}: {e}") from None
 
 
