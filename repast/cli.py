@@ -115,8 +115,9 @@ def teardown(yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for
 def registry_dump() -> None:
     """Print every registered definition as JSON."""
     store = open_store()
+    definitions = store.registry.contents().to_json()
     data = {"project": store.project, "version": store.registry.version,
-            **store.registry.contents().to_json()}
+            **{k: v for k, v in definitions.items() if k != "project"}, "projects": definitions["project"]}
     for odfv in data["on_demand_feature_view"]:
         odfv.pop("udf_pickle", None)
     print(json.dumps(data, indent=2, default=str))

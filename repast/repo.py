@@ -19,12 +19,13 @@ from repast.definitions import (
     RepoContents,
     spec_of,
 )
-from repast.definitions.registry_objects import KIND_LABELS, KINDS, kind_of
+from repast.definitions.project import Project
+from repast.definitions.registry_objects import KIND_LABELS, KINDS, NOT_FROM_FILES, kind_of
 from repast.errors import DefinitionError
 from repast.registry.base import Change, Snapshot
 
 IGNORE_FILE = ".repastignore"
-_DEFINITION_TYPES = (Entity, DataSource, FeatureView, OnDemandFeatureView, FeatureService)
+_DEFINITION_TYPES = (Project, Entity, DataSource, FeatureView, OnDemandFeatureView, FeatureService)
 
 
 def repo_python_files(repo_path: Path) -> list[Path]:
@@ -153,7 +154,7 @@ def diff(desired: RepoContents, registered: Snapshot, partial: bool) -> list[Cha
             if old != new:
                 fields = tuple(sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k)))
                 changes.append(Change("update", kind, name, spec, fields))
-        if not partial:
+        if not partial and kind not in NOT_FROM_FILES:
             for name in current:
                 if name not in desired.by_kind(kind):
                     changes.append(Change("delete", kind, name))

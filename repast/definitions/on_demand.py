@@ -56,6 +56,7 @@ class OnDemandFeatureView(ProjectableMixin):
                 raise DefinitionError(
                     f"on_demand_feature_view '{name}': sources must be FeatureViews or RequestSources, got {s!r}")
         self.projection = Projection(name, self.feature_names())
+        self.write_to_online_store = False
 
     @property
     def features(self) -> list[Field]:
@@ -76,7 +77,8 @@ class OnDemandFeatureView(ProjectableMixin):
                 "request_sources": [r.to_dict() for r in self.request_sources],
                 "udf_source": self.udf_source,
                 "udf_pickle": base64.b64encode(cloudpickle.dumps(self.udf)).decode(),
-                "description": self.description, "tags": self.tags, "owner": self.owner}
+                "description": self.description, "tags": self.tags, "owner": self.owner,
+                **({"write_to_online_store": True} if self.write_to_online_store else {})}
 
     def spec_dict(self) -> dict[str, Any]:
         """to_dict without the pickle: what a diff compares (pickles differ across runs)."""
@@ -91,9 +93,11 @@ class OnDemandFeatureView(ProjectableMixin):
         udf = cloudpickle.loads(base64.b64decode(d["udf_pickle"]))
         sources: list[Any] = [Projection.from_dict(p) for p in d["source_views"]]
         sources += [source_from_dict(r) for r in d["request_sources"]]
-        return cls(name=d["name"], sources=sources, schema=[Field.from_dict(f) for f in d["schema"]],
+        view = cls(name=d["name"], sources=sources, schema=[Field.from_dict(f) for f in d["schema"]],
                    udf=udf, mode=d["mode"], description=d.get("description", ""), tags=d.get("tags"),
                    owner=d.get("owner", ""), udf_source=d.get("udf_source", ""))
+        view.write_to_online_store = bool(d.get("write_to_online_store", False))
+        return view
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, OnDemandFeatureView) and self.spec_dict() == other.spec_dict()
@@ -114,15 +118,20 @@ def _source_text(udf: Callable[..., Any]) -> str:
 
 def on_demand_feature_view(*, sources: list[Any], schema: list[Field], mode: str = "pandas",
                            description: str = "", tags: dict[str, str] | None = None, owner: str = "",
-                           **_feast_only: Any) -> Callable[[Callable[..., Any]], OnDemandFeatureView]:
+                           write_to_online_store: bool = False,
+                           track_metrics: bool = False) -> Callable[[Callable[..., Any]], OnDemandFeatureView]:
     """Decorator: `@on_demand_feature_view(sources=[fv, request], schema=[Field(...)])`.
 
     pandas mode: the function takes and returns a DataFrame. python mode: it takes and returns a
-    dict of column name -> list of values.
+    dict of column name -> list of values. `write_to_online_store=True` is recorded; repast computes
+    the view when it is read, which gives the same values for a function of its inputs alone.
+    `track_metrics` is accepted for Feast compatibility (the server's /metrics always count requests).
     """
 
     def decorator(udf: Callable[..., Any]) -> OnDemandFeatureView:
-        return OnDemandFeatureView(name=udf.__name__, sources=sources, schema=schema, udf=udf,
+        view = OnDemandFeatureView(name=udf.__name__, sources=sources, schema=schema, udf=udf,
                                    mode=mode, description=description, tags=tags, owner=owner)
+        view.write_to_online_store = write_to_online_store
+        return view
 
     return decorator

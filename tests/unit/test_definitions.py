@@ -308,8 +308,18 @@ def test_feature_service_with_a_non_view_is_rejected() -> None:
         FeatureService(name="model", features=["driver_stats:conv_rate"])
 
 
-def test_feature_service_accepts_feast_only_arguments() -> None:
-    FeatureService(name="model", features=[stats], logging_config=None)
+def test_feature_service_keeps_its_logging_config() -> None:
+    from repast.feature_logging import LoggingConfig
+    from repast.infra.offline_stores.file_source import FileLoggingDestination
+
+    config = LoggingConfig(destination=FileLoggingDestination(path="logs/model"), sample_rate=0.5)
+    service = FeatureService(name="model", features=[stats], logging_config=config)
+    assert FeatureService.from_dict(service.to_dict()).logging_config == config
+
+
+def test_unknown_keyword_argument_to_a_definition_is_a_type_error_naming_it() -> None:
+    with pytest.raises(TypeError, match="colour"):
+        FeatureService(name="model", features=[stats], colour="red")  # type: ignore[call-arg]
 
 
 # ---- JSON round trips (what the registry stores) ------------------------------------------------
