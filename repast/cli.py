@@ -246,9 +246,9 @@ def _run_materialization(run: Callable[[Any], list[Any]]) -> None:
 @app.command()
 @user_errors
 def materialize(start: str = typer.Argument(..., help="Start of the window (ISO 8601, inclusive; UTC if no zone)."),
-                end: str = typer.Argument(..., help="End of the window (ISO 8601, exclusive)."),
+                end: str = typer.Argument(..., help="End of the window (ISO 8601, inclusive)."),
                 views: list[str] = typer.Option(None, "--views", "-v", help="Only these feature views.")) -> None:
-    """Load the latest row per entity with START <= event time < END into the online store."""
+    """Load the latest row per entity with START <= event time <= END into the online store."""
     from repast.timestamps import parse_time
 
     store = open_store()
@@ -259,7 +259,7 @@ def materialize(start: str = typer.Argument(..., help="Start of the window (ISO 
 @app.command("materialize-incremental")
 @user_errors
 def materialize_incremental(
-        end: str = typer.Argument("now", help="End of the window (ISO 8601, exclusive; UTC if no zone; "
+        end: str = typer.Argument("now", help="End of the window (ISO 8601, inclusive; UTC if no zone; "
                                               "default: now)."),
         views: list[str] = typer.Option(None, "--views", "-v", help="Only these feature views.")) -> None:
     """Like materialize, each view from where its last run ended (or END - ttl the first time)."""

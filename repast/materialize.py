@@ -1,4 +1,4 @@
-"""Materialization: the latest row per entity with start <= event_ts < end, offline -> online.
+"""Materialization: the latest row per entity with start <= event_ts <= end, offline -> online.
 
 Per view, record batches stream from the offline engine's `read_latest` into the online store's
 `write_batch`; the next batch is read while the current one is written, and at most a few batches
@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -73,7 +73,7 @@ def select_views(store: FeatureStore, names: list[str] | None) -> list[FeatureVi
 def materialize(store: FeatureStore, start_date: datetime, end_date: datetime,
                 feature_views: list[str] | None = None, progress: Progress | None = None,
                 batch_size: int = BATCH_SIZE) -> list[ViewMaterialization]:
-    """Per view, write the latest row per entity with start <= event_ts < end (no ttl filter)."""
+    """Per view, write the latest row per entity with start <= event_ts <= end (no ttl filter, as Feast)."""
     start, end = utc(start_date, "start_date"), utc(end_date, "end_date")
     if start >= end:
         raise InputError(f"start_date {start.isoformat()} must be before end_date {end.isoformat()}")
@@ -112,7 +112,10 @@ def materialize_view(store: FeatureStore, view: FeatureView, start: datetime, en
     if progress is not None:
         progress(stats)
     began = time.perf_counter()
-    batches = store.offline_engine.read_latest(view, start, end, batch_size)
+    # Feast includes rows at exactly `end`; the engines read [start, end), and timestamps are
+    # microseconds, so one microsecond more is the closed window. The next incremental run starts
+    # at `end` again: those rows are written twice, which latest-wins makes harmless.
+    batches = store.offline_engine.read_latest(view, start, end + timedelta(microseconds=1), batch_size)
     for batch in prefetched(batches):
         stats.rows += _write(store, view, batch)
         stats.seconds = time.perf_counter() - began

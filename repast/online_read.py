@@ -71,9 +71,18 @@ class OnlineResponse:
         """Every output name: join key columns, then the requested features."""
         return list(self._values)
 
-    def to_dict(self) -> dict[str, list[Any]]:
-        """Feast's shape: {name: [value per entity row]}."""
-        return dict(self._values)
+    def to_dict(self, include_event_timestamps: bool = False) -> dict[str, list[Any]]:
+        """Feast's shape: {name: [value per entity row]}. With `include_event_timestamps`, also
+        `name__ts` per name: each value's event time in whole seconds since the epoch (0 when the
+        value has none: join keys, on-demand features, NOT_FOUND), as Feast returns them."""
+        if not include_event_timestamps:
+            return dict(self._values)
+        stamps = self.event_timestamps()
+        out: dict[str, list[Any]] = {}
+        for name, values in self._values.items():
+            out[name] = values
+            out[f"{name}__ts"] = [0 if t is None else int(t.timestamp()) for t in stamps[name]]
+        return out
 
     def statuses(self) -> dict[str, list[FieldStatus]]:
         return self._metadata()[0]

@@ -32,6 +32,36 @@ class RetrievalJob(ABC):
 
         pq.write_table(self.to_arrow(), path)
 
+    def repo_path(self) -> str | None:
+        """Where relative storage paths resolve (the feature repo), when the job knows it."""
+        return None
+
+    def persist(self, storage: Any, allow_overwrite: bool = False, timeout: int | None = None) -> None:
+        """Write the rows to `storage` (SavedDatasetFileStorage: one Parquet file), all or nothing:
+        written beside the target, then renamed over it. An existing file is an InputError unless
+        `allow_overwrite`. `timeout` is accepted for Feast compatibility (the write is local)."""
+        import os
+        import uuid
+
+        import pyarrow.parquet as pq
+
+        from repast.errors import InputError
+
+        path = storage.to_dict()["path"]
+        base = self.repo_path()
+        if not os.path.isabs(path) and base is not None:
+            path = os.path.join(base, path)
+        if os.path.exists(path) and not allow_overwrite:
+            raise InputError(f"saved dataset storage '{path}' already exists; pass allow_overwrite=True to replace it")
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        partial = f"{path}.{uuid.uuid4().hex}.partial"
+        try:
+            pq.write_table(self.to_arrow(), partial)
+            os.replace(partial, path)
+        finally:
+            if os.path.exists(partial):
+                os.remove(partial)
+
 
 class JoinRetrievalJob(RetrievalJob):
     """The point-in-time join an engine runs when a `to_*` method is called.
@@ -45,11 +75,15 @@ class JoinRetrievalJob(RetrievalJob):
         self.request = request
         self.full_feature_names = full_feature_names
 
+    def repo_path(self) -> str | None:
+        return str(self.engine.repo_config.repo_path)
+
 
 @dataclass(frozen=True)
 class SpineRange:
-    """Retrieval without an entity frame: the spine is every distinct (join keys, event timestamp)
-    of the requested views' rows with start <= event_ts <= end (both tz-aware UTC)."""
+    """Retrieval without an entity frame: the spine is one row per entity (join keys) seen in the
+    requested views' rows with start <= event_ts <= end (both tz-aware UTC), at its latest event
+    time there, so each view contributes its latest row per entity in the window (as Feast)."""
 
     start: datetime
     end: datetime

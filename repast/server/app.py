@@ -77,7 +77,7 @@ class FeatureServer:
             raise FeatureNotFound(f"data source '{req.push_source_name}' is a {type(source).__name__}, "
                                   "not a PushSource; push only to push sources")
         table = frame_from_json(req.df, _timestamp_columns(source))
-        await run_in_threadpool(self.store.push, req.push_source_name, table, req.to)
+        await run_in_threadpool(self.store.push, req.push_source_name, table, to=req.to)
         return json_response({"status": "ok", "rows": table.num_rows})
 
     async def write_to_online_store(self, request: Request) -> Response:
