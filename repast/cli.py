@@ -69,6 +69,11 @@ def _print_changes(changes: list[Any], verb: str) -> None:
         console.print("No changes: the registry matches the repo.")
         return
     marks = {"add": "[green]+[/]", "update": "[yellow]~[/]", "delete": "[red]-[/]"}
+    # A new feature view version comes with the view's add/update line; `feature-views list-versions` shows it.
+    changes = [c for c in changes if c.kind != "feature_view_version"]
+    if not changes:
+        console.print("No changes: the registry matches the repo.")
+        return
     for c in changes:
         detail = f" ({', '.join(c.fields)})" if c.fields else ""
         console.print(f"{marks[c.op]} {KIND_LABELS[c.kind]} {c.name}{detail}", highlight=False)
@@ -162,8 +167,14 @@ def _add_object_commands(kind: str, command: str, label: str) -> None:
 
     @sub.command("list")
     @user_errors
-    def list_(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
-        objs = list(open_store().registry.contents().by_kind(kind).values())
+    def list_(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+              tags: list[str] = typer.Option(None, "--tags", help="Only objects with tag KEY=VALUE (or KEY:VALUE); "
+                                                                 "repeat for several.")) -> None:
+        from repast.cli_feast import parse_tags
+        from repast.store_feast import matches_tags
+
+        wanted = parse_tags(tags or [])
+        objs = [o for o in open_store().registry.contents().by_kind(kind).values() if matches_tags(o, wanted)]
         if as_json:
             print(json.dumps([_public_dict(o) for o in objs], indent=2, default=str))
             return
@@ -182,6 +193,10 @@ def _add_object_commands(kind: str, command: str, label: str) -> None:
 
     describe.__doc__ = f"Show one of the registered {label} as JSON."
     app.add_typer(sub, name=command)
+    GROUPS[command] = sub
+
+
+GROUPS: dict[str, typer.Typer] = {}  # CLI group name -> its Typer, so other modules can add commands
 
 
 def _public_dict(obj: Any) -> dict[str, Any]:
@@ -285,6 +300,11 @@ def config_show() -> None:
     data = store.config.model_dump(mode="json", exclude={"repo_path"})
     data["registry"]["path"] = masked_url(data["registry"]["path"])
     print(json.dumps(data, indent=2))
+
+
+from repast.cli_feast import register as _register_feast_commands  # noqa: E402
+
+_register_feast_commands(app, GROUPS)
 
 
 def run() -> None:

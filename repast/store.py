@@ -30,7 +30,7 @@ from repast.offline.base import OfflineEngine
 from repast.online import ONLINE_STORES
 from repast.online.base import OnlineStore
 from repast.registry import Change, HistoryEntry, Registry, contents_from_snapshot, open_registry_store
-from repast.repo import collect, diff, load_repo
+from repast.repo import collect, diff, load_repo, version_changes
 from repast.store_feast import FeastSurface, check_project, matches_tags
 from repast.validation import validate
 
@@ -48,6 +48,12 @@ def _applied_by() -> str:
     except (KeyError, OSError):
         user = "unknown"
     return f"{user}@{socket.gethostname()}"
+
+
+def _reported(changes: list[Change]) -> list[Change]:
+    """What plan/apply report: new feature view versions are recorded (history, list-versions) but
+    come with their view's own add/update."""
+    return [c for c in changes if c.kind != "feature_view_version"]
 
 
 class FeatureStore(FeastSurface):
@@ -88,16 +94,17 @@ class FeatureStore(FeastSurface):
     # ---- definitions ---------------------------------------------------------------------------
     def plan_repo(self) -> list[Change]:
         """What `apply_repo` would change: the repo's files against the registry (deletes included)."""
-        return diff(self._load_repo(), self.registry.store.read(self.project), partial=False)
+        snapshot = self.registry.store.read(self.project)
+        return _reported(version_changes(diff(self._load_repo(), snapshot, partial=False), snapshot))
 
     def apply_repo(self) -> list[Change]:
         """Make the registry equal the repo's files: add, update and delete. Fails on a concurrent apply."""
         self.registry.store.check_writable("apply definitions")
         desired = self._load_repo()
         snapshot = self.registry.store.read(self.project)
-        changes = diff(desired, snapshot, partial=False)
+        changes = version_changes(diff(desired, snapshot, partial=False), snapshot)
         self._commit(changes, snapshot.version, contents_from_snapshot(snapshot), desired)
-        return changes
+        return _reported(changes)
 
     def _load_repo(self) -> RepoContents:
         """The repo's definitions, validated (errors name the file that defines each object)."""
@@ -108,7 +115,7 @@ class FeatureStore(FeastSurface):
 
     def plan(self, objects: list[Any]) -> list[Change]:
         """What `apply(objects)` would change."""
-        return self._prepare(objects, [])[0]
+        return _reported(self._prepare(objects, [])[0])
 
     def apply(self, objects: Any, objects_to_delete: list[Any] | None = None,
               partial: bool = True) -> list[Change]:
@@ -127,7 +134,7 @@ class FeatureStore(FeastSurface):
             changes, version, before, after = self._prepare(objects, to_delete)
             try:
                 self._commit(changes, version, before, after)
-                return changes
+                return _reported(changes)
             except RegistryConflict:
                 if attempt == 4:
                     raise
@@ -158,7 +165,7 @@ class FeatureStore(FeastSurface):
         for obj in to_delete:
             after.by_kind(kind_of(obj)).pop(obj.name, None)
         validate(after, self.offline_engine)
-        changes = diff(desired, snapshot, partial=True)
+        changes = version_changes(diff(desired, snapshot, partial=True), snapshot)
         changes += [Change("delete", kind_of(o), o.name) for o in to_delete
                     if o.name in snapshot.specs.get(kind_of(o), {})]
         return changes, snapshot.version, before, after

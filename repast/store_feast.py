@@ -15,6 +15,7 @@ from repast.definitions.feature_view import FeatureView
 from repast.definitions.on_demand import OnDemandFeatureView
 from repast.definitions.project import Project
 from repast.definitions.saved_dataset import SavedDataset, SavedDatasetStorage
+from repast.definitions.versions import FeatureViewVersion
 from repast.errors import DefinitionError, InputError, ProjectNotFound, SavedDatasetNotFound
 from repast.registry.base import Change
 
@@ -107,6 +108,14 @@ class FeastSurface:
         contents = self.registry.contents()
         views: list[Any] = [*contents.feature_views.values(), *contents.on_demand_feature_views.values()]
         return [v for v in views if matches_tags(v, tags)]
+
+    def list_feature_view_versions(self, name: str) -> list[FeatureViewVersion]:
+        """The recorded versions of feature view `name`, oldest first (see repast.definitions.versions)."""
+        contents = self.registry.refresh()
+        versions = [v for v in contents.feature_view_versions.values() if v.view == name]
+        if not versions and name not in contents.feature_views:
+            contents.get("feature_view", name)  # raises FeatureViewNotFound with the registered names
+        return sorted(versions, key=lambda v: v.version)
 
     # ---- saved datasets ----------------------------------------------------------------------
     def create_saved_dataset(self, from_: Any, name: str, storage: SavedDatasetStorage,

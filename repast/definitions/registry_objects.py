@@ -12,6 +12,7 @@ from repast.definitions.on_demand import OnDemandFeatureView
 from repast.definitions.project import Project
 from repast.definitions.saved_dataset import SavedDataset
 from repast.definitions.sources import DataSource, source_from_dict
+from repast.definitions.versions import FeatureViewVersion
 from repast.errors import (
     DataSourceNotFound,
     EntityNotFound,
@@ -20,19 +21,21 @@ from repast.errors import (
     FeatureViewNotFound,
     ProjectNotFound,
     SavedDatasetNotFound,
+    VersionNotFound,
 )
 
 # Order matters: objects are applied and listed in dependency order.
 KINDS = ("project", "entity", "data_source", "feature_view", "on_demand_feature_view", "feature_service",
-         "saved_dataset")
+         "saved_dataset", "feature_view_version")
 KIND_LABELS = {"project": "Project", "entity": "Entity", "data_source": "DataSource", "feature_view": "FeatureView",
                "on_demand_feature_view": "OnDemandFeatureView", "feature_service": "FeatureService",
-               "saved_dataset": "SavedDataset"}
+               "saved_dataset": "SavedDataset", "feature_view_version": "FeatureViewVersion"}
 # Kinds registered by API calls, not by repo files: an apply of the repo's files never deletes them.
-NOT_FROM_FILES = ("saved_dataset",)
+NOT_FROM_FILES = ("saved_dataset", "feature_view_version")
 _NOT_FOUND = {"project": ProjectNotFound, "entity": EntityNotFound, "data_source": DataSourceNotFound,
               "feature_view": FeatureViewNotFound, "on_demand_feature_view": FeatureViewNotFound,
-              "feature_service": FeatureServiceNotFound, "saved_dataset": SavedDatasetNotFound}
+              "feature_service": FeatureServiceNotFound, "saved_dataset": SavedDatasetNotFound,
+              "feature_view_version": VersionNotFound}
 
 Definition = Entity | DataSource | FeatureView | OnDemandFeatureView | FeatureService
 
@@ -61,6 +64,8 @@ def object_from_dict(kind: str, d: dict[str, Any]) -> Any:
         return Project.from_dict(d)
     if kind == "saved_dataset":
         return SavedDataset.from_dict(d)
+    if kind == "feature_view_version":
+        return FeatureViewVersion.from_dict(d)
     raise ValueError(f"unknown definition kind {kind!r}")
 
 
@@ -82,12 +87,13 @@ class RepoContents:
     feature_services: dict[str, FeatureService] = field(default_factory=dict)
     projects: dict[str, Project] = field(default_factory=dict)
     saved_datasets: dict[str, SavedDataset] = field(default_factory=dict)
+    feature_view_versions: dict[str, FeatureViewVersion] = field(default_factory=dict)
 
     def by_kind(self, kind: str) -> dict[str, Any]:
         table: dict[str, dict[str, Any]] = {"entity": self.entities, "data_source": self.data_sources,
                 "feature_view": self.feature_views, "on_demand_feature_view": self.on_demand_feature_views,
                 "feature_service": self.feature_services, "project": self.projects,
-                "saved_dataset": self.saved_datasets}
+                "saved_dataset": self.saved_datasets, "feature_view_version": self.feature_view_versions}
         return table[kind]
 
     def add(self, obj: Any) -> None:
