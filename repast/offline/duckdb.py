@@ -46,7 +46,7 @@ _KEYS = "__repast_keys"
 
 
 class DuckDBOfflineConfig(BackendConfig):
-    type: Literal["duckdb", "file"] = "duckdb"
+    type: Literal["duckdb", "file", "dask"] = "duckdb"
     memory_limit: str | None = None
     threads: int | None = None
 

@@ -40,6 +40,8 @@ class PostgresOnlineConfig(PostgresConnectionConfig):
     min_conn: int = Field(default=1, ge=0)
     max_conn: int = Field(default=10, ge=1)
     connect_timeout_seconds: float = Field(default=5, gt=0)
+    vector_enabled: bool = False  # Feast's vector keys: accepted here, used by vector retrieval
+    vector_len: int | None = None
 
 
 def _table_name(project: str, view: str) -> str:

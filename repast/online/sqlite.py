@@ -55,6 +55,8 @@ _SQL_TYPES = {"Int32": "INTEGER", "Int64": "INTEGER", "Bool": "INTEGER", "UnixTi
 class SqliteOnlineConfig(BackendConfig):
     type: Literal["sqlite"] = "sqlite"
     path: str = "data/online.db"  # relative to the feature repo
+    vector_enabled: bool = False  # Feast's vector keys: accepted here, used by vector retrieval
+    vector_len: int | None = None
 
 
 def table_name(project: str, view: str) -> str:
