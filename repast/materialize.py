@@ -22,6 +22,7 @@ import pyarrow as pa
 
 from repast.definitions import FeatureView
 from repast.errors import InputError, StoreUnavailable
+from repast.row_validation import check_rows, check_source_types
 from repast.timestamps import as_utc
 
 if TYPE_CHECKING:
@@ -112,11 +113,15 @@ def materialize_view(store: FeatureStore, view: FeatureView, start: datetime, en
     if progress is not None:
         progress(stats)
     began = time.perf_counter()
+    if view.enable_validation:
+        check_source_types(view, store.offline_engine.source_schema(view.batch_source))
     # Feast includes rows at exactly `end`; the engines read [start, end), and timestamps are
     # microseconds, so one microsecond more is the closed window. The next incremental run starts
     # at `end` again: those rows are written twice, which latest-wins makes harmless.
     batches = store.offline_engine.read_latest(view, start, end + timedelta(microseconds=1), batch_size)
     for batch in prefetched(batches):
+        if view.enable_validation:
+            check_rows(view, batch, f"materialize '{view.name}'")
         stats.rows += _write(store, view, batch)
         stats.seconds = time.perf_counter() - began
         if progress is not None:

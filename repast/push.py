@@ -16,6 +16,7 @@ import pyarrow.compute as pc
 from repast.definitions import DataSource, FeatureView, PushSource
 from repast.errors import FeatureNotFound, InputError
 from repast.online.keys import CREATED_TS, EVENT_TS, key_types
+from repast.row_validation import check_rows
 from repast.timestamps import UTC_US, normalize_timestamps
 from repast.typed_columns import ColumnTypeError, to_declared
 from repast.types import Array, FeatureType, is_compatible
@@ -111,7 +112,10 @@ def view_rows(view: FeatureView, table: pa.Table, what: str) -> pa.Table:
     created = source.created_timestamp_column
     cols[CREATED_TS] = _timestamp(table, created, what) if created and created in table.column_names \
         else pa.nulls(table.num_rows, UTC_US)
-    return pa.table(cols)
+    rows = pa.table(cols)
+    if view.enable_validation:
+        check_rows(view, rows, what)
+    return rows
 
 
 def offline_rows(source: DataSource, views: list[FeatureView], table: pa.Table, what: str) -> pa.Table:

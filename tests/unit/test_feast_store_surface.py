@@ -137,3 +137,48 @@ def test_to_dict_with_event_timestamps_adds_seconds_per_value(store: FeatureStor
     stamp = response.event_timestamps()["conv_rate"][0]
     assert out["conv_rate__ts"] == [int(stamp.timestamp()), 0]
     assert out["driver_id__ts"] == [0, 0] and out["conv_rate"] == response.to_dict()["conv_rate"]
+
+
+# ---- enable_validation ---------------------------------------------------------------------------
+
+def _validated_fresh_view(store: FeatureStore) -> None:
+    from repast import FeatureView
+
+    fresh = store.get_feature_view("driver_hourly_stats_fresh")
+    store.apply([FeatureView(name=fresh.name, entities=fresh.entity_objects, source=fresh.source,
+                             schema=fresh.schema, ttl=fresh.ttl, enable_validation=True)])
+
+
+def _push_frame(event_timestamp: object) -> pd.DataFrame:
+    return pd.DataFrame({"driver_id": [1001, 1002], "conv_rate": pd.Series([0.5, 0.6], dtype="float32"),
+                         "acc_rate": pd.Series([0.5, 0.6], dtype="float32"), "avg_daily_trips": [3, 4],
+                         "event_timestamp": pd.Series([datetime.now(UTC), event_timestamp]),
+                         "created": [datetime.now(UTC)] * 2})
+
+
+def test_without_validation_a_pushed_row_without_event_time_is_skipped(store: FeatureStore) -> None:
+    store.push("driver_stats_push_source", _push_frame(None))
+    values = store.get_online_features(["driver_hourly_stats_fresh:conv_rate"], {"driver_id": [1001, 1002]})
+    assert values.to_dict()["conv_rate"] == [pytest.approx(0.5), None]
+
+
+def test_with_validation_a_pushed_row_without_event_time_is_refused_before_writing(store: FeatureStore) -> None:
+    _validated_fresh_view(store)
+    with pytest.raises(InputError, match="enable_validation.*1 row\\(s\\) have no 'event_timestamp'"):
+        store.push("driver_stats_push_source", _push_frame(None))
+    values = store.get_online_features(["driver_hourly_stats_fresh:conv_rate"], {"driver_id": [1001, 1002]})
+    assert values.to_dict()["conv_rate"] == [None, None]
+
+
+def test_with_validation_materialize_refuses_a_source_column_that_cannot_hold_the_type(store: FeatureStore) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    _validated_fresh_view(store)
+    path = store.repo_path / "data" / "driver_stats.parquet"
+    table = pq.read_table(path)
+    index = table.schema.get_field_index("avg_daily_trips")
+    pq.write_table(table.set_column(index, "avg_daily_trips", table.column(index).cast(pa.float64())), path)
+    end = datetime.now(UTC)
+    with pytest.raises(InputError, match="column 'avg_daily_trips' .* is double, which does not hold Int64"):
+        store.materialize(end - timedelta(days=30), end, ["driver_hourly_stats_fresh"])
