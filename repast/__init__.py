@@ -15,6 +15,7 @@ from repast.definitions import (
     PushSource,
     RequestSource,
 )
+from repast.definitions.label_view import ConflictPolicy, LabelView
 from repast.definitions.logging_config import FileLoggingDestination, LoggingConfig
 from repast.definitions.project import Project
 from repast.definitions.saved_dataset import SavedDataset, SavedDatasetFileStorage
@@ -30,5 +31,6 @@ __version__ = "0.1.0"
 __all__ = [
     "BatchFeatureView", "Client", "Entity", "FeatureService", "FeatureStore", "FeatureView", "Field", "FileSource",
     "OnDemandFeatureView", "PostgreSQLSource", "PushMode", "PushSource", "RepoConfig", "RequestSource", "ValueType",
-    "types", "FileLoggingDestination", "LoggingConfig", "Project", "SavedDataset", "SavedDatasetFileStorage",
+    "types", "ConflictPolicy", "LabelView", "FileLoggingDestination", "LoggingConfig", "Project", "SavedDataset",
+    "SavedDatasetFileStorage",
 ]

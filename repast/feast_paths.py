@@ -35,6 +35,8 @@ FEAST_PATHS: dict[str, dict[str, str]] = {
         "OnDemandFeatureView": f"{_DEFS}.on_demand:OnDemandFeatureView",
         "on_demand_feature_view": f"{_DEFS}.on_demand:on_demand_feature_view",
     },
+    "repast.label_view": {"LabelView": f"{_DEFS}.label_view:LabelView",
+                          "ConflictPolicy": f"{_DEFS}.label_view:ConflictPolicy"},
     "repast.feature_service": {"FeatureService": f"{_DEFS}.feature_service:FeatureService"},
     "repast.project": {"Project": f"{_DEFS}.project:Project"},
     "repast.feature_logging": {

@@ -12,11 +12,12 @@ from typing import TYPE_CHECKING, Any
 
 from repast.definitions.feature_service import FeatureService
 from repast.definitions.feature_view import FeatureView
+from repast.definitions.label_view import LabelView
 from repast.definitions.on_demand import OnDemandFeatureView
 from repast.definitions.project import Project
 from repast.definitions.saved_dataset import SavedDataset, SavedDatasetStorage
 from repast.definitions.versions import FeatureViewVersion
-from repast.errors import DefinitionError, InputError, ProjectNotFound, SavedDatasetNotFound
+from repast.errors import DefinitionError, FeatureViewNotFound, InputError, ProjectNotFound, SavedDatasetNotFound
 from repast.registry.base import Change
 
 if TYPE_CHECKING:
@@ -108,6 +109,16 @@ class FeastSurface:
         contents = self.registry.contents()
         views: list[Any] = [*contents.feature_views.values(), *contents.on_demand_feature_views.values()]
         return [v for v in views if matches_tags(v, tags)]
+
+    def list_label_views(self, allow_cache: bool = False, tags: dict[str, str] | None = None) -> list[LabelView]:
+        return [v for v in self.registry.contents().feature_views.values()
+                if isinstance(v, LabelView) and matches_tags(v, tags)]
+
+    def get_label_view(self, name: str, allow_registry_cache: bool = True) -> LabelView:
+        view = self.registry.contents().get("feature_view", name)
+        if not isinstance(view, LabelView):
+            raise FeatureViewNotFound(f"'{name}' is a feature view, not a label view")
+        return view
 
     def list_feature_view_versions(self, name: str) -> list[FeatureViewVersion]:
         """The recorded versions of feature view `name`, oldest first (see repast.definitions.versions)."""

@@ -8,6 +8,7 @@ from typing import Any
 from repast.definitions.entity import Entity
 from repast.definitions.feature_service import FeatureService
 from repast.definitions.feature_view import FeatureView
+from repast.definitions.label_view import LabelView
 from repast.definitions.on_demand import OnDemandFeatureView
 from repast.definitions.project import Project
 from repast.definitions.saved_dataset import SavedDataset
@@ -55,7 +56,7 @@ def object_from_dict(kind: str, d: dict[str, Any]) -> Any:
     if kind == "data_source":
         return source_from_dict(d)
     if kind == "feature_view":
-        return FeatureView.from_dict(d)
+        return LabelView.from_dict(d) if "label_view" in d else FeatureView.from_dict(d)
     if kind == "on_demand_feature_view":
         return OnDemandFeatureView.from_dict(d)
     if kind == "feature_service":
