@@ -106,7 +106,7 @@ def offline_column(column: pa.ChunkedArray, dtype: FeatureType) -> pa.ChunkedArr
     """A training-data column in its declared type; a Map keeps the source's own map<string, X>."""
     if dtype.name == "Map" and pa.types.is_map(column.type):
         return column
-    if column.type == dtype.to_arrow():
+    if column.type == dtype.to_arrow() and not isinstance(dtype, Set):
         return column
     if isinstance(dtype, Array | Struct) or dtype.name in ("Json", "Map", "Decimal"):
         return to_declared(column.combine_chunks(), dtype)
