@@ -67,3 +67,17 @@ def test_push_accepts_dicts_and_json_text(store: FeatureStore) -> None:
     out = store.get_online_features(FEATURES, {"user_id": [3]}).to_dict()
     assert (out["attrs"], out["person"], out["doc"], out["tags"]) == (
         [{"clicks": 7}], [{"name": "Cy", "age": "41"}], [{"plan": "free"}], [["x"]])
+
+
+def test_feature_server_json_carries_dicts_uuids_decimals_and_bytes() -> None:
+    import decimal
+    import json
+    import uuid
+
+    from repast.online_read import OnlineResponse
+    from repast.server.responses import online_response_json
+
+    body = json.loads(online_response_json(OnlineResponse({
+        "attrs": [{"clicks": 3}], "id": [uuid.UUID(int=1)], "amount": [decimal.Decimal("1.50")], "pdf": [b"%PDF"]})))
+    assert [r["values"][0] for r in body["results"]] == [
+        {"clicks": 3}, "00000000-0000-0000-0000-000000000001", "1.50", "JVBERg=="]
