@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from repast.errors import InputError
-from repast.types import Array, is_compatible
+from repast.types import source_column_holds
 
 if TYPE_CHECKING:
     from repast.definitions import FeatureView
@@ -32,10 +32,7 @@ def check_source_types(view: FeatureView, schema: pa.Schema) -> None:
             raise InputError(f"feature view '{view.name}' (enable_validation): source '{source.name}' has no "
                              f"column '{column}' for feature '{f.name}'")
         actual = schema.field(column).type
-        base = actual.value_type if pa.types.is_list(actual) or pa.types.is_large_list(actual) else actual
-        base_name = f.dtype.base.name if isinstance(f.dtype, Array) else f.dtype.name
-        truncating = pa.types.is_floating(base) and base_name in ("Int32", "Int64")
-        if truncating or not is_compatible(f.dtype, actual):
+        if not source_column_holds(f.dtype, actual):
             raise InputError(f"feature view '{view.name}' (enable_validation): column '{column}' of source "
                              f"'{source.name}' is {actual}, which does not hold {f.dtype} values")
 

@@ -280,6 +280,15 @@ def is_compatible(declared: FeatureType, actual: pa.DataType) -> bool:
     return False
 
 
+def source_column_holds(declared: FeatureType, actual: pa.DataType) -> bool:
+    """Can a source column of type `actual` hold `declared` values without loss: is_compatible, and
+    no float column (or list of floats) for an integer field, which would truncate."""
+    base = actual.value_type if pa.types.is_list(actual) or pa.types.is_large_list(actual) else actual
+    base_name = declared.base.name if isinstance(declared, Array) else declared.name
+    truncating = pa.types.is_floating(base) and base_name in ("Int32", "Int64")
+    return not truncating and is_compatible(declared, actual)
+
+
 def _text(t: pa.DataType) -> bool:
     return pa.types.is_string(t) or pa.types.is_large_string(t)
 
