@@ -179,5 +179,13 @@ def _version(name: str, version: str | int) -> str:
     return f"v{int(number)}"
 
 
-# Feast used this name for a view backed by batch data; keep it as an alias.
-BatchFeatureView = FeatureView
+class BatchFeatureView(FeatureView):
+    """Feast's view over batch data only: as FeatureView, but its source must be a batch source
+    (FileSource, PostgreSQLSource), not a PushSource, as Feast requires. It is registered as a
+    feature view. Feast's transformations on it (`udf`, `aggregations`) are not supported."""
+
+    def __init__(self, *, name: str, source: DataSource, **kwargs: Any) -> None:
+        if isinstance(source, PushSource):
+            raise DefinitionError(f"BatchFeatureView '{name}': source must be a batch source such as a FileSource, "
+                                  f"got PushSource '{source.name}'; use FeatureView for a pushed source")
+        super().__init__(name=name, source=source, **kwargs)

@@ -431,3 +431,12 @@ def test_on_demand_function_runs_after_loading_from_json_in_another_process(tmp_
 def test_on_demand_view_equality_ignores_the_pickle() -> None:
     assert roundtrip(boosted_conv) == boosted_conv
     assert isinstance(roundtrip(boosted_conv), OnDemandFeatureView)
+
+
+def test_batch_feature_view_reads_a_batch_source_only_as_in_feast() -> None:
+    from repast import BatchFeatureView
+
+    view = BatchFeatureView(name="batch_stats", entities=[driver], source=stats_source, schema=stats.schema)
+    assert FeatureView.from_dict(view.to_dict()).to_dict() == view.to_dict()
+    with pytest.raises(DefinitionError, match="source must be a batch source"):
+        BatchFeatureView(name="pushed", entities=[driver], source=PushSource(name="p", batch_source=stats_source))
