@@ -22,6 +22,7 @@ import pyarrow as pa
 
 from repast.definitions import FeatureView
 from repast.errors import InputError, StoreUnavailable
+from repast.on_demand_writes import refresh_after_write
 from repast.row_validation import check_rows, check_source_types
 from repast.timestamps import as_utc
 
@@ -137,7 +138,9 @@ def materialize_view(store: FeatureStore, view: FeatureView, start: datetime, en
 def _write(store: FeatureStore, view: FeatureView, batch: pa.RecordBatch) -> int:
     for delay in (*_RETRY_DELAYS, None):
         try:
-            return store.online_store.write_batch(store.project, view, batch)
+            written = store.online_store.write_batch(store.project, view, batch)
+            refresh_after_write(store, view, batch)  # on-demand views stored on write (idempotent too)
+            return written
         except StoreUnavailable:
             # Safe to repeat: the store keeps the latest row whatever was already written.
             if delay is None:

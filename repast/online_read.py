@@ -21,6 +21,7 @@ import pyarrow as pa
 from repast.definitions import FeatureService, FeatureView
 from repast.errors import EntityKeyError, InputError
 from repast.feature_refs import OnDemandRequest, ViewRequest, resolve_features
+from repast.on_demand_writes import read_stored
 from repast.online.base import ReadRow
 from repast.online.codec import datetime_from_us
 from repast.online.keys import key_types, serialize_request_keys
@@ -164,7 +165,8 @@ def _view_read(req: ViewRequest, full_feature_names: bool) -> ViewRead:
 
 
 def build_read_plan(store: FeatureStore, features: list[str] | FeatureService, full_feature_names: bool) -> ReadPlan:
-    request = resolve_features(store.registry.contents(), features, full_feature_names)
+    contents = store.registry.contents()
+    request = read_stored(resolve_features(contents, features, full_feature_names), contents)
     reads = [_view_read(v, full_feature_names) for v in request.views]
     types: dict[str, pa.DataType] = {}
     for vr in request.views:

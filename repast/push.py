@@ -15,6 +15,7 @@ import pyarrow.compute as pc
 
 from repast.definitions import DataSource, FeatureView, PushSource
 from repast.errors import FeatureNotFound, InputError
+from repast.on_demand_writes import refresh_after_write
 from repast.online.keys import CREATED_TS, EVENT_TS, key_types
 from repast.row_validation import check_rows
 from repast.timestamps import UTC_US, normalize_timestamps
@@ -159,6 +160,7 @@ def push(store: FeatureStore, push_source_name: str, df: Any, to: PushMode | str
         store.offline_engine.write_rows(source.batch_source, offline_rows(source.batch_source, views, table, what))
     for view, rows in online:
         store.online_store.write_batch(store.project, view, rows)
+        refresh_after_write(store, view, rows)
 
 
 def write_to_online_store(store: FeatureStore, feature_view_name: str, df: Any) -> None:
@@ -167,3 +169,4 @@ def write_to_online_store(store: FeatureStore, feature_view_name: str, df: Any) 
     what = f"write_to_online_store('{feature_view_name}')"
     rows = view_rows(view, as_arrow(df, what), what)
     store.online_store.write_batch(store.project, view, rows)
+    refresh_after_write(store, view, rows)

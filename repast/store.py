@@ -27,6 +27,7 @@ from repast.definitions.registry_objects import kind_of
 from repast.errors import RegistryConflict
 from repast.offline import OFFLINE_ENGINES
 from repast.offline.base import OfflineEngine
+from repast.on_demand_writes import storage_views
 from repast.online import ONLINE_STORES
 from repast.online.base import OnlineStore
 from repast.registry import Change, HistoryEntry, Registry, contents_from_snapshot, open_registry_store
@@ -173,8 +174,10 @@ class FeatureStore(FeastSurface):
     def _commit(self, changes: list[Change], version: int, before: RepoContents, after: RepoContents) -> None:
         if not changes:
             return
+        stored_before, stored_after = storage_views(before), storage_views(after)  # write-time on-demand views
         deleted = [v for n, v in before.feature_views.items() if n not in after.feature_views]
-        online = [v for v in after.feature_views.values() if v.online]
+        deleted += [v for v in stored_before if v.name not in {s.name for s in stored_after}]
+        online = [v for v in after.feature_views.values() if v.online] + stored_after
         # Storage for new/changed views exists before the registry names them; storage of removed
         # views is dropped only once the registry no longer does.
         self.online_store.update(self.project, online, [])

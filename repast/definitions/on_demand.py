@@ -123,8 +123,8 @@ def on_demand_feature_view(*, sources: list[Any], schema: list[Field], mode: str
     """Decorator: `@on_demand_feature_view(sources=[fv, request], schema=[Field(...)])`.
 
     pandas mode: the function takes and returns a DataFrame. python mode: it takes and returns a
-    dict of column name -> list of values. `write_to_online_store=True` is recorded; repast computes
-    the view when it is read, which gives the same values for a function of its inputs alone.
+    dict of column name -> list of values. `write_to_online_store=True`: computed when its input
+    views are written and stored (see repast.on_demand_writes for which views qualify).
     `track_metrics` is accepted for Feast compatibility (the server's /metrics always count requests).
     """
 
