@@ -69,6 +69,11 @@ def _print_changes(changes: list[Any], verb: str) -> None:
         console.print("No changes: the registry matches the repo.")
         return
     marks = {"add": "[green]+[/]", "update": "[yellow]~[/]", "delete": "[red]-[/]"}
+    # A new feature view version comes with the view's add/update line; `feature-views list-versions` shows it.
+    changes = [c for c in changes if c.kind != "feature_view_version"]
+    if not changes:
+        console.print("No changes: the registry matches the repo.")
+        return
     for c in changes:
         detail = f" ({', '.join(c.fields)})" if c.fields else ""
         console.print(f"{marks[c.op]} {KIND_LABELS[c.kind]} {c.name}{detail}", highlight=False)
@@ -133,8 +138,9 @@ def teardown(yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for
 def registry_dump() -> None:
     """Print every registered definition as JSON."""
     store = open_store()
+    definitions = store.registry.contents().to_json()
     data = {"project": store.project, "version": store.registry.version,
-            **store.registry.contents().to_json()}
+            **{k: v for k, v in definitions.items() if k != "project"}, "projects": definitions["project"]}
     for odfv in data["on_demand_feature_view"]:
         odfv.pop("udf_pickle", None)
     print(json.dumps(data, indent=2, default=str))
@@ -179,8 +185,14 @@ def _add_object_commands(kind: str, command: str, label: str) -> None:
 
     @sub.command("list")
     @user_errors
-    def list_(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
-        objs = list(open_store().registry.contents().by_kind(kind).values())
+    def list_(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+              tags: list[str] = typer.Option(None, "--tags", help="Only objects with tag KEY=VALUE (or KEY:VALUE); "
+                                                                 "repeat for several.")) -> None:
+        from repast.cli_feast import parse_tags
+        from repast.store_feast import matches_tags
+
+        wanted = parse_tags(tags or [])
+        objs = [o for o in open_store().registry.contents().by_kind(kind).values() if matches_tags(o, wanted)]
         if as_json:
             print(json.dumps([_public_dict(o) for o in objs], indent=2, default=str))
             return
@@ -199,6 +211,10 @@ def _add_object_commands(kind: str, command: str, label: str) -> None:
 
     describe.__doc__ = f"Show one of the registered {label} as JSON."
     app.add_typer(sub, name=command)
+    GROUPS[command] = sub
+
+
+GROUPS: dict[str, typer.Typer] = {}  # CLI group name -> its Typer, so other modules can add commands
 
 
 def _public_dict(obj: Any) -> dict[str, Any]:
@@ -263,9 +279,9 @@ def _run_materialization(run: Callable[[Any], list[Any]]) -> None:
 @app.command()
 @user_errors
 def materialize(start: str = typer.Argument(..., help="Start of the window (ISO 8601, inclusive; UTC if no zone)."),
-                end: str = typer.Argument(..., help="End of the window (ISO 8601, exclusive)."),
+                end: str = typer.Argument(..., help="End of the window (ISO 8601, inclusive)."),
                 views: list[str] = typer.Option(None, "--views", "-v", help="Only these feature views.")) -> None:
-    """Load the latest row per entity with START <= event time < END into the online store."""
+    """Load the latest row per entity with START <= event time <= END into the online store."""
     from repast.timestamps import parse_time
 
     store = open_store()
@@ -276,7 +292,7 @@ def materialize(start: str = typer.Argument(..., help="Start of the window (ISO 
 @app.command("materialize-incremental")
 @user_errors
 def materialize_incremental(
-        end: str = typer.Argument("now", help="End of the window (ISO 8601, exclusive; UTC if no zone; "
+        end: str = typer.Argument("now", help="End of the window (ISO 8601, inclusive; UTC if no zone; "
                                               "default: now)."),
         views: list[str] = typer.Option(None, "--views", "-v", help="Only these feature views.")) -> None:
     """Like materialize, each view from where its last run ended (or END - ttl the first time)."""
@@ -307,6 +323,10 @@ def config_show() -> None:
 from repast.cli_ui import ui as _ui  # noqa: E402  (the module imports this one)
 
 app.command("ui")(_ui)
+
+from repast.cli_feast import register as _register_feast_commands  # noqa: E402
+
+_register_feast_commands(app, GROUPS)
 
 
 def run() -> None:

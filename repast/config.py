@@ -52,10 +52,34 @@ class NoAuthConfig(StrictModel):
     type: Literal["no_auth"] = "no_auth"
 
 
+class FeatureLoggingConfig(StrictModel):
+    """Feast's feature_server.feature_logging: logging of served rows for services that ask for it."""
+
+    enabled: bool = True
+    flush_interval_secs: float = Field(default=5, gt=0)  # a batch is written at least this often
+    write_to_disk_interval_secs: float = Field(default=5, gt=0)  # Feast's name; repast flushes on the one above
+    queue_capacity: int = Field(default=10_000, gt=0)  # rows waiting to be written; beyond it, rows are dropped
+    emit_timeout_micro_secs: int = Field(default=10_000, ge=0)  # Feast's name; repast never waits to enqueue
+
+
 class FeatureServerConfig(StrictModel):
+    type: Literal["local", "python"] = "local"  # Feast's key: repast's server is the one kind there is
     auth: TokenAuthConfig | NoAuthConfig = NoAuthConfig()
     max_body_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
     enabled: bool = True
+    feature_logging: FeatureLoggingConfig = FeatureLoggingConfig()
+
+
+class BatchEngineConfig(StrictModel):
+    """Feast's batch_engine: materialization runs in this process (`local`), the one repast has."""
+
+    type: Literal["local"] = "local"
+
+
+class MaterializationConfig(StrictModel):
+    # Feast's key. repast's online stores keep the latest row per entity, so either value gives
+    # the same online state; true also reads only the latest row per entity (what repast always does).
+    pull_latest_features: bool = False
 
 
 class RepoConfig(StrictModel):
@@ -71,6 +95,10 @@ class RepoConfig(StrictModel):
     online_store: Any = None
     entity_key_serialization_version: int = Field(default=3, ge=1, le=3)
     feature_server: FeatureServerConfig = FeatureServerConfig()
+    batch_engine: BatchEngineConfig = BatchEngineConfig()
+    materialization: MaterializationConfig = MaterializationConfig()
+    # Feast's key: zone-less entity timestamps are UTC. repast always does this; false would differ.
+    coerce_tz_aware: Literal[True] = True
     flags: dict[str, Any] = {}
     repo_path: Path = Path(".")
 
@@ -91,6 +119,25 @@ class RepoConfig(StrictModel):
                              "read_tokens / write_tokens")
         data["feature_server"] = {**server, "auth": auth}
         return data
+
+    @field_validator("batch_engine", mode="before")
+    @classmethod
+    def _batch_engine(cls, v: Any) -> Any:
+        if isinstance(v, BatchEngineConfig):
+            return v
+        kind = v.get("type", "local") if isinstance(v, dict) else v
+        if kind != "local":
+            raise ValueError(f"not supported by repast: batch_engine type {kind!r}; materialization runs in "
+                             "this process (type: local)")
+        return {"type": "local", **(v if isinstance(v, dict) else {})}
+
+    @field_validator("coerce_tz_aware", mode="before")
+    @classmethod
+    def _coerce_tz_aware(cls, v: Any) -> Any:
+        if v is not True:
+            raise ValueError("not supported by repast: coerce_tz_aware: false; repast always reads entity "
+                             "timestamps without a zone as UTC (remove the key or set it to true)")
+        return v
 
     @field_validator("project")
     @classmethod

@@ -1,4 +1,4 @@
-"""Materialization: the latest row per entity with start <= event_ts < end, offline -> online.
+"""Materialization: the latest row per entity with start <= event_ts <= end, offline -> online.
 
 Per view, record batches stream from the offline engine's `read_latest` into the online store's
 `write_batch`; the next batch is read while the current one is written, and at most a few batches
@@ -15,14 +15,16 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
 from repast.definitions import FeatureView
 from repast.errors import InputError, StoreUnavailable
+from repast.on_demand_writes import refresh_after_write
 from repast.registry.base import MaterializationRecord, MaterializationRun
+from repast.row_validation import check_rows, check_source_types
 from repast.timestamps import as_utc
 
 if TYPE_CHECKING:
@@ -84,7 +86,7 @@ def storage_ids(store: FeatureStore, views: list[FeatureView]) -> dict[str, str]
 def materialize(store: FeatureStore, start_date: datetime, end_date: datetime,
                 feature_views: list[str] | None = None, progress: Progress | None = None,
                 batch_size: int = BATCH_SIZE) -> list[ViewMaterialization]:
-    """Per view, write the latest row per entity with start <= event_ts < end (no ttl filter)."""
+    """Per view, write the latest row per entity with start <= event_ts <= end (no ttl filter, as Feast)."""
     start, end = utc(start_date, "start_date"), utc(end_date, "end_date")
     if start >= end:
         raise InputError(f"start_date {start.isoformat()} must be before end_date {end.isoformat()}")
@@ -140,8 +142,15 @@ def materialize_view(store: FeatureStore, view: FeatureView, start: datetime, en
     if progress is not None:
         progress(stats)
     began = time.perf_counter()
-    batches = store.offline_engine.read_latest(view, start, end, batch_size)
+    if view.enable_validation:
+        check_source_types(view, store.offline_engine.source_schema(view.batch_source))
+    # Feast includes rows at exactly `end`; the engines read [start, end), and timestamps are
+    # microseconds, so one microsecond more is the closed window. The next incremental run starts
+    # at `end` again: those rows are written twice, which latest-wins makes harmless.
+    batches = store.offline_engine.read_latest(view, start, end + timedelta(microseconds=1), batch_size)
     for batch in prefetched(batches):
+        if view.enable_validation:
+            check_rows(view, batch, f"materialize '{view.name}'")
         stats.rows += _write(store, view, batch)
         stats.seconds = time.perf_counter() - began
         if progress is not None:
@@ -159,7 +168,9 @@ def materialize_view(store: FeatureStore, view: FeatureView, start: datetime, en
 def _write(store: FeatureStore, view: FeatureView, batch: pa.RecordBatch) -> int:
     for delay in (*_RETRY_DELAYS, None):
         try:
-            return store.online_store.write_batch(store.project, view, batch)
+            written = store.online_store.write_batch(store.project, view, batch)
+            refresh_after_write(store, view, batch)  # on-demand views stored on write (idempotent too)
+            return written
         except StoreUnavailable:
             # Safe to repeat: the store keeps the latest row whatever was already written.
             if delay is None:

@@ -21,6 +21,7 @@ import pyarrow as pa
 from repast.definitions import FeatureService, FeatureView
 from repast.errors import EntityKeyError, InputError
 from repast.feature_refs import OnDemandRequest, ViewRequest, resolve_features
+from repast.on_demand_writes import read_stored
 from repast.online.base import ReadRow
 from repast.online.codec import datetime_from_us
 from repast.online.keys import key_types, serialize_request_keys
@@ -71,9 +72,18 @@ class OnlineResponse:
         """Every output name: join key columns, then the requested features."""
         return list(self._values)
 
-    def to_dict(self) -> dict[str, list[Any]]:
-        """Feast's shape: {name: [value per entity row]}."""
-        return dict(self._values)
+    def to_dict(self, include_event_timestamps: bool = False) -> dict[str, list[Any]]:
+        """Feast's shape: {name: [value per entity row]}. With `include_event_timestamps`, also
+        `name__ts` per name: each value's event time in whole seconds since the epoch (0 when the
+        value has none: join keys, on-demand features, NOT_FOUND), as Feast returns them."""
+        if not include_event_timestamps:
+            return dict(self._values)
+        stamps = self.event_timestamps()
+        out: dict[str, list[Any]] = {}
+        for name, values in self._values.items():
+            out[name] = values
+            out[f"{name}__ts"] = [0 if t is None else int(t.timestamp()) for t in stamps[name]]
+        return out
 
     def statuses(self) -> dict[str, list[FieldStatus]]:
         return self._metadata()[0]
@@ -155,7 +165,8 @@ def _view_read(req: ViewRequest, full_feature_names: bool) -> ViewRead:
 
 
 def build_read_plan(store: FeatureStore, features: list[str] | FeatureService, full_feature_names: bool) -> ReadPlan:
-    request = resolve_features(store.registry.contents(), features, full_feature_names)
+    contents = store.registry.contents()
+    request = read_stored(resolve_features(contents, features, full_feature_names), contents)
     reads = [_view_read(v, full_feature_names) for v in request.views]
     types: dict[str, pa.DataType] = {}
     for vr in request.views:

@@ -15,8 +15,11 @@ import pyarrow.compute as pc
 
 from repast.definitions import DataSource, FeatureView, PushSource
 from repast.errors import FeatureNotFound, InputError
+from repast.on_demand_writes import refresh_after_write
 from repast.online.keys import CREATED_TS, EVENT_TS, key_types
+from repast.row_validation import check_rows
 from repast.timestamps import UTC_US, normalize_timestamps
+from repast.typed_columns import ColumnTypeError, to_declared
 from repast.types import Array, FeatureType, is_compatible
 
 if TYPE_CHECKING:
@@ -71,8 +74,8 @@ def _feature(table: pa.Table, col: str, dtype: FeatureType, what: str) -> pa.Arr
     if not is_compatible(dtype, arr.type):
         raise InputError(f"{what}: column '{col}' has type {arr.type}, but the feature is declared {dtype}")
     try:
-        return pc.cast(arr, dtype.to_arrow())
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
+        return to_declared(arr, dtype)
+    except ColumnTypeError as e:
         raise InputError(f"{what}: column '{col}' cannot be converted to {dtype}: {e}") from None
 
 
@@ -110,7 +113,10 @@ def view_rows(view: FeatureView, table: pa.Table, what: str) -> pa.Table:
     created = source.created_timestamp_column
     cols[CREATED_TS] = _timestamp(table, created, what) if created and created in table.column_names \
         else pa.nulls(table.num_rows, UTC_US)
-    return pa.table(cols)
+    rows = pa.table(cols)
+    if view.enable_validation:
+        check_rows(view, rows, what)
+    return rows
 
 
 def offline_rows(source: DataSource, views: list[FeatureView], table: pa.Table, what: str,
@@ -169,6 +175,7 @@ def push(store: FeatureStore, push_source_name: str, df: Any, to: PushMode | str
         write_offline(store, source.batch_source, views, table, what)
     for view, rows in online:
         store.online_store.write_batch(store.project, view, rows)
+        refresh_after_write(store, view, rows)
 
 
 def write_to_online_store(store: FeatureStore, feature_view_name: str, df: Any) -> None:
@@ -177,6 +184,7 @@ def write_to_online_store(store: FeatureStore, feature_view_name: str, df: Any) 
     what = f"write_to_online_store('{feature_view_name}')"
     rows = view_rows(view, as_arrow(df, what), what)
     store.online_store.write_batch(store.project, view, rows)
+    refresh_after_write(store, view, rows)
 
 
 def write_to_offline_store(store: FeatureStore, feature_view_name: str, df: Any,

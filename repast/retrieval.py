@@ -21,6 +21,7 @@ from repast.feature_refs import FeatureRequest, resolve_features
 from repast.offline.base import EntityInput, RetrievalJob, SpineRange
 from repast.timestamps import as_utc, normalize_timestamps
 from repast.transform import apply_on_demand
+from repast.typed_columns import offline_column
 from repast.types import is_compatible
 
 if TYPE_CHECKING:
@@ -54,14 +55,16 @@ def entity_input(entity_df: Any, request: FeatureRequest, start_date: datetime |
     if entity_df is not None:
         if start_date is not None or end_date is not None:
             raise InputError("pass either entity_df or start_date/end_date, not both")
-        if isinstance(entity_df, str | pa.Table):
+        if isinstance(entity_df, str):
             return entity_df
+        if isinstance(entity_df, pa.Table):
+            return parse_string_timestamps(entity_df)
         if isinstance(entity_df, pa.RecordBatch):
-            return pa.Table.from_batches([entity_df])
+            return parse_string_timestamps(pa.Table.from_batches([entity_df]))
         import pandas as pd
 
         if isinstance(entity_df, pd.DataFrame):
-            return pa.Table.from_pandas(entity_df, preserve_index=False)
+            return parse_string_timestamps(pa.Table.from_pandas(entity_df, preserve_index=False))
         raise InputError(f"entity_df must be a pandas DataFrame, a pyarrow Table or an SQL query string, "
                          f"got {type(entity_df).__name__}")
     if request.request_columns:
@@ -78,6 +81,25 @@ def entity_input(entity_df: Any, request: FeatureRequest, start_date: datetime |
     if start > end:
         raise InputError(f"start_date {start.isoformat()} is after end_date {end.isoformat()}")
     return SpineRange(start, end)
+
+
+def parse_string_timestamps(entity: pa.Table) -> pa.Table:
+    """An `event_timestamp` column of text (ISO 8601, as Feast accepts) as timestamp[us, UTC]; text
+    without a zone is UTC. A value that is not a time is an InputError naming it."""
+    if TIMESTAMP_COLUMN not in entity.column_names:
+        return entity
+    column = entity.column(TIMESTAMP_COLUMN)
+    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+        return entity
+    import pandas as pd
+
+    try:
+        parsed = pd.to_datetime(column.to_pandas(), utc=True, format="ISO8601")
+    except (ValueError, TypeError) as e:
+        raise InputError(f"entity frame column '{TIMESTAMP_COLUMN}' holds text that is not an ISO 8601 time: "
+                         f"{e}") from None
+    times = pa.array(parsed, pa.timestamp("ns", tz="UTC")).cast(pa.timestamp("us", tz="UTC"))
+    return entity.set_column(entity.column_names.index(TIMESTAMP_COLUMN), TIMESTAMP_COLUMN, times)
 
 
 def spine_columns(request: FeatureRequest) -> list[str]:
@@ -175,12 +197,10 @@ def assemble(entity: pa.Table, ts: str, features: pa.Table, request: FeatureRequ
     joined = entity
     outputs: dict[str, str] = {}  # output name -> column of `joined`
     for vr in request.views:
-        types = {f.name: f.dtype.to_arrow() for f in vr.view.features}
+        types = {f.name: f.dtype for f in vr.view.features}
         for feature in vr.read_features:
             internal = vr.output_name(feature, True)
-            column = features.column(internal)
-            if column.type != types[feature]:
-                column = column.cast(types[feature], safe=False)
+            column = offline_column(features.column(internal), types[feature])
             joined = joined.append_column(internal, column)
             if feature in vr.features:
                 outputs[vr.output_name(feature, full_feature_names)] = internal

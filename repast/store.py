@@ -37,7 +37,8 @@ from repast.registry import (
     contents_from_snapshot,
     open_registry_store,
 )
-from repast.repo import collect, diff, load_repo
+from repast.repo import collect, diff, load_repo, version_changes
+from repast.store_feast import FeastSurface, check_project, matches_tags
 from repast.validation import validate
 
 if TYPE_CHECKING:
@@ -58,17 +59,28 @@ def _applied_by() -> str:
     return f"{user}@{socket.gethostname()}"
 
 
-class FeatureStore:
-    """`FeatureStore(repo_path=".")` or `FeatureStore(config=RepoConfig(...))`.
+def _reported(changes: list[Change]) -> list[Change]:
+    """What plan/apply report: new feature view versions are recorded (history, list-versions) but
+    come with their view's own add/update."""
+    return [c for c in changes if c.kind != "feature_view_version"]
 
-    With neither, the configuration is found from $REPAST_FEATURE_STORE_YAML, the mounted
+
+class FeatureStore(FeastSurface):
+    """`FeatureStore(repo_path=".")`, `FeatureStore(config=RepoConfig(...))` or
+    `FeatureStore(fs_yaml_file=Path(".../feature_store.yaml"))`.
+
+    With none, the configuration is found from $REPAST_FEATURE_STORE_YAML, the mounted
     Kubernetes Secret, then the current directory (`config_source` says which).
     """
 
-    def __init__(self, repo_path: str | Path | None = None, config: RepoConfig | None = None) -> None:
+    def __init__(self, repo_path: str | Path | None = None, config: RepoConfig | None = None,
+                 fs_yaml_file: str | Path | None = None) -> None:
         if config is not None:
             self.config = config
             self.config_source = "config argument"
+        elif fs_yaml_file is not None:
+            self.config = load_config(fs_yaml_file)
+            self.config_source = "fs_yaml_file argument"
         else:
             path, self.config_source = find_config(repo_path)
             self.config = load_config(path)
@@ -93,7 +105,7 @@ class FeatureStore:
     # ---- definitions ---------------------------------------------------------------------------
     def plan_repo(self) -> list[Change]:
         """What `apply_repo` would change: the repo's files against the registry (deletes included)."""
-        return self.plan_repo_with_effects()[0]
+        return _reported(self.plan_repo_with_effects()[0])
 
     def plan_repo_with_effects(self) -> tuple[list[Change], list[OnlineEffect]]:
         """`plan_repo`, and which views would lose their online data (or have none) and be refilled."""
@@ -102,7 +114,7 @@ class FeatureStore:
         desired = self._load_repo()
         snapshot = self.registry.store.read(self.project)
         effects = online_effects(contents_from_snapshot(snapshot), desired, self.online_store, self.project)
-        return self._diff(desired, snapshot, partial=False), effects
+        return _reported(self._diff(desired, snapshot, partial=False)), effects
 
     def apply_repo(self) -> list[Change]:
         """Make the registry equal the repo's files: add, update and delete. Fails on a concurrent apply."""
@@ -119,42 +131,60 @@ class FeatureStore:
         before = contents_from_snapshot(snapshot)
         effects = online_effects(before, desired, self.online_store, self.project)
         self._commit(changes, snapshot.version, before, desired)
-        return changes, effects
+        return _reported(changes), effects
 
     def _diff(self, desired: RepoContents, snapshot: Snapshot, partial: bool) -> list[Change]:
-        """The definitions' diff, plus on-demand functions to sign when a signing key is set."""
+        """The definitions' diff with new view versions, plus on-demand functions to sign when a
+        signing key is set."""
         from repast.signing import unsigned_changes
 
-        changes = diff(desired, snapshot, partial)
+        changes = version_changes(diff(desired, snapshot, partial), snapshot)
         return changes + unsigned_changes(desired, snapshot, changes, self.registry.signing_key)
 
     def _load_repo(self) -> RepoContents:
         """The repo's definitions, validated (errors name the file that defines each object)."""
         desired, origin = load_repo(self.repo_path)
+        check_project([o for _, o in desired.all_objects()], self.project)
         validate(desired, self.offline_engine, origin)
         return desired
 
     def plan(self, objects: list[Any]) -> list[Change]:
         """What `apply(objects)` would change."""
-        return self._prepare(objects, [])[0]
+        return _reported(self._prepare(objects, [])[0])
 
-    def apply(self, objects: Any, objects_to_delete: list[Any] | None = None) -> list[Change]:
+    def apply(self, objects: Any, objects_to_delete: list[Any] | None = None,
+              partial: bool = True) -> list[Change]:
         """Add or update `objects` (and delete `objects_to_delete`); others stay registered.
 
-        Validated against the whole project before anything is written. A concurrent apply is
-        retried on fresh state, which is safe because only the named objects change.
+        With `partial=False` the project is made to hold exactly `objects`: every other definition
+        is deleted (saved datasets stay), as an apply of a repo's files does. Validated against
+        the whole project before anything is written. A concurrent apply is retried on fresh
+        state, which is safe because only the named objects change.
         """
         self.registry.store.check_writable("apply definitions")
         objects = objects if isinstance(objects, list) else [objects]
+        check_project(objects, self.project)
         for attempt in range(5):
-            changes, version, before, after = self._prepare(objects, objects_to_delete or [])
+            to_delete = list(objects_to_delete or []) if partial else self._not_named(objects)
+            changes, version, before, after = self._prepare(objects, to_delete)
             try:
                 self._commit(changes, version, before, after)
-                return changes
+                return _reported(changes)
             except RegistryConflict:
                 if attempt == 4:
                     raise
         raise AssertionError("unreachable")
+
+    def _not_named(self, objects: list[Any]) -> list[Any]:
+        """Registered definitions (saved datasets aside) that `objects` does not name: partial=False."""
+        from repast.definitions.registry_objects import NOT_FROM_FILES
+
+        named = RepoContents()
+        for obj in objects:
+            collect(named, {}, obj, "the objects passed to apply()")
+        current = contents_from_snapshot(self.registry.store.read(self.project))
+        return [obj for kind, obj in current.all_objects()
+                if kind not in NOT_FROM_FILES and obj.name not in named.by_kind(kind)]
 
     def _prepare(self, objects: list[Any],
                  to_delete: list[Any]) -> tuple[list[Change], int, RepoContents, RepoContents]:
@@ -197,34 +227,36 @@ class FeatureStore:
     def history(self, limit: int = 50) -> list[HistoryEntry]:
         return self.registry.store.history(self.project, limit)
 
-    def list_entities(self) -> list[Entity]:
-        return list(self.registry.contents().entities.values())
+    def list_entities(self, allow_cache: bool = False, tags: dict[str, str] | None = None) -> list[Entity]:
+        return [o for o in self.registry.contents().entities.values() if matches_tags(o, tags)]
 
-    def list_data_sources(self) -> list[DataSource]:
-        return list(self.registry.contents().data_sources.values())
+    def list_data_sources(self, allow_cache: bool = False, tags: dict[str, str] | None = None) -> list[DataSource]:
+        return [o for o in self.registry.contents().data_sources.values() if matches_tags(o, tags)]
 
-    def list_feature_views(self) -> list[FeatureView]:
-        return list(self.registry.contents().feature_views.values())
+    def list_feature_views(self, allow_cache: bool = False, tags: dict[str, str] | None = None) -> list[FeatureView]:
+        return [o for o in self.registry.contents().feature_views.values() if matches_tags(o, tags)]
 
-    def list_on_demand_feature_views(self) -> list[OnDemandFeatureView]:
-        return list(self.registry.contents().on_demand_feature_views.values())
+    def list_on_demand_feature_views(self, allow_cache: bool = False,
+                                     tags: dict[str, str] | None = None) -> list[OnDemandFeatureView]:
+        return [o for o in self.registry.contents().on_demand_feature_views.values() if matches_tags(o, tags)]
 
-    def list_feature_services(self) -> list[FeatureService]:
-        return list(self.registry.contents().feature_services.values())
+    def list_feature_services(self, allow_cache: bool = False,
+                              tags: dict[str, str] | None = None) -> list[FeatureService]:
+        return [o for o in self.registry.contents().feature_services.values() if matches_tags(o, tags)]
 
-    def get_entity(self, name: str) -> Entity:
+    def get_entity(self, name: str, allow_registry_cache: bool = True) -> Entity:
         return self.registry.contents().get("entity", name)  # type: ignore[no-any-return]
 
-    def get_data_source(self, name: str) -> DataSource:
+    def get_data_source(self, name: str, allow_registry_cache: bool = True) -> DataSource:
         return self.registry.contents().get("data_source", name)  # type: ignore[no-any-return]
 
-    def get_feature_view(self, name: str) -> FeatureView:
+    def get_feature_view(self, name: str, allow_registry_cache: bool = True) -> FeatureView:
         return self.registry.contents().get("feature_view", name)  # type: ignore[no-any-return]
 
-    def get_on_demand_feature_view(self, name: str) -> OnDemandFeatureView:
+    def get_on_demand_feature_view(self, name: str, allow_registry_cache: bool = True) -> OnDemandFeatureView:
         return self.registry.contents().get("on_demand_feature_view", name)  # type: ignore[no-any-return]
 
-    def get_feature_service(self, name: str) -> FeatureService:
+    def get_feature_service(self, name: str, allow_registry_cache: bool = True) -> FeatureService:
         return self.registry.contents().get("feature_service", name)  # type: ignore[no-any-return]
 
     # ---- training data (repast/retrieval.py) ------------------------------------------------
@@ -239,7 +271,7 @@ class FeatureStore:
     # ---- online serving (repast/materialize.py, repast/online_read.py, repast/push.py) -------
     def materialize(self, start_date: datetime, end_date: datetime,
                     feature_views: list[str] | None = None, progress: Any = None) -> Any:
-        """Load, per view, the latest row per entity with start <= event_ts < end into the online store."""
+        """Load, per view, the latest row per entity with start <= event_ts <= end into the online store."""
         from repast.materialize import materialize
 
         return materialize(self, start_date, end_date, feature_views, progress)
@@ -259,17 +291,19 @@ class FeatureStore:
 
         return get_online_features(self, features, entity_rows, full_feature_names)
 
-    def push(self, push_source_name: str, df: Any, to: Any = None) -> None:
+    def push(self, push_source_name: str, df: Any, allow_registry_cache: bool = True, to: Any = None,
+             transform_on_write: bool = True) -> None:
         """Write fresh rows of a push source to the online store, the offline source, or both."""
         from repast.push import push
 
         push(self, push_source_name, df, to)
 
-    def write_to_online_store(self, feature_view_name: str, df: Any) -> None:
+    def write_to_online_store(self, feature_view_name: str, df: Any, inputs: Any = None,
+                              allow_registry_cache: bool = True, transform_on_write: bool = True) -> None:
         """Write rows of one feature view directly to the online store (checked first)."""
         from repast.push import write_to_online_store
 
-        write_to_online_store(self, feature_view_name, df)
+        write_to_online_store(self, feature_view_name, df if df is not None else inputs)
 
     # ---- web UI (repast/ui/) ----------------------------------------------------------------
     def serve_ui(self, host: str = "127.0.0.1", port: int = 8888, get_registry_dump: Any = None,

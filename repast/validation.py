@@ -14,7 +14,7 @@ from repast.definitions import FeatureView, Field, OnDemandFeatureView, RepoCont
 from repast.definitions.registry_objects import KIND_LABELS
 from repast.errors import DefinitionError, RepastError
 from repast.offline.base import OfflineEngine
-from repast.types import Array, from_arrow, is_compatible
+from repast.types import from_arrow, source_column_holds
 
 
 def validate(contents: RepoContents, engine: OfflineEngine | None,
@@ -65,11 +65,7 @@ def _check_view(fv: FeatureView, contents: RepoContents, engine: OfflineEngine |
         if col not in schema.names:
             raise DefinitionError(f"{at}: schema field '{f.name}' is not a column of source "
                                   f"'{source.name}' (columns: {schema.names})")
-        col_type = schema.field(col).type
-        base_type = col_type.value_type if pa.types.is_list(col_type) or pa.types.is_large_list(col_type) else col_type
-        base_name = f.dtype.base.name if isinstance(f.dtype, Array) else f.dtype.name
-        float_into_int = pa.types.is_floating(base_type) and base_name in ("Int32", "Int64")  # would truncate
-        if float_into_int or not is_compatible(f.dtype, col_type):
+        if not source_column_holds(f.dtype, schema.field(col).type):
             raise DefinitionError(f"{at}: schema field '{f.name}' is declared {f.dtype} but column "
                                   f"'{col}' of source '{source.name}' is {schema.field(col).type}")
 

@@ -32,6 +32,36 @@ class RetrievalJob(ABC):
 
         pq.write_table(self.to_arrow(), path)
 
+    def repo_path(self) -> str | None:
+        """Where relative storage paths resolve (the feature repo), when the job knows it."""
+        return None
+
+    def persist(self, storage: Any, allow_overwrite: bool = False, timeout: int | None = None) -> None:
+        """Write the rows to `storage` (SavedDatasetFileStorage: one Parquet file), all or nothing:
+        written beside the target, then renamed over it. An existing file is an InputError unless
+        `allow_overwrite`. `timeout` is accepted for Feast compatibility (the write is local)."""
+        import os
+        import uuid
+
+        import pyarrow.parquet as pq
+
+        from repast.errors import InputError
+
+        path = storage.to_dict()["path"]
+        base = self.repo_path()
+        if not os.path.isabs(path) and base is not None:
+            path = os.path.join(base, path)
+        if os.path.exists(path) and not allow_overwrite:
+            raise InputError(f"saved dataset storage '{path}' already exists; pass allow_overwrite=True to replace it")
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        partial = f"{path}.{uuid.uuid4().hex}.partial"
+        try:
+            pq.write_table(self.to_arrow(), partial)
+            os.replace(partial, path)
+        finally:
+            if os.path.exists(partial):
+                os.remove(partial)
+
 
 class JoinRetrievalJob(RetrievalJob):
     """The point-in-time join an engine runs when a `to_*` method is called.
@@ -45,11 +75,15 @@ class JoinRetrievalJob(RetrievalJob):
         self.request = request
         self.full_feature_names = full_feature_names
 
+    def repo_path(self) -> str | None:
+        return str(self.engine.repo_config.repo_path)
+
 
 @dataclass(frozen=True)
 class SpineRange:
-    """Retrieval without an entity frame: the spine is every distinct (join keys, event timestamp)
-    of the requested views' rows with start <= event_ts <= end (both tz-aware UTC)."""
+    """Retrieval without an entity frame: the spine is one row per entity (join keys) seen in the
+    requested views' rows with start <= event_ts <= end (both tz-aware UTC), at its latest event
+    time there, so each view contributes its latest row per entity in the window (as Feast)."""
 
     start: datetime
     end: datetime
@@ -110,7 +144,18 @@ class OfflineEngine(ABC):
 
 
 def cast_to_view_types(batch: Any, view: FeatureView) -> Any:
-    """A RecordBatch or Table with its feature columns cast to the types the view declares."""
-    declared = {f.name: f.dtype.to_arrow() for f in view.features}
-    target = pa.schema([pa.field(f.name, declared.get(f.name, f.type)) for f in batch.schema])
-    return batch if target == batch.schema else batch.cast(target, safe=False)
+    """A RecordBatch or Table with its feature columns in the types the view declares."""
+    from repast.typed_columns import offline_column
+
+    declared = {f.name: f.dtype for f in view.features}
+    target = pa.schema([pa.field(f.name, declared[f.name].to_arrow() if f.name in declared else f.type)
+                        for f in batch.schema])
+    if target == batch.schema:
+        return batch
+    columns = [offline_column(pa.chunked_array([batch.column(i)]) if isinstance(batch, pa.RecordBatch)
+                              else batch.column(i), declared[n]) if n in declared else batch.column(i)
+               for i, n in enumerate(batch.schema.names)]
+    if isinstance(batch, pa.RecordBatch):
+        return pa.RecordBatch.from_arrays([c.combine_chunks() if isinstance(c, pa.ChunkedArray) else c
+                                           for c in columns], names=batch.schema.names)
+    return pa.table(columns, names=batch.schema.names)

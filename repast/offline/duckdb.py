@@ -27,7 +27,7 @@ from repast.offline.base import (
     cast_to_view_types,
 )
 from repast.offline.files import list_source_files, read_schema, schema_file, write_part
-from repast.retrieval import ROW, TIMESTAMP_COLUMN, TS, assemble, check_entity, key_frame, spine_columns
+from repast.retrieval import ROW, TIMESTAMP_COLUMN, TS, assemble, check_entity, key_frame
 from repast.sql_quoting import quote_ident, quote_literal
 from repast.timestamps import as_utc
 
@@ -49,7 +49,7 @@ _KEYS = "__repast_keys"
 
 
 class DuckDBOfflineConfig(BackendConfig):
-    type: Literal["duckdb", "file"] = "duckdb"
+    type: Literal["duckdb", "file", "dask"] = "duckdb"
     memory_limit: str | None = None
     threads: int | None = None
 
@@ -117,9 +117,11 @@ class DuckDBOfflineEngine(OfflineEngine):
                                                                             strict=True)]
             parts.append(f"SELECT {', '.join(keys)}, {ts} AS {TIMESTAMP_COLUMN} FROM {self.scan(src)} "
                          f"WHERE {ts} BETWEEN CAST({start} AS TIMESTAMPTZ) AND CAST({end} AS TIMESTAMPTZ)")
-        columns = ", ".join(q(c) for c in spine_columns(request))
+        key_list = ", ".join(q(c) for c in request.entity_columns())
         order = ", ".join(f"{q(c)} NULLS FIRST" for c in [TIMESTAMP_COLUMN, *request.entity_columns()])
-        return f"SELECT DISTINCT {columns} FROM ({' UNION ALL BY NAME '.join(parts)}) ORDER BY {order}"
+        # As Feast: one row per entity, at its latest event time in the window.
+        return (f"SELECT {key_list}, max({TIMESTAMP_COLUMN}) AS {TIMESTAMP_COLUMN} "
+                f"FROM ({' UNION ALL BY NAME '.join(parts)}) GROUP BY {key_list} ORDER BY {order}")
 
     def point_in_time_sql(self, request: FeatureRequest) -> str:
         """The join of the registered key frame to every view: one row per entity row, in order."""

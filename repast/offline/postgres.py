@@ -26,7 +26,7 @@ from repast.offline.base import (
     cast_to_view_types,
 )
 from repast.offline.pg_arrow import arrow_to_csv, pg_type, read_query, schema_of
-from repast.retrieval import ROW, TIMESTAMP_COLUMN, TS, assemble, check_entity, key_frame, spine_columns
+from repast.retrieval import ROW, TIMESTAMP_COLUMN, TS, assemble, check_entity, key_frame
 from repast.sql_quoting import quote_ident, quote_literal
 from repast.timestamps import as_utc
 
@@ -127,8 +127,10 @@ class PostgresOfflineEngine(OfflineEngine):
                          f"FROM {self._from(src)} WHERE {_ts(src.timestamp_field)} "
                          f"BETWEEN {_ts_literal(spine.start)} AND {_ts_literal(spine.end)}")
         order = ", ".join(f"{q(c)} NULLS FIRST" for c in [TIMESTAMP_COLUMN, *request.entity_columns()])
-        columns = ", ".join(q(c) for c in spine_columns(request))
-        return f"SELECT DISTINCT {columns} FROM ({' UNION ALL '.join(parts)}) AS __spine ORDER BY {order}"
+        keys = ", ".join(q(c) for c in request.entity_columns())
+        # As Feast: one row per entity, at its latest event time in the window.
+        return (f"SELECT {keys}, max({TIMESTAMP_COLUMN}) AS {TIMESTAMP_COLUMN} "
+                f"FROM ({' UNION ALL '.join(parts)}) AS __spine GROUP BY {keys} ORDER BY {order}")
 
     def point_in_time_sql(self, request: FeatureRequest) -> str:
         """The join of the uploaded key frame to every view: one row per entity row, in order."""

@@ -21,7 +21,8 @@ import pyarrow.compute as pc
 
 from repast.errors import EntityKeyError, InputError
 from repast.timestamps import normalize_timestamps
-from repast.types import Array, FeatureType, PrimitiveType
+from repast.typed_columns import ColumnTypeError, to_declared
+from repast.types import Array, FeatureType, Set
 
 if TYPE_CHECKING:
     from repast.definitions import FeatureView
@@ -156,11 +157,11 @@ def write_rows(view: FeatureView, batch: pa.RecordBatch | pa.Table, integer_keys
 
 def _cast_feature(arr: pa.Array, dtype: FeatureType, view: str, name: str) -> pa.Array:
     target = dtype.to_arrow()
-    if arr.type == target:
+    if arr.type == target and not isinstance(dtype, Set) and dtype.name != "Json":
         return arr
     try:
-        return pc.cast(arr, target, safe=not isinstance(dtype, PrimitiveType) or dtype.name != "UnixTimestamp")
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
+        return to_declared(arr, dtype)
+    except ColumnTypeError as e:
         kind = "array" if isinstance(dtype, Array) else "value"
         raise InputError(f"feature view '{view}': column '{name}' of type {arr.type} cannot hold "
                          f"{dtype} {kind}s: {e}") from None

@@ -22,13 +22,17 @@ from repast.config import PostgresConnectionConfig
 from repast.definitions import FeatureView
 from repast.errors import StoreUnavailable, require_module
 from repast.online.base import OnlineStore, ReadRow, new_storage_record, parse_storage_record, view_signature
+from repast.online.codec import BYTES_TYPES, is_nested, nested_json, struct_fields_decoder
 from repast.online.keys import WriteRows, write_rows
 from repast.sql_quoting import quote_ident
-from repast.types import Array, FeatureType
+from repast.types import Array, FeatureType, Struct
 
 _MIN_TS = -(2**63)
 _PG_TYPES = {"Int32": "INTEGER", "Int64": "BIGINT", "Float32": "REAL", "Float64": "DOUBLE PRECISION",
-             "String": "TEXT", "Bytes": "BYTEA", "Bool": "BOOLEAN", "UnixTimestamp": "TIMESTAMPTZ"}
+             "String": "TEXT", "Bytes": "BYTEA", "Bool": "BOOLEAN", "UnixTimestamp": "TIMESTAMPTZ",
+             # Feast's newer types, in PostgreSQL's own: psycopg returns uuid.UUID, Decimal and parsed JSON.
+             "Uuid": "UUID", "TimeUuid": "UUID", "Decimal": "NUMERIC", "PdfBytes": "BYTEA", "ImageBytes": "BYTEA",
+             "Json": "JSONB", "Map": "JSONB"}
 
 
 class PostgresOnlineConfig(PostgresConnectionConfig):
@@ -37,6 +41,8 @@ class PostgresOnlineConfig(PostgresConnectionConfig):
     min_conn: int = Field(default=1, ge=0)
     max_conn: int = Field(default=10, ge=1)
     connect_timeout_seconds: float = Field(default=5, gt=0)
+    vector_enabled: bool = False  # Feast's vector keys: accepted here, used by vector retrieval
+    vector_len: int | None = None
 
 
 def _table_name(project: str, view: str) -> str:
@@ -55,7 +61,14 @@ def _select(name: str, dtype: FeatureType) -> str:
 
 
 def _pg_type(dtype: FeatureType) -> str:
+    if isinstance(dtype, Struct):
+        return "JSONB"
     return _PG_TYPES[dtype.base.name] + "[]" if isinstance(dtype, Array) else _PG_TYPES[dtype.name]
+
+
+def _read_decoder(dtype: FeatureType) -> Any:
+    """JSONB comes back parsed; a struct's timestamp/bytes fields still need their Python types."""
+    return struct_fields_decoder(dtype) if isinstance(dtype, Struct) else None
 
 
 class PostgresOnlineStore(OnlineStore):
@@ -193,6 +206,10 @@ class PostgresOnlineStore(OnlineStore):
             found = {r[0]: r[1:] for r in self._run(lambda conn: conn.execute(sql, (list(keys),)).fetchall())}
         except psycopg.errors.UndefinedTable:
             return [None] * len(keys)  # nothing was ever stored for this view
+        decoders = [_read_decoder(dtypes[f]) for f in features]
+        if any(decoders):
+            found = {k: (r[0], *[v if d is None or v is None else d(v) for v, d in zip(r[1:], decoders, strict=True)])
+                     for k, r in found.items()}
         return [found.get(k) for k in keys]
 
     def ping(self) -> None:
@@ -219,15 +236,19 @@ def _copy_rows(conn: Any, copy_sql: str, view: FeatureView, rows: WriteRows) -> 
     columns = [rows.keys, rows.event_us, rows.created_us]
     if any(isinstance(f.dtype, Array) for f in view.features):
         # Arrow cannot render arrays as CSV: let psycopg adapt Python values, row by row.
-        values = [c.to_pylist() for c in columns] + [rows.features[f].to_pylist() for f in view.feature_names()]
+        values = [c.to_pylist() for c in columns] + [
+            nested_json(rows.features[f.name], f.dtype) if is_nested(f.dtype) else rows.features[f.name].to_pylist()
+            for f in view.features]
         with conn.cursor().copy(copy_sql) as copy:
             for row in zip(*values, strict=True):
                 copy.write_row(row)
         return
     for f in view.features:
         arr = rows.features[f.name]
-        if f.dtype.name == "Bytes":  # bytea's text form: \x and hex digits
+        if f.dtype.name in BYTES_TYPES:  # bytea's text form: \x and hex digits
             arr = pa.array([None if v is None else "\\x" + v.hex() for v in arr.to_pylist()], pa.string())
+        elif is_nested(f.dtype):
+            arr = pa.array(nested_json(arr, f.dtype), pa.string())
         columns.append(arr)
     import pyarrow.csv as pacsv
 

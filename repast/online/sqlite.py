@@ -37,7 +37,7 @@ from repast.online.base import (
 from repast.online.codec import Decoder, sql_decoder, sql_values
 from repast.online.keys import integer_key, write_rows
 from repast.sql_quoting import quote_ident
-from repast.types import Array, FeatureType
+from repast.types import Array, FeatureType, Struct
 
 _META = "repast_online_views"
 _MIN_TS = -(2**63)
@@ -53,12 +53,17 @@ def _converter() -> ThreadPoolExecutor:
         _CONVERTER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="repast-sqlite-rows")
     return _CONVERTER
 _SQL_TYPES = {"Int32": "INTEGER", "Int64": "INTEGER", "Bool": "INTEGER", "UnixTimestamp": "INTEGER",
-              "Float32": "REAL", "Float64": "REAL", "String": "TEXT", "Bytes": "BLOB"}
+              "Float32": "REAL", "Float64": "REAL", "String": "TEXT", "Bytes": "BLOB",
+              # Feast's newer types: text (a UUID, a decimal, JSON) or bytes.
+              "Uuid": "TEXT", "TimeUuid": "TEXT", "Decimal": "TEXT", "Json": "TEXT", "Map": "TEXT",
+              "PdfBytes": "BLOB", "ImageBytes": "BLOB"}
 
 
 class SqliteOnlineConfig(BackendConfig):
     type: Literal["sqlite"] = "sqlite"
     path: str = "data/online.db"  # relative to the feature repo
+    vector_enabled: bool = False  # Feast's vector keys: accepted here, used by vector retrieval
+    vector_len: int | None = None
 
 
 def table_name(project: str, view: str) -> str:
@@ -66,6 +71,8 @@ def table_name(project: str, view: str) -> str:
 
 
 def _sql_type(dtype: FeatureType) -> str:
+    if isinstance(dtype, Struct):
+        return "TEXT"
     return "BLOB" if isinstance(dtype, Array) else _SQL_TYPES[dtype.name]
 
 

@@ -224,6 +224,12 @@ class SQLRegistryStore(RegistryStore):
         return {r.view: MaterializationRecord(r.view, as_utc(r.start_ts), as_utc(r.end_ts), as_utc(r.recorded_at),
                                               r.storage) for r in rows}
 
+    def project_names(self) -> list[str]:
+        """Every project applied to this registry, by name."""
+        self._ensure_tables()
+        with self._connect() as conn:
+            return sorted(r[0] for r in conn.execute(sa.select(projects.c.project)).all())
+
     def delete_project(self, project: str) -> None:
         self._ensure_tables()
         with self.engine.begin() as conn:
@@ -243,8 +249,3 @@ class SQLRegistryStore(RegistryStore):
             rows = conn.execute(sa.select(runs).where(runs.c.project == project)).all()
         return {r.view: MaterializationRun(r.view, as_utc(r.start_ts), as_utc(r.end_ts), as_utc(r.finished_at),
                                            int(r.rows_written)) for r in rows}
-
-    def project_names(self) -> list[str]:
-        self._ensure_tables()
-        with self._connect() as conn:
-            return sorted(str(p) for p in conn.execute(sa.select(projects.c.project)).scalars())

@@ -21,6 +21,7 @@ from repast.errors import FeatureNotFound, StoreUnavailable
 from repast.server.auth import auth_from_config
 from repast.server.dispatch import StoreCalls
 from repast.server.errors import error_body
+from repast.server.feature_logging import ServedRowLogger
 from repast.server.metrics import ServerMetrics
 from repast.server.middleware import ServerMiddleware
 from repast.server.registry_routes import add_registry_routes
@@ -54,6 +55,7 @@ class FeatureServer:
         self.metrics = metrics
         self.reads = StoreCalls()
         self._registry_json: tuple[int, str, bytes] | None = None  # (version, ETag, body)
+        self.feature_log = ServedRowLogger(store.config.feature_server.feature_logging, str(store.repo_path))
 
     async def online_features(self, body: bytes) -> bytes:
         """The hot path: a get-online-features body in, Feast's response JSON out."""
@@ -65,6 +67,8 @@ class FeatureServer:
         response = await self.reads.call(store.get_online_features, features, req.entities,
                                          req.full_feature_names)
         self.metrics.rows_read.inc(len(next(iter(req.entities.values()))))
+        if req.feature_service is not None:  # queued, written off the request path
+            self.feature_log.log(features, req.entities, response)
         return online_response_json(response)
 
     async def get_online_features(self, request: Request) -> Response:
@@ -78,7 +82,7 @@ class FeatureServer:
             raise FeatureNotFound(f"data source '{req.push_source_name}' is a {type(source).__name__}, "
                                   "not a PushSource; push only to push sources")
         table = frame_from_json(req.df, _timestamp_columns(source))
-        await run_in_threadpool(self.store.push, req.push_source_name, table, req.to)
+        await run_in_threadpool(self.store.push, req.push_source_name, table, to=req.to)
         return json_response({"status": "ok", "rows": table.num_rows})
 
     async def write_to_online_store(self, request: Request) -> Response:
@@ -190,6 +194,8 @@ def create_app(store: FeatureStore) -> FastAPI:
     app.add_api_route("/metrics", server.metrics_page, methods=["GET"], summary="Prometheus metrics.")
     add_registry_routes(app, store)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.router.on_shutdown.append(server.feature_log.close)  # served rows still queued are written
+    app.state.feature_server = server
     app.add_middleware(ServerMiddleware, metrics=metrics, auth=auth_from_config(store.config.feature_server),
                        max_body_bytes=store.config.feature_server.max_body_bytes,
                        fast_routes={"/get-online-features": server.online_features})
