@@ -39,6 +39,10 @@ class RegistryConfig(StrictModel):
     path: str
     cache_ttl_seconds: float = Field(default=60, ge=0)
     token: SecretStr | None = None
+    # A registry that is down or frozen fails a refresh within these bounds; a serving process
+    # then keeps serving the definitions it has (see repast.registry.Registry).
+    connect_timeout_seconds: float = Field(default=2, gt=0)
+    read_timeout_seconds: float = Field(default=5, gt=0)
 
 
 class TokenAuthConfig(StrictModel):
@@ -55,6 +59,12 @@ class FeatureServerConfig(StrictModel):
     auth: TokenAuthConfig | NoAuthConfig = NoAuthConfig()
     max_body_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
     enabled: bool = True
+    # Bounds of the serving path; docs/server.md, "Limits and timeouts", says what each protects.
+    read_deadline_seconds: float = Field(default=1.0, gt=0)
+    max_entity_rows: int = Field(default=10_000, gt=0)
+    max_feature_values: int = Field(default=1_000_000, gt=0)  # requested features x entity rows
+    header_timeout_seconds: float = Field(default=10.0, gt=0)
+    max_header_bytes: int = Field(default=16 * 1024, ge=1024)
 
 
 class RepoConfig(StrictModel):

@@ -19,7 +19,7 @@ from pydantic import Field
 
 from repast.config import PostgresConnectionConfig
 from repast.definitions import FeatureView
-from repast.errors import StoreUnavailable, require_module
+from repast.errors import EntityKeyError, InputError, StoreUnavailable, require_module
 from repast.online.base import OnlineStore, ReadRow, view_signature
 from repast.online.keys import WriteRows, write_rows
 from repast.sql_quoting import quote_ident
@@ -35,7 +35,10 @@ class PostgresOnlineConfig(PostgresConnectionConfig):
     conn_type: Literal["pool", "singleton"] = "pool"  # Feast's key; a pool is always used
     min_conn: int = Field(default=1, ge=0)
     max_conn: int = Field(default=10, ge=1)
-    connect_timeout_seconds: float = Field(default=5, gt=0)
+    # How long a request waits for a pooled connection (libpq's own connect timeout is at least
+    # 2 s), and the longest a read may run (statement_timeout; writes are not bounded).
+    connect_timeout_seconds: float = Field(default=0.5, gt=0)
+    read_timeout_seconds: float = Field(default=0.5, gt=0)
 
 
 def _table_name(project: str, view: str) -> str:
@@ -75,26 +78,39 @@ class PostgresOnlineStore(OnlineStore):
             require_module("psycopg_pool", "postgres")
             from psycopg_pool import ConnectionPool
 
+            read_ms = int(self.config.read_timeout_seconds * 1000)
+
             def configure(conn: Any) -> None:
                 conn.execute("SET TIME ZONE 'UTC'")
+                conn.execute(f"SET statement_timeout = {read_ms}")
                 conn.commit()
 
             self._pool = ConnectionPool(
                 self.config.conninfo(), min_size=self.config.min_conn,
                 max_size=max(self.config.max_conn, self.config.min_conn), open=True, configure=configure,
                 timeout=self.config.connect_timeout_seconds, name="repast-online",
-                kwargs={"connect_timeout": max(1, int(self.config.connect_timeout_seconds))})
+                kwargs={"connect_timeout": max(2, round(self.config.connect_timeout_seconds))})
         return self._pool.connection()
 
     def _run(self, fn: Any, *args: Any) -> Any:
         import psycopg
         from psycopg_pool import PoolTimeout
 
-        try:
-            with self._connection() as conn:
-                return fn(conn, *args)
-        except (psycopg.OperationalError, PoolTimeout) as e:
-            raise StoreUnavailable(f"PostgreSQL online store cannot be reached: {e}") from None
+        for attempt in (1, 2):
+            try:
+                with self._connection() as conn:
+                    return fn(conn, *args)
+            except psycopg.errors.QueryCanceled:
+                raise StoreUnavailable("PostgreSQL online store did not answer within "
+                                       f"online_store.read_timeout_seconds ({self.config.read_timeout_seconds} s)"
+                                       ) from None
+            except (psycopg.OperationalError, PoolTimeout) as e:
+                # One immediate retry when a pooled connection died (a restarted server); the pool
+                # drops the broken connection, so the retry gets a fresh one or a PoolTimeout.
+                if attempt == 2 or isinstance(e, PoolTimeout):
+                    raise StoreUnavailable("PostgreSQL online store cannot be reached: "
+                                           f"{' '.join(str(e).split())}") from None
+        raise AssertionError("unreachable")
 
     def update(self, project: str, views_to_keep: list[FeatureView], views_to_delete: list[FeatureView]) -> None:
         self._run(self._update, project, views_to_keep, views_to_delete)
@@ -102,6 +118,7 @@ class PostgresOnlineStore(OnlineStore):
     def _update(self, conn: Any, project: str, keep: list[FeatureView], delete: list[FeatureView]) -> None:
         meta = f"{self.schema}.repast_online_views"
         with conn.transaction():
+            conn.execute("SET LOCAL statement_timeout = 0")  # DDL waits for readers' locks
             # Serializes concurrent applies on this schema: both would otherwise race on DDL.
             conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (self.config.db_schema,))
             conn.execute(f"CREATE SCHEMA IF NOT EXISTS {self.schema}")
@@ -135,6 +152,8 @@ class PostgresOnlineStore(OnlineStore):
 
         try:
             self._run(self._write, project, view, rows)
+        except psycopg.DataError as e:
+            raise _nul_error(e, view, rows.keys.to_pylist(), "written") from None
         except psycopg.errors.UndefinedTable:
             # Storage was never created here (e.g. applied with another online store): create it.
             self.update(project, [view], [])
@@ -147,6 +166,7 @@ class PostgresOnlineStore(OnlineStore):
         collist = ", ".join(cols)
         updates = ", ".join(f"{c} = excluded.{c}" for c in cols[1:])
         with conn.transaction():
+            conn.execute("SET LOCAL statement_timeout = 0")  # a large batch may take longer than a read
             conn.execute(f"CREATE TEMP TABLE _repast_stage ON COMMIT DROP AS SELECT {collist} FROM {table} "
                          "WITH NO DATA")
             _copy_rows(conn, f"COPY _repast_stage ({collist}) FROM STDIN", view, rows)
@@ -172,6 +192,8 @@ class PostgresOnlineStore(OnlineStore):
             found = {r[0]: r[1:] for r in self._run(lambda conn: conn.execute(sql, (list(keys),)).fetchall())}
         except psycopg.errors.UndefinedTable:
             return [None] * len(keys)  # nothing was ever stored for this view
+        except psycopg.DataError as e:
+            raise _nul_error(e, view, keys, "read") from None
         return [found.get(k) for k in keys]
 
     def ping(self) -> None:
@@ -181,6 +203,19 @@ class PostgresOnlineStore(OnlineStore):
         if self._pool is not None:
             self._pool.close()
             self._pool = None
+
+
+def _nul_error(e: Exception, view: FeatureView, keys: Sequence[str], action: str) -> Exception:
+    """PostgreSQL text cannot hold NUL: name the key (or say it is a feature value) instead of a 500."""
+    from repast.online.keys import SEPARATOR
+
+    bad = next((k for k in keys if k is not None and "\x00" in k), None)
+    if bad is not None:
+        shown = bad.replace(SEPARATOR, ", ")
+        return EntityKeyError(f"feature view '{view.name}': entity key {shown!r} contains a NUL character, which "
+                              f"the PostgreSQL online store cannot store; it cannot be {action}")
+    return InputError(f"feature view '{view.name}': rows cannot be {action} by the PostgreSQL online store: "
+                      f"{' '.join(str(e).split())}")
 
 
 def _copy_rows(conn: Any, copy_sql: str, view: FeatureView, rows: WriteRows) -> None:

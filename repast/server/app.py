@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -21,6 +22,7 @@ from repast.errors import FeatureNotFound, StoreUnavailable
 from repast.server.auth import auth_from_config
 from repast.server.dispatch import StoreCalls
 from repast.server.errors import error_body
+from repast.server.limits import RequestLimits
 from repast.server.metrics import ServerMetrics
 from repast.server.middleware import ServerMiddleware
 from repast.server.responses import json_response, online_response_json
@@ -51,16 +53,21 @@ class FeatureServer:
     def __init__(self, store: FeatureStore, metrics: ServerMetrics) -> None:
         self.store = store
         self.metrics = metrics
-        self.reads = StoreCalls()
+        self.limits = RequestLimits.from_config(store.config.feature_server)
+        self.reads = StoreCalls(deadline_seconds=store.config.feature_server.read_deadline_seconds)
         self._registry_json: tuple[int, str, bytes] | None = None  # (version, ETag, body)
 
     async def online_features(self, body: bytes) -> bytes:
         """The hot path: a get-online-features body in, Feast's response JSON out."""
         req = parse_body(body, GetOnlineFeaturesRequest)
+        rows = self.limits.check_rows(req.entities)
         store = self.store
         features: Any = req.features
         if req.feature_service is not None:
             features = store.get_feature_service(req.feature_service)
+            self.limits.check_values(rows, len(features.feature_refs()))
+        else:
+            self.limits.check_values(rows, len(features))
         response = await self.reads.call(store.get_online_features, features, req.entities,
                                          req.full_feature_names)
         self.metrics.rows_read.inc(len(next(iter(req.entities.values()))))
@@ -126,12 +133,20 @@ class FeatureServer:
         return json_response({"status": "ok"})
 
     async def ready(self, request: Request) -> Response:
+        """200 while reads can be served (from cached definitions, if the registry is away: said in
+        `registry`); 503 when the online store does not answer within the read deadline."""
         try:
-            await run_in_threadpool(check_online_store, self.store)
+            await self.reads.threaded(check_online_store, self.store)
         except StoreUnavailable as e:
             return Response(error_body("store_unavailable", str(e)), status_code=503,
                             media_type="application/json")
-        return json_response({"status": "ready"})
+        registry = self.store.registry
+        if registry.stale_since is None:
+            return json_response({"status": "ready"})
+        since = datetime.fromtimestamp(registry.stale_since, UTC).isoformat().replace("+00:00", "Z")
+        return json_response({"status": "ready", "registry": {
+            "status": "stale", "since": since, "version": registry.cached_version,
+            "detail": f"serving cached definitions: {registry.stale_reason}"}})
 
     async def metrics_page(self, request: Request) -> Response:
         body, content_type = self.metrics.render()

@@ -59,6 +59,22 @@ class MaterializationCollector(Collector):
         yield age
 
 
+class RegistryCollector(Collector):
+    """Whether this process serves cached definitions because the registry cannot be read."""
+
+    def __init__(self, store: FeatureStore) -> None:
+        self.registry = store.registry
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        since = self.registry.stale_since
+        yield GaugeMetricFamily("repast_registry_stale",
+                                "1 while the registry cannot be read and cached definitions are served",
+                                value=0 if since is None else 1)
+        yield GaugeMetricFamily("repast_registry_stale_seconds",
+                                "Seconds since the registry could last be read (0 when it can)",
+                                value=0 if since is None else max(0.0, time.time() - since))
+
+
 class ServerMetrics:
     """The server's metrics; `observe` is called once per request by the middleware."""
 
@@ -79,6 +95,7 @@ class ServerMetrics:
 
             multiprocess.MultiProcessCollector(self.scrape_registry)
         self.scrape_registry.register(MaterializationCollector(store))
+        self.scrape_registry.register(RegistryCollector(store))
 
     def observe(self, endpoint: str, status: int, seconds: float) -> None:
         key = (endpoint, status)

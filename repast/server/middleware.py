@@ -14,11 +14,14 @@ from collections.abc import Awaitable, Callable
 from time import perf_counter
 from typing import Any
 
+from repast.errors import RepastError
+from repast.log_limit import FailureLog
 from repast.server.auth import TokenAuth
 from repast.server.errors import JSON_HEADERS, ApiError, exception_body
 from repast.server.metrics import ServerMetrics, endpoint_label
 
 log = logging.getLogger("repast.server")
+_failures = FailureLog(log)
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -71,10 +74,10 @@ class ServerMiddleware:
                 await self.app(scope, receive, send_tracked)
         except Exception as exc:
             if state["started"]:
-                log.exception("error after the response started: %s %s", scope["method"], scope["path"])
+                _report(exc, scope, "error after the response started")
             else:
                 if exception_body(exc)[0] >= 500 and not isinstance(exc, ApiError):
-                    log.error("request failed: %s %s", scope["method"], scope["path"], exc_info=exc)
+                    _report(exc, scope, "request failed")
                 await send_error(send_tracked, exc)
         finally:
             self.metrics.observe(endpoint_label(scope["path"]), int(state["status"]), perf_counter() - start)
@@ -111,6 +114,17 @@ class ServerMiddleware:
                     raise too_large(limit)
             return message
         return counted
+
+
+def _report(exc: Exception, scope: Scope, what: str) -> None:
+    """One line per kind of failure and endpoint per interval; a traceback only for a bug."""
+    endpoint = endpoint_label(scope["path"])
+    kind = f"{type(exc).__name__} {scope['method']} {endpoint}"
+    if isinstance(exc, RepastError):  # an outage or a misconfiguration: the message says it all
+        _failures.report(kind, f"{what}: {scope['method']} {endpoint}: {type(exc).__name__}: {exc}",
+                         level=logging.WARNING)
+    else:
+        _failures.report(kind, f"{what}: {scope['method']} {endpoint}", exc_info=exc)
 
 
 async def _serve_fast(handler: FastHandler, receive: Any, send: Any) -> None:

@@ -45,3 +45,10 @@ def test_an_unavailable_store_moves_calls_to_threads() -> None:
     with pytest.raises(StoreUnavailable):
         asyncio.run(calls.call(down))
     assert not calls.inline
+
+
+def test_a_threaded_call_past_the_deadline_is_store_unavailable() -> None:
+    calls = StoreCalls(deadline_seconds=0.05)
+
+    with pytest.raises(StoreUnavailable, match="did not answer within"):
+        asyncio.run(calls.threaded(time.sleep, 1.0))

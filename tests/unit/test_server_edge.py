@@ -219,3 +219,11 @@ def test_middleware_turns_an_unexpected_exception_into_a_json_500() -> None:
     assert resp.json()["error"] == "internal_error"
     assert "internal detail" not in resp.text
     assert recorder.seen == [("other", 500)]
+
+
+@pytest.mark.parametrize(("host", "public"), [("0.0.0.0", True), ("::", True), ("10.1.2.3", True),
+                                              ("127.0.0.1", False), ("::1", False), ("localhost", False)])
+def test_serve_warns_only_for_addresses_beyond_this_machine(host: str, public: bool) -> None:
+    from repast.server.runner import host_is_public
+
+    assert host_is_public(host) is public
