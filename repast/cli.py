@@ -10,6 +10,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from repast.errors import RepastError
@@ -43,7 +44,9 @@ def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return fn(*args, **kwargs)
         except RepastError as e:
-            err_console.print(f"[bold red]Error:[/] {e}", highlight=False, soft_wrap=True)
+            # Escaped: a message may hold brackets (`pip install "repast[server]"`) that rich would
+            # otherwise read as markup and drop.
+            err_console.print(f"[bold red]Error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None
     return wrapper
 
@@ -124,7 +127,7 @@ def registry_dump() -> None:
 
 @app.command()
 @user_errors
-def history(limit: int = typer.Option(20, help="How many applies to show, newest first."),
+def history(limit: int = typer.Option(20, min=1, max=1_000_000, help="How many applies to show, newest first."),
             as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
     """List past applies: version, when, who, and what changed."""
     entries = open_store().history(limit)

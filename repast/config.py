@@ -12,7 +12,6 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
 from repast.errors import ConfigError
@@ -43,6 +42,7 @@ class RegistryConfig(StrictModel):
     # then keeps serving the definitions it has (see repast.registry.Registry).
     connect_timeout_seconds: float = Field(default=2, gt=0)
     read_timeout_seconds: float = Field(default=5, gt=0)
+    lock_timeout_seconds: float = Field(default=30, gt=0)  # SQLite: wait for another process's write
 
 
 class TokenAuthConfig(StrictModel):
@@ -106,6 +106,8 @@ class RepoConfig(StrictModel):
     def _project_name(cls, v: str) -> str:
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_\-]*", v):
             raise ValueError("project must be letters, digits, '_' or '-', starting with a letter or digit")
+        if len(v) > 200:  # registry tables hold names of up to 255 characters
+            raise ValueError(f"project name is {len(v)} characters long; at most 200 are allowed")
         return v
 
     @field_validator("registry", mode="before")
@@ -211,14 +213,9 @@ def load_config(path: str | Path) -> RepoConfig:
         path = path / CONFIG_FILE
     if not path.exists():
         raise ConfigError(f"{path}: not found; run inside a feature repo, pass --repo, or `repast init NAME`")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        # One line: where the parser gave up and why (PyYAML's own text spans several lines).
-        mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise ConfigError(f"{path}: malformed YAML{where}: {problem}") from None
+    from repast.config_yaml import read_yaml
+
+    data = read_yaml(path)
     return parse_config(data, str(path), path.parent.resolve())
 
 

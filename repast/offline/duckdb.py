@@ -10,11 +10,13 @@ from __future__ import annotations
 import fnmatch
 import glob
 import os
+import re
 from collections.abc import Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 import pyarrow as pa
+from pydantic import Field, field_validator
 
 from repast.config import BackendConfig
 from repast.definitions import DataSource, FeatureView, FileSource
@@ -48,7 +50,15 @@ _KEYS = "__repast_keys"
 class DuckDBOfflineConfig(BackendConfig):
     type: Literal["duckdb", "file"] = "duckdb"
     memory_limit: str | None = None
-    threads: int | None = None
+    threads: int | None = Field(default=None, ge=1)
+
+    @field_validator("memory_limit")
+    @classmethod
+    def _memory_size(cls, v: str | None) -> str | None:
+        # DuckDB's own check runs only when a connection opens, as a traceback mid-command.
+        if v is not None and not re.fullmatch(r"\s*\d+(\.\d+)?\s*([KMGT]i?B|%)\s*", v, re.IGNORECASE):
+            raise ValueError(f"{v!r} is not a memory size; use e.g. 4GB, 512MB, 2GiB or 80%")
+        return v
 
 
 def resolve_files(source: FileSource, repo_path: str) -> list[str]:
@@ -94,14 +104,20 @@ class DuckDBOfflineEngine(OfflineEngine):
 
     def source_schema(self, source: DataSource) -> pa.Schema:
         files = resolve_files(self._file_source(source), str(self.repo_config.repo_path))
-        if self._file_source(source).file_format == "csv":
-            import pyarrow.csv as pcsv
+        file_format = self._file_source(source).file_format
+        try:
+            if file_format == "csv":
+                import pyarrow.csv as pcsv
 
-            with pcsv.open_csv(files[0]) as reader:
-                return reader.schema
-        import pyarrow.parquet as pq
+                with pcsv.open_csv(files[0]) as reader:
+                    return reader.schema
+            import pyarrow.parquet as pq
 
-        return pq.read_schema(files[0])
+            return pq.read_schema(files[0])
+        except (pa.ArrowInvalid, OSError) as e:
+            reason = " ".join(str(e).split())
+            raise InputError(f"'{files[0]}' cannot be read as {file_format.upper()} ({reason}); point the "
+                             "source at Parquet or CSV files, or set file_format") from None
 
     def scan(self, source: DataSource) -> str:
         """SQL usable after FROM that reads every file of the source in place."""

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from repast.config import masked_url
-from repast.errors import ConfigError, RegistryConflict, RepastError, StoreUnavailable
+from repast.errors import ConfigError, MissingExtra, RegistryConflict, RepastError, StoreUnavailable
 from repast.registry.base import Change, HistoryEntry, MaterializationRecord, RegistryStore, Snapshot
 from repast.timestamps import as_utc
 
@@ -93,16 +93,20 @@ class SQLRegistryStore(RegistryStore):
     within those bounds instead of hanging on a pooled connection.
     """
 
-    def __init__(self, url: str, connect_timeout_seconds: float = 2.0, read_timeout_seconds: float = 5.0) -> None:
+    def __init__(self, url: str, connect_timeout_seconds: float = 2.0, read_timeout_seconds: float = 5.0,
+                 lock_timeout_seconds: float = 30.0) -> None:
         try:
             if url.startswith("sqlite"):
-                self.engine = sa.create_engine(url, connect_args={"timeout": 30})
+                self.engine = sa.create_engine(url, connect_args={"timeout": lock_timeout_seconds})
             else:
                 # libpq counts whole seconds, at least 2.
                 connect_args = {"connect_timeout": max(2, round(connect_timeout_seconds)),
                                 "options": f"-c statement_timeout={int(read_timeout_seconds * 1000)}"}
                 self.engine = sa.create_engine(url, poolclass=sa.pool.NullPool, connect_args=connect_args)
-        except (sa.exc.ArgumentError, ImportError) as e:
+        except ImportError as e:
+            raise MissingExtra(f"registry path '{masked_url(url)}' needs a database driver that is not installed "
+                               f"({e}): pip install \"repast[postgres]\"") from None
+        except sa.exc.ArgumentError as e:
             raise ConfigError(f"registry path '{masked_url(url)}' is not a usable database URL: {e}") from None
         self._url = url
         self._created = False
@@ -110,7 +114,8 @@ class SQLRegistryStore(RegistryStore):
     @classmethod
     def from_config(cls, config: RepoConfig) -> SQLRegistryStore:
         registry = config.registry_config
-        return cls(config.registry_url(), registry.connect_timeout_seconds, registry.read_timeout_seconds)
+        return cls(config.registry_url(), registry.connect_timeout_seconds, registry.read_timeout_seconds,
+                   registry.lock_timeout_seconds)
 
     def _ensure_tables(self) -> None:
         if self._created:
@@ -127,7 +132,7 @@ class SQLRegistryStore(RegistryStore):
                 # Another process created the tables between our check and our CREATE ("already
                 # exists" / unique violation); the next checkfirst sees them. A database that
                 # cannot be reached, is locked or refuses the user is not worth a second try.
-                mapped = database_error(e, masked_url(self._url), "create the registry tables")
+                mapped = database_error(e, masked_url(self._url), "open the registry")
                 if isinstance(mapped, ConfigError) or (mapped is not None and "is locked" in str(mapped)):
                     raise mapped from None
                 if attempt == 2 or isinstance(e, OperationalError):
