@@ -280,13 +280,11 @@ app.add_typer(config_app, name="config")
 @user_errors
 def config_show() -> None:
     """Print where the configuration was found and its values (secrets masked)."""
-    from repast.config import masked_url
+    from repast.config_display import displayable
 
     store = open_store()
     console.print(f"# from {store.config_source}: {store.config.repo_path}", highlight=False)
-    data = store.config.model_dump(mode="json", exclude={"repo_path"})
-    data["registry"]["path"] = masked_url(data["registry"]["path"])
-    print(json.dumps(data, indent=2))
+    print(json.dumps(displayable(store.config), indent=2))
 
 
 def run() -> None:

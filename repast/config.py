@@ -12,7 +12,16 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from repast.errors import ConfigError
 
@@ -82,6 +91,7 @@ class RepoConfig(StrictModel):
     feature_server: FeatureServerConfig = FeatureServerConfig()
     flags: dict[str, Any] = {}
     repo_path: Path = Path(".")
+    _unresolved: dict[str, str] = PrivateAttr(default_factory=dict)  # section -> unset ${VAR} error
 
     @model_validator(mode="before")
     @classmethod
@@ -134,6 +144,12 @@ class RepoConfig(StrictModel):
     def registry_config(self) -> RegistryConfig:
         return self.registry
 
+    def require_section(self, section: str) -> None:
+        """Raise the ConfigError of an environment variable `section` needs and that is not set."""
+        error = self._unresolved.get(section)
+        if error is not None:
+            raise ConfigError(error)
+
     def resolve_path(self, path: str) -> str:
         """A path from the config, made absolute against the repo directory."""
         p = Path(path).expanduser()
@@ -149,7 +165,9 @@ class RepoConfig(StrictModel):
 
 def masked_url(url: str) -> str:
     """`scheme://user:secret@host/...` with the password replaced by `***`, for messages and output."""
-    return re.sub(r"(://[^:/@\s]*:)[^@/\s]*@", r"\1***@", url)
+    from repast.config_display import masked_url as parsed_and_masked
+
+    return parsed_and_masked(url)
 
 
 def _backend_config(value: Any, table: dict[str, str], default: str) -> BackendConfig:
@@ -189,11 +207,35 @@ def parse_config(data: Any, source: str, repo_path: Path) -> RepoConfig:
         raise ConfigError(f"{source}: expected a mapping of keys (project, registry, ...), got {type(data).__name__}")
     if "repo_path" in data:
         raise ConfigError(f"{source}: repo_path: unknown key")
-    data = substitute_env(data, source)
+    data, unresolved = _substitute_sections(data, source)
     try:
-        return RepoConfig.model_validate({**data, "repo_path": repo_path})
+        config = RepoConfig.model_validate({**data, "repo_path": repo_path})
     except ValidationError as e:
         raise ConfigError(_format_validation(e, source)) from None
+    config._unresolved = unresolved
+    return config
+
+
+# Sections whose ${VAR}s are resolved where the section is used, so a variable only one command
+# needs (the server's tokens, a database password) does not stop every other command.
+LAZY_SECTIONS = {"registry": "registry", "offline_store": "offline_store", "online_store": "online_store",
+                 "feature_server": "feature_server", "auth": "feature_server"}
+
+
+def _substitute_sections(data: dict[str, Any], source: str) -> tuple[dict[str, Any], dict[str, str]]:
+    """`data` with ${VAR}s replaced; a lazy section with an unset variable is kept as written and its
+    error recorded under the section's name (RepoConfig.require_section raises it on use)."""
+    resolved: dict[str, Any] = {}
+    unresolved: dict[str, str] = {}
+    for key, value in data.items():
+        try:
+            resolved[key] = substitute_env(value, source)
+        except ConfigError as e:
+            if key not in LAZY_SECTIONS:
+                raise
+            resolved[key] = value
+            unresolved[LAZY_SECTIONS[key]] = f"{e} (needed by {key})"
+    return resolved, unresolved
 
 
 def _format_validation(e: ValidationError, source: str) -> str:

@@ -179,6 +179,7 @@ def create_app(store: FeatureStore) -> FastAPI:
     """The ASGI app serving `store`. Definitions are read once here, then refreshed on the TTL."""
     from repast import __version__
 
+    store.config.require_section("feature_server")  # the server's tokens: needed here, not elsewhere
     store.registry.contents()
     metrics = ServerMetrics(store)
     server = FeatureServer(store, metrics)

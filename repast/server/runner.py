@@ -44,6 +44,7 @@ def serve(store: FeatureStore, host: str = "127.0.0.1", port: int = 6566, worker
     if workers < 1:
         raise InputError(f"--workers must be at least 1, got {workers}")
     check_address(host, port)
+    store.config.require_section("feature_server")
     server_config = store.config.feature_server
     if host_is_public(host) and server_config.auth.type == "no_auth":
         log.warning("serving on %s without auth: anyone who can reach this address can read and write features; "

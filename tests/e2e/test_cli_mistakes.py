@@ -110,3 +110,12 @@ def test_reading_with_a_registry_role_that_cannot_write_works(read_only_role: Pa
     assert "driver_hourly_stats" in ok(repast("feature-views", "list", cwd=read_only_role))
 
 
+
+
+def test_unset_server_tokens_stop_serve_only(repo: Path) -> None:
+    config = repo / "feature_store.yaml"
+    config.write_text(config.read_text() + "feature_server:\n  auth: {type: token, "
+                      "read_tokens: ['${READ_TOKEN_UNSET_HERE}']}\n")
+    assert "Plan: 8 to add" in ok(repast("plan", cwd=repo))
+    assert_user_error(repast("serve", "--port", "1", cwd=repo), "${READ_TOKEN_UNSET_HERE} is not set",
+                      "needed by feature_server")
