@@ -28,12 +28,15 @@ STORE_THREADS = 16
 
 
 class StoreCalls:
-    def __init__(self, slow_seconds: float = 0.05, cool_off_seconds: float = 5.0,
+    # Slow means a stall (a store waiting on the network), not a busy host: a loaded machine can
+    # preempt a fast call for tens of milliseconds, and threads cost every request a GIL handoff.
+    def __init__(self, slow_seconds: float = 0.25, cool_off_seconds: float = 5.0,
                  deadline_seconds: float = 1.0) -> None:
         self.slow_seconds = slow_seconds
         self.cool_off_seconds = cool_off_seconds
         self.deadline_seconds = deadline_seconds
         self.threaded_until = 0.0
+        self._warm = False  # the first call builds plans and opens connections: slow, but not a stall
         self._executor: ThreadPoolExecutor | None = None
 
     @property
@@ -50,8 +53,9 @@ class StoreCalls:
             self.threaded_until = time.monotonic() + self.cool_off_seconds
             raise
         end = time.monotonic()
-        if end - start > self.slow_seconds:
+        if end - start > self.slow_seconds and self._warm:
             self.threaded_until = end + self.cool_off_seconds
+        self._warm = True
         return result
 
     async def threaded(self, fn: Callable[..., T], *args: Any) -> T:

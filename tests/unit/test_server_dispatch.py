@@ -30,10 +30,17 @@ def test_fast_calls_run_inline() -> None:
 
 def test_a_slow_call_moves_later_calls_to_threads_until_the_cool_off_ends() -> None:
     calls = StoreCalls(slow_seconds=0.01, cool_off_seconds=0.2)
+    assert _thread_of_call(calls)
     assert _thread_of_call(calls, sleep=0.02)
     assert not _thread_of_call(calls)
     time.sleep(0.25)
     assert _thread_of_call(calls)
+
+
+def test_a_slow_first_call_warming_up_keeps_calls_inline() -> None:
+    calls = StoreCalls(slow_seconds=0.01, cool_off_seconds=60)
+    assert _thread_of_call(calls, sleep=0.02)
+    assert calls.inline
 
 
 def test_an_unavailable_store_moves_calls_to_threads() -> None:
