@@ -69,7 +69,7 @@ class FeatureServerConfig(StrictModel):
     max_body_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
     enabled: bool = True
     # Bounds of the serving path; docs/server.md, "Limits and timeouts", says what each protects.
-    read_deadline_seconds: float = Field(default=1.0, gt=0)
+    read_deadline_seconds: float = Field(default=0.8, gt=0)  # with the answer's own time: within 1 s
     max_entity_rows: int = Field(default=10_000, gt=0)
     max_feature_values: int = Field(default=1_000_000, gt=0)  # requested features x entity rows
     header_timeout_seconds: float = Field(default=10.0, gt=0)

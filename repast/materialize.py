@@ -70,6 +70,14 @@ def select_views(store: FeatureStore, names: list[str] | None) -> list[FeatureVi
     return views
 
 
+def check_reachable(store: FeatureStore) -> None:
+    """StoreUnavailable at once when the online store does not answer before the run starts: the
+    per-batch retries are for a blip in a long run, not for a store that is down."""
+    ping = getattr(store.online_store, "ping", None)
+    if ping is not None:
+        ping()
+
+
 def materialize(store: FeatureStore, start_date: datetime, end_date: datetime,
                 feature_views: list[str] | None = None, progress: Progress | None = None,
                 batch_size: int = BATCH_SIZE) -> list[ViewMaterialization]:
@@ -77,6 +85,7 @@ def materialize(store: FeatureStore, start_date: datetime, end_date: datetime,
     start, end = utc(start_date, "start_date"), utc(end_date, "end_date")
     if start >= end:
         raise InputError(f"start_date {start.isoformat()} must be before end_date {end.isoformat()}")
+    check_reachable(store)
     return [materialize_view(store, view, start, end, progress, batch_size)
             for view in select_views(store, feature_views)]
 
@@ -88,6 +97,7 @@ def materialize_incremental(store: FeatureStore, end_date: datetime, feature_vie
     (from BEGINNING_OF_TIME, the Unix epoch, when it also has no ttl). An up-to-date view writes nothing."""
     end = utc(end_date, "end_date")
     views = select_views(store, feature_views)
+    check_reachable(store)
     done = store.registry.store.materializations(store.project)
     results = []
     for view in views:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import io
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, Literal
 
 import pyarrow as pa
@@ -66,7 +68,23 @@ class PostgresOnlineStore(OnlineStore):
     def __init__(self, config: PostgresOnlineConfig, repo_config: Any) -> None:
         super().__init__(config, repo_config)
         self._pool: Any = None
+        self._readers: ThreadPoolExecutor | None = None
         self.schema = quote_ident(config.db_schema)
+
+    def _bounded(self, fn: Any, *args: Any) -> Any:
+        """`_run(fn, *args)` within the connect and read timeouts. psycopg has no client-side read
+        timeout (statement_timeout needs a server that answers), so a frozen server would hold the
+        caller forever: the call runs on a reader thread, and the caller stops waiting at the bound
+        (the thread finishes, or fails, when the server wakes up or the connection drops)."""
+        if self._readers is None:
+            self._readers = ThreadPoolExecutor(max(self.config.max_conn, 1), thread_name_prefix="repast-pg-read")
+        future = self._readers.submit(self._run, fn, *args)
+        bound = self.config.connect_timeout_seconds + self.config.read_timeout_seconds
+        try:
+            return future.result(timeout=bound)
+        except FutureTimeout:
+            raise StoreUnavailable(f"PostgreSQL online store did not answer within {bound:g} s "
+                                   "(online_store.connect_timeout_seconds + read_timeout_seconds)") from None
 
     def _table(self, project: str, view: str) -> str:
         return f"{self.schema}.{quote_ident(_table_name(project, view))}"
@@ -189,7 +207,7 @@ class PostgresOnlineStore(OnlineStore):
         cols = ", ".join(["_entity_key", "_event_ts", *(_select(f, dtypes[f]) for f in features)])
         sql = f"SELECT {cols} FROM {self._table(project, view.name)} WHERE _entity_key = ANY(%s)"
         try:
-            found = {r[0]: r[1:] for r in self._run(lambda conn: conn.execute(sql, (list(keys),)).fetchall())}
+            found = {r[0]: r[1:] for r in self._bounded(lambda conn: conn.execute(sql, (list(keys),)).fetchall())}
         except psycopg.errors.UndefinedTable:
             return [None] * len(keys)  # nothing was ever stored for this view
         except psycopg.DataError as e:
@@ -197,9 +215,12 @@ class PostgresOnlineStore(OnlineStore):
         return [found.get(k) for k in keys]
 
     def ping(self) -> None:
-        self._run(lambda conn: conn.execute("SELECT 1").fetchone())
+        self._bounded(lambda conn: conn.execute("SELECT 1").fetchone())
 
     def close(self) -> None:
+        if self._readers is not None:
+            self._readers.shutdown(wait=False, cancel_futures=True)
+            self._readers = None
         if self._pool is not None:
             self._pool.close()
             self._pool = None

@@ -4,7 +4,7 @@ A one-entity read from SQLite or a nearby Redis takes tens of microseconds; a ho
 pool costs more than that (measured: p50 0.27 ms threaded vs 0.17 ms inline, and 60% more
 requests/s). But a store that hangs (a host gone without a reset, a frozen server) must not
 stall the event loop and with it every other request, /health included. So calls run inline until
-one is slow or fails with the store unavailable; then they run on threads for a cool-off period,
+one is slow (or fails slowly, by a timeout); then they run on threads for a cool-off period,
 after which inline is tried again. A threaded call is answered within `deadline_seconds`: when
 the store has not answered by then the caller gets StoreUnavailable (a 503) and the thread is
 left to finish on its own, so a frozen store cannot hold requests for longer than the deadline.
@@ -46,11 +46,19 @@ class StoreCalls:
     async def call(self, fn: Callable[..., T], *args: Any) -> T:
         if not self.inline:
             return await self.threaded(fn, *args)
+        return self.call_inline(fn, *args)
+
+    def call_inline(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run `fn` on the caller's thread (the event loop), watching for a stall."""
         start = time.monotonic()
         try:
             result = fn(*args)
         except StoreUnavailable:
-            self.threaded_until = time.monotonic() + self.cool_off_seconds
+            # A store that refuses at once (down) costs the loop nothing; one that failed by a
+            # timeout (frozen, unreachable host) would stall it on every call.
+            failed = time.monotonic()
+            if failed - start > self.slow_seconds:
+                self.threaded_until = failed + self.cool_off_seconds
             raise
         end = time.monotonic()
         if end - start > self.slow_seconds and self._warm:

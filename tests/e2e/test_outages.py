@@ -198,3 +198,12 @@ def test_a_frozen_postgres_online_store_answers_503_json(tmp_path: Path, postgre
     answers = _store_outage(tmp_path, postgres, postgres.freeze)
     assert {r.status_code for r in answers} == {503}
     assert {r.json()["error"] for r in answers} == {"store_unavailable"}
+
+
+def test_materialize_against_a_stopped_redis_is_one_error_line(tmp_path: Path, redis: RedisProcess) -> None:
+    repo = _redis_repo(tmp_path, redis)
+    redis.stop()
+    result = run_repast(repo, "materialize-incremental")
+    assert result.returncode == 1
+    assert result.stderr.startswith("Error: Redis online store cannot be reached")
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
