@@ -103,14 +103,11 @@ class OnlineResponse:
         # The features of one view share one list of timestamps: format it once. Statuses are
         # str enums, which orjson writes as their text.
         iso_of: dict[int, list[str]] = {}
-        results = []
-        for name, values in self._values.items():
-            times = stamps[name]
-            iso = iso_of.get(id(times))
-            if iso is None:
-                iso = iso_of[id(times)] = [_EPOCH_ISO if t is None else t.isoformat().replace("+00:00", "Z")
-                                           for t in times]
-            results.append({"values": values, "statuses": statuses[name], "event_timestamps": iso})
+        for times in stamps.values():
+            if id(times) not in iso_of:
+                iso_of[id(times)] = [_EPOCH_ISO if t is None else t.isoformat().replace("+00:00", "Z") for t in times]
+        results = [{"values": values, "statuses": statuses[name], "event_timestamps": iso_of[id(stamps[name])]}
+                   for name, values in self._values.items()]
         return {"metadata": {"feature_names": list(self._values)}, "results": results}
 
     @classmethod

@@ -62,7 +62,8 @@ class FeatureServer:
     async def online_features(self, body: bytes) -> bytes:
         """The hot path: a get-online-features body in, Feast's response JSON out."""
         req = parse_online_request(body)
-        rows = self.limits.check_rows(req.entities)
+        rows = req.rows
+        self.limits.check_rows(rows)
         store = self.store
         features: Any = req.features
         if req.feature_service is not None:

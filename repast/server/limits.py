@@ -9,7 +9,7 @@ refused with 413 and a detail naming the limit and its key, so a client knows to
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from repast.server.errors import ApiError
 
@@ -26,14 +26,12 @@ class RequestLimits:
     def from_config(cls, config: FeatureServerConfig) -> RequestLimits:
         return cls(config.max_entity_rows, config.max_feature_values)
 
-    def check_rows(self, entities: dict[str, Any]) -> int:
-        """The number of entity rows; 413 when over `max_entity_rows`."""
-        rows = max((len(v) for v in entities.values() if isinstance(v, list)), default=0)
+    def check_rows(self, rows: int) -> None:
+        """413 when `rows` entity rows are more than `max_entity_rows`."""
         if rows > self.max_entity_rows:
             raise ApiError(413, "too_many_entity_rows",
                            f"the request asks for {rows} entity rows; the limit is {self.max_entity_rows} "
                            "(feature_server.max_entity_rows): split it into smaller requests")
-        return rows
 
     def check_values(self, rows: int, features: int) -> None:
         """413 when features x rows is over `max_feature_values`."""

@@ -116,6 +116,7 @@ class OnlineRequest:
     feature_service: str | None
     entities: dict[str, list[Any]]
     full_feature_names: bool
+    rows: int  # entity rows (every entity list has this length)
 
 
 def parse_online_request(body: bytes) -> OnlineRequest:
@@ -130,13 +131,14 @@ def parse_online_request(body: bytes) -> OnlineRequest:
         entities, full = data.get("entities"), data.get("full_feature_names", False)
         if ((features is None) != (service is None) and type(full) is bool and type(entities) is dict and entities
                 and (service is None or type(service) is str)
-                and (features is None or (type(features) is list and all(type(f) is str for f in features)))
-                and all(type(v) is list for v in entities.values())):
-            lengths = {len(v) for v in entities.values()}
+                and (features is None or (type(features) is list and set(map(type, features)) <= {str}))
+                and set(map(type, entities.values())) == {list}):
+            lengths = set(map(len, entities.values()))
             if len(lengths) == 1 and 0 not in lengths:
-                return OnlineRequest(features, service, entities, full)
+                return OnlineRequest(features, service, entities, full, lengths.pop())
     req = _validated(data, GetOnlineFeaturesRequest)
-    return OnlineRequest(req.features, req.feature_service, req.entities, req.full_feature_names)
+    rows = len(next(iter(req.entities.values())))
+    return OnlineRequest(req.features, req.feature_service, req.entities, req.full_feature_names, rows)
 
 
 def _validated(data: Any, model: type[Body]) -> Body:
