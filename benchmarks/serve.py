@@ -113,6 +113,19 @@ class Server:
             total += int(match.group(1)) if match else 0
         return total / 1024
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) used so far by the server and its worker processes."""
+        pids = [self.proc.pid] + [int(p) for p in subprocess.run(
+            ["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True).stdout.split()]
+        ticks = 0
+        for pid in pids:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+        return ticks / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         self.proc.terminate()
         self.proc.wait(timeout=30)
@@ -239,7 +252,9 @@ def _compare(name: str, repast: dict[str, float], bare: dict[str, float]) -> Non
     _report(f"{name}, repast", repast)
     _report(f"{name}, bare ASGI reference", bare)
     print(f"{name}: repast/bare throughput {repast['rps'] / bare['rps']:.0%} (target >= 70% at 8 connections), "
-          f"p50 {repast['p50_ms'] / bare['p50_ms']:.2f}x the bare p50 (target <= 2x at 1 connection)", flush=True)
+          f"p50 {repast['p50_ms'] / bare['p50_ms']:.2f}x the bare p50 (target <= 2x at 1 connection); "
+          f"server CPU per request {repast['cpu_us']:.0f} us vs {bare['cpu_us']:.0f} us bare "
+          "(independent of other load on the machine)", flush=True)
 
 
 def _side_by_side(repo: Path, bodies: list[str], bare_body: Path, workers: int, connections: int,
@@ -250,7 +265,10 @@ def _side_by_side(repo: Path, bodies: list[str], bare_body: Path, workers: int, 
         server = Server(repo, _free_port(), workers=workers, bare_body=reference)
         try:
             load(server.url, bodies, min(2, connections), connections, 2)  # warm-up
-            results.append(load(server.url, bodies, min(2, connections), connections, seconds))
+            cpu = server.cpu_seconds()
+            result = load(server.url, bodies, min(2, connections), connections, seconds)
+            result["cpu_us"] = (server.cpu_seconds() - cpu) / max(1, result["requests"]) * 1e6
+            results.append(result)
         finally:
             server.stop()
     return results[0], results[1]
