@@ -83,6 +83,14 @@ def storage_ids(store: FeatureStore, views: list[FeatureView]) -> dict[str, str]
     return {v.name: store.online_store.storage_id(store.project, v) or "" for v in views}
 
 
+def check_reachable(store: FeatureStore) -> None:
+    """StoreUnavailable at once when the online store does not answer before the run starts: the
+    per-batch retries are for a blip in a long run, not for a store that is down."""
+    ping = getattr(store.online_store, "ping", None)
+    if ping is not None:
+        ping()
+
+
 def materialize(store: FeatureStore, start_date: datetime, end_date: datetime,
                 feature_views: list[str] | None = None, progress: Progress | None = None,
                 batch_size: int = BATCH_SIZE) -> list[ViewMaterialization]:
@@ -91,6 +99,7 @@ def materialize(store: FeatureStore, start_date: datetime, end_date: datetime,
     if start >= end:
         raise InputError(f"start_date {start.isoformat()} must be before end_date {end.isoformat()}")
     views = select_views(store, feature_views)
+    check_reachable(store)
     storage = storage_ids(store, views)
     return [materialize_view(store, view, start, end, progress, batch_size, storage[view.name]) for view in views]
 
@@ -113,6 +122,7 @@ def materialize_incremental(store: FeatureStore, end_date: datetime, feature_vie
     An end before a view's watermark is an InputError (use materialize for a backfill)."""
     end = utc(end_date, "end_date")
     views = select_views(store, feature_views)
+    check_reachable(store)
     storage = storage_ids(store, views)
     done = store.registry.store.materializations(store.project)
     starts = {v.name: incremental_start(v, end, done.get(v.name), storage[v.name]) for v in views}

@@ -105,6 +105,12 @@ def _import_file(path: Path, repo_path: Path) -> Any:
         raise DefinitionError(f"{path.name}:{e.lineno}: {type(e).__name__}: {e.msg}") from None
     except Exception as e:  # a user's file failed to import; say where, not a traceback
         raise DefinitionError(f"{_where(e, path)}: {type(e).__name__}: {e}") from None
+    except SystemExit as e:  # sys.exit() in a definitions file would end the command silently
+        raise DefinitionError(f"{_where(e, path)}: the file called sys.exit({e.code!r}) while being "
+                              "loaded; a definitions file must not exit") from None
+    except KeyboardInterrupt as e:
+        raise DefinitionError(f"{_where(e, path)}: interrupted (KeyboardInterrupt) while this file "
+                              "was being loaded") from None
     return module
 
 

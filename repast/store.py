@@ -86,6 +86,7 @@ class FeatureStore(FeastSurface):
             self.config = load_config(path)
         self.repo_path = Path(self.config.repo_path)
         self.project = self.config.project
+        self.config.require_section("registry")
         key = self.config.registry_config.signing_key
         self.registry = Registry(open_registry_store(self.config), self.project,
                                  self.config.registry_config.cache_ttl_seconds,
@@ -94,11 +95,13 @@ class FeatureStore(FeastSurface):
     # ---- backends, built on first use -------------------------------------------------------
     @cached_property
     def offline_engine(self) -> OfflineEngine:
+        self.config.require_section("offline_store")
         cfg = self.config.offline_store
         return load_class(OFFLINE_ENGINES[cfg.type])(cfg, self.config)  # type: ignore[no-any-return]
 
     @cached_property
     def online_store(self) -> OnlineStore:
+        self.config.require_section("online_store")
         cfg = self.config.online_store
         return load_class(ONLINE_STORES[cfg.type])(cfg, self.config)  # type: ignore[no-any-return]
 

@@ -46,7 +46,11 @@ def kind_of(obj: Any) -> str:
         return "data_source"
     kind = getattr(obj, "kind", None)
     if kind not in KINDS:
-        raise TypeError(f"not a repast definition: {obj!r}")
+        from repast.errors import DefinitionError
+
+        shown = repr(obj) if len(repr(obj)) <= 80 else repr(obj)[:77] + "..."
+        raise DefinitionError(f"not a repast definition: {shown} ({type(obj).__name__}); apply() takes "
+                              "Entity, data sources, FeatureView, OnDemandFeatureView and FeatureService objects")
     return str(kind)
 
 

@@ -9,11 +9,13 @@ docs/offline.md), without a separate dedup pass.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 import pyarrow as pa
+from pydantic import Field, field_validator
 
 from repast.config import BackendConfig
 from repast.definitions import DataSource, FeatureView, FileSource
@@ -51,7 +53,15 @@ _KEYS = "__repast_keys"
 class DuckDBOfflineConfig(BackendConfig):
     type: Literal["duckdb", "file", "dask"] = "duckdb"
     memory_limit: str | None = None
-    threads: int | None = None
+    threads: int | None = Field(default=None, ge=1)
+
+    @field_validator("memory_limit")
+    @classmethod
+    def _memory_size(cls, v: str | None) -> str | None:
+        # DuckDB's own check runs only when a connection opens, as a traceback mid-command.
+        if v is not None and not re.fullmatch(r"\s*\d+(\.\d+)?\s*([KMGT]i?B|%)\s*", v, re.IGNORECASE):
+            raise ValueError(f"{v!r} is not a memory size; use e.g. 4GB, 512MB, 2GiB or 80%")
+        return v
 
 
 class DuckDBOfflineEngine(OfflineEngine):
@@ -78,7 +88,13 @@ class DuckDBOfflineEngine(OfflineEngine):
 
     def source_schema(self, source: DataSource) -> pa.Schema:
         src = self._file_source(source)
-        return read_schema(src, schema_file(src, str(self.repo_config.repo_path)))
+        path = schema_file(src, str(self.repo_config.repo_path))
+        try:
+            return read_schema(src, path)
+        except (pa.ArrowInvalid, OSError) as e:
+            reason = " ".join(str(e).split())
+            raise InputError(f"'{path}' cannot be read as {src.file_format.upper()} ({reason}); point the "
+                             "source at Parquet or CSV files, or set file_format") from None
 
     def scan(self, source: DataSource) -> str:
         """SQL usable after FROM that reads every file of the source in place."""

@@ -34,7 +34,8 @@ if TYPE_CHECKING:
 class ServerConnection:
     """HTTP to one feature server: bearer token, timeouts, and server errors as repast exceptions."""
 
-    def __init__(self, url: str, token: str | None = None, timeout: float = 10.0, what: str = "feature server") -> None:
+    def __init__(self, url: str, token: str | None = None, timeout: float = 10.0, what: str = "feature server",
+                 connect_timeout: float | None = None) -> None:
         if not url.startswith(("http://", "https://")):
             raise ConfigError(f"{what} path '{url}' must be an http:// or https:// URL of a repast feature server")
         require_module("httpx", "server")
@@ -42,6 +43,7 @@ class ServerConnection:
         self.what = what
         self._headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._timeout = timeout
+        self._connect_timeout = connect_timeout if connect_timeout is not None else timeout
         self._client: httpx.Client | None = None
         self._lock = threading.Lock()
 
@@ -50,7 +52,8 @@ class ServerConnection:
 
         with self._lock:
             if self._client is None:
-                self._client = httpx.Client(base_url=self.url, headers=self._headers, timeout=self._timeout)
+                timeout = httpx.Timeout(self._timeout, connect=self._connect_timeout)
+                self._client = httpx.Client(base_url=self.url, headers=self._headers, timeout=timeout)
             return self._client
 
     def request(self, method: str, path: str, ok: tuple[int, ...] = (200,), **kwargs: Any) -> httpx.Response:
@@ -92,8 +95,10 @@ class RemoteRegistryStore(RegistryStore):
     def check_writable(self, action: str) -> None:
         raise self._read_only(action)
 
-    def __init__(self, url: str, token: str | None = None) -> None:
-        self.connection = ServerConnection(url, token, what="remote registry")
+    def __init__(self, url: str, token: str | None = None, connect_timeout: float = 2.0,
+                 read_timeout: float = 5.0) -> None:
+        self.connection = ServerConnection(url, token, read_timeout, what="remote registry",
+                                           connect_timeout=connect_timeout)
         self._lock = threading.Lock()
         self._cached: dict[str, tuple[str, Snapshot]] = {}  # project -> (ETag, snapshot)
 
@@ -101,7 +106,7 @@ class RemoteRegistryStore(RegistryStore):
     def from_config(cls, config: RepoConfig) -> RemoteRegistryStore:
         registry = config.registry_config
         token = registry.token.get_secret_value() if registry.token else None
-        return cls(registry.path, token)
+        return cls(registry.path, token, registry.connect_timeout_seconds, registry.read_timeout_seconds)
 
     def read(self, project: str) -> Snapshot:
         """The project's definitions; re-downloaded only when the server's ETag changed."""

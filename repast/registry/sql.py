@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from repast.config import masked_url
-from repast.errors import ConfigError, RegistryConflict, StoreUnavailable
+from repast.errors import ConfigError, MissingExtra, RegistryConflict, RepastError, StoreUnavailable
 from repast.registry.base import (
     Change,
     HistoryEntry,
@@ -21,8 +23,10 @@ from repast.registry.base import (
 )
 from repast.timestamps import as_utc
 
-# How long a write waits for another process's lock on a SQLite registry before failing.
-SQLITE_LOCK_TIMEOUT_SECONDS = 30.0
+if TYPE_CHECKING:
+    from repast.config import RepoConfig
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 metadata = sa.MetaData()
 projects = sa.Table(
@@ -78,19 +82,68 @@ runs = sa.Table(
 )
 
 
-class SQLRegistryStore(RegistryStore):
-    """One set of tables holds every project; an apply bumps the project's version row."""
+def database_error(e: sa.exc.DBAPIError, url: str, action: str) -> RepastError | None:
+    """The user-facing error for a database failure, or None for a real fault (a bug)."""
+    text = " ".join(str(e.orig).split())  # one line: libpq adds hints on further lines
+    low = text.lower()
+    if "database is locked" in low:
+        return StoreUnavailable(f"registry database {url} is locked by another process (an apply or a "
+                                f"materialization holding it); could not {action}: try again when it has finished")
+    if "readonly database" in low or getattr(e.orig, "sqlstate", None) == "42501":
+        return ConfigError(f"registry database {url} refuses to let this user {action}: {text}; use a role "
+                           "(or file permissions) that can write the registry tables")
+    if isinstance(e, sa.exc.OperationalError | sa.exc.InterfaceError) or e.connection_invalidated:
+        return StoreUnavailable(f"registry database {url} cannot be reached: {text}")
+    return None
 
-    def __init__(self, url: str) -> None:
+
+def _database_errors(action: str) -> Callable[[F], F]:
+    """Map the database's failures inside the decorated method to one-line repast errors."""
+    def wrap(fn: F) -> F:
+        @functools.wraps(fn)
+        def mapped(self: SQLRegistryStore, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return fn(self, *args, **kwargs)
+            except sa.exc.DBAPIError as e:
+                error = database_error(e, masked_url(self._url), action)
+                if error is None:
+                    raise
+                raise error from None
+        return mapped  # type: ignore[return-value]
+    return wrap
+
+
+class SQLRegistryStore(RegistryStore):
+    """One set of tables holds every project; an apply bumps the project's version row.
+
+    PostgreSQL connections are opened per operation (no pool), each bounded by the connect timeout
+    and its statements by the read timeout, so a registry that is down or frozen fails a refresh
+    within those bounds instead of hanging on a pooled connection.
+    """
+
+    def __init__(self, url: str, connect_timeout_seconds: float = 2.0, read_timeout_seconds: float = 5.0,
+                 lock_timeout_seconds: float = 30.0) -> None:
         try:
             if url.startswith("sqlite"):
-                self.engine = sa.create_engine(url, connect_args={"timeout": SQLITE_LOCK_TIMEOUT_SECONDS})
+                self.engine = sa.create_engine(url, connect_args={"timeout": lock_timeout_seconds})
             else:
-                self.engine = sa.create_engine(url, pool_pre_ping=True)
-        except (sa.exc.ArgumentError, ImportError) as e:
+                # libpq counts whole seconds, at least 2.
+                connect_args = {"connect_timeout": max(2, round(connect_timeout_seconds)),
+                                "options": f"-c statement_timeout={int(read_timeout_seconds * 1000)}"}
+                self.engine = sa.create_engine(url, poolclass=sa.pool.NullPool, connect_args=connect_args)
+        except ImportError as e:
+            raise MissingExtra(f"registry path '{masked_url(url)}' needs a database driver that is not installed "
+                               f"({e}): pip install \"repast[postgres]\"") from None
+        except sa.exc.ArgumentError as e:
             raise ConfigError(f"registry path '{masked_url(url)}' is not a usable database URL: {e}") from None
         self._url = url
         self._created = False
+
+    @classmethod
+    def from_config(cls, config: RepoConfig) -> SQLRegistryStore:
+        registry = config.registry_config
+        return cls(config.registry_url(), registry.connect_timeout_seconds, registry.read_timeout_seconds,
+                   registry.lock_timeout_seconds)
 
     def _ensure_tables(self) -> None:
         if self._created:
@@ -105,14 +158,19 @@ class SQLRegistryStore(RegistryStore):
                 break
             except sa.exc.DBAPIError as e:
                 # Another process created the tables between our check and our CREATE ("already
-                # exists" / unique violation); the next checkfirst sees them.
-                if attempt == 2:
+                # exists" / unique violation); the next checkfirst sees them. A database that
+                # cannot be reached, is locked or refuses the user is not worth a second try.
+                mapped = database_error(e, masked_url(self._url), "open the registry")
+                if isinstance(mapped, ConfigError) or (mapped is not None and "is locked" in str(mapped)):
+                    raise mapped from None
+                if attempt == 2 or isinstance(e, OperationalError):
                     raise StoreUnavailable(
                         # one line: libpq adds "Is the server running ..." on a second line
-                        f"registry database {self.engine.url!r} cannot be used: {' '.join(str(e.orig).split())}"
+                        f"registry database {masked_url(self._url)} cannot be used: {' '.join(str(e.orig).split())}"
                     ) from None
         self._created = True
 
+    @_database_errors("read definitions")
     def read(self, project: str) -> Snapshot:
         self._ensure_tables()
         with self._connect() as conn:
@@ -124,6 +182,7 @@ class SQLRegistryStore(RegistryStore):
             specs.setdefault(kind, {})[name] = json.loads(spec)
         return Snapshot(version, specs)
 
+    @_database_errors("read the registry version")
     def version(self, project: str) -> int:
         self._ensure_tables()
         with self._connect() as conn:
@@ -138,8 +197,10 @@ class SQLRegistryStore(RegistryStore):
         try:
             return self.engine.connect()
         except OperationalError as e:
-            raise StoreUnavailable(f"registry database cannot be reached: {e.orig}") from None
+            raise StoreUnavailable(f"registry database {masked_url(self._url)} cannot be reached: "
+                                   f"{' '.join(str(e.orig).split())}") from None
 
+    @_database_errors("apply definitions")
     def apply(self, project: str, changes: list[Change], expected_version: int, applied_by: str) -> int:
         self._ensure_tables()
         now = datetime.now(UTC)
@@ -184,6 +245,7 @@ class SQLRegistryStore(RegistryStore):
             f"project '{project}' was changed by another apply since version {expected} was read{by}; "
             "run `repast plan` to see the current state and apply again")
 
+    @_database_errors("read the apply history")
     def history(self, project: str, limit: int = 50) -> list[HistoryEntry]:
         self._ensure_tables()
         with self._connect() as conn:
@@ -192,6 +254,7 @@ class SQLRegistryStore(RegistryStore):
         return [HistoryEntry.from_record(r.version, as_utc(r.applied_at), r.applied_by, json.loads(r.changes))
                 for r in rows]
 
+    @_database_errors("record a materialization")
     def record_materialization(self, project: str, view: str, start: datetime, end: datetime,
                                storage: str = "") -> None:
         self._ensure_tables()
@@ -217,6 +280,7 @@ class SQLRegistryStore(RegistryStore):
                                        f"'{view}' could not be recorded: {' '.join(str(e.orig).split())}; the rows "
                                        "are written, run the materialization again to record it") from None
 
+    @_database_errors("read materialization watermarks")
     def materializations(self, project: str) -> dict[str, MaterializationRecord]:
         self._ensure_tables()
         with self._connect() as conn:
@@ -230,6 +294,7 @@ class SQLRegistryStore(RegistryStore):
         with self._connect() as conn:
             return sorted(r[0] for r in conn.execute(sa.select(projects.c.project)).all())
 
+    @_database_errors("tear down the project")
     def delete_project(self, project: str) -> None:
         self._ensure_tables()
         with self.engine.begin() as conn:

@@ -235,9 +235,34 @@ def test_substituted_value_is_validated_with_its_key(tmp_path: Path, monkeypatch
 
 def test_missing_environment_variable_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("REPAST_TEST_UNSET", raising=False)
-    path = write_yaml(tmp_path, "project: p\nregistry: ${REPAST_TEST_UNSET}/r.db\n")
+    path = write_yaml(tmp_path, "project: p\nflags: {x: '${REPAST_TEST_UNSET}'}\n")
     with pytest.raises(ConfigError, match=rf"^{path}: environment variable \$\{{REPAST_TEST_UNSET\}} is not set$"):
         load_config(path)
+
+
+def test_a_missing_variable_of_a_section_is_named_when_the_section_is_used(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from repast.store import FeatureStore
+
+    monkeypatch.delenv("REPAST_TEST_UNSET", raising=False)
+    path = write_yaml(tmp_path, "project: p\nregistry: ${REPAST_TEST_UNSET}/r.db\n")
+    cfg = load_config(path)
+    with pytest.raises(ConfigError, match=rf"^{path}: environment variable \$\{{REPAST_TEST_UNSET\}} is not set "
+                                          r"\(needed by registry\)$"):
+        FeatureStore(config=cfg)
+
+
+def test_unset_server_tokens_do_not_stop_commands_that_do_not_serve(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from repast.store import FeatureStore
+
+    monkeypatch.delenv("REPAST_TEST_READ_TOKEN", raising=False)
+    path = write_yaml(tmp_path, "project: p\nfeature_server:\n  auth: {type: token, "
+                                "read_tokens: ['${REPAST_TEST_READ_TOKEN}']}\n")
+    store = FeatureStore(config=load_config(path))
+    assert store.list_feature_views() == []
+    with pytest.raises(ConfigError, match=r"REPAST_TEST_READ_TOKEN\} is not set \(needed by feature_server\)"):
+        store.config.require_section("feature_server")
 
 
 def test_dollar_signs_without_braces_are_left_alone(tmp_path: Path) -> None:
