@@ -52,3 +52,7 @@ def require_module(module: str, extra: str) -> None:
             f"the Python package '{module}' is required for this backend: "
             f'pip install "repast[{extra}]"'
         )
+
+
+class VectorSearchUnsupported(InputError):
+    """The configured online store cannot search vectors (it does not declare the capability)."""
