@@ -22,6 +22,7 @@ from repast.definitions import FeatureView
 from repast.errors import StoreUnavailable, require_module
 from repast.online.base import OnlineStore, ReadRow, view_signature
 from repast.online.keys import WriteRows, write_rows
+from repast.online.vector_postgres import ensure_vector_storage
 from repast.sql_quoting import quote_ident
 from repast.types import Array, FeatureType
 
@@ -120,6 +121,8 @@ class PostgresOnlineStore(OnlineStore):
                              f"_event_ts BIGINT NOT NULL, _created_ts BIGINT{features})")
                 conn.execute(f"INSERT INTO {meta} VALUES (%s, %s, %s) ON CONFLICT (project, view) "
                              "DO UPDATE SET signature = excluded.signature", (project, view.name, signature))
+            for view in keep:  # vector settings are not part of the signature: checked every apply
+                ensure_vector_storage(conn, self.config.db_schema, _table_name(project, view.name), view)
             for view in delete:
                 conn.execute(f"DROP TABLE IF EXISTS {self._table(project, view.name)}")
                 conn.execute(f"DELETE FROM {meta} WHERE project = %s AND view = %s", (project, view.name))
