@@ -217,6 +217,7 @@ def retrieve_online_documents_v2(store: FeatureStore, features: Sequence[str], q
                                  distance_metric: str | None = None, query_string: str | None = None,
                                  filters: dict[str, Any] | None = None, exact: bool = False) -> OnlineResponse:
     """The top_k documents of one view from the online store (see the module docstring)."""
+    source = OnlineDocuments(store)  # first: a store without the capability says so, whatever the request
     req = parse_request(lambda name: store.registry.contents().get("feature_view", name), features, query, top_k,
                         distance_metric, query_string, filters, exact)
-    return retrieve(OnlineDocuments(store), req)
+    return retrieve(source, req)

