@@ -20,6 +20,7 @@ from repast.definitions import PushSource
 from repast.errors import FeatureNotFound, StoreUnavailable
 from repast.server.auth import auth_from_config
 from repast.server.dispatch import StoreCalls
+from repast.server.documents import document_routes
 from repast.server.errors import error_body
 from repast.server.metrics import ServerMetrics
 from repast.server.middleware import ServerMiddleware
@@ -179,6 +180,7 @@ def create_app(store: FeatureStore) -> FastAPI:
          "Load the latest row per entity with start_ts <= event_ts < end_ts online."),
         ("/materialize-incremental", server.materialize_incremental, MaterializeIncrementalRequest,
          "Materialize each view from where its last run ended up to end_ts."),
+        *document_routes(store),
     ]
     for path, handler, model, summary in posts:
         app.add_api_route(path, handler, methods=["POST"], summary=summary, openapi_extra=request_schema(model))

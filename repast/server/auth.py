@@ -1,7 +1,8 @@
 """Bearer-token auth: read tokens may read features, write tokens may do everything.
 
 Configured in feature_store.yaml under `feature_server.auth`. /health and /ready are always
-open (probes carry no secrets). A read token may call POST /get-online-features and GET /registry
+open (probes carry no secrets). A read token may call POST /get-online-features, POST
+/retrieve-online-documents and GET /registry
 (what thin clients and the KServe transformer need: definitions and features, nothing that
 writes); every other endpoint, /metrics and /docs included, needs a write token.
 """
@@ -15,7 +16,8 @@ from repast.config import FeatureServerConfig, TokenAuthConfig
 from repast.server.errors import ApiError
 
 OPEN_PATHS = frozenset({"/health", "/ready"})
-READ_ENDPOINTS = frozenset({("POST", "/get-online-features"), ("GET", "/registry")})
+READ_ENDPOINTS = frozenset({("POST", "/get-online-features"), ("GET", "/registry"),
+                            ("POST", "/retrieve-online-documents")})
 
 
 class Access(Enum):
