@@ -119,6 +119,8 @@ class VectorMatrix:
         self.dimension = dimension
         self.matrix = np.zeros((0, dimension), dtype=np.float32)
         self.norms = np.zeros(0, dtype=np.float64)
+        self.neg_inv_norms = np.zeros(0, dtype=np.float32)  # -1/|m|, for COSINE scores
+        self.squared_norms = np.zeros(0, dtype=np.float32)  # |m|^2, for L2 scores
         self.alive = np.zeros(0, dtype=bool)
         self.keys: list[str] = []
         self.row_of: dict[str, int] = {}
@@ -140,7 +142,12 @@ class VectorMatrix:
         norms[:self.size] = self.norms[:self.size]
         alive = np.zeros(capacity, dtype=bool)
         alive[:self.size] = self.alive[:self.size]
+        neg_inv = np.zeros(capacity, dtype=np.float32)
+        neg_inv[:self.size] = self.neg_inv_norms[:self.size]
+        squared = np.zeros(capacity, dtype=np.float32)
+        squared[:self.size] = self.squared_norms[:self.size]
         self.matrix, self.norms, self.alive = matrix, norms, alive
+        self.neg_inv_norms, self.squared_norms = neg_inv, squared
 
     def upsert(self, keys: Sequence[str], vectors: np.ndarray, texts: Sequence[str | None] | None = None) -> None:
         """Set the vector (and keyword text) of each key; a key seen before keeps its row."""
@@ -154,7 +161,11 @@ class VectorMatrix:
             self.size += 1
         rows = np.fromiter((self.row_of[k] for k in keys), dtype=np.int64, count=len(keys))
         self.matrix[rows] = vectors
-        self.norms[rows] = np.linalg.norm(vectors.astype(np.float64), axis=1)
+        norms = np.linalg.norm(vectors.astype(np.float64), axis=1)
+        self.norms[rows] = norms
+        with np.errstate(divide="ignore"):
+            self.neg_inv_norms[rows] = np.where(norms > 0, -1.0 / norms, 0.0)
+        self.squared_norms[rows] = norms ** 2
         self.alive[rows] = True
         if texts is not None:
             for row, text in zip(rows.tolist(), texts, strict=True):
@@ -187,32 +198,38 @@ class VectorMatrix:
         """The top_k (entity key, distance) by the module's rule, among live rows (and `mask`)."""
         q = np.asarray(query, dtype=np.float64)
         live = self.alive[:self.size] if mask is None else self.alive[:self.size] & mask
-        n_live = int(live.sum())
+        n_live = len(self.row_of) if mask is None else int(live.sum())
         if n_live == 0 or top_k <= 0:
             return []
-        approx = self._approximate(q, metric)
-        approx[~live] = np.inf
+        score, margin = self._scores(q, metric)
+        if n_live < self.size:
+            score[~live] = np.inf
         k = min(top_k, n_live)
-        kth = np.partition(approx, k - 1)[k - 1]
-        # float32 products may misorder rows within their rounding error of the cut: re-rank
-        # every row that close to it exactly.
-        scale = float(np.max(self.norms[:self.size][live])) * float(np.linalg.norm(q)) + 1.0
-        candidates = np.flatnonzero(approx <= kth + 1e-4 * scale)
+        kth = np.partition(score, k - 1)[k - 1]
+        # float32 products may misorder rows within their rounding error of the cut: every row that
+        # close to it is re-ranked exactly, so the answer is the exact top-k.
+        candidates = np.flatnonzero(score <= kth + margin)
         exact = exact_distances(self.matrix[candidates], q, metric)
         keys = [self.keys[i] for i in candidates.tolist()]
         order = order_hits(keys, exact.tolist())[:k]
         return [(keys[i], float(exact[i])) for i in order]
 
-    def _approximate(self, q: np.ndarray, metric: Metric) -> np.ndarray:
-        m = self.matrix[:self.size]
-        dots = (m @ q.astype(np.float32)).astype(np.float64)
+    def _scores(self, q: np.ndarray, metric: Metric) -> tuple[np.ndarray, float]:
+        """Per row a float32 score ordered as the distance (one matrix-vector product, in place),
+        and a bound on its rounding error: (d + 2) unit roundoffs of the products' magnitude, doubled."""
+        score = self.matrix[:self.size] @ q.astype(np.float32)
+        q_norm = float(np.linalg.norm(q))
+        unit = 2.0 * (self.dimension + 2) * 2.0 ** -24
+        if metric is Metric.COSINE:  # -(m.q)/|m|: the cosine distance scaled by |q|, plus a constant
+            score *= self.neg_inv_norms[:self.size]
+            return score, unit * q_norm
+        max_norm = float(self.norms[:self.size].max())
         if metric is Metric.INNER_PRODUCT:
-            return -dots
-        norms = self.norms[:self.size]
-        if metric is Metric.COSINE:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                return 1.0 - dots / (norms * float(np.linalg.norm(q)))
-        return norms ** 2 - 2.0 * dots + float(q @ q)  # squared: same order as the distance
+            np.negative(score, out=score)
+            return score, unit * max_norm * q_norm
+        score *= -2.0  # |m|^2 - 2 m.q: the squared distance less |q|^2
+        score += self.squared_norms[:self.size]
+        return score, unit * (2.0 * max_norm * q_norm + max_norm ** 2)
 
     def keyword(self, query_string: str, top_k: int, mask: np.ndarray | None = None) -> list[tuple[str, int]]:
         """Keyword matches (entity key, matched terms), most terms first, then entity key."""
