@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from repast import Entity, FeatureStore, FeatureView, Field, FileSource, PushSource, RepoConfig
-from repast.errors import VectorSearchUnsupported
+from repast.errors import DefinitionError, InputError, VectorSearchUnsupported
 from repast.online import VECTOR_SEARCH
 from repast.types import Array, Float32, String, ValueType
 from repast.vector import Metric, exact_distances
@@ -239,3 +239,57 @@ def test_a_store_without_vector_search_refuses_naming_itself(tmp_path: Path) -> 
                                         "online_store": {"type": "redis", "connection_string": "127.0.0.1:1"}})
     with pytest.raises(VectorSearchUnsupported, match="online store 'redis' \\(RedisOnlineStore\\)"):
         FeatureStore(config=config).retrieve_online_documents_v2(["docs:embedding"], query=[1.0], top_k=1)
+
+
+def test_a_wrong_length_is_refused_naming_the_row_and_nothing_is_written(docs: Docs) -> None:
+    view = docs.apply(docs_view(3, "L2"))
+    with pytest.raises(InputError, match="row 1 \\(entity key 8\\): vector field 'embedding' has 2 values"):
+        docs.write(view, [7, 8], [[1, 2, 3], [1, 2]])
+    assert docs.search([1, 2, 3], 5)["doc_id"] == []
+
+
+def test_a_non_number_in_an_embedding_is_refused_naming_the_row(docs: Docs) -> None:
+    view = docs.apply(docs_view(2, "L2"))
+    frame = pd.DataFrame({"doc_id": [1, 2], "embedding": [[1.0, 2.0], [1.0, "x"]], "text": ["a", "b"],
+                          "lang": ["en", "en"], "event_timestamp": [NOW, NOW]})
+    with pytest.raises(InputError, match="column 'embedding', row 1"):
+        docs.store.write_to_online_store(view.name, frame)
+
+
+def test_feasts_older_call_returns_the_same_hits(docs: Docs) -> None:
+    view = docs.apply(docs_view(2, "COSINE"))
+    docs.write(view, [1, 2, 3], [[1, 0], [0, 1], [1, 1]])
+    v2 = docs.store.retrieve_online_documents_v2(["docs:embedding"], query=[1.0, 0.2], top_k=2).to_dict()
+    assert docs.store.retrieve_online_documents(query=[1.0, 0.2], top_k=2, features=["docs:embedding"]).to_dict() == v2
+    assert docs.store.retrieve_online_documents("docs:embedding", [1.0, 0.2], 2).to_dict() == v2
+
+
+@pytest.mark.postgres
+def test_a_server_without_pgvector_refuses_vector_fields_at_apply_and_serves_the_rest(
+        postgres_url: str, tmp_path: Path, unique_name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(postgres_url) as conn:
+        if conn.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'vector'").fetchone():
+            pytest.skip(f"the PostgreSQL at {postgres_url} has pgvector; this test needs one without")
+    config = RepoConfig.model_validate({
+        "project": unique_name, "repo_path": tmp_path, "registry": str(tmp_path / "r.db"),
+        "online_store": {"type": "postgres", "url": postgres_url, "db_schema": unique_name}})
+    docs = Docs(FeatureStore(config=config))
+    plain = FeatureView(name="plain", entities=[doc], source=docs_view(2, "L2").source, schema=[
+        Field(name="text", dtype=String)])
+    try:
+        docs.store.apply([doc, plain])
+        with pytest.raises(DefinitionError, match="feature view 'docs': vector field 'embedding' needs the "
+                                                  "pgvector extension"):
+            docs.apply(docs_view(2, "L2"))
+        assert [v.name for v in docs.store.list_feature_views()] == ["plain"]
+        docs.store.write_to_online_store("plain", pd.DataFrame({"doc_id": [1], "text": ["kept"],
+                                                                "event_timestamp": [NOW]}))
+        got = docs.store.get_online_features(["plain:text"], {"doc_id": [1]}).to_dict()
+        assert got["text"] == ["kept"]
+    finally:
+        docs.store.teardown()
+        docs.store.online_store.close()
+        with psycopg.connect(postgres_url, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{unique_name}" CASCADE')
