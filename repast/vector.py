@@ -131,11 +131,15 @@ class VectorMatrix:
     def __len__(self) -> int:
         return len(self.row_of)
 
+    def reserve(self, rows: int) -> None:
+        """Make room for `rows` rows in all, so a load does not copy the matrix as it grows."""
+        self._grow(max(0, rows - self.size))
+
     def _grow(self, extra: int) -> None:
         need = self.size + extra
         if need <= len(self.matrix):
             return
-        capacity = max(need, int(len(self.matrix) * 1.5) + 1024)
+        capacity = need if self.size == 0 else max(need, int(len(self.matrix) * 1.5) + 1024)
         matrix = np.zeros((capacity, self.dimension), dtype=np.float32)
         matrix[:self.size] = self.matrix[:self.size]
         norms = np.zeros(capacity, dtype=np.float64)
