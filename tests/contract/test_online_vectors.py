@@ -35,12 +35,13 @@ STORES = [pytest.param(kind, marks=pytest.mark.pgvector) if kind == "postgres" e
 doc = Entity(name="doc", join_keys=["doc_id"], value_type=ValueType.INT64)
 
 
-def docs_view(dim: int, metric: str, name: str = "docs", path: str = "docs.parquet") -> FeatureView:
+def docs_view(dim: int, metric: str, name: str = "docs", path: str = "docs.parquet",
+              extra: list[Field] | None = None) -> FeatureView:
     source = PushSource(name=f"{name}_push", batch_source=FileSource(path=path, timestamp_field="event_timestamp"))
     return FeatureView(name=name, entities=[doc], source=source, ttl=timedelta(0), schema=[
         Field(name="embedding", dtype=Array(Float32), vector_index=True, vector_length=dim,
               vector_search_metric=metric),
-        Field(name="text", dtype=String), Field(name="lang", dtype=String)])
+        Field(name="text", dtype=String), Field(name="lang", dtype=String), *(extra or [])])
 
 
 class Docs:
@@ -51,7 +52,7 @@ class Docs:
         # An empty source file of the right columns: apply checks view schemas against it.
         pa.parquet.write_table(pa.table({
             "doc_id": pa.array([], pa.int64()), "embedding": pa.array([], pa.list_(pa.float32())),
-            "text": pa.array([], pa.string()), "lang": pa.array([], pa.string()),
+            "text": pa.array([], pa.string()), "lang": pa.array([], pa.string()), "title": pa.array([], pa.string()),
             "event_timestamp": pa.array([], pa.timestamp("us", tz="UTC"))}), store.repo_path / "docs.parquet")
 
     def apply(self, view: FeatureView) -> FeatureView:
@@ -293,3 +294,22 @@ def test_a_server_without_pgvector_refuses_vector_fields_at_apply_and_serves_the
         docs.store.online_store.close()
         with psycopg.connect(postgres_url, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA IF EXISTS "{unique_name}" CASCADE')
+
+
+def test_a_write_through_another_store_object_is_seen_by_the_next_search(docs: Docs) -> None:
+    view = docs.apply(docs_view(2, "L2"))
+    docs.write(view, [1, 2], [[0, 0], [5, 5]])
+    assert docs.search([5, 5], 1)["doc_id"] == [2]  # this process has loaded its index
+    other = Docs(FeatureStore(config=docs.store.config))  # other connections, as another process has
+    other.write(view, [3], [[5, 5]], ts=NOW + timedelta(seconds=1))
+    other.write(view, [2], [None], ts=NOW + timedelta(seconds=1))
+    assert docs.search([5, 5], 2)["doc_id"] == [3, 1]
+    other.store.online_store.close()
+
+
+def test_a_rebuilt_view_does_not_serve_its_old_documents(docs: Docs) -> None:
+    view = docs.apply(docs_view(2, "L2"))
+    docs.write(view, [1], [[0, 0]])
+    assert docs.search([0, 0], 1)["doc_id"] == [1]
+    docs.apply(docs_view(2, "L2", extra=[Field(name="title", dtype=String)]))  # new feature: storage rebuilt
+    assert docs.search([0, 0], 1)["doc_id"] == []
