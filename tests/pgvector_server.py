@@ -56,13 +56,15 @@ class PgvectorServer:
         subprocess.run([str(self.bin / args[0]), *args[1:]], check=True, capture_output=True, timeout=120,
                        user=self.user, cwd=self.directory)
 
-    def start(self) -> PgvectorServer:
+    def start(self, *settings: str) -> PgvectorServer:
+        """Start it; `settings` are extra server options, e.g. "shared_buffers=1GB"."""
         if self.user is not None:
             info = pwd.getpwnam(self.user)
             os.chown(self.directory, info.pw_uid, info.pw_gid)
         self._run("initdb", "-D", str(self.data), "--auth=trust", "-U", "postgres", "--encoding=utf8")
         self._run("pg_ctl", "-D", str(self.data), "-w", "-l", str(self.directory / "log"), "-o",
-                  f"-h 127.0.0.1 -p {self.port} -k {self.directory}", "start")
+                  f"-h 127.0.0.1 -p {self.port} -k {self.directory}" + "".join(f" -c {s}" for s in settings),
+                  "start")
         return self
 
     def stop(self) -> None:
