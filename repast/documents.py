@@ -132,8 +132,11 @@ def retrieve(source: DocumentSource, req: DocumentQuery) -> OnlineResponse:
         vectors = [r[j] for _, r in found]
         usable = [i for i, v in enumerate(vectors) if v is not None and len(v) == len(req.query)]
         found = [found[i] for i in usable]
-        distances = exact_distances(np.array([vectors[i] for i in usable], dtype=np.float64).reshape(
-            len(usable), len(req.query)), req.query, req.metric).tolist()
+        computed = exact_distances(np.array([vectors[i] for i in usable], dtype=np.float64).reshape(
+            len(usable), len(req.query)), req.query, req.metric)
+        # A zero vector has no COSINE distance (possible when the request overrides an L2 field's metric).
+        defined = np.flatnonzero(np.isfinite(computed)).tolist()
+        found, distances = [found[i] for i in defined], computed[defined].tolist()
         if not req.query_string:  # one definition of the order: the distances reported here
             order = order_hits([k for k, _ in found], distances)
             found, distances = [found[i] for i in order], [distances[i] for i in order]

@@ -8,8 +8,9 @@ pgvector's operators already follow repast's rule (a distance, lower is closer):
 `<=>` 1 - cosine similarity, `<#>` the negative inner product.
 
 Searches use the index (approximate, hnsw.ef_search = max(100, 2 * top_k)) unless the request is
-exact, has filters or names another metric; those scan exactly, as keyword matching always does. A server without pgvector keeps
-serving every other view: a vector field there is refused at apply with a DefinitionError.
+exact, has filters or names another metric; those scan exactly, as keyword matching always does.
+A server without pgvector keeps serving every other view: a vector field there is refused at apply
+with a DefinitionError.
 """
 
 from __future__ import annotations
