@@ -106,3 +106,7 @@ FeastError = RepastError
 RepoConfigPathDoesNotExist = ConfigError
 FeastProviderNotImplementedError = ConfigError
 DataSourceNoNameException = DefinitionError
+
+
+class VectorSearchUnsupported(InputError):
+    """The configured online store cannot search vectors (it does not declare the capability)."""

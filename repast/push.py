@@ -57,8 +57,34 @@ def as_arrow(df: Any, what: str) -> pa.Table:
     if isinstance(df, dict):
         return pa.table(df)
     if hasattr(df, "columns") and hasattr(df, "dtypes"):
-        return pa.Table.from_pandas(df, preserve_index=False)
+        try:
+            return pa.Table.from_pandas(df, preserve_index=False)
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
+            raise InputError(f"{what}: {_unconvertible(df, e)}") from None
     raise InputError(f"{what}: expected a pandas DataFrame or an Arrow table, got {type(df).__name__}")
+
+
+def _unconvertible(df: Any, error: Exception) -> str:
+    """Which column and row of a DataFrame Arrow cannot convert (e.g. text inside an embedding)."""
+    for name in df.columns:
+        try:
+            pa.array(df[name], from_pandas=True)
+            continue
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            pass
+        first: pa.DataType | None = None
+        for row, value in enumerate(df[name]):
+            try:
+                arrow_type = pa.array([value], from_pandas=True).type
+            except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
+                return f"column '{name}', row {row}: value {value!r} cannot be converted ({e})"
+            empty = pa.types.is_list(arrow_type) and pa.types.is_null(arrow_type.value_type)
+            if pa.types.is_null(arrow_type) or empty:
+                continue
+            first = first or arrow_type
+            if arrow_type != first and not (pa.types.is_integer(arrow_type) or pa.types.is_integer(first)):
+                return f"column '{name}', row {row}: value {value!r} has type {arrow_type}, earlier rows {first}"
+    return f"the frame cannot be converted to Arrow: {error}"
 
 
 def _column(table: pa.Table, name: str, what: str) -> pa.Array:
@@ -109,6 +135,10 @@ def view_rows(view: FeatureView, table: pa.Table, what: str) -> pa.Table:
         cols[key] = _key(table, source.source_column(key), dtype, what)
     for f in view.features:
         cols[f.name] = _feature(table, source.source_column(f.name), f.dtype, what)
+        if f.vector_index:
+            from repast.vector import check_vector_column
+
+            check_vector_column(cols[f.name], f, view.name, cols[view.join_keys[0]] if view.join_keys else None)
     cols[EVENT_TS] = _timestamp(table, source.timestamp_field, what)
     created = source.created_timestamp_column
     cols[CREATED_TS] = _timestamp(table, created, what) if created and created in table.column_names \
@@ -134,6 +164,10 @@ def offline_rows(source: DataSource, views: list[FeatureView], table: pa.Table, 
                 cols[col] = pc.cast(cols[col], dtype.to_arrow())
         for f in view.features:
             cols[source.source_column(f.name)] = _feature(table, source.source_column(f.name), f.dtype, what)
+            if f.vector_index:
+                from repast.vector import check_vector_column
+
+                check_vector_column(cols[source.source_column(f.name)], f, view.name, None)
     cols[source.timestamp_field] = _timestamp(table, source.timestamp_field, what)
     if source.created_timestamp_column:
         created = source.created_timestamp_column

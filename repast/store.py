@@ -324,3 +324,42 @@ class FeatureStore(FeastSurface):
         from repast.push import write_to_offline_store
 
         write_to_offline_store(self, feature_view_name, df, allow_registry_cache)
+
+    # ---- vector retrieval (repast/documents.py, repast/documents_offline.py) ------------------
+    def retrieve_online_documents_v2(self, features: list[str], top_k: Any = None, query: Any = None,
+                                     distance_metric: str | None = None, query_string: str | None = None,
+                                     filters: dict[str, Any] | None = None, *, exact: bool = False) -> Any:
+        """The top_k documents of one view nearest to `query` (and/or matching `query_string`): an
+        OnlineResponse with the join keys, the features and `distance` (lower is closer) per hit."""
+        from repast.documents import retrieve_online_documents_v2
+
+        top_k, query = _top_k_and_query(top_k, query)
+        return retrieve_online_documents_v2(self, features, query, top_k, distance_metric, query_string, filters,
+                                            exact)
+
+    def retrieve_online_documents(self, query: Any = None, top_k: Any = None, features: list[str] | None = None,
+                                  distance_metric: str | None = None, *, feature: str | None = None) -> Any:
+        """Feast's first form: `(query, top_k, features)`, or the older `(feature, query, top_k)`."""
+        if isinstance(query, str) and ":" in query:  # the older form, positionally
+            feature, query, top_k, features = query, top_k, features, None
+        refs = list(features or []) or ([feature] if feature else [])
+        if feature and feature not in refs:
+            refs.append(feature)
+        return self.retrieve_online_documents_v2(refs, top_k, query, distance_metric)
+
+    def retrieve_documents(self, features: list[str], top_k: Any = None, query: Any = None,
+                           as_of: datetime | None = None, distance_metric: str | None = None,
+                           query_string: str | None = None, filters: dict[str, Any] | None = None) -> Any:
+        """Point-in-time retrieval from the offline store: the documents as they were at `as_of`
+        (default now; each entity's latest row at or before it, ttl applied), ranked exactly."""
+        from repast.documents_offline import retrieve_documents
+
+        top_k, query = _top_k_and_query(top_k, query)
+        return retrieve_documents(self, features, query, top_k, as_of, distance_metric, query_string, filters)
+
+
+def _top_k_and_query(top_k: Any, query: Any) -> tuple[Any, Any]:
+    """Accept both `(features, top_k, query)` (Feast) and `(features, query, top_k)`."""
+    if not isinstance(top_k, int | None) and isinstance(query, int):
+        return query, top_k
+    return (10 if top_k is None else top_k), query

@@ -10,4 +10,11 @@ ONLINE_STORES = {
     "remote": "repast.online.remote:RemoteOnlineStore",
 }
 
-__all__ = ["ONLINE_STORES", "OnlineStore"]
+# online_store.type -> "module:Class" of its vector search capability (repast.online.vector_base);
+# a store type missing here cannot search vectors.
+VECTOR_SEARCH = {
+    "sqlite": "repast.online.vector_sqlite:SqliteVectorSearch",
+    "postgres": "repast.online.vector_postgres:PostgresVectorSearch",
+}
+
+__all__ = ["ONLINE_STORES", "VECTOR_SEARCH", "OnlineStore"]

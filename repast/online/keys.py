@@ -148,6 +148,11 @@ def write_rows(view: FeatureView, batch: pa.RecordBatch | pa.Table, integer_keys
     cols = {name: table.column(name).combine_chunks() for name in table.column_names}
     created = _timestamp_us(cols[CREATED_TS]) if CREATED_TS in cols else pa.nulls(table.num_rows, pa.int64())
     features = {f.name: _cast_feature(cols[f.name], f.dtype, view.name, f.name) for f in view.features}
+    for f in view.features:
+        if f.vector_index:  # wrong lengths, NaN, nulls: refused naming the row, before anything is written
+            from repast.vector import check_vector_column
+
+            check_vector_column(features[f.name], f, view.name, cols[view.join_keys[0]] if view.join_keys else None)
     if integer_keys:
         keys = _key_integers(cols[view.join_keys[0]], view.name, view.join_keys[0])
     else:

@@ -26,6 +26,7 @@ from repast.errors import EntityKeyError, InputError, StoreUnavailable, require_
 from repast.online.base import OnlineStore, ReadRow, new_storage_record, parse_storage_record, view_signature
 from repast.online.codec import BYTES_TYPES, is_nested, nested_json, struct_fields_decoder
 from repast.online.keys import WriteRows, write_rows
+from repast.online.vector_postgres import ensure_vector_storage
 from repast.sql_quoting import quote_ident
 from repast.types import Array, FeatureType, Struct
 
@@ -175,6 +176,8 @@ class PostgresOnlineStore(OnlineStore):
                 conn.execute(f"INSERT INTO {meta} VALUES (%s, %s, %s) ON CONFLICT (project, view) "
                              "DO UPDATE SET signature = excluded.signature",
                              (project, view.name, new_storage_record(signature)))
+            for view in keep:  # vector settings are not part of the signature: checked every apply
+                ensure_vector_storage(conn, self.config.db_schema, _table_name(project, view.name), view)
             for view in delete:
                 conn.execute(f"DROP TABLE IF EXISTS {self._table(project, view.name)}")
                 conn.execute(f"DELETE FROM {meta} WHERE project = %s AND view = %s", (project, view.name))

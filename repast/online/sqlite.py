@@ -36,6 +36,7 @@ from repast.online.base import (
 )
 from repast.online.codec import Decoder, sql_decoder, sql_values
 from repast.online.keys import integer_key, write_rows
+from repast.online.vector_sqlite import vector_decoders, vector_encoder, vector_layout
 from repast.sql_quoting import quote_ident
 from repast.types import Array, FeatureType, Struct
 
@@ -79,7 +80,7 @@ def _sql_type(dtype: FeatureType) -> str:
 def _signature(view: FeatureView, integer: bool) -> str:
     # The key column's kind is part of this store's layout; a text key adds nothing, so tables made
     # before integer keys existed keep their signature and are not rebuilt.
-    return view_signature(view) + (";key=integer" if integer else "")
+    return view_signature(view) + (";key=integer" if integer else "") + vector_layout(view)
 
 
 def _rowids(keys: Sequence[str]) -> list[int | None]:
@@ -124,7 +125,8 @@ class _ReadSpec:
         self.integer = integer_key(view)
         self.select = f"SELECT {cols} FROM {table_name(project, view.name)} WHERE _entity_key IN "
         self.one = f"SELECT {cols} FROM {table_name(project, view.name)} WHERE _entity_key = ?"
-        decoders = [sql_decoder(dtypes[f]) for f in features]
+        vectors = vector_decoders(view)
+        decoders = [vectors.get(f) or sql_decoder(dtypes[f]) for f in features]
         self.decoders: list[Decoder | None] | None = decoders if any(decoders) else None
 
 
@@ -232,11 +234,12 @@ class SqliteOnlineStore(OnlineStore):
         table = pa.table([rows.keys, rows.event_us, rows.created_us, *rows.features.values()],
                          names=["k", "e", "c", *rows.features]).take(pc.sort_indices(rows.keys))
         dtypes: list[FeatureType | None] = [None, None, None, *(f.dtype for f in view.features)]
+        vectors = [None, None, None, *(vector_encoder(f) for f in view.features)]
 
         def python_rows(start: int) -> list[tuple[Any, ...]]:
             part = table.slice(start, _CHUNK)
-            return list(zip(*[c.to_pylist() if d is None else sql_values(c, d)
-                              for c, d in zip(part.columns, dtypes, strict=True)], strict=True))
+            return list(zip(*[c.to_pylist() if d is None else v(c) if v is not None else sql_values(c, d)
+                              for c, d, v in zip(part.columns, dtypes, vectors, strict=True)], strict=True))
 
         sql = _upsert_sql(project, view)
         conn = self._conn()

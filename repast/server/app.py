@@ -22,6 +22,7 @@ from repast.errors import FeatureNotFound, StoreUnavailable
 from repast.online_read import get_online_features
 from repast.server.auth import auth_from_config
 from repast.server.dispatch import StoreCalls
+from repast.server.documents import document_routes
 from repast.server.errors import error_body
 from repast.server.feature_logging import ServedRowLogger
 from repast.server.limits import RequestLimits
@@ -207,6 +208,7 @@ def create_app(store: FeatureStore) -> FastAPI:
          "Load the latest row per entity with start_ts <= event_ts < end_ts online."),
         ("/materialize-incremental", server.materialize_incremental, MaterializeIncrementalRequest,
          "Materialize each view from where its last run ended up to end_ts."),
+        *document_routes(store),
     ]
     for path, handler, model, summary in posts:
         app.add_api_route(path, handler, methods=["POST"], summary=summary, openapi_extra=request_schema(model))
