@@ -69,12 +69,17 @@ class SavedDataset:
         import os
 
         path = self.storage.to_dict()["path"]
-        return path if os.path.isabs(path) or self.repo_path is None else os.path.join(self.repo_path, path)
+        if "://" in path or os.path.isabs(path) or self.repo_path is None:
+            return path
+        return os.path.join(self.repo_path, path)
 
     def to_arrow(self) -> Any:
         import pyarrow.parquet as pq
 
-        return pq.read_table(self._path())
+        from repast.offline.filesystems import filesystem_for  # s3:// and gs:// as FileSource paths
+
+        fs, inner = filesystem_for(self._path(), getattr(self.storage, "s3_endpoint_override", None))
+        return pq.read_table(inner, filesystem=fs)
 
     def to_df(self) -> Any:
         return self.to_arrow().to_pandas()

@@ -64,11 +64,12 @@ class RetrievalJob(ABC):
         base = self.repo_path()
         if "://" not in path and not os.path.isabs(path) and base is not None:
             path = os.path.join(base, path)
-        fs, inner = filesystem_for(path)
+        endpoint = getattr(storage, "s3_endpoint_override", None)
+        fs, inner = filesystem_for(path, endpoint)
         if fs.get_file_info(inner).type != pafs.FileType.NotFound and not allow_overwrite:
             raise InputError(f"saved dataset storage '{path}' already exists; pass allow_overwrite=True to replace it")
         if is_remote(path):
-            self.to_parquet(path)
+            self.to_parquet(path, endpoint)
             return
         os.makedirs(os.path.dirname(inner) or ".", exist_ok=True)
         partial = f"{inner}.{uuid.uuid4().hex}.partial"
