@@ -3,12 +3,14 @@
     python benchmarks/serve.py [--entities 10000] [--duration 10] [--sustain 60] [--skip-sustain]
 
 Runs `repast serve` as a real process and drives it with wrk (`apt-get install wrk`; without it,
-a small asyncio keep-alive load generator in this file stands in). Three runs:
-  1. one worker, one connection: latency percentiles
-  2. two workers, eight connections: throughput and p99
+a small asyncio keep-alive load generator in this file stands in). Runs 1 and 2 also measure, in
+the same run and under the same uvicorn settings, the bare ASGI reference app (bare_app.py: reads
+the body, answers repast's bytes for the first request, parses and reads nothing):
+  1. one worker, one connection: latency percentiles, repast and the reference
+  2. two workers, eight connections: throughput and p99, repast and the reference
   3. two workers, eight connections sustained for --sustain seconds: errors and server RSS over time
-Targets (issue 5): 1 -> p50 <= 0.5 ms, p99 <= 1.5 ms; 2 -> >= 5,000 req/s at p99 <= 10 ms;
-3 -> 0 errors, flat memory. Figures are printed; nothing here is a pass/fail test.
+Targets (issue 10): repast >= 70% of the reference's throughput in 2, and a p50 <= 2x the
+reference's in 1; 3 -> 0 errors, flat memory. Figures are printed; nothing here is a pass/fail test.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import argparse
 import asyncio
 import json
 import multiprocessing
+import os
 import re
 import shutil
 import subprocess
@@ -70,12 +73,22 @@ def request_bodies(entities: int, count: int = 200) -> list[str]:
 
 
 class Server:
-    def __init__(self, repo: Path, port: int, workers: int) -> None:
-        repast = str(Path(sys.executable).parent / "repast")
+    """`repast serve` on the benchmark repo, or with `bare_body` the reference app (bare_app.py)
+    under the same uvicorn settings, answering those bytes."""
+
+    def __init__(self, repo: Path, port: int, workers: int, bare_body: Path | None = None) -> None:
         self.url = f"http://127.0.0.1:{port}"
-        self.proc = subprocess.Popen([repast, "serve", "--port", str(port), "--workers", str(workers),
-                                      "--no-access-log"], cwd=repo, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL, start_new_session=True)
+        if bare_body is None:
+            command = [str(Path(sys.executable).parent / "repast"), "serve", "--port", str(port),
+                       "--workers", str(workers), "--no-access-log"]
+            env = None
+        else:
+            command = [sys.executable, "-m", "uvicorn", "bare_app:app", "--port", str(port), "--workers",
+                       str(workers), "--no-access-log", "--log-level", "warning"]
+            env = {**os.environ, "BARE_APP_BODY": str(bare_body),
+                   "PYTHONPATH": str(Path(__file__).resolve().parent)}
+        self.proc = subprocess.Popen(command, cwd=repo, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                     start_new_session=True, env=env)
         import httpx
 
         for _ in range(300):
@@ -99,6 +112,19 @@ class Server:
             match = re.search(r"VmRSS:\s+(\d+) kB", status)
             total += int(match.group(1)) if match else 0
         return total / 1024
+
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) used so far by the server and its worker processes."""
+        pids = [self.proc.pid] + [int(p) for p in subprocess.run(
+            ["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True).stdout.split()]
+        ticks = 0
+        for pid in pids:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+        return ticks / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -222,6 +248,44 @@ def sustained(server: Server, bodies: list[str], seconds: int) -> None:
           f"{worst_p99:.3f} ms; server RSS MB every {chunk}s: {rss}", flush=True)
 
 
+def _compare(name: str, repast: dict[str, float], bare: dict[str, float]) -> None:
+    _report(f"{name}, repast", repast)
+    _report(f"{name}, bare ASGI reference", bare)
+    print(f"{name}: repast/bare throughput {repast['rps'] / bare['rps']:.0%} (target >= 70% at 8 connections), "
+          f"p50 {repast['p50_ms'] / bare['p50_ms']:.2f}x the bare p50 (target <= 2x at 1 connection); "
+          f"server CPU per request {repast['cpu_us']:.0f} us vs {bare['cpu_us']:.0f} us bare "
+          "(independent of other load on the machine)", flush=True)
+
+
+def _side_by_side(repo: Path, bodies: list[str], bare_body: Path, workers: int, connections: int,
+                  seconds: int) -> tuple[dict[str, float], dict[str, float]]:
+    """repast, then the bare reference, each warmed up, under the same load."""
+    results = []
+    for reference in (None, bare_body):
+        server = Server(repo, _free_port(), workers=workers, bare_body=reference)
+        try:
+            load(server.url, bodies, min(2, connections), connections, 2)  # warm-up
+            cpu = server.cpu_seconds()
+            result = load(server.url, bodies, min(2, connections), connections, seconds)
+            result["cpu_us"] = (server.cpu_seconds() - cpu) / max(1, result["requests"]) * 1e6
+            results.append(result)
+        finally:
+            server.stop()
+    return results[0], results[1]
+
+
+def _first_answer(repo: Path, body: str, path: Path) -> Path:
+    """What repast answers to `body`: the bytes the bare reference app will answer every request."""
+    import httpx
+
+    server = Server(repo, _free_port(), workers=1)
+    try:
+        path.write_bytes(httpx.post(server.url + "/get-online-features", content=body).content)
+    finally:
+        server.stop()
+    return path
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--entities", type=int, default=10_000)
@@ -234,20 +298,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         repo = make_repo(Path(tmp), args.entities)
         bodies = request_bodies(args.entities)
-        server = Server(repo, _free_port(), workers=1)
-        try:
-            load(server.url, bodies, 1, 1, 2)  # warm-up
-            _report("1 worker, 1 connection", load(server.url, bodies, 1, 1, args.duration))
-        finally:
-            server.stop()
-        server = Server(repo, _free_port(), workers=2)
-        try:
-            load(server.url, bodies, 2, 8, 2)
-            _report("2 workers, 8 connections", load(server.url, bodies, 2, 8, args.duration))
-            if not args.skip_sustain:
+        bare_body = _first_answer(repo, bodies[0], Path(tmp) / "bare_body.json")
+        _compare("1 worker, 1 connection", *_side_by_side(repo, bodies, bare_body, 1, 1, args.duration))
+        _compare("2 workers, 8 connections", *_side_by_side(repo, bodies, bare_body, 2, 8, args.duration))
+        if not args.skip_sustain:
+            server = Server(repo, _free_port(), workers=2)
+            try:
                 sustained(server, bodies, args.sustain)
-        finally:
-            server.stop()
+            finally:
+                server.stop()
 
 
 if __name__ == "__main__":

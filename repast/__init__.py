@@ -16,13 +16,21 @@ from repast.definitions import (
     RequestSource,
     SparkSource,
 )
+from repast.definitions.label_view import ConflictPolicy, LabelView
+from repast.definitions.logging_config import FileLoggingDestination, LoggingConfig
+from repast.definitions.project import Project
+from repast.definitions.saved_dataset import SavedDataset, SavedDatasetFileStorage
+from repast.feast_paths import install as _install_feast_paths
 from repast.push import PushMode
 from repast.store import FeatureStore
 from repast.types import ValueType
 from repast.version import __version__ as __version__
 
+_install_feast_paths()  # Feast's module paths: `from repast.data_source import PushMode` (see feast_paths.py)
+
 __all__ = [
     "BatchFeatureView", "Client", "Entity", "FeatureService", "FeatureStore", "FeatureView", "Field", "FileSource",
     "OnDemandFeatureView", "PostgreSQLSource", "PushMode", "PushSource", "RepoConfig", "RequestSource", "ValueType",
-    "types", "SparkSource",
+    "types", "ConflictPolicy", "LabelView", "FileLoggingDestination", "LoggingConfig", "Project", "SavedDataset",
+    "SavedDatasetFileStorage", "SparkSource",
 ]

@@ -78,11 +78,15 @@ def online_effects(before: RepoContents, after: RepoContents, online_store: Onli
 
 def commit(registry: RegistryStore, online_store: OnlineStore, project: str, changes: list[Change],
            version: int, before: RepoContents, after: RepoContents, applied_by: str) -> None:
-    """Commit `changes` (read at `version`) and bring the online storage in line, in the safe order."""
-    online = [v for v in after.feature_views.values() if v.online]
+    """Commit `changes` (read at `version`) and bring the online storage in line, in the safe order.
+    Write-time on-demand views (`write_to_online_store=True`) have storage like feature views."""
+    from repast.on_demand_storage import storage_views
+
+    stored_before, stored_after = storage_views(before), storage_views(after)
+    online = [v for v in after.feature_views.values() if v.online] + stored_after
+    had_storage = set(before.feature_views) | {v.name for v in stored_before}
     if changes:
-        new = [v for v in online if v.name not in before.feature_views
-               and online_store.storage_id(project, v) is None]
+        new = [v for v in online if v.name not in had_storage and online_store.storage_id(project, v) is None]
         online_store.update(project, new, [])
         try:
             _checkpoint("before_commit")
@@ -92,6 +96,7 @@ def commit(registry: RegistryStore, online_store: OnlineStore, project: str, cha
             raise
         _checkpoint("after_commit")
     deleted = [v for name, v in before.feature_views.items() if name not in after.feature_views]
+    deleted += [v for v in stored_before if v.name not in {s.name for s in stored_after}]
     online_store.update(project, online, deleted)
 
 

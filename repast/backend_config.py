@@ -6,7 +6,6 @@ importing its base config never imports the module that imports it.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, SecretStr
@@ -24,7 +23,9 @@ class BackendConfig(StrictModel):
 
 def masked_url(url: str) -> str:
     """`scheme://user:secret@host/...` with the password replaced by `***`, for messages and output."""
-    return re.sub(r"(://[^:/@\s]*:)[^@/\s]*@", r"\1***@", url)
+    from repast.config_display import masked_url as parsed_and_masked
+
+    return parsed_and_masked(url)
 
 
 class PostgresConnectionConfig(BackendConfig):

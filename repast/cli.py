@@ -9,9 +9,25 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
+from repast.capabilities import Capability, has
 from repast.cli_base import _state, app, console, err_console, open_store, user_errors  # noqa: F401 - shared
+from repast.errors import RepastError
+
+
+def _table(*headers: str) -> Table:
+    """A table whose cells wrap (never cut with an ellipsis), also when the output is piped."""
+    from rich.table import Column
+
+    return Table(*(Column(h, overflow="fold") for h in headers))
+
+
+def _view_names(views: list[str] | None) -> list[str] | None:
+    """`--views a,b --views c` -> [a, b, c]; None when not given."""
+    names = [name.strip() for item in views or [] for name in item.split(",") if name.strip()]
+    return names or None
 
 
 @app.command()
@@ -35,6 +51,11 @@ def _print_changes(changes: list[Any], verb: str) -> None:
         console.print("No changes: the registry matches the repo.")
         return
     marks = {"add": "[green]+[/]", "update": "[yellow]~[/]", "delete": "[red]-[/]"}
+    # A new feature view version comes with the view's add/update line; `feature-views list-versions` shows it.
+    changes = [c for c in changes if c.kind != "feature_view_version"]
+    if not changes:
+        console.print("No changes: the registry matches the repo.")
+        return
     for c in changes:
         detail = f" ({', '.join(c.fields)})" if c.fields else ""
         console.print(f"{marks[c.op]} {KIND_LABELS[c.kind]} {c.name}{detail}", highlight=False)
@@ -54,7 +75,13 @@ def version() -> None:
 @user_errors
 def plan() -> None:
     """Show what `apply` would change: the repo's definitions against the registry."""
-    changes, effects = open_store().plan_repo_with_effects()
+    store = open_store()
+    if not has(store.registry.store, Capability.WRITE):  # say so before a list of changes apply could never make
+        try:
+            store.registry.store.check_writable("apply this plan")
+        except RepastError as e:
+            console.print(f"Note: {escape(str(e))}", highlight=False, soft_wrap=True)
+    changes, effects = store.plan_repo_with_effects()
     _print_changes(changes, "Plan")
     _print_online_effects(effects, "will be")
 
@@ -88,6 +115,9 @@ def _print_online_effects(effects: list[Any], tense: str) -> None:
 def teardown(yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation.")) -> None:
     """Remove the project's online storage and its registry records."""
     store = open_store()
+    if has(store.registry.store, Capability.WRITE) and store.registry.store.version(store.project) == 0:
+        console.print(f"Nothing to tear down: project '{store.project}' has not been applied to this registry.")
+        return
     if not yes and sys.stdin.isatty():
         typer.confirm(f"Remove everything registered for project '{store.project}'?", abort=True)
     store.teardown()
@@ -99,8 +129,9 @@ def teardown(yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for
 def registry_dump() -> None:
     """Print every registered definition as JSON."""
     store = open_store()
+    definitions = store.registry.contents().to_json()
     data = {"project": store.project, "version": store.registry.version,
-            **store.registry.contents().to_json()}
+            **{k: v for k, v in definitions.items() if k != "project"}, "projects": definitions["project"]}
     for odfv in data["on_demand_feature_view"]:
         odfv.pop("udf_pickle", None)
     print(json.dumps(data, indent=2, default=str))
@@ -108,7 +139,7 @@ def registry_dump() -> None:
 
 @app.command()
 @user_errors
-def history(limit: int = typer.Option(20, help="How many applies to show, newest first."),
+def history(limit: int = typer.Option(20, min=1, max=1_000_000, help="How many applies to show, newest first."),
             as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
     """List past applies: version, when, who, and what changed."""
     entries = open_store().history(limit)
@@ -116,7 +147,7 @@ def history(limit: int = typer.Option(20, help="How many applies to show, newest
         print(json.dumps([{"version": e.version, "applied_at": e.applied_at.isoformat(),
                            "applied_by": e.applied_by, "changes": e.changes} for e in entries], indent=2))
         return
-    table = Table("version", "applied at (UTC)", "by", "changes")
+    table = _table("version", "applied at (UTC)", "by", "changes")
     for e in entries:
         summary = ", ".join(f"{c['op']} {c['kind']} {c['name']}" for c in e.changes)
         table.add_row(str(e.version), f"{e.applied_at:%Y-%m-%d %H:%M:%S}", e.applied_by, summary)
@@ -145,12 +176,18 @@ def _add_object_commands(kind: str, command: str, label: str) -> None:
 
     @sub.command("list")
     @user_errors
-    def list_(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
-        objs = list(open_store().registry.contents().by_kind(kind).values())
+    def list_(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+              tags: list[str] = typer.Option(None, "--tags", help="Only objects with tag KEY=VALUE (or KEY:VALUE); "
+                                                                 "repeat for several.")) -> None:
+        from repast.cli_feast import parse_tags
+        from repast.store_feast import matches_tags
+
+        wanted = parse_tags(tags or [])
+        objs = [o for o in open_store().registry.contents().by_kind(kind).values() if matches_tags(o, wanted)]
         if as_json:
             print(json.dumps([_public_dict(o) for o in objs], indent=2, default=str))
             return
-        table = Table(*_COLUMNS[kind])
+        table = _table(*_COLUMNS[kind])
         for o in objs:
             table.add_row(*_object_rows(kind, o))
         console.print(table)
@@ -165,6 +202,10 @@ def _add_object_commands(kind: str, command: str, label: str) -> None:
 
     describe.__doc__ = f"Show one of the registered {label} as JSON."
     app.add_typer(sub, name=command)
+    GROUPS[command] = sub
+
+
+GROUPS: dict[str, typer.Typer] = {}  # CLI group name -> its Typer, so other modules can add commands
 
 
 def _public_dict(obj: Any) -> dict[str, Any]:
@@ -211,15 +252,22 @@ def _run_materialization(run: Callable[[Any], list[Any]]) -> None:
                            total=1 if s.done else None)
             results = run(show)
     else:
-        def log(s: Any) -> None:
-            state = "done" if s.done else ("started" if s.rows == 0 else "writing")
-            print(f"{s.view}: {state}, {s.rows} rows, [{s.start.isoformat()}, {s.end.isoformat()})", flush=True)
-        results = run(log)
-    if not console.is_terminal:
+        # Piped (a CronJob's log): one line per view as it finishes, then the summary.
+        printed: set[str] = set()
+
+        def view_line(s: Any) -> None:
+            print(f"{s.view}: {s.rows} rows written in {s.seconds:.2f} s ({s.rows_per_second:.0f} rows/s)",
+                  flush=True)
+            printed.add(s.view)
+
+        results = run(lambda s: view_line(s) if s.done else None)
         for s in results:
-            print(f"{s.view}: {s.rows} rows written in {s.seconds:.2f} s ({s.rows_per_second:.0f} rows/s)")
+            if s.view not in printed:
+                view_line(s)
+        rows, seconds = sum(s.rows for s in results), sum(s.seconds for s in results)
+        print(f"Materialized {len(results)} feature view(s): {rows} rows written in {seconds:.2f} s")
         return
-    table = Table("feature view", "from", "to", "rows written", "rows/s")
+    table = _table("feature view", "from", "to", "rows written", "rows/s")
     for s in results:
         table.add_row(s.view, f"{s.start:%Y-%m-%d %H:%M:%S}", f"{s.end:%Y-%m-%d %H:%M:%S}", f"{s.rows:,}",
                       f"{s.rows_per_second:,.0f}")
@@ -229,28 +277,32 @@ def _run_materialization(run: Callable[[Any], list[Any]]) -> None:
 @app.command()
 @user_errors
 def materialize(start: str = typer.Argument(..., help="Start of the window (ISO 8601, inclusive; UTC if no zone)."),
-                end: str = typer.Argument(..., help="End of the window (ISO 8601, exclusive)."),
-                views: list[str] = typer.Option(None, "--views", "-v", help="Only these feature views.")) -> None:
-    """Load the latest row per entity with START <= event time < END into the online store."""
+                end: str = typer.Argument(..., help="End of the window (ISO 8601, inclusive)."),
+                views: list[str] = typer.Option(None, "--views", "-v", metavar="VIEW[,VIEW...]",
+                                                help="Only these feature views: repeat the option or "
+                                                     "separate names with commas.")) -> None:
+    """Load the latest row per entity with START <= event time <= END into the online store."""
     from repast.timestamps import parse_time
 
     store = open_store()
     start_ts, end_ts = parse_time(start, "START"), parse_time(end, "END")
-    _run_materialization(lambda progress: store.materialize(start_ts, end_ts, views or None, progress))
+    _run_materialization(lambda progress: store.materialize(start_ts, end_ts, _view_names(views), progress))
 
 
 @app.command("materialize-incremental")
 @user_errors
 def materialize_incremental(
-        end: str = typer.Argument("now", help="End of the window (ISO 8601, exclusive; UTC if no zone; "
+        end: str = typer.Argument("now", help="End of the window (ISO 8601, inclusive; UTC if no zone; "
                                               "default: now)."),
-        views: list[str] = typer.Option(None, "--views", "-v", help="Only these feature views.")) -> None:
+        views: list[str] = typer.Option(None, "--views", "-v", metavar="VIEW[,VIEW...]",
+                                                help="Only these feature views: repeat the option or "
+                                                     "separate names with commas.")) -> None:
     """Like materialize, each view from where its last run ended (or END - ttl the first time)."""
     from repast.timestamps import parse_time
 
     store = open_store()
     end_ts = parse_time(end, "END")
-    _run_materialization(lambda progress: store.materialize_incremental(end_ts, views or None, progress))
+    _run_materialization(lambda progress: store.materialize_incremental(end_ts, _view_names(views), progress))
 
 
 config_app = typer.Typer(help="Inspect the configuration in use.", no_args_is_help=True)
@@ -261,18 +313,20 @@ app.add_typer(config_app, name="config")
 @user_errors
 def config_show() -> None:
     """Print where the configuration was found and its values (secrets masked)."""
-    from repast.config import masked_url
+    from repast.config_display import displayable
 
     store = open_store()
     console.print(f"# from {store.config_source}: {store.config.repo_path}", highlight=False)
-    data = store.config.model_dump(mode="json", exclude={"repo_path"})
-    data["registry"]["path"] = masked_url(data["registry"]["path"])
-    print(json.dumps(data, indent=2))
+    print(json.dumps(displayable(store.config), indent=2))
 
 
 from repast.cli_ui import ui as _ui  # noqa: E402  (command modules register after the app exists)
 
 app.command("ui")(_ui)
+
+from repast.cli_feast import register as _register_feast_commands  # noqa: E402
+
+_register_feast_commands(app, GROUPS)
 
 
 def run() -> None:

@@ -1,5 +1,6 @@
-"""What every `repast` command module shares: the Typer app, the consoles, the --repo option,
-opening the FeatureStore, and the one mapping of a RepastError to `Error: ...` and exit code 1.
+"""What every `repast` command module shares: the Typer app, the consoles, the --repo and
+--version options, opening the FeatureStore, and the one mapping of a RepastError to
+`Error: ...` and exit code 1.
 
 Command modules (repast/cli.py, repast/cli_ui.py, ...) import this one, never each other.
 """
@@ -12,9 +13,12 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
+from repast.cli_help import install as install_help_style
 from repast.errors import RepastError
 
+install_help_style()
 app = typer.Typer(help="repast: a feature store for machine learning.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
 console = Console()
@@ -22,9 +26,19 @@ err_console = Console(stderr=True)
 _state: dict[str, Any] = {"repo": None}
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from repast.version import __version__
+
+        print(f"repast {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def main(repo: Path = typer.Option(None, "--repo", "-r", "--chdir", "-c",
-                                   help="Feature repo directory (default: the current directory).")) -> None:
+def main(repo: Path = typer.Option(None, "--repo", "-r", "--chdir", "-c", metavar="PATH",
+                                   help="Feature repo directory (default: the current directory)."),
+         show_version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                           help="Print the installed repast version and exit.")) -> None:
     """Declare features in Python, apply them, build training data and serve them online."""
     _state["repo"] = repo
 
@@ -44,6 +58,8 @@ def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return fn(*args, **kwargs)
         except RepastError as e:
-            err_console.print(f"[bold red]Error:[/] {e}", highlight=False, soft_wrap=True)
+            # Escaped: a message may hold brackets (`pip install "repast[server]"`) that rich would
+            # otherwise read as markup and drop.
+            err_console.print(f"[bold red]Error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None
     return wrapper

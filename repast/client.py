@@ -92,6 +92,25 @@ class Client:
     def materialize_incremental(self, end_date: datetime, feature_views: list[str] | None = None) -> None:
         self._post("/materialize-incremental", {"end_ts": end_date.isoformat(), "feature_views": feature_views})
 
+    def retrieve_online_documents_v2(self, features: list[str] | FeatureService | str, top_k: int = 10,
+                                     query: Any = None, distance_metric: str | None = None,
+                                     query_string: str | None = None,
+                                     filters: dict[str, Any] | None = None) -> OnlineResponse:
+        """The top_k documents nearest to `query` (and/or matching `query_string`), as
+        FeatureStore.retrieve_online_documents_v2 returns them: join keys, features, `distance`."""
+        body: dict[str, Any] = {"top_k": top_k, "api_version": 2, "query_string": query_string,
+                                "distance_metric": distance_metric, "filters": filters,
+                                "query": None if query is None else [float(x) for x in query]}
+        if isinstance(features, FeatureService):
+            body["feature_service"] = features.name
+        elif isinstance(features, str):
+            body["feature_service"] = features
+        else:
+            body["features"] = list(features)
+        from repast.online_read import OnlineResponse
+
+        return OnlineResponse.from_feast_dict(self._post("/retrieve-online-documents", body))
+
     def health(self) -> bool:
         return self._connection.request("GET", "/health").status_code == 200
 

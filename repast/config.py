@@ -12,8 +12,15 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from repast.backend_config import BackendConfig, PostgresConnectionConfig, StrictModel, masked_url
 from repast.errors import ConfigError
@@ -35,6 +42,11 @@ class RegistryConfig(StrictModel):
     cache_ttl_seconds: float = Field(default=60, ge=0)
     token: SecretStr | None = None
     signing_key: SecretStr | None = None  # HMAC key for stored on-demand functions (repast/signing.py)
+    # A registry that is down or frozen fails a refresh within these bounds; a serving process
+    # then keeps serving the definitions it has (see repast.registry.Registry).
+    connect_timeout_seconds: float = Field(default=2, gt=0)
+    read_timeout_seconds: float = Field(default=5, gt=0)
+    lock_timeout_seconds: float = Field(default=30, gt=0)  # SQLite: wait for another process's write
 
 
 class TokenAuthConfig(StrictModel):
@@ -47,10 +59,40 @@ class NoAuthConfig(StrictModel):
     type: Literal["no_auth"] = "no_auth"
 
 
+class FeatureLoggingConfig(StrictModel):
+    """Feast's feature_server.feature_logging: logging of served rows for services that ask for it."""
+
+    enabled: bool = True
+    flush_interval_secs: float = Field(default=5, gt=0)  # a batch is written at least this often
+    write_to_disk_interval_secs: float = Field(default=5, gt=0)  # Feast's name; repast flushes on the one above
+    queue_capacity: int = Field(default=10_000, gt=0)  # rows waiting to be written; beyond it, rows are dropped
+    emit_timeout_micro_secs: int = Field(default=10_000, ge=0)  # Feast's name; repast never waits to enqueue
+
+
 class FeatureServerConfig(StrictModel):
+    type: Literal["local", "python"] = "local"  # Feast's key: repast's server is the one kind there is
     auth: TokenAuthConfig | NoAuthConfig = NoAuthConfig()
     max_body_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
     enabled: bool = True
+    # Bounds of the serving path; docs/server.md, "Limits and timeouts", says what each protects.
+    read_deadline_seconds: float = Field(default=0.8, gt=0)  # with the answer's own time: within 1 s
+    max_entity_rows: int = Field(default=10_000, gt=0)
+    max_feature_values: int = Field(default=1_000_000, gt=0)  # requested features x entity rows
+    header_timeout_seconds: float = Field(default=10.0, gt=0)
+    max_header_bytes: int = Field(default=16 * 1024, ge=1024)
+    feature_logging: FeatureLoggingConfig = FeatureLoggingConfig()
+
+
+class BatchEngineConfig(StrictModel):
+    """Feast's batch_engine: materialization runs in this process (`local`), the one repast has."""
+
+    type: Literal["local"] = "local"
+
+
+class MaterializationConfig(StrictModel):
+    # Feast's key. repast's online stores keep the latest row per entity, so either value gives
+    # the same online state; true also reads only the latest row per entity (what repast always does).
+    pull_latest_features: bool = False
 
 
 class RepoConfig(StrictModel):
@@ -66,8 +108,13 @@ class RepoConfig(StrictModel):
     online_store: Any = None
     entity_key_serialization_version: int = Field(default=3, ge=1, le=3)
     feature_server: FeatureServerConfig = FeatureServerConfig()
+    batch_engine: BatchEngineConfig = BatchEngineConfig()
+    materialization: MaterializationConfig = MaterializationConfig()
+    # Feast's key: zone-less entity timestamps are UTC. repast always does this; false would differ.
+    coerce_tz_aware: Literal[True] = True
     flags: dict[str, Any] = {}
     repo_path: Path = Path(".")
+    _unresolved: dict[str, str] = PrivateAttr(default_factory=dict)  # section -> unset ${VAR} error
 
     @model_validator(mode="before")
     @classmethod
@@ -87,11 +134,32 @@ class RepoConfig(StrictModel):
         data["feature_server"] = {**server, "auth": auth}
         return data
 
+    @field_validator("batch_engine", mode="before")
+    @classmethod
+    def _batch_engine(cls, v: Any) -> Any:
+        if isinstance(v, BatchEngineConfig):
+            return v
+        kind = v.get("type", "local") if isinstance(v, dict) else v
+        if kind != "local":
+            raise ValueError(f"not supported by repast: batch_engine type {kind!r}; materialization runs in "
+                             "this process (type: local)")
+        return {"type": "local", **(v if isinstance(v, dict) else {})}
+
+    @field_validator("coerce_tz_aware", mode="before")
+    @classmethod
+    def _coerce_tz_aware(cls, v: Any) -> Any:
+        if v is not True:
+            raise ValueError("not supported by repast: coerce_tz_aware: false; repast always reads entity "
+                             "timestamps without a zone as UTC (remove the key or set it to true)")
+        return v
+
     @field_validator("project")
     @classmethod
     def _project_name(cls, v: str) -> str:
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_\-]*", v):
             raise ValueError("project must be letters, digits, '_' or '-', starting with a letter or digit")
+        if len(v) > 200:  # registry tables hold names of up to 255 characters
+            raise ValueError(f"project name is {len(v)} characters long; at most 200 are allowed")
         return v
 
     @field_validator("registry", mode="before")
@@ -127,6 +195,12 @@ class RepoConfig(StrictModel):
     @property
     def registry_config(self) -> RegistryConfig:
         return self.registry
+
+    def require_section(self, section: str) -> None:
+        """Raise the ConfigError of an environment variable `section` needs and that is not set."""
+        error = self._unresolved.get(section)
+        if error is not None:
+            raise ConfigError(error)
 
     def resolve_path(self, path: str) -> str:
         """A path from the config, made absolute against the repo directory."""
@@ -178,11 +252,35 @@ def parse_config(data: Any, source: str, repo_path: Path) -> RepoConfig:
         raise ConfigError(f"{source}: expected a mapping of keys (project, registry, ...), got {type(data).__name__}")
     if "repo_path" in data:
         raise ConfigError(f"{source}: repo_path: unknown key")
-    data = substitute_env(data, source)
+    data, unresolved = _substitute_sections(data, source)
     try:
-        return RepoConfig.model_validate({**data, "repo_path": repo_path})
+        config = RepoConfig.model_validate({**data, "repo_path": repo_path})
     except ValidationError as e:
         raise ConfigError(_format_validation(e, source)) from None
+    config._unresolved = unresolved
+    return config
+
+
+# Sections whose ${VAR}s are resolved where the section is used, so a variable only one command
+# needs (the server's tokens, a database password) does not stop every other command.
+LAZY_SECTIONS = {"registry": "registry", "offline_store": "offline_store", "online_store": "online_store",
+                 "feature_server": "feature_server", "auth": "feature_server"}
+
+
+def _substitute_sections(data: dict[str, Any], source: str) -> tuple[dict[str, Any], dict[str, str]]:
+    """`data` with ${VAR}s replaced; a lazy section with an unset variable is kept as written and its
+    error recorded under the section's name (RepoConfig.require_section raises it on use)."""
+    resolved: dict[str, Any] = {}
+    unresolved: dict[str, str] = {}
+    for key, value in data.items():
+        try:
+            resolved[key] = substitute_env(value, source)
+        except ConfigError as e:
+            if key not in LAZY_SECTIONS:
+                raise
+            resolved[key] = value
+            unresolved[LAZY_SECTIONS[key]] = f"{e} (needed by {key})"
+    return resolved, unresolved
 
 
 def _format_validation(e: ValidationError, source: str) -> str:
@@ -202,14 +300,9 @@ def load_config(path: str | Path) -> RepoConfig:
         path = path / CONFIG_FILE
     if not path.exists():
         raise ConfigError(f"{path}: not found; run inside a feature repo, pass --repo, or `repast init NAME`")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        # One line: where the parser gave up and why (PyYAML's own text spans several lines).
-        mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise ConfigError(f"{path}: malformed YAML{where}: {problem}") from None
+    from repast.config_yaml import read_yaml
+
+    data = read_yaml(path)
     return parse_config(data, str(path), path.parent.resolve())
 
 

@@ -62,3 +62,61 @@ def require_module(module: str, extra: str) -> None:
             f"the Python package '{module}' is required for this backend: "
             f'pip install "repast[{extra}]"'
         )
+
+
+# ---- not-found errors per kind of definition ------------------------------------------------------
+# Subclasses of FeatureNotFound, so `except FeatureNotFound` keeps catching all of them while a
+# caller can catch one kind precisely (as Feast's per-kind exceptions allow).
+
+class FeatureViewNotFound(FeatureNotFound):
+    """A feature view (or on-demand / label view) is not registered."""
+
+
+class EntityNotFound(FeatureNotFound):
+    """An entity is not registered."""
+
+
+class FeatureServiceNotFound(FeatureNotFound):
+    """A feature service is not registered."""
+
+
+class DataSourceNotFound(FeatureNotFound):
+    """A data source is not registered."""
+
+
+class ProjectNotFound(FeatureNotFound):
+    """No Project object is registered under that name."""
+
+
+class SavedDatasetNotFound(FeatureNotFound):
+    """A saved dataset is not registered."""
+
+
+class VersionNotFound(FeatureNotFound):
+    """A feature view has no registered version with that number."""
+
+
+# Feast's exception names, as names for the classes above, so `except` clauses written for Feast
+# (`from feast.errors import FeatureViewNotFoundException`) keep working after the import swap.
+FeastObjectNotFoundException = FeatureNotFound
+FeatureViewNotFoundException = FeatureViewNotFound
+OnDemandFeatureViewNotFoundException = FeatureViewNotFound
+EntityNotFoundException = EntityNotFound
+FeatureServiceNotFoundException = FeatureServiceNotFound
+DataSourceNotFoundException = DataSourceNotFound
+ProjectNotFoundException = ProjectNotFound
+ProjectObjectNotFoundException = ProjectNotFound
+SavedDatasetNotFoundException = SavedDatasetNotFound
+FeatureNameCollisionError = InputError
+RequestDataNotFoundInEntityDfException = InputError
+RequestDataNotFoundInEntityRowsException = InputError
+EntityTimestampInferenceException = InputError
+FeastObjectNotFoundError = FeatureNotFound
+FeastError = RepastError
+RepoConfigPathDoesNotExist = ConfigError
+FeastProviderNotImplementedError = ConfigError
+DataSourceNoNameException = DefinitionError
+
+
+class VectorSearchUnsupported(InputError):
+    """The configured online store cannot search vectors (it does not declare the capability)."""

@@ -1,4 +1,4 @@
-"""Materialization: the latest row per entity with start <= event_ts < end, offline -> online.
+"""Materialization: the latest row per entity with start <= event_ts <= end, offline -> online.
 
 Per view, record batches stream from the offline engine's `read_latest` into the online store's
 `write_batch`; the next batch is read while the current one is written, and at most a few batches
@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -27,7 +27,9 @@ import pyarrow as pa
 from repast.capabilities import Capability, has, require
 from repast.definitions import FeatureView
 from repast.errors import InputError, TransientError
+from repast.on_demand_writes import refresh_after_write, storage_view
 from repast.registry.base import MaterializationRecord, MaterializationRun
+from repast.row_validation import check_rows, check_source_types
 from repast.timestamps import as_utc
 
 if TYPE_CHECKING:
@@ -89,14 +91,23 @@ def storage_ids(online: OnlineStore, project: str, views: list[FeatureView]) -> 
     return {v.name: online.storage_id(project, v) or "" for v in views}
 
 
+def check_reachable(online: OnlineStore) -> None:
+    """StoreUnavailable at once when the online store does not answer before the run starts: the
+    per-batch retries are for a blip in a long run, not for a store that is down."""
+    ping = getattr(online, "ping", None)
+    if ping is not None:
+        ping()
+
+
 def materialize(registry: Registry, engine: OfflineEngine, online: OnlineStore, start_date: datetime,
                 end_date: datetime, feature_views: list[str] | None = None, progress: Progress | None = None,
                 batch_size: int = BATCH_SIZE) -> list[ViewMaterialization]:
-    """Per view, write the latest row per entity with start <= event_ts < end (no ttl filter)."""
+    """Per view, write the latest row per entity with start <= event_ts <= end (no ttl filter, as Feast)."""
     start, end = utc(start_date, "start_date"), utc(end_date, "end_date")
     if start >= end:
         raise InputError(f"start_date {start.isoformat()} must be before end_date {end.isoformat()}")
     views = select_views(registry, feature_views)
+    check_reachable(online)
     storage = storage_ids(online, registry.project, views)
     return [materialize_view(registry, engine, online, view, start, end, progress, batch_size, storage[view.name])
             for view in views]
@@ -120,6 +131,7 @@ def materialize_incremental(registry: Registry, engine: OfflineEngine, online: O
     An end before a view's watermark is an InputError (use materialize for a backfill)."""
     end = utc(end_date, "end_date")
     views = select_views(registry, feature_views)
+    check_reachable(online)
     storage = storage_ids(online, registry.project, views)
     done = registry.store.materializations(registry.project)
     starts = {v.name: incremental_start(v, end, done.get(v.name), storage[v.name]) for v in views}
@@ -150,13 +162,21 @@ def materialize_view(registry: Registry, engine: OfflineEngine, online: OnlineSt
     if progress is not None:
         progress(stats)
     began = time.perf_counter()
-    if has(engine, Capability.WRITE_ONLINE_IN_PLACE):
+    if view.enable_validation:
+        check_source_types(view, engine.source_schema(view.batch_source))
+    # Feast includes rows at exactly `end`; the engines read [start, end), and timestamps are
+    # microseconds, so one microsecond more is the closed window. The next incremental run starts
+    # at `end` again: those rows are written twice, which latest-wins makes harmless.
+    window_end = end + timedelta(microseconds=1)
+    if writes_in_place(engine, registry, view):
         sink = OnlineSink(type(online), online.config, online.repo_config, registry.project, view)
-        stats.rows = engine.write_latest_online(view, start, end, sink, batch_size)  # type: ignore[attr-defined]
+        stats.rows = engine.write_latest_online(view, start, window_end, sink, batch_size)  # type: ignore[attr-defined]
     else:
-        batches = engine.read_latest(view, start, end, batch_size)
+        batches = engine.read_latest(view, start, window_end, batch_size)
         for batch in prefetched(batches):
-            stats.rows += _write(online, registry.project, view, batch)
+            if view.enable_validation:
+                check_rows(view, batch, f"materialize '{view.name}'")
+            stats.rows += _write(registry, online, view, batch)
             stats.seconds = time.perf_counter() - began
             if progress is not None:
                 progress(stats)
@@ -168,6 +188,16 @@ def materialize_view(registry: Registry, engine: OfflineEngine, online: OnlineSt
     if progress is not None:
         progress(stats)
     return stats
+
+
+def writes_in_place(engine: OfflineEngine, registry: Registry, view: FeatureView) -> bool:
+    """Whether the engine's executors write the view's rows themselves: the engine can, and no
+    step needs the driver per batch (row validation, or write-time on-demand views reading it)."""
+    if not has(engine, Capability.WRITE_ONLINE_IN_PLACE) or view.enable_validation:
+        return False
+    contents = registry.contents()
+    return not any(storage_view(o, contents) is not None and view.name in [p.view_name for p in o.source_views]
+                   for o in contents.on_demand_feature_views.values())
 
 
 class OnlineSink:
@@ -186,15 +216,27 @@ class OnlineSink:
         """Write every batch (transient failures retried, as on the driver); returns the rows written."""
         store = self.store_class(self.config, self.repo_config)
         try:
-            return sum(_write(store, self.project, self.view, batch) for batch in batches)
+            return sum(self._write(store, batch) for batch in batches)
         finally:
             store.close()
 
+    def _write(self, store: OnlineStore, batch: pa.RecordBatch) -> int:
+        for delay in (*_RETRY_DELAYS, None):
+            try:
+                return store.write_batch(self.project, self.view, batch)
+            except TransientError:
+                if delay is None:  # safe to repeat: the store keeps the latest row
+                    raise
+                time.sleep(delay)
+        raise AssertionError("unreachable")
 
-def _write(online: OnlineStore, project: str, view: FeatureView, batch: pa.RecordBatch) -> int:
+
+def _write(registry: Registry, online: OnlineStore, view: FeatureView, batch: pa.RecordBatch) -> int:
     for delay in (*_RETRY_DELAYS, None):
         try:
-            return online.write_batch(project, view, batch)
+            written = online.write_batch(registry.project, view, batch)
+            refresh_after_write(registry, online, view, batch)  # on-demand views stored on write (idempotent too)
+            return written
         except TransientError:
             # Safe to repeat: the store keeps the latest row whatever was already written.
             if delay is None:

@@ -21,6 +21,7 @@ import pyarrow as pa
 from repast.definitions import FeatureService, FeatureView
 from repast.errors import EntityKeyError, InputError
 from repast.feature_refs import OnDemandRequest, ViewRequest, resolve_features
+from repast.on_demand_storage import read_stored
 from repast.online.base import ReadRow
 from repast.online.codec import datetime_from_us
 from repast.online.keys import key_types, serialize_request_keys
@@ -72,9 +73,18 @@ class OnlineResponse:
         """Every output name: join key columns, then the requested features."""
         return list(self._values)
 
-    def to_dict(self) -> dict[str, list[Any]]:
-        """Feast's shape: {name: [value per entity row]}."""
-        return dict(self._values)
+    def to_dict(self, include_event_timestamps: bool = False) -> dict[str, list[Any]]:
+        """Feast's shape: {name: [value per entity row]}. With `include_event_timestamps`, also
+        `name__ts` per name: each value's event time in whole seconds since the epoch (0 when the
+        value has none: join keys, on-demand features, NOT_FOUND), as Feast returns them."""
+        if not include_event_timestamps:
+            return dict(self._values)
+        stamps = self.event_timestamps()
+        out: dict[str, list[Any]] = {}
+        for name, values in self._values.items():
+            out[name] = values
+            out[f"{name}__ts"] = [0 if t is None else int(t.timestamp()) for t in stamps[name]]
+        return out
 
     def statuses(self) -> dict[str, list[FieldStatus]]:
         return self._metadata()[0]
@@ -101,10 +111,14 @@ class OnlineResponse:
         """The feature server's JSON body: {"metadata": {"feature_names"}, "results": [{"values",
         "statuses", "event_timestamps"}]}, timestamps as ISO 8601 (the epoch when there is none)."""
         statuses, stamps = self._metadata()
-        results = []
-        for name, values in self._values.items():
-            iso = [_EPOCH_ISO if t is None else t.isoformat().replace("+00:00", "Z") for t in stamps[name]]
-            results.append({"values": values, "statuses": [str(s) for s in statuses[name]], "event_timestamps": iso})
+        # The features of one view share one list of timestamps: format it once. Statuses are
+        # str enums, which orjson writes as their text.
+        iso_of: dict[int, list[str]] = {}
+        for times in stamps.values():
+            if id(times) not in iso_of:
+                iso_of[id(times)] = [_EPOCH_ISO if t is None else t.isoformat().replace("+00:00", "Z") for t in times]
+        results = [{"values": values, "statuses": statuses[name], "event_timestamps": iso_of[id(stamps[name])]}
+                   for name, values in self._values.items()]
         return {"metadata": {"feature_names": list(self._values)}, "results": results}
 
     @classmethod
@@ -157,7 +171,7 @@ def _view_read(req: ViewRequest, full_feature_names: bool) -> ViewRead:
 
 def build_read_plan(contents: RepoContents, features: list[str] | FeatureService,
                     full_feature_names: bool) -> ReadPlan:
-    request = resolve_features(contents, features, full_feature_names)
+    request = read_stored(resolve_features(contents, features, full_feature_names), contents)
     reads = [_view_read(v, full_feature_names) for v in request.views]
     types: dict[str, pa.DataType] = {}
     for vr in request.views:
@@ -242,6 +256,11 @@ def get_online_features(registry: Registry, online: OnlineStore, features: list[
     now_us = time.time_ns() // 1000
     values: dict[str, list[Any]] = {c: columns[c] for c in plan.entity_columns}
     for r, view_rows in zip(plan.reads, rows, strict=True):
+        if view_rows and None not in view_rows:  # every key found: transpose the rows in one go
+            by_column = list(zip(*view_rows, strict=True))
+            for i, name in r.outputs:
+                values[name] = list(by_column[i + 1])
+            continue
         for i, name in r.outputs:
             j = i + 1
             values[name] = [None if row is None else row[j] for row in view_rows]
@@ -266,11 +285,13 @@ def _statuses(plan: ReadPlan, values: dict[str, list[Any]], rows: list[list[Read
     for r, view_rows in zip(plan.reads, rows, strict=True):
         oldest = now_us - r.ttl_us if r.ttl_us else None
         ts = [None if row is None else datetime_from_us(row[0]) for row in view_rows]
-        for i, name in r.outputs:
-            j = i + 1
-            statuses[name] = [missing if row is None else null if row[j] is None
-                              else old if oldest is not None and row[0] < oldest else present
-                              for row in view_rows]
+        # A row's status before its values are looked at; a null value then makes it NULL_VALUE.
+        of_row = [missing if row is None else old if oldest is not None and row[0] < oldest else present
+                  for row in view_rows]
+        for _, name in r.outputs:
+            column = values[name]
+            statuses[name] = list(of_row) if None not in column else \
+                [null if v is None and s is not missing else s for v, s in zip(column, of_row, strict=True)]
             stamps[name] = ts
     for odr in plan.on_demand:
         for f in odr.features:

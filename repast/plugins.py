@@ -14,12 +14,14 @@ from typing import Any
 OFFLINE = "offline_store"
 ONLINE = "online_store"
 REGISTRY = "registry"
+VECTOR = "vector_search"
 
 PLUGINS: dict[str, dict[str, str]] = {
-    # `file` is Feast's name for the embedded engine.
+    # `file` and `dask` are Feast's names for embedded engines.
     OFFLINE: {
         "duckdb": "repast.offline.duckdb:DuckDBOfflineEngine",
         "file": "repast.offline.duckdb:DuckDBOfflineEngine",
+        "dask": "repast.offline.duckdb:DuckDBOfflineEngine",  # Feast's other embedded engine: same files, same joins
         "postgres": "repast.offline.postgres:PostgresOfflineEngine",
         "spark": "repast.offline.spark:SparkOfflineEngine",
     },
@@ -35,6 +37,12 @@ PLUGINS: dict[str, dict[str, str]] = {
         "file": "repast.registry.sql:SQLRegistryStore",
         "remote": "repast.registry.remote:RemoteRegistryStore",
         "object": "repast.registry.object_store:ObjectRegistryStore",  # s3:// and gs:// paths
+    },
+    # A capability, not a backend: online_store.type -> its vector search (repast.online.vector_base),
+    # built as `Class(online_store)`; a store type missing here cannot search vectors.
+    VECTOR: {
+        "sqlite": "repast.online.vector_sqlite:SqliteVectorSearch",
+        "postgres": "repast.online.vector_postgres:PostgresVectorSearch",
     },
 }
 

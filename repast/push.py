@@ -16,8 +16,11 @@ import pyarrow.compute as pc
 from repast.capabilities import Capability, require
 from repast.definitions import DataSource, FeatureView, PushSource
 from repast.errors import FeatureNotFound, InputError
+from repast.on_demand_writes import refresh_after_write
 from repast.online.keys import CREATED_TS, EVENT_TS, key_types
+from repast.row_validation import check_rows
 from repast.timestamps import UTC_US, normalize_timestamps
+from repast.typed_columns import ColumnTypeError, to_declared
 from repast.types import Array, FeatureType, is_compatible
 
 if TYPE_CHECKING:
@@ -57,8 +60,34 @@ def as_arrow(df: Any, what: str) -> pa.Table:
     if isinstance(df, dict):
         return pa.table(df)
     if hasattr(df, "columns") and hasattr(df, "dtypes"):
-        return pa.Table.from_pandas(df, preserve_index=False)
+        try:
+            return pa.Table.from_pandas(df, preserve_index=False)
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
+            raise InputError(f"{what}: {_unconvertible(df, e)}") from None
     raise InputError(f"{what}: expected a pandas DataFrame or an Arrow table, got {type(df).__name__}")
+
+
+def _unconvertible(df: Any, error: Exception) -> str:
+    """Which column and row of a DataFrame Arrow cannot convert (e.g. text inside an embedding)."""
+    for name in df.columns:
+        try:
+            pa.array(df[name], from_pandas=True)
+            continue
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            pass
+        first: pa.DataType | None = None
+        for row, value in enumerate(df[name]):
+            try:
+                arrow_type = pa.array([value], from_pandas=True).type
+            except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
+                return f"column '{name}', row {row}: value {value!r} cannot be converted ({e})"
+            empty = pa.types.is_list(arrow_type) and pa.types.is_null(arrow_type.value_type)
+            if pa.types.is_null(arrow_type) or empty:
+                continue
+            first = first or arrow_type
+            if arrow_type != first and not (pa.types.is_integer(arrow_type) or pa.types.is_integer(first)):
+                return f"column '{name}', row {row}: value {value!r} has type {arrow_type}, earlier rows {first}"
+    return f"the frame cannot be converted to Arrow: {error}"
 
 
 def _column(table: pa.Table, name: str, what: str) -> pa.Array:
@@ -74,8 +103,8 @@ def _feature(table: pa.Table, col: str, dtype: FeatureType, what: str) -> pa.Arr
     if not is_compatible(dtype, arr.type):
         raise InputError(f"{what}: column '{col}' has type {arr.type}, but the feature is declared {dtype}")
     try:
-        return pc.cast(arr, dtype.to_arrow())
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
+        return to_declared(arr, dtype)
+    except ColumnTypeError as e:
         raise InputError(f"{what}: column '{col}' cannot be converted to {dtype}: {e}") from None
 
 
@@ -109,11 +138,18 @@ def view_rows(view: FeatureView, table: pa.Table, what: str) -> pa.Table:
         cols[key] = _key(table, source.source_column(key), dtype, what)
     for f in view.features:
         cols[f.name] = _feature(table, source.source_column(f.name), f.dtype, what)
+        if f.vector_index:
+            from repast.vector import check_vector_column
+
+            check_vector_column(cols[f.name], f, view.name, cols[view.join_keys[0]] if view.join_keys else None)
     cols[EVENT_TS] = _timestamp(table, source.timestamp_field, what)
     created = source.created_timestamp_column
     cols[CREATED_TS] = _timestamp(table, created, what) if created and created in table.column_names \
         else pa.nulls(table.num_rows, UTC_US)
-    return pa.table(cols)
+    rows = pa.table(cols)
+    if view.enable_validation:
+        check_rows(view, rows, what)
+    return rows
 
 
 def offline_rows(source: DataSource, views: list[FeatureView], table: pa.Table, what: str,
@@ -131,6 +167,10 @@ def offline_rows(source: DataSource, views: list[FeatureView], table: pa.Table, 
                 cols[col] = pc.cast(cols[col], dtype.to_arrow())
         for f in view.features:
             cols[source.source_column(f.name)] = _feature(table, source.source_column(f.name), f.dtype, what)
+            if f.vector_index:
+                from repast.vector import check_vector_column
+
+                check_vector_column(cols[source.source_column(f.name)], f, view.name, None)
     cols[source.timestamp_field] = _timestamp(table, source.timestamp_field, what)
     if source.created_timestamp_column:
         created = source.created_timestamp_column
@@ -174,6 +214,7 @@ def push(registry: Registry, engine: OfflineEngine, online_store: OnlineStore, p
         write_offline(engine, source.batch_source, views, table, what)
     for view, rows in online:
         online_store.write_batch(registry.project, view, rows)
+        refresh_after_write(registry, online_store, view, rows)
 
 
 def write_to_online_store(registry: Registry, online_store: OnlineStore, feature_view_name: str, df: Any) -> None:
@@ -183,6 +224,7 @@ def write_to_online_store(registry: Registry, online_store: OnlineStore, feature
     require(online_store, Capability.WRITE, what)
     rows = view_rows(view, as_arrow(df, what), what)
     online_store.write_batch(registry.project, view, rows)
+    refresh_after_write(registry, online_store, view, rows)
 
 
 def write_to_offline_store(registry: Registry, engine: OfflineEngine, feature_view_name: str, df: Any,

@@ -19,12 +19,14 @@ from repast.definitions import (
     RepoContents,
     spec_of,
 )
-from repast.definitions.registry_objects import KIND_LABELS, KINDS, kind_of
+from repast.definitions.project import Project
+from repast.definitions.registry_objects import KIND_LABELS, KINDS, NOT_FROM_FILES, kind_of
+from repast.definitions.versions import next_version
 from repast.errors import DefinitionError
 from repast.registry.base import Change, Snapshot
 
 IGNORE_FILE = ".repastignore"
-_DEFINITION_TYPES = (Entity, DataSource, FeatureView, OnDemandFeatureView, FeatureService)
+_DEFINITION_TYPES = (Project, Entity, DataSource, FeatureView, OnDemandFeatureView, FeatureService)
 
 
 def repo_python_files(repo_path: Path) -> list[Path]:
@@ -103,6 +105,12 @@ def _import_file(path: Path, repo_path: Path) -> Any:
         raise DefinitionError(f"{path.name}:{e.lineno}: {type(e).__name__}: {e.msg}") from None
     except Exception as e:  # a user's file failed to import; say where, not a traceback
         raise DefinitionError(f"{_where(e, path)}: {type(e).__name__}: {e}") from None
+    except SystemExit as e:  # sys.exit() in a definitions file would end the command silently
+        raise DefinitionError(f"{_where(e, path)}: the file called sys.exit({e.code!r}) while being "
+                              "loaded; a definitions file must not exit") from None
+    except KeyboardInterrupt as e:
+        raise DefinitionError(f"{_where(e, path)}: interrupted (KeyboardInterrupt) while this file "
+                              "was being loaded") from None
     return module
 
 
@@ -153,12 +161,25 @@ def diff(desired: RepoContents, registered: Snapshot, partial: bool) -> list[Cha
             if old != new:
                 fields = tuple(sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k)))
                 changes.append(Change("update", kind, name, spec, fields))
-        if not partial:
+        if not partial and kind not in NOT_FROM_FILES:
             for name in current:
                 if name not in desired.by_kind(kind):
                     changes.append(Change("delete", kind, name))
     # Deletes go in reverse dependency order so a service is removed before its views.
     return [c for c in changes if c.op != "delete"] + [c for c in reversed(changes) if c.op == "delete"]
+
+
+def version_changes(changes: list[Change], registered: Snapshot) -> list[Change]:
+    """`changes` plus a new FeatureViewVersion for each view they add or change in schema
+    (repast.definitions.versions); a view pinned to a version that does not match is an error."""
+    recorded = registered.specs.get("feature_view_version", {})
+    out = []
+    for change in changes:
+        if change.kind == "feature_view" and change.op != "delete" and change.spec is not None:
+            version = next_version(change.spec, recorded)
+            if version is not None:
+                out.append(Change("add", "feature_view_version", version.name, version.to_dict()))
+    return changes + out
 
 
 def _comparable(kind: str, spec: dict[str, Any]) -> dict[str, Any]:

@@ -14,6 +14,7 @@ import pyarrow as pa
 from repast.errors import InputError
 from repast.feature_refs import FeatureRequest, resolve_features
 from repast.offline.base import EntityInput, RetrievalJob, SpineRange
+from repast.offline.planning import TIMESTAMP_COLUMN
 from repast.timestamps import as_utc
 
 if TYPE_CHECKING:
@@ -44,16 +45,18 @@ def entity_input(entity_df: Any, request: FeatureRequest, start_date: datetime |
     if entity_df is not None:
         if start_date is not None or end_date is not None:
             raise InputError("pass either entity_df or start_date/end_date, not both")
-        if isinstance(entity_df, str | pa.Table):
+        if isinstance(entity_df, str):
             return entity_df
         if type(entity_df).__module__.startswith("pyspark."):
             return entity_df  # type: ignore[no-any-return] # a Spark DataFrame, for the Spark engine
+        if isinstance(entity_df, pa.Table):
+            return parse_string_timestamps(entity_df)
         if isinstance(entity_df, pa.RecordBatch):
-            return pa.Table.from_batches([entity_df])
+            return parse_string_timestamps(pa.Table.from_batches([entity_df]))
         import pandas as pd
 
         if isinstance(entity_df, pd.DataFrame):
-            return pa.Table.from_pandas(entity_df, preserve_index=False)
+            return parse_string_timestamps(pa.Table.from_pandas(entity_df, preserve_index=False))
         raise InputError(f"entity_df must be a pandas DataFrame, a pyarrow Table, an SQL query string "
                          f"or (with the spark engine) a Spark DataFrame, "
                          f"got {type(entity_df).__name__}")
@@ -71,3 +74,22 @@ def entity_input(entity_df: Any, request: FeatureRequest, start_date: datetime |
     if start > end:
         raise InputError(f"start_date {start.isoformat()} is after end_date {end.isoformat()}")
     return SpineRange(start, end)
+
+
+def parse_string_timestamps(entity: pa.Table) -> pa.Table:
+    """An `event_timestamp` column of text (ISO 8601, as Feast accepts) as timestamp[us, UTC]; text
+    without a zone is UTC. A value that is not a time is an InputError naming it."""
+    if TIMESTAMP_COLUMN not in entity.column_names:
+        return entity
+    column = entity.column(TIMESTAMP_COLUMN)
+    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+        return entity
+    import pandas as pd
+
+    try:
+        parsed = pd.to_datetime(column.to_pandas(), utc=True, format="ISO8601")
+    except (ValueError, TypeError) as e:
+        raise InputError(f"entity frame column '{TIMESTAMP_COLUMN}' holds text that is not an ISO 8601 time: "
+                         f"{e}") from None
+    times = pa.array(parsed, pa.timestamp("ns", tz="UTC")).cast(pa.timestamp("us", tz="UTC"))
+    return entity.set_column(entity.column_names.index(TIMESTAMP_COLUMN), TIMESTAMP_COLUMN, times)

@@ -35,7 +35,8 @@ from repast.registry import (
     contents_from_snapshot,
     open_registry_store,
 )
-from repast.repo import collect, diff, load_repo
+from repast.repo import collect, diff, load_repo, version_changes
+from repast.store_feast import FeastSurface, check_project, matches_tags
 from repast.validation import validate
 
 if TYPE_CHECKING:
@@ -56,22 +57,34 @@ def _applied_by() -> str:
     return f"{user}@{socket.gethostname()}"
 
 
-class FeatureStore:
-    """`FeatureStore(repo_path=".")` or `FeatureStore(config=RepoConfig(...))`.
+def _reported(changes: list[Change]) -> list[Change]:
+    """What plan/apply report: new feature view versions are recorded (history, list-versions) but
+    come with their view's own add/update."""
+    return [c for c in changes if c.kind != "feature_view_version"]
 
-    With neither, the configuration is found from $REPAST_FEATURE_STORE_YAML, the mounted
+
+class FeatureStore(FeastSurface):
+    """`FeatureStore(repo_path=".")`, `FeatureStore(config=RepoConfig(...))` or
+    `FeatureStore(fs_yaml_file=Path(".../feature_store.yaml"))`.
+
+    With none, the configuration is found from $REPAST_FEATURE_STORE_YAML, the mounted
     Kubernetes Secret, then the current directory (`config_source` says which).
     """
 
-    def __init__(self, repo_path: str | Path | None = None, config: RepoConfig | None = None) -> None:
+    def __init__(self, repo_path: str | Path | None = None, config: RepoConfig | None = None,
+                 fs_yaml_file: str | Path | None = None) -> None:
         if config is not None:
             self.config = config
             self.config_source = "config argument"
+        elif fs_yaml_file is not None:
+            self.config = load_config(fs_yaml_file)
+            self.config_source = "fs_yaml_file argument"
         else:
             path, self.config_source = find_config(repo_path)
             self.config = load_config(path)
         self.repo_path = Path(self.config.repo_path)
         self.project = self.config.project
+        self.config.require_section("registry")
         key = self.config.registry_config.signing_key
         self.registry = Registry(open_registry_store(self.config), self.project,
                                  self.config.registry_config.cache_ttl_seconds,
@@ -98,16 +111,18 @@ class FeatureStore:
     # ---- backends, built on first use -------------------------------------------------------
     @cached_property
     def offline_engine(self) -> OfflineEngine:
+        self.config.require_section("offline_store")
         return build_plugin(OFFLINE, self.config.offline_store, self.config)  # type: ignore[no-any-return]
 
     @cached_property
     def online_store(self) -> OnlineStore:
+        self.config.require_section("online_store")
         return build_plugin(ONLINE, self.config.online_store, self.config)  # type: ignore[no-any-return]
 
     # ---- definitions ---------------------------------------------------------------------------
     def plan_repo(self) -> list[Change]:
         """What `apply_repo` would change: the repo's files against the registry (deletes included)."""
-        return self.plan_repo_with_effects()[0]
+        return _reported(self.plan_repo_with_effects()[0])
 
     def plan_repo_with_effects(self) -> tuple[list[Change], list[OnlineEffect]]:
         """`plan_repo`, and which views would lose their online data (or have none) and be refilled."""
@@ -116,7 +131,7 @@ class FeatureStore:
         desired = self._load_repo()
         snapshot = self.registry.store.read(self.project)
         effects = online_effects(contents_from_snapshot(snapshot), desired, self.online_store, self.project)
-        return self._diff(desired, snapshot, partial=False), effects
+        return _reported(self._diff(desired, snapshot, partial=False)), effects
 
     def apply_repo(self) -> list[Change]:
         """Make the registry equal the repo's files: add, update and delete. Fails on a concurrent apply."""
@@ -133,42 +148,60 @@ class FeatureStore:
         before = contents_from_snapshot(snapshot)
         effects = online_effects(before, desired, self.online_store, self.project)
         self._commit(changes, snapshot.version, before, desired)
-        return changes, effects
+        return _reported(changes), effects
 
     def _diff(self, desired: RepoContents, snapshot: Snapshot, partial: bool) -> list[Change]:
-        """The definitions' diff, plus on-demand functions to sign when a signing key is set."""
+        """The definitions' diff with new view versions, plus on-demand functions to sign when a
+        signing key is set."""
         from repast.signing import unsigned_changes
 
-        changes = diff(desired, snapshot, partial)
+        changes = version_changes(diff(desired, snapshot, partial), snapshot)
         return changes + unsigned_changes(desired, snapshot, changes, self.registry.signing_key)
 
     def _load_repo(self) -> RepoContents:
         """The repo's definitions, validated (errors name the file that defines each object)."""
         desired, origin = load_repo(self.repo_path)
+        check_project([o for _, o in desired.all_objects()], self.project)
         validate(desired, self.offline_engine, origin)
         return desired
 
     def plan(self, objects: list[Any]) -> list[Change]:
         """What `apply(objects)` would change."""
-        return self._prepare(objects, [])[0]
+        return _reported(self._prepare(objects, [])[0])
 
-    def apply(self, objects: Any, objects_to_delete: list[Any] | None = None) -> list[Change]:
+    def apply(self, objects: Any, objects_to_delete: list[Any] | None = None,
+              partial: bool = True) -> list[Change]:
         """Add or update `objects` (and delete `objects_to_delete`); others stay registered.
 
-        Validated against the whole project before anything is written. A concurrent apply is
-        retried on fresh state, which is safe because only the named objects change.
+        With `partial=False` the project is made to hold exactly `objects`: every other definition
+        is deleted (saved datasets stay), as an apply of a repo's files does. Validated against
+        the whole project before anything is written. A concurrent apply is retried on fresh
+        state, which is safe because only the named objects change.
         """
         self.registry.store.check_writable("apply definitions")
         objects = objects if isinstance(objects, list) else [objects]
+        check_project(objects, self.project)
         for attempt in range(5):
-            changes, version, before, after = self._prepare(objects, objects_to_delete or [])
+            to_delete = list(objects_to_delete or []) if partial else self._not_named(objects)
+            changes, version, before, after = self._prepare(objects, to_delete)
             try:
                 self._commit(changes, version, before, after)
-                return changes
+                return _reported(changes)
             except RegistryConflict:
                 if attempt == 4:
                     raise
         raise AssertionError("unreachable")
+
+    def _not_named(self, objects: list[Any]) -> list[Any]:
+        """Registered definitions (saved datasets aside) that `objects` does not name: partial=False."""
+        from repast.definitions.registry_objects import NOT_FROM_FILES
+
+        named = RepoContents()
+        for obj in objects:
+            collect(named, {}, obj, "the objects passed to apply()")
+        current = contents_from_snapshot(self.registry.store.read(self.project))
+        return [obj for kind, obj in current.all_objects()
+                if kind not in NOT_FROM_FILES and obj.name not in named.by_kind(kind)]
 
     def _prepare(self, objects: list[Any],
                  to_delete: list[Any]) -> tuple[list[Change], int, RepoContents, RepoContents]:
@@ -211,34 +244,36 @@ class FeatureStore:
     def history(self, limit: int = 50) -> list[HistoryEntry]:
         return self.registry.store.history(self.project, limit)
 
-    def list_entities(self) -> list[Entity]:
-        return list(self.registry.contents().entities.values())
+    def list_entities(self, allow_cache: bool = False, tags: dict[str, str] | None = None) -> list[Entity]:
+        return [o for o in self.registry.contents().entities.values() if matches_tags(o, tags)]
 
-    def list_data_sources(self) -> list[DataSource]:
-        return list(self.registry.contents().data_sources.values())
+    def list_data_sources(self, allow_cache: bool = False, tags: dict[str, str] | None = None) -> list[DataSource]:
+        return [o for o in self.registry.contents().data_sources.values() if matches_tags(o, tags)]
 
-    def list_feature_views(self) -> list[FeatureView]:
-        return list(self.registry.contents().feature_views.values())
+    def list_feature_views(self, allow_cache: bool = False, tags: dict[str, str] | None = None) -> list[FeatureView]:
+        return [o for o in self.registry.contents().feature_views.values() if matches_tags(o, tags)]
 
-    def list_on_demand_feature_views(self) -> list[OnDemandFeatureView]:
-        return list(self.registry.contents().on_demand_feature_views.values())
+    def list_on_demand_feature_views(self, allow_cache: bool = False,
+                                     tags: dict[str, str] | None = None) -> list[OnDemandFeatureView]:
+        return [o for o in self.registry.contents().on_demand_feature_views.values() if matches_tags(o, tags)]
 
-    def list_feature_services(self) -> list[FeatureService]:
-        return list(self.registry.contents().feature_services.values())
+    def list_feature_services(self, allow_cache: bool = False,
+                              tags: dict[str, str] | None = None) -> list[FeatureService]:
+        return [o for o in self.registry.contents().feature_services.values() if matches_tags(o, tags)]
 
-    def get_entity(self, name: str) -> Entity:
+    def get_entity(self, name: str, allow_registry_cache: bool = True) -> Entity:
         return self.registry.contents().get("entity", name)  # type: ignore[no-any-return]
 
-    def get_data_source(self, name: str) -> DataSource:
+    def get_data_source(self, name: str, allow_registry_cache: bool = True) -> DataSource:
         return self.registry.contents().get("data_source", name)  # type: ignore[no-any-return]
 
-    def get_feature_view(self, name: str) -> FeatureView:
+    def get_feature_view(self, name: str, allow_registry_cache: bool = True) -> FeatureView:
         return self.registry.contents().get("feature_view", name)  # type: ignore[no-any-return]
 
-    def get_on_demand_feature_view(self, name: str) -> OnDemandFeatureView:
+    def get_on_demand_feature_view(self, name: str, allow_registry_cache: bool = True) -> OnDemandFeatureView:
         return self.registry.contents().get("on_demand_feature_view", name)  # type: ignore[no-any-return]
 
-    def get_feature_service(self, name: str) -> FeatureService:
+    def get_feature_service(self, name: str, allow_registry_cache: bool = True) -> FeatureService:
         return self.registry.contents().get("feature_service", name)  # type: ignore[no-any-return]
 
     # ---- training data (repast/retrieval.py) ------------------------------------------------
@@ -254,7 +289,7 @@ class FeatureStore:
     # ---- online serving (repast/materialize.py, repast/online_read.py, repast/push.py) -------
     def materialize(self, start_date: datetime, end_date: datetime,
                     feature_views: list[str] | None = None, progress: Any = None) -> Any:
-        """Load, per view, the latest row per entity with start <= event_ts < end into the online store."""
+        """Load, per view, the latest row per entity with start <= event_ts <= end into the online store."""
         from repast.materialize import materialize
 
         return materialize(self.registry, self.offline_engine, self.online_store, start_date, end_date,
@@ -276,17 +311,20 @@ class FeatureStore:
 
         return get_online_features(self.registry, self.online_store, features, entity_rows, full_feature_names)
 
-    def push(self, push_source_name: str, df: Any, to: Any = None) -> None:
+    def push(self, push_source_name: str, df: Any, allow_registry_cache: bool = True, to: Any = None,
+             transform_on_write: bool = True) -> None:
         """Write fresh rows of a push source to the online store, the offline source, or both."""
         from repast.push import push
 
         push(self.registry, self.offline_engine, self.online_store, push_source_name, df, to)
 
-    def write_to_online_store(self, feature_view_name: str, df: Any) -> None:
+    def write_to_online_store(self, feature_view_name: str, df: Any, inputs: Any = None,
+                              allow_registry_cache: bool = True, transform_on_write: bool = True) -> None:
         """Write rows of one feature view directly to the online store (checked first)."""
         from repast.push import write_to_online_store
 
-        write_to_online_store(self.registry, self.online_store, feature_view_name, df)
+        write_to_online_store(self.registry, self.online_store, feature_view_name,
+                              df if df is not None else inputs)
 
     def write_to_offline_store(self, feature_view_name: str, df: Any, allow_registry_cache: bool = True) -> None:
         """Append rows of one feature view to its batch source (checked first; safe under concurrent writers)."""
@@ -304,3 +342,42 @@ class FeatureStore:
 
         serve_ui(self, host=host, port=port, root_path=root_path, server_url=server_url,
                  registry_ttl_sec=registry_ttl_sec, key=tls_key_path or None, cert=tls_cert_path or None)
+
+    # ---- vector retrieval (repast/documents.py, repast/documents_offline.py) ------------------
+    def retrieve_online_documents_v2(self, features: list[str], top_k: Any = None, query: Any = None,
+                                     distance_metric: str | None = None, query_string: str | None = None,
+                                     filters: dict[str, Any] | None = None, *, exact: bool = False) -> Any:
+        """The top_k documents of one view nearest to `query` (and/or matching `query_string`): an
+        OnlineResponse with the join keys, the features and `distance` (lower is closer) per hit."""
+        from repast.documents import retrieve_online_documents_v2
+
+        top_k, query = _top_k_and_query(top_k, query)
+        return retrieve_online_documents_v2(self, features, query, top_k, distance_metric, query_string, filters,
+                                            exact)
+
+    def retrieve_online_documents(self, query: Any = None, top_k: Any = None, features: list[str] | None = None,
+                                  distance_metric: str | None = None, *, feature: str | None = None) -> Any:
+        """Feast's first form: `(query, top_k, features)`, or the older `(feature, query, top_k)`."""
+        if isinstance(query, str) and ":" in query:  # the older form, positionally
+            feature, query, top_k, features = query, top_k, features, None
+        refs = list(features or []) or ([feature] if feature else [])
+        if feature and feature not in refs:
+            refs.append(feature)
+        return self.retrieve_online_documents_v2(refs, top_k, query, distance_metric)
+
+    def retrieve_documents(self, features: list[str], top_k: Any = None, query: Any = None,
+                           as_of: datetime | None = None, distance_metric: str | None = None,
+                           query_string: str | None = None, filters: dict[str, Any] | None = None) -> Any:
+        """Point-in-time retrieval from the offline store: the documents as they were at `as_of`
+        (default now; each entity's latest row at or before it, ttl applied), ranked exactly."""
+        from repast.documents_offline import retrieve_documents
+
+        top_k, query = _top_k_and_query(top_k, query)
+        return retrieve_documents(self, features, query, top_k, as_of, distance_metric, query_string, filters)
+
+
+def _top_k_and_query(top_k: Any, query: Any) -> tuple[Any, Any]:
+    """Accept both `(features, top_k, query)` (Feast) and `(features, query, top_k)`."""
+    if not isinstance(top_k, int | None) and isinstance(query, int):
+        return query, top_k
+    return (10 if top_k is None else top_k), query

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import Any
 
 import pyarrow as pa
 
@@ -33,8 +34,8 @@ class Array:
     base: PrimitiveType
 
     def __post_init__(self) -> None:
-        if not isinstance(self.base, PrimitiveType):
-            raise DefinitionError(f"Array() takes a scalar type such as Float32, got {self.base!r}")
+        if not isinstance(self.base, PrimitiveType) or self.base.name in _NOT_IN_LISTS:
+            raise DefinitionError(f"{type(self).__name__}() takes a scalar type such as Float32, got {self.base!r}")
 
     @property
     def name(self) -> str:
@@ -47,7 +48,44 @@ class Array:
         return pa.list_(self.base.arrow)
 
 
-FeatureType = PrimitiveType | Array
+@dataclass(frozen=True)
+class Set(Array):
+    """Unique values of a primitive type, e.g. `Set(String)`; a list in Arrow, duplicates dropped on
+    write, returned online as a list in first-written order (JSON has no set)."""
+
+    @property
+    def name(self) -> str:
+        return f"Set({self.base.name})"
+
+
+@dataclass(frozen=True)
+class Struct:
+    """Named, typed fields: `Struct({"name": String, "age": Int64})`; a dict online, an Arrow struct
+    offline."""
+
+    fields: tuple[tuple[str, PrimitiveType | Array], ...]
+
+    def __init__(self, fields: dict[str, Any] | tuple[tuple[str, Any], ...]) -> None:
+        items = tuple(fields.items()) if isinstance(fields, dict) else tuple(fields)
+        if not items:
+            raise DefinitionError("Struct() needs at least one field")
+        for key, dtype in items:
+            if not isinstance(key, str) or not isinstance(dtype, PrimitiveType | Array):
+                raise DefinitionError(f"Struct() fields map names to types such as String, got {key!r}: {dtype!r}")
+        object.__setattr__(self, "fields", items)
+
+    @property
+    def name(self) -> str:
+        return "Struct(" + ", ".join(f"{k}: {t.name}" for k, t in self.fields) + ")"
+
+    def __str__(self) -> str:
+        return self.name
+
+    def to_arrow(self) -> pa.DataType:
+        return pa.struct([pa.field(k, t.to_arrow()) for k, t in self.fields])
+
+
+FeatureType = PrimitiveType | Array | Struct
 
 Int32 = PrimitiveType("Int32", pa.int32())
 Int64 = PrimitiveType("Int64", pa.int64())
@@ -57,19 +95,64 @@ String = PrimitiveType("String", pa.string())
 Bytes = PrimitiveType("Bytes", pa.binary())
 Bool = PrimitiveType("Bool", pa.bool_())
 UnixTimestamp = PrimitiveType("UnixTimestamp", pa.timestamp("us", tz="UTC"))
+# Feast's newer scalars. Uuid/TimeUuid are text in Arrow and uuid.UUID online; Decimal is
+# decimal128(38, 18) offline and decimal.Decimal online; PdfBytes/ImageBytes are bytes.
+Uuid = PrimitiveType("Uuid", pa.string())
+TimeUuid = PrimitiveType("TimeUuid", pa.string())
+Decimal = PrimitiveType("Decimal", pa.decimal128(38, 18))
+PdfBytes = PrimitiveType("PdfBytes", pa.binary())
+ImageBytes = PrimitiveType("ImageBytes", pa.binary())
+# Json: JSON text offline, the parsed value online. Map: string keys to values of any JSON type;
+# declared as map<string, string>, a source's own map<string, X> is kept as it is offline, and
+# online the dict keeps its values' types.
+Json = PrimitiveType("Json", pa.string())
+Map = PrimitiveType("Map", pa.map_(pa.string(), pa.string()))
+_NOT_IN_LISTS = ("Json", "Map")
 
 PRIMITIVES: dict[str, PrimitiveType] = {
-    t.name: t for t in (Int32, Int64, Float32, Float64, String, Bytes, Bool, UnixTimestamp)
+    t.name: t for t in (Int32, Int64, Float32, Float64, String, Bytes, Bool, UnixTimestamp, Uuid, TimeUuid,
+                        Decimal, PdfBytes, ImageBytes, Json, Map)
 }
+# Names Feast's `types` module also exports, for `from repast.types import *` ports.
+Invalid = None
+PrimitiveFeastType = PrimitiveType
+ComplexFeastType = Array
+FeastType = FeatureType
 
 
 def parse_type(name: str) -> FeatureType:
-    """Inverse of `str(type)`: `"Int64"` -> Int64, `"Array(Float32)"` -> Array(Float32)."""
+    """Inverse of `str(type)`: `"Int64"` -> Int64, `"Array(Float32)"`, `"Set(String)"`,
+    `"Struct(name: String, age: Int64)"`."""
     if name in PRIMITIVES:
         return PRIMITIVES[name]
-    if name.startswith("Array(") and name.endswith(")") and name[6:-1] in PRIMITIVES:
-        return Array(PRIMITIVES[name[6:-1]])
-    raise DefinitionError(f"unknown feature type '{name}'; known: {', '.join(PRIMITIVES)}, Array(...)")
+    for prefix, cls in (("Array(", Array), ("Set(", Set)):
+        if name.startswith(prefix) and name.endswith(")") and name[len(prefix):-1] in PRIMITIVES:
+            return cls(PRIMITIVES[name[len(prefix):-1]])
+    if name.startswith("Struct(") and name.endswith(")"):
+        fields = {}
+        for part in _split_fields(name[7:-1]):
+            key, _, dtype = part.partition(":")
+            inner = parse_type(dtype.strip())
+            if isinstance(inner, Struct):
+                raise DefinitionError(f"unknown feature type '{name}': structs do not nest")
+            fields[key.strip()] = inner
+        return Struct(fields)
+    raise DefinitionError(f"unknown feature type '{name}'; known: {', '.join(PRIMITIVES)}, Array(...), Set(...), "
+                          "Struct({...})")
+
+
+def _split_fields(text: str) -> list[str]:
+    """`a: String, b: Array(Int64)` -> ["a: String", "b: Array(Int64)"] (commas inside parentheses kept)."""
+    parts, depth, current = [], 0, ""
+    for ch in text:
+        depth += ch == "("
+        depth -= ch == ")"
+        if ch == "," and depth == 0:
+            parts.append(current)
+            current = ""
+        else:
+            current += ch
+    return [p for p in [*parts, current] if p.strip()]
 
 
 class ValueType(enum.Enum):
@@ -93,17 +176,49 @@ class ValueType(enum.Enum):
     BOOL_LIST = 17
     UNIX_TIMESTAMP_LIST = 18
     NULL = 19
+    # Feast's later additions, by name (their numbers here are repast's own).
+    MAP = 20
+    MAP_LIST = 21
+    BYTES_SET = 22
+    STRING_SET = 23
+    INT32_SET = 24
+    INT64_SET = 25
+    DOUBLE_SET = 26
+    FLOAT_SET = 27
+    BOOL_SET = 28
+    UNIX_TIMESTAMP_SET = 29
+    JSON = 30
+    JSON_LIST = 31
+    STRUCT = 32
+    STRUCT_LIST = 33
+    UUID = 34
+    TIME_UUID = 35
+    UUID_LIST = 36
+    TIME_UUID_LIST = 37
+    UUID_SET = 38
+    TIME_UUID_SET = 39
+    DECIMAL = 40
+    DECIMAL_LIST = 41
+    DECIMAL_SET = 42
+    PDF_BYTES = 43
+    IMAGE_BYTES = 44
 
     def to_feature_type(self) -> FeatureType | None:
         scalar = {
             "BYTES": Bytes, "STRING": String, "INT32": Int32, "INT64": Int64, "DOUBLE": Float64,
-            "FLOAT": Float32, "BOOL": Bool, "UNIX_TIMESTAMP": UnixTimestamp,
+            "FLOAT": Float32, "BOOL": Bool, "UNIX_TIMESTAMP": UnixTimestamp, "UUID": Uuid, "TIME_UUID": TimeUuid,
+            "DECIMAL": Decimal, "PDF_BYTES": PdfBytes, "IMAGE_BYTES": ImageBytes, "MAP": Map, "JSON": Json,
         }
         if self.name in scalar:
             return scalar[self.name]
-        if self.name.endswith("_LIST") and self.name[:-5] in scalar:
+        if self.name.endswith("_LIST") and self.name[:-5] in scalar and self.name[:-5] not in _NOT_IN_LISTS_VT:
             return Array(scalar[self.name[:-5]])
+        if self.name.endswith("_SET") and self.name[:-4] in scalar:
+            return Set(scalar[self.name[:-4]])
         return None
+
+
+_NOT_IN_LISTS_VT = ("MAP", "JSON")
 
 
 def from_arrow(arrow_type: pa.DataType) -> FeatureType | None:
@@ -129,6 +244,12 @@ def from_arrow(arrow_type: pa.DataType) -> FeatureType | None:
         return Bool
     if pa.types.is_dictionary(arrow_type):
         return from_arrow(arrow_type.value_type)
+    if pa.types.is_map(arrow_type) and _text(arrow_type.key_type):
+        return Map
+    if pa.types.is_struct(arrow_type):
+        fields = {f.name: from_arrow(f.type) for f in arrow_type}
+        if fields and all(isinstance(t, PrimitiveType | Array) for t in fields.values()):
+            return Struct(fields)
     return None
 
 
@@ -136,7 +257,14 @@ def is_compatible(declared: FeatureType, actual: pa.DataType) -> bool:
     """Can a source column of Arrow type `actual` feed a field declared as `declared`?
 
     Integers widen to any integer or float, floats to floats; timestamps of any unit/zone match.
+    Json takes text or any nested column (written as JSON text); Map takes a map with string keys
+    or a struct (a pandas column of dicts); Uuid takes text, Decimal numbers, PdfBytes bytes.
     """
+    name = declared.name
+    if isinstance(declared, PrimitiveType) and name in _LOOSE:
+        return _LOOSE[name](actual)
+    if isinstance(declared, Struct):
+        return pa.types.is_struct(actual) and {f.name for f in actual} <= {k for k, _ in declared.fields}
     inferred = from_arrow(actual)
     if inferred is None:
         return False
@@ -146,5 +274,32 @@ def is_compatible(declared: FeatureType, actual: pa.DataType) -> bool:
     if isinstance(declared, PrimitiveType) and isinstance(inferred, PrimitiveType):
         return inferred.name in numeric and declared.name in numeric
     if isinstance(declared, Array) and isinstance(inferred, Array):
-        return inferred.base.name in numeric and declared.base.name in numeric
+        if declared.base.name in _LOOSE:
+            return _LOOSE[declared.base.name](actual.value_type)
+        return inferred.base == declared.base or (inferred.base.name in numeric and declared.base.name in numeric)
     return False
+
+
+def source_column_holds(declared: FeatureType, actual: pa.DataType) -> bool:
+    """Can a source column of type `actual` hold `declared` values without loss: is_compatible, and
+    no float column (or list of floats) for an integer field, which would truncate."""
+    base = actual.value_type if pa.types.is_list(actual) or pa.types.is_large_list(actual) else actual
+    base_name = declared.base.name if isinstance(declared, Array) else declared.name
+    truncating = pa.types.is_floating(base) and base_name in ("Int32", "Int64")
+    return not truncating and is_compatible(declared, actual)
+
+
+def _text(t: pa.DataType) -> bool:
+    return pa.types.is_string(t) or pa.types.is_large_string(t)
+
+
+def _binary(t: pa.DataType) -> bool:
+    return pa.types.is_binary(t) or pa.types.is_large_binary(t)
+
+
+_LOOSE: dict[str, Any] = {
+    "Json": lambda t: _text(t) or pa.types.is_nested(t),
+    "Map": lambda t: (pa.types.is_map(t) and _text(t.key_type)) or pa.types.is_struct(t),
+    "Uuid": _text, "TimeUuid": _text, "PdfBytes": _binary, "ImageBytes": _binary,
+    "Decimal": lambda t: pa.types.is_decimal(t) or pa.types.is_integer(t) or pa.types.is_floating(t) or _text(t),
+}

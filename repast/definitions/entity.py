@@ -17,6 +17,10 @@ class Field:
     dtype: FeatureType
     description: str = ""
     tags: dict[str, str] = field(default_factory=dict)
+    # Vector retrieval (docs/vector.md): an Array(Float32|Float64) embedding searched by distance.
+    vector_index: bool = False
+    vector_length: int = 0
+    vector_search_metric: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -27,15 +31,25 @@ class Field:
             raise DefinitionError(
                 f"Field '{self.name}': dtype must be a repast type such as Int64, got {self.dtype!r}"
             )
+        if self.vector_index or self.vector_length or self.vector_search_metric:
+            from repast.definitions.vector_field import check_vector_field
+
+            check_vector_field(self)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "dtype": str(self.dtype), "description": self.description,
-                "tags": dict(self.tags)}
+        d: dict[str, Any] = {"name": self.name, "dtype": str(self.dtype), "description": self.description,
+                             "tags": dict(self.tags)}
+        if self.vector_index:  # only then: registered specs of other fields stay as they were
+            d.update(vector_index=True, vector_length=self.vector_length,
+                     vector_search_metric=self.vector_search_metric)
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Field:
         return cls(name=d["name"], dtype=parse_type(d["dtype"]),
-                   description=d.get("description", ""), tags=d.get("tags", {}))
+                   description=d.get("description", ""), tags=d.get("tags", {}),
+                   vector_index=d.get("vector_index", False), vector_length=d.get("vector_length", 0),
+                   vector_search_metric=d.get("vector_search_metric"))
 
 
 class Entity:

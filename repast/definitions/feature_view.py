@@ -82,7 +82,8 @@ class FeatureView(ProjectableMixin):
     def __init__(self, *, name: str, source: DataSource, schema: list[Field] | None = None,
                  entities: list[Entity] | list[str] | None = None, ttl: timedelta | None = None,
                  online: bool = True, offline: bool = True, description: str = "",
-                 tags: dict[str, str] | None = None, owner: str = "") -> None:
+                 tags: dict[str, str] | None = None, owner: str = "", enable_validation: bool = False,
+                 version: str | int = "latest") -> None:
         if not name or not isinstance(name, str):
             raise DefinitionError(f"FeatureView needs a non-empty name, got {name!r}")
         if not isinstance(source, DataSource) or isinstance(source, RequestSource):
@@ -102,6 +103,8 @@ class FeatureView(ProjectableMixin):
         self.description = description
         self.tags = dict(tags or {})
         self.owner = owner
+        self.enable_validation = bool(enable_validation)
+        self.version = _version(name, version)
         self.join_keys: list[str] = [k for e in self.entity_objects for k in e.join_keys]
         self.projection = Projection(name, self.feature_names())
 
@@ -138,7 +141,10 @@ class FeatureView(ProjectableMixin):
         return {"name": self.name, "source": self.source.to_dict(), "entities": self.entities,
                 "schema": [f.to_dict() for f in self.schema], "ttl_seconds": self.ttl.total_seconds(),
                 "online": self.online, "offline": self.offline, "description": self.description,
-                "tags": self.tags, "owner": self.owner}
+                "tags": self.tags, "owner": self.owner,
+                # Only when set, so views registered before these existed compare unchanged.
+                **({"enable_validation": True} if self.enable_validation else {}),
+                **({"version": self.version} if self.version != "latest" else {})}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], entities: dict[str, Entity] | None = None) -> FeatureView:
@@ -147,7 +153,8 @@ class FeatureView(ProjectableMixin):
                    schema=[Field.from_dict(f) for f in d["schema"]],
                    ttl=timedelta(seconds=d.get("ttl_seconds", 0)), online=d.get("online", True),
                    offline=d.get("offline", True), description=d.get("description", ""),
-                   tags=d.get("tags"), owner=d.get("owner", ""))
+                   tags=d.get("tags"), owner=d.get("owner", ""),
+                   enable_validation=d.get("enable_validation", False), version=d.get("version", "latest"))
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, FeatureView) and self.to_dict() == other.to_dict() \
@@ -160,5 +167,25 @@ class FeatureView(ProjectableMixin):
         return f"FeatureView(name={self.name!r}, features={self.feature_names()!r})"
 
 
-# Feast used this name for a view backed by batch data; keep it as an alias.
-BatchFeatureView = FeatureView
+def _version(name: str, version: str | int) -> str:
+    """"latest", or a pinned registered version written "vN" (Feast also takes the number N)."""
+    text = str(version).strip().lower()
+    if text == "latest":
+        return "latest"
+    number = text[1:] if text.startswith("v") else text
+    if not number.isdigit() or int(number) < 1:
+        raise DefinitionError(f"FeatureView '{name}': version must be \"latest\" or a version such as \"v2\", "
+                              f"got {version!r}")
+    return f"v{int(number)}"
+
+
+class BatchFeatureView(FeatureView):
+    """Feast's view over batch data only: as FeatureView, but its source must be a batch source
+    (FileSource, PostgreSQLSource), not a PushSource, as Feast requires. It is registered as a
+    feature view. Feast's transformations on it (`udf`, `aggregations`) are not supported."""
+
+    def __init__(self, *, name: str, source: DataSource, **kwargs: Any) -> None:
+        if isinstance(source, PushSource):
+            raise DefinitionError(f"BatchFeatureView '{name}': source must be a batch source such as a FileSource, "
+                                  f"got PushSource '{source.name}'; use FeatureView for a pushed source")
+        super().__init__(name=name, source=source, **kwargs)

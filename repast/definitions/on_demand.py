@@ -62,6 +62,7 @@ class OnDemandFeatureView(ProjectableMixin):
                 raise DefinitionError(
                     f"on_demand_feature_view '{name}': sources must be FeatureViews or RequestSources, got {s!r}")
         self.projection = Projection(name, self.feature_names())
+        self.write_to_online_store = False
 
     @property
     def features(self) -> list[Field]:
@@ -97,11 +98,13 @@ class OnDemandFeatureView(ProjectableMixin):
 
     def to_dict(self) -> dict[str, Any]:
         """The stored form; a function read from the registry is passed through, never deserialized."""
-        d = {"name": self.name, "mode": self.mode, "schema": [f.to_dict() for f in self.schema],
+        d: dict[str, Any] = {"name": self.name, "mode": self.mode, "schema": [f.to_dict() for f in self.schema],
              "source_views": [p.to_dict() for p in self.source_views],
              "request_sources": [r.to_dict() for r in self.request_sources],
              "udf_source": self.udf_source, "udf_pickle": self._payload(),
              "description": self.description, "tags": self.tags, "owner": self.owner}
+        if self.write_to_online_store:
+            d["write_to_online_store"] = True
         if self.udf_signature is not None:
             d["udf_signature"] = self.udf_signature
         return d
@@ -119,6 +122,7 @@ class OnDemandFeatureView(ProjectableMixin):
                    tags=d.get("tags"), owner=d.get("owner", ""), udf_source=d.get("udf_source", ""))
         odfv._udf_payload = d["udf_pickle"]
         odfv.udf_signature = d.get("udf_signature")
+        odfv.write_to_online_store = bool(d.get("write_to_online_store", False))
         return odfv
 
     def __eq__(self, other: object) -> bool:
@@ -140,15 +144,20 @@ def _source_text(udf: Callable[..., Any]) -> str:
 
 def on_demand_feature_view(*, sources: list[Any], schema: list[Field], mode: str = "pandas",
                            description: str = "", tags: dict[str, str] | None = None, owner: str = "",
-                           **_feast_only: Any) -> Callable[[Callable[..., Any]], OnDemandFeatureView]:
+                           write_to_online_store: bool = False,
+                           track_metrics: bool = False) -> Callable[[Callable[..., Any]], OnDemandFeatureView]:
     """Decorator: `@on_demand_feature_view(sources=[fv, request], schema=[Field(...)])`.
 
     pandas mode: the function takes and returns a DataFrame. python mode: it takes and returns a
-    dict of column name -> list of values.
+    dict of column name -> list of values. `write_to_online_store=True`: computed when its input
+    views are written and stored (see repast.on_demand_writes for which views qualify).
+    `track_metrics` is accepted for Feast compatibility (the server's /metrics always count requests).
     """
 
     def decorator(udf: Callable[..., Any]) -> OnDemandFeatureView:
-        return OnDemandFeatureView(name=udf.__name__, sources=sources, schema=schema, udf=udf,
+        view = OnDemandFeatureView(name=udf.__name__, sources=sources, schema=schema, udf=udf,
                                    mode=mode, description=description, tags=tags, owner=owner)
+        view.write_to_online_store = write_to_online_store
+        return view
 
     return decorator

@@ -8,14 +8,35 @@ from typing import Any
 from repast.definitions.entity import Entity
 from repast.definitions.feature_service import FeatureService
 from repast.definitions.feature_view import FeatureView
+from repast.definitions.label_view import LabelView
 from repast.definitions.on_demand import OnDemandFeatureView
+from repast.definitions.project import Project
+from repast.definitions.saved_dataset import SavedDataset
 from repast.definitions.sources import DataSource, source_from_dict
-from repast.errors import FeatureNotFound
+from repast.definitions.versions import FeatureViewVersion
+from repast.errors import (
+    DataSourceNotFound,
+    EntityNotFound,
+    FeatureNotFound,
+    FeatureServiceNotFound,
+    FeatureViewNotFound,
+    ProjectNotFound,
+    SavedDatasetNotFound,
+    VersionNotFound,
+)
 
 # Order matters: objects are applied and listed in dependency order.
-KINDS = ("entity", "data_source", "feature_view", "on_demand_feature_view", "feature_service")
-KIND_LABELS = {"entity": "Entity", "data_source": "DataSource", "feature_view": "FeatureView",
-               "on_demand_feature_view": "OnDemandFeatureView", "feature_service": "FeatureService"}
+KINDS = ("project", "entity", "data_source", "feature_view", "on_demand_feature_view", "feature_service",
+         "saved_dataset", "feature_view_version")
+KIND_LABELS = {"project": "Project", "entity": "Entity", "data_source": "DataSource", "feature_view": "FeatureView",
+               "on_demand_feature_view": "OnDemandFeatureView", "feature_service": "FeatureService",
+               "saved_dataset": "SavedDataset", "feature_view_version": "FeatureViewVersion"}
+# Kinds registered by API calls, not by repo files: an apply of the repo's files never deletes them.
+NOT_FROM_FILES = ("saved_dataset", "feature_view_version")
+_NOT_FOUND = {"project": ProjectNotFound, "entity": EntityNotFound, "data_source": DataSourceNotFound,
+              "feature_view": FeatureViewNotFound, "on_demand_feature_view": FeatureViewNotFound,
+              "feature_service": FeatureServiceNotFound, "saved_dataset": SavedDatasetNotFound,
+              "feature_view_version": VersionNotFound}
 
 Definition = Entity | DataSource | FeatureView | OnDemandFeatureView | FeatureService
 
@@ -25,7 +46,11 @@ def kind_of(obj: Any) -> str:
         return "data_source"
     kind = getattr(obj, "kind", None)
     if kind not in KINDS:
-        raise TypeError(f"not a repast definition: {obj!r}")
+        from repast.errors import DefinitionError
+
+        shown = repr(obj) if len(repr(obj)) <= 80 else repr(obj)[:77] + "..."
+        raise DefinitionError(f"not a repast definition: {shown} ({type(obj).__name__}); apply() takes "
+                              "Entity, data sources, FeatureView, OnDemandFeatureView and FeatureService objects")
     return str(kind)
 
 
@@ -35,11 +60,17 @@ def object_from_dict(kind: str, d: dict[str, Any]) -> Any:
     if kind == "data_source":
         return source_from_dict(d)
     if kind == "feature_view":
-        return FeatureView.from_dict(d)
+        return LabelView.from_dict(d) if "label_view" in d else FeatureView.from_dict(d)
     if kind == "on_demand_feature_view":
         return OnDemandFeatureView.from_dict(d)
     if kind == "feature_service":
         return FeatureService.from_dict(d)
+    if kind == "project":
+        return Project.from_dict(d)
+    if kind == "saved_dataset":
+        return SavedDataset.from_dict(d)
+    if kind == "feature_view_version":
+        return FeatureViewVersion.from_dict(d)
     raise ValueError(f"unknown definition kind {kind!r}")
 
 
@@ -59,11 +90,15 @@ class RepoContents:
     feature_views: dict[str, FeatureView] = field(default_factory=dict)
     on_demand_feature_views: dict[str, OnDemandFeatureView] = field(default_factory=dict)
     feature_services: dict[str, FeatureService] = field(default_factory=dict)
+    projects: dict[str, Project] = field(default_factory=dict)
+    saved_datasets: dict[str, SavedDataset] = field(default_factory=dict)
+    feature_view_versions: dict[str, FeatureViewVersion] = field(default_factory=dict)
 
     def by_kind(self, kind: str) -> dict[str, Any]:
         table: dict[str, dict[str, Any]] = {"entity": self.entities, "data_source": self.data_sources,
                 "feature_view": self.feature_views, "on_demand_feature_view": self.on_demand_feature_views,
-                "feature_service": self.feature_services}
+                "feature_service": self.feature_services, "project": self.projects,
+                "saved_dataset": self.saved_datasets, "feature_view_version": self.feature_view_versions}
         return table[kind]
 
     def add(self, obj: Any) -> None:
@@ -84,12 +119,12 @@ class RepoContents:
         if name in self.on_demand_feature_views:
             return self.on_demand_feature_views[name]
         known = sorted([*self.feature_views, *self.on_demand_feature_views])
-        raise FeatureNotFound(f"feature view '{name}' is not registered; registered views: {known}")
+        raise FeatureViewNotFound(f"feature view '{name}' is not registered; registered views: {known}")
 
     def get(self, kind: str, name: str) -> Any:
         objs = self.by_kind(kind)
         if name not in objs:
-            raise FeatureNotFound(
+            raise _NOT_FOUND.get(kind, FeatureNotFound)(
                 f"{KIND_LABELS[kind]} '{name}' is not registered; registered: {sorted(objs)}")
         return objs[name]
 

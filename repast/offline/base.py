@@ -42,6 +42,44 @@ class RetrievalJob(ABC):
                 raise
             raise explain(e, path, f"to_parquet('{path}')") from None
 
+    def repo_path(self) -> str | None:
+        """Where relative storage paths resolve (the feature repo), when the job knows it."""
+        return None
+
+    def persist(self, storage: Any, allow_overwrite: bool = False, timeout: int | None = None) -> None:
+        """Write the rows to `storage` (SavedDatasetFileStorage: one Parquet file), all or nothing:
+        written beside the target, then renamed over it (on s3:// or gs://, one PUT, which is
+        atomic there). An existing file is an InputError unless `allow_overwrite`. `timeout` is
+        accepted for Feast compatibility."""
+        import os
+        import uuid
+
+        import pyarrow.fs as pafs
+        import pyarrow.parquet as pq
+
+        from repast.errors import InputError
+        from repast.offline.filesystems import filesystem_for, is_remote
+
+        path = storage.to_dict()["path"]
+        base = self.repo_path()
+        if "://" not in path and not os.path.isabs(path) and base is not None:
+            path = os.path.join(base, path)
+        endpoint = getattr(storage, "s3_endpoint_override", None)
+        fs, inner = filesystem_for(path, endpoint)
+        if fs.get_file_info(inner).type != pafs.FileType.NotFound and not allow_overwrite:
+            raise InputError(f"saved dataset storage '{path}' already exists; pass allow_overwrite=True to replace it")
+        if is_remote(path):
+            self.to_parquet(path, endpoint)
+            return
+        os.makedirs(os.path.dirname(inner) or ".", exist_ok=True)
+        partial = f"{inner}.{uuid.uuid4().hex}.partial"
+        try:
+            pq.write_table(self.to_arrow(), partial)
+            os.replace(partial, inner)
+        finally:
+            if os.path.exists(partial):
+                os.remove(partial)
+
 
 @dataclass(frozen=True)
 class SpineRange:

@@ -11,6 +11,7 @@ dedup pass.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
@@ -20,9 +21,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import pyarrow as pa
+from pydantic import Field, field_validator
 
 from repast.backend_config import BackendConfig
 from repast.definitions import DataSource, FileSource
+from repast.errors import InputError
 from repast.offline.files import list_source_files, read_schema, schema_file, source_filesystem, write_part
 from repast.offline.filesystems import explain, is_remote
 from repast.offline.remote_scan import PLACE_COLUMN, remote_dataset, scan_reader, window_filter
@@ -48,16 +51,24 @@ _ENTITY_PLACE = 2**63 - 1
 
 
 class DuckDBOfflineConfig(BackendConfig):
-    type: Literal["duckdb", "file"] = "duckdb"
+    type: Literal["duckdb", "file", "dask"] = "duckdb"
     # Default: half of the memory this process may use (the container's cgroup limit, else the
     # machine's), so a materialization window larger than memory spills instead of failing.
     memory_limit: str | None = None
     # Where DuckDB spills what does not fit (default: <system temp dir>/repast-duckdb-spill).
     temp_directory: str | None = None
-    threads: int | None = None
+    threads: int | None = Field(default=None, ge=1)
     # An S3-compatible server (or GCS emulator) for s3:// and gs:// source paths, e.g.
     # http://minio:9000 (path-style addressing); a FileSource's own s3_endpoint_override wins.
     endpoint_override: str | None = None
+
+    @field_validator("memory_limit")
+    @classmethod
+    def _memory_size(cls, v: str | None) -> str | None:
+        # DuckDB's own check runs only when a connection opens, as a traceback mid-command.
+        if v is not None and not re.fullmatch(r"\s*\d+(\.\d+)?\s*([KMGT]i?B|%)\s*", v, re.IGNORECASE):
+            raise ValueError(f"{v!r} is not a memory size; use e.g. 4GB, 512MB, 2GiB or 80%")
+        return v
 
 
 def available_memory_bytes() -> int:
@@ -106,10 +117,19 @@ class DuckDBOfflineEngine(SQLOfflineEngine):
         src = self._file_source(source)
         repo, endpoint = str(self.repo_config.repo_path), self.config.endpoint_override
         fs, _ = source_filesystem(src, repo, endpoint)
+        path = schema_file(src, repo, endpoint)
         try:
-            schema = read_schema(src, schema_file(src, repo, endpoint), fs)
+            schema = read_schema(src, path, fs)
         except OSError as e:
-            raise explain(e, src.path, f"FileSource '{src.name}' path '{src.path}'") from None
+            if is_remote(src.path):
+                raise explain(e, src.path, f"FileSource '{src.name}' path '{src.path}'") from None
+            reason = " ".join(str(e).split())
+            raise InputError(f"'{path}' cannot be read as {src.file_format.upper()} ({reason}); point the "
+                             "source at Parquet or CSV files, or set file_format") from None
+        except pa.ArrowInvalid as e:
+            reason = " ".join(str(e).split())
+            raise InputError(f"'{path}' cannot be read as {src.file_format.upper()} ({reason}); point the "
+                             "source at Parquet or CSV files, or set file_format") from None
         if is_remote(src.path) and _directory_of(src, fs) is not None:  # hive partition columns too
             return remote_dataset(src, fs, list_source_files(src, repo, endpoint), _directory_of(src, fs)).schema
         return schema

@@ -18,6 +18,7 @@ import pyarrow as pa
 from repast.errors import EntityKeyError, InputError
 from repast.timestamps import normalize_timestamps
 from repast.transform import apply_on_demand
+from repast.typed_columns import offline_column
 from repast.types import is_compatible
 
 if TYPE_CHECKING:
@@ -124,12 +125,10 @@ def assemble(entity: pa.Table, ts: str, features: pa.Table, request: FeatureRequ
     joined = entity
     outputs: dict[str, str] = {}  # output name -> column of `joined`
     for vr in request.views:
-        types = {f.name: f.dtype.to_arrow() for f in vr.view.features}
+        types = {f.name: f.dtype for f in vr.view.features}
         for feature in vr.read_features:
             internal = vr.output_name(feature, True)
-            column = features.column(internal)
-            if column.type != types[feature]:
-                column = column.cast(types[feature], safe=False)
+            column = offline_column(features.column(internal), types[feature])
             joined = joined.append_column(internal, column)
             if feature in vr.features:
                 outputs[vr.output_name(feature, full_feature_names)] = internal

@@ -58,6 +58,10 @@ class PostgresOfflineEngine(SQLOfflineEngine):
     job_class = PostgresRetrievalJob
     spine_union = "UNION ALL"
 
+    def __init__(self, config: Any, repo_config: Any) -> None:
+        require_module("psycopg", "postgres")  # before any method imports it: the pip hint, not a traceback
+        super().__init__(config, repo_config)
+
     def connect(self) -> psycopg.Connection[Any]:
         """A new connection with the session zone UTC and `db_schema` first on the search path."""
         require_module("psycopg", "postgres")

@@ -35,7 +35,7 @@ from repast.offline.base import (
     SpineRange,
     cast_to_view_types,
 )
-from repast.offline.planning import ROW, TIMESTAMP_COLUMN, TS, assemble, check_entity, key_frame, spine_columns
+from repast.offline.planning import ROW, TIMESTAMP_COLUMN, TS, assemble, check_entity, key_frame
 from repast.sql_quoting import quote_ident
 
 if TYPE_CHECKING:
@@ -54,6 +54,10 @@ class SQLOfflineEngine(OfflineEngine):
     type_name: ClassVar[str] = ""  # its offline_store.type
     # The source kinds this engine reads, as data: callers and validation ask instead of trying.
     source_kinds: ClassVar[tuple[type[DataSource], ...]] = ()
+
+    def __init__(self, config: Any, repo_config: Any) -> None:
+        super().__init__(config, repo_config)
+        self._deferred = threading.local()  # relations deferred by SQL built in each thread
 
     # ---- dialect hooks -----------------------------------------------------------------------
     @abstractmethod
@@ -143,13 +147,6 @@ class SQLOfflineEngine(OfflineEngine):
                 f"data source '{source.name}' ({type(source).__name__}) cannot be read by the {self.type_name} "
                 f"offline engine; use a {kinds} or set offline_store.type to match the source")
 
-    @property
-    def _deferred(self) -> threading.local:
-        local = self.__dict__.get("_deferred_local")
-        if local is None:
-            local = self.__dict__["_deferred_local"] = threading.local()
-        return local
-
     def get_historical_features(self, entity: EntityInput, request: FeatureRequest,
                                 full_feature_names: bool) -> RetrievalJob:
         self.take_deferred()
@@ -175,7 +172,7 @@ class SQLOfflineEngine(OfflineEngine):
             raise InputError(f"entity_df query failed in {self.dialect}: {first}") from None
 
     def spine_sql(self, request: FeatureRequest, spine: SpineRange) -> str:
-        """Every distinct (join keys, event timestamp) of the views' rows in [start, end]."""
+        """One row per entity key of the views' rows in [start, end], at its latest event time."""
         start, end = self.timestamp_literal(spine.start), self.timestamp_literal(spine.end)
         parts = []
         for vr in request.views:
@@ -183,10 +180,11 @@ class SQLOfflineEngine(OfflineEngine):
             ts = self.timestamp(src.timestamp_field)
             parts.append(f"SELECT {', '.join(self.spine_key_columns(vr, request))}, {ts} AS {TIMESTAMP_COLUMN} "
                          f"FROM {self.relation(src)} WHERE {ts} BETWEEN {start} AND {end}")
-        columns = ", ".join(q(c) for c in spine_columns(request))
+        keys = ", ".join(q(c) for c in request.entity_columns())
         order = ", ".join(f"{q(c)} NULLS FIRST" for c in [TIMESTAMP_COLUMN, *request.entity_columns()])
-        return (f"SELECT DISTINCT {columns} FROM ({f' {self.spine_union} '.join(parts)}) AS __spine "
-                f"ORDER BY {order}")
+        # As Feast: one row per entity, at its latest event time in the window.
+        return (f"SELECT {keys}, max({TIMESTAMP_COLUMN}) AS {TIMESTAMP_COLUMN} "
+                f"FROM ({f' {self.spine_union} '.join(parts)}) AS __spine GROUP BY {keys} ORDER BY {order}")
 
     def view_rows_sql(self, view: FeatureView, with_place: bool = False,
                       window: tuple[datetime, datetime] | None = None) -> str:
@@ -239,6 +237,9 @@ class SQLRetrievalJob(RetrievalJob):
         self.request = request
         self.full_feature_names = full_feature_names
         self.deferred: dict[str, Callable[[], Any]] = {}  # relations the spine query reads
+
+    def repo_path(self) -> str | None:
+        return str(self.engine.repo_config.repo_path)
 
     def to_arrow(self) -> pa.Table:
         engine = self.engine

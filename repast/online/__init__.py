@@ -1,9 +1,12 @@
 """Online stores: the latest feature values per entity key, behind one interface."""
 
 from repast.online.base import OnlineStore
-from repast.plugins import ONLINE, PLUGINS
+from repast.plugins import ONLINE, PLUGINS, VECTOR
 
 # online_store.type -> "module:Class": this kind's part of the one plugin table.
 ONLINE_STORES = PLUGINS[ONLINE]
 
-__all__ = ["ONLINE_STORES", "OnlineStore"]
+# online_store.type -> "module:Class" of its vector search capability (repast.online.vector_base).
+VECTOR_SEARCH = PLUGINS[VECTOR]
+
+__all__ = ["ONLINE_STORES", "VECTOR_SEARCH", "OnlineStore"]

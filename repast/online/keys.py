@@ -21,7 +21,8 @@ import pyarrow.compute as pc
 
 from repast.errors import EntityKeyError, InputError
 from repast.timestamps import normalize_timestamps
-from repast.types import Array, FeatureType, PrimitiveType
+from repast.typed_columns import ColumnTypeError, to_declared
+from repast.types import Array, FeatureType, Set
 
 if TYPE_CHECKING:
     from repast.definitions import FeatureView
@@ -147,6 +148,11 @@ def write_rows(view: FeatureView, batch: pa.RecordBatch | pa.Table, integer_keys
     cols = {name: table.column(name).combine_chunks() for name in table.column_names}
     created = _timestamp_us(cols[CREATED_TS]) if CREATED_TS in cols else pa.nulls(table.num_rows, pa.int64())
     features = {f.name: _cast_feature(cols[f.name], f.dtype, view.name, f.name) for f in view.features}
+    for f in view.features:
+        if f.vector_index:  # wrong lengths, NaN, nulls: refused naming the row, before anything is written
+            from repast.vector import check_vector_column
+
+            check_vector_column(features[f.name], f, view.name, cols[view.join_keys[0]] if view.join_keys else None)
     if integer_keys:
         keys = _key_integers(cols[view.join_keys[0]], view.name, view.join_keys[0])
     else:
@@ -156,11 +162,11 @@ def write_rows(view: FeatureView, batch: pa.RecordBatch | pa.Table, integer_keys
 
 def _cast_feature(arr: pa.Array, dtype: FeatureType, view: str, name: str) -> pa.Array:
     target = dtype.to_arrow()
-    if arr.type == target:
+    if arr.type == target and not isinstance(dtype, Set) and dtype.name != "Json":
         return arr
     try:
-        return pc.cast(arr, target, safe=not isinstance(dtype, PrimitiveType) or dtype.name != "UnixTimestamp")
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
+        return to_declared(arr, dtype)
+    except ColumnTypeError as e:
         kind = "array" if isinstance(dtype, Array) else "value"
         raise InputError(f"feature view '{view}': column '{name}' of type {arr.type} cannot hold "
                          f"{dtype} {kind}s: {e}") from None

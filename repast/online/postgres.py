@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import io
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -20,15 +22,20 @@ from pydantic import Field
 
 from repast.backend_config import PostgresConnectionConfig
 from repast.definitions import FeatureView
-from repast.errors import StoreUnavailable, require_module
+from repast.errors import EntityKeyError, InputError, StoreUnavailable, require_module
 from repast.online.base import OnlineStore, ReadRow, new_storage_record, parse_storage_record, view_signature
+from repast.online.codec import BYTES_TYPES, is_nested, nested_json, struct_fields_decoder
 from repast.online.keys import WriteRows, write_rows
+from repast.online.vector_postgres import ensure_vector_storage
 from repast.sql_quoting import quote_ident
-from repast.types import Array, FeatureType
+from repast.types import Array, FeatureType, Struct
 
 _MIN_TS = -(2**63)
 _PG_TYPES = {"Int32": "INTEGER", "Int64": "BIGINT", "Float32": "REAL", "Float64": "DOUBLE PRECISION",
-             "String": "TEXT", "Bytes": "BYTEA", "Bool": "BOOLEAN", "UnixTimestamp": "TIMESTAMPTZ"}
+             "String": "TEXT", "Bytes": "BYTEA", "Bool": "BOOLEAN", "UnixTimestamp": "TIMESTAMPTZ",
+             # Feast's newer types, in PostgreSQL's own: psycopg returns uuid.UUID, Decimal and parsed JSON.
+             "Uuid": "UUID", "TimeUuid": "UUID", "Decimal": "NUMERIC", "PdfBytes": "BYTEA", "ImageBytes": "BYTEA",
+             "Json": "JSONB", "Map": "JSONB"}
 
 
 class PostgresOnlineConfig(PostgresConnectionConfig):
@@ -36,7 +43,12 @@ class PostgresOnlineConfig(PostgresConnectionConfig):
     conn_type: Literal["pool", "singleton"] = "pool"  # Feast's key; a pool is always used
     min_conn: int = Field(default=1, ge=0)
     max_conn: int = Field(default=10, ge=1)
-    connect_timeout_seconds: float = Field(default=5, gt=0)
+    # How long a request waits for a pooled connection (libpq's own connect timeout is at least
+    # 2 s), and the longest a read may run (statement_timeout; writes are not bounded).
+    connect_timeout_seconds: float = Field(default=0.5, gt=0)
+    read_timeout_seconds: float = Field(default=0.5, gt=0)
+    vector_enabled: bool = False  # Feast's vector keys: accepted here, used by vector retrieval
+    vector_len: int | None = None
 
 
 def _table_name(project: str, view: str) -> str:
@@ -55,7 +67,14 @@ def _select(name: str, dtype: FeatureType) -> str:
 
 
 def _pg_type(dtype: FeatureType) -> str:
+    if isinstance(dtype, Struct):
+        return "JSONB"
     return _PG_TYPES[dtype.base.name] + "[]" if isinstance(dtype, Array) else _PG_TYPES[dtype.name]
+
+
+def _read_decoder(dtype: FeatureType) -> Any:
+    """JSONB comes back parsed; a struct's timestamp/bytes fields still need their Python types."""
+    return struct_fields_decoder(dtype) if isinstance(dtype, Struct) else None
 
 
 class PostgresOnlineStore(OnlineStore):
@@ -64,7 +83,23 @@ class PostgresOnlineStore(OnlineStore):
     def __init__(self, config: PostgresOnlineConfig, repo_config: Any) -> None:
         super().__init__(config, repo_config)
         self._pool: Any = None
+        self._readers: ThreadPoolExecutor | None = None
         self.schema = quote_ident(config.db_schema)
+
+    def _bounded(self, fn: Any, *args: Any) -> Any:
+        """`_run(fn, *args)` within the connect and read timeouts. psycopg has no client-side read
+        timeout (statement_timeout needs a server that answers), so a frozen server would hold the
+        caller forever: the call runs on a reader thread, and the caller stops waiting at the bound
+        (the thread finishes, or fails, when the server wakes up or the connection drops)."""
+        if self._readers is None:
+            self._readers = ThreadPoolExecutor(max(self.config.max_conn, 1), thread_name_prefix="repast-pg-read")
+        future = self._readers.submit(self._run, fn, *args)
+        bound = self.config.connect_timeout_seconds + self.config.read_timeout_seconds
+        try:
+            return future.result(timeout=bound)
+        except FutureTimeout:
+            raise StoreUnavailable(f"PostgreSQL online store did not answer within {bound:g} s "
+                                   "(online_store.connect_timeout_seconds + read_timeout_seconds)") from None
 
     def _table(self, project: str, view: str) -> str:
         return f"{self.schema}.{quote_ident(_table_name(project, view))}"
@@ -76,26 +111,39 @@ class PostgresOnlineStore(OnlineStore):
             require_module("psycopg_pool", "postgres")
             from psycopg_pool import ConnectionPool
 
+            read_ms = int(self.config.read_timeout_seconds * 1000)
+
             def configure(conn: Any) -> None:
                 conn.execute("SET TIME ZONE 'UTC'")
+                conn.execute(f"SET statement_timeout = {read_ms}")
                 conn.commit()
 
             self._pool = ConnectionPool(
                 self.config.conninfo(), min_size=self.config.min_conn,
                 max_size=max(self.config.max_conn, self.config.min_conn), open=True, configure=configure,
                 timeout=self.config.connect_timeout_seconds, name="repast-online",
-                kwargs={"connect_timeout": max(1, int(self.config.connect_timeout_seconds))})
+                kwargs={"connect_timeout": max(2, round(self.config.connect_timeout_seconds))})
         return self._pool.connection()
 
     def _run(self, fn: Any, *args: Any) -> Any:
         import psycopg
         from psycopg_pool import PoolTimeout
 
-        try:
-            with self._connection() as conn:
-                return fn(conn, *args)
-        except (psycopg.OperationalError, PoolTimeout) as e:
-            raise StoreUnavailable(f"PostgreSQL online store cannot be reached: {e}") from None
+        for attempt in (1, 2):
+            try:
+                with self._connection() as conn:
+                    return fn(conn, *args)
+            except psycopg.errors.QueryCanceled:
+                raise StoreUnavailable("PostgreSQL online store did not answer within "
+                                       f"online_store.read_timeout_seconds ({self.config.read_timeout_seconds} s)"
+                                       ) from None
+            except (psycopg.OperationalError, PoolTimeout) as e:
+                # One immediate retry when a pooled connection died (a restarted server); the pool
+                # drops the broken connection, so the retry gets a fresh one or a PoolTimeout.
+                if attempt == 2 or isinstance(e, PoolTimeout):
+                    raise StoreUnavailable("PostgreSQL online store cannot be reached: "
+                                           f"{' '.join(str(e).split())}") from None
+        raise AssertionError("unreachable")
 
     def update(self, project: str, views_to_keep: list[FeatureView], views_to_delete: list[FeatureView]) -> None:
         self._run(self._update, project, views_to_keep, views_to_delete)
@@ -103,6 +151,7 @@ class PostgresOnlineStore(OnlineStore):
     def _update(self, conn: Any, project: str, keep: list[FeatureView], delete: list[FeatureView]) -> None:
         meta = f"{self.schema}.repast_online_views"
         with conn.transaction():
+            conn.execute("SET LOCAL statement_timeout = 0")  # DDL waits for readers' locks
             # Serializes concurrent applies on this schema: both would otherwise race on DDL.
             conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (self.config.db_schema,))
             conn.execute(f"CREATE SCHEMA IF NOT EXISTS {self.schema}")
@@ -127,6 +176,8 @@ class PostgresOnlineStore(OnlineStore):
                 conn.execute(f"INSERT INTO {meta} VALUES (%s, %s, %s) ON CONFLICT (project, view) "
                              "DO UPDATE SET signature = excluded.signature",
                              (project, view.name, new_storage_record(signature)))
+            for view in keep:  # vector settings are not part of the signature: checked every apply
+                ensure_vector_storage(conn, self.config.db_schema, _table_name(project, view.name), view)
             for view in delete:
                 conn.execute(f"DROP TABLE IF EXISTS {self._table(project, view.name)}")
                 conn.execute(f"DELETE FROM {meta} WHERE project = %s AND view = %s", (project, view.name))
@@ -156,6 +207,8 @@ class PostgresOnlineStore(OnlineStore):
 
         try:
             self._run(self._write, project, view, rows)
+        except psycopg.DataError as e:
+            raise _nul_error(e, view, rows.keys.to_pylist(), "written") from None
         except psycopg.errors.UndefinedTable:
             # Storage was never created here (e.g. applied with another online store): create it.
             self.update(project, [view], [])
@@ -168,6 +221,7 @@ class PostgresOnlineStore(OnlineStore):
         collist = ", ".join(cols)
         updates = ", ".join(f"{c} = excluded.{c}" for c in cols[1:])
         with conn.transaction():
+            conn.execute("SET LOCAL statement_timeout = 0")  # a large batch may take longer than a read
             conn.execute(f"CREATE TEMP TABLE _repast_stage ON COMMIT DROP AS SELECT {collist} FROM {table} "
                          "WITH NO DATA")
             _copy_rows(conn, f"COPY _repast_stage ({collist}) FROM STDIN", view, rows)
@@ -190,15 +244,24 @@ class PostgresOnlineStore(OnlineStore):
         cols = ", ".join(["_entity_key", "_event_ts", *(_select(f, dtypes[f]) for f in features)])
         sql = f"SELECT {cols} FROM {self._table(project, view.name)} WHERE _entity_key = ANY(%s)"
         try:
-            found = {r[0]: r[1:] for r in self._run(lambda conn: conn.execute(sql, (list(keys),)).fetchall())}
+            found = {r[0]: r[1:] for r in self._bounded(lambda conn: conn.execute(sql, (list(keys),)).fetchall())}
         except psycopg.errors.UndefinedTable:
             return [None] * len(keys)  # nothing was ever stored for this view
+        except psycopg.DataError as e:
+            raise _nul_error(e, view, keys, "read") from None
+        decoders = [_read_decoder(dtypes[f]) for f in features]
+        if any(decoders):
+            found = {k: (r[0], *[v if d is None or v is None else d(v) for v, d in zip(r[1:], decoders, strict=True)])
+                     for k, r in found.items()}
         return [found.get(k) for k in keys]
 
     def ping(self) -> None:
-        self._run(lambda conn: conn.execute("SELECT 1").fetchone())
+        self._bounded(lambda conn: conn.execute("SELECT 1").fetchone())
 
     def close(self) -> None:
+        if self._readers is not None:
+            self._readers.shutdown(wait=False, cancel_futures=True)
+            self._readers = None
         if self._pool is not None:
             self._pool.close()
             self._pool = None
@@ -215,19 +278,36 @@ class PostgresOnlineStore(OnlineStore):
         return None if value is None else datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=int(value))
 
 
+def _nul_error(e: Exception, view: FeatureView, keys: Sequence[str], action: str) -> Exception:
+    """PostgreSQL text cannot hold NUL: name the key (or say it is a feature value) instead of a 500."""
+    from repast.online.keys import SEPARATOR
+
+    bad = next((k for k in keys if k is not None and "\x00" in k), None)
+    if bad is not None:
+        shown = bad.replace(SEPARATOR, ", ")
+        return EntityKeyError(f"feature view '{view.name}': entity key {shown!r} contains a NUL character, which "
+                              f"the PostgreSQL online store cannot store; it cannot be {action}")
+    return InputError(f"feature view '{view.name}': rows cannot be {action} by the PostgreSQL online store: "
+                      f"{' '.join(str(e).split())}")
+
+
 def _copy_rows(conn: Any, copy_sql: str, view: FeatureView, rows: WriteRows) -> None:
     columns = [rows.keys, rows.event_us, rows.created_us]
     if any(isinstance(f.dtype, Array) for f in view.features):
         # Arrow cannot render arrays as CSV: let psycopg adapt Python values, row by row.
-        values = [c.to_pylist() for c in columns] + [rows.features[f].to_pylist() for f in view.feature_names()]
+        values = [c.to_pylist() for c in columns] + [
+            nested_json(rows.features[f.name], f.dtype) if is_nested(f.dtype) else rows.features[f.name].to_pylist()
+            for f in view.features]
         with conn.cursor().copy(copy_sql) as copy:
             for row in zip(*values, strict=True):
                 copy.write_row(row)
         return
     for f in view.features:
         arr = rows.features[f.name]
-        if f.dtype.name == "Bytes":  # bytea's text form: \x and hex digits
+        if f.dtype.name in BYTES_TYPES:  # bytea's text form: \x and hex digits
             arr = pa.array([None if v is None else "\\x" + v.hex() for v in arr.to_pylist()], pa.string())
+        elif is_nested(f.dtype):
+            arr = pa.array(nested_json(arr, f.dtype), pa.string())
         columns.append(arr)
     import pyarrow.csv as pacsv
 

@@ -90,6 +90,9 @@ class RedisOnlineConfig(BackendConfig):
     # Feast's "host:port,db=0,password=...,ssl=true" or a redis:// / rediss:// / unix:// URL.
     connection_string: SecretStr = SecretStr("localhost:6379")
     key_ttl_seconds: int | None = Field(default=None, ge=0)  # Redis expires keys not written for this long
+    # Bounds on every call, so a Redis that is down or frozen is a 503 within about a second.
+    connect_timeout_seconds: float = Field(default=0.5, gt=0)
+    read_timeout_seconds: float = Field(default=0.5, gt=0)
 
 
 def connection_kwargs(connection_string: str) -> dict[str, Any]:
@@ -111,6 +114,16 @@ def connection_kwargs(connection_string: str) -> dict[str, Any]:
     return kwargs
 
 
+def _no_client_setinfo(client_class: Any) -> dict[str, Any]:
+    """Options that skip CLIENT SETINFO when a connection opens: against a frozen server each of
+    those round trips would wait out the read timeout before the request's own command."""
+    import inspect
+
+    if "driver_info" in inspect.signature(client_class.__init__).parameters:  # redis-py >= 7
+        return {"driver_info": None}
+    return {"lib_name": None, "lib_version": None}
+
+
 def _glob_escape(text: str) -> str:
     return re.sub(r"([*?\[\]\\])", r"\\\1", text)
 
@@ -129,9 +142,17 @@ class RedisOnlineStore(OnlineStore):
             require_module("redis", "redis")
             require_module("hiredis", "redis")
             import redis
+            from redis.backoff import NoBackoff
+            from redis.retry import Retry
 
             conn = self.config.connection_string.get_secret_value()
-            opts: dict[str, Any] = {"socket_connect_timeout": 5, "socket_timeout": 60, "health_check_interval": 30}
+            # One immediate retry, and only for a dropped connection (a restarted Redis): redis-py's
+            # default retries with backoff held a request for seconds. A timeout is not retried.
+            opts: dict[str, Any] = {"socket_connect_timeout": self.config.connect_timeout_seconds,
+                                    "socket_timeout": self.config.read_timeout_seconds,
+                                    "health_check_interval": 30,
+                                    **_no_client_setinfo(redis.Redis),
+                                    "retry": Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,))}
             try:
                 if conn.startswith(("redis://", "rediss://", "unix://")):
                     client = redis.Redis.from_url(conn, **opts)

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 
 from repast.backend_config import BackendConfig
 from repast.capabilities import Capability
@@ -36,7 +36,8 @@ class RemoteOnlineConfig(BackendConfig):
     type: Literal["remote"] = "remote"
     path: str
     token: SecretStr | None = None
-    timeout_seconds: float = 10.0
+    timeout_seconds: float = Field(default=1.0, gt=0)  # read timeout: a 503 within about a second
+    connect_timeout_seconds: float = Field(default=0.5, gt=0)
 
 
 class RemoteOnlineStore(OnlineStore):
@@ -54,7 +55,8 @@ class RemoteOnlineStore(OnlineStore):
 
             token = self.config.token.get_secret_value() if self.config.token else None
             self._connection = ServerConnection(self.config.path, token, self.config.timeout_seconds,
-                                                what="remote online store")
+                                                what="remote online store",
+                                                connect_timeout=self.config.connect_timeout_seconds)
         return self._connection
 
     def read(self, project: str, view: FeatureView, keys: Sequence[str], features: Sequence[str]) -> list[ReadRow]:

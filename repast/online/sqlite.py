@@ -36,8 +36,9 @@ from repast.online.base import (
 )
 from repast.online.codec import Decoder, sql_decoder, sql_values
 from repast.online.keys import integer_key, write_rows
+from repast.online.vector_sqlite import vector_decoders, vector_encoder, vector_layout
 from repast.sql_quoting import quote_ident
-from repast.types import Array, FeatureType
+from repast.types import Array, FeatureType, Struct
 
 _META = "repast_online_views"
 _MIN_TS = -(2**63)
@@ -53,12 +54,17 @@ def _converter() -> ThreadPoolExecutor:
         _CONVERTER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="repast-sqlite-rows")
     return _CONVERTER
 _SQL_TYPES = {"Int32": "INTEGER", "Int64": "INTEGER", "Bool": "INTEGER", "UnixTimestamp": "INTEGER",
-              "Float32": "REAL", "Float64": "REAL", "String": "TEXT", "Bytes": "BLOB"}
+              "Float32": "REAL", "Float64": "REAL", "String": "TEXT", "Bytes": "BLOB",
+              # Feast's newer types: text (a UUID, a decimal, JSON) or bytes.
+              "Uuid": "TEXT", "TimeUuid": "TEXT", "Decimal": "TEXT", "Json": "TEXT", "Map": "TEXT",
+              "PdfBytes": "BLOB", "ImageBytes": "BLOB"}
 
 
 class SqliteOnlineConfig(BackendConfig):
     type: Literal["sqlite"] = "sqlite"
     path: str = "data/online.db"  # relative to the feature repo
+    vector_enabled: bool = False  # Feast's vector keys: accepted here, used by vector retrieval
+    vector_len: int | None = None
 
 
 def table_name(project: str, view: str) -> str:
@@ -66,13 +72,15 @@ def table_name(project: str, view: str) -> str:
 
 
 def _sql_type(dtype: FeatureType) -> str:
+    if isinstance(dtype, Struct):
+        return "TEXT"
     return "BLOB" if isinstance(dtype, Array) else _SQL_TYPES[dtype.name]
 
 
 def _signature(view: FeatureView, integer: bool) -> str:
     # The key column's kind is part of this store's layout; a text key adds nothing, so tables made
     # before integer keys existed keep their signature and are not rebuilt.
-    return view_signature(view) + (";key=integer" if integer else "")
+    return view_signature(view) + (";key=integer" if integer else "") + vector_layout(view)
 
 
 def _rowids(keys: Sequence[str]) -> list[int | None]:
@@ -117,7 +125,8 @@ class _ReadSpec:
         self.integer = integer_key(view)
         self.select = f"SELECT {cols} FROM {table_name(project, view.name)} WHERE _entity_key IN "
         self.one = f"SELECT {cols} FROM {table_name(project, view.name)} WHERE _entity_key = ?"
-        decoders = [sql_decoder(dtypes[f]) for f in features]
+        vectors = vector_decoders(view)
+        decoders = [vectors.get(f) or sql_decoder(dtypes[f]) for f in features]
         self.decoders: list[Decoder | None] | None = decoders if any(decoders) else None
 
 
@@ -225,11 +234,12 @@ class SqliteOnlineStore(OnlineStore):
         table = pa.table([rows.keys, rows.event_us, rows.created_us, *rows.features.values()],
                          names=["k", "e", "c", *rows.features]).take(pc.sort_indices(rows.keys))
         dtypes: list[FeatureType | None] = [None, None, None, *(f.dtype for f in view.features)]
+        vectors = [None, None, None, *(vector_encoder(f) for f in view.features)]
 
         def python_rows(start: int) -> list[tuple[Any, ...]]:
             part = table.slice(start, _CHUNK)
-            return list(zip(*[c.to_pylist() if d is None else sql_values(c, d)
-                              for c, d in zip(part.columns, dtypes, strict=True)], strict=True))
+            return list(zip(*[c.to_pylist() if d is None else v(c) if v is not None else sql_values(c, d)
+                              for c, d, v in zip(part.columns, dtypes, vectors, strict=True)], strict=True))
 
         sql = _upsert_sql(project, view)
         conn = self._conn()

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from typing import TYPE_CHECKING
 
 from repast.definitions.registry_objects import KINDS, RepoContents, object_from_dict
+from repast.errors import StoreUnavailable
+from repast.log_limit import FailureLog
 from repast.plugins import PLUGINS, REGISTRY, build_plugin
 from repast.registry.base import Change, HistoryEntry, MaterializationRecord, RegistryStore, Snapshot
 
@@ -36,11 +39,22 @@ def contents_from_snapshot(snapshot: Snapshot, signing_key: str | None = None) -
     return contents.bind()
 
 
+_failures = FailureLog(logging.getLogger("repast.registry"))
+
+# While the registry cannot be read, cached definitions are served and a re-check is tried at most
+# this often (or every TTL when shorter, but at most once a second): an outage costs one connection
+# attempt per interval.
+STALE_RETRY_SECONDS = 5.0
+
+
 class Registry:
     """Reads definitions of one project, cached; re-reads after `cache_ttl_seconds` if changed.
 
     A serving process therefore sees an applied change within the TTL without a restart. The
     check after the TTL is one cheap version query; definitions are re-parsed only on change.
+    When the registry cannot be reached and definitions were read before, those are served (stale
+    but correct: they were the registry's at `version`) and `stale_since` says since when; only a
+    process that never read them fails. One caller re-checks while the others keep the cache.
     """
 
     def __init__(self, store: RegistryStore, project: str, cache_ttl_seconds: float,
@@ -53,10 +67,17 @@ class Registry:
         self._contents: RepoContents | None = None
         self._version = -1
         self._checked_at = 0.0
+        self.stale_since: float | None = None  # wall-clock time of the first failed re-check
+        self.stale_reason = ""
 
     @property
     def version(self) -> int:
         self.contents()
+        return self._version
+
+    @property
+    def cached_version(self) -> int:
+        """The version of the definitions in the cache, without a re-check (-1 before the first read)."""
         return self._version
 
     def contents(self) -> RepoContents:
@@ -64,11 +85,33 @@ class Registry:
         now = time.monotonic()
         if self._contents is not None and now - self._checked_at < self.ttl:
             return self._contents
-        with self._lock:
+        if self._contents is not None:
+            if not self._lock.acquire(blocking=False):
+                return self._contents  # another caller is re-checking: serve the cache meanwhile
+        else:
+            self._lock.acquire()
+        try:
             if self._contents is None or time.monotonic() - self._checked_at >= self.ttl:
-                self._reload()
+                self._reload_or_serve_cached()
+        finally:
+            self._lock.release()
         assert self._contents is not None
         return self._contents
+
+    def _reload_or_serve_cached(self) -> None:
+        try:
+            self._reload()
+        except StoreUnavailable as e:
+            if self._contents is None:
+                raise
+            if self.stale_since is None:
+                self.stale_since = time.time()
+            self.stale_reason = str(e)
+            # Re-check after the retry interval, not on every call.
+            retry = max(1.0, min(self.ttl, STALE_RETRY_SECONDS))
+            self._checked_at = time.monotonic() - self.ttl + retry
+            _failures.report("registry-unavailable", f"registry cannot be read; serving the cached definitions "
+                             f"of project '{self.project}' (version {self._version}): {e}", level=logging.WARNING)
 
     def _reload(self) -> None:
         if self._contents is not None and self.store.version(self.project) == self._version:
@@ -78,6 +121,11 @@ class Registry:
         self._contents = contents_from_snapshot(snapshot, self.signing_key)
         self._version = snapshot.version
         self._checked_at = time.monotonic()
+        if self.stale_since is not None:
+            _failures.logger.warning("registry answers again; definitions of project '%s' are current",
+                                     self.project)
+            self.stale_since = None
+            self.stale_reason = ""
 
     def refresh(self) -> RepoContents:
         """Re-read now, whatever the TTL."""

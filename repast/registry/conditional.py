@@ -27,8 +27,9 @@ class ConditionalObject(ABC):
         self.url, self.bucket, self.key, self.setting = url, parsed.netloc, parsed.path.lstrip("/"), setting
 
     @abstractmethod
-    def read(self) -> tuple[bytes, str] | None:
-        """The body and its tag (ETag / generation), or None when the object does not exist."""
+    def read(self, known_tag: str | None = None) -> tuple[bytes | None, str] | None:
+        """The body and its tag (ETag / generation), or None when the object does not exist; the
+        body is None when the tag is still `known_tag` (nothing downloaded)."""
 
     @abstractmethod
     def write(self, body: bytes, tag: str | None) -> str:
@@ -51,14 +52,18 @@ class S3Object(ConditionalObject):
                                         config=Config(s3={"addressing_style": "path"} if endpoint else {},
                                                       retries={"max_attempts": 3}))
 
-    def read(self) -> tuple[bytes, str] | None:
+    def read(self, known_tag: str | None = None) -> tuple[bytes | None, str] | None:
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
-            response = self.client.get_object(Bucket=self.bucket, Key=self.key)
+            condition = {"IfNoneMatch": known_tag} if known_tag else {}
+            response = self.client.get_object(Bucket=self.bucket, Key=self.key, **condition)
             return response["Body"].read(), str(response["ETag"])
         except ClientError as e:
-            if e.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+            code = e.response.get("Error", {}).get("Code")
+            if code in ("304", "NotModified") and known_tag:
+                return None, known_tag
+            if code in ("NoSuchKey", "404"):
                 return None
             raise self.error(_reason(e)) from None
         except BotoCoreError as e:
@@ -112,7 +117,7 @@ class GCSObject(ConditionalObject):
         credentials.refresh(google.auth.transport.requests.Request())
         return {"Authorization": f"Bearer {credentials.token}"}
 
-    def read(self) -> tuple[bytes, str] | None:
+    def read(self, known_tag: str | None = None) -> tuple[bytes | None, str] | None:
         from urllib.parse import quote
 
         url = f"{self.base}/storage/v1/b/{self.bucket}/o/{quote(self.key, safe='')}"
@@ -123,6 +128,8 @@ class GCSObject(ConditionalObject):
             if meta.status_code != 200:
                 raise self.error(f"HTTP {meta.status_code}: {meta.text[:200]}")
             generation = str(meta.json()["generation"])
+            if generation == known_tag:
+                return None, generation
             # That generation's bytes exactly, whatever was written since the metadata was read.
             r = self.http.get(url, params={"alt": "media", "generation": generation}, headers=self._headers())
         except OSError as e:

@@ -39,12 +39,21 @@ class ObjectRegistryStore(RegistryStore):
     def __init__(self, config: RegistryConfig, repo_config: RepoConfig) -> None:
         self.object = conditional_object(config.path, "registry.path", config.endpoint_override)
         self._lock = threading.Lock()
+        self._cached: tuple[str, bytes] | None = None  # (tag, body) of the last read
 
     def _load(self) -> tuple[dict[str, Any], str | None]:
-        found = self.object.read()
+        """The registry document (a fresh copy) and its tag; unchanged bytes are not downloaded again."""
+        with self._lock:
+            cached = self._cached
+        found = self.object.read(cached[0] if cached else None)
         if found is None:
             return {"format": 1, "projects": {}}, None
         body, tag = found
+        if body is None and cached is not None:
+            body = cached[1]
+        assert body is not None
+        with self._lock:
+            self._cached = (tag, body)
         try:
             return json.loads(body), tag
         except ValueError:

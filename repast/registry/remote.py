@@ -35,7 +35,8 @@ if TYPE_CHECKING:
 class ServerConnection:
     """HTTP to one feature server: bearer token, timeouts, and server errors as repast exceptions."""
 
-    def __init__(self, url: str, token: str | None = None, timeout: float = 10.0, what: str = "feature server") -> None:
+    def __init__(self, url: str, token: str | None = None, timeout: float = 10.0, what: str = "feature server",
+                 connect_timeout: float | None = None) -> None:
         if not url.startswith(("http://", "https://")):
             raise ConfigError(f"{what} path '{url}' must be an http:// or https:// URL of a repast feature server")
         require_module("httpx", "server")
@@ -43,6 +44,7 @@ class ServerConnection:
         self.what = what
         self._headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._timeout = timeout
+        self._connect_timeout = connect_timeout if connect_timeout is not None else timeout
         self._client: httpx.Client | None = None
         self._lock = threading.Lock()
 
@@ -51,7 +53,8 @@ class ServerConnection:
 
         with self._lock:
             if self._client is None:
-                self._client = httpx.Client(base_url=self.url, headers=self._headers, timeout=self._timeout)
+                timeout = httpx.Timeout(self._timeout, connect=self._connect_timeout)
+                self._client = httpx.Client(base_url=self.url, headers=self._headers, timeout=timeout)
             return self._client
 
     def request(self, method: str, path: str, ok: tuple[int, ...] = (200,), **kwargs: Any) -> httpx.Response:
@@ -92,7 +95,8 @@ class RemoteRegistryStore(RegistryStore):
 
     def __init__(self, config: RegistryConfig, repo_config: RepoConfig) -> None:
         token = config.token.get_secret_value() if config.token else None
-        self.connection = ServerConnection(config.path, token, what="remote registry")
+        self.connection = ServerConnection(config.path, token, config.read_timeout_seconds, what="remote registry",
+                                           connect_timeout=config.connect_timeout_seconds)
         self._lock = threading.Lock()
         self._cached: dict[str, tuple[str, Snapshot]] = {}  # project -> (ETag, snapshot)
 

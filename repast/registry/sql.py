@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from repast.backend_config import masked_url
-from repast.errors import ConfigError, RegistryConflict, StoreUnavailable
+from repast.errors import ConfigError, MissingExtra, RegistryConflict, RepastError, StoreUnavailable
 from repast.registry.base import (
     Change,
     HistoryEntry,
@@ -24,8 +26,7 @@ from repast.timestamps import as_utc
 if TYPE_CHECKING:
     from repast.config import RegistryConfig, RepoConfig
 
-# How long a write waits for another process's lock on a SQLite registry before failing.
-SQLITE_LOCK_TIMEOUT_SECONDS = 30.0
+F = TypeVar("F", bound=Callable[..., Any])
 
 metadata = sa.MetaData()
 projects = sa.Table(
@@ -81,15 +82,52 @@ runs = sa.Table(
 )
 
 
+def database_error(e: sa.exc.DBAPIError, url: str, action: str) -> RepastError | None:
+    """The user-facing error for a database failure, or None for a real fault (a bug)."""
+    text = " ".join(str(e.orig).split())  # one line: libpq adds hints on further lines
+    low = text.lower()
+    if "database is locked" in low:
+        return StoreUnavailable(f"registry database {url} is locked by another process (an apply or a "
+                                f"materialization holding it); could not {action}: try again when it has finished")
+    if "readonly database" in low or getattr(e.orig, "sqlstate", None) == "42501":
+        return ConfigError(f"registry database {url} refuses to let this user {action}: {text}; use a role "
+                           "(or file permissions) that can write the registry tables")
+    if isinstance(e, sa.exc.OperationalError | sa.exc.InterfaceError) or e.connection_invalidated:
+        return StoreUnavailable(f"registry database {url} cannot be reached: {text}")
+    return None
+
+
+def _database_errors(action: str) -> Callable[[F], F]:
+    """Map the database's failures inside the decorated method to one-line repast errors."""
+    def wrap(fn: F) -> F:
+        @functools.wraps(fn)
+        def mapped(self: SQLRegistryStore, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return fn(self, *args, **kwargs)
+            except sa.exc.DBAPIError as e:
+                error = database_error(e, masked_url(self._url), action)
+                if error is None:
+                    raise
+                raise error from None
+        return mapped  # type: ignore[return-value]
+    return wrap
+
+
 class SQLRegistryStore(RegistryStore):
-    """One set of tables holds every project; an apply bumps the project's version row."""
+    """One set of tables holds every project; an apply bumps the project's version row.
+
+    PostgreSQL connections are opened per operation (no pool), each bounded by the connect timeout
+    and its statements by the read timeout, so a registry that is down or frozen fails a refresh
+    within those bounds instead of hanging on a pooled connection.
+    """
 
     engine: sa.Engine
     _url: str
     _created: bool
 
     def __init__(self, config: RegistryConfig, repo_config: RepoConfig) -> None:
-        self._open(repo_config.registry_url())
+        self._open(repo_config.registry_url(), config.connect_timeout_seconds, config.read_timeout_seconds,
+                   config.lock_timeout_seconds)
 
     @classmethod
     def for_url(cls, url: str) -> SQLRegistryStore:
@@ -98,13 +136,20 @@ class SQLRegistryStore(RegistryStore):
         store._open(url)
         return store
 
-    def _open(self, url: str) -> None:
+    def _open(self, url: str, connect_timeout_seconds: float = 2.0, read_timeout_seconds: float = 5.0,
+              lock_timeout_seconds: float = 30.0) -> None:
         try:
             if url.startswith("sqlite"):
-                self.engine = sa.create_engine(url, connect_args={"timeout": SQLITE_LOCK_TIMEOUT_SECONDS})
+                self.engine = sa.create_engine(url, connect_args={"timeout": lock_timeout_seconds})
             else:
-                self.engine = sa.create_engine(url, pool_pre_ping=True)
-        except (sa.exc.ArgumentError, ImportError) as e:
+                # libpq counts whole seconds, at least 2.
+                connect_args = {"connect_timeout": max(2, round(connect_timeout_seconds)),
+                                "options": f"-c statement_timeout={int(read_timeout_seconds * 1000)}"}
+                self.engine = sa.create_engine(url, poolclass=sa.pool.NullPool, connect_args=connect_args)
+        except ImportError as e:
+            raise MissingExtra(f"registry path '{masked_url(url)}' needs a database driver that is not installed "
+                               f"({e}): pip install \"repast[postgres]\"") from None
+        except sa.exc.ArgumentError as e:
             raise ConfigError(f"registry path '{masked_url(url)}' is not a usable database URL: {e}") from None
         self._url = url
         self._created = False
@@ -125,14 +170,19 @@ class SQLRegistryStore(RegistryStore):
                 break
             except sa.exc.DBAPIError as e:
                 # Another process created the tables between our check and our CREATE ("already
-                # exists" / unique violation); the next checkfirst sees them.
-                if attempt == 2:
+                # exists" / unique violation); the next checkfirst sees them. A database that
+                # cannot be reached, is locked or refuses the user is not worth a second try.
+                mapped = database_error(e, masked_url(self._url), "open the registry")
+                if isinstance(mapped, ConfigError) or (mapped is not None and "is locked" in str(mapped)):
+                    raise mapped from None
+                if attempt == 2 or isinstance(e, OperationalError):
                     raise StoreUnavailable(
                         # one line: libpq adds "Is the server running ..." on a second line
-                        f"registry database {self.engine.url!r} cannot be used: {' '.join(str(e.orig).split())}"
+                        f"registry database {masked_url(self._url)} cannot be used: {' '.join(str(e.orig).split())}"
                     ) from None
         self._created = True
 
+    @_database_errors("read definitions")
     def read(self, project: str) -> Snapshot:
         self._ensure_tables()
         with self._connect() as conn:
@@ -144,6 +194,7 @@ class SQLRegistryStore(RegistryStore):
             specs.setdefault(kind, {})[name] = json.loads(spec)
         return Snapshot(version, specs)
 
+    @_database_errors("read the registry version")
     def version(self, project: str) -> int:
         self._ensure_tables()
         with self._connect() as conn:
@@ -158,8 +209,10 @@ class SQLRegistryStore(RegistryStore):
         try:
             return self.engine.connect()
         except OperationalError as e:
-            raise StoreUnavailable(f"registry database cannot be reached: {e.orig}") from None
+            raise StoreUnavailable(f"registry database {masked_url(self._url)} cannot be reached: "
+                                   f"{' '.join(str(e.orig).split())}") from None
 
+    @_database_errors("apply definitions")
     def apply(self, project: str, changes: list[Change], expected_version: int, applied_by: str) -> int:
         self._ensure_tables()
         now = datetime.now(UTC)
@@ -204,6 +257,7 @@ class SQLRegistryStore(RegistryStore):
             f"project '{project}' was changed by another apply since version {expected} was read{by}; "
             "run `repast plan` to see the current state and apply again")
 
+    @_database_errors("read the apply history")
     def history(self, project: str, limit: int = 50) -> list[HistoryEntry]:
         self._ensure_tables()
         with self._connect() as conn:
@@ -212,6 +266,7 @@ class SQLRegistryStore(RegistryStore):
         return [HistoryEntry.from_record(r.version, as_utc(r.applied_at), r.applied_by, json.loads(r.changes))
                 for r in rows]
 
+    @_database_errors("record a materialization")
     def record_materialization(self, project: str, view: str, start: datetime, end: datetime,
                                storage: str = "") -> None:
         self._ensure_tables()
@@ -237,6 +292,7 @@ class SQLRegistryStore(RegistryStore):
                                        f"'{view}' could not be recorded: {' '.join(str(e.orig).split())}; the rows "
                                        "are written, run the materialization again to record it") from None
 
+    @_database_errors("read materialization watermarks")
     def materializations(self, project: str) -> dict[str, MaterializationRecord]:
         self._ensure_tables()
         with self._connect() as conn:
@@ -244,6 +300,13 @@ class SQLRegistryStore(RegistryStore):
         return {r.view: MaterializationRecord(r.view, as_utc(r.start_ts), as_utc(r.end_ts), as_utc(r.recorded_at),
                                               r.storage) for r in rows}
 
+    def project_names(self) -> list[str]:
+        """Every project applied to this registry, by name."""
+        self._ensure_tables()
+        with self._connect() as conn:
+            return sorted(r[0] for r in conn.execute(sa.select(projects.c.project)).all())
+
+    @_database_errors("tear down the project")
     def delete_project(self, project: str) -> None:
         self._ensure_tables()
         with self.engine.begin() as conn:
@@ -263,8 +326,3 @@ class SQLRegistryStore(RegistryStore):
             rows = conn.execute(sa.select(runs).where(runs.c.project == project)).all()
         return {r.view: MaterializationRun(r.view, as_utc(r.start_ts), as_utc(r.end_ts), as_utc(r.finished_at),
                                            int(r.rows_written)) for r in rows}
-
-    def project_names(self) -> list[str]:
-        self._ensure_tables()
-        with self._connect() as conn:
-            return sorted(str(p) for p in conn.execute(sa.select(projects.c.project)).scalars())

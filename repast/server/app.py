@@ -8,6 +8,7 @@ bytes. Errors of every kind become `{"error", "detail"}` in repast.server.errors
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -17,11 +18,15 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from repast.definitions import PushSource
 from repast.errors import FeatureNotFound, StoreUnavailable
+from repast.online_read import get_online_features
 from repast.server.auth import auth_from_config
 from repast.server.dispatch import StoreCalls
+from repast.server.documents import document_routes
 from repast.server.errors import error_body
+from repast.server.feature_logging import ServedRowLogger
+from repast.server.limits import RequestLimits
 from repast.server.metrics import ServerMetrics
-from repast.server.middleware import ServerMiddleware
+from repast.server.middleware import ErrorMiddleware, ServerMiddleware
 from repast.server.registry_routes import add_registry_routes
 from repast.server.responses import json_response, online_response_json
 from repast.server.schemas import (
@@ -32,6 +37,7 @@ from repast.server.schemas import (
     WriteToOnlineStoreRequest,
     frame_from_json,
     parse_body,
+    parse_online_request,
     request_schema,
 )
 from repast.timestamps import as_utc
@@ -51,19 +57,32 @@ class FeatureServer:
     def __init__(self, store: FeatureStore, metrics: ServerMetrics) -> None:
         self.store = store
         self.metrics = metrics
-        self.reads = StoreCalls()
+        self.limits = RequestLimits.from_config(store.config.feature_server)
+        self.reads = StoreCalls(deadline_seconds=store.config.feature_server.read_deadline_seconds)
         self._registry_json: tuple[int, str, bytes] | None = None  # (version, ETag, body)
+        self.feature_log = ServedRowLogger(store.config.feature_server.feature_logging, str(store.repo_path))
 
     async def online_features(self, body: bytes) -> bytes:
         """The hot path: a get-online-features body in, Feast's response JSON out."""
-        req = parse_body(body, GetOnlineFeaturesRequest)
+        req = parse_online_request(body)
+        rows = req.rows
+        self.limits.check_rows(rows)
         store = self.store
         features: Any = req.features
         if req.feature_service is not None:
             features = store.get_feature_service(req.feature_service)
-        response = await self.reads.call(store.get_online_features, features, req.entities,
-                                         req.full_feature_names)
-        self.metrics.rows_read.inc(len(next(iter(req.entities.values()))))
+            self.limits.check_values(rows, len(features.feature_refs()))
+        else:
+            self.limits.check_values(rows, len(features))
+        reads = self.reads
+        if reads.inline:  # a plain call, not a coroutine: the common case costs one less await
+            response = reads.call_inline(get_online_features, store, features, req.entities, req.full_feature_names)
+        else:
+            response = await reads.threaded(get_online_features, store, features, req.entities,
+                                            req.full_feature_names)
+        self.metrics.count_rows(rows)
+        if req.feature_service is not None:  # queued, written off the request path
+            self.feature_log.log(features, req.entities, response)
         return online_response_json(response)
 
     async def get_online_features(self, request: Request) -> Response:
@@ -77,7 +96,7 @@ class FeatureServer:
             raise FeatureNotFound(f"data source '{req.push_source_name}' is a {type(source).__name__}, "
                                   "not a PushSource; push only to push sources")
         table = frame_from_json(req.df, _timestamp_columns(source))
-        await run_in_threadpool(self.store.push, req.push_source_name, table, req.to)
+        await run_in_threadpool(self.store.push, req.push_source_name, table, to=req.to)
         return json_response({"status": "ok", "rows": table.num_rows})
 
     async def write_to_online_store(self, request: Request) -> Response:
@@ -126,12 +145,20 @@ class FeatureServer:
         return json_response({"status": "ok"})
 
     async def ready(self, request: Request) -> Response:
+        """200 while reads can be served (from cached definitions, if the registry is away: said in
+        `registry`); 503 when the online store does not answer within the read deadline."""
         try:
-            await run_in_threadpool(check_online_store, self.store)
+            await self.reads.threaded(check_online_store, self.store)
         except StoreUnavailable as e:
             return Response(error_body("store_unavailable", str(e)), status_code=503,
                             media_type="application/json")
-        return json_response({"status": "ready"})
+        registry = self.store.registry
+        if registry.stale_since is None:
+            return json_response({"status": "ready"})
+        since = datetime.fromtimestamp(registry.stale_since, UTC).isoformat().replace("+00:00", "Z")
+        return json_response({"status": "ready", "registry": {
+            "status": "stale", "since": since, "version": registry.cached_version,
+            "detail": f"serving cached definitions: {registry.stale_reason}"}})
 
     async def metrics_page(self, request: Request) -> Response:
         body, content_type = self.metrics.render()
@@ -164,11 +191,12 @@ def create_app(store: FeatureStore) -> FastAPI:
     """The ASGI app serving `store`. Definitions are read once here, then refreshed on the TTL."""
     from repast.version import __version__
 
+    store.config.require_section("feature_server")  # the server's tokens: needed here, not elsewhere
     store.registry.contents()
     metrics = ServerMetrics(store)
     server = FeatureServer(store, metrics)
-    app = FastAPI(title="repast feature server", version=__version__,
-                  description="Feast-compatible HTTP API of a repast feature store.")
+    app = FeatureServerApp(title="repast feature server", version=__version__,
+                           description="Feast-compatible HTTP API of a repast feature store.")
     posts: list[tuple[str, Handler, Any, str]] = [
         ("/get-online-features", server.get_online_features, GetOnlineFeaturesRequest,
          "Latest feature values, statuses and event timestamps per entity."),
@@ -179,6 +207,7 @@ def create_app(store: FeatureStore) -> FastAPI:
          "Load the latest row per entity with start_ts <= event_ts < end_ts online."),
         ("/materialize-incremental", server.materialize_incremental, MaterializeIncrementalRequest,
          "Materialize each view from where its last run ended up to end_ts."),
+        *document_routes(store),
     ]
     for path, handler, model, summary in posts:
         app.add_api_route(path, handler, methods=["POST"], summary=summary, openapi_extra=request_schema(model))
@@ -189,7 +218,28 @@ def create_app(store: FeatureStore) -> FastAPI:
     app.add_api_route("/metrics", server.metrics_page, methods=["GET"], summary="Prometheus metrics.")
     add_registry_routes(app, store)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_middleware(ServerMiddleware, metrics=metrics, auth=auth_from_config(store.config.feature_server),
-                       max_body_bytes=store.config.feature_server.max_body_bytes,
-                       fast_routes={"/get-online-features": server.online_features})
+    app.router.on_shutdown.append(server.feature_log.close)  # served rows still queued are written
+    app.state.feature_server = server
+    app.add_middleware(ErrorMiddleware)
+    app.entry = ServerMiddleware(app.framework, metrics=metrics, auth=auth_from_config(store.config.feature_server),
+                                 max_body_bytes=store.config.feature_server.max_body_bytes,
+                                 fast_routes={"/get-online-features": server.online_features})
     return app
+
+
+class FeatureServerApp(FastAPI):
+    """FastAPI, entered through the server's middleware placed outside FastAPI's own stack.
+
+    FastAPI wraps every request in several middlewares of its own (errors, telemetry, body limits)
+    that cost more than the hot endpoint's whole work; ours runs first and answers
+    /get-online-features itself, so that request never enters them.
+    """
+
+    entry: ServerMiddleware
+
+    async def framework(self, scope: Any, receive: Any, send: Any) -> None:
+        await super().__call__(scope, receive, send)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self.entry(scope, receive, send)
+

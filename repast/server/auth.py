@@ -1,10 +1,10 @@
 """Bearer-token auth: read tokens may read features, write tokens may do everything.
 
 Configured in feature_store.yaml under `feature_server.auth`. /health and /ready are always
-open (probes carry no secrets). A read token may call POST /get-online-features and GET /registry,
-/registry/history and /registry/materializations (what thin clients, the web UI and the KServe
-transformer need: definitions and features, nothing that writes); every other endpoint, /metrics
-and /docs included, needs a write token.
+open (probes carry no secrets). A read token may call POST /get-online-features, POST
+/retrieve-online-documents and GET /registry, /registry/history and /registry/materializations (what
+thin clients, the web UI and the KServe transformer need: definitions and features, nothing that
+writes); every other endpoint, /metrics and /docs included, needs a write token.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from repast.server.errors import ApiError
 
 OPEN_PATHS = frozenset({"/health", "/ready"})
 READ_ENDPOINTS = frozenset({("POST", "/get-online-features"), ("GET", "/registry"),
-                            ("GET", "/registry/history"), ("GET", "/registry/materializations")})
+                            ("GET", "/registry/history"), ("GET", "/registry/materializations"),
+                            ("POST", "/retrieve-online-documents")})
 
 
 class Access(Enum):

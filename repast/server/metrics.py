@@ -1,7 +1,8 @@
 """Prometheus metrics of the feature server.
 
-Request counts and latency by endpoint and status, and entity rows read, are updated on the
-request path (labelled children are cached, so an observation is a dict lookup and two adds).
+Request counts by endpoint and status are updated on the request path; latencies and entity rows
+read are added up per process and handed to prometheus_client at most once a second and before
+each scrape (labelled children are cached, so an observation is a dict lookup and a few adds).
 Per-view materialization watermark and feature age are computed from the registry when
 /metrics is scraped, never per request. With several workers, prometheus_client's multiprocess
 mode ($PROMETHEUS_MULTIPROC_DIR, set by `repast serve`) merges every worker's counters.
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import os
 import time
+from bisect import bisect_left
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -59,6 +61,22 @@ class MaterializationCollector(Collector):
         yield age
 
 
+class RegistryCollector(Collector):
+    """Whether this process serves cached definitions because the registry cannot be read."""
+
+    def __init__(self, store: FeatureStore) -> None:
+        self.registry = store.registry
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        since = self.registry.stale_since
+        yield GaugeMetricFamily("repast_registry_stale",
+                                "1 while the registry cannot be read and cached definitions are served",
+                                value=0 if since is None else 1)
+        yield GaugeMetricFamily("repast_registry_stale_seconds",
+                                "Seconds since the registry could last be read (0 when it can)",
+                                value=0 if since is None else max(0.0, time.time() - since))
+
+
 class ServerMetrics:
     """The server's metrics; `observe` is called once per request by the middleware."""
 
@@ -73,12 +91,20 @@ class ServerMetrics:
         self.rows_read = Counter("repast_online_rows_read", "Entity rows read by get-online-features",
                                  registry=values)
         self._children: dict[tuple[str, int], tuple[Any, Any]] = {}
+        # Latencies and rows are added up here and handed to prometheus_client at most once a second
+        # (and before every scrape): in multiprocess mode each of its updates costs a lock and a
+        # getpid() system call, more than the rest of the metrics work per request.
+        self._bounds = [*LATENCY_BUCKETS, float("inf")]
+        self._pending: dict[tuple[str, int], list[float]] = {}  # per bucket counts, then the sum
+        self._rows_pending = 0
+        self._flushed_at = time.monotonic()
         self.scrape_registry = CollectorRegistry() if self.multiprocess else values
         if self.multiprocess:
             from prometheus_client import multiprocess
 
             multiprocess.MultiProcessCollector(self.scrape_registry)
         self.scrape_registry.register(MaterializationCollector(store))
+        self.scrape_registry.register(RegistryCollector(store))
 
     def observe(self, endpoint: str, status: int, seconds: float) -> None:
         key = (endpoint, status)
@@ -87,8 +113,34 @@ class ServerMetrics:
             labels = (endpoint, str(status))
             children = (self.requests.labels(*labels), self.latency.labels(*labels))
             self._children[key] = children
-        children[0].inc()
-        children[1].observe(seconds)
+            self._pending[key] = [0.0] * (len(self._bounds) + 1)
+        children[0].inc()  # exact at once: request counts are what alerts and tests read
+        pending = self._pending[key]
+        pending[bisect_left(self._bounds, seconds)] += 1
+        pending[-1] += seconds
+        if time.monotonic() - self._flushed_at > 1.0:
+            self.flush()
+
+    def count_rows(self, rows: int) -> None:
+        self._rows_pending += rows
+
+    def flush(self) -> None:
+        """Hand the latencies and rows added up since the last flush to prometheus_client."""
+        self._flushed_at = time.monotonic()
+        if self._rows_pending:
+            self.rows_read.inc(self._rows_pending)
+            self._rows_pending = 0
+        for key, pending in self._pending.items():
+            if not pending[-1] and not any(pending[:-1]):
+                continue
+            histogram = self._children[key][1]
+            # prometheus_client's Histogram keeps one (non-cumulative) count per bucket and a sum.
+            for i, count in enumerate(pending[:-1]):
+                if count:
+                    histogram._buckets[i].inc(count)
+            histogram._sum.inc(pending[-1])
+            self._pending[key] = [0.0] * len(pending)
 
     def render(self) -> tuple[bytes, str]:
+        self.flush()
         return generate_latest(self.scrape_registry), CONTENT_TYPE_LATEST

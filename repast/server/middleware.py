@@ -14,11 +14,14 @@ from collections.abc import Awaitable, Callable
 from time import perf_counter
 from typing import Any
 
+from repast.errors import RepastError
+from repast.log_limit import FailureLog
 from repast.server.auth import TokenAuth
 from repast.server.errors import JSON_HEADERS, ApiError, exception_body
 from repast.server.metrics import ServerMetrics, endpoint_label
 
 log = logging.getLogger("repast.server")
+_failures = FailureLog(log)
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -54,6 +57,11 @@ class ServerMiddleware:
             await self.app(scope, receive, send)
             return
         start = perf_counter()
+        fast = self.fast_routes.get(scope["path"]) if scope["method"] == "POST" else None
+        if fast is not None:
+            status = await self._serve_fast(fast, scope, receive, send)
+            self.metrics.observe(scope["path"], status, perf_counter() - start)
+            return
         state = {"status": 500, "started": False}
 
         async def send_tracked(message: Message) -> None:
@@ -64,20 +72,43 @@ class ServerMiddleware:
 
         try:
             receive = self._checked(scope, receive)
-            fast = self.fast_routes.get(scope["path"]) if scope["method"] == "POST" else None
-            if fast is not None:
-                await _serve_fast(fast, receive, send_tracked)
-            else:
-                await self.app(scope, receive, send_tracked)
+            await self.app(scope, receive, send_tracked)
         except Exception as exc:
             if state["started"]:
-                log.exception("error after the response started: %s %s", scope["method"], scope["path"])
+                _report(exc, scope, "error after the response started")
             else:
                 if exception_body(exc)[0] >= 500 and not isinstance(exc, ApiError):
-                    log.error("request failed: %s %s", scope["method"], scope["path"], exc_info=exc)
+                    _report(exc, scope, "request failed")
                 await send_error(send_tracked, exc)
         finally:
             self.metrics.observe(endpoint_label(scope["path"]), int(state["status"]), perf_counter() - start)
+
+    async def _serve_fast(self, handler: FastHandler, scope: Scope, receive: Any, send: Any) -> int:
+        """A hot endpoint: the handler turns the whole body into the response body; nothing is sent
+        before it returns, so any failure still gets its JSON error. Returns the status sent."""
+        try:
+            receive = self._checked(scope, receive)
+            message = await receive()
+            body = message.get("body", b"")
+            if message.get("more_body"):
+                chunks = [body]
+                while message.get("more_body"):
+                    message = await receive()
+                    chunks.append(message.get("body", b""))
+                body = b"".join(chunks)
+            if message["type"] == "http.disconnect":
+                return 499  # the client left: nothing to answer
+            answer = await handler(body)
+        except Exception as exc:
+            status = exception_body(exc)[0]
+            if status >= 500 and not isinstance(exc, ApiError):
+                _report(exc, scope, "request failed")
+            await send_error(send, exc)
+            return status
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [*JSON_HEADERS, (b"content-length", str(len(answer)).encode())]})
+        await send({"type": "http.response.body", "body": answer})
+        return 200
 
     def _checked(self, scope: Scope, receive: Any) -> Any:
         """Check auth and the declared size; returns `receive`, wrapped to count undeclared bodies."""
@@ -113,16 +144,41 @@ class ServerMiddleware:
         return counted
 
 
-async def _serve_fast(handler: FastHandler, receive: Any, send: Any) -> None:
-    chunks = []
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
+class ErrorMiddleware:
+    """Inside FastAPI's own stack: an exception a route raises becomes its JSON error answer
+    (FastAPI's outermost layer would answer a plain-text 500 first)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
             return
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body"):
-            break
-    body = await handler(chunks[0] if len(chunks) == 1 else b"".join(chunks))
-    await send({"type": "http.response.start", "status": 200,
-                "headers": [*JSON_HEADERS, (b"content-length", str(len(body)).encode())]})
-    await send({"type": "http.response.body", "body": body})
+        started = False
+
+        async def send_tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_tracked)
+        except Exception as exc:
+            if started:
+                _report(exc, scope, "error after the response started")
+                return
+            if exception_body(exc)[0] >= 500 and not isinstance(exc, ApiError):
+                _report(exc, scope, "request failed")
+            await send_error(send_tracked, exc)
+
+
+def _report(exc: Exception, scope: Scope, what: str) -> None:
+    """One line per kind of failure and endpoint per interval; a traceback only for a bug."""
+    endpoint = endpoint_label(scope["path"])
+    kind = f"{type(exc).__name__} {scope['method']} {endpoint}"
+    if isinstance(exc, RepastError):  # an outage or a misconfiguration: the message says it all
+        _failures.report(kind, f"{what}: {scope['method']} {endpoint}: {type(exc).__name__}: {exc}",
+                         level=logging.WARNING)
+    else:
+        _failures.report(kind, f"{what}: {scope['method']} {endpoint}", exc_info=exc)

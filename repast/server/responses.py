@@ -18,6 +18,18 @@ def json_response(data: Any, status_code: int = 200) -> Response:
 def online_response_json(response: OnlineResponse) -> bytes:
     """`{"metadata": {"feature_names"}, "results": [{"values", "statuses", "event_timestamps"}]}`.
 
-    orjson writes NaN and infinities as null, so every body is valid JSON.
+    orjson writes NaN and infinities as null, so every body is valid JSON. Values JSON has no type
+    for: Decimal as its exact text, bytes (Bytes, PdfBytes, ImageBytes) as base64, as protobuf's JSON.
     """
-    return orjson.dumps(response.to_feast_dict(), option=orjson.OPT_SERIALIZE_NUMPY)
+    return orjson.dumps(response.to_feast_dict(), option=orjson.OPT_SERIALIZE_NUMPY, default=_json_value)
+
+
+def _json_value(value: Any) -> Any:
+    import base64
+    import decimal
+
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")

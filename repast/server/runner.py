@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import importlib.util
+import ipaddress
+import logging
 import os
 import shutil
+import socket
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from repast.errors import InputError, require_module
+from repast.server.limits import ENV_HEADER_TIMEOUT, ENV_MAX_HEADER_BYTES
 
 if TYPE_CHECKING:
     from repast.store import FeatureStore
+
+log = logging.getLogger("repast.server")
 
 
 def serve(store: FeatureStore, host: str = "127.0.0.1", port: int = 6566, workers: int = 1,
@@ -29,14 +36,61 @@ def serve(store: FeatureStore, host: str = "127.0.0.1", port: int = 6566, worker
     check_tls(key, cert)
     if workers < 1:
         raise InputError(f"--workers must be at least 1, got {workers}")
+    check_address(host, port)
+    store.config.require_section("feature_server")
+    server_config = store.config.feature_server
+    if host_is_public(host) and server_config.auth.type == "no_auth":
+        log.warning("serving on %s without auth: anyone who can reach this address can read and write features; "
+                    "configure feature_server.auth (docs/server.md, Auth and TLS) or put an authenticating "
+                    "proxy in front", host)
     options = {"host": host, "port": port, "access_log": access_log, "ssl_keyfile": key,
-               "ssl_certfile": cert, "log_level": "info", "timeout_graceful_shutdown": 5}
+               "ssl_certfile": cert, "log_level": "info", "timeout_graceful_shutdown": 5,
+               **protocol_options(server_config.header_timeout_seconds, server_config.max_header_bytes)}
     if workers == 1:
         from repast.server.app import create_app
 
         uvicorn.run(create_app(store), **options)  # type: ignore[arg-type]
         return
     _serve_workers(config_path or store.repo_path, workers, options)
+
+
+def check_address(host: str, port: int) -> None:
+    """Refuse a port out of range, a host that does not resolve and an address in use, before
+    anything starts (uvicorn would log 'startup complete' first, or bind a random port)."""
+    if not 1 <= port <= 65535:
+        raise InputError(f"--port must be between 1 and 65535, got {port}")
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (socket.gaierror, UnicodeError) as e:
+        raise InputError(f"--host '{host}' is not an address this machine can listen on: {e}") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as e:
+            raise InputError(f"cannot listen on {host}:{port}: {e.strerror or e}; choose another --port "
+                             "or stop what listens there") from None
+
+
+def host_is_public(host: str) -> bool:
+    """Whether `host` listens beyond this machine (any address other than loopback)."""
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host != "localhost"
+
+
+def protocol_options(header_timeout_seconds: float, max_header_bytes: int) -> dict[str, object]:
+    """uvicorn options bounding request headers (repast.server.protocol); workers read the bounds
+    from the environment."""
+    os.environ[ENV_HEADER_TIMEOUT] = str(header_timeout_seconds)
+    os.environ[ENV_MAX_HEADER_BYTES] = str(max_header_bytes)
+    if importlib.util.find_spec("httptools") is None:
+        return {"http": "h11", "h11_max_incomplete_event_size": max_header_bytes}
+    from repast.server.protocol import BoundedHttpToolsProtocol
+
+    return {"http": BoundedHttpToolsProtocol}
 
 
 def _serve_workers(config_path: str | Path, workers: int, options: dict[str, object]) -> None:

@@ -128,9 +128,9 @@ def test_apply_refused_by_a_concurrent_apply_leaves_no_storage_behind(store: Fea
 
 def test_locked_registry_is_a_clear_error_and_changes_nothing(sample_repo: Path,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    import repast.registry.sql
-
-    monkeypatch.setattr(repast.registry.sql, "SQLITE_LOCK_TIMEOUT_SECONDS", 0.5)
+    config = sample_repo / "feature_store.yaml"
+    config.write_text(config.read_text().replace(
+        "registry: data/registry.db", "registry: {path: data/registry.db, lock_timeout_seconds: 0.5}"))
     store = FeatureStore(sample_repo)  # noqa: F811
     store.apply_repo()
     materialized(store)

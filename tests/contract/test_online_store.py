@@ -395,3 +395,44 @@ def test_newest_event_time_is_the_latest_stored_or_none(harness: Harness, kind: 
     harness.write(view, [{"driver_id": 1, "trips": 1, "ts": T0},
                          {"driver_id": 2, "trips": 2, "ts": T0 + timedelta(hours=2)}])
     assert harness.store.newest_event_time(harness.project, view.name) == T0 + timedelta(hours=2)
+
+
+# ---- Feast's newer types: every name of its types module, stored and read back typed -------------------
+
+def test_feast_newer_types_round_trip_with_their_python_types(harness: Harness) -> None:
+    import decimal
+    import uuid
+
+    from repast.types import Decimal, ImageBytes, Json, Map, PdfBytes, Set, Struct, TimeUuid, Uuid
+
+    person = Struct({"name": String, "age": Int64, "seen": UnixTimestamp, "tags": Array(String)})
+    fields = [Field(name="uuid", dtype=Uuid), Field(name="time_uuid", dtype=TimeUuid),
+              Field(name="amount", dtype=Decimal), Field(name="pdf", dtype=PdfBytes),
+              Field(name="image", dtype=ImageBytes), Field(name="doc", dtype=Json), Field(name="attrs", dtype=Map),
+              Field(name="person", dtype=person), Field(name="seen_ids", dtype=Set(Int64)),
+              Field(name="uuids", dtype=Array(Uuid)), Field(name="amounts", dtype=Array(Decimal))]
+    view = stats_view(name="feast_types", schema=fields)
+    harness.apply(view)
+    u = "12345678-1234-5678-1234-567812345678"
+    values = {"uuid": u, "time_uuid": u, "amount": decimal.Decimal("1.5"), "pdf": b"%PDF-1.7", "image": b"\x89PNG",
+              "doc": '{"a": [1, 2], "b": null}', "attrs": [("k", "v"), ("n", "1")],
+              "person": {"name": "Ada", "age": 36, "seen": T0, "tags": ["x"]}, "seen_ids": [3, 1, 3],
+              "uuids": [u, None], "amounts": [decimal.Decimal("2.25")]}
+    harness.write(view, [{"driver_id": 1, "ts": T0, **values}, {"driver_id": 2, "ts": T0}])
+    one, two = harness.read(view, [1, 2])
+    assert one == (us(T0), uuid.UUID(u), uuid.UUID(u), decimal.Decimal("1.5"), b"%PDF-1.7", b"\x89PNG",
+                   {"a": [1, 2], "b": None}, {"k": "v", "n": "1"},
+                   {"name": "Ada", "age": 36, "seen": T0, "tags": ["x"]}, [3, 1], [uuid.UUID(u), None],
+                   [decimal.Decimal("2.25")])
+    assert two == (us(T0), *[None] * len(fields))
+
+
+def test_invalid_json_text_is_refused_before_anything_is_written(harness: Harness) -> None:
+    from repast.errors import InputError
+    from repast.types import Json
+
+    view = stats_view(name="json_view", schema=[Field(name="doc", dtype=Json)])
+    harness.apply(view)
+    with pytest.raises(InputError, match="doc"):
+        harness.write(view, [{"driver_id": 1, "ts": T0, "doc": "{not json"}])
+    assert harness.read(view, [1]) == [None]

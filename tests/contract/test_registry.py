@@ -177,7 +177,8 @@ def test_history_records_who_applied_what_and_when(make_store: Callable[..., Fea
     assert (first.version, first.applied_by, latest.version, latest.applied_by) == (1, "alice", 2, "bob")
     assert before - timedelta(seconds=1) <= first.applied_at <= latest.applied_at <= after + timedelta(seconds=1)
     assert [(c["op"], c["kind"], c["name"]) for c in first.changes] == [
-        ("add", "entity", "driver"), ("add", "data_source", "stats_source"), ("add", "feature_view", "stats")]
+        ("add", "entity", "driver"), ("add", "data_source", "stats_source"), ("add", "feature_view", "stats"),
+        ("add", "feature_view_version", "stats@v1")]
     assert latest.changes == [{"op": "update", "kind": "feature_view", "name": "stats", "fields": ["ttl_seconds"]}]
 
 

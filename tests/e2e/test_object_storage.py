@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from repast import FeatureStore
-from repast.errors import ObjectStoreError
+from repast.errors import InputError, ObjectStoreError
 from repast.offline.filesystems import filesystem_for
 from repast.scaffold import generate_driver_stats
 from tests.object_storage import ObjectServer
@@ -155,3 +155,19 @@ def test_a_file_uri_source_is_read_and_written_like_a_local_path(tmp_path: Path)
     with engine.session() as con:
         count = con.execute(f"SELECT count(*) FROM {engine.relation(source)}").fetchone()
     assert count is not None and count[0] == table.num_rows + 3
+
+
+def test_a_saved_dataset_on_s3_is_written_once_and_read_back(s3_repo: tuple[Path, str, pa.Table],
+                                                             s3_server: ObjectServer) -> None:
+    from repast.definitions.saved_dataset import SavedDatasetFileStorage
+
+    repo, _, _ = s3_repo
+    with FeatureStore(repo_path=repo) as store:
+        store.apply_repo()
+        entity = pd.DataFrame({"driver_id": [1001, 1002], "event_timestamp": [datetime.now(UTC)] * 2})
+        job = store.get_historical_features(entity, ["driver_stats:conv_rate"])
+        storage = SavedDatasetFileStorage(path=s3_server.url("s3", uuid.uuid4().hex[:8], "training.parquet"))
+        store.create_saved_dataset(from_=job, name="training", storage=storage)
+        assert store.get_saved_dataset("training").to_df()["driver_id"].tolist() == [1001, 1002]
+        with pytest.raises(InputError, match="already exists"):
+            job.persist(storage)

@@ -174,7 +174,7 @@ def test_negative_cache_ttl_is_rejected(tmp_path: Path) -> None:
 
 def test_unknown_backend_type_lists_the_known_types(tmp_path: Path) -> None:
     path = write_yaml(tmp_path, "project: p\noffline_store:\n  type: bigquery\n")
-    with pytest.raises(ConfigError, match=r"offline_store: unknown type 'bigquery'; known types: duckdb, file"):
+    with pytest.raises(ConfigError, match=r"offline_store: unknown type 'bigquery'; known types: dask, duckdb, file"):
         load_config(path)
 
 
@@ -235,9 +235,34 @@ def test_substituted_value_is_validated_with_its_key(tmp_path: Path, monkeypatch
 
 def test_missing_environment_variable_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("REPAST_TEST_UNSET", raising=False)
-    path = write_yaml(tmp_path, "project: p\nregistry: ${REPAST_TEST_UNSET}/r.db\n")
+    path = write_yaml(tmp_path, "project: p\nflags: {x: '${REPAST_TEST_UNSET}'}\n")
     with pytest.raises(ConfigError, match=rf"^{path}: environment variable \$\{{REPAST_TEST_UNSET\}} is not set$"):
         load_config(path)
+
+
+def test_a_missing_variable_of_a_section_is_named_when_the_section_is_used(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from repast.store import FeatureStore
+
+    monkeypatch.delenv("REPAST_TEST_UNSET", raising=False)
+    path = write_yaml(tmp_path, "project: p\nregistry: ${REPAST_TEST_UNSET}/r.db\n")
+    cfg = load_config(path)
+    with pytest.raises(ConfigError, match=rf"^{path}: environment variable \$\{{REPAST_TEST_UNSET\}} is not set "
+                                          r"\(needed by registry\)$"):
+        FeatureStore(config=cfg)
+
+
+def test_unset_server_tokens_do_not_stop_commands_that_do_not_serve(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from repast.store import FeatureStore
+
+    monkeypatch.delenv("REPAST_TEST_READ_TOKEN", raising=False)
+    path = write_yaml(tmp_path, "project: p\nfeature_server:\n  auth: {type: token, "
+                                "read_tokens: ['${REPAST_TEST_READ_TOKEN}']}\n")
+    store = FeatureStore(config=load_config(path))
+    assert store.list_feature_views() == []
+    with pytest.raises(ConfigError, match=r"REPAST_TEST_READ_TOKEN\} is not set \(needed by feature_server\)"):
+        store.config.require_section("feature_server")
 
 
 def test_dollar_signs_without_braces_are_left_alone(tmp_path: Path) -> None:
@@ -266,3 +291,38 @@ def test_masked_url_hides_only_the_password() -> None:
     assert masked_url("postgresql+psycopg://app:s3cret@db:5432/features") == "postgresql+psycopg://app:***@db:5432/features"
     assert masked_url("postgresql://postgres@127.0.0.1/test") == "postgresql://postgres@127.0.0.1/test"
     assert masked_url("data/registry.db") == "data/registry.db"
+
+
+# ---- Feast 0.67's feature_store.yaml keys ----------------------------------------------------------
+
+def test_feast_067_keys_are_accepted_with_their_meaning(tmp_path: Path) -> None:
+    from repast.config import parse_config
+
+    config = parse_config({
+        "project": "p", "offline_store": {"type": "dask"}, "batch_engine": {"type": "local"},
+        "coerce_tz_aware": True, "materialization": {"pull_latest_features": True},
+        "feature_server": {"type": "local", "feature_logging": {"enabled": True, "queue_capacity": 100}},
+        "online_store": {"type": "sqlite", "vector_enabled": True, "vector_len": 384},
+    }, "feature_store.yaml", tmp_path)
+    assert config.offline_store.type == "dask" and config.feature_server.feature_logging.queue_capacity == 100
+    assert (config.online_store.vector_enabled, config.online_store.vector_len) == (True, 384)
+
+
+@pytest.mark.parametrize(("data", "message"), [
+    ({"batch_engine": {"type": "spark.engine"}}, "not supported by repast: batch_engine type 'spark.engine'"),
+    ({"coerce_tz_aware": False}, "not supported by repast: coerce_tz_aware: false"),
+])
+def test_feast_keys_whose_behaviour_would_differ_are_refused_by_name(tmp_path: Path, data: dict[str, object],
+                                                                     message: str) -> None:
+    from repast.config import parse_config
+
+    with pytest.raises(ConfigError, match=message):
+        parse_config({"project": "p", **data}, "feature_store.yaml", tmp_path)
+
+
+def test_the_dask_offline_store_is_the_embedded_engine(tmp_path: Path) -> None:
+    from repast.config import parse_config
+    from repast.offline import OFFLINE_ENGINES
+
+    config = parse_config({"project": "p", "offline_store": {"type": "dask"}}, "feature_store.yaml", tmp_path)
+    assert OFFLINE_ENGINES[config.offline_store.type] == OFFLINE_ENGINES["duckdb"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 import pytest
+
 from repast.log_limit import FailureLog
 
 
@@ -25,12 +26,10 @@ def test_each_kind_of_failure_gets_its_own_line(caplog: pytest.LogCaptureFixture
 
 
 def test_the_next_line_after_the_interval_counts_the_repeats(caplog: pytest.LogCaptureFixture) -> None:
-    failures = FailureLog(logging.getLogger("test.failures"), interval_seconds=0)
-    failures.interval = 60
+    failures = FailureLog(logging.getLogger("test.failures"), interval_seconds=60)
     with caplog.at_level(logging.WARNING, "test.failures"):
-        failures.report("redis", "Redis down")
-        failures.report("redis", "Redis down")
-        failures.report("redis", "Redis down")
+        for _ in range(3):
+            failures.report("redis", "Redis down")
         failures.interval = 0
         failures.report("redis", "Redis down")
     assert caplog.records[-1].getMessage() == "Redis down (2 more like this since the last such line, not logged)"

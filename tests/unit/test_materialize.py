@@ -30,9 +30,9 @@ def source_rows(store: FeatureStore) -> pd.DataFrame:
 
 
 def latest_before(store: FeatureStore, start: datetime, end: datetime) -> dict[int, float]:
-    """Plain pandas: per driver, conv_rate of the latest row with start <= event < end."""
+    """Plain pandas: per driver, conv_rate of the latest row with start <= event <= end."""
     df = source_rows(store)
-    df = df[(df.event_timestamp >= start) & (df.event_timestamp < end)]
+    df = df[(df.event_timestamp >= start) & (df.event_timestamp <= end)]
     df = df.sort_values(["event_timestamp", "created"]).groupby("driver_id").tail(1)
     return {int(r.driver_id): float(r.conv_rate) for r in df.itertuples()}
 
@@ -52,7 +52,7 @@ def data_end(store: FeatureStore) -> datetime:
 
 
 def test_full_materialize_writes_the_latest_row_per_entity_in_the_window(store: FeatureStore) -> None:
-    end = data_end(store) - timedelta(hours=5)  # exclusive: rows at `end` and later stay out
+    end = data_end(store) - timedelta(hours=5)  # inclusive, as Feast: rows at `end` are in, later ones out
     start = end - timedelta(days=2)
     [stats] = store.materialize(start, end, [VIEW])
     assert (stats.view, stats.rows, stats.done) == (VIEW, 5, True)
@@ -65,8 +65,8 @@ def test_online_values_equal_the_point_in_time_join_at_end_without_ttl(store: Fe
     store.apply([no_ttl])
     end = data_end(store) - timedelta(minutes=90)
     store.materialize(BEGINNING_OF_TIME, end, ["stats_no_ttl"])
-    # materialize's window excludes `end`; the join includes its timestamp: ask just before it.
-    entity_df = pd.DataFrame({"driver_id": DRIVERS, "event_timestamp": [end - timedelta(microseconds=1)] * 5})
+    # Both include `end`: the online values are the join's at `end`.
+    entity_df = pd.DataFrame({"driver_id": DRIVERS, "event_timestamp": [end] * 5})
     joined = store.get_historical_features(entity_df, ["stats_no_ttl:conv_rate", "stats_no_ttl:avg_daily_trips"])
     expected = joined.to_df().sort_values("driver_id")
     online = store.get_online_features(["stats_no_ttl:conv_rate", "stats_no_ttl:avg_daily_trips"],
@@ -206,3 +206,13 @@ def test_any_transient_error_is_retried_and_a_terminal_one_is_not(store: Feature
     with pytest.raises(InputError, match="bad rows"):
         materialize(store.registry, store.offline_engine, store.online_store,
                     end - timedelta(days=30), end, [VIEW], batch_size=3)
+
+
+def test_materialize_includes_rows_at_exactly_end_as_feast_does(store: FeatureStore) -> None:
+    rows = source_rows(store)
+    end = rows.event_timestamp.max().to_pydatetime()
+    at_end = rows[rows.event_timestamp == end].sort_values("created").groupby("driver_id").tail(1)
+    store.materialize(end - timedelta(hours=1), end, [VIEW])
+    online = online_conv_rate(store)
+    assert {int(r.driver_id): online[int(r.driver_id)] for r in at_end.itertuples()} == pytest.approx(
+        {int(r.driver_id): float(r.conv_rate) for r in at_end.itertuples()})

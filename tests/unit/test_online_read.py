@@ -74,6 +74,15 @@ def test_a_key_of_the_wrong_type_is_an_entity_key_error(store: FeatureStore) -> 
         store.get_online_features(FEATURES, {"driver_id": [1001.5]})
 
 
+def test_a_key_typed_only_by_its_source_column_refuses_a_string(store: FeatureStore) -> None:
+    untyped = Entity(name="untyped_driver", join_keys=["driver_id"])  # no value_type, as in most Feast repos
+    source = store.get_feature_view("driver_hourly_stats").source
+    store.apply([untyped, FeatureView(name="untyped", entities=[untyped], source=source,
+                                      schema=[Field(name="conv_rate", dtype=Float32)])])
+    with pytest.raises(EntityKeyError, match=r"join key 'driver_id' must be Int64, got 'abc' \(str\)"):
+        store.get_online_features(["untyped:conv_rate"], {"driver_id": ["abc"]})
+
+
 def test_missing_request_data_is_an_input_error(store: FeatureStore) -> None:
     with pytest.raises(InputError, match="val_to_add"):
         store.get_online_features(store.get_feature_service("driver_activity_v1"), {"driver_id": [1001]})

@@ -201,3 +201,8 @@ def test_helper_modules_are_read_afresh_on_each_load(repo: Path) -> None:
     assert load_repo(repo)[0].feature_views["stats"].join_keys == ["driver_id"]
     write(repo, "entities.py", ENTITY.replace('["driver_id"]', '["driver_key"]'))
     assert load_repo(repo)[0].feature_views["stats"].join_keys == ["driver_key"]
+
+
+def test_sdk_apply_of_something_that_is_not_a_definition_names_it(sample_repo: Path) -> None:
+    with pytest.raises(DefinitionError, match=r"not a repast definition: 'str' \(str\)"):
+        FeatureStore(sample_repo).apply(["str"])

@@ -127,3 +127,19 @@ def test_on_demand_returning_a_missing_column_fails_naming_the_view() -> None:
     request = resolve_features(c, ["broken:total"], False)
     with pytest.raises(DefinitionError, match="broken"):
         apply_on_demand(pa.table({"stats__rate": [1.0]}), request.on_demand, False)
+
+
+def test_string_event_timestamps_are_parsed_as_iso_8601_utc() -> None:
+    request = resolve_features(contents(), ["stats:rate"], False)
+    frame = pd.DataFrame({"driver_id": [1, 2], "event_timestamp": ["2024-01-01T10:00:00", "2024-01-01 12:30:00+02:00"]})
+    table = entity_input(frame, request, None, None)
+    assert isinstance(table, pa.Table)
+    assert table.column("event_timestamp").to_pylist() == [datetime(2024, 1, 1, 10, tzinfo=UTC),
+                                                           datetime(2024, 1, 1, 10, 30, tzinfo=UTC)]
+
+
+def test_string_event_timestamp_that_is_not_a_time_names_the_column() -> None:
+    request = resolve_features(contents(), ["stats:rate"], False)
+    frame = pd.DataFrame({"driver_id": [1], "event_timestamp": ["yesterday-ish"]})
+    with pytest.raises(InputError, match="'event_timestamp' holds text that is not an ISO 8601 time"):
+        entity_input(frame, request, None, None)

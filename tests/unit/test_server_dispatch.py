@@ -30,21 +30,40 @@ def test_fast_calls_run_inline() -> None:
 
 def test_a_slow_call_moves_later_calls_to_threads_until_the_cool_off_ends() -> None:
     calls = StoreCalls(slow_seconds=0.01, cool_off_seconds=0.2)
+    assert _thread_of_call(calls)
     assert _thread_of_call(calls, sleep=0.02)
     assert not _thread_of_call(calls)
     time.sleep(0.25)
     assert _thread_of_call(calls)
 
 
-def test_an_unavailable_store_moves_calls_to_threads() -> None:
-    calls = StoreCalls(cool_off_seconds=60)
+def test_a_slow_first_call_warming_up_keeps_calls_inline() -> None:
+    calls = StoreCalls(slow_seconds=0.01, cool_off_seconds=60)
+    assert _thread_of_call(calls, sleep=0.02)
+    assert calls.inline
+
+
+def test_a_store_failing_by_a_timeout_moves_calls_to_threads() -> None:
+    calls = StoreCalls(slow_seconds=0.01, cool_off_seconds=60)
+
+    def frozen() -> None:
+        time.sleep(0.02)
+        raise StoreUnavailable("timed out")
+
+    with pytest.raises(StoreUnavailable):
+        asyncio.run(calls.call(frozen))
+    assert not calls.inline
+
+
+def test_a_store_refusing_at_once_keeps_calls_inline() -> None:
+    calls = StoreCalls(slow_seconds=1.0, cool_off_seconds=60)
 
     def down() -> None:
-        raise StoreUnavailable("gone")
+        raise StoreUnavailable("connection refused")
 
     with pytest.raises(StoreUnavailable):
         asyncio.run(calls.call(down))
-    assert not calls.inline
+    assert calls.inline
 
 
 def test_a_threaded_call_past_the_deadline_is_store_unavailable() -> None:

@@ -219,3 +219,28 @@ def test_middleware_turns_an_unexpected_exception_into_a_json_500() -> None:
     assert resp.json()["error"] == "internal_error"
     assert "internal detail" not in resp.text
     assert recorder.seen == [("other", 500)]
+
+
+@pytest.mark.parametrize(("host", "public"), [("0.0.0.0", True), ("::", True), ("10.1.2.3", True),
+                                              ("127.0.0.1", False), ("::1", False), ("localhost", False)])
+def test_serve_warns_only_for_addresses_beyond_this_machine(host: str, public: bool) -> None:
+    from repast.server.runner import host_is_public
+
+    assert host_is_public(host) is public
+
+
+def test_every_latency_and_row_is_in_the_scrape(sample_repo: Any) -> None:
+    from repast.server.metrics import ServerMetrics
+    from repast.store import FeatureStore
+
+    metrics = ServerMetrics(FeatureStore(sample_repo))
+    for seconds in (0.0001, 0.003, 0.003, 30.0, 100.0):
+        metrics.observe("/get-online-features", 200, seconds)
+        metrics.count_rows(2)
+    text = metrics.render()[0].decode()
+    labels = 'endpoint="/get-online-features",status="200"'
+    assert f'repast_http_request_duration_seconds_count{{{labels}}} 5.0' in text
+    bucket = 'repast_http_request_duration_seconds_bucket{endpoint="/get-online-features",le="%s",status="200"}'
+    assert f'{bucket % "0.005"} 3.0' in text and f'{bucket % "60.0"} 4.0' in text
+    assert f'repast_http_request_duration_seconds_sum{{{labels}}} 130.0061' in text
+    assert "repast_online_rows_read_total 10.0" in text

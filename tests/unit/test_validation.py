@@ -123,7 +123,7 @@ def test_single_timestamp_column_is_inferred_as_the_timestamp_field(engine: Offl
 def test_empty_schema_is_inferred_from_the_source(engine: OfflineEngine) -> None:
     fv = view([])
     validate(contents_of(driver, fv), engine)
-    assert {f.name: str(f.dtype) for f in fv.schema} == {
+    assert {f.name: str(f.dtype) for f in fv.features} == {
         "conv_rate": "Float32", "acc_rate": "Float32", "avg_daily_trips": "Int64"}
     assert fv.projection.features == ["conv_rate", "acc_rate", "avg_daily_trips"]
 
@@ -193,6 +193,37 @@ def test_on_demand_view_over_defined_views_and_request_data_is_valid(engine: Off
         return df
 
     validate(contents_of(driver, fv, req, odfv), engine)
+
+
+def test_a_join_key_without_a_declared_type_gets_its_source_columns(engine: OfflineEngine) -> None:
+    fv = view()
+    validate(contents_of(driver, fv), engine)
+    assert {f.name: str(f.dtype) for f in fv.entity_columns} == {"driver_id": "Int64"}
+    assert fv.feature_names() == ["conv_rate", "avg_daily_trips"]
+
+
+@pytest.mark.parametrize("mode", ["pandas", "python"])
+def test_on_demand_function_that_takes_no_argument_is_rejected_at_apply(engine: OfflineEngine, mode: str) -> None:
+    fv = view()
+
+    @on_demand_feature_view(sources=[fv], schema=[Field(name="x", dtype=Float64)], mode=mode)
+    def no_inputs():  # type: ignore[no-untyped-def]
+        return 1
+
+    with pytest.raises(DefinitionError, match=r"OnDemandFeatureView 'no_inputs': function no_inputs\(\) must take "
+                                              "exactly one argument"):
+        validate(contents_of(driver, fv, no_inputs), engine)
+
+
+def test_on_demand_function_that_needs_two_arguments_is_rejected_at_apply(engine: OfflineEngine) -> None:
+    fv = view()
+
+    @on_demand_feature_view(sources=[fv], schema=[Field(name="x", dtype=Float64)])
+    def two(df, other):  # type: ignore[no-untyped-def]
+        return df
+
+    with pytest.raises(DefinitionError, match="must take exactly one argument"):
+        validate(contents_of(driver, fv, two), engine)
 
 
 def test_on_demand_view_with_the_name_of_a_feature_view_is_rejected(engine: OfflineEngine) -> None:

@@ -1,0 +1,179 @@
+"""Vector search in the PostgreSQL online store, with pgvector.
+
+A vector field keeps its ordinary array column (what `read` returns) and gains a stored generated
+column `_vec__<field> vector(n)` computed from it, with an HNSW index for the declared metric
+(vector_l2_ops, vector_cosine_ops, vector_ip_ops). Being generated, it is in step with every write
+in the writing transaction; an update or a null vector (a removed document) shows at once.
+pgvector's operators already follow repast's rule (a distance, lower is closer): `<->` euclidean,
+`<=>` 1 - cosine similarity, `<#>` the negative inner product.
+
+Searches use the index (approximate, hnsw.ef_search = max(100, 2 * top_k)) unless the request is
+exact, has filters or names another metric; those scan exactly, as keyword matching always does.
+A server without pgvector keeps serving every other view: a vector field there is refused at apply
+with a DefinitionError.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import TYPE_CHECKING, Any
+
+from repast.errors import DefinitionError, InputError
+from repast.online.vector_base import Filters, VectorSearch
+from repast.sql_quoting import quote_ident
+from repast.vector import Metric, terms, text_fields, vector_fields
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from repast.definitions import FeatureView, Field
+    from repast.online.postgres import PostgresOnlineStore
+
+OPERATORS = {Metric.L2: "<->", Metric.COSINE: "<=>", Metric.INNER_PRODUCT: "<#>"}
+OPCLASSES = {Metric.L2: "vector_l2_ops", Metric.COSINE: "vector_cosine_ops", Metric.INNER_PRODUCT: "vector_ip_ops"}
+HNSW_MAX_DIMENSIONS = 2000  # pgvector's limit for an HNSW index on `vector`
+_PREFIX = "_vec__"
+
+
+def _name(text: str) -> str:
+    """An identifier of at most 63 bytes (PostgreSQL truncates longer ones)."""
+    if len(text.encode()) <= 63:
+        return text
+    return text[:48] + "_" + hashlib.sha1(text.encode()).hexdigest()[:12]
+
+
+def vector_column(field: Field) -> str:
+    return _name(_PREFIX + field.name)
+
+
+def index_name(table: str, field: Field) -> str:
+    return _name(f"{table}__{field.name}__{field.vector_search_metric}".lower())
+
+
+def ensure_vector_storage(conn: Any, schema: str, table: str, view: FeatureView) -> None:
+    """In the apply's transaction: the generated vector column and HNSW index of each vector field
+    of `view`, replacing those of an earlier declaration; DefinitionError without pgvector."""
+    fields = vector_fields(view)
+    existing = _vector_columns(conn, schema, table)
+    if not fields and not existing:
+        return
+    if fields:
+        _require_pgvector(conn, view, fields[0], f"{conn.info.host}:{conn.info.port}/{conn.info.dbname}")
+    qualified = f"{quote_ident(schema)}.{quote_ident(table)}"
+    wanted = {vector_column(f): f"vector({f.vector_length})" for f in fields}
+    for column, type_name in existing.items():
+        if wanted.get(column) != type_name:
+            conn.execute(f"ALTER TABLE {qualified} DROP COLUMN {quote_ident(column)}")
+    for f in fields:
+        column = vector_column(f)
+        if existing.get(column) != wanted[column]:
+            try:
+                with conn.transaction():
+                    conn.execute(f"ALTER TABLE {qualified} ADD COLUMN {quote_ident(column)} {wanted[column]} "
+                                 f"GENERATED ALWAYS AS ({quote_ident(f.name)}::{wanted[column]}) STORED")
+            except Exception as e:  # a stored array of another length cannot become vector(n)
+                raise DefinitionError(f"feature view '{view.name}': vector field '{f.name}' cannot be indexed: "
+                                      f"{str(e).splitlines()[0]}") from None
+        _ensure_index(conn, schema, qualified, table, f)
+
+
+def _vector_columns(conn: Any, schema: str, table: str) -> dict[str, str]:
+    rows = conn.execute(
+        "SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a "
+        "JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = %s AND c.relname = %s AND a.attnum > 0 AND NOT a.attisdropped "
+        "AND a.attname LIKE %s", (schema, table, _PREFIX.replace("_", r"\_") + "%")).fetchall()
+    return dict(rows)
+
+
+def _require_pgvector(conn: Any, view: FeatureView, field: Field, where: str) -> None:
+    if conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'vector'").fetchone():
+        return
+    try:
+        with conn.transaction():
+            conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+    except Exception as e:
+        raise DefinitionError(
+            f"feature view '{view.name}': vector field '{field.name}' needs the pgvector extension, which the "
+            f"PostgreSQL online store at {where} does not have ({str(e).splitlines()[0]}); install pgvector "
+            "there, or use the sqlite online store") from None
+
+
+def _ensure_index(conn: Any, schema: str, qualified: str, table: str, field: Field) -> None:
+    name = index_name(table, field)
+    others = conn.execute(
+        "SELECT indexname FROM pg_indexes WHERE schemaname = %s AND tablename = %s AND indexdef LIKE %s "
+        "AND indexname <> %s", (schema, table, f"%({quote_ident(vector_column(field))} %", name)).fetchall()
+    for (other,) in others:  # the index of a previously declared metric
+        conn.execute(f"DROP INDEX {quote_ident(schema)}.{quote_ident(other)}")
+    if field.vector_length <= HNSW_MAX_DIMENSIONS:
+        metric = Metric(str(field.vector_search_metric))
+        conn.execute(f"CREATE INDEX IF NOT EXISTS {quote_ident(name)} ON {qualified} "
+                     f"USING hnsw ({quote_ident(vector_column(field))} {OPCLASSES[metric]})")
+
+
+def _vector_literal(query: np.ndarray) -> str:
+    return "[" + ",".join(repr(float(x)) for x in query) + "]"
+
+
+class PostgresVectorSearch(VectorSearch):
+    store: PostgresOnlineStore
+
+    def nearest(self, project: str, view: FeatureView, field: Field, query: np.ndarray, metric: Metric,
+                top_k: int, filters: Filters, exact: bool) -> list[tuple[str, float]]:
+        table = self.store._table(project, view.name)
+        column = quote_ident(vector_column(field))
+        distance = f"{column} {OPERATORS[metric]} %s::vector"
+        q = _vector_literal(query)
+        indexed = not (exact or filters) and metric.value == field.vector_search_metric \
+            and field.vector_length <= HNSW_MAX_DIMENSIONS
+        where, params = _where(filters)
+        if indexed:
+            # The index serves `ORDER BY distance LIMIT n` only; ties are then ordered outside it.
+            sql = (f"SELECT k, d FROM (SELECT _entity_key AS k, {distance} AS d FROM {table} "
+                   f"ORDER BY {distance} LIMIT %s) s WHERE d IS NOT NULL ORDER BY d, k COLLATE \"C\" LIMIT %s")
+            args: list[Any] = [q, q, top_k + 10, top_k]
+        else:
+            sql = (f"SELECT _entity_key, {distance} AS d FROM {table} WHERE {column} IS NOT NULL{where} "
+                   f"ORDER BY d, _entity_key COLLATE \"C\" LIMIT %s")
+            args = [q, *params, top_k]
+        return [(k, float(d)) for k, d in self._query(view, sql, args, ef_search=max(100, 2 * top_k))]
+
+    def keyword(self, project: str, view: FeatureView, query_string: str, top_k: int,
+                filters: Filters) -> list[tuple[str, int]]:
+        fields = vector_fields(view)
+        texts = text_fields(view)
+        words = sorted(terms(query_string))
+        if not fields or not texts or not words:
+            return []
+        document = "lower(concat_ws(' ', " + ", ".join(quote_ident(t) for t in texts) + "))"
+        score = " + ".join(f"({document} ~ %s)::int" for _ in words)
+        where, params = _where(filters)
+        sql = (f"SELECT k, s FROM (SELECT _entity_key AS k, {score} AS s FROM {self.store._table(project, view.name)} "
+               f"WHERE {quote_ident(vector_column(fields[0]))} IS NOT NULL{where}) m WHERE s > 0 "
+               f"ORDER BY s DESC, k COLLATE \"C\" LIMIT %s")
+        patterns = [f"(^|[^a-z0-9]){w}([^a-z0-9]|$)" for w in words]
+        return [(k, int(s)) for k, s in self._query(view, sql, [*patterns, *params, top_k])]
+
+    def _query(self, view: FeatureView, sql: str, args: list[Any], ef_search: int | None = None) -> list[Any]:
+        import psycopg
+
+        def run(conn: Any) -> list[Any]:
+            with conn.transaction():
+                if ef_search is not None:
+                    conn.execute(f"SET LOCAL hnsw.ef_search = {int(ef_search)}")
+                return conn.execute(sql, args).fetchall()  # type: ignore[no-any-return]
+
+        try:
+            return self.store._run(run)  # type: ignore[no-any-return]
+        except psycopg.errors.UndefinedTable:
+            return []  # nothing was ever stored for this view
+        except (psycopg.errors.UndefinedColumn, psycopg.errors.UndefinedObject) as e:
+            raise InputError(f"feature view '{view.name}' has no vector storage in the PostgreSQL online store "
+                             f"({str(e).splitlines()[0]}); run `repast apply` with this online store") from None
+
+
+def _where(filters: Filters) -> tuple[str, list[Any]]:
+    if not filters:
+        return "", []
+    return "".join(f" AND {quote_ident(name)} = %s" for name in filters), list(filters.values())

@@ -1,0 +1,163 @@
+"""The rest of Feast's FeatureStore surface: deletes, projects, view listings, saved datasets.
+
+A mixin of FeatureStore, so store.py keeps the core entry points and this module the methods a
+Feast user also calls. Every method goes through the same registry and apply path as the rest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from repast.definitions.feature_service import FeatureService
+from repast.definitions.feature_view import FeatureView
+from repast.definitions.label_view import LabelView
+from repast.definitions.on_demand import OnDemandFeatureView
+from repast.definitions.project import Project
+from repast.definitions.saved_dataset import SavedDataset, SavedDatasetStorage
+from repast.definitions.versions import FeatureViewVersion
+from repast.errors import DefinitionError, FeatureViewNotFound, InputError, ProjectNotFound, SavedDatasetNotFound
+from repast.registry.base import Change
+
+if TYPE_CHECKING:
+    from repast.registry import Registry
+
+
+def matches_tags(obj: Any, tags: dict[str, str] | None) -> bool:
+    """Feast's `tags=` filter: every given key present with the given value."""
+    return not tags or all(getattr(obj, "tags", {}).get(k) == v for k, v in tags.items())
+
+
+def check_project(objects: list[Any], project: str) -> None:
+    """A Project in the definitions must carry feature_store.yaml's project name."""
+    for obj in objects:
+        if isinstance(obj, Project) and obj.name != project:
+            raise DefinitionError(f"Project '{obj.name}' does not match feature_store.yaml's project '{project}'; "
+                                  "rename one of them (a repo defines one project)")
+
+
+def entity_fingerprint(entity: Any) -> str:
+    """SHA-256 of what a training frame was built from: the entity table's Arrow IPC bytes, the SQL
+    text, or the time range of a retrieval without an entity frame."""
+    import pyarrow as pa
+
+    digest = hashlib.sha256()
+    if isinstance(entity, pa.Table):
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, entity.schema) as writer:
+            writer.write_table(entity)
+        digest.update(sink.getvalue().to_pybytes())
+    else:
+        digest.update(repr(entity).encode())
+    return digest.hexdigest()
+
+
+class FeastSurface:
+    """Methods FeatureStore gains for Feast compatibility (see the module docstring)."""
+
+    project: str
+    registry: Registry
+
+    def apply(self, objects: Any, objects_to_delete: list[Any] | None = None,
+              partial: bool = True) -> list[Change]:
+        raise NotImplementedError  # provided by FeatureStore
+
+    # ---- deletes -----------------------------------------------------------------------------
+    def delete_feature_view(self, name: str) -> None:
+        """Remove a feature view (or on-demand view) from the registry and its online storage."""
+        contents = self.registry.refresh()
+        self.apply([], objects_to_delete=[contents.get_view(name)])
+
+    def delete_feature_service(self, name: str) -> None:
+        """Remove a feature service from the registry."""
+        self.apply([], objects_to_delete=[self.registry.refresh().get("feature_service", name)])
+
+    # ---- projects ----------------------------------------------------------------------------
+    def list_projects(self, allow_cache: bool = False, tags: dict[str, str] | None = None) -> list[Project]:
+        """Projects of this registry: each one's Project object, or a bare Project(name) for a
+        project applied without one."""
+        names = self.registry.store.project_names() or [self.project]  # a store that cannot list: this one
+        projects = [p for p in (self._project(n) for n in names) if p is not None]
+        return [p for p in projects if matches_tags(p, tags)]
+
+    def get_project(self, name: str | None = None, allow_registry_cache: bool = False) -> Project:
+        project = self._project(name or self.project)
+        if project is None:
+            raise ProjectNotFound(f"project '{name}' has nothing registered in this registry")
+        return project
+
+    def _project(self, name: str) -> Project | None:
+        snapshot = self.registry.store.read(name)
+        specs = snapshot.specs.get("project", {})
+        if name in specs:
+            return Project.from_dict(specs[name])
+        return Project(name=name) if snapshot.version > 0 else None
+
+    # ---- views by kind -----------------------------------------------------------------------
+    def list_batch_feature_views(self, allow_cache: bool = False,
+                                 tags: dict[str, str] | None = None) -> list[FeatureView]:
+        """Every feature view: each is backed by batch data (a push source's too)."""
+        return [v for v in self.registry.contents().feature_views.values() if matches_tags(v, tags)]
+
+    def list_stream_feature_views(self, allow_cache: bool = False, tags: dict[str, str] | None = None) -> list[Any]:
+        """Always empty: repast has no stream feature views (fresh rows arrive by push)."""
+        return []
+
+    def list_all_feature_views(self, allow_cache: bool = False,
+                               tags: dict[str, str] | None = None) -> list[FeatureView | OnDemandFeatureView]:
+        contents = self.registry.contents()
+        views: list[Any] = [*contents.feature_views.values(), *contents.on_demand_feature_views.values()]
+        return [v for v in views if matches_tags(v, tags)]
+
+    def list_label_views(self, allow_cache: bool = False, tags: dict[str, str] | None = None) -> list[LabelView]:
+        return [v for v in self.registry.contents().feature_views.values()
+                if isinstance(v, LabelView) and matches_tags(v, tags)]
+
+    def get_label_view(self, name: str, allow_registry_cache: bool = True) -> LabelView:
+        view = self.registry.contents().get("feature_view", name)
+        if not isinstance(view, LabelView):
+            raise FeatureViewNotFound(f"'{name}' is a feature view, not a label view")
+        return view
+
+    def list_feature_view_versions(self, name: str) -> list[FeatureViewVersion]:
+        """The recorded versions of feature view `name`, oldest first (see repast.definitions.versions)."""
+        contents = self.registry.refresh()
+        versions = [v for v in contents.feature_view_versions.values() if v.view == name]
+        if not versions and name not in contents.feature_views:
+            contents.get("feature_view", name)  # raises FeatureViewNotFound with the registered names
+        return sorted(versions, key=lambda v: v.version)
+
+    # ---- saved datasets ----------------------------------------------------------------------
+    def create_saved_dataset(self, from_: Any, name: str, storage: SavedDatasetStorage,
+                             tags: dict[str, str] | None = None, feature_service: FeatureService | None = None,
+                             allow_overwrite: bool = False) -> SavedDataset:
+        """Persist a training job's rows to `storage` and register them as `name`, with the feature
+        references, the entity frame's fingerprint and the registry version they were built at."""
+        request = getattr(from_, "request", None)
+        if request is None:
+            raise InputError("create_saved_dataset: from_ must be the job get_historical_features returned")
+        if not allow_overwrite and name in self.registry.refresh().saved_datasets:
+            raise InputError(f"saved dataset '{name}' already exists; pass allow_overwrite=True to replace it")
+        version = self.registry.version
+        from_.persist(storage, allow_overwrite=allow_overwrite)
+        features = [f"{v.name}:{f}" for v in request.views for f in v.features]
+        features += [f"{o.name}:{f}" for o in request.on_demand for f in o.features]
+        dataset = SavedDataset(name=name, features=features, join_keys=request.entity_columns(), storage=storage,
+                               full_feature_names=from_.full_feature_names, tags=tags,
+                               feature_service_name=feature_service.name if feature_service else None,
+                               entity_fingerprint=entity_fingerprint(from_.entity), registry_version=version,
+                               created_at=datetime.now(UTC), row_count=from_.to_arrow().num_rows)
+        self.apply([dataset])
+        return self.get_saved_dataset(name)
+
+    def get_saved_dataset(self, name: str, allow_registry_cache: bool = False) -> SavedDataset:
+        datasets = self.registry.refresh().saved_datasets
+        if name not in datasets:
+            raise SavedDatasetNotFound(f"saved dataset '{name}' is not registered; registered: {sorted(datasets)}")
+        dataset = datasets[name]
+        dataset.repo_path = str(getattr(self, "repo_path", "")) or None
+        return dataset
+
+    def list_saved_datasets(self, allow_cache: bool = False, tags: dict[str, str] | None = None) -> list[SavedDataset]:
+        return [d for d in self.registry.contents().saved_datasets.values() if matches_tags(d, tags)]

@@ -1,0 +1,307 @@
+"""Vector retrieval semantics: one definition of distance, ranking, keyword matching and fusion.
+
+The rule every store and the offline path follow:
+- a score is always a distance, lower is closer, under the metric declared on the field (or the
+  one a request names): L2 = euclidean distance, COSINE = 1 - cosine similarity,
+  INNER_PRODUCT = the negative inner product;
+- reported distances are computed here, in float64, from the stored float32 (or float64) values,
+  so every store reports the same number for the same document;
+- ties are broken by the serialized entity key compared as text (code point order);
+- keyword matching (`query_string`): the query's terms are its runs of ASCII letters and digits,
+  lowercased; a document's terms are those of its String features; its `text_rank` is the number
+  of distinct query terms it contains; documents with none are not keyword matches;
+- hybrid ranking (a vector and a query string): reciprocal rank fusion, score(d) = sum over the
+  two rankings of 1 / (RRF_K + rank(d)), ranks from 1, each ranking cut at `fusion_depth(top_k)`;
+  higher score first, then entity key.
+
+The exact search (`VectorMatrix`) is the reference approximate indexes are tested against; it
+serves the SQLite online store and the offline `retrieve_documents`.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from repast.errors import DefinitionError, InputError
+
+if TYPE_CHECKING:
+    from repast.definitions import FeatureView, Field
+
+RRF_K = 60
+_TERM = re.compile(r"[a-z0-9]+")
+
+
+class Metric(enum.StrEnum):
+    L2 = "L2"
+    COSINE = "COSINE"
+    INNER_PRODUCT = "INNER_PRODUCT"
+
+
+_ALIASES = {"L2": Metric.L2, "EUCLIDEAN": Metric.L2, "COSINE": Metric.COSINE,
+            "INNER_PRODUCT": Metric.INNER_PRODUCT, "IP": Metric.INNER_PRODUCT, "DOT": Metric.INNER_PRODUCT}
+
+
+def parse_metric(name: str | None, what: str) -> Metric:
+    """A Metric from its name in any case (also IP, DOT, EUCLIDEAN); None is L2."""
+    if name is None or name == "":
+        return Metric.L2
+    metric = _ALIASES.get(str(name).upper())
+    if metric is None:
+        raise DefinitionError(f"{what}: vector_search_metric {name!r} is not one of L2, COSINE, INNER_PRODUCT")
+    return metric
+
+
+def vector_fields(view: FeatureView) -> list[Field]:
+    """The view's features declared with vector_index=True."""
+    return [f for f in view.features if getattr(f, "vector_index", False)]
+
+
+def text_fields(view: FeatureView) -> list[str]:
+    """The String features keyword matching reads."""
+    return [f.name for f in view.features if getattr(f.dtype, "name", "") == "String"]
+
+
+def terms(text: str | None) -> frozenset[str]:
+    return frozenset(_TERM.findall(text.lower())) if text else frozenset()
+
+
+def fusion_depth(top_k: int) -> int:
+    """How deep each ranking is read for hybrid fusion."""
+    return max(100, 10 * top_k)
+
+
+# ---- distances -------------------------------------------------------------------------------
+
+def exact_distances(vectors: np.ndarray, query: np.ndarray, metric: Metric) -> np.ndarray:
+    """Distances (float64) of each row of `vectors` to `query`: the definition every path reports."""
+    v = np.asarray(vectors, dtype=np.float64)
+    q = np.asarray(query, dtype=np.float64)
+    if metric is Metric.L2:
+        return np.sqrt(((v - q) ** 2).sum(axis=1))  # type: ignore[no-any-return]
+    dots = v @ q
+    if metric is Metric.INNER_PRODUCT:
+        return -dots  # type: ignore[no-any-return]
+    return 1.0 - dots / (np.linalg.norm(v, axis=1) * np.linalg.norm(q))  # type: ignore[no-any-return]
+
+
+def order_hits(keys: Sequence[str], distances: Sequence[float]) -> list[int]:
+    """Positions ordered by (distance, entity key)."""
+    return sorted(range(len(keys)), key=lambda i: (distances[i], keys[i]))
+
+
+def fuse(vector_keys: Sequence[str], keyword_keys: Sequence[str], top_k: int) -> list[str]:
+    """Reciprocal rank fusion of two rankings (best first); the module docstring states the rule."""
+    scores: dict[str, float] = {}
+    for ranking in (vector_keys, keyword_keys):
+        for rank, key in enumerate(ranking[:fusion_depth(top_k)], start=1):
+            scores[key] = scores.get(key, 0.0) + 1.0 / (RRF_K + rank)
+    return sorted(scores, key=lambda k: (-scores[k], k))[:top_k]
+
+
+# ---- the exact index -------------------------------------------------------------------------
+
+class VectorMatrix:
+    """Documents' vectors as one float32 matrix with their entity keys, plus keyword postings.
+
+    Rows are updated in place (upsert) and removed by marking them dead, so a change to one
+    document costs O(dimension), not a rebuild. Search is one matrix-vector product over the
+    live rows, then an exact float64 re-ranking of the candidates near the cut.
+    """
+
+    def __init__(self, dimension: int) -> None:
+        self.dimension = dimension
+        self.matrix = np.zeros((0, dimension), dtype=np.float32)
+        self.norms = np.zeros(0, dtype=np.float64)
+        self.neg_inv_norms = np.zeros(0, dtype=np.float32)  # -1/|m|, for COSINE scores
+        self.squared_norms = np.zeros(0, dtype=np.float32)  # |m|^2, for L2 scores
+        self.alive = np.zeros(0, dtype=bool)
+        self.keys: list[str] = []
+        self.row_of: dict[str, int] = {}
+        self.row_terms: list[frozenset[str]] = []
+        self.postings: dict[str, set[int]] = {}
+        self.size = 0
+
+    def __len__(self) -> int:
+        return len(self.row_of)
+
+    def reserve(self, rows: int) -> None:
+        """Make room for `rows` rows in all, so a load does not copy the matrix as it grows."""
+        self._grow(max(0, rows - self.size))
+
+    def _grow(self, extra: int) -> None:
+        need = self.size + extra
+        if need <= len(self.matrix):
+            return
+        capacity = need if self.size == 0 else max(need, int(len(self.matrix) * 1.5) + 1024)
+        matrix = np.zeros((capacity, self.dimension), dtype=np.float32)
+        matrix[:self.size] = self.matrix[:self.size]
+        norms = np.zeros(capacity, dtype=np.float64)
+        norms[:self.size] = self.norms[:self.size]
+        alive = np.zeros(capacity, dtype=bool)
+        alive[:self.size] = self.alive[:self.size]
+        neg_inv = np.zeros(capacity, dtype=np.float32)
+        neg_inv[:self.size] = self.neg_inv_norms[:self.size]
+        squared = np.zeros(capacity, dtype=np.float32)
+        squared[:self.size] = self.squared_norms[:self.size]
+        self.matrix, self.norms, self.alive = matrix, norms, alive
+        self.neg_inv_norms, self.squared_norms = neg_inv, squared
+
+    def upsert(self, keys: Sequence[str], vectors: np.ndarray, texts: Sequence[str | None] | None = None) -> None:
+        """Set the vector (and keyword text) of each key; a key seen before keeps its row."""
+        vectors = np.asarray(vectors, dtype=np.float32).reshape(len(keys), self.dimension)
+        new = [k for k in dict.fromkeys(keys) if k not in self.row_of]
+        self._grow(len(new))
+        for k in new:
+            self.row_of[k] = self.size
+            self.keys.append(k)
+            self.row_terms.append(frozenset())
+            self.size += 1
+        rows = np.fromiter((self.row_of[k] for k in keys), dtype=np.int64, count=len(keys))
+        self.matrix[rows] = vectors
+        norms = np.linalg.norm(vectors.astype(np.float64), axis=1)
+        self.norms[rows] = norms
+        with np.errstate(divide="ignore"):
+            self.neg_inv_norms[rows] = np.where(norms > 0, -1.0 / norms, 0.0)
+        self.squared_norms[rows] = norms ** 2
+        self.alive[rows] = True
+        if texts is not None:
+            for row, text in zip(rows.tolist(), texts, strict=True):
+                self._set_terms(row, terms(text))
+
+    def _set_terms(self, row: int, new: frozenset[str]) -> None:
+        old = self.row_terms[row]
+        for t in old - new:
+            self.postings[t].discard(row)
+        for t in new - old:
+            self.postings.setdefault(t, set()).add(row)
+        self.row_terms[row] = new
+
+    def remove(self, keys: Iterable[str]) -> None:
+        for k in keys:
+            row = self.row_of.pop(k, None)
+            if row is not None:
+                self.alive[row] = False
+                self._set_terms(row, frozenset())
+
+    def mask_of(self, keys: Iterable[str]) -> np.ndarray:
+        """A row mask selecting `keys` (for filters)."""
+        mask = np.zeros(self.size, dtype=bool)
+        rows = [self.row_of[k] for k in keys if k in self.row_of]
+        mask[rows] = True
+        return mask
+
+    def nearest(self, query: Sequence[float] | np.ndarray, metric: Metric, top_k: int,
+                mask: np.ndarray | None = None) -> list[tuple[str, float]]:
+        """The top_k (entity key, distance) by the module's rule, among live rows (and `mask`)."""
+        q = np.asarray(query, dtype=np.float64)
+        live = self.alive[:self.size] if mask is None else self.alive[:self.size] & mask
+        n_live = len(self.row_of) if mask is None else int(live.sum())
+        if n_live == 0 or top_k <= 0:
+            return []
+        score, margin = self._scores(q, metric)
+        if n_live < self.size:
+            score[~live] = np.inf
+        k = min(top_k, n_live)
+        kth = np.partition(score, k - 1)[k - 1]
+        # float32 products may misorder rows within their rounding error of the cut: every row that
+        # close to it is re-ranked exactly, so the answer is the exact top-k.
+        candidates = np.flatnonzero(score <= kth + margin)
+        exact = exact_distances(self.matrix[candidates], q, metric)
+        keys = [self.keys[i] for i in candidates.tolist()]
+        order = order_hits(keys, exact.tolist())[:k]
+        return [(keys[i], float(exact[i])) for i in order]
+
+    def _scores(self, q: np.ndarray, metric: Metric) -> tuple[np.ndarray, float]:
+        """Per row a float32 score ordered as the distance (one matrix-vector product, in place),
+        and a bound on its rounding error: (d + 2) unit roundoffs of the products' magnitude, doubled."""
+        score = self.matrix[:self.size] @ q.astype(np.float32)
+        q_norm = float(np.linalg.norm(q))
+        unit = 2.0 * (self.dimension + 2) * 2.0 ** -24
+        if metric is Metric.COSINE:  # -(m.q)/|m|: the cosine distance scaled by |q|, plus a constant
+            score *= self.neg_inv_norms[:self.size]
+            return score, unit * q_norm
+        max_norm = float(self.norms[:self.size].max())
+        if metric is Metric.INNER_PRODUCT:
+            np.negative(score, out=score)
+            return score, unit * max_norm * q_norm
+        score *= -2.0  # |m|^2 - 2 m.q: the squared distance less |q|^2
+        score += self.squared_norms[:self.size]
+        return score, unit * (2.0 * max_norm * q_norm + max_norm ** 2)
+
+    def keyword(self, query_string: str, top_k: int, mask: np.ndarray | None = None) -> list[tuple[str, int]]:
+        """Keyword matches (entity key, matched terms), most terms first, then entity key."""
+        counts: dict[int, int] = {}
+        for t in terms(query_string):
+            for row in self.postings.get(t, ()):
+                counts[row] = counts.get(row, 0) + 1
+        if mask is not None:
+            counts = {r: c for r, c in counts.items() if mask[r]}
+        ranked = sorted(counts, key=lambda r: (-counts[r], self.keys[r]))[:top_k]
+        return [(self.keys[r], counts[r]) for r in ranked]
+
+
+# ---- checking vectors on write ---------------------------------------------------------------
+
+def check_vector_column(arr: pa.Array, field: Field, view: str, keys: pa.Array | None = None) -> None:
+    """Refuse (InputError naming the row) a vector of the wrong length, with a null or non-finite
+    element, or, under COSINE, a zero vector (it has no direction). A null vector is allowed: the
+    document then has no embedding and is not searched."""
+    length = int(getattr(field, "vector_length", 0) or 0)
+    arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+    if not (pa.types.is_list(arr.type) or pa.types.is_large_list(arr.type)):
+        raise InputError(f"feature view '{view}': vector field '{field.name}' must hold lists of floats, "
+                         f"got {arr.type}")
+    lengths = pc.list_value_length(arr)
+    bad = pc.and_(pc.is_valid(arr), pc.not_equal(lengths, length)) if length else None
+    if bad is not None and pc.any(bad).as_py():
+        row = _first(bad)
+        raise InputError(f"feature view '{view}': row {row}{_key_of(keys, row)}: vector field '{field.name}' "
+                         f"has {lengths[row].as_py()} values, but vector_length is {length}")
+    values = np.asarray(pc.list_flatten(arr).to_numpy(zero_copy_only=False), dtype=np.float64)
+    if len(values) and not np.isfinite(values).all():
+        row = _row_of_value(arr, int(np.flatnonzero(~np.isfinite(values))[0]))
+        raise InputError(f"feature view '{view}': row {row}{_key_of(keys, row)}: vector field '{field.name}' "
+                         "holds a null, NaN or infinite value")
+    if getattr(field, "vector_search_metric", None) and parse_metric(field.vector_search_metric, view) \
+            is Metric.COSINE and length and len(values):
+        norms = np.abs(values.reshape(-1, length)).sum(axis=1)
+        if (norms == 0).any():
+            row = _row_of_value(arr, int(np.flatnonzero(norms == 0)[0]) * length)
+            raise InputError(f"feature view '{view}': row {row}{_key_of(keys, row)}: vector field "
+                             f"'{field.name}' is all zeros, which has no COSINE distance")
+
+
+def _first(mask: pa.Array) -> int:
+    return int(np.flatnonzero(mask.to_numpy(zero_copy_only=False))[0])
+
+
+def _row_of_value(arr: pa.Array, value_index: int) -> int:
+    """The row holding the `value_index`-th flattened value (null rows hold none)."""
+    lengths = np.asarray(pc.list_value_length(arr).fill_null(0).to_numpy(zero_copy_only=False))
+    return int(np.searchsorted(np.cumsum(lengths), value_index, side="right"))
+
+
+def _key_of(keys: pa.Array | None, row: int) -> str:
+    return "" if keys is None else f" (entity key {keys[row].as_py()!r})"
+
+
+def query_vector(query: Any, field: Field, view: str) -> np.ndarray:
+    """A request's query embedding, checked against the field's declared length."""
+    try:
+        q = np.asarray(query, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InputError(f"query must be a list of numbers, got {type(query).__name__}") from None
+    length = int(getattr(field, "vector_length", 0) or 0)
+    if q.ndim != 1 or (length and len(q) != length):
+        raise InputError(f"query has {q.size} values, but vector field '{view}:{field.name}' has "
+                         f"vector_length {length}")
+    if not np.isfinite(q).all():
+        raise InputError("query holds a NaN or infinite value")
+    return q

@@ -1,0 +1,108 @@
+"""Feature logging: served rows of a service with a LoggingConfig land in Parquet, off the request path."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+
+from repast import FeatureService, FeatureStore
+from repast.config import FeatureLoggingConfig
+from repast.feature_logging import LoggingConfig
+from repast.infra.offline_stores.file_source import FileLoggingDestination
+from repast.online_read import FieldStatus, OnlineResponse
+from repast.server.app import create_app
+from repast.server.feature_logging import ServedRowLogger, read_feature_log
+
+T0 = datetime(2024, 5, 1, tzinfo=UTC)
+
+
+def logged_service(path: str) -> FeatureService:
+    from repast import Entity, FeatureView, Field, FileSource
+    from repast.types import Float32
+
+    view = FeatureView(name="stats", entities=[Entity(name="driver", join_keys=["driver_id"])],
+                       schema=[Field(name="conv_rate", dtype=Float32)],
+                       source=FileSource(path="x.parquet", timestamp_field="ts"))
+    return FeatureService(name="model", features=[view],
+                          logging_config=LoggingConfig(destination=FileLoggingDestination(path=path)))
+
+
+def response(n: int = 2) -> OnlineResponse:
+    return OnlineResponse({"driver_id": list(range(n)), "conv_rate": [0.5] + [None] * (n - 1)},
+                          statuses={"conv_rate": [FieldStatus.PRESENT] + [FieldStatus.NOT_FOUND] * (n - 1)},
+                          event_timestamps={"conv_rate": [T0] + [None] * (n - 1)})
+
+
+def test_served_rows_are_written_with_values_statuses_timestamps_and_request_id(tmp_path: Path) -> None:
+    logger = ServedRowLogger(FeatureLoggingConfig(flush_interval_secs=0.05), str(tmp_path))
+    logger.log(logged_service("logs/model"), {"driver_id": [0, 1]}, response())
+    assert logger.flush()
+    log = read_feature_log(str(tmp_path / "logs" / "model")).to_pylist()
+    assert [(r["driver_id"], r["conv_rate"], r["conv_rate__status"], r["conv_rate__timestamp"]) for r in log] == [
+        (0, 0.5, "PRESENT", T0), (1, None, "NOT_FOUND", None)]
+    assert log[0]["__request_id"] == log[1]["__request_id"] and len(log[0]["__request_id"]) == 32
+    assert datetime.now(UTC) - log[0]["__log_timestamp"] < timedelta(minutes=1)
+    logger.close()
+
+
+def test_a_full_queue_drops_and_counts_rows_instead_of_blocking(tmp_path: Path) -> None:
+    logger = ServedRowLogger(FeatureLoggingConfig(queue_capacity=2, flush_interval_secs=0.05), str(tmp_path),
+                             autostart=False)
+    service = logged_service("logs")
+    for _ in range(3):
+        logger.log(service, {"driver_id": [0, 1, 2]}, response(3))
+    assert logger.dropped == 3
+    logger.start()
+    assert logger.flush()
+    assert (logger.written, read_feature_log(str(tmp_path / "logs")).num_rows) == (6, 6)
+    logger.close()
+
+
+def test_a_service_without_logging_config_logs_nothing(tmp_path: Path) -> None:
+    logger = ServedRowLogger(FeatureLoggingConfig(flush_interval_secs=0.05), str(tmp_path))
+    service = logged_service("logs")
+    service.logging_config = None
+    logger.log(service, {"driver_id": [0]}, response(1))
+    assert logger.flush() and logger.written == 0
+
+
+@pytest.fixture
+def store(sample_repo: Path) -> FeatureStore:
+    config = sample_repo / "feature_store.yaml"
+    config.write_text(config.read_text() + "feature_server:\n  feature_logging:\n    flush_interval_secs: 0.05\n")
+    path = next(p for p in sample_repo.glob("*.py") if "FeatureService(" in p.read_text())
+    path.write_text(path.read_text() + '''
+from repast.feature_logging import LoggingConfig
+from repast.infra.offline_stores.file_source import FileLoggingDestination
+
+logged_service = FeatureService(name="logged", features=[driver_stats_fv[["conv_rate"]]],
+                                logging_config=LoggingConfig(destination=FileLoggingDestination(path="logs")))
+''')
+    fs = FeatureStore(repo_path=sample_repo)
+    fs.apply_repo()
+    end = datetime.now(UTC)
+    fs.materialize(end - timedelta(days=30), end)
+    return fs
+
+
+def test_the_feature_server_logs_what_it_served_for_a_logged_service(store: FeatureStore) -> None:
+    app = create_app(store)
+
+    async def serve() -> dict[str, object]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            body = {"feature_service": "logged", "entities": {"driver_id": [1001, 4242]}}
+            served = (await client.post("/get-online-features", json=body)).json()
+            await client.post("/get-online-features", json={"features": ["driver_hourly_stats:conv_rate"],
+                                                            "entities": {"driver_id": [1001]}})  # not logged
+            return served  # type: ignore[no-any-return]
+    served = asyncio.run(serve())
+    assert app.state.feature_server.feature_log.flush()
+    log = read_feature_log(str(store.repo_path / "logs")).to_pylist()
+    assert [r["driver_id"] for r in log] == [1001, 4242]
+    assert [r["conv_rate"] for r in log] == served["results"][1]["values"]  # type: ignore[index]
+    assert [r["conv_rate__status"] for r in log] == ["PRESENT", "NOT_FOUND"]

@@ -1,0 +1,120 @@
+"""repast.vector: the metric semantics, the exact index, fusion, and the checks on vector fields."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from repast import Field
+from repast.errors import DefinitionError, InputError
+from repast.types import Array, Float32, Float64, Int64, String
+from repast.vector import Metric, VectorMatrix, check_vector_column, exact_distances, fuse, terms
+
+
+def embedding(dim: int = 3, metric: str | None = "L2") -> Field:
+    return Field(name="embedding", dtype=Array(Float32), vector_index=True, vector_length=dim,
+                 vector_search_metric=metric)
+
+
+@pytest.mark.parametrize(("metric", "expected"), [
+    ("L2", math.sqrt(1 + 4)),  # euclidean distance
+    ("COSINE", 1 - (1 * 2) / (math.sqrt(1 + 4) * 2)),  # 1 - cosine similarity
+    ("INNER_PRODUCT", -(1 * 2)),  # negative inner product
+])
+def test_each_metric_is_a_distance_lower_is_closer(metric: str, expected: float) -> None:
+    d = exact_distances(np.array([[1.0, 2.0]]), np.array([2.0, 0.0]), Metric(metric))
+    assert d.tolist() == pytest.approx([expected])
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_matrix_top_k_equals_brute_force(data: st.DataObject) -> None:
+    dim = data.draw(st.integers(1, 8))
+    n = data.draw(st.integers(1, 60))
+    floats = st.floats(-100, 100, width=32).filter(lambda x: abs(x) > 1e-3)
+    vectors = data.draw(hnp.arrays(np.float32, (n, dim), elements=floats))
+    query = data.draw(hnp.arrays(np.float64, dim, elements=floats))
+    metric = data.draw(st.sampled_from(list(Metric)))
+    top_k = data.draw(st.integers(1, n + 2))
+    keys = [f"k{i:03d}" for i in range(n)]
+    matrix = VectorMatrix(dim)
+    matrix.upsert(keys, vectors)
+    d = exact_distances(vectors, query, metric)
+    expected = sorted(range(n), key=lambda i: (d[i], keys[i]))[:top_k]
+    assert [k for k, _ in matrix.nearest(query, metric, top_k)] == [keys[i] for i in expected]
+
+
+def test_matrix_upsert_replaces_and_remove_hides_a_document() -> None:
+    matrix = VectorMatrix(2)
+    matrix.upsert(["a", "b"], np.array([[0, 0], [5, 5]]), ["red fox", "blue fox"])
+    matrix.upsert(["a"], np.array([[9, 9]]), ["green"])
+    assert matrix.nearest([0, 0], Metric.L2, 2)[0][0] == "b"
+    assert matrix.keyword("fox", 5) == [("b", 1)]
+    matrix.remove(["b"])
+    assert [k for k, _ in matrix.nearest([0, 0], Metric.L2, 2)] == ["a"]
+    assert matrix.keyword("fox", 5) == []
+
+
+def test_keyword_terms_are_lowercase_ascii_letter_and_digit_runs() -> None:
+    assert terms("Feature-Store, v2.0!") == {"feature", "store", "v2", "0"}
+
+
+def test_fusion_is_reciprocal_rank_with_key_tie_break() -> None:
+    # a: 1/61 + 1/62, b: 1/62 + 1/61 (tie: key order), c: 1/63.
+    assert fuse(["a", "b", "c"], ["b", "a"], 3) == ["a", "b", "c"]
+    assert fuse(["a"], ["c", "b"], 2) == ["a", "c"]
+
+
+def test_vector_field_declaration_is_registered_and_read_back() -> None:
+    field = embedding(384, "cosine")
+    assert field.vector_search_metric == "COSINE"
+    assert Field.from_dict(field.to_dict()) == field
+
+
+def test_a_plain_field_keeps_its_registered_shape() -> None:
+    assert Field(name="x", dtype=Int64).to_dict() == {"name": "x", "dtype": "Int64", "description": "", "tags": {}}
+
+
+def test_the_metric_defaults_to_l2() -> None:
+    assert embedding(3, None).vector_search_metric == "L2"
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"dtype": Array(Int64)}, "Array\\(Float32\\) or Array\\(Float64\\)"),
+    ({"dtype": String}, "Array\\(Float32\\)"),
+    ({"vector_length": 0}, "vector_length, a positive integer"),
+    ({"vector_search_metric": "HAMMING"}, "not one of L2, COSINE, INNER_PRODUCT"),
+    ({"vector_index": False}, "need vector_index=True"),
+])
+def test_a_bad_vector_declaration_is_refused(kwargs: dict[str, object], message: str) -> None:
+    args: dict[str, object] = {"name": "e", "dtype": Array(Float64), "vector_index": True, "vector_length": 3,
+                               "vector_search_metric": "L2", **kwargs}
+    with pytest.raises(DefinitionError, match=message):
+        Field(**args)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("values", "message"), [
+    ([[1.0, 2.0, 3.0], [1.0, 2.0]], "row 1 \\(entity key 11\\): .* has 2 values, but vector_length is 3"),
+    ([[1.0, 2.0, 3.0], None, [1.0, float("nan"), 0.0]], "row 2 \\(entity key 12\\): .* NaN"),
+    ([[1.0, None, 3.0]], "row 0 \\(entity key 10\\): .* null"),
+])
+def test_a_bad_vector_is_refused_naming_the_row(values: list[object], message: str) -> None:
+    keys = pa.array([10, 11, 12][:len(values)])
+    with pytest.raises(InputError, match=message):
+        check_vector_column(pa.array(values, pa.list_(pa.float32())), embedding(3), "docs", keys)
+
+
+def test_a_zero_vector_is_refused_under_cosine() -> None:
+    with pytest.raises(InputError, match="row 1 .* all zeros"):
+        check_vector_column(pa.array([[1.0, 0, 0], [0.0, 0, 0]], pa.list_(pa.float32())), embedding(3, "COSINE"),
+                            "docs", pa.array([1, 2]))
+
+
+def test_a_null_vector_is_accepted() -> None:
+    check_vector_column(pa.array([None, [1.0, 2.0, 3.0]], pa.list_(pa.float32())), embedding(3), "docs")
