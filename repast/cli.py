@@ -177,8 +177,9 @@ def _add_object_commands(kind: str, command: str, label: str) -> None:
     @sub.command("list")
     @user_errors
     def list_(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
-              tags: list[str] = typer.Option(None, "--tags", help="Only objects with tag KEY=VALUE (or KEY:VALUE); "
-                                                                 "repeat for several.")) -> None:
+              tags: list[str] = typer.Option(None, "--tags", metavar="KEY=VALUE",
+                                             help="Only objects with tag KEY=VALUE (or KEY:VALUE); "
+                                                  "repeat for several.")) -> None:
         from repast.cli_feast import parse_tags
         from repast.store_feast import matches_tags
 

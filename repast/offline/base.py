@@ -83,8 +83,9 @@ class RetrievalJob(ABC):
 
 @dataclass(frozen=True)
 class SpineRange:
-    """Retrieval without an entity frame: the spine is every distinct (join keys, event timestamp)
-    of the requested views' rows with start <= event_ts <= end (both tz-aware UTC)."""
+    """Retrieval without an entity frame: the spine is one row per entity (join keys) seen in the
+    requested views' rows with start <= event_ts <= end (both tz-aware UTC), at its latest event
+    time there, so each view contributes its latest row per entity in the window (as Feast)."""
 
     start: datetime
     end: datetime
@@ -148,7 +149,18 @@ class OfflineEngine(ABC):
 
 
 def cast_to_view_types(batch: Any, view: FeatureView) -> Any:
-    """A RecordBatch or Table with its feature columns cast to the types the view declares."""
-    declared = {f.name: f.dtype.to_arrow() for f in view.features}
-    target = pa.schema([pa.field(f.name, declared.get(f.name, f.type)) for f in batch.schema])
-    return batch if target == batch.schema else batch.cast(target, safe=False)
+    """A RecordBatch or Table with its feature columns in the types the view declares."""
+    from repast.typed_columns import offline_column
+
+    declared = {f.name: f.dtype for f in view.features}
+    target = pa.schema([pa.field(f.name, declared[f.name].to_arrow() if f.name in declared else f.type)
+                        for f in batch.schema])
+    if target == batch.schema:
+        return batch
+    columns = [offline_column(pa.chunked_array([batch.column(i)]) if isinstance(batch, pa.RecordBatch)
+                              else batch.column(i), declared[n]) if n in declared else batch.column(i)
+               for i, n in enumerate(batch.schema.names)]
+    if isinstance(batch, pa.RecordBatch):
+        return pa.RecordBatch.from_arrays([c.combine_chunks() if isinstance(c, pa.ChunkedArray) else c
+                                           for c in columns], names=batch.schema.names)
+    return pa.table(columns, names=batch.schema.names)

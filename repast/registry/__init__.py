@@ -114,12 +114,10 @@ class Registry:
                              f"of project '{self.project}' (version {self._version}): {e}", level=logging.WARNING)
 
     def _reload(self) -> None:
-        if self._contents is not None and self.store.version(self.project) == self._version:
-            self._checked_at = time.monotonic()
-            return
-        snapshot = self.store.read(self.project)
-        self._contents = contents_from_snapshot(snapshot, self.signing_key)
-        self._version = snapshot.version
+        if self._contents is None or self.store.version(self.project) != self._version:
+            snapshot = self.store.read(self.project)
+            self._contents = contents_from_snapshot(snapshot, self.signing_key)
+            self._version = snapshot.version
         self._checked_at = time.monotonic()
         if self.stale_since is not None:
             _failures.logger.warning("registry answers again; definitions of project '%s' are current",

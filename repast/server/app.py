@@ -76,10 +76,11 @@ class FeatureServer:
             self.limits.check_values(rows, len(features))
         reads = self.reads
         if reads.inline:  # a plain call, not a coroutine: the common case costs one less await
-            response = reads.call_inline(get_online_features, store, features, req.entities, req.full_feature_names)
+            response = reads.call_inline(get_online_features, store.registry, store.online_store, features,
+                                         req.entities, req.full_feature_names)
         else:
-            response = await reads.threaded(get_online_features, store, features, req.entities,
-                                            req.full_feature_names)
+            response = await reads.threaded(get_online_features, store.registry, store.online_store, features,
+                                            req.entities, req.full_feature_names)
         self.metrics.count_rows(rows)
         if req.feature_service is not None:  # queued, written off the request path
             self.feature_log.log(features, req.entities, response)

@@ -40,10 +40,14 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._header_size = 0  # bytes of the request line and headers parsed so far
         self._headers_too_large = False
         self._header_timer: asyncio.TimerHandle | None = None
+        # Loop time the awaited headers started to count from (None: no headers are being awaited
+        # in earnest: they are complete, or the connection idles between requests).
+        self._headers_since: float | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self._arm_header_timer()
+        self._headers_since = self.loop.time()
+        self._arm_header_timer(self.header_timeout)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_header_timer()
@@ -52,8 +56,10 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         if self._awaiting_headers:
             self._header_bytes += len(data)
+            if self._headers_since is None:
+                self._headers_since = self.loop.time()
             if self._header_timer is None:
-                self._arm_header_timer()
+                self._arm_header_timer(self.header_timeout)
         self._unset_keepalive_if_required()
         try:
             self.parser.feed_data(data)
@@ -93,17 +99,19 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
                      "(feature_server.max_header_bytes)")
 
     def on_headers_complete(self) -> None:
+        # The timer stays armed: scheduling and cancelling one per request cost more than the
+        # check it makes when it fires (it then re-arms itself for whatever is awaited).
         self._awaiting_headers = False
         self._header_bytes = 0
-        self._cancel_header_timer()
+        self._headers_since = None
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
         self._awaiting_headers = True  # what comes next on this connection is the next request
 
-    def _arm_header_timer(self) -> None:
-        self._header_timer = self.loop.call_later(self.header_timeout, self._headers_too_slow)
+    def _arm_header_timer(self, delay: float) -> None:
+        self._header_timer = self.loop.call_later(delay, self._headers_too_slow)
 
     def _cancel_header_timer(self) -> None:
         if self._header_timer is not None:
@@ -112,7 +120,12 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def _headers_too_slow(self) -> None:
         self._header_timer = None
-        if not self._awaiting_headers or self.transport.is_closing():
+        if self.transport.is_closing():
+            return
+        since = self._headers_since
+        left = self.header_timeout if since is None else since + self.header_timeout - self.loop.time()
+        if not self._awaiting_headers or since is None or left > 0:
+            self._arm_header_timer(max(left, 0.001))  # later headers get their own full time
             return
         if self._header_bytes == 0:
             self.transport.close()  # an idle connection: nothing was asked, nothing to answer

@@ -83,9 +83,8 @@ def test_concurrent_offline_writers_on_s3_lose_no_row(s3_repo: tuple[Path, str, 
             t.start()
         for t in threads:
             t.join()
-        job = store.get_historical_features(start_date=base - timedelta(minutes=1), end_date=base + timedelta(hours=1),
-                                            features=["driver_stats:avg_daily_trips"])
-        written = sorted(job.to_df()["avg_daily_trips"].tolist())
+        rows = store.offline_engine.read_range(store.get_feature_view("driver_stats"), base, base + timedelta(hours=1))
+        written = sorted(rows.column("avg_daily_trips").to_pylist())
         assert written == sorted(w * 10 + i for w in range(4) for i in range(3))
 
 

@@ -124,6 +124,17 @@ def test_headers_that_trickle_in_are_cut_off_with_408(server: ServerProcess) -> 
     assert b"feature_server.header_timeout_seconds" in answer
 
 
+def test_headers_of_a_later_request_on_a_kept_alive_connection_are_cut_off_with_408(
+        server: ServerProcess) -> None:
+    with socket.create_connection(("127.0.0.1", server.port), timeout=SOCKET_TIMEOUT) as s:
+        s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        first = s.recv(65536)
+        s.sendall(b"GET /health HTTP/1.1\r\n")  # the next request's headers never end
+        second = s.recv(65536)
+    assert first.startswith(b"HTTP/1.1 200")
+    assert second.startswith(b"HTTP/1.1 408")
+
+
 def test_a_connection_that_sends_nothing_is_closed(server: ServerProcess) -> None:
     with socket.create_connection(("127.0.0.1", server.port), timeout=SOCKET_TIMEOUT) as s:
         assert s.recv(65536) == b""
