@@ -66,13 +66,8 @@ class Client:
         `features`: "view:feature" references, a FeatureService, or a feature service's name.
         `entity_rows` carry the join keys and any request data on-demand views need.
         """
-        body: dict[str, Any] = {"entities": entity_columns(entity_rows), "full_feature_names": full_feature_names}
-        if isinstance(features, FeatureService):
-            body["feature_service"] = features.name
-        elif isinstance(features, str):
-            body["feature_service"] = features
-        else:
-            body["features"] = list(features)
+        body: dict[str, Any] = {"entities": entity_columns(entity_rows), "full_feature_names": full_feature_names,
+                                **_feature_selection(features)}
         from repast.online_read import OnlineResponse
 
         return OnlineResponse.from_feast_dict(self._post("/get-online-features", body))
@@ -100,13 +95,8 @@ class Client:
         FeatureStore.retrieve_online_documents_v2 returns them: join keys, features, `distance`."""
         body: dict[str, Any] = {"top_k": top_k, "api_version": 2, "query_string": query_string,
                                 "distance_metric": distance_metric, "filters": filters,
-                                "query": None if query is None else [float(x) for x in query]}
-        if isinstance(features, FeatureService):
-            body["feature_service"] = features.name
-        elif isinstance(features, str):
-            body["feature_service"] = features
-        else:
-            body["features"] = list(features)
+                                "query": None if query is None else [float(x) for x in query],
+                                **_feature_selection(features)}
         from repast.online_read import OnlineResponse
 
         return OnlineResponse.from_feast_dict(self._post("/retrieve-online-documents", body))
@@ -122,3 +112,13 @@ class Client:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def _feature_selection(features: list[str] | FeatureService | str) -> dict[str, Any]:
+    """The request body's feature part: a FeatureService (or its name) as `feature_service`,
+    otherwise the "view:feature" references as `features`."""
+    if isinstance(features, FeatureService):
+        return {"feature_service": features.name}
+    if isinstance(features, str):
+        return {"feature_service": features}
+    return {"features": list(features)}

@@ -94,9 +94,7 @@ def storage_ids(online: OnlineStore, project: str, views: list[FeatureView]) -> 
 def check_reachable(online: OnlineStore) -> None:
     """StoreUnavailable at once when the online store does not answer before the run starts: the
     per-batch retries are for a blip in a long run, not for a store that is down."""
-    ping = getattr(online, "ping", None)
-    if ping is not None:
-        ping()
+    online.ping()  # every OnlineStore implements it (an abstract method of the interface)
 
 
 def materialize(registry: Registry, engine: OfflineEngine, online: OnlineStore, start_date: datetime,

@@ -169,10 +169,7 @@ class FeatureServer:
 def check_online_store(store: FeatureStore) -> None:
     """Raise StoreUnavailable unless the online store answers (and the registry can be read)."""
     store.registry.contents()
-    online = store.online_store
-    ping = getattr(online, "ping", None)
-    if ping is not None:
-        ping()
+    store.online_store.ping()
 
 
 def _timestamp_columns(source: Any) -> list[str]:
