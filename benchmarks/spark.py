@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -27,6 +26,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -62,15 +62,52 @@ def spark_engine(workdir: Path, master: str) -> tuple[object, list[object]]:
     return SparkOfflineEngine(config, RepoConfig.model_construct(project="bench", repo_path=workdir)), spark_views
 
 
-def _jvm_peak_mb(engine: object) -> float:
-    pid = engine.spark.sparkContext._gateway.jvm.java.lang.ProcessHandle.current().pid()  # type: ignore[attr-defined]
+def _status_mb(pid: int | str, field: str) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(field + ":"):
             return int(line.split()[1]) / 1024
     return 0.0
 
 
-def timed_retrieval(engine_kind: str, workdir: Path, master: str) -> dict[str, float]:
+def _reset_peak_rss(pid: int | str) -> None:
+    """Linux: VmHWM (peak RSS) starts again from the current RSS, so it measures what follows."""
+    Path(f"/proc/{pid}/clear_refs").write_text("5")
+
+
+class JvmMemory:
+    """The Spark JVM's memory, seen from the Python driver (local master: the one JVM runs the
+    Spark driver and the executors): process RSS, and the Java heap, bounded by spark.driver.memory."""
+
+    def __init__(self, engine: object) -> None:
+        self.jvm = engine.spark.sparkContext._gateway.jvm  # type: ignore[attr-defined]
+        self.pid = self.jvm.java.lang.ProcessHandle.current().pid()
+        self.pools = [p for p in self.jvm.java.lang.management.ManagementFactory.getMemoryPoolMXBeans()
+                      if str(p.getType()) == "Heap memory"]
+
+    def reset(self) -> None:
+        self.jvm.java.lang.System.gc()
+        for pool in self.pools:
+            pool.resetPeakUsage()
+        _reset_peak_rss(self.pid)
+
+    def figures(self) -> dict[str, float]:
+        heap_peak = sum(p.getPeakUsage().getUsed() for p in self.pools) / 2**20  # sum of pool peaks: an upper bound
+        return {"jvm_rss_peak_mb": round(_status_mb(self.pid, "VmHWM")), "jvm_heap_peak_mb": round(heap_peak),
+                "jvm_heap_max_mb": round(self.jvm.java.lang.Runtime.getRuntime().maxMemory() / 2**20)}
+
+
+def write_result(job: object, path: str, out: Path) -> int:
+    """Run the retrieval through one output path; returns the rows written or held."""
+    if path == "to_parquet":  # streamed through the staging location
+        job.to_parquet(str(out))  # type: ignore[attr-defined]
+    elif path == "spark_write":  # distributed: the executors write, nothing comes to the driver
+        job.to_spark_df().write.mode("overwrite").parquet(str(out))  # type: ignore[attr-defined]
+    elif path == "to_arrow":  # the whole result in the driver, by definition
+        return int(job.to_arrow().num_rows)  # type: ignore[attr-defined]
+    return int(pq.ParquetDataset(str(out)).read(columns=[]).num_rows)
+
+
+def timed_retrieval(engine_kind: str, path: str, workdir: Path, master: str) -> dict[str, float]:
     from repast.definitions import RepoContents
     from repast.feature_refs import resolve_features
     from repast.retrieval import entity_input
@@ -80,23 +117,27 @@ def timed_retrieval(engine_kind: str, workdir: Path, master: str) -> dict[str, f
         else pq.read_table(workdir / "entity.parquet").to_pandas()
     on_spark = engine_kind.startswith("spark")
     engine, views = spark_engine(workdir, master) if on_spark else engine_and_views("duckdb", workdir)
-    if on_spark:
-        engine.spark  # type: ignore[attr-defined] # noqa: B018 - session start-up is not part of the retrieval
+    jvm = JvmMemory(engine) if on_spark else None  # session start-up is not part of the retrieval
     contents = RepoContents()
     for view in views:
         contents.feature_views[view.name] = view  # type: ignore[attr-defined]
         contents.entities[view.entity_objects[0].name] = view.entity_objects[0]  # type: ignore[attr-defined]
     features = [f"driver_stats:f{i}" for i in range(FEATURES)] + [f"merchant_stats:g{i}" for i in range(FEATURES)]
-    out = workdir / f"result-{engine_kind}.parquet"
+    out = workdir / f"result-{engine_kind}-{path}.parquet"
+    if jvm is not None:
+        jvm.reset()
+    py_before = _status_mb("self", "VmRSS")
+    _reset_peak_rss("self")
     start = time.perf_counter()
     request = resolve_features(contents, features, False)
     job = engine.get_historical_features(entity_input(entity_df, request, None, None), request, False)  # type: ignore[attr-defined]
-    job.to_parquet(str(out))
+    rows = write_result(job, path, out)
     wall = time.perf_counter() - start
-    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    result = {"wall_s": round(wall, 2), "driver_rss_mb": round(rss_mb), "rows": pq.ParquetFile(out).metadata.num_rows}
-    if on_spark:
-        result["jvm_rss_mb"] = round(_jvm_peak_mb(engine))
+    result = {"wall_s": round(wall, 2), "rows": rows, "py_rss_before_mb": round(py_before),
+              "py_rss_peak_mb": round(_status_mb("self", "VmHWM")),
+              "arrow_pool_peak_mb": round(pa.default_memory_pool().max_memory() / 2**20)}
+    if jvm is not None:
+        result.update(jvm.figures())
     return result
 
 
@@ -140,7 +181,7 @@ def child(args: argparse.Namespace) -> None:
     if args.child == "materialize":
         print(json.dumps(timed_materialization(args.materialize_entities, args.master)))
     else:
-        print(json.dumps(timed_retrieval(args.child, args.workdir, args.master)))
+        print(json.dumps(timed_retrieval(args.child, args.path, args.workdir, args.master)))
 
 
 def run_child(*argv: str) -> dict[str, float]:
@@ -150,6 +191,44 @@ def run_child(*argv: str) -> dict[str, float]:
     return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
+PATHS = ("to_parquet", "spark_write", "to_arrow")
+MEMORY_FIELDS = ("py_rss_peak_mb", "arrow_pool_peak_mb", "jvm_rss_peak_mb", "jvm_heap_peak_mb")
+
+
+def memory_summary(results: dict[tuple[str, str, int], dict[str, float]], scales: list[int]) -> None:
+    """Per engine and output path: each peak at every scale, side by side (x1 -> x10)."""
+    print("peak memory during the retrieval (MB), " + " -> ".join(f"x{s}" for s in scales) + ":")
+    for engine, path in dict.fromkeys((e, p) for e, p, _ in results):
+        runs = [results.get((engine, path, s), {}) for s in scales]
+        cells = [f"{f.removesuffix('_mb')} " + " -> ".join(str(r.get(f, "-")) for r in runs)
+                 for f in MEMORY_FIELDS if any(f in r for r in runs)]
+        print(f"  {engine:9s} {path:11s} " + "; ".join(cells), flush=True)
+
+
+def retrievals(args: argparse.Namespace) -> None:
+    results: dict[tuple[str, str, int], dict[str, float]] = {}
+    for scale in args.scales:
+        if args.data_root:
+            workdir = args.data_root / f"x{scale}"
+            if not (workdir / "entity.parquet").exists():
+                generate(workdir, scale)
+        else:
+            workdir = Path(tempfile.mkdtemp(prefix=f"repast-bench-spark-x{scale}-"))
+            generate(workdir, scale)
+        print(f"W1 x{scale}: {1_500_000 * scale:,} view rows, {100_000 * scale:,} entity rows "
+              f"(load average {os.getloadavg()[0]:.2f})", flush=True)
+        for engine in args.engines:
+            for path in args.paths:
+                if engine == "duckdb" and path == "spark_write":
+                    continue
+                result = run_child("--child", engine, "--path", path, "--workdir", str(workdir),
+                                   "--master", args.master)
+                results[(engine, path, scale)] = result
+                print(f"  {engine:9s} {path:11s} {json.dumps(result)} (load average {os.getloadavg()[0]:.2f})",
+                      flush=True)
+    memory_summary(results, args.scales)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scales", type=int, nargs="+", default=[1, 10])
@@ -157,20 +236,20 @@ def main() -> None:
     parser.add_argument("--master", default="local[2]")
     parser.add_argument("--engines", nargs="+", default=["duckdb", "spark", "spark-sql"],
                         help="spark: pandas entity frame; spark-sql: entity rows read by Spark")
+    parser.add_argument("--paths", nargs="+", default=list(PATHS), choices=PATHS,
+                        help="how the result is taken: to_parquet (streamed), spark_write "
+                             "(to_spark_df().write, Spark only), to_arrow (held in the driver)")
+    parser.add_argument("--data-root", type=Path, default=None,
+                        help="keep the generated data in DIR/x<scale> and reuse it on later runs")
     parser.add_argument("--skip-materialize", action="store_true")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--path", default="to_parquet", help=argparse.SUPPRESS)
     parser.add_argument("--workdir", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(args)
         return
-    for scale in args.scales:
-        workdir = Path(tempfile.mkdtemp(prefix=f"repast-bench-spark-x{scale}-"))
-        generate(workdir, scale)
-        print(f"W1 x{scale}: {1_500_000 * scale:,} view rows, {100_000 * scale:,} entity rows", flush=True)
-        for engine in args.engines:
-            result = run_child("--child", engine, "--workdir", str(workdir), "--master", args.master)
-            print(f"  {engine:6s} {json.dumps(result)}", flush=True)
+    retrievals(args)
     if args.skip_materialize:
         return
     result = run_child("--child", "materialize", "--materialize-entities", str(args.materialize_entities),

@@ -8,8 +8,10 @@ the result itself. `to_spark_df` returns the distributed result without running 
 
 from __future__ import annotations
 
+import functools
 import os
 import posixpath
+import re
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -19,7 +21,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from repast.errors import ConfigError, InputError
+from repast.errors import ConfigError
 from repast.offline.base import RetrievalJob
 from repast.offline.planning import ROW, TS, assemble, check_entity, key_frame
 
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
     from repast.offline.spark import SparkOfflineEngine
 
 BATCH_SIZE = 100_000
+_PART_NAME = re.compile(r"part-(\d+)-.*-c(\d+)")
 
 
 def spark_entity(engine: SparkOfflineEngine, frame: DataFrame) -> str:
@@ -59,24 +62,42 @@ def _filesystem(location: str) -> tuple[pafs.FileSystem, str]:
     return fs, path
 
 
-def stage(engine: SparkOfflineEngine, frame: DataFrame) -> str:
-    """Write `frame` as Parquet to a new directory under the staging location; returns it."""
+def stage(engine: SparkOfflineEngine, frame: DataFrame, rows_per_file: int | None = None) -> str:
+    """Write `frame` as Parquet to a new directory under the staging location; returns it. With
+    `rows_per_file`, no file (so no row group) holds more rows, whatever the partitions' sizes."""
     location = staging_root(engine).rstrip("/") + "/" + uuid.uuid4().hex
-    frame.write.parquet(location)
+    writer = frame.write
+    if rows_per_file:
+        writer = writer.option("maxRecordsPerFile", rows_per_file)
+    writer.parquet(location)
     return location
 
 
+def _part_order(path: str) -> tuple[int, int, str]:
+    """Spark names parts `part-<partition>-<job>-c<file>`: in frame order by both numbers (names
+    alone misorder past c999)."""
+    name = posixpath.basename(path)
+    found = _PART_NAME.match(name)
+    return (int(found.group(1)), int(found.group(2)), name) if found else (-1, -1, name)
+
+
 def read_staged(location: str, batch_size: int, remove: bool = True) -> Iterator[pa.RecordBatch]:
-    """The staged rows in order (part files by name, rows in file order), batch by batch; the
-    directory is removed once read (also when the reader stops early)."""
+    """The staged rows in order (part files in frame order, rows in file order), batch by batch;
+    the directory is removed once read (also when the reader stops early).
+
+    Memory: one file's row group at most is decoded at a time (`stage` with `rows_per_file`
+    bounds it), and the pool's freed memory goes back to the system after each file."""
     fs, path = _filesystem(location)
+    pool = pa.default_memory_pool()
     try:
         found = fs.get_file_info(pafs.FileSelector(path, recursive=False))
-        files = sorted(f.path for f in found if f.type == pafs.FileType.File
-                       and posixpath.basename(f.path).startswith("part-"))
+        files = sorted((f.path for f in found if f.type == pafs.FileType.File
+                        and posixpath.basename(f.path).startswith("part-")), key=_part_order)
         for file in files:
             with fs.open_input_file(file) as handle:
-                yield from pq.ParquetFile(handle).iter_batches(batch_size)
+                # pre_buffer would read every row group of the file ahead of the first batch.
+                yield from pq.ParquetFile(handle, pre_buffer=False).iter_batches(batch_size)
+            pool.release_unused()
     finally:
         if remove:
             fs.delete_dir(path)
@@ -84,7 +105,15 @@ def read_staged(location: str, batch_size: int, remove: bool = True) -> Iterator
 
 def staged_batches(engine: SparkOfflineEngine, frame: DataFrame, batch_size: int) -> Iterator[pa.RecordBatch]:
     """`frame`'s rows, in its order, streamed through the staging location."""
-    yield from read_staged(stage(engine, frame), batch_size)
+    yield from read_staged(stage(engine, frame, rows_per_file=batch_size), batch_size)
+
+
+def _assemble_batches(batches: Iterator[pa.RecordBatch], names: list[str], ts: str, request: FeatureRequest,
+                      full_feature_names: bool) -> Iterator[pa.RecordBatch]:
+    """On an executor: joined rows (entity columns, ROW, view features) to output batches."""
+    for batch in batches:
+        part = pa.Table.from_batches([batch])
+        yield from assemble(part.select(names), ts, part, request, full_feature_names).to_batches()
 
 
 class SparkRetrievalJob(RetrievalJob):
@@ -125,22 +154,31 @@ class SparkRetrievalJob(RetrievalJob):
         return self.engine.spark.sql(self.engine.join_sql(self.request, self._keys_view(keys)))
 
     def to_spark_df(self) -> DataFrame:
-        """The result as a distributed Spark DataFrame (entity columns, then features; unordered
-        across partitions unless sorted; on-demand views are not run in Spark)."""
+        """The result as a distributed Spark DataFrame, in entity order: entity columns, then
+        features. On-demand views run on the executors (mapInArrow), batch by batch, with the same
+        code as `to_arrow` (repast/offline/planning.py `assemble`), so repast must be importable there."""
         from pyspark.sql import functions as F
 
-        if self.request.on_demand:
-            raise InputError("to_spark_df() cannot run on-demand feature views (they run in Python on "
-                             "Arrow batches): use to_arrow(), to_df() or to_parquet()")
         entity, ts = self._spark_entity()
-        features = self._features(entity, ts)
-        joined = entity.join(features, ROW, "left").orderBy(ROW)
+        joined = entity.join(self._features(entity, ts), ROW, "left").orderBy(ROW)
+        names = [c for c in entity.columns if c != ROW]
+        if self.request.on_demand:
+            return self._assembled_on_executors(joined, names, ts)
         outputs = []
         for vr in self.request.views:
             for feature in vr.features:
                 column = F.col(f"`{vr.output_name(feature, True)}`")
                 outputs.append(column.alias(vr.output_name(feature, self.full_feature_names)))
-        return joined.select(*[F.col(f"`{c}`") for c in entity.columns if c != ROW], *outputs)
+        return joined.select(*[F.col(f"`{c}`") for c in names], *outputs)
+
+    def _assembled_on_executors(self, joined: DataFrame, names: list[str], ts: str) -> DataFrame:
+        from pyspark.sql.pandas.types import from_arrow_schema
+
+        run = functools.partial(_assemble_batches, names=names, ts=ts, request=self.request,
+                                full_feature_names=self.full_feature_names)
+        empty = joined.limit(0).toArrow()  # the output schema: the same code on no rows
+        schema = assemble(empty.select(names), ts, empty, self.request, self.full_feature_names).schema
+        return joined.mapInArrow(run, from_arrow_schema(schema))
 
     def batches(self, batch_size: int = BATCH_SIZE) -> Iterator[pa.RecordBatch]:
         """The result in entity order, batch by batch, through the staging location."""
