@@ -3,14 +3,24 @@
 Training data (W1 of benchmarks/historical.py): view `driver_stats` 10,000 entities x 100 rows x
 10 features (1,000,000 rows), `merchant_stats` 5,000 x 100 x 10 (500,000 rows), 100,000 entity
 rows; --scales 1 10 also runs x10 (15M view rows, 1M entity rows). Each retrieval is a fresh
-process writing the result with `to_parquet` (the streaming path); it reports the wall time, the
-Python driver's peak RSS and, for Spark, the JVM's peak RSS (local[2]: driver and executors).
-`spark` takes the entity frame as pandas (in the driver, as DuckDB does); `spark-sql` as Spark
-SQL over the entity Parquet, so the entity rows never enter the Python driver.
+process taking the result by one output path (--paths):
+
+- to_parquet: streamed through the staging location, batch by batch (must stay flat);
+- spark_write: to_spark_df().write.parquet, written by the executors (nothing reaches Python);
+- to_arrow: the whole result in the Python driver, by definition (grows with the result).
+
+Each reports the wall time and, during the retrieval only (session start-up excluded), the peak
+RSS of the Python driver (VmHWM, reset before) and the Arrow pool's peak; for Spark also the JVM's
+peak RSS and its peak heap in use (with local[N] one JVM runs the Spark driver and the executors;
+its heap is bounded by spark.driver.memory, --driver-memory). `spark` takes the entity frame as
+pandas (held in the driver, as DuckDB does); `spark-sql` as Spark SQL over the entity Parquet, so
+the entity rows never enter the Python driver. A summary prints each peak at x1 -> x10.
 
 Materialization: 1,000,000 entities x 10 features from Spark into Redis, written by the executors.
 
-    python benchmarks/spark.py [--scales 1 10] [--engines duckdb spark spark-sql] [--materialize-entities 1000000]
+    python benchmarks/spark.py [--scales 1 10] [--engines duckdb spark spark-sql]
+        [--paths to_parquet spark_write to_arrow] [--driver-memory 2g] [--data-root DIR]
+        [--materialize-entities 1000000] [--skip-materialize]
 """
 
 from __future__ import annotations
@@ -21,6 +31,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -38,9 +49,12 @@ from historical import FEATURES, engine_and_views, generate  # noqa: E402
 REDIS_URL = os.environ.get("REPAST_TEST_REDIS", "redis://127.0.0.1:6379/0")
 
 
+DRIVER_MEMORY = os.environ.get("REPAST_BENCH_SPARK_DRIVER_MEMORY", "2g")
+
+
 def spark_conf(master: str) -> dict[str, str]:
     return {"spark.master": master, "spark.ui.enabled": "false", "spark.driver.host": "127.0.0.1",
-            "spark.driver.bindAddress": "127.0.0.1", "spark.driver.memory": "2g",
+            "spark.driver.bindAddress": "127.0.0.1", "spark.driver.memory": DRIVER_MEMORY,
             "spark.sql.shuffle.partitions": "8"}
 
 
@@ -76,23 +90,33 @@ def _reset_peak_rss(pid: int | str) -> None:
 
 class JvmMemory:
     """The Spark JVM's memory, seen from the Python driver (local master: the one JVM runs the
-    Spark driver and the executors): process RSS, and the Java heap, bounded by spark.driver.memory."""
+    Spark driver and the executors): its process RSS, and the Java heap in use, sampled every
+    0.2 s (the heap is bounded by spark.driver.memory; G1 lets it fill before collecting)."""
 
     def __init__(self, engine: object) -> None:
         self.jvm = engine.spark.sparkContext._gateway.jvm  # type: ignore[attr-defined]
         self.pid = self.jvm.java.lang.ProcessHandle.current().pid()
-        self.pools = [p for p in self.jvm.java.lang.management.ManagementFactory.getMemoryPoolMXBeans()
-                      if str(p.getType()) == "Heap memory"]
+        self.heap_peak = 0
+        self.sampling = threading.Event()
 
-    def reset(self) -> None:
+    def _heap_used(self) -> int:
+        return int(self.jvm.java.lang.management.ManagementFactory.getMemoryMXBean().getHeapMemoryUsage().getUsed())
+
+    def _sample(self) -> None:
+        while self.sampling.is_set():
+            self.heap_peak = max(self.heap_peak, self._heap_used())
+            time.sleep(0.2)
+
+    def start(self) -> None:
         self.jvm.java.lang.System.gc()
-        for pool in self.pools:
-            pool.resetPeakUsage()
         _reset_peak_rss(self.pid)
+        self.sampling.set()
+        threading.Thread(target=self._sample, daemon=True).start()
 
     def figures(self) -> dict[str, float]:
-        heap_peak = sum(p.getPeakUsage().getUsed() for p in self.pools) / 2**20  # sum of pool peaks: an upper bound
-        return {"jvm_rss_peak_mb": round(_status_mb(self.pid, "VmHWM")), "jvm_heap_peak_mb": round(heap_peak),
+        self.sampling.clear()
+        return {"jvm_rss_peak_mb": round(_status_mb(self.pid, "VmHWM")),
+                "jvm_heap_used_peak_mb": round(max(self.heap_peak, self._heap_used()) / 2**20),
                 "jvm_heap_max_mb": round(self.jvm.java.lang.Runtime.getRuntime().maxMemory() / 2**20)}
 
 
@@ -125,7 +149,7 @@ def timed_retrieval(engine_kind: str, path: str, workdir: Path, master: str) -> 
     features = [f"driver_stats:f{i}" for i in range(FEATURES)] + [f"merchant_stats:g{i}" for i in range(FEATURES)]
     out = workdir / f"result-{engine_kind}-{path}.parquet"
     if jvm is not None:
-        jvm.reset()
+        jvm.start()
     py_before = _status_mb("self", "VmRSS")
     _reset_peak_rss("self")
     start = time.perf_counter()
@@ -192,7 +216,7 @@ def run_child(*argv: str) -> dict[str, float]:
 
 
 PATHS = ("to_parquet", "spark_write", "to_arrow")
-MEMORY_FIELDS = ("py_rss_peak_mb", "arrow_pool_peak_mb", "jvm_rss_peak_mb", "jvm_heap_peak_mb")
+MEMORY_FIELDS = ("py_rss_peak_mb", "arrow_pool_peak_mb", "jvm_rss_peak_mb", "jvm_heap_used_peak_mb")
 
 
 def memory_summary(results: dict[tuple[str, str, int], dict[str, float]], scales: list[int]) -> None:
@@ -241,11 +265,16 @@ def main() -> None:
                              "(to_spark_df().write, Spark only), to_arrow (held in the driver)")
     parser.add_argument("--data-root", type=Path, default=None,
                         help="keep the generated data in DIR/x<scale> and reuse it on later runs")
+    parser.add_argument("--driver-memory", default=None,
+                        help="spark.driver.memory (default 2g); with local[N] it bounds the heap of the one "
+                             "JVM that runs the driver and the executors")
     parser.add_argument("--skip-materialize", action="store_true")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--path", default="to_parquet", help=argparse.SUPPRESS)
     parser.add_argument("--workdir", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.driver_memory:  # the children read it
+        os.environ["REPAST_BENCH_SPARK_DRIVER_MEMORY"] = args.driver_memory
     if args.child:
         child(args)
         return
