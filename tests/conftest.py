@@ -79,6 +79,9 @@ SPARK_TEST_CONF = {
     "spark.sql.shuffle.partitions": "2",
     "spark.default.parallelism": "2",
     "spark.driver.memory": "1g",
+    # Many short jobs: the client compiler only and a single-threaded GC start and warm up faster
+    # (JVM flags: the plans and results are Spark's own either way).
+    "spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC",
     "spark.sql.warehouse.dir": os.path.join(tempfile.gettempdir(), "repast-test-spark-warehouse"),
 }
 
