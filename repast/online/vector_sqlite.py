@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 CHANGES = "repast_vector_changes"
 _PRUNE_AT = 1_000_000  # change entries kept before the oldest half is deleted
 _LOAD_CHUNK = 2_000  # rows parsed at a time when an index is loaded
+_STATE = "SELECT * FROM pragma_schema_version(), pragma_data_version()"
 
 
 @dataclass
@@ -97,6 +98,7 @@ class SqliteVectorSearch(VectorSearch):
         super().__init__(store)
         self._indexes: dict[tuple[str, str, str], _Index] = {}
         self._lock = threading.Lock()
+        self._seen = threading.local()  # per thread (= per connection): the state each index was fresh at
 
     # ---- VectorSearch ---------------------------------------------------------------------------
     def nearest(self, project: str, view: FeatureView, field: Field, query: np.ndarray, metric: Metric,
@@ -123,23 +125,45 @@ class SqliteVectorSearch(VectorSearch):
 
     # ---- keeping the index in step ------------------------------------------------------------
     def _fresh(self, project: str, view: FeatureView, field: Field) -> _Index | None:
-        """The view's index with every logged change applied; None when the view has no table."""
+        """The view's index with every logged change applied; None when the view has no table.
+
+        When nothing was committed to the database since this thread's connection last brought
+        the index up to date, that costs one statement: SQLite's schema_version (any schema change),
+        data_version (a commit by any other connection) and the connection's own total_changes are
+        all as they were then."""
         conn = self.store._conn()
         raw = f"{project}__{view.name}"
         key = (project, view.name, field.name)
+        seen: dict[tuple[str, str, str], tuple[sqlite3.Connection, tuple[int, ...]]] | None = \
+            getattr(self._seen, "states", None)
+        if seen is None:
+            seen = self._seen.states = {}
         try:
-            if not self._has_table(conn, raw):
-                return None
-            if not self._has_triggers(conn, raw):
-                self._create_triggers(conn, raw)
-            with self._lock:
-                index = self._indexes.get(key)
-                if index is None or index.matrix.dimension != field.vector_length:
-                    index = self._indexes[key] = _Index(VectorMatrix(field.vector_length), last_change=-1)
-            with index.lock:
-                self._catch_up(conn, raw, view, field, index)
+            state = (*conn.execute(_STATE).fetchone(), conn.total_changes)
+            index = self._indexes.get(key)
+            last = seen.get(key)
+            if index is not None and last is not None and last[0] is conn and last[1] == state \
+                    and index.matrix.dimension == field.vector_length:
+                return index
+            index = self._catch_up_all(conn, raw, view, field, key)
         except sqlite3.Error as e:
             raise StoreUnavailable(f"SQLite online store '{self.store.path}': {e}") from None
+        if index is not None:
+            seen[key] = (conn, state)
+        return index
+
+    def _catch_up_all(self, conn: sqlite3.Connection, raw: str, view: FeatureView, field: Field,
+                      key: tuple[str, str, str]) -> _Index | None:
+        if not self._has_table(conn, raw):
+            return None
+        if not self._has_triggers(conn, raw):
+            self._create_triggers(conn, raw)
+        with self._lock:
+            index = self._indexes.get(key)
+            if index is None or index.matrix.dimension != field.vector_length:
+                index = self._indexes[key] = _Index(VectorMatrix(field.vector_length), last_change=-1)
+        with index.lock:
+            self._catch_up(conn, raw, view, field, index)
         return index
 
     @staticmethod

@@ -235,6 +235,33 @@ def test_hnsw_recall_at_10_is_at_least_095(request: pytest.FixtureRequest, tmp_p
         docs.store.online_store.close()
 
 
+@pytest.mark.pgvector
+def test_an_exact_request_ignores_the_hnsw_index(request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    """With enough rows, PostgreSQL's planner would answer `ORDER BY distance, key` by reading the
+    (approximate) HNSW index in distance order; an exact request must still scan every document."""
+    import psycopg
+
+    name = "v_exact_indexed"
+    settings = online_store("postgres", request, tmp_path, name)
+    config = RepoConfig.model_validate({"project": name, "repo_path": tmp_path,
+                                        "registry": str(tmp_path / "registry.db"), "online_store": settings})
+    docs = Docs(FeatureStore(config=config))
+    try:
+        view = docs.apply(docs_view(384, "COSINE"))
+        rng = np.random.default_rng(4)
+        vectors = rng.normal(size=(3000, 384)).astype(np.float32)
+        docs.write(view, list(range(3000)), vectors)
+        with psycopg.connect(settings["url"]) as conn:  # the first write into the empty table built it
+            assert conn.execute("SELECT count(*) FROM pg_indexes WHERE schemaname = %s AND indexdef LIKE %s",
+                                (name, "%USING hnsw%")).fetchone() == (1,)
+        for query in rng.normal(size=(10, 384)):
+            assert_same_ranking(docs.search(query, 10, exact=True),
+                                reference(vectors, list(range(3000)), query, "COSINE", 10))
+    finally:
+        docs.store.teardown()
+        docs.store.online_store.close()
+
+
 def test_a_store_without_vector_search_refuses_naming_itself(tmp_path: Path) -> None:
     config = RepoConfig.model_validate({"project": "p", "repo_path": tmp_path, "registry": str(tmp_path / "r.db"),
                                         "online_store": {"type": "redis", "connection_string": "127.0.0.1:1"}})
