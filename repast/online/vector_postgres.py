@@ -222,11 +222,12 @@ class PostgresVectorSearch(VectorSearch):
         import psycopg
 
         def run(conn: Any) -> list[Any]:
+            # Binary results: an embedding's floats are not parsed from text (halves a search's time).
             if ef_search is None:  # autocommit: the statement alone, prepared on first use
-                return conn.execute(sql, args, prepare=True).fetchall()  # type: ignore[no-any-return]
+                return conn.execute(sql, args, prepare=True, binary=True).fetchall()  # type: ignore[no-any-return]
             with conn.transaction():
                 conn.execute(f"SET LOCAL hnsw.ef_search = {int(ef_search)}")
-                return conn.execute(sql, args, prepare=True).fetchall()  # type: ignore[no-any-return]
+                return conn.execute(sql, args, prepare=True, binary=True).fetchall()  # type: ignore[no-any-return]
 
         try:
             return self.store._run(run)  # type: ignore[no-any-return]
