@@ -194,6 +194,22 @@ def test_text_rank_counts_the_distinct_query_terms_a_document_contains(docs: Doc
     assert "distance" not in got
 
 
+def test_keyword_search_after_vector_searches_sees_every_text(docs: Docs) -> None:
+    view = docs.apply(docs_view(2, "L2"))
+    docs.write(view, [1, 2], [[1, 0], [0, 1]], texts=["apple pie", "banana split"])
+    assert docs.search([1, 0], 1)["doc_id"] == [1]  # searched by vector first
+    docs.write(view, [2], [[0, 1]], texts=["cherry tart"], ts=NOW + timedelta(seconds=1))
+
+    def by_keyword(text: str) -> dict[str, list[Any]]:
+        got = docs.store.retrieve_online_documents_v2(["docs:text"], query_string=text, top_k=5)
+        return got.to_dict()  # type: ignore[no-any-return]
+
+    assert by_keyword("cherry banana") == {"doc_id": [2], "text": ["cherry tart"], "text_rank": [1]}
+    docs.write(view, [1], [[1, 0]], texts=["cherry pie"], ts=NOW + timedelta(seconds=2))
+    assert by_keyword("cherry tart")["doc_id"] == [2, 1]
+    assert by_keyword("apple")["doc_id"] == []
+
+
 def test_hybrid_ranking_is_reciprocal_rank_fusion(docs: Docs) -> None:
     view = docs.apply(docs_view(2, "L2"))
     # Vector ranking: 1, 2, 3. Keyword ranking ("cats"): 3 (two terms), then 2.
