@@ -51,8 +51,9 @@ class PostgresOnlineConfig(PostgresConnectionConfig):
     vector_enabled: bool = False  # Feast's vector keys: accepted here, used by vector retrieval
     vector_len: int | None = None
     # HNSW candidates kept while searching (pgvector's hnsw.ef_search, at least top_k + 10): more
-    # is slower and closer to exact. The default reaches recall@10 >= 0.95 on benchmarks/vector.py.
-    vector_ef_search: int = Field(default=100, ge=1, le=1000)
+    # is slower and closer to exact. pgvector's default; recall@10 0.99 on benchmarks/vector.py's
+    # clustered data at 100k x 384 (docs/vector.md: harder data needs more).
+    vector_ef_search: int = Field(default=40, ge=1, le=1000)
 
 
 def _table_name(project: str, view: str) -> str:
@@ -82,11 +83,11 @@ def _read_decoder(dtype: FeatureType) -> Any:
     return struct_fields_decoder(dtype) if isinstance(dtype, Struct) else None
 
 
-def read_columns(view: FeatureView, features: Sequence[str], alias: str = "") -> tuple[str, Any]:
+def read_columns(view: FeatureView, features: Sequence[str], alias: str = "") -> tuple[list[str], Any]:
     """The select list `_event_ts, <features>` of a read (columns of table `alias`, e.g. "t."), and
     how one selected row (those columns, in that order) becomes its ReadRow."""
     dtypes = {f.name: f.dtype for f in view.features}
-    cols = ", ".join([f"{alias}_event_ts", *(_select(f, dtypes[f], alias) for f in features)])
+    cols = [f"{alias}_event_ts", *(_select(f, dtypes[f], alias) for f in features)]
     decoders = [_read_decoder(dtypes[f]) for f in features]
     if not any(decoders):
         return cols, tuple
@@ -270,7 +271,8 @@ class PostgresOnlineStore(OnlineStore):
         import psycopg
 
         cols, decode = read_columns(view, features)
-        sql = f"SELECT _entity_key, {cols} FROM {self._table(project, view.name)} WHERE _entity_key = ANY(%s)"
+        table = self._table(project, view.name)
+        sql = f"SELECT _entity_key, {', '.join(cols)} FROM {table} WHERE _entity_key = ANY(%s)"
         try:
             found = {r[0]: r[1:] for r in self._bounded(lambda conn: conn.execute(sql, (list(keys),)).fetchall())}
         except psycopg.errors.UndefinedTable:

@@ -178,23 +178,29 @@ class PostgresVectorSearch(VectorSearch):
         indexed = not (exact or filters) and metric.value == field.vector_search_metric \
             and field.vector_length <= HNSW_MAX_DIMENSIONS
         where, params = _where(filters)
+        decode = None
         if indexed:
             # The index serves `ORDER BY distance LIMIT n` only; ties are then ordered outside it.
-            hits = (f"SELECT k, d FROM (SELECT _entity_key AS k, {distance} AS d FROM {table} "
-                    f"ORDER BY {distance} LIMIT %(n)s) s WHERE d IS NOT NULL ORDER BY d, k COLLATE \"C\" LIMIT %(k)s")
+            # The features are read by the index scan itself, for its n rows only.
+            named = outer = ""
+            if features is not None:
+                cols, decode = read_columns(view, features)
+                named = "".join(f", {c} AS c{i}" for i, c in enumerate(cols))
+                outer = "".join(f", c{i}" for i in range(len(cols)))
+            sql = (f"SELECT k, d{outer} FROM (SELECT _entity_key AS k, {distance} AS d{named} FROM {table} "
+                   f"ORDER BY {distance} LIMIT %(n)s) s WHERE d IS NOT NULL ORDER BY d, k COLLATE \"C\" LIMIT %(k)s")
         else:
             # OFFSET 0 keeps the scan exact: without it the planner may read the HNSW index in
-            # distance order (an incremental sort by (distance, key)), which is approximate.
-            hits = (f"SELECT k, d FROM (SELECT _entity_key AS k, {distance} AS d FROM {table} "
-                    f"WHERE {column} IS NOT NULL{where} OFFSET 0) s ORDER BY d, k COLLATE \"C\" LIMIT %(k)s")
+            # distance order (an incremental sort by (distance, key)), which is approximate. The
+            # features are read afterwards, for the k hits only.
+            sql = (f"SELECT k, d FROM (SELECT _entity_key AS k, {distance} AS d FROM {table} "
+                   f"WHERE {column} IS NOT NULL{where} OFFSET 0) s ORDER BY d, k COLLATE \"C\" LIMIT %(k)s")
+            if features is not None:
+                cols, decode = read_columns(view, features, "t.")
+                sql = (f"SELECT h.k, h.d, {', '.join(cols)} FROM ({sql}) h JOIN {table} t ON t._entity_key = h.k "
+                       f"ORDER BY h.d, h.k COLLATE \"C\"")
         args: dict[str, Any] = {"q": _vector_literal(query), "n": top_k + 10, "k": top_k,
                                 **{f"f{i}": v for i, v in enumerate(params)}}
-        if features is None:
-            sql, decode = hits, None
-        else:
-            cols, decode = read_columns(view, features, "t.")
-            sql = (f"SELECT h.k, h.d, {cols} FROM ({hits}) h JOIN {table} t ON t._entity_key = h.k "
-                   f"ORDER BY h.d, h.k COLLATE \"C\"")
         ef_search = self.store.config.vector_ef_search
         # pgvector's HNSW scan returns at most ef_search rows: a deeper request raises it for itself.
         deeper = indexed and top_k + 10 > ef_search
