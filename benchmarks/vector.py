@@ -92,7 +92,7 @@ def rss_mb() -> float:
 
 def percentiles(ms: list[float]) -> str:
     ms = sorted(ms)
-    return f"p50 {ms[len(ms) // 2]:7.2f} ms  p99 {ms[min(len(ms) - 1, int(len(ms) * 0.99))]:7.2f} ms"
+    return (f"min {ms[0]:6.2f}  p50 {ms[len(ms) // 2]:7.2f}  p99 {ms[min(len(ms) - 1, int(len(ms) * 0.99))]:7.2f} ms")
 
 
 class Reference:
