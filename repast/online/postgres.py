@@ -267,6 +267,11 @@ class PostgresOnlineStore(OnlineStore):
                 f"(t._event_ts, coalesce(t._created_ts, {_MIN_TS}))")
             build_vector_indexes(conn, self.config.db_schema, _table_name(project, view.name), unbuilt)
 
+    @staticmethod
+    def read_columns(view: FeatureView, features: Sequence[str], alias: str = "") -> tuple[list[str], Any]:
+        """`read_columns` of this module (for the vector search, which reads as `read` does)."""
+        return read_columns(view, features, alias)
+
     def read(self, project: str, view: FeatureView, keys: Sequence[str], features: Sequence[str]) -> list[ReadRow]:
         import psycopg
 

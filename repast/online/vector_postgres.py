@@ -170,8 +170,6 @@ class PostgresVectorSearch(VectorSearch):
     def _nearest(self, project: str, view: FeatureView, field: Field, query: np.ndarray, metric: Metric,
                  top_k: int, filters: Filters, exact: bool, features: Sequence[str] | None
                  ) -> list[tuple[str, float, ReadRow]]:
-        from repast.online.postgres import read_columns
-
         table = self.store._table(project, view.name)
         column = quote_ident(vector_column(field))
         distance = f"{column} {OPERATORS[metric]} %(q)s::vector"
@@ -184,7 +182,7 @@ class PostgresVectorSearch(VectorSearch):
             # The features are read by the index scan itself, for its n rows only.
             named = outer = ""
             if features is not None:
-                cols, decode = read_columns(view, features)
+                cols, decode = self.store.read_columns(view, features)
                 named = "".join(f", {c} AS c{i}" for i, c in enumerate(cols))
                 outer = "".join(f", c{i}" for i in range(len(cols)))
             sql = (f"SELECT k, d{outer} FROM (SELECT _entity_key AS k, {distance} AS d{named} FROM {table} "
@@ -196,7 +194,7 @@ class PostgresVectorSearch(VectorSearch):
             sql = (f"SELECT k, d FROM (SELECT _entity_key AS k, {distance} AS d FROM {table} "
                    f"WHERE {column} IS NOT NULL{where} OFFSET 0) s ORDER BY d, k COLLATE \"C\" LIMIT %(k)s")
             if features is not None:
-                cols, decode = read_columns(view, features, "t.")
+                cols, decode = self.store.read_columns(view, features, "t.")
                 sql = (f"SELECT h.k, h.d, {', '.join(cols)} FROM ({sql}) h JOIN {table} t ON t._entity_key = h.k "
                        f"ORDER BY h.d, h.k COLLATE \"C\"")
         args: dict[str, Any] = {"q": _vector_literal(query), "n": top_k + 10, "k": top_k,
