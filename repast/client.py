@@ -90,13 +90,16 @@ class Client:
     def retrieve_online_documents_v2(self, features: list[str] | FeatureService | str, top_k: int = 10,
                                      query: Any = None, distance_metric: str | None = None,
                                      query_string: str | None = None,
-                                     filters: dict[str, Any] | None = None) -> OnlineResponse:
+                                     filters: dict[str, Any] | None = None, *, exact: bool = False
+                                     ) -> OnlineResponse:
         """The top_k documents nearest to `query` (and/or matching `query_string`), as
         FeatureStore.retrieve_online_documents_v2 returns them: join keys, features, `distance`."""
         body: dict[str, Any] = {"top_k": top_k, "api_version": 2, "query_string": query_string,
                                 "distance_metric": distance_metric, "filters": filters,
                                 "query": None if query is None else [float(x) for x in query],
                                 **_feature_selection(features)}
+        if exact:  # only then: Feast's body has no such key
+            body["exact"] = True
         from repast.online_read import OnlineResponse
 
         return OnlineResponse.from_feast_dict(self._post("/retrieve-online-documents", body))

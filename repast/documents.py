@@ -115,16 +115,23 @@ def _check_filters(view: FeatureView, filters: dict[str, Any]) -> Filters:
 
 def retrieve(source: DocumentSource, req: DocumentQuery) -> OnlineResponse:
     """Rank, read, report: the response shape of the module docstring."""
-    depth = req.top_k if req.query_string is None or req.query is None else fusion_depth(req.top_k)
-    vector_hits = source.nearest(req.view, req.field, req.query, req.metric, depth, req.filters, req.exact) \
-        if req.query is not None else []
-    text_hits = source.keyword(req.view, req.query_string, depth, req.filters) if req.query_string else []
-    if req.query is not None and req.query_string:
-        keys = fuse([k for k, _ in vector_hits], [k for k, _ in text_hits], req.top_k)
-    else:
-        keys = [k for k, _ in (vector_hits or text_hits)][:req.top_k]
     read = list(dict.fromkeys([*req.features, req.field.name]))
-    rows = source.read(req.view, keys, read)
+    text_hits: list[tuple[str, int]] = []
+    nearest_rows = getattr(source, "nearest_rows", None)
+    if req.query is not None and not req.query_string and nearest_rows is not None:
+        # The hits and their rows in one call (one round trip to a remote store).
+        hits = nearest_rows(req.view, req.field, req.query, req.metric, req.top_k, req.filters, req.exact, read)
+        keys, rows = [k for k, _ in hits], [r for _, r in hits]
+    else:
+        depth = req.top_k if req.query_string is None or req.query is None else fusion_depth(req.top_k)
+        vector_hits = source.nearest(req.view, req.field, req.query, req.metric, depth, req.filters, req.exact) \
+            if req.query is not None else []
+        text_hits = source.keyword(req.view, req.query_string, depth, req.filters) if req.query_string else []
+        if req.query is not None and req.query_string:
+            keys = fuse([k for k, _ in vector_hits], [k for k, _ in text_hits], req.top_k)
+        else:
+            keys = [k for k, _ in (vector_hits or text_hits)][:req.top_k]
+        rows = source.read(req.view, keys, read)
     found = [(k, r) for k, r in zip(keys, rows, strict=True) if r is not None]  # removed since ranked
     distances: list[float] = []
     if req.query is not None:
@@ -191,6 +198,10 @@ class OnlineDocuments:
     def nearest(self, view: FeatureView, field: Field, query: np.ndarray, metric: Metric, top_k: int,
                 filters: Filters, exact: bool) -> list[tuple[str, float]]:
         return self.search.nearest(self.project, view, field, query, metric, top_k, filters, exact)
+
+    def nearest_rows(self, view: FeatureView, field: Field, query: np.ndarray, metric: Metric, top_k: int,
+                     filters: Filters, exact: bool, features: Sequence[str]) -> list[tuple[str, ReadRow]]:
+        return self.search.nearest_rows(self.project, view, field, query, metric, top_k, filters, exact, features)
 
     def keyword(self, view: FeatureView, query_string: str, top_k: int, filters: Filters) -> list[tuple[str, int]]:
         return self.search.keyword(self.project, view, query_string, top_k, filters)

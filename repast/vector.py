@@ -175,6 +175,13 @@ class VectorMatrix:
             for row, text in zip(rows.tolist(), texts, strict=True):
                 self._set_terms(row, terms(text))
 
+    def set_texts(self, keys: Sequence[str], texts: Sequence[str | None]) -> None:
+        """Set the keyword text of each key already in the index (others are ignored)."""
+        for key, text in zip(keys, texts, strict=True):
+            row = self.row_of.get(key)
+            if row is not None:
+                self._set_terms(row, terms(text))
+
     def _set_terms(self, row: int, new: frozenset[str]) -> None:
         old = self.row_terms[row]
         for t in old - new:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import io
-from collections.abc import Sequence
+import struct
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import UTC, datetime, timedelta
@@ -26,7 +27,7 @@ from repast.errors import EntityKeyError, InputError, StoreUnavailable, require_
 from repast.online.base import OnlineStore, ReadRow, new_storage_record, parse_storage_record, view_signature
 from repast.online.codec import BYTES_TYPES, is_nested, nested_json, struct_fields_decoder
 from repast.online.keys import WriteRows, write_rows
-from repast.online.vector_postgres import ensure_vector_storage
+from repast.online.vector_postgres import build_vector_indexes, ensure_vector_storage, unbuilt_vector_indexes
 from repast.sql_quoting import quote_ident
 from repast.types import Array, FeatureType, Struct
 
@@ -49,6 +50,10 @@ class PostgresOnlineConfig(PostgresConnectionConfig):
     read_timeout_seconds: float = Field(default=0.5, gt=0)
     vector_enabled: bool = False  # Feast's vector keys: accepted here, used by vector retrieval
     vector_len: int | None = None
+    # HNSW candidates kept while searching (pgvector's hnsw.ef_search, at least top_k + 10): more
+    # is slower and closer to exact. pgvector's default; recall@10 0.99 on benchmarks/vector.py's
+    # clustered data at 100k x 384 (docs/vector.md: harder data needs more).
+    vector_ef_search: int = Field(default=40, ge=1, le=1000)
 
 
 def _table_name(project: str, view: str) -> str:
@@ -58,12 +63,13 @@ def _table_name(project: str, view: str) -> str:
     return name
 
 
-def _select(name: str, dtype: FeatureType) -> str:
+def _select(name: str, dtype: FeatureType, alias: str = "") -> str:
     # float4 prints its shortest decimal; read as float8 it is the exact value the other stores return.
     base = dtype.base.name if isinstance(dtype, Array) else dtype.name
+    column = alias + quote_ident(name)
     if base == "Float32":
-        return f"{quote_ident(name)}::float8[]" if isinstance(dtype, Array) else f"{quote_ident(name)}::float8"
-    return quote_ident(name)
+        return f"{column}::float8[]" if isinstance(dtype, Array) else f"{column}::float8"
+    return column
 
 
 def _pg_type(dtype: FeatureType) -> str:
@@ -75,6 +81,21 @@ def _pg_type(dtype: FeatureType) -> str:
 def _read_decoder(dtype: FeatureType) -> Any:
     """JSONB comes back parsed; a struct's timestamp/bytes fields still need their Python types."""
     return struct_fields_decoder(dtype) if isinstance(dtype, Struct) else None
+
+
+def read_columns(view: FeatureView, features: Sequence[str], alias: str = "") -> tuple[list[str], Any]:
+    """The select list `_event_ts, <features>` of a read (columns of table `alias`, e.g. "t."), and
+    how one selected row (those columns, in that order) becomes its ReadRow."""
+    dtypes = {f.name: f.dtype for f in view.features}
+    cols = [f"{alias}_event_ts", *(_select(f, dtypes[f], alias) for f in features)]
+    decoders = [_read_decoder(dtypes[f]) for f in features]
+    if not any(decoders):
+        return cols, tuple
+
+    def decode(row: Sequence[Any]) -> tuple[Any, ...]:
+        return (row[0], *[v if d is None or v is None else d(v) for v, d in zip(row[1:], decoders, strict=True)])
+
+    return cols, decode
 
 
 class PostgresOnlineStore(OnlineStore):
@@ -113,16 +134,21 @@ class PostgresOnlineStore(OnlineStore):
 
             read_ms = int(self.config.read_timeout_seconds * 1000)
 
+            ef_search = int(self.config.vector_ef_search)
+
             def configure(conn: Any) -> None:
                 conn.execute("SET TIME ZONE 'UTC'")
                 conn.execute(f"SET statement_timeout = {read_ms}")
-                conn.commit()
+                # A placeholder until pgvector is loaded in this session (harmless without it).
+                conn.execute(f"SET hnsw.ef_search = {ef_search}")
 
+            # Autocommit: a read is one round trip (no BEGIN before it, no COMMIT when the pool takes
+            # the connection back); writes and applies open their transactions explicitly.
             self._pool = ConnectionPool(
                 self.config.conninfo(), min_size=self.config.min_conn,
                 max_size=max(self.config.max_conn, self.config.min_conn), open=True, configure=configure,
                 timeout=self.config.connect_timeout_seconds, name="repast-online",
-                kwargs={"connect_timeout": max(2, round(self.config.connect_timeout_seconds))})
+                kwargs={"connect_timeout": max(2, round(self.config.connect_timeout_seconds)), "autocommit": True})
         return self._pool.connection()
 
     def _run(self, fn: Any, *args: Any) -> Any:
@@ -222,6 +248,9 @@ class PostgresOnlineStore(OnlineStore):
         updates = ", ".join(f"{c} = excluded.{c}" for c in cols[1:])
         with conn.transaction():
             conn.execute("SET LOCAL statement_timeout = 0")  # a large batch may take longer than a read
+            # A vector field's HNSW index is built after the first write, not kept up row by row
+            # (bulk building is many times faster); readers are not blocked while it builds.
+            unbuilt = unbuilt_vector_indexes(conn, self.config.db_schema, _table_name(project, view.name), view)
             conn.execute(f"CREATE TEMP TABLE _repast_stage ON COMMIT DROP AS SELECT {collist} FROM {table} "
                          "WITH NO DATA")
             _copy_rows(conn, f"COPY _repast_stage ({collist}) FROM STDIN", view, rows)
@@ -236,24 +265,26 @@ class PostgresOnlineStore(OnlineStore):
                 f"ON CONFLICT (_entity_key) DO UPDATE SET {updates} "
                 f"WHERE (excluded._event_ts, coalesce(excluded._created_ts, {_MIN_TS})) >= "
                 f"(t._event_ts, coalesce(t._created_ts, {_MIN_TS}))")
+            build_vector_indexes(conn, self.config.db_schema, _table_name(project, view.name), unbuilt)
+
+    @staticmethod
+    def read_columns(view: FeatureView, features: Sequence[str], alias: str = "") -> tuple[list[str], Any]:
+        """`read_columns` of this module (for the vector search, which reads as `read` does)."""
+        return read_columns(view, features, alias)
 
     def read(self, project: str, view: FeatureView, keys: Sequence[str], features: Sequence[str]) -> list[ReadRow]:
         import psycopg
 
-        dtypes = {f.name: f.dtype for f in view.features}
-        cols = ", ".join(["_entity_key", "_event_ts", *(_select(f, dtypes[f]) for f in features)])
-        sql = f"SELECT {cols} FROM {self._table(project, view.name)} WHERE _entity_key = ANY(%s)"
+        cols, decode = read_columns(view, features)
+        table = self._table(project, view.name)
+        sql = f"SELECT _entity_key, {', '.join(cols)} FROM {table} WHERE _entity_key = ANY(%s)"
         try:
             found = {r[0]: r[1:] for r in self._bounded(lambda conn: conn.execute(sql, (list(keys),)).fetchall())}
         except psycopg.errors.UndefinedTable:
             return [None] * len(keys)  # nothing was ever stored for this view
         except psycopg.DataError as e:
             raise _nul_error(e, view, keys, "read") from None
-        decoders = [_read_decoder(dtypes[f]) for f in features]
-        if any(decoders):
-            found = {k: (r[0], *[v if d is None or v is None else d(v) for v, d in zip(r[1:], decoders, strict=True)])
-                     for k, r in found.items()}
-        return [found.get(k) for k in keys]
+        return [None if (r := found.get(k)) is None else decode(r) for k in keys]
 
     def ping(self) -> None:
         self._bounded(lambda conn: conn.execute("SELECT 1").fetchone())
@@ -294,6 +325,12 @@ def _nul_error(e: Exception, view: FeatureView, keys: Sequence[str], action: str
 def _copy_rows(conn: Any, copy_sql: str, view: FeatureView, rows: WriteRows) -> None:
     columns = [rows.keys, rows.event_us, rows.created_us]
     if any(isinstance(f.dtype, Array) for f in view.features):
+        binary = _binary_copy(view, rows)
+        if binary is not None:  # numeric lists (embeddings): no text for millions of floats
+            with conn.cursor().copy(copy_sql.replace("FROM STDIN", "FROM STDIN (FORMAT binary)")) as copy:
+                for chunk in binary:
+                    copy.write(chunk)
+            return
         # Arrow cannot render arrays as CSV: let psycopg adapt Python values, row by row.
         values = [c.to_pylist() for c in columns] + [
             nested_json(rows.features[f.name], f.dtype) if is_nested(f.dtype) else rows.features[f.name].to_pylist()
@@ -316,3 +353,102 @@ def _copy_rows(conn: Any, copy_sql: str, view: FeatureView, rows: WriteRows) -> 
     pacsv.write_csv(pa.table(columns, names=names), buf, pacsv.WriteOptions(include_header=False))
     with conn.cursor().copy(copy_sql.replace("FROM STDIN", "FROM STDIN (FORMAT csv)")) as copy:
         copy.write(buf.getbuffer())
+
+
+# ---- binary COPY (views whose features are text, numbers, booleans and lists of numbers) ----------
+
+_SCALAR_BINARY = {"Int32": ">i4", "Int64": ">i8", "Float32": ">f4", "Float64": ">f8"}
+_ARRAY_OIDS = {"Int32": 23, "Int64": 20, "Float32": 700, "Float64": 701}  # element type oids
+_COPY_ROWS = 2_000  # rows per chunk handed to COPY
+
+
+def _binary_copy(view: FeatureView, rows: WriteRows) -> Iterator[bytes] | None:
+    """The rows in COPY's binary format, a chunk at a time; None when a feature's type (or a null
+    inside a list) has no binary form here: the caller then uses the general row-by-row path."""
+    fields: list[list[bytes | None]] = [_text_binary(rows.keys), _scalar_binary(rows.event_us, ">i8"),
+                                        _scalar_binary(rows.created_us, ">i8")]
+    for f in view.features:
+        arr = rows.features[f.name]
+        arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+        if isinstance(f.dtype, Array) and f.dtype.base.name in _ARRAY_OIDS:
+            encoded = _array_binary(arr, f.dtype.base.name)
+        elif isinstance(f.dtype, Array | Struct):
+            encoded = None
+        elif f.dtype.name in _SCALAR_BINARY:
+            encoded = _scalar_binary(arr, _SCALAR_BINARY[f.dtype.name])
+        elif f.dtype.name == "String":
+            encoded = _text_binary(arr)
+        elif f.dtype.name == "Bool":
+            encoded = [None if v is None else (b"\x01" if v else b"\x00") for v in arr.to_pylist()]
+        else:
+            encoded = None
+        if encoded is None:
+            return None
+        fields.append(encoded)
+    return _binary_chunks(fields, len(rows))
+
+
+def _binary_chunks(fields: list[list[bytes | None]], n: int) -> Iterator[bytes]:
+    count = struct.pack(">h", len(fields))
+    null = struct.pack(">i", -1)
+    out = [b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)]
+    for i in range(n):
+        out.append(count)
+        for column in fields:
+            value = column[i]
+            if value is None:
+                out.append(null)
+            else:
+                out.append(struct.pack(">i", len(value)))
+                out.append(value)
+        if i % _COPY_ROWS == _COPY_ROWS - 1:
+            yield b"".join(out)
+            out = []
+    out.append(struct.pack(">h", -1))
+    yield b"".join(out)
+
+
+def _text_binary(arr: pa.Array) -> list[bytes | None]:
+    return [None if v is None else v.encode() for v in arr.to_pylist()]
+
+
+def _scalar_binary(arr: pa.Array, code: str) -> list[bytes | None]:
+    import numpy as np
+
+    item = np.dtype(code)
+    data = np.asarray(arr.fill_null(0).to_numpy(zero_copy_only=False), dtype=item).tobytes()
+    valid = pc.is_valid(arr).to_numpy(zero_copy_only=False).tolist()
+    size = item.itemsize
+    return [data[i * size:(i + 1) * size] if ok else None for i, ok in enumerate(valid)]
+
+
+def _array_binary(arr: pa.Array, base: str) -> list[bytes | None] | None:
+    """One-dimensional arrays in PostgreSQL's binary array format (None: a list holds a null)."""
+    import numpy as np
+
+    values = pc.list_flatten(arr)
+    if values.null_count:
+        return None
+    code = _SCALAR_BINARY[base]
+    size = np.dtype(code).itemsize
+    # Each element is its length, then its value: one interleaved buffer for the whole column.
+    elements = np.empty(len(values), dtype=[("length", ">i4"), ("value", code)])
+    elements["length"] = size
+    elements["value"] = values.to_numpy(zero_copy_only=False)
+    data = elements.tobytes()
+    lengths = pc.list_value_length(arr).fill_null(0).to_numpy(zero_copy_only=False).tolist()
+    valid = pc.is_valid(arr).to_numpy(zero_copy_only=False).tolist()
+    oid = _ARRAY_OIDS[base]
+    empty = struct.pack(">iii", 0, 0, oid)
+    out: list[bytes | None] = []
+    start = 0
+    step = 4 + size
+    for length, ok in zip(lengths, valid, strict=True):
+        if not ok:
+            out.append(None)
+        elif length == 0:
+            out.append(empty)
+        else:
+            out.append(struct.pack(">iiiii", 1, 0, oid, length, 1) + data[start * step:(start + length) * step])
+        start += length
+    return out

@@ -7,8 +7,12 @@ in the writing transaction; an update or a null vector (a removed document) show
 pgvector's operators already follow repast's rule (a distance, lower is closer): `<->` euclidean,
 `<=>` 1 - cosine similarity, `<#>` the negative inner product.
 
-Searches use the index (approximate, hnsw.ef_search = max(100, 2 * top_k)) unless the request is
-exact, has filters or names another metric; those scan exactly, as keyword matching always does.
+Searches use the index (approximate; hnsw.ef_search is the store's `vector_ef_search`, raised to
+top_k + 10 for a deeper request) unless the request is exact, has filters or names another metric;
+those scan exactly, as keyword matching always does. A search is one prepared statement on an
+autocommit connection (one round trip) returning the hits with the features asked for. The index of
+an empty table is built by its first write, after the rows are in: building an HNSW graph in bulk is
+many times faster than inserting into it row by row.
 A server without pgvector keeps serving every other view: a vector field there is refused at apply
 with a DefinitionError.
 """
@@ -16,6 +20,7 @@ with a DefinitionError.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from repast.errors import DefinitionError, InputError
@@ -27,6 +32,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from repast.definitions import FeatureView, Field
+    from repast.online.base import ReadRow
     from repast.online.postgres import PostgresOnlineStore
 
 OPERATORS = {Metric.L2: "<->", Metric.COSINE: "<=>", Metric.INNER_PRODUCT: "<#>"}
@@ -106,10 +112,41 @@ def _ensure_index(conn: Any, schema: str, qualified: str, table: str, field: Fie
         "AND indexname <> %s", (schema, table, f"%({quote_ident(vector_column(field))} %", name)).fetchall()
     for (other,) in others:  # the index of a previously declared metric
         conn.execute(f"DROP INDEX {quote_ident(schema)}.{quote_ident(other)}")
-    if field.vector_length <= HNSW_MAX_DIMENSIONS:
-        metric = Metric(str(field.vector_search_metric))
-        conn.execute(f"CREATE INDEX IF NOT EXISTS {quote_ident(name)} ON {qualified} "
-                     f"USING hnsw ({quote_ident(vector_column(field))} {OPCLASSES[metric]})")
+    # An empty table gets its index from its first write, built in bulk (build_vector_indexes).
+    if field.vector_length <= HNSW_MAX_DIMENSIONS and conn.execute(f"SELECT EXISTS (SELECT FROM {qualified})"
+                                                                   ).fetchone()[0]:
+        _create_index(conn, qualified, table, field)
+
+
+def _create_index(conn: Any, qualified: str, table: str, field: Field) -> None:
+    metric = Metric(str(field.vector_search_metric))
+    conn.execute(f"CREATE INDEX IF NOT EXISTS {quote_ident(index_name(table, field))} ON {qualified} "
+                 f"USING hnsw ({quote_ident(vector_column(field))} {OPCLASSES[metric]})")
+
+
+def unbuilt_vector_indexes(conn: Any, schema: str, table: str, view: FeatureView) -> list[Field]:
+    """In a write's transaction, before it writes: the vector fields of `view` whose HNSW index is
+    not built yet (the table was empty at apply). The table is then locked against other writers
+    (not readers) until the write's end, when build_vector_indexes builds them over all its rows."""
+    fields = [f for f in vector_fields(view) if f.vector_length <= HNSW_MAX_DIMENSIONS]
+    if not fields:
+        return []
+
+    def missing() -> list[Field]:
+        names = [f"{quote_ident(schema)}.{quote_ident(index_name(table, f))}" for f in fields]
+        found = conn.execute("SELECT " + ", ".join(["to_regclass(%s) IS NOT NULL"] * len(names)), names).fetchone()
+        return [f for f, there in zip(fields, found, strict=True) if not there]
+
+    if not missing():
+        return []
+    # SHARE ROW EXCLUSIVE: one writer at a time builds; readers (ACCESS SHARE) go on.
+    conn.execute(f"LOCK TABLE {quote_ident(schema)}.{quote_ident(table)} IN SHARE ROW EXCLUSIVE MODE")
+    return missing()
+
+
+def build_vector_indexes(conn: Any, schema: str, table: str, fields: list[Field]) -> None:
+    for f in fields:
+        _create_index(conn, f"{quote_ident(schema)}.{quote_ident(table)}", table, f)
 
 
 def _vector_literal(query: np.ndarray) -> str:
@@ -117,27 +154,56 @@ def _vector_literal(query: np.ndarray) -> str:
 
 
 class PostgresVectorSearch(VectorSearch):
+    """A search is one statement (one round trip, prepared): the hits with the features asked for."""
+
     store: PostgresOnlineStore
 
     def nearest(self, project: str, view: FeatureView, field: Field, query: np.ndarray, metric: Metric,
                 top_k: int, filters: Filters, exact: bool) -> list[tuple[str, float]]:
+        return [(k, d) for k, d, _ in self._nearest(project, view, field, query, metric, top_k, filters, exact, None)]
+
+    def nearest_rows(self, project: str, view: FeatureView, field: Field, query: np.ndarray, metric: Metric,
+                     top_k: int, filters: Filters, exact: bool, features: Sequence[str]) -> list[tuple[str, ReadRow]]:
+        return [(k, row) for k, _, row in self._nearest(project, view, field, query, metric, top_k, filters, exact,
+                                                        features)]
+
+    def _nearest(self, project: str, view: FeatureView, field: Field, query: np.ndarray, metric: Metric,
+                 top_k: int, filters: Filters, exact: bool, features: Sequence[str] | None
+                 ) -> list[tuple[str, float, ReadRow]]:
         table = self.store._table(project, view.name)
         column = quote_ident(vector_column(field))
-        distance = f"{column} {OPERATORS[metric]} %s::vector"
-        q = _vector_literal(query)
+        distance = f"{column} {OPERATORS[metric]} %(q)s::vector"
         indexed = not (exact or filters) and metric.value == field.vector_search_metric \
             and field.vector_length <= HNSW_MAX_DIMENSIONS
         where, params = _where(filters)
+        decode = None
         if indexed:
             # The index serves `ORDER BY distance LIMIT n` only; ties are then ordered outside it.
-            sql = (f"SELECT k, d FROM (SELECT _entity_key AS k, {distance} AS d FROM {table} "
-                   f"ORDER BY {distance} LIMIT %s) s WHERE d IS NOT NULL ORDER BY d, k COLLATE \"C\" LIMIT %s")
-            args: list[Any] = [q, q, top_k + 10, top_k]
+            # The features are read by the index scan itself, for its n rows only.
+            named = outer = ""
+            if features is not None:
+                cols, decode = self.store.read_columns(view, features)
+                named = "".join(f", {c} AS c{i}" for i, c in enumerate(cols))
+                outer = "".join(f", c{i}" for i in range(len(cols)))
+            sql = (f"SELECT k, d{outer} FROM (SELECT _entity_key AS k, {distance} AS d{named} FROM {table} "
+                   f"ORDER BY {distance} LIMIT %(n)s) s WHERE d IS NOT NULL ORDER BY d, k COLLATE \"C\" LIMIT %(k)s")
         else:
-            sql = (f"SELECT _entity_key, {distance} AS d FROM {table} WHERE {column} IS NOT NULL{where} "
-                   f"ORDER BY d, _entity_key COLLATE \"C\" LIMIT %s")
-            args = [q, *params, top_k]
-        return [(k, float(d)) for k, d in self._query(view, sql, args, ef_search=max(100, 2 * top_k))]
+            # OFFSET 0 keeps the scan exact: without it the planner may read the HNSW index in
+            # distance order (an incremental sort by (distance, key)), which is approximate. The
+            # features are read afterwards, for the k hits only.
+            sql = (f"SELECT k, d FROM (SELECT _entity_key AS k, {distance} AS d FROM {table} "
+                   f"WHERE {column} IS NOT NULL{where} OFFSET 0) s ORDER BY d, k COLLATE \"C\" LIMIT %(k)s")
+            if features is not None:
+                cols, decode = self.store.read_columns(view, features, "t.")
+                sql = (f"SELECT h.k, h.d, {', '.join(cols)} FROM ({sql}) h JOIN {table} t ON t._entity_key = h.k "
+                       f"ORDER BY h.d, h.k COLLATE \"C\"")
+        args: dict[str, Any] = {"q": _vector_literal(query), "n": top_k + 10, "k": top_k,
+                                **{f"f{i}": v for i, v in enumerate(params)}}
+        ef_search = self.store.config.vector_ef_search
+        # pgvector's HNSW scan returns at most ef_search rows: a deeper request raises it for itself.
+        deeper = indexed and top_k + 10 > ef_search
+        rows = self._query(view, sql, args, ef_search=top_k + 10 if deeper else None)
+        return [(r[0], float(r[1]), None if decode is None else decode(r[2:])) for r in rows]
 
     def keyword(self, project: str, view: FeatureView, query_string: str, top_k: int,
                 filters: Filters) -> list[tuple[str, int]]:
@@ -147,22 +213,25 @@ class PostgresVectorSearch(VectorSearch):
         if not fields or not texts or not words:
             return []
         document = "lower(concat_ws(' ', " + ", ".join(quote_ident(t) for t in texts) + "))"
-        score = " + ".join(f"({document} ~ %s)::int" for _ in words)
+        score = " + ".join(f"({document} ~ %(w{i})s)::int" for i in range(len(words)))
         where, params = _where(filters)
         sql = (f"SELECT k, s FROM (SELECT _entity_key AS k, {score} AS s FROM {self.store._table(project, view.name)} "
                f"WHERE {quote_ident(vector_column(fields[0]))} IS NOT NULL{where}) m WHERE s > 0 "
-               f"ORDER BY s DESC, k COLLATE \"C\" LIMIT %s")
-        patterns = [f"(^|[^a-z0-9]){w}([^a-z0-9]|$)" for w in words]
-        return [(k, int(s)) for k, s in self._query(view, sql, [*patterns, *params, top_k])]
+               f"ORDER BY s DESC, k COLLATE \"C\" LIMIT %(k)s")
+        args = {**{f"w{i}": f"(^|[^a-z0-9]){w}([^a-z0-9]|$)" for i, w in enumerate(words)},
+                **{f"f{i}": v for i, v in enumerate(params)}, "k": top_k}
+        return [(k, int(s)) for k, s in self._query(view, sql, args)]
 
-    def _query(self, view: FeatureView, sql: str, args: list[Any], ef_search: int | None = None) -> list[Any]:
+    def _query(self, view: FeatureView, sql: str, args: dict[str, Any], ef_search: int | None = None) -> list[Any]:
         import psycopg
 
         def run(conn: Any) -> list[Any]:
+            # Binary results: an embedding's floats are not parsed from text (halves a search's time).
+            if ef_search is None:  # autocommit: the statement alone, prepared on first use
+                return conn.execute(sql, args, prepare=True, binary=True).fetchall()  # type: ignore[no-any-return]
             with conn.transaction():
-                if ef_search is not None:
-                    conn.execute(f"SET LOCAL hnsw.ef_search = {int(ef_search)}")
-                return conn.execute(sql, args).fetchall()  # type: ignore[no-any-return]
+                conn.execute(f"SET LOCAL hnsw.ef_search = {int(ef_search)}")
+                return conn.execute(sql, args, prepare=True, binary=True).fetchall()  # type: ignore[no-any-return]
 
         try:
             return self.store._run(run)  # type: ignore[no-any-return]
@@ -176,4 +245,4 @@ class PostgresVectorSearch(VectorSearch):
 def _where(filters: Filters) -> tuple[str, list[Any]]:
     if not filters:
         return "", []
-    return "".join(f" AND {quote_ident(name)} = %s" for name in filters), list(filters.values())
+    return "".join(f" AND {quote_ident(name)} = %(f{i})s" for i, name in enumerate(filters)), list(filters.values())

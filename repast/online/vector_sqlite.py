@@ -6,10 +6,14 @@ not JSON like other arrays: a 100k x 384 index then loads in one buffer copy, no
 Python's bundled sqlite3 cannot load extensions, and an exact float32 scan of 100k x 384 answers
 a top-10 query in a few milliseconds (benchmarks/vector.py), so there is no extension: the
 documents of a view live in an in-process `VectorMatrix` (repast.vector), loaded once, then
-updated incrementally. Two triggers on the view's table log every inserted or updated entity key
-to `repast_vector_changes`, in the writing transaction itself, whichever process writes; before
-each search the index applies the entries logged since its last look (re-reading only those
-rows), so an update, or a document whose vector is set to null (removed), is reflected at once.
+updated incrementally (their keyword terms only from the first keyword search on). Two triggers
+on the view's table log every inserted or updated entity key to `repast_vector_changes`, in the
+writing transaction itself, whichever process writes; before each search the index applies the
+entries logged since its last look (re-reading only those rows), so an update, or a document
+whose vector is set to null (removed), is reflected at once. The search is one float32
+matrix-vector product over the contiguous matrix (BLAS, on every core), a partition for the top
+k and an exact re-ranking near the cut; when nothing was committed since the last search, keeping
+in step costs one statement.
 A table that was dropped and rebuilt has lost its triggers: they are re-created with a reset
 entry, and every index of that table reloads it whole.
 """
@@ -38,12 +42,14 @@ if TYPE_CHECKING:
 CHANGES = "repast_vector_changes"
 _PRUNE_AT = 1_000_000  # change entries kept before the oldest half is deleted
 _LOAD_CHUNK = 2_000  # rows parsed at a time when an index is loaded
+_STATE = "SELECT * FROM pragma_schema_version(), pragma_data_version()"
 
 
 @dataclass
 class _Index:
     matrix: VectorMatrix
     last_change: int = 0
+    keywords: bool = False  # the documents' keyword terms are loaded (at the first keyword search)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -97,6 +103,7 @@ class SqliteVectorSearch(VectorSearch):
         super().__init__(store)
         self._indexes: dict[tuple[str, str, str], _Index] = {}
         self._lock = threading.Lock()
+        self._seen = threading.local()  # per thread (= per connection): the state each index was fresh at
 
     # ---- VectorSearch ---------------------------------------------------------------------------
     def nearest(self, project: str, view: FeatureView, field: Field, query: np.ndarray, metric: Metric,
@@ -118,28 +125,52 @@ class SqliteVectorSearch(VectorSearch):
         if index is None:
             return []
         with index.lock:
+            if not index.keywords:
+                self._load_keywords(project, view, index)
             mask = self._filter_mask(project, view, index.matrix, filters)
             return index.matrix.keyword(query_string, top_k, mask)
 
     # ---- keeping the index in step ------------------------------------------------------------
     def _fresh(self, project: str, view: FeatureView, field: Field) -> _Index | None:
-        """The view's index with every logged change applied; None when the view has no table."""
+        """The view's index with every logged change applied; None when the view has no table.
+
+        When nothing was committed to the database since this thread's connection last brought
+        the index up to date, that costs one statement: SQLite's schema_version (any schema change),
+        data_version (a commit by any other connection) and the connection's own total_changes are
+        all as they were then."""
         conn = self.store._conn()
         raw = f"{project}__{view.name}"
         key = (project, view.name, field.name)
+        seen: dict[tuple[str, str, str], tuple[sqlite3.Connection, tuple[int, ...]]] | None = \
+            getattr(self._seen, "states", None)
+        if seen is None:
+            seen = self._seen.states = {}
         try:
-            if not self._has_table(conn, raw):
-                return None
-            if not self._has_triggers(conn, raw):
-                self._create_triggers(conn, raw)
-            with self._lock:
-                index = self._indexes.get(key)
-                if index is None or index.matrix.dimension != field.vector_length:
-                    index = self._indexes[key] = _Index(VectorMatrix(field.vector_length), last_change=-1)
-            with index.lock:
-                self._catch_up(conn, raw, view, field, index)
+            state = (*conn.execute(_STATE).fetchone(), conn.total_changes)
+            index = self._indexes.get(key)
+            last = seen.get(key)
+            if index is not None and last is not None and last[0] is conn and last[1] == state \
+                    and index.matrix.dimension == field.vector_length:
+                return index
+            index = self._catch_up_all(conn, raw, view, field, key)
         except sqlite3.Error as e:
             raise StoreUnavailable(f"SQLite online store '{self.store.path}': {e}") from None
+        if index is not None:
+            seen[key] = (conn, state)
+        return index
+
+    def _catch_up_all(self, conn: sqlite3.Connection, raw: str, view: FeatureView, field: Field,
+                      key: tuple[str, str, str]) -> _Index | None:
+        if not self._has_table(conn, raw):
+            return None
+        if not self._has_triggers(conn, raw):
+            self._create_triggers(conn, raw)
+        with self._lock:
+            index = self._indexes.get(key)
+            if index is None or index.matrix.dimension != field.vector_length:
+                index = self._indexes[key] = _Index(VectorMatrix(field.vector_length), last_change=-1)
+        with index.lock:
+            self._catch_up(conn, raw, view, field, index)
         return index
 
     @staticmethod
@@ -186,8 +217,8 @@ class SqliteVectorSearch(VectorSearch):
             self._reload(conn, raw, view, field, index)
             return
         if keys:
-            rows = self._documents(conn, raw, view, field, keys)
-            self._apply(index.matrix, rows, field, [str(k) for k in keys])
+            rows = self._documents(conn, raw, view, field, keys, index.keywords)
+            self._apply(index.matrix, rows, field, [str(k) for k in keys], index.keywords)
         index.last_change = high
         if high - low > _PRUNE_AT:
             conn.execute(f"DELETE FROM {CHANGES} WHERE id <= ?", (high - _PRUNE_AT // 2,))
@@ -201,23 +232,24 @@ class SqliteVectorSearch(VectorSearch):
             (count,) = conn.execute(f"SELECT count(*) FROM {quote_ident(raw)}").fetchone()
             matrix = VectorMatrix(field.vector_length)
             matrix.reserve(count)
-            cursor = conn.execute(self._select(raw, view, field))
+            cursor = conn.execute(self._select(raw, view, field, index.keywords))
             while rows := cursor.fetchmany(_LOAD_CHUNK):
-                self._apply(matrix, rows, field, [])
+                self._apply(matrix, rows, field, [], index.keywords)
         finally:
             conn.execute("COMMIT")
         index.matrix = matrix
         index.last_change = high
 
     @staticmethod
-    def _select(raw: str, view: FeatureView, field: Field) -> str:
-        cols = ", ".join(["_entity_key", quote_ident(field.name), *(quote_ident(t) for t in text_fields(view))])
+    def _select(raw: str, view: FeatureView, field: Field, texts: bool) -> str:
+        cols = ", ".join(["_entity_key", quote_ident(field.name),
+                          *(quote_ident(t) for t in (text_fields(view) if texts else []))])
         return f"SELECT {cols} FROM {quote_ident(raw)}"
 
     def _documents(self, conn: sqlite3.Connection, raw: str, view: FeatureView, field: Field,
-                   keys: Sequence[Any]) -> list[tuple[Any, ...]]:
-        """(entity key, vector JSON, text...) of the given keys."""
-        sql = self._select(raw, view, field)
+                   keys: Sequence[Any], texts: bool) -> list[tuple[Any, ...]]:
+        """(entity key, vector BLOB, text...) of the given keys (texts only with `texts`)."""
+        sql = self._select(raw, view, field, texts)
         out: list[tuple[Any, ...]] = []
         for i in range(0, len(keys), 30_000):
             chunk = keys[i:i + 30_000]
@@ -225,17 +257,32 @@ class SqliteVectorSearch(VectorSearch):
         return out
 
     @staticmethod
-    def _apply(matrix: VectorMatrix, rows: list[tuple[Any, ...]], field: Field, changed: list[str]) -> None:
+    def _apply(matrix: VectorMatrix, rows: list[tuple[Any, ...]], field: Field, changed: list[str],
+               with_texts: bool) -> None:
         """Upsert the rows with a vector of the declared length; remove the other changed keys."""
         size = field.vector_length * _item(field).itemsize
         present = [r for r in rows if isinstance(r[1], bytes) and len(r[1]) == size]
         keys = [str(r[0]) for r in present]
         if present:
             vectors = np.frombuffer(b"".join(r[1] for r in present), dtype=_item(field))
-            texts = [" ".join(t for t in r[2:] if t) for r in present]
+            texts = [" ".join(t for t in r[2:] if t) for r in present] if with_texts else None
             matrix.upsert(keys, vectors.reshape(len(present), field.vector_length), texts)
         kept = set(keys)
         matrix.remove([k for k in changed if k not in kept])
+
+    def _load_keywords(self, project: str, view: FeatureView, index: _Index) -> None:
+        """The keyword terms of the index's documents, read once, at the first keyword search (a
+        process that only searches by vector never holds them); later catch-ups keep them."""
+        texts = text_fields(view)
+        if texts:
+            cols = ", ".join(["_entity_key", *(quote_ident(t) for t in texts)])
+            try:
+                cursor = self.store._conn().execute(f"SELECT {cols} FROM {quote_ident(f'{project}__{view.name}')}")
+                while rows := cursor.fetchmany(_LOAD_CHUNK):
+                    index.matrix.set_texts([str(r[0]) for r in rows], [" ".join(t for t in r[1:] if t) for r in rows])
+            except sqlite3.Error as e:
+                raise StoreUnavailable(f"SQLite online store '{self.store.path}': {e}") from None
+        index.keywords = True
 
     # ---- filters ----------------------------------------------------------------------------------
     def _filter_mask(self, project: str, view: FeatureView, matrix: VectorMatrix,

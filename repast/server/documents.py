@@ -2,12 +2,14 @@
 
 Body: `{"features": ["view:feature", ...] | "feature_service": name, "query": [floats],
 "query_string": text, "top_k": n, "api_version": 1|2, "distance_metric": name, "filters": {feature:
-value}}`; at least one of query and query_string. The answer has get-online-features' shape, one
+value}, "exact": false}` (`exact` is repast's: rank exactly even where the store has an approximate
+index); at least one of query and query_string. The answer has get-online-features' shape, one
 row per hit: the join keys, the features, `distance` and (with a query string) `text_rank`.
 """
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import StrictBool, StrictFloat, StrictInt, StrictStr, model_validator
@@ -33,6 +35,7 @@ class RetrieveOnlineDocumentsRequest(RequestBody):
     api_version: Literal[1, 2] = 2
     distance_metric: StrictStr | None = None
     filters: dict[str, StrictStr | StrictBool | StrictInt | StrictFloat] | None = None
+    exact: StrictBool = False  # repast's: rank exactly even where the store has an approximate index
 
     @model_validator(mode="after")
     def _check(self) -> RetrieveOnlineDocumentsRequest:
@@ -54,8 +57,8 @@ def document_routes(store: FeatureStore) -> list[tuple[str, Any, type[RequestBod
         if req.feature_service is not None:
             service = store.get_feature_service(req.feature_service)
             features = [f"{p.view_name}:{f}" for p in service.projections for f in p.features]
-        response = await run_in_threadpool(store.retrieve_online_documents_v2, features, req.top_k, req.query,
-                                           req.distance_metric, req.query_string, req.filters)
+        response = await run_in_threadpool(partial(store.retrieve_online_documents_v2, exact=req.exact), features,
+                                           req.top_k, req.query, req.distance_metric, req.query_string, req.filters)
         return Response(online_response_json(response), media_type="application/json")
 
     return [(PATH, retrieve_online_documents, RetrieveOnlineDocumentsRequest,

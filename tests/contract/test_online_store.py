@@ -253,6 +253,34 @@ def test_every_type_round_trips_including_arrays_and_nulls(harness: Harness) -> 
     assert three == (us(T0), *[_expected(f.dtype, empties[f.name]) for f in fields])
 
 
+NUMERIC_TYPES = [Int32, Int64, Float32, Float64, String, Bool,
+                 Array(Int32), Array(Int64), Array(Float32), Array(Float64)]
+
+
+def test_numbers_text_and_lists_of_numbers_round_trip_exactly(harness: Harness) -> None:
+    """Views of these types only (embeddings with their text) may be written by a faster path
+    (PostgreSQL: binary COPY); values, extremes, nulls and empty lists come back as written."""
+    fields = [Field(name=f"f_{str(t).lower().replace('(', '_').replace(')', '')}", dtype=t) for t in NUMERIC_TYPES]
+    view = stats_view(name="numeric", schema=fields)
+    harness.apply(view)
+    f32_max, tiny = float(np.finfo(np.float32).max), float(np.float32(1e-45))
+    extremes = {"Int32": [-2**31, 2**31 - 1, 0], "Int64": [-2**63, 2**63 - 1, 7],
+                "Float32": [f32_max, -0.0, tiny, f32(0.1)], "Float64": [1e308, -5e-324, 1 / 3],
+                "String": "héllo, \"x\"\n", "Bool": False}
+    scalars = {"Int32": -2**31, "Int64": 2**63 - 1, "Float32": f32_max, "Float64": -1 / 3, "String": "",
+               "Bool": True}
+    first = {f.name: extremes[f.dtype.base.name] if isinstance(f.dtype, Array) else scalars[f.dtype.name]
+             for f in fields}
+    third = {f.name: [] if isinstance(f.dtype, Array) else extremes[f.dtype.name] if f.dtype.name in ("String", "Bool")
+             else extremes[f.dtype.name][0] for f in fields}
+    harness.write(view, [{"driver_id": 1, "ts": T0, **first}, {"driver_id": 2, "ts": T0},
+                         {"driver_id": 3, "ts": T0, **third}])
+    one, two, three = harness.read(view, [1, 2, 3])
+    assert one == (us(T0), *[first[f.name] for f in fields])
+    assert two == (us(T0), *[None] * len(fields))
+    assert three == (us(T0), *[third[f.name] for f in fields])
+
+
 def test_composite_and_string_keys(harness: Harness) -> None:
     rider = Entity(name="rider", join_keys=["rider_id"], value_type=ValueType.STRING)
     view = FeatureView(name="pairs", entities=[driver, rider], source=source,

@@ -194,6 +194,22 @@ def test_text_rank_counts_the_distinct_query_terms_a_document_contains(docs: Doc
     assert "distance" not in got
 
 
+def test_keyword_search_after_vector_searches_sees_every_text(docs: Docs) -> None:
+    view = docs.apply(docs_view(2, "L2"))
+    docs.write(view, [1, 2], [[1, 0], [0, 1]], texts=["apple pie", "banana split"])
+    assert docs.search([1, 0], 1)["doc_id"] == [1]  # searched by vector first
+    docs.write(view, [2], [[0, 1]], texts=["cherry tart"], ts=NOW + timedelta(seconds=1))
+
+    def by_keyword(text: str) -> dict[str, list[Any]]:
+        got = docs.store.retrieve_online_documents_v2(["docs:text"], query_string=text, top_k=5)
+        return got.to_dict()  # type: ignore[no-any-return]
+
+    assert by_keyword("cherry banana") == {"doc_id": [2], "text": ["cherry tart"], "text_rank": [1]}
+    docs.write(view, [1], [[1, 0]], texts=["cherry pie"], ts=NOW + timedelta(seconds=2))
+    assert by_keyword("cherry tart")["doc_id"] == [2, 1]
+    assert by_keyword("apple")["doc_id"] == []
+
+
 def test_hybrid_ranking_is_reciprocal_rank_fusion(docs: Docs) -> None:
     view = docs.apply(docs_view(2, "L2"))
     # Vector ranking: 1, 2, 3. Keyword ranking ("cats"): 3 (two terms), then 2.
@@ -230,6 +246,33 @@ def test_hnsw_recall_at_10_is_at_least_095(request: pytest.FixtureRequest, tmp_p
             want = {i for i, _ in reference(vectors, list(range(3000)), query, "COSINE", 10)}
             hits += len(want & set(docs.search(query, 10)["doc_id"]))
         assert hits / (10 * len(queries)) >= 0.95
+    finally:
+        docs.store.teardown()
+        docs.store.online_store.close()
+
+
+@pytest.mark.pgvector
+def test_an_exact_request_ignores_the_hnsw_index(request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    """With enough rows, PostgreSQL's planner would answer `ORDER BY distance, key` by reading the
+    (approximate) HNSW index in distance order; an exact request must still scan every document."""
+    import psycopg
+
+    name = "v_exact_indexed"
+    settings = online_store("postgres", request, tmp_path, name)
+    config = RepoConfig.model_validate({"project": name, "repo_path": tmp_path,
+                                        "registry": str(tmp_path / "registry.db"), "online_store": settings})
+    docs = Docs(FeatureStore(config=config))
+    try:
+        view = docs.apply(docs_view(384, "COSINE"))
+        rng = np.random.default_rng(4)
+        vectors = rng.normal(size=(3000, 384)).astype(np.float32)
+        docs.write(view, list(range(3000)), vectors)
+        with psycopg.connect(settings["url"]) as conn:  # the first write into the empty table built it
+            assert conn.execute("SELECT count(*) FROM pg_indexes WHERE schemaname = %s AND indexdef LIKE %s",
+                                (name, "%USING hnsw%")).fetchone() == (1,)
+        for query in rng.normal(size=(10, 384)):
+            assert_same_ranking(docs.search(query, 10, exact=True),
+                                reference(vectors, list(range(3000)), query, "COSINE", 10))
     finally:
         docs.store.teardown()
         docs.store.online_store.close()

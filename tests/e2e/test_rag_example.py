@@ -66,9 +66,15 @@ def test_the_feature_server_answers_as_the_sdk_with_a_read_token(example: tuple[
                          headers={"Authorization": f"Bearer {READ}"}, timeout=30)
         bad = httpx.post(server.url + "/retrieve-online-documents", json={"features": ["chunks:text"], "top_k": 2},
                          headers={"Authorization": f"Bearer {READ}"}, timeout=30)
+        exact = httpx.post(server.url + "/retrieve-online-documents", json={**feast_body, "exact": True},
+                           headers={"Authorization": f"Bearer {READ}"}, timeout=30)
+        not_bool = httpx.post(server.url + "/retrieve-online-documents", json={**feast_body, "exact": "yes"},
+                              headers={"Authorization": f"Bearer {READ}"}, timeout=30)
     assert over_http == rag.ask(repo, question)
     assert over_http[0]["source"] == "vector_search.txt"
     assert raw.status_code == 200, raw.text
     assert raw.json()["metadata"]["feature_names"] == ["chunk_id", "text", "distance"]
     assert bad.status_code == 422
     assert "query" in bad.json()["detail"]
+    assert exact.status_code == 200 and exact.json() == raw.json()  # SQLite ranks exactly either way
+    assert not_bool.status_code == 422
