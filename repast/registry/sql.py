@@ -175,7 +175,9 @@ class SQLRegistryStore(RegistryStore):
                 mapped = database_error(e, masked_url(self._url), "open the registry")
                 if isinstance(mapped, ConfigError) or (mapped is not None and "is locked" in str(mapped)):
                     raise mapped from None
-                if attempt == 2 or isinstance(e, OperationalError):
+                # SQLite words a lost create race as an OperationalError ("table ... already exists").
+                raced = "already exists" in str(e.orig)
+                if attempt == 2 or (isinstance(e, OperationalError) and not raced):
                     raise StoreUnavailable(
                         # one line: libpq adds "Is the server running ..." on a second line
                         f"registry database {masked_url(self._url)} cannot be used: {' '.join(str(e.orig).split())}"

@@ -306,6 +306,32 @@ def run_two_applies(registry_path: str, project: str, repos: list[Path], full_re
     return outcomes
 
 
+def _open_in_process(registry_path: str, project: str, repo: str, barrier: Any, results: Any) -> None:
+    """Child process: meet the others, then read a registry that nobody has created yet."""
+    store = FeatureStore(config=config_for(registry_path, project, Path(repo)))
+    barrier.wait(timeout=60)
+    try:
+        results.put(("ok", [v.name for v in store.list_feature_views()]))
+    except Exception as e:  # reported to the parent, which asserts on it
+        results.put((type(e).__name__, str(e)))
+
+
+def test_processes_opening_a_new_registry_at_the_same_moment_all_succeed(
+        registry_path: str, repo: Path, unique_name: str) -> None:
+    # Each creates the registry's tables on first use; the losers of that race must not fail
+    # ("table ... already exists"), as a fresh repo's first `repast apply` and `serve` would.
+    ctx = multiprocessing.get_context("spawn")
+    barrier, results = ctx.Barrier(4), ctx.Queue()
+    procs = [ctx.Process(target=_open_in_process, args=(registry_path, unique_name, str(repo), barrier, results))
+             for _ in range(4)]
+    for p in procs:
+        p.start()
+    outcomes = [results.get(timeout=120) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+    assert outcomes == [("ok", [])] * 4
+
+
 def test_two_processes_applying_at_once_both_succeed_without_losing_an_update(
         make_store: Callable[..., FeatureStore], registry_path: str, repo: Path, unique_name: str) -> None:
     make_store().apply([driver])
