@@ -16,7 +16,7 @@ from fastapi import FastAPI, Request, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from repast.definitions import PushSource
+from repast.definitions import FeatureService, PushSource
 from repast.errors import FeatureNotFound, StoreUnavailable
 from repast.online_read import get_online_features
 from repast.server.auth import auth_from_config
@@ -27,12 +27,14 @@ from repast.server.feature_logging import ServedRowLogger
 from repast.server.limits import RequestLimits
 from repast.server.metrics import ServerMetrics
 from repast.server.middleware import ErrorMiddleware, ServerMiddleware
+from repast.server.online_json import online_features_json
 from repast.server.registry_routes import add_registry_routes
 from repast.server.responses import json_response, online_response_json
 from repast.server.schemas import (
     GetOnlineFeaturesRequest,
     MaterializeIncrementalRequest,
     MaterializeRequest,
+    OnlineRequest,
     PushRequest,
     WriteToOnlineStoreRequest,
     frame_from_json,
@@ -72,18 +74,25 @@ class FeatureServer:
         if req.feature_service is not None:
             features = store.get_feature_service(req.feature_service)
             self.limits.check_values(rows, len(features.feature_refs()))
+            if features.logging_config is not None and self.feature_log.config.enabled:
+                return await self._served_and_logged(features, req)
         else:
             self.limits.check_values(rows, len(features))
         reads = self.reads
-        if reads.inline:  # a plain call, not a coroutine: the common case costs one less await
-            response = reads.call_inline(get_online_features, store.registry, store.online_store, features,
-                                         req.entities, req.full_feature_names)
-        else:
-            response = await reads.threaded(get_online_features, store.registry, store.online_store, features,
-                                            req.entities, req.full_feature_names)
+        args = (store.registry, store.online_store, features, req.entities, req.full_feature_names)
+        # Inline, a plain call rather than a coroutine: the common case costs one await less.
+        answer = reads.call_inline(online_features_json, *args) if reads.inline else \
+            await reads.threaded(online_features_json, *args)
         self.metrics.count_rows(rows)
-        if req.feature_service is not None:  # queued, written off the request path
-            self.feature_log.log(features, req.entities, response)
+        return answer
+
+    async def _served_and_logged(self, service: FeatureService, req: OnlineRequest) -> bytes:
+        """A feature service whose served rows are logged: the log needs the response itself."""
+        store = self.store
+        response = await self.reads.call(get_online_features, store.registry, store.online_store, service,
+                                         req.entities, req.full_feature_names)
+        self.metrics.count_rows(req.rows)
+        self.feature_log.log(service, req.entities, response)  # queued, written off the request path
         return online_response_json(response)
 
     async def get_online_features(self, request: Request) -> Response:
