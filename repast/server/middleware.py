@@ -25,7 +25,7 @@ _failures = FailureLog(log)
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
-FastHandler = Callable[[bytes], Awaitable[bytes]]
+FastHandler = Callable[[bytes], bytes | Awaitable[bytes]]  # bytes at once, or to await
 
 
 def too_large(limit: int) -> ApiError:
@@ -98,7 +98,9 @@ class ServerMiddleware:
                 body = b"".join(chunks)
             if message["type"] == "http.disconnect":
                 return 499  # the client left: nothing to answer
-            answer = await handler(body)
+            answer = handler(body)
+            if not isinstance(answer, bytes):
+                answer = await answer
         except Exception as exc:
             status = exception_body(exc)[0]
             if status >= 500 and not isinstance(exc, ApiError):

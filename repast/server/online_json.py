@@ -33,6 +33,9 @@ _EPOCH_ISO = "1970-01-01T00:00:00Z"  # the event time of a value that has none
 # Declared types whose values orjson writes as a bare number, true/false or null: no comma inside.
 _NUMERIC = frozenset({"Int32", "Int64", "Float32", "Float64", "Bool"})
 _PRESENT, _NULL, _MISSING, _OLD = "PRESENT", "NULL_VALUE", "NOT_FOUND", "OUTSIDE_MAX_AGE"
+# What follows one row's value, up to its event time.
+_PRESENT_ONE = b',"statuses":["PRESENT"],"event_timestamps":['
+_OLD_ONE = b',"statuses":["OUTSIDE_MAX_AGE"],"event_timestamps":['
 
 
 def _dumps(value: Any) -> bytes:
@@ -67,11 +70,12 @@ class _ViewJson:
             row = rows[0]
             if row is None:
                 return self.missing_one
-            status = _OLD if oldest is not None and row[0] < oldest else _PRESENT
-            tail = _tail([status], [EPOCH + timedelta(microseconds=row[0])])
             if self.split and None not in row:
-                middle = b"]" + tail + b',{"values":['
-                return b'{"values":[' + middle.join(_dumps(row)[1:-1].split(b",")[1:]) + b"]" + tail
+                stamp = orjson.dumps(EPOCH + timedelta(microseconds=row[0]), option=_TIME_OPTS)
+                tail = (_OLD_ONE if oldest is not None and row[0] < oldest else _PRESENT_ONE) + stamp + b"]}"
+                values = orjson.dumps(row, option=_OPTS)[1:-1].split(b",")
+                del values[0]  # the event time
+                return b'{"values":[' + (b"]" + tail + b',{"values":[').join(values) + b"]" + tail
         return self._encode_columns(rows, oldest)
 
     def _encode_columns(self, rows: list[ReadRow], oldest: int | None) -> bytes:
@@ -93,52 +97,76 @@ class _ViewJson:
         return b",".join(parts)
 
 
-class _PlanJson:
-    __slots__ = ("plan", "head", "views", "key_tail_one")
+class _Shape:
+    """One request shape (features, full_feature_names) at one registry version: its read plan and
+    the parts of its answers that do not depend on the values read."""
 
-    def __init__(self, plan: ReadPlan) -> None:
+    __slots__ = ("features", "version", "plan", "head", "views", "key_columns", "key_tail_one")
+
+    def __init__(self, features: list[str] | FeatureService, version: int, plan: ReadPlan) -> None:
+        self.features = features
+        self.version = version
         self.plan = plan
         names = [*plan.entity_columns, *(name for r in plan.reads for _, name in r.outputs)]
         self.head = b'{"metadata":{"feature_names":' + orjson.dumps(names) + b'},"results":['
         self.views = [_ViewJson(r) for r in plan.reads]
+        self.key_columns = [(r.key_columns, r.key_types) for r in plan.reads]
         self.key_tail_one = _tail([_PRESENT], [_EPOCH_ISO])
 
 
-_PLANS: dict[int, _PlanJson | None] = {}
-
-
-def _plan_json(plan: ReadPlan) -> _PlanJson | None:
-    """The encoding of `plan`'s answers; None when the general path must answer (on-demand views,
-    or an output name that equals a join key column, which it refuses)."""
-    cached = _PLANS.get(id(plan), False)
-    if cached is not False and (cached is None or cached.plan is plan):
-        return cached  # type: ignore[return-value]
+def _usable(plan: ReadPlan) -> bool:
+    """Whether answers can be written from the rows alone: no on-demand views to run, and no output
+    name equal to a join key column (which the general path refuses)."""
     outputs = [name for r in plan.reads for _, name in r.outputs]
-    usable = not plan.on_demand and not plan.request_columns and \
+    return not plan.on_demand and not plan.request_columns and \
         len({*plan.entity_columns, *outputs}) == len(plan.entity_columns) + len(outputs)
-    if len(_PLANS) > 1024:
-        _PLANS.clear()
-    made = _PLANS[id(plan)] = _PlanJson(plan) if usable else None
-    return made
 
 
-def online_features_json(registry: Registry, online: OnlineStore, features: list[str] | FeatureService,
-                         entities: dict[str, list[Any]], full_feature_names: bool) -> bytes:
-    """get_online_features for the server: the same checks and errors, Feast's JSON body out."""
-    plan = read_plan(registry, features, full_feature_names)
-    encoding = _plan_json(plan)
-    if encoding is None:
-        return online_response_json(get_online_features(registry, online, features, entities, full_feature_names))
-    columns, n = entity_row_columns(entities, plan.entity_columns, plan)
-    keys = [serialize_request_keys([columns[c] for c in r.key_columns], r.key_columns, r.key_types)
-            for r in plan.reads]
-    project = registry.project
-    rows = [online.read(project, r.view, k, r.features) if n else [] for r, k in zip(plan.reads, keys, strict=True)]
-    now_us = time.time_ns() // 1000
-    if n == 1:
-        key_tail = encoding.key_tail_one
-    else:
-        key_tail = _tail([_PRESENT] * n, [_EPOCH_ISO] * n)
-    parts = [b'{"values":' + _dumps(columns[c]) + key_tail for c in plan.entity_columns]
-    parts += [v.encode(view_rows, now_us, n) for v, view_rows in zip(encoding.views, rows, strict=True)]
-    return encoding.head + b",".join(parts) + b"]}"
+class OnlineJsonAnswers:
+    """get_online_features for the server: the same checks and errors, Feast's JSON body out.
+
+    Request shapes are remembered per registry version (at most `max_shapes`); values, statuses and
+    ages always come from the rows read for the request.
+    """
+
+    def __init__(self, registry: Registry, max_shapes: int = 1024) -> None:
+        self.registry = registry
+        self.max_shapes = max_shapes
+        self._shapes: dict[Any, _Shape | None] = {}
+
+    def _shape(self, features: list[str] | FeatureService, full_feature_names: bool) -> _Shape | None:
+        version = self.registry.version
+        key = (tuple(features), full_feature_names) if type(features) is list else (id(features), full_feature_names)
+        shape = self._shapes.get(key)
+        if shape is not None and shape.version == version and (type(features) is list or shape.features is features):
+            return shape
+        plan = read_plan(self.registry, features, full_feature_names)
+        if not _usable(plan):
+            return None
+        if len(self._shapes) >= self.max_shapes:
+            self._shapes.clear()
+        shape = self._shapes[key] = _Shape(features, version, plan)
+        return shape
+
+    def answer(self, online: OnlineStore, features: list[str] | FeatureService, entities: dict[str, list[Any]],
+               full_feature_names: bool) -> bytes:
+        """The response body; `entities` are lists of one length (the caller checked)."""
+        registry = self.registry
+        shape = self._shape(features, full_feature_names)
+        if shape is None:
+            return online_response_json(get_online_features(registry, online, features, entities, full_feature_names))
+        plan = shape.plan
+        try:
+            columns = {c: entities[c] for c in plan.entity_columns}
+        except KeyError:
+            entity_row_columns(entities, plan.entity_columns, plan)  # raises the error naming the key
+            raise
+        n = len(next(iter(entities.values())))
+        keys = [serialize_request_keys([columns[c] for c in names], names, types) for names, types in shape.key_columns]
+        project = registry.project
+        rows = [online.read(project, r.view, k, r.features) for r, k in zip(plan.reads, keys, strict=True)]
+        now_us = time.time_ns() // 1000
+        key_tail = shape.key_tail_one if n == 1 else _tail([_PRESENT] * n, [_EPOCH_ISO] * n)
+        parts = [b'{"values":' + _dumps(columns[c]) + key_tail for c in plan.entity_columns]
+        parts += [v.encode(view_rows, now_us, n) for v, view_rows in zip(shape.views, rows, strict=True)]
+        return shape.head + b",".join(parts) + b"]}"

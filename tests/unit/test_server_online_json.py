@@ -14,7 +14,7 @@ import pytest
 
 from repast import Entity, FeatureService, FeatureStore, FeatureView, Field, FileSource, ValueType
 from repast.online_read import get_online_features
-from repast.server.online_json import online_features_json
+from repast.server.online_json import OnlineJsonAnswers
 from repast.server.responses import online_response_json
 from repast.types import (
     Array,
@@ -81,8 +81,10 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> FeatureStore:
 
 
 def _both(store: FeatureStore, features: Any, entities: dict[str, list[Any]], full: bool = False) -> tuple[bytes, bytes]:
-    args = (store.registry, store.online_store, features, entities, full)
-    return online_features_json(*args), online_response_json(get_online_features(*args))
+    answers = OnlineJsonAnswers(store.registry)
+    fast = answers.answer(store.online_store, features, entities, full)
+    assert answers.answer(store.online_store, features, entities, full) == fast  # the second time from the remembered shape
+    return fast, online_response_json(get_online_features(store.registry, store.online_store, features, entities, full))
 
 
 NUMBER_REFS = [f"numbers:{f.name}" for f in NUMBERS]
@@ -114,6 +116,6 @@ def test_a_feature_service_with_a_join_key_map_answers_the_same(store: FeatureSt
 def test_statuses_are_computed_per_request(store: FeatureStore) -> None:
     import orjson
 
-    body = orjson.loads(online_features_json(store.registry, store.online_store, ["numbers:f64"],
-                                             {"driver_id": [1, 2, 3, 99]}, False))
+    answers = OnlineJsonAnswers(store.registry)
+    body = orjson.loads(answers.answer(store.online_store, ["numbers:f64"], {"driver_id": [1, 2, 3, 99]}, False))
     assert body["results"][1]["statuses"] == ["PRESENT", "NULL_VALUE", "OUTSIDE_MAX_AGE", "NOT_FOUND"]
