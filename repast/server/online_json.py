@@ -89,7 +89,8 @@ class _ViewJson:
             j = i + 1
             column = [None if row is None else row[j] for row in rows]
             if None in column:  # a stored null is NULL_VALUE, a missing row stays NOT_FOUND
-                statuses = [_NULL if v is None and s is not _MISSING else s for v, s in zip(column, of_row, strict=True)]
+                statuses = [_NULL if v is None and s is not _MISSING else s
+                            for v, s in zip(column, of_row, strict=True)]
                 parts.append(b'{"values":' + _dumps(column) + b',"statuses":' + orjson.dumps(statuses)
                              + b',"event_timestamps":' + stamps_json + b"}")
             else:

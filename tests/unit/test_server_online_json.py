@@ -80,11 +80,14 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> FeatureStore:
     return fs
 
 
-def _both(store: FeatureStore, features: Any, entities: dict[str, list[Any]], full: bool = False) -> tuple[bytes, bytes]:
+def _both(store: FeatureStore, features: Any, entities: dict[str, list[Any]],
+          full: bool = False) -> tuple[bytes, bytes]:
     answers = OnlineJsonAnswers(store.registry)
     fast = answers.answer(store.online_store, features, entities, full)
-    assert answers.answer(store.online_store, features, entities, full) == fast  # the second time from the remembered shape
-    return fast, online_response_json(get_online_features(store.registry, store.online_store, features, entities, full))
+    # The second time from the remembered request shape: the same bytes.
+    assert answers.answer(store.online_store, features, entities, full) == fast
+    general = get_online_features(store.registry, store.online_store, features, entities, full)
+    return fast, online_response_json(general)
 
 
 NUMBER_REFS = [f"numbers:{f.name}" for f in NUMBERS]
