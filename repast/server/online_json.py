@@ -157,17 +157,27 @@ class OnlineJsonAnswers:
         if shape is None:
             return online_response_json(get_online_features(registry, online, features, entities, full_feature_names))
         plan = shape.plan
+        parts = []
         try:
-            columns = {c: entities[c] for c in plan.entity_columns}
+            for c in plan.entity_columns:
+                parts.append(b'{"values":' + _dumps(entities[c]))
         except KeyError:
             entity_row_columns(entities, plan.entity_columns, plan)  # raises the error naming the key
             raise
         n = len(next(iter(entities.values())))
-        keys = [serialize_request_keys([columns[c] for c in names], names, types) for names, types in shape.key_columns]
+        # Every key is checked before anything is read.
+        keys = []
+        for names, types in shape.key_columns:
+            values = [entities[names[0]]] if len(names) == 1 else [entities[c] for c in names]
+            keys.append(serialize_request_keys(values, names, types))
         project = registry.project
-        rows = [online.read(project, r.view, k, r.features) for r, k in zip(plan.reads, keys, strict=True)]
+        rows = []
+        for r, k in zip(plan.reads, keys, strict=True):
+            rows.append(online.read(project, r.view, k, r.features))
         now_us = time.time_ns() // 1000
         key_tail = shape.key_tail_one if n == 1 else _tail([_PRESENT] * n, [_EPOCH_ISO] * n)
-        parts = [b'{"values":' + _dumps(columns[c]) + key_tail for c in plan.entity_columns]
-        parts += [v.encode(view_rows, now_us, n) for v, view_rows in zip(shape.views, rows, strict=True)]
+        for i in range(len(parts)):
+            parts[i] += key_tail
+        for view, view_rows in zip(shape.views, rows, strict=True):
+            parts.append(view.encode(view_rows, now_us, n))
         return shape.head + b",".join(parts) + b"]}"
