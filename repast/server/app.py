@@ -201,7 +201,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
                     headers=dict(exc.headers or {}))
 
 
-def create_app(store: FeatureStore) -> FastAPI:
+def create_app(store: FeatureStore) -> FeatureServerApp:
     """The ASGI app serving `store`. Definitions are read once here, then refreshed on the TTL."""
     from repast.version import __version__
 
