@@ -5,9 +5,11 @@
 Runs `repast serve` as a real process and drives it with wrk (`apt-get install wrk`; without it,
 a small asyncio keep-alive load generator in this file stands in). Runs 1 and 2 also measure, in
 the same run and under the same uvicorn settings, the bare ASGI reference app (bare_app.py: reads
-the body, answers repast's bytes for the first request, parses and reads nothing):
-  1. one worker, one connection: latency percentiles, repast and the reference
-  2. two workers, eight connections: throughput and p99, repast and the reference
+the body, answers repast's bytes for the first request, parses and reads nothing) and the floor
+app (floor_app.py: parses the body, reads the row from the same SQLite file, answers it as orjson
+encodes it; no checks, no metrics: the store read and JSON alone):
+  1. one worker, one connection: latency percentiles, repast, the reference and the floor
+  2. two workers, eight connections: throughput and p99, repast, the reference and the floor
   3. two workers, eight connections sustained for --sustain seconds: errors and server RSS over time
 Targets (issue 10): repast >= 70% of the reference's throughput in 2, and a p50 <= 2x the
 reference's in 1; 3 -> 0 errors, flat memory. Figures are printed; nothing here is a pass/fail test.
@@ -76,17 +78,18 @@ class Server:
     """`repast serve` on the benchmark repo, or with `bare_body` the reference app (bare_app.py)
     under the same uvicorn settings, answering those bytes."""
 
-    def __init__(self, repo: Path, port: int, workers: int, bare_body: Path | None = None) -> None:
+    def __init__(self, repo: Path, port: int, workers: int, bare_body: Path | None = None,
+                 app: str = "bare_app") -> None:
         self.url = f"http://127.0.0.1:{port}"
         if bare_body is None:
             command = [str(Path(sys.executable).parent / "repast"), "serve", "--port", str(port),
                        "--workers", str(workers), "--no-access-log"]
             env = None
         else:
-            command = [sys.executable, "-m", "uvicorn", "bare_app:app", "--port", str(port), "--workers",
+            command = [sys.executable, "-m", "uvicorn", f"{app}:app", "--port", str(port), "--workers",
                        str(workers), "--no-access-log", "--log-level", "warning"]
-            env = {**os.environ, "BARE_APP_BODY": str(bare_body),
-                   "PYTHONPATH": str(Path(__file__).resolve().parent)}
+            env = {**os.environ, "BARE_APP_BODY": str(bare_body), "FLOOR_APP_DB": str(repo / "data" / "online.db"),
+                   "FLOOR_APP_FEATURES": str(FEATURES), "PYTHONPATH": str(Path(__file__).resolve().parent)}
         self.proc = subprocess.Popen(command, cwd=repo, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                      start_new_session=True, env=env)
         import httpx
@@ -248,21 +251,23 @@ def sustained(server: Server, bodies: list[str], seconds: int) -> None:
           f"{worst_p99:.3f} ms; server RSS MB every {chunk}s: {rss}", flush=True)
 
 
-def _compare(name: str, repast: dict[str, float], bare: dict[str, float]) -> None:
+def _compare(name: str, repast: dict[str, float], bare: dict[str, float], floor: dict[str, float]) -> None:
     _report(f"{name}, repast", repast)
     _report(f"{name}, bare ASGI reference", bare)
+    _report(f"{name}, floor (SQLite read + orjson only)", floor)
     print(f"{name}: repast/bare throughput {repast['rps'] / bare['rps']:.0%} (target >= 70% at 8 connections), "
           f"p50 {repast['p50_ms'] / bare['p50_ms']:.2f}x the bare p50 (target <= 2x at 1 connection); "
-          f"server CPU per request {repast['cpu_us']:.0f} us vs {bare['cpu_us']:.0f} us bare "
-          "(independent of other load on the machine)", flush=True)
+          f"floor/bare throughput {floor['rps'] / bare['rps']:.0%}, p50 {floor['p50_ms'] / bare['p50_ms']:.2f}x; "
+          f"server CPU per request {repast['cpu_us']:.0f} us repast, {bare['cpu_us']:.0f} us bare, "
+          f"{floor['cpu_us']:.0f} us floor (independent of other load on the machine)", flush=True)
 
 
 def _side_by_side(repo: Path, bodies: list[str], bare_body: Path, workers: int, connections: int,
-                  seconds: int) -> tuple[dict[str, float], dict[str, float]]:
-    """repast, then the bare reference, each warmed up, under the same load."""
+                  seconds: int) -> tuple[dict[str, float], dict[str, float], dict[str, float]]:
+    """repast, the bare reference and the floor, each warmed up, under the same load."""
     results = []
-    for reference in (None, bare_body):
-        server = Server(repo, _free_port(), workers=workers, bare_body=reference)
+    for reference, app in ((None, ""), (bare_body, "bare_app"), (bare_body, "floor_app")):
+        server = Server(repo, _free_port(), workers=workers, bare_body=reference, app=app)
         try:
             load(server.url, bodies, min(2, connections), connections, 2)  # warm-up
             cpu = server.cpu_seconds()
@@ -271,7 +276,7 @@ def _side_by_side(repo: Path, bodies: list[str], bare_body: Path, workers: int, 
             results.append(result)
         finally:
             server.stop()
-    return results[0], results[1]
+    return results[0], results[1], results[2]
 
 
 def _first_answer(repo: Path, body: str, path: Path) -> Path:
@@ -294,7 +299,8 @@ def main() -> None:
     parser.add_argument("--skip-sustain", action="store_true")
     args = parser.parse_args()
     print(f"load generator: {'wrk' if shutil.which('wrk') else 'python asyncio (wrk not installed)'}; "
-          f"{args.entities:,} entities x {FEATURES} features, SQLite online store, 1 entity per request")
+          f"{args.entities:,} entities x {FEATURES} features, SQLite online store, 1 entity per request; "
+          f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         repo = make_repo(Path(tmp), args.entities)
         bodies = request_bodies(args.entities)
@@ -307,6 +313,7 @@ def main() -> None:
                 sustained(server, bodies, args.sustain)
             finally:
                 server.stop()
+    print(f"load average at the end {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":

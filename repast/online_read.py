@@ -209,7 +209,7 @@ def read_plan(registry: Registry, features: list[str] | FeatureService, full_fea
     return plan
 
 
-def _columns(entity_rows: list[dict[str, Any]] | dict[str, list[Any]], needed: list[str],
+def entity_row_columns(entity_rows: list[dict[str, Any]] | dict[str, list[Any]], needed: list[str],
              plan: ReadPlan) -> tuple[dict[str, list[Any]], int]:
     """The needed columns of the entity rows as lists, and the row count; missing keys are errors."""
     if isinstance(entity_rows, dict):
@@ -248,7 +248,7 @@ def get_online_features(registry: Registry, online: OnlineStore, features: list[
     FeatureNotFound for unknown views/features, InputError for malformed rows or missing request data.
     """
     plan = read_plan(registry, features, full_feature_names)
-    columns, n = _columns(entity_rows, plan.entity_columns + plan.request_columns, plan)
+    columns, n = entity_row_columns(entity_rows, plan.entity_columns + plan.request_columns, plan)
     keys = [serialize_request_keys([columns[c] for c in r.key_columns], r.key_columns, r.key_types)
             for r in plan.reads]
     project = registry.project

@@ -102,6 +102,8 @@ def serialize_request_keys(columns: list[list[Any]], names: list[str],
     """Entity keys of request values (one list per join key, equal lengths); checks the types."""
     if len(columns) == 1:
         values, name, dtype = columns[0], names[0], dtypes[0]
+        if len(values) == 1 and type(values[0]) is int and dtype is not None and dtype.name in _INT_TYPES:
+            return [str(values[0])]  # the common request: one integer key
         if dtype is not None and dtype.name in _INT_TYPES and all(type(v) is int for v in values):
             return [str(v) for v in values]
         return [_one_key(v, name, dtype) for v in values]

@@ -272,7 +272,7 @@ class SqliteOnlineStore(OnlineStore):
             raise
 
     def _spec(self, project: str, view: FeatureView, features: Sequence[str]) -> _ReadSpec:
-        key = (project, view.name, tuple(features))
+        key = (project, view.name, features if type(features) is tuple else tuple(features))
         spec = self._specs.get(key)
         if spec is None or spec.view is not view:
             if len(self._specs) > 4096:
@@ -283,18 +283,15 @@ class SqliteOnlineStore(OnlineStore):
     def read(self, project: str, view: FeatureView, keys: Sequence[str], features: Sequence[str]) -> list[ReadRow]:
         spec = self._spec(project, view, features)
         conn = self._conn()
-        params: Sequence[str | int | None] = _rowids(keys) if spec.integer and keys else keys
         try:
-            if len(params) == 1:
-                row = conn.execute(spec.one, (params[0],)).fetchone()
+            if len(keys) == 1:  # the common case, kept short: one prepared statement, one row
+                key: str | int | None = keys[0]
+                if spec.integer:
+                    key = _rowid(key)  # type: ignore[arg-type]
+                row = conn.execute(spec.one, (key,)).fetchone()
                 rows = [row[1:]] if row is not None else [None]
             else:
-                found = {}
-                for i in range(0, len(params), _MAX_PARAMS):
-                    chunk = params[i:i + _MAX_PARAMS]
-                    sql = spec.select + "(" + ",".join("?" * len(chunk)) + ")"
-                    found.update({r[0]: r[1:] for r in conn.execute(sql, chunk).fetchall()})
-                rows = [found.get(k) for k in params]
+                rows = self._read_many(conn, spec, _rowids(keys) if spec.integer and keys else keys)
         except sqlite3.OperationalError as e:
             if "no such table" in str(e):
                 return [None] * len(keys)  # nothing was ever stored for this view
@@ -302,6 +299,15 @@ class SqliteOnlineStore(OnlineStore):
         if spec.decoders is not None:
             rows = [None if r is None else _decode(r, spec.decoders) for r in rows]
         return rows
+
+    @staticmethod
+    def _read_many(conn: sqlite3.Connection, spec: _ReadSpec, params: Sequence[str | int | None]) -> list[ReadRow]:
+        found = {}
+        for i in range(0, len(params), _MAX_PARAMS):
+            chunk = params[i:i + _MAX_PARAMS]
+            sql = spec.select + "(" + ",".join("?" * len(chunk)) + ")"
+            found.update({r[0]: r[1:] for r in conn.execute(sql, chunk).fetchall()})
+        return [found.get(k) for k in params]
 
     def ping(self) -> None:
         try:

@@ -7,7 +7,7 @@ bytes. Errors of every kind become `{"error", "detail"}` in repast.server.errors
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +16,7 @@ from fastapi import FastAPI, Request, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from repast.definitions import PushSource
+from repast.definitions import FeatureService, PushSource
 from repast.errors import FeatureNotFound, StoreUnavailable
 from repast.online_read import get_online_features
 from repast.server.auth import auth_from_config
@@ -27,12 +27,14 @@ from repast.server.feature_logging import ServedRowLogger
 from repast.server.limits import RequestLimits
 from repast.server.metrics import ServerMetrics
 from repast.server.middleware import ErrorMiddleware, ServerMiddleware
+from repast.server.online_json import OnlineJsonAnswers
 from repast.server.registry_routes import add_registry_routes
 from repast.server.responses import json_response, online_response_json
 from repast.server.schemas import (
     GetOnlineFeaturesRequest,
     MaterializeIncrementalRequest,
     MaterializeRequest,
+    OnlineRequest,
     PushRequest,
     WriteToOnlineStoreRequest,
     frame_from_json,
@@ -59,11 +61,13 @@ class FeatureServer:
         self.metrics = metrics
         self.limits = RequestLimits.from_config(store.config.feature_server)
         self.reads = StoreCalls(deadline_seconds=store.config.feature_server.read_deadline_seconds)
+        self.answers = OnlineJsonAnswers(store.registry)
         self._registry_json: tuple[int, str, bytes] | None = None  # (version, ETag, body)
         self.feature_log = ServedRowLogger(store.config.feature_server.feature_logging, str(store.repo_path))
 
-    async def online_features(self, body: bytes) -> bytes:
-        """The hot path: a get-online-features body in, Feast's response JSON out."""
+    def online_features(self, body: bytes) -> bytes | Awaitable[bytes]:
+        """The hot path: a get-online-features body in, Feast's response JSON out. Answered at once
+        while the store is read inline (no coroutine to create and await), else an awaitable."""
         req = parse_online_request(body)
         rows = req.rows
         self.limits.check_rows(rows)
@@ -72,23 +76,35 @@ class FeatureServer:
         if req.feature_service is not None:
             features = store.get_feature_service(req.feature_service)
             self.limits.check_values(rows, len(features.feature_refs()))
+            if features.logging_config is not None and self.feature_log.config.enabled:
+                return self._served_and_logged(features, req)
         else:
             self.limits.check_values(rows, len(features))
-        reads = self.reads
-        if reads.inline:  # a plain call, not a coroutine: the common case costs one less await
-            response = reads.call_inline(get_online_features, store.registry, store.online_store, features,
-                                         req.entities, req.full_feature_names)
-        else:
-            response = await reads.threaded(get_online_features, store.registry, store.online_store, features,
-                                            req.entities, req.full_feature_names)
+        args = (store.online_store, features, req.entities, req.full_feature_names)
+        if not self.reads.inline:
+            return self._answered_on_a_thread(args, rows)
+        answer = self.reads.call_inline(self.answers.answer, *args)
         self.metrics.count_rows(rows)
-        if req.feature_service is not None:  # queued, written off the request path
-            self.feature_log.log(features, req.entities, response)
+        return answer
+
+    async def _answered_on_a_thread(self, args: tuple[Any, ...], rows: int) -> bytes:
+        answer = await self.reads.threaded(self.answers.answer, *args)
+        self.metrics.count_rows(rows)
+        return answer
+
+    async def _served_and_logged(self, service: FeatureService, req: OnlineRequest) -> bytes:
+        """A feature service whose served rows are logged: the log needs the response itself."""
+        store = self.store
+        response = await self.reads.call(get_online_features, store.registry, store.online_store, service,
+                                         req.entities, req.full_feature_names)
+        self.metrics.count_rows(req.rows)
+        self.feature_log.log(service, req.entities, response)  # queued, written off the request path
         return online_response_json(response)
 
     async def get_online_features(self, request: Request) -> Response:
         # Served by the middleware's fast lane; this route documents it and serves if mounted alone.
-        return Response(await self.online_features(await request.body()), media_type="application/json")
+        answer = self.online_features(await request.body())
+        return Response(answer if isinstance(answer, bytes) else await answer, media_type="application/json")
 
     async def push(self, request: Request) -> Response:
         req = parse_body(await request.body(), PushRequest)
@@ -185,7 +201,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
                     headers=dict(exc.headers or {}))
 
 
-def create_app(store: FeatureStore) -> FastAPI:
+def create_app(store: FeatureStore) -> FeatureServerApp:
     """The ASGI app serving `store`. Definitions are read once here, then refreshed on the TTL."""
     from repast.version import __version__
 

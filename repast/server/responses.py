@@ -21,10 +21,10 @@ def online_response_json(response: OnlineResponse) -> bytes:
     orjson writes NaN and infinities as null, so every body is valid JSON. Values JSON has no type
     for: Decimal as its exact text, bytes (Bytes, PdfBytes, ImageBytes) as base64, as protobuf's JSON.
     """
-    return orjson.dumps(response.to_feast_dict(), option=orjson.OPT_SERIALIZE_NUMPY, default=_json_value)
+    return orjson.dumps(response.to_feast_dict(), option=orjson.OPT_SERIALIZE_NUMPY, default=json_value)
 
 
-def _json_value(value: Any) -> Any:
+def json_value(value: Any) -> Any:
     import base64
     import decimal
 

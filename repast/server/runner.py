@@ -49,7 +49,7 @@ def serve(store: FeatureStore, host: str = "127.0.0.1", port: int = 6566, worker
     if workers == 1:
         from repast.server.app import create_app
 
-        uvicorn.run(create_app(store), **options)  # type: ignore[arg-type]
+        uvicorn.run(create_app(store).entry, **options)  # type: ignore[arg-type]
         return
     _serve_workers(config_path or store.repo_path, workers, options)
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import os
 
-from fastapi import FastAPI
-
 from repast.server.app import ENV_SERVE_CONFIG, create_app
+from repast.server.middleware import ServerMiddleware
 from repast.store import FeatureStore
 
 
-def app_from_env() -> FastAPI:
-    return create_app(FeatureStore(repo_path=os.environ[ENV_SERVE_CONFIG]))
+def app_from_env() -> ServerMiddleware:
+    # The app's entry (its outermost layer) itself: uvicorn then calls it without a hop through FastAPI.
+    return create_app(FeatureStore(repo_path=os.environ[ENV_SERVE_CONFIG])).entry
