@@ -114,9 +114,7 @@ class ServerMetrics:
             children = (self.requests.labels(*labels), self.latency.labels(*labels))
             self._children[key] = children
             self._pending[key] = [0.0] * (len(self._bounds) + 1)
-        # Exact at once: request counts are what alerts and tests read. The child's value directly:
-        # Counter.inc only adds a check that a labelled child is observable, which it is.
-        children[0]._value.inc(1)
+        children[0].inc()  # exact at once: request counts are what alerts and tests read
         pending = self._pending[key]
         pending[bisect_left(self._bounds, seconds)] += 1
         pending[-1] += seconds

@@ -42,10 +42,18 @@ def _dumps(value: Any) -> bytes:
     return orjson.dumps(value, option=_OPTS, default=json_value)
 
 
-def _tail(statuses: list[str], stamps: list[Any]) -> bytes:
+def _tail(statuses: list[str], stamps_json: bytes) -> bytes:
     """`,"statuses":[...],"event_timestamps":[...]}`: what follows a result's values."""
-    return (b',"statuses":' + orjson.dumps(statuses) + b',"event_timestamps":'
-            + orjson.dumps(stamps, option=_TIME_OPTS) + b"}")
+    return b',"statuses":' + orjson.dumps(statuses) + b',"event_timestamps":' + stamps_json + b"}"
+
+
+def _epoch_stamps(n: int) -> bytes:
+    """The event times of n values that have none."""
+    return orjson.dumps([_EPOCH_ISO] * n)
+
+
+_KEY_TAIL_ONE = _tail([_PRESENT], _epoch_stamps(1))  # what follows one join key value
+_MISSING_TAIL_ONE = _tail([_MISSING], _epoch_stamps(1))  # what follows the null of one key not found
 
 
 class _ViewJson:
@@ -60,8 +68,7 @@ class _ViewJson:
         self.split = (len(read.features) == len(read.outputs)
                       and all(i == k for k, (i, _) in enumerate(read.outputs))
                       and all(dtypes[f] in _NUMERIC for f in read.features))
-        missing = _tail([_MISSING], [_EPOCH_ISO])
-        self.missing_one = b",".join(b'{"values":[null]' + missing for _ in read.outputs)
+        self.missing_one = b",".join(b'{"values":[null]' + _MISSING_TAIL_ONE for _ in read.outputs)
 
     def encode(self, rows: list[ReadRow], now_us: int, n: int) -> bytes:
         read = self.read
@@ -83,7 +90,7 @@ class _ViewJson:
                   for row in rows]
         stamps = [_EPOCH_ISO if row is None else EPOCH + timedelta(microseconds=row[0]) for row in rows]
         stamps_json = orjson.dumps(stamps, option=_TIME_OPTS)
-        tail = b',"statuses":' + orjson.dumps(of_row) + b',"event_timestamps":' + stamps_json + b"}"
+        tail = _tail(of_row, stamps_json)
         parts = []
         for i, _ in self.read.outputs:
             j = i + 1
@@ -91,28 +98,24 @@ class _ViewJson:
             if None in column:  # a stored null is NULL_VALUE, a missing row stays NOT_FOUND
                 statuses = [_NULL if v is None and s is not _MISSING else s
                             for v, s in zip(column, of_row, strict=True)]
-                parts.append(b'{"values":' + _dumps(column) + b',"statuses":' + orjson.dumps(statuses)
-                             + b',"event_timestamps":' + stamps_json + b"}")
+                parts.append(b'{"values":' + _dumps(column) + _tail(statuses, stamps_json))
             else:
                 parts.append(b'{"values":' + _dumps(column) + tail)
         return b",".join(parts)
 
 
 class _Shape:
-    """One request shape (features, full_feature_names) at one registry version: its read plan and
-    the parts of its answers that do not depend on the values read."""
+    """One read plan (a request shape at one registry version) with the parts of its answers that
+    do not depend on the values read."""
 
-    __slots__ = ("features", "version", "plan", "head", "views", "key_columns", "key_tail_one")
+    __slots__ = ("plan", "head", "views", "key_columns")
 
-    def __init__(self, features: list[str] | FeatureService, version: int, plan: ReadPlan) -> None:
-        self.features = features
-        self.version = version
+    def __init__(self, plan: ReadPlan) -> None:
         self.plan = plan
         names = [*plan.entity_columns, *(name for r in plan.reads for _, name in r.outputs)]
         self.head = b'{"metadata":{"feature_names":' + orjson.dumps(names) + b'},"results":['
         self.views = [_ViewJson(r) for r in plan.reads]
         self.key_columns = [(r.key_columns, r.key_types) for r in plan.reads]
-        self.key_tail_one = _tail([_PRESENT], [_EPOCH_ISO])
 
 
 def _usable(plan: ReadPlan) -> bool:
@@ -126,27 +129,25 @@ def _usable(plan: ReadPlan) -> bool:
 class OnlineJsonAnswers:
     """get_online_features for the server: the same checks and errors, Feast's JSON body out.
 
-    Request shapes are remembered per registry version (at most `max_shapes`); values, statuses and
-    ages always come from the rows read for the request.
+    The encoding parts are remembered per read plan (read_plan's cache decides when a plan is new:
+    a new request shape or registry version), at most `max_shapes`; values, statuses and ages
+    always come from the rows read for the request.
     """
 
     def __init__(self, registry: Registry, max_shapes: int = 1024) -> None:
         self.registry = registry
         self.max_shapes = max_shapes
-        self._shapes: dict[Any, _Shape | None] = {}
+        self._shapes: dict[int, tuple[ReadPlan, _Shape | None]] = {}  # by id(plan); None: the general path
 
     def _shape(self, features: list[str] | FeatureService, full_feature_names: bool) -> _Shape | None:
-        version = self.registry.version
-        key = (tuple(features), full_feature_names) if type(features) is list else (id(features), full_feature_names)
-        shape = self._shapes.get(key)
-        if shape is not None and shape.version == version and (type(features) is list or shape.features is features):
-            return shape
         plan = read_plan(self.registry, features, full_feature_names)
-        if not _usable(plan):
-            return None
+        known = self._shapes.get(id(plan))
+        if known is not None and known[0] is plan:
+            return known[1]
+        shape = _Shape(plan) if _usable(plan) else None
         if len(self._shapes) >= self.max_shapes:
             self._shapes.clear()
-        shape = self._shapes[key] = _Shape(features, version, plan)
+        self._shapes[id(plan)] = (plan, shape)
         return shape
 
     def answer(self, online: OnlineStore, features: list[str] | FeatureService, entities: dict[str, list[Any]],
@@ -175,7 +176,7 @@ class OnlineJsonAnswers:
         for r, k in zip(plan.reads, keys, strict=True):
             rows.append(online.read(project, r.view, k, r.features))
         now_us = time.time_ns() // 1000
-        key_tail = shape.key_tail_one if n == 1 else _tail([_PRESENT] * n, [_EPOCH_ISO] * n)
+        key_tail = _KEY_TAIL_ONE if n == 1 else _tail([_PRESENT] * n, _epoch_stamps(n))
         for i in range(len(parts)):
             parts[i] += key_tail
         for view, view_rows in zip(shape.views, rows, strict=True):

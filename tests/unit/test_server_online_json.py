@@ -122,3 +122,24 @@ def test_statuses_are_computed_per_request(store: FeatureStore) -> None:
     answers = OnlineJsonAnswers(store.registry)
     body = orjson.loads(answers.answer(store.online_store, ["numbers:f64"], {"driver_id": [1, 2, 3, 99]}, False))
     assert body["results"][1]["statuses"] == ["PRESENT", "NULL_VALUE", "OUTSIDE_MAX_AGE", "NOT_FOUND"]
+
+
+def test_an_apply_between_two_requests_changes_the_next_answer(store: FeatureStore) -> None:
+    """The remembered parts of a request shape follow the definitions: a ttl applied between two
+    identical requests decides the second answer's statuses."""
+    import orjson
+
+    answers = OnlineJsonAnswers(store.registry)
+    request = (store.online_store, ["numbers:f64"], {"driver_id": [3]}, False)
+    assert orjson.loads(answers.answer(*request))["results"][1]["statuses"] == ["OUTSIDE_MAX_AGE"]
+    view = store.get_feature_view("numbers")
+    try:
+        view.ttl = timedelta(days=10)
+        store.apply(view)
+        store.refresh_registry()
+        assert orjson.loads(answers.answer(*request))["results"][1]["statuses"] == ["PRESENT"]
+    finally:
+        view.ttl = timedelta(days=1)
+        store.apply(view)
+        store.refresh_registry()
+    assert orjson.loads(answers.answer(*request))["results"][1]["statuses"] == ["OUTSIDE_MAX_AGE"]
