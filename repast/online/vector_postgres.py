@@ -197,8 +197,7 @@ class PostgresVectorSearch(VectorSearch):
                 cols, decode = self.store.read_columns(view, features, "t.")
                 sql = (f"SELECT h.k, h.d, {', '.join(cols)} FROM ({sql}) h JOIN {table} t ON t._entity_key = h.k "
                        f"ORDER BY h.d, h.k COLLATE \"C\"")
-        args: dict[str, Any] = {"q": _vector_literal(query), "n": top_k + 10, "k": top_k,
-                                **{f"f{i}": v for i, v in enumerate(params)}}
+        args: dict[str, Any] = {"q": _vector_literal(query), "n": top_k + 10, "k": top_k, **params}
         ef_search = self.store.config.vector_ef_search
         # pgvector's HNSW scan returns at most ef_search rows: a deeper request raises it for itself.
         deeper = indexed and top_k + 10 > ef_search
@@ -219,7 +218,7 @@ class PostgresVectorSearch(VectorSearch):
                f"WHERE {quote_ident(vector_column(fields[0]))} IS NOT NULL{where}) m WHERE s > 0 "
                f"ORDER BY s DESC, k COLLATE \"C\" LIMIT %(k)s")
         args = {**{f"w{i}": f"(^|[^a-z0-9]){w}([^a-z0-9]|$)" for i, w in enumerate(words)},
-                **{f"f{i}": v for i, v in enumerate(params)}, "k": top_k}
+                **params, "k": top_k}
         return [(k, int(s)) for k, s in self._query(view, sql, args)]
 
     def _query(self, view: FeatureView, sql: str, args: dict[str, Any], ef_search: int | None = None) -> list[Any]:
@@ -242,7 +241,9 @@ class PostgresVectorSearch(VectorSearch):
                              f"({str(e).splitlines()[0]}); run `repast apply` with this online store") from None
 
 
-def _where(filters: Filters) -> tuple[str, list[Any]]:
+def _where(filters: Filters) -> tuple[str, dict[str, Any]]:
+    """The filters' `AND column = %(fN)s` conditions and their named parameters."""
     if not filters:
-        return "", []
-    return "".join(f" AND {quote_ident(name)} = %(f{i})s" for i, name in enumerate(filters)), list(filters.values())
+        return "", {}
+    return ("".join(f" AND {quote_ident(name)} = %(f{i})s" for i, name in enumerate(filters)),
+            {f"f{i}": v for i, v in enumerate(filters.values())})
