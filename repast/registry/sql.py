@@ -164,20 +164,23 @@ class SQLRegistryStore(RegistryStore):
             from pathlib import Path
 
             Path(self._url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
-        for attempt in range(3):
+        # Each lost race means another process created a table this one saw missing, and tables are
+        # never dropped here, so one attempt per table plus one always ends with every table present.
+        attempts = len(metadata.tables) + 1
+        for attempt in range(attempts):
             try:
                 metadata.create_all(self.engine, checkfirst=True)
                 break
             except sa.exc.DBAPIError as e:
-                # Another process created the tables between our check and our CREATE ("already
-                # exists" / unique violation); the next checkfirst sees them. A database that
+                # Another process created a table between our check and our CREATE ("already
+                # exists" / unique violation); the next checkfirst sees it. A database that
                 # cannot be reached, is locked or refuses the user is not worth a second try.
                 mapped = database_error(e, masked_url(self._url), "open the registry")
                 if isinstance(mapped, ConfigError) or (mapped is not None and "is locked" in str(mapped)):
                     raise mapped from None
                 # SQLite words a lost create race as an OperationalError ("table ... already exists").
                 raced = "already exists" in str(e.orig)
-                if attempt == 2 or (isinstance(e, OperationalError) and not raced):
+                if attempt == attempts - 1 or (isinstance(e, OperationalError) and not raced):
                     raise StoreUnavailable(
                         # one line: libpq adds "Is the server running ..." on a second line
                         f"registry database {masked_url(self._url)} cannot be used: {' '.join(str(e.orig).split())}"
