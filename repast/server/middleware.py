@@ -4,7 +4,9 @@ Pure ASGI (not BaseHTTPMiddleware) so a request costs one extra await and no ext
 and the declared body size are checked before the app sees the request; a body without a
 Content-Length is counted while it is received. Hot endpoints (`fast_routes`: POST path ->
 body-to-JSON handler) are answered here directly, skipping FastAPI's routing and dependency
-machinery, which measured at about half the latency of a one-entity read.
+machinery, which measured at about half the latency of a one-entity read; under `repast serve`
+most of them are answered one layer further out, by the HTTP protocol (repast.server.protocol),
+through `fast_handler` and `refusal`.
 """
 
 from __future__ import annotations
@@ -33,12 +35,18 @@ def too_large(limit: int) -> ApiError:
                     f"request body exceeds the limit of {limit} bytes (feature_server.max_body_bytes)")
 
 
-async def send_error(send: Any, exc: BaseException) -> None:
+def error_answer(exc: BaseException) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """The status, headers and JSON body answering `exc`."""
     status, body = exception_body(exc)
     headers = list(JSON_HEADERS)
     if isinstance(exc, ApiError):
         headers += [(k.encode(), v.encode()) for k, v in exc.headers.items()]
     headers.append((b"content-length", str(len(body)).encode()))
+    return status, headers, body
+
+
+async def send_error(send: Any, exc: BaseException) -> None:
+    status, headers, body = error_answer(exc)
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
@@ -81,16 +89,47 @@ class ServerMiddleware:
             if not isinstance(answer, bytes):
                 answer = await answer
         except Exception as exc:
-            status = exception_body(exc)[0]
-            if status >= 500 and not isinstance(exc, ApiError):
-                _report(exc, scope, "request failed")
-            await send_error(send, exc)
+            status, headers, error = self.refusal(exc, scope["method"], scope["path"])
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": error})
             self.metrics.observe(scope["path"], status, perf_counter() - start)
             return
         await send({"type": "http.response.start", "status": 200,
                     "headers": [*JSON_HEADERS, (b"content-length", str(len(answer)).encode())]})
         await send({"type": "http.response.body", "body": answer})
         self.metrics.observe(scope["path"], 200, perf_counter() - start)
+
+    def refusal(self, exc: Exception, method: str, path: str) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        """The error answer to a hot endpoint's failure (status, headers, JSON body), reported once
+        per kind and interval when it is the server's fault."""
+        answer = error_answer(exc)
+        if answer[0] >= 500 and not isinstance(exc, ApiError):
+            _report(exc, {"method": method, "path": path}, "request failed")
+        return answer
+
+    def fast_handler(self, method: bytes, path: str, headers: list[tuple[bytes, bytes]]) -> FastHandler | None:
+        """For the HTTP protocol (repast.server.protocol): the handler of a hot endpoint whose request
+        passes auth and declares an acceptable Content-Length, else None (the request then takes the
+        ASGI path, which answers any refusal)."""
+        if method != b"POST":
+            return None
+        handler = self.fast_routes.get(path)
+        if handler is None:
+            return None
+        authorization = length = None
+        for name, value in headers:
+            if name == b"authorization":
+                authorization = value
+            elif name == b"content-length":
+                length = value
+        if length is None or not length.isdigit() or int(length) > self.max_body_bytes:
+            return None
+        if self.auth is not None:
+            try:
+                self.auth.check("POST", path, authorization)
+            except ApiError:
+                return None
+        return handler
 
     async def _framework(self, scope: Scope, receive: Any, send: Any, start: float) -> None:
         """Every other request: into FastAPI, with auth, the body limit and the last-resort 500."""

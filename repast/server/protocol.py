@@ -8,19 +8,32 @@ bytes beyond `max_header_bytes` are refused with 431. Both answers are JSON like
 refusal. The bounds come from feature_server in feature_store.yaml, through the environment so
 `--workers` processes see them too. Without httptools, uvicorn's h11 protocol is used with its
 own header size bound and no header timeout (install "repast[server]" for both).
+
+The hot endpoint (the server middleware's `fast_routes`: POST /get-online-features) is answered
+here, in the protocol, when the request allows it: the handler turns the body into the answer and
+the response goes out in one write, as uvicorn would have written it (its default headers, then
+ours). uvicorn's per-request ASGI machinery (a task, the request-response cycle, the proxy-headers
+wrapper, the send/receive messages and a second socket write) cost more than repast's own work for
+a one-entity read. Everything else takes the ASGI path: other endpoints, requests with an access
+log to write, HTTP/1.0 or `Connection: close`, `Expect: 100-continue`, bodies without a declared
+length, a request that fails auth or the body limit (the ASGI path answers the refusal), requests
+pipelined behind one still in flight, and any read that must wait on a thread (the store is slow).
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+from time import perf_counter
 from typing import Any
 
 import httptools
 import orjson
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
+from repast.server.errors import JSON_HEADERS
 from repast.server.limits import ENV_HEADER_TIMEOUT, ENV_MAX_HEADER_BYTES
+from repast.server.middleware import ServerMiddleware
 
 
 class _HeadersTooLarge(Exception):
@@ -37,12 +50,21 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self.max_header_bytes = int(os.environ.get(ENV_MAX_HEADER_BYTES, "16384"))
         self._awaiting_headers = True
         self._header_bytes = 0  # raw bytes received while the headers are incomplete
-        self._header_size = 0  # bytes of the request line and headers parsed so far
         self._headers_too_large = False
         self._header_timer: asyncio.TimerHandle | None = None
         # Loop time the awaited headers started to count from (None: no headers are being awaited
         # in earnest: they are complete, or the connection idles between requests).
         self._headers_since: float | None = None
+        self._entry = _server_entry(self.app)
+        self._fast: Any = None  # the hot endpoint's handler while its request is being received
+        self._fast_path = ""
+        self._fast_start = 0.0
+        self._fast_body: list[bytes] = []
+        self._close_after_answer = False  # the server shuts down while a hot request is received
+        # Keep-alive after answers given here: one timer per connection, re-armed when it fires,
+        # instead of uvicorn's timer scheduled and cancelled per request.
+        self._answered_at = 0.0
+        self._keepalive_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -51,6 +73,9 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_header_timer()
+        if self._keepalive_timer is not None:
+            self._keepalive_timer.cancel()
+            self._keepalive_timer = None
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
@@ -77,22 +102,18 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             self._refuse_too_large()
 
     def on_message_begin(self) -> None:
+        # What uvicorn resets per request, without its ASGI scope: that is built only for a request
+        # that takes the ASGI path (_begin_asgi), not for the hot endpoint answered here.
+        self.url = b""
+        self.expect_100_continue = False
+        self.headers = []
+
+    def _begin_asgi(self) -> None:
+        """uvicorn's own start of a request (its scope), keeping what was parsed since."""
+        url, headers, expect = self.url, self.headers, self.expect_100_continue
         super().on_message_begin()
-        self._header_size = 0
-
-    def on_url(self, url: bytes) -> None:
-        self._count_header(len(url))
-        super().on_url(url)
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._count_header(len(name) + len(value) + 4)
-        super().on_header(name, value)
-
-    def _count_header(self, size: int) -> None:
-        self._header_size += size
-        if self._header_size > self.max_header_bytes:
-            self._headers_too_large = True
-            raise _HeadersTooLarge  # stops the parser; data_received answers 431
+        self.url, self.expect_100_continue = url, expect
+        self.headers.extend(headers)  # the list the new scope holds
 
     def _refuse_too_large(self) -> None:
         self._refuse(431, "header_too_large", f"request headers exceed {self.max_header_bytes} bytes "
@@ -104,11 +125,112 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._awaiting_headers = False
         self._header_bytes = 0
         self._headers_since = None
-        super().on_headers_complete()
+        size = len(self.url)
+        for name, value in self.headers:
+            size += len(name) + len(value) + 4
+        if size > self.max_header_bytes:  # arrived in one chunk (larger ones are counted as received)
+            self._headers_too_large = True
+            raise _HeadersTooLarge  # stops the parser; data_received answers 431
+        self._fast = self._fast_handler()
+        if self._fast is None:
+            self._begin_asgi()
+            super().on_headers_complete()
+        else:
+            self._fast_start = perf_counter()
+            self._fast_body = []
+
+    def on_body(self, body: bytes) -> None:
+        if self._fast is None:
+            super().on_body(body)
+        else:
+            self._fast_body.append(body)
 
     def on_message_complete(self) -> None:
-        super().on_message_complete()
         self._awaiting_headers = True  # what comes next on this connection is the next request
+        if self._fast is None:
+            super().on_message_complete()
+        else:
+            # _fast is only ever set when the server's entry was found
+            self._answer_fast(self._entry, self._fast, b"".join(self._fast_body))  # type: ignore[arg-type]
+
+    # ---- the hot endpoint, answered here ---------------------------------------------------------
+
+    def _fast_handler(self) -> Any:
+        """The hot endpoint's handler when this request can be answered without ASGI: a plain
+        keep-alive HTTP/1.1 POST with its length declared, no request of this connection still in
+        flight, no access log to write; else None."""
+        entry = self._entry
+        if entry is None or self.access_log or self.expect_100_continue or self.flow.write_paused:
+            return None
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_complete:
+            return None
+        parser = self.parser
+        if parser.get_http_version() != "1.1" or not parser.should_keep_alive() or parser.should_upgrade():
+            return None
+        path = httptools.parse_url(self.url).path
+        if b"%" in path:
+            return None
+        self._fast_path = self.root_path + path.decode("ascii")
+        return entry.fast_handler(parser.get_method(), self._fast_path, self.headers)
+
+    def _answer_fast(self, entry: ServerMiddleware, handler: Any, body: bytes) -> None:
+        """Answer the hot endpoint's request with one write, as uvicorn would write it."""
+        path = self._fast_path
+        try:
+            answer = handler(body)
+            if not isinstance(answer, bytes):
+                # To be awaited (a store read on a thread): through ASGI as any other request.
+                answer.close()
+                self._fast = None
+                self._begin_asgi()
+                super().on_headers_complete()
+                super().on_body(body)
+                super().on_message_complete()
+                return
+            status, headers = 200, [*JSON_HEADERS, (b"content-length", b"%d" % len(answer))]
+        except Exception as exc:
+            status, headers, answer = entry.refusal(exc, "POST", path)
+        content = [STATUS_LINE[status]]
+        for name, value in (*self.server_state.default_headers, *headers):
+            content += (name, b": ", value, b"\r\n")
+        content += (b"\r\n", answer)
+        self.transport.write(b"".join(content))
+        entry.metrics.observe(path, status, perf_counter() - self._fast_start)
+        self._fast = None
+        # What uvicorn does when a response completes (no request waits behind this one: the hot
+        # path is taken only when none is in flight), with the keep-alive timer kept per connection.
+        self.server_state.total_requests += 1
+        if self._close_after_answer:
+            self.transport.close()
+            return
+        self._answered_at = self.loop.time()
+        if self._keepalive_timer is None:
+            self._keepalive_timer = self.loop.call_later(self.timeout_keep_alive, self._keepalive_expired)
+
+    def on_response_complete(self) -> None:
+        self._answered_at = self.loop.time()  # an ASGI answer counts as activity for the timer above
+        super().on_response_complete()
+
+    def _keepalive_expired(self) -> None:
+        self._keepalive_timer = None
+        if self.transport.is_closing():
+            return
+        cycle = self.cycle
+        if self._fast is not None or not self._awaiting_headers or self._header_bytes \
+                or (cycle is not None and not cycle.response_complete):
+            return  # a request is under way; its answer re-arms the timer
+        left = self._answered_at + self.timeout_keep_alive - self.loop.time()
+        if left > 0:
+            self._keepalive_timer = self.loop.call_later(left, self._keepalive_expired)
+        else:
+            self.transport.close()
+
+    def shutdown(self) -> None:
+        if self._fast is not None:
+            self._close_after_answer = True  # answer the request being received, then close
+        else:
+            super().shutdown()
 
     def _arm_header_timer(self, delay: float) -> None:
         self._header_timer = self.loop.call_later(delay, self._headers_too_slow)
@@ -141,3 +263,17 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self.transport.write(head % (status, _REASONS[status], len(body)) + body)
         self.transport.close()
         self._cancel_header_timer()
+
+
+def _server_entry(app: Any) -> ServerMiddleware | None:
+    """The server's middleware inside what uvicorn runs (its proxy-headers wrapper, our app)."""
+    for _ in range(8):
+        if isinstance(app, ServerMiddleware):
+            return app
+        entry = getattr(app, "entry", None)
+        if isinstance(entry, ServerMiddleware):
+            return entry
+        app = getattr(app, "app", None)
+        if app is None:
+            return None
+    return None

@@ -1,0 +1,190 @@
+"""HTTP behaviour of the hot endpoint, which `repast serve` answers in its HTTP protocol instead of
+through ASGI when it can (repast.server.protocol): the bytes on the wire, pipelining, bodies that
+arrive late or chunked, HTTP/1.0, Expect: 100-continue, keep-alive and metrics are what uvicorn's
+ASGI path gives. The reference is the same server with its access log on, which always takes the
+ASGI path."""
+
+from __future__ import annotations
+
+import re
+import socket
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import orjson
+import pytest
+
+from repast.scaffold import init_repo
+from repast.store import FeatureStore
+from tests.e2e.test_server_harness import ServerProcess, run_repast
+
+pytestmark = pytest.mark.slow
+
+TIMEOUT = 15  # "answered at all", not how fast
+FEATURES = ["driver_hourly_stats:conv_rate", "driver_hourly_stats:avg_daily_trips"]
+
+
+def online_body(ids: list[object], features: list[str] = FEATURES) -> bytes:
+    return orjson.dumps({"features": features, "entities": {"driver_id": ids}})
+
+
+def post(body: bytes, extra: bytes = b"") -> bytes:
+    return (b"POST /get-online-features HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" + extra
+            + b"Content-Length: %d\r\n\r\n" % len(body) + body)
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProcess, ServerProcess]]:
+    """(the server answering in its protocol, the same server with an access log: ASGI only)."""
+    repo: Path = init_repo(tmp_path_factory.mktemp("http") / "repo", "http")
+    assert run_repast(repo, "apply").returncode == 0
+    now = datetime.now(UTC)
+    FeatureStore(repo).materialize(now - timedelta(days=8), now, ["driver_hourly_stats"])
+    with ServerProcess(repo, "--no-access-log") as fast, ServerProcess(repo) as asgi:
+        yield fast, asgi
+
+
+def read_response(s: socket.socket, buffer: bytearray) -> bytes:
+    """One whole response (head and Content-Length bytes) from `s`; what follows stays in `buffer`."""
+    while b"\r\n\r\n" not in buffer:
+        chunk = s.recv(65536)
+        assert chunk, f"the connection closed inside a response: {bytes(buffer)!r}"
+        buffer += chunk
+    end = buffer.index(b"\r\n\r\n") + 4
+    match = re.search(rb"(?i)\r\ncontent-length: *(\d+)", bytes(buffer[:end]))
+    length = int(match.group(1)) if match else 0
+    while len(buffer) < end + length:
+        chunk = s.recv(65536)
+        assert chunk, "the connection closed inside a response body"
+        buffer += chunk
+    response = bytes(buffer[:end + length])
+    del buffer[:end + length]
+    return response
+
+
+def exchange(server: ServerProcess, data: bytes, responses: int = 1) -> list[bytes]:
+    with socket.create_connection(("127.0.0.1", server.port), timeout=TIMEOUT) as s:
+        s.sendall(data)
+        buffer = bytearray()
+        return [read_response(s, buffer) for _ in range(responses)]
+
+
+def without_date(response: bytes) -> bytes:
+    return re.sub(rb"\r\ndate: [^\r]*", b"", response)
+
+
+CASES = {
+    "one": online_body([1001]),
+    "several": online_body([1001, 9999, 1002]),
+    "wrong key type": online_body(["abc"]),
+    "unknown feature": online_body([1001], ["driver_hourly_stats:nope"]),
+    "malformed": b'{"features": [',
+    "not an object": b"[1, 2]",
+}
+
+
+@pytest.mark.parametrize("body", CASES.values(), ids=CASES.keys())
+def test_the_answer_on_the_wire_is_the_asgi_paths_byte_for_byte(
+        servers: tuple[ServerProcess, ServerProcess], body: bytes) -> None:
+    fast, asgi = servers
+    [answer] = exchange(fast, post(body))
+    [reference] = exchange(asgi, post(body))
+    assert without_date(answer) == without_date(reference)
+    assert re.search(rb"\r\ndate: ", answer), "uvicorn's default headers are kept"
+
+
+def test_pipelined_requests_are_answered_in_order(servers: tuple[ServerProcess, ServerProcess]) -> None:
+    fast, _ = servers
+    requests = [post(online_body([1001])), b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n",
+                post(online_body(["abc"])), post(online_body([1002]))]
+    alone = [exchange(fast, r)[0] for r in requests]
+    together = exchange(fast, b"".join(requests), responses=len(requests))
+    assert [without_date(r) for r in together] == [without_date(r) for r in alone]
+    assert [r.split(b" ", 2)[1] for r in together] == [b"200", b"200", b"400", b"200"]
+
+
+def test_a_body_that_arrives_after_its_headers_in_pieces_is_answered(
+        servers: tuple[ServerProcess, ServerProcess]) -> None:
+    fast, _ = servers
+    request = post(online_body([1001]))
+    head_end = request.index(b"\r\n\r\n") + 4
+    with socket.create_connection(("127.0.0.1", fast.port), timeout=TIMEOUT) as s:
+        s.sendall(request[:head_end])
+        time.sleep(0.2)
+        s.sendall(request[head_end:head_end + 10])
+        time.sleep(0.2)
+        s.sendall(request[head_end + 10:])
+        answer = read_response(s, bytearray())
+    assert without_date(answer) == without_date(exchange(fast, request)[0])
+
+
+def test_http_1_0_chunked_and_expect_continue_requests_are_answered(
+        servers: tuple[ServerProcess, ServerProcess]) -> None:
+    fast, _ = servers
+    body = online_body([1001])
+    [reference] = exchange(fast, post(body))
+    expected = reference.partition(b"\r\n\r\n")[2]
+
+    with socket.create_connection(("127.0.0.1", fast.port), timeout=TIMEOUT) as s:
+        s.sendall(post(body).replace(b"HTTP/1.1", b"HTTP/1.0", 1))
+        answer = read_response(s, bytearray())
+        assert s.recv(65536) == b"", "an HTTP/1.0 request without keep-alive closes its connection"
+    assert answer.startswith(b"HTTP/1.1 200") and answer.endswith(expected)
+
+    chunked = (b"POST /get-online-features HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+               + b"%x\r\n" % len(body[:20]) + body[:20] + b"\r\n"
+               + b"%x\r\n" % len(body[20:]) + body[20:] + b"\r\n0\r\n\r\n")
+    [answer] = exchange(fast, chunked)
+    assert answer.startswith(b"HTTP/1.1 200") and answer.endswith(expected)
+
+    request = post(body, b"Expect: 100-continue\r\n")
+    head_end = request.index(b"\r\n\r\n") + 4
+    with socket.create_connection(("127.0.0.1", fast.port), timeout=TIMEOUT) as s:
+        s.sendall(request[:head_end])
+        buffer = bytearray()
+        while b"\r\n\r\n" not in buffer:
+            buffer += s.recv(65536)
+        assert bytes(buffer).startswith(b"HTTP/1.1 100 Continue")
+        del buffer[:buffer.index(b"\r\n\r\n") + 4]
+        s.sendall(request[head_end:])
+        answer = read_response(s, buffer)
+    assert answer.startswith(b"HTTP/1.1 200") and answer.endswith(expected)
+
+
+def test_a_kept_alive_connection_stays_open_while_used_and_closes_when_idle(
+        servers: tuple[ServerProcess, ServerProcess]) -> None:
+    # uvicorn closes a connection idle for 5 s (its default keep-alive timeout). Requests 2 s apart
+    # keep it open past the first 5 s; then, idle, it is closed.
+    fast, _ = servers
+    request = post(online_body([1001]))
+    with socket.create_connection(("127.0.0.1", fast.port), timeout=TIMEOUT) as s:
+        buffer = bytearray()
+        for i in range(4):
+            if i:
+                time.sleep(2)
+            s.sendall(request)
+            assert read_response(s, buffer).startswith(b"HTTP/1.1 200"), f"request {i + 1}"
+        s.settimeout(30)
+        assert s.recv(65536) == b"", "an idle kept-alive connection is closed"
+
+
+def _requests_counted(server: ServerProcess, status: str) -> float:
+    text = httpx.get(server.url + "/metrics", timeout=TIMEOUT).text
+    pattern = 'repast_http_requests_total{endpoint="/get-online-features",status="' + status + '"} '
+    match = re.search(re.escape(pattern) + r"(\S+)", text)
+    return float(match.group(1)) if match else 0.0
+
+
+def test_answers_given_in_the_protocol_are_counted_in_metrics(servers: tuple[ServerProcess, ServerProcess]) -> None:
+    fast, _ = servers
+    ok, bad = _requests_counted(fast, "200"), _requests_counted(fast, "400")
+    with socket.create_connection(("127.0.0.1", fast.port), timeout=TIMEOUT) as s:
+        s.sendall(post(online_body([1001])) * 5 + post(online_body(["abc"])) * 2)
+        buffer = bytearray()
+        for _ in range(7):
+            read_response(s, buffer)
+    assert _requests_counted(fast, "200") == ok + 5
+    assert _requests_counted(fast, "400") == bad + 2
