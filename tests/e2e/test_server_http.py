@@ -188,3 +188,20 @@ def test_answers_given_in_the_protocol_are_counted_in_metrics(servers: tuple[Ser
             read_response(s, buffer)
     assert _requests_counted(fast, "200") == ok + 5
     assert _requests_counted(fast, "400") == bad + 2
+
+
+@pytest.mark.parametrize("bad", [
+    b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20_000 + b"\r\n\r\n",
+    b"NOT A REQUEST\r\n\r\n",
+], ids=["header too large", "unparseable"])
+def test_a_refused_request_pipelined_behind_answered_ones_comes_after_their_answers(
+        servers: tuple[ServerProcess, ServerProcess], bad: bytes) -> None:
+    fast, _ = servers
+    with socket.create_connection(("127.0.0.1", fast.port), timeout=TIMEOUT) as s:
+        s.sendall(post(online_body([1001])) * 2 + bad)
+        buffer = bytearray()
+        answers = [read_response(s, buffer) for _ in range(3)]
+        while chunk := s.recv(65536):
+            buffer += chunk
+    assert [a.split(b" ", 2)[1] for a in answers] == [b"200", b"200", b"431" if b"X-Big" in bad else b"400"]
+    assert buffer == b"", "nothing follows the refusal: the connection is closed"
