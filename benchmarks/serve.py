@@ -1,13 +1,15 @@
 """HTTP feature server latency and throughput: 1 entity x 10 features, SQLite online store, loopback.
 
-    python benchmarks/serve.py [--entities 10000] [--duration 10] [--sustain 60] [--skip-sustain]
+    python benchmarks/serve.py [--entities 10000] [--duration 10] [--rounds 3] [--sustain 60] [--skip-sustain]
 
 Runs `repast serve` as a real process and drives it with wrk (`apt-get install wrk`; without it,
 a small asyncio keep-alive load generator in this file stands in). Runs 1 and 2 also measure, in
 the same run and under the same uvicorn settings, the bare ASGI reference app (bare_app.py: reads
 the body, answers repast's bytes for the first request, parses and reads nothing) and the floor
 app (floor_app.py: parses the body, reads the row from the same SQLite file, answers it as orjson
-encodes it; no checks, no metrics: the store read and JSON alone):
+encodes it; no checks, no metrics: the store read and JSON alone). The three run side by side and
+are loaded in turn, --rounds times; medians and each round's ratios are printed, as the machine's
+noise moves single runs by 10-20%:
   1. one worker, one connection: latency percentiles, repast, the reference and the floor
   2. two workers, eight connections: throughput and p99, repast, the reference and the floor
   3. two workers, eight connections sustained for --sustain seconds: errors and server RSS over time
@@ -24,6 +26,7 @@ import multiprocessing
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -251,32 +254,53 @@ def sustained(server: Server, bodies: list[str], seconds: int) -> None:
           f"{worst_p99:.3f} ms; server RSS MB every {chunk}s: {rss}", flush=True)
 
 
-def _compare(name: str, repast: dict[str, float], bare: dict[str, float], floor: dict[str, float]) -> None:
-    _report(f"{name}, repast", repast)
-    _report(f"{name}, bare ASGI reference", bare)
-    _report(f"{name}, floor (SQLite read + orjson only)", floor)
-    print(f"{name}: repast/bare throughput {repast['rps'] / bare['rps']:.0%} (target >= 70% at 8 connections), "
-          f"p50 {repast['p50_ms'] / bare['p50_ms']:.2f}x the bare p50 (target <= 2x at 1 connection); "
-          f"floor/bare throughput {floor['rps'] / bare['rps']:.0%}, p50 {floor['p50_ms'] / bare['p50_ms']:.2f}x; "
-          f"server CPU per request {repast['cpu_us']:.0f} us repast, {bare['cpu_us']:.0f} us bare, "
-          f"{floor['cpu_us']:.0f} us floor (independent of other load on the machine)", flush=True)
+def _median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def _compare(name: str, runs: list[list[dict[str, float]]]) -> None:
+    """Each app's median over the rounds, and the ratios of each round (paired: run back to back)."""
+    names = ("repast", "bare ASGI reference", "floor (SQLite read + orjson only)")
+    medians = []
+    for app, app_runs in zip(names, runs, strict=True):
+        m = {k: _median([r[k] for r in app_runs]) for k in ("p50_ms", "p99_ms", "rps", "cpu_us")}
+        m["requests"] = sum(r["requests"] for r in app_runs)
+        m["errors"] = sum(r["errors"] for r in app_runs)
+        medians.append(m)
+        _report(f"{name}, {app} (median of {len(app_runs)} rounds)", m)
+    repast, bare, floor = runs
+    throughput = [r["rps"] / b["rps"] for r, b in zip(repast, bare, strict=True)]
+    latency = [r["p50_ms"] / b["p50_ms"] for r, b in zip(repast, bare, strict=True)]
+    floor_throughput = [f["rps"] / b["rps"] for f, b in zip(floor, bare, strict=True)]
+    print(f"{name}: repast/bare throughput {_median(throughput):.0%} "
+          f"(rounds: {' '.join(f'{x:.0%}' for x in throughput)}; target >= 70% at 8 connections), "
+          f"p50 {_median(latency):.2f}x the bare p50 (rounds: {' '.join(f'{x:.2f}' for x in latency)}; "
+          f"target <= 2x at 1 connection); floor/bare throughput {_median(floor_throughput):.0%}; "
+          f"server CPU per request {medians[0]['cpu_us']:.0f} us repast, {medians[1]['cpu_us']:.0f} us bare, "
+          f"{medians[2]['cpu_us']:.0f} us floor (independent of other load on the machine)", flush=True)
 
 
 def _side_by_side(repo: Path, bodies: list[str], bare_body: Path, workers: int, connections: int,
-                  seconds: int) -> tuple[dict[str, float], dict[str, float], dict[str, float]]:
-    """repast, the bare reference and the floor, each warmed up, under the same load."""
-    results = []
-    for reference, app in ((None, ""), (bare_body, "bare_app"), (bare_body, "floor_app")):
-        server = Server(repo, _free_port(), workers=workers, bare_body=reference, app=app)
-        try:
+                  seconds: int, rounds: int) -> list[list[dict[str, float]]]:
+    """repast, the bare reference and the floor, all started and warmed up, then loaded in turn
+    for `rounds` rounds, so each round compares the three under the same conditions."""
+    servers = []
+    try:
+        for reference, app in ((None, ""), (bare_body, "bare_app"), (bare_body, "floor_app")):
+            servers.append(Server(repo, _free_port(), workers=workers, bare_body=reference, app=app))
+        for server in servers:
             load(server.url, bodies, min(2, connections), connections, 2)  # warm-up
-            cpu = server.cpu_seconds()
-            result = load(server.url, bodies, min(2, connections), connections, seconds)
-            result["cpu_us"] = (server.cpu_seconds() - cpu) / max(1, result["requests"]) * 1e6
-            results.append(result)
-        finally:
+        runs: list[list[dict[str, float]]] = [[] for _ in servers]
+        for _ in range(rounds):
+            for server, app_runs in zip(servers, runs, strict=True):
+                cpu = server.cpu_seconds()
+                result = load(server.url, bodies, min(2, connections), connections, seconds)
+                result["cpu_us"] = (server.cpu_seconds() - cpu) / max(1, result["requests"]) * 1e6
+                app_runs.append(result)
+        return runs
+    finally:
+        for server in servers:
             server.stop()
-    return results[0], results[1], results[2]
 
 
 def _first_answer(repo: Path, body: str, path: Path) -> Path:
@@ -295,6 +319,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--entities", type=int, default=10_000)
     parser.add_argument("--duration", type=int, default=10, help="seconds per latency/throughput run")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of repast, bare and floor in turn")
     parser.add_argument("--sustain", type=int, default=60)
     parser.add_argument("--skip-sustain", action="store_true")
     args = parser.parse_args()
@@ -305,8 +330,8 @@ def main() -> None:
         repo = make_repo(Path(tmp), args.entities)
         bodies = request_bodies(args.entities)
         bare_body = _first_answer(repo, bodies[0], Path(tmp) / "bare_body.json")
-        _compare("1 worker, 1 connection", *_side_by_side(repo, bodies, bare_body, 1, 1, args.duration))
-        _compare("2 workers, 8 connections", *_side_by_side(repo, bodies, bare_body, 2, 8, args.duration))
+        _compare("1 worker, 1 connection", _side_by_side(repo, bodies, bare_body, 1, 1, args.duration, args.rounds))
+        _compare("2 workers, 8 connections", _side_by_side(repo, bodies, bare_body, 2, 8, args.duration, args.rounds))
         if not args.skip_sustain:
             server = Server(repo, _free_port(), workers=2)
             try:
