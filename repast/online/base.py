@@ -67,6 +67,10 @@ class OnlineStore(ABC):
     Config: type[BackendConfig]
     # Capabilities as data (repast/capabilities.py): callers check before writing.
     capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.WRITE})
+    # Whether a read waits for a thread of the store's own (its bound on a frozen server): the
+    # feature server then never waits for it on its event loop, where the wait would hold every
+    # other request for as long, but on one of its store threads.
+    reads_on_own_thread: ClassVar[bool] = False
 
     def __init__(self, config: Any, repo_config: RepoConfig) -> None:
         self.config = config

@@ -100,6 +100,7 @@ def read_columns(view: FeatureView, features: Sequence[str], alias: str = "") ->
 
 class PostgresOnlineStore(OnlineStore):
     Config = PostgresOnlineConfig
+    reads_on_own_thread = True  # _bounded
 
     def __init__(self, config: PostgresOnlineConfig, repo_config: Any) -> None:
         super().__init__(config, repo_config)

@@ -60,7 +60,8 @@ class FeatureServer:
         self.store = store
         self.metrics = metrics
         self.limits = RequestLimits.from_config(store.config.feature_server)
-        self.reads = StoreCalls(deadline_seconds=store.config.feature_server.read_deadline_seconds)
+        self.reads = StoreCalls(deadline_seconds=store.config.feature_server.read_deadline_seconds,
+                                always_threaded=type(store.online_store).reads_on_own_thread)
         self.answers = OnlineJsonAnswers(store.registry)
         self._registry_json: tuple[int, str, bytes] | None = None  # (version, ETag, body)
         self.feature_log = ServedRowLogger(store.config.feature_server.feature_logging, str(store.repo_path))

@@ -5,8 +5,10 @@ pool costs more than that (measured: p50 0.27 ms threaded vs 0.17 ms inline, and
 requests/s). But a store that hangs (a host gone without a reset, a frozen server) must not
 stall the event loop and with it every other request, /health included. So calls run inline until
 one is slow (or fails slowly, by a timeout); then they run on threads for a cool-off period,
-after which inline is tried again. A threaded call is answered within `deadline_seconds`: when
-the store has not answered by then the caller gets StoreUnavailable (a 503) and the thread is
+after which inline is tried again. A store whose reads wait for threads of its own (PostgreSQL,
+whose client has no read timeout) is always called on a thread: inline it would save no hop and
+would hold the loop for its whole bound when frozen. A threaded call is answered within
+`deadline_seconds`: when the store has not answered by then the caller gets StoreUnavailable (a 503) and the thread is
 left to finish on its own, so a frozen store cannot hold requests for longer than the deadline.
 """
 
@@ -31,7 +33,8 @@ class StoreCalls:
     # Slow means a stall (a store waiting on the network), not a busy host: a loaded machine can
     # preempt a fast call for tens of milliseconds, and threads cost every request a GIL handoff.
     def __init__(self, slow_seconds: float = 0.25, cool_off_seconds: float = 5.0,
-                 deadline_seconds: float = 1.0) -> None:
+                 deadline_seconds: float = 1.0, always_threaded: bool = False) -> None:
+        self.always_threaded = always_threaded  # a store whose reads hop to threads of its own anyway
         self.slow_seconds = slow_seconds
         self.cool_off_seconds = cool_off_seconds
         self.deadline_seconds = deadline_seconds
@@ -41,7 +44,7 @@ class StoreCalls:
 
     @property
     def inline(self) -> bool:
-        return time.monotonic() >= self.threaded_until
+        return not self.always_threaded and time.monotonic() >= self.threaded_until
 
     async def call(self, fn: Callable[..., T], *args: Any) -> T:
         if not self.inline:

@@ -200,6 +200,35 @@ def test_a_frozen_postgres_online_store_answers_503_json(tmp_path: Path, postgre
     assert {r.json()["error"] for r in answers} == {"store_unavailable"}
 
 
+def test_a_read_waiting_on_a_frozen_postgres_does_not_hold_other_requests(
+        tmp_path: Path, postgres: PostgresProcess) -> None:
+    # PostgreSQL reads wait on a thread of the store's own (its client has no read timeout); the
+    # server used to wait for it on its event loop, so while one read waited out the store's bound
+    # (here 5.5 s), every other request, /health included, waited too. Now the read is answered at
+    # the server's deadline (here 3 s) and /health at once, while the read still waits.
+    repo = _repo(tmp_path, online=_pg_online(postgres) + "\n  read_timeout_seconds: 5")
+    config = repo / "feature_store.yaml"
+    config.write_text(config.read_text() + "feature_server:\n  read_deadline_seconds: 3\n")
+    answers: list[int] = []
+    with ServerProcess(repo, "--no-access-log") as server:
+        assert httpx.post(server.url + "/get-online-features", json=ONLINE, timeout=CLIENT_TIMEOUT).status_code == 200
+        postgres.freeze()
+
+        def read() -> None:
+            answers.append(httpx.post(server.url + "/get-online-features", json=ONLINE,
+                                      timeout=CLIENT_TIMEOUT).status_code)
+
+        reader = threading.Thread(target=read)
+        reader.start()
+        time.sleep(0.3)  # the read is waiting on the frozen server
+        health = httpx.get(server.url + "/health", timeout=CLIENT_TIMEOUT)
+        read_still_waiting = reader.is_alive()
+        reader.join()
+    assert health.status_code == 200
+    assert read_still_waiting, "/health was answered only once the read had been answered"
+    assert answers == [503]
+
+
 def test_materialize_against_a_stopped_redis_is_one_error_line(tmp_path: Path, redis: RedisProcess) -> None:
     repo = _redis_repo(tmp_path, redis)
     redis.stop()

@@ -71,3 +71,9 @@ def test_a_threaded_call_past_the_deadline_is_store_unavailable() -> None:
 
     with pytest.raises(StoreUnavailable, match="did not answer within"):
         asyncio.run(calls.threaded(time.sleep, 1.0))
+
+
+def test_a_store_reading_on_threads_of_its_own_is_always_called_on_a_thread() -> None:
+    calls = StoreCalls(always_threaded=True)
+    assert not calls.inline
+    assert not _thread_of_call(calls)
