@@ -10,8 +10,10 @@ sent with the same timestamps replaces the old one.
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
@@ -55,6 +57,24 @@ def parse_storage_record(record: str | None) -> tuple[str | None, str | None]:
         return None, None
     layout, sep, storage = record.rpartition(_STORAGE)
     return (layout, storage) if sep else (record, None)
+
+
+_CALLER = threading.local()
+
+
+@contextmanager
+def waits_bounded_by_caller() -> Iterator[None]:
+    """Within: the caller stops waiting for this thread's store calls at a deadline of its own (the
+    feature server's store threads), so a store need not bound them on threads of its own."""
+    _CALLER.bounds_waits = True
+    try:
+        yield
+    finally:
+        _CALLER.bounds_waits = False
+
+
+def caller_bounds_waits() -> bool:
+    return getattr(_CALLER, "bounds_waits", False)
 
 
 class OnlineStore(ABC):

@@ -24,7 +24,14 @@ from pydantic import Field
 from repast.backend_config import PostgresConnectionConfig
 from repast.definitions import FeatureView
 from repast.errors import EntityKeyError, InputError, StoreUnavailable, require_module
-from repast.online.base import OnlineStore, ReadRow, new_storage_record, parse_storage_record, view_signature
+from repast.online.base import (
+    OnlineStore,
+    ReadRow,
+    caller_bounds_waits,
+    new_storage_record,
+    parse_storage_record,
+    view_signature,
+)
 from repast.online.codec import BYTES_TYPES, is_nested, nested_json, struct_fields_decoder
 from repast.online.keys import WriteRows, write_rows
 from repast.online.vector_postgres import build_vector_indexes, ensure_vector_storage, unbuilt_vector_indexes
@@ -112,7 +119,10 @@ class PostgresOnlineStore(OnlineStore):
         """`_run(fn, *args)` within the connect and read timeouts. psycopg has no client-side read
         timeout (statement_timeout needs a server that answers), so a frozen server would hold the
         caller forever: the call runs on a reader thread, and the caller stops waiting at the bound
-        (the thread finishes, or fails, when the server wakes up or the connection drops)."""
+        (the thread finishes, or fails, when the server wakes up or the connection drops). A caller
+        that bounds its own wait (the feature server's store threads) is not given a second hop."""
+        if caller_bounds_waits():
+            return self._run(fn, *args)
         if self._readers is None:
             self._readers = ThreadPoolExecutor(max(self.config.max_conn, 1), thread_name_prefix="repast-pg-read")
         future = self._readers.submit(self._run, fn, *args)

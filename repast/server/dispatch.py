@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from repast.errors import StoreUnavailable
+from repast.online.base import waits_bounded_by_caller
 
 T = TypeVar("T")
 
@@ -73,7 +74,7 @@ class StoreCalls:
         """Run `fn` on a store thread; StoreUnavailable when it has not returned by the deadline."""
         if self._executor is None:
             self._executor = ThreadPoolExecutor(STORE_THREADS, thread_name_prefix="repast-store")
-        future = asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+        future = asyncio.get_running_loop().run_in_executor(self._executor, _bounded_here, fn, *args)
         try:
             return await asyncio.wait_for(future, self.deadline_seconds)
         except TimeoutError:
@@ -84,3 +85,9 @@ class StoreCalls:
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
             self._executor = None
+
+
+def _bounded_here(fn: Callable[..., T], *args: Any) -> T:
+    """`fn` on a store thread, whose caller stops waiting at its deadline (threaded)."""
+    with waits_bounded_by_caller():
+        return fn(*args)
