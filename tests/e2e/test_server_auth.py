@@ -28,8 +28,10 @@ def _self_signed(directory: Path) -> tuple[Path, Path]:
     return key, cert
 
 
-@pytest.fixture(scope="module")
-def secure(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+# With the access log on every request takes the ASGI path; without it get-online-features is
+# answered by the server's HTTP protocol (repast.server.protocol), which must check auth the same way.
+@pytest.fixture(scope="module", params=[[], ["--no-access-log"]], ids=["asgi", "protocol"])
+def secure(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[tuple[str, Path]]:
     repo = init_repo(tmp_path_factory.mktemp("secure") / "repo", "secure")
     config = repo / "feature_store.yaml"
     config.write_text(config.read_text() + "feature_server:\n  auth: {type: token, read_tokens: [\"${READ_TOKEN}\"], "
@@ -37,7 +39,8 @@ def secure(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
     env = {"READ_TOKEN": READ, "WRITE_TOKEN": WRITE}
     assert run_repast(repo, "apply", env=env).returncode == 0
     key, cert = _self_signed(repo)
-    with ServerProcess(repo, "--key", str(key), "--cert", str(cert), env=env, scheme="https") as server:
+    with ServerProcess(repo, "--key", str(key), "--cert", str(cert), *request.param, env=env,
+                       scheme="https") as server:
         yield server.url, cert
 
 
