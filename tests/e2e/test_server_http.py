@@ -6,7 +6,9 @@ ASGI path."""
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import socket
 import time
 from collections.abc import Iterator
@@ -205,3 +207,26 @@ def test_a_refused_request_pipelined_behind_answered_ones_comes_after_their_answ
             buffer += chunk
     assert [a.split(b" ", 2)[1] for a in answers] == [b"200", b"200", b"431" if b"X-Big" in bad else b"400"]
     assert buffer == b"", "nothing follows the refusal: the connection is closed"
+
+
+def test_a_request_being_received_when_the_server_stops_is_answered_before_it_closes(
+        tmp_path: Path) -> None:
+    repo: Path = init_repo(tmp_path / "repo", "stopping")
+    assert run_repast(repo, "apply").returncode == 0
+    request = post(online_body([1001]))
+    head_end = request.index(b"\r\n\r\n") + 4
+    with ServerProcess(repo, "--no-access-log") as server, \
+            socket.create_connection(("127.0.0.1", server.port), timeout=TIMEOUT) as s:
+        s.sendall(request[:head_end + 5])
+        time.sleep(0.2)
+        assert server.proc is not None
+        os.killpg(server.proc.pid, signal.SIGTERM)  # a graceful stop: uvicorn waits for connections
+        time.sleep(0.5)
+        s.sendall(request[head_end + 5:])
+        buffer = bytearray()
+        answer = read_response(s, buffer)
+        while chunk := s.recv(65536):
+            buffer += chunk
+        server.proc.wait(timeout=TIMEOUT)  # stopped (uvicorn re-raises SIGTERM once it has shut down)
+    assert answer.startswith(b"HTTP/1.1 200")
+    assert buffer == b"", "the connection is closed after the answer"
