@@ -8,8 +8,9 @@ one is slow (or fails slowly, by a timeout); then they run on threads for a cool
 after which inline is tried again. A store whose reads wait for threads of its own (PostgreSQL,
 whose client has no read timeout) is always called on a thread: inline it would save no hop and
 would hold the loop for its whole bound when frozen. A threaded call is answered within
-`deadline_seconds`: when the store has not answered by then the caller gets StoreUnavailable (a 503) and the thread is
-left to finish on its own, so a frozen store cannot hold requests for longer than the deadline.
+`deadline_seconds`: when the store has not answered by then the caller gets StoreUnavailable (a
+503) and the thread is left to finish on its own, so a frozen store cannot hold requests for
+longer than the deadline.
 """
 
 from __future__ import annotations

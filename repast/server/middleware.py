@@ -116,20 +116,11 @@ class ServerMiddleware:
         handler = self.fast_routes.get(path)
         if handler is None:
             return None
-        authorization = length = None
-        for name, value in headers:
-            if name == b"authorization":
-                authorization = value
-            elif name == b"content-length":
-                length = value
-        if length is None or not length.isdigit() or int(length) > self.max_body_bytes:
+        try:
+            declared = self._declared_length_checked("POST", path, headers)
+        except ApiError:
             return None
-        if self.auth is not None:
-            try:
-                self.auth.check("POST", path, authorization)
-            except ApiError:
-                return None
-        return handler
+        return handler if declared else None
 
     async def _framework(self, scope: Scope, receive: Any, send: Any, start: float) -> None:
         """Every other request: into FastAPI, with auth, the body limit and the last-resort 500."""
@@ -156,22 +147,28 @@ class ServerMiddleware:
 
     def _checked(self, scope: Scope, receive: Any) -> Any:
         """Check auth and the declared size; returns `receive`, wrapped to count undeclared bodies."""
+        if self._declared_length_checked(scope["method"], scope["path"], scope["headers"]):
+            return receive
+        return self._counting(receive)
+
+    def _declared_length_checked(self, method: str, path: str, headers: list[tuple[bytes, bytes]]) -> bool:
+        """Check auth and the declared body size (ApiError when refused); whether a length was declared."""
         authorization = None
         length = None
-        for name, value in scope["headers"]:
+        for name, value in headers:
             if name == b"authorization":
                 authorization = value
             elif name == b"content-length":
                 length = value
         if self.auth is not None:
-            self.auth.check(scope["method"], scope["path"], authorization)
-        if length is not None:
-            if not length.isdigit():
-                raise ApiError(400, "invalid_request", "Content-Length must be a whole number of bytes")
-            if int(length) > self.max_body_bytes:
-                raise too_large(self.max_body_bytes)
-            return receive
-        return self._counting(receive)
+            self.auth.check(method, path, authorization)
+        if length is None:
+            return False
+        if not length.isdigit():
+            raise ApiError(400, "invalid_request", "Content-Length must be a whole number of bytes")
+        if int(length) > self.max_body_bytes:
+            raise too_large(self.max_body_bytes)
+        return True
 
     def _counting(self, receive: Any) -> Any:
         limit = self.max_body_bytes
