@@ -55,7 +55,7 @@ def generate(workdir: Path, scale: int) -> None:
 
 
 def engine_and_views(engine_kind: str, workdir: Path, s3_root: str = "") -> tuple[object, list[object]]:
-    from repast.config import RepoConfig
+    from repast.config.repo_config import RepoConfig
     from repast.definitions import Entity, FeatureView, Field, FileSource, PostgreSQLSource
     from repast.types import Float32, Int64
 
@@ -103,7 +103,7 @@ def timed_run(engine_kind: str, workdir: Path, s3_root: str = "") -> dict[str, f
     import resource
 
     from repast.definitions import RepoContents
-    from repast.feature_refs import resolve_features
+    from repast.definitions.feature_refs import resolve_features
 
     entity_df = pq.read_table(workdir / "entity.parquet").to_pandas()
     engine, views = engine_and_views(engine_kind, workdir, s3_root)
@@ -112,7 +112,7 @@ def timed_run(engine_kind: str, workdir: Path, s3_root: str = "") -> dict[str, f
         contents.feature_views[view.name] = view  # type: ignore[attr-defined]
         contents.entities[view.entity_objects[0].name] = view.entity_objects[0]  # type: ignore[attr-defined]
     features = [f"driver_stats:f{i}" for i in range(FEATURES)] + [f"merchant_stats:g{i}" for i in range(FEATURES)]
-    from repast.retrieval import entity_input
+    from repast.jobs.retrieval import entity_input
 
     start = time.perf_counter()
     request = resolve_features(contents, features, False)
@@ -186,7 +186,7 @@ def s3_endpoint() -> Iterator[str]:
 def upload_to_s3(workdir: Path, bucket: str) -> str:
     import pyarrow.fs as pafs
 
-    from repast.offline.filesystems import filesystem_for
+    from repast.offline.storage_paths import filesystem_for
 
     host = os.environ["AWS_ENDPOINT_URL"]
     admin = pafs.S3FileSystem(endpoint_override=host.split("://")[-1], scheme=host.split("://")[0],

@@ -54,7 +54,7 @@ def _reset_peak_rss() -> None:
 
 def run_store(kind: str, root: Path, batch_size: int, start: Any, end: Any,
               memory_limit: str | None = None) -> dict[str, float]:
-    from repast.materialize import materialize
+    from repast.jobs.materialize import materialize
     from repast.store import FeatureStore
 
     project = f"bench_{kind}_{os.getpid()}"

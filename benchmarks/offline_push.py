@@ -26,7 +26,7 @@ import pyarrow as pa
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from repast import FeatureStore  # noqa: E402
-from repast.scaffold import init_repo  # noqa: E402
+from repast.cli.scaffold import init_repo  # noqa: E402
 
 
 def _row(driver: int) -> pa.Table:

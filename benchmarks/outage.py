@@ -27,7 +27,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from repast.scaffold import init_repo  # noqa: E402
+from repast.cli.scaffold import init_repo  # noqa: E402
 from repast.store import FeatureStore  # noqa: E402
 from tests.e2e.backend_processes import PostgresProcess  # noqa: E402
 from tests.e2e.test_server_harness import RedisProcess, ServerProcess  # noqa: E402

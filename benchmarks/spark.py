@@ -60,7 +60,7 @@ def spark_conf(master: str) -> dict[str, str]:
 
 def spark_engine(workdir: Path, master: str) -> tuple[object, list[object]]:
     """The Spark engine over the same files, as SparkSources."""
-    from repast.config import RepoConfig
+    from repast.config.repo_config import RepoConfig
     from repast.definitions import FeatureView, SparkSource
     from repast.offline.spark import SparkOfflineConfig, SparkOfflineEngine
 
@@ -133,8 +133,8 @@ def write_result(job: object, path: str, out: Path) -> int:
 
 def timed_retrieval(engine_kind: str, path: str, workdir: Path, master: str) -> dict[str, float]:
     from repast.definitions import RepoContents
-    from repast.feature_refs import resolve_features
-    from repast.retrieval import entity_input
+    from repast.definitions.feature_refs import resolve_features
+    from repast.jobs.retrieval import entity_input
 
     # spark-sql: the entity rows stay in Spark (an SQL string), so the driver holds only batches.
     entity_df: object = f"SELECT * FROM parquet.`{workdir / 'entity.parquet'}`" if engine_kind == "spark-sql" \
@@ -167,9 +167,9 @@ def timed_retrieval(engine_kind: str, path: str, workdir: Path, master: str) -> 
 
 def timed_materialization(entities: int, master: str) -> dict[str, float]:
     """1 row per entity x 10 features, from Spark into Redis, written by the executors."""
-    from repast.config import RepoConfig
+    from repast.config.repo_config import RepoConfig
     from repast.definitions import Entity, FeatureView, Field, SparkSource
-    from repast.materialize import OnlineSink
+    from repast.jobs.materialize import OnlineSink
     from repast.offline.spark import SparkOfflineConfig, SparkOfflineEngine
     from repast.online.redis import RedisOnlineConfig, RedisOnlineStore
     from repast.types import Float32, Int64

@@ -2,7 +2,7 @@
 
 from repast import types
 from repast.client import Client
-from repast.config import RepoConfig
+from repast.config.repo_config import RepoConfig
 from repast.definitions import (
     BatchFeatureView,
     Entity,
@@ -21,7 +21,7 @@ from repast.definitions.logging_config import FileLoggingDestination, LoggingCon
 from repast.definitions.project import Project
 from repast.definitions.saved_dataset import SavedDataset, SavedDatasetFileStorage
 from repast.feast_paths import install as _install_feast_paths
-from repast.push import PushMode
+from repast.jobs.push import PushMode
 from repast.store import FeatureStore
 from repast.types import ValueType
 from repast.version import __version__ as __version__

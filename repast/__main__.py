@@ -1,5 +1,5 @@
 """`python -m repast` runs the `repast` command."""
 
-from repast.cli import run
+from repast.cli.main import run
 
 run()

@@ -19,7 +19,7 @@ import orjson
 from repast.definitions import FeatureService
 
 if TYPE_CHECKING:
-    from repast.online_read import OnlineResponse
+    from repast.jobs.online_read import OnlineResponse
     from repast.registry.remote import ServerConnection
 
 
@@ -68,7 +68,7 @@ class Client:
         """
         body: dict[str, Any] = {"entities": entity_columns(entity_rows), "full_feature_names": full_feature_names,
                                 **_feature_selection(features)}
-        from repast.online_read import OnlineResponse
+        from repast.jobs.online_read import OnlineResponse
 
         return OnlineResponse.from_feast_dict(self._post("/get-online-features", body))
 
@@ -100,7 +100,7 @@ class Client:
                                 **_feature_selection(features)}
         if exact:  # only then: Feast's body has no such key
             body["exact"] = True
-        from repast.online_read import OnlineResponse
+        from repast.jobs.online_read import OnlineResponse
 
         return OnlineResponse.from_feast_dict(self._post("/retrieve-online-documents", body))
 

@@ -21,7 +21,7 @@ _DEFS = "repast.definitions"
 FEAST_PATHS: dict[str, dict[str, str]] = {
     "repast.data_source": {
         "DataSource": f"{_DEFS}.sources:DataSource", "PushSource": f"{_DEFS}.sources:PushSource",
-        "RequestSource": f"{_DEFS}.sources:RequestSource", "PushMode": "repast.push:PushMode",
+        "RequestSource": f"{_DEFS}.sources:RequestSource", "PushMode": "repast.jobs.push:PushMode",
     },
     "repast.data_format": {"ParquetFormat": f"{_DEFS}.sources:ParquetFormat",
                            "CsvFormat": f"{_DEFS}.sources:CsvFormat"},
@@ -48,8 +48,9 @@ FEAST_PATHS: dict[str, dict[str, str]] = {
         "SavedDatasetStorage": f"{_DEFS}.saved_dataset:SavedDatasetStorage",
     },
     "repast.feature_store": {"FeatureStore": "repast.store:FeatureStore"},
-    "repast.repo_config": {"RepoConfig": "repast.config:RepoConfig", "RegistryConfig": "repast.config:RegistryConfig"},
-    "repast.online_response": {"OnlineResponse": "repast.online_read:OnlineResponse"},
+    "repast.repo_config": {"RepoConfig": "repast.config.repo_config:RepoConfig",
+                           "RegistryConfig": "repast.config.repo_config:RegistryConfig"},
+    "repast.online_response": {"OnlineResponse": "repast.jobs.online_read:OnlineResponse"},
     "repast.infra.offline_stores.offline_store": {"RetrievalJob": "repast.offline.base:RetrievalJob"},
     "repast.infra.offline_stores.file_source": {
         "FileSource": f"{_DEFS}.sources:FileSource",

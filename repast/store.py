@@ -13,7 +13,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from repast.config import RepoConfig, find_config, load_config
+from repast.config.repo_config import RepoConfig, find_config, load_config
 from repast.definitions import (
     DataSource,
     Entity,
@@ -24,9 +24,11 @@ from repast.definitions import (
 )
 from repast.definitions.registry_objects import kind_of
 from repast.errors import RegistryConflict
+from repast.jobs.repo_files import collect, diff, load_repo, version_changes
+from repast.jobs.validation import validate
 from repast.offline.base import OfflineEngine
 from repast.online.base import OnlineStore
-from repast.plugins import OFFLINE, ONLINE, build_plugin
+from repast.plugins.table import OFFLINE, ONLINE, build_plugin
 from repast.registry import (
     Change,
     HistoryEntry,
@@ -35,14 +37,12 @@ from repast.registry import (
     contents_from_snapshot,
     open_registry_store,
 )
-from repast.repo import collect, diff, load_repo, version_changes
 from repast.store_feast import FeastSurface, check_project, matches_tags
-from repast.validation import validate
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from repast.apply import OnlineEffect
+    from repast.jobs.apply import OnlineEffect
 
 
 def _applied_by() -> str:
@@ -126,7 +126,7 @@ class FeatureStore(FeastSurface):
 
     def plan_repo_with_effects(self) -> tuple[list[Change], list[OnlineEffect]]:
         """`plan_repo`, and which views would lose their online data (or have none) and be refilled."""
-        from repast.apply import online_effects
+        from repast.jobs.apply import online_effects
 
         desired = self._load_repo()
         snapshot = self.registry.store.read(self.project)
@@ -138,8 +138,8 @@ class FeatureStore(FeastSurface):
         return self.apply_repo_with_effects()[0]
 
     def apply_repo_with_effects(self) -> tuple[list[Change], list[OnlineEffect]]:
-        """`apply_repo`, and what it did to online data (see repast/apply.py)."""
-        from repast.apply import online_effects
+        """`apply_repo`, and what it did to online data (see repast/jobs/apply.py)."""
+        from repast.jobs.apply import online_effects
 
         self.registry.store.check_writable("apply definitions")
         desired = self._load_repo()
@@ -153,7 +153,7 @@ class FeatureStore(FeastSurface):
     def _diff(self, desired: RepoContents, snapshot: Snapshot, partial: bool) -> list[Change]:
         """The definitions' diff with new view versions, plus on-demand functions to sign when a
         signing key is set."""
-        from repast.signing import unsigned_changes
+        from repast.definitions.signing import unsigned_changes
 
         changes = version_changes(diff(desired, snapshot, partial), snapshot)
         return changes + unsigned_changes(desired, snapshot, changes, self.registry.signing_key)
@@ -223,8 +223,8 @@ class FeatureStore(FeastSurface):
         return changes, snapshot.version, before, after
 
     def _commit(self, changes: list[Change], version: int, before: RepoContents, after: RepoContents) -> None:
-        from repast.apply import commit
-        from repast.signing import sign_changes
+        from repast.definitions.signing import sign_changes
+        from repast.jobs.apply import commit
 
         changes = sign_changes(changes, self.registry.signing_key)
         commit(self.registry.store, self.online_store, self.project, changes, version, before, after, _applied_by())
@@ -276,21 +276,21 @@ class FeatureStore(FeastSurface):
     def get_feature_service(self, name: str, allow_registry_cache: bool = True) -> FeatureService:
         return self.registry.contents().get("feature_service", name)  # type: ignore[no-any-return]
 
-    # ---- training data (repast/retrieval.py) ------------------------------------------------
+    # ---- training data (repast/jobs/retrieval.py) ------------------------------------------------
     def get_historical_features(self, entity_df: pd.DataFrame | Any = None,
                                 features: list[str] | FeatureService | None = None,
                                 full_feature_names: bool = False, start_date: datetime | None = None,
                                 end_date: datetime | None = None) -> Any:
-        from repast.retrieval import get_historical_features
+        from repast.jobs.retrieval import get_historical_features
 
         return get_historical_features(self.registry.contents(), self.offline_engine, entity_df, features,
                                        full_feature_names, start_date, end_date)
 
-    # ---- online serving (repast/materialize.py, repast/online_read.py, repast/push.py) -------
+    # ---- online serving (repast/jobs/materialize.py, repast/jobs/online_read.py, repast/jobs/push.py) -------
     def materialize(self, start_date: datetime, end_date: datetime,
                     feature_views: list[str] | None = None, progress: Any = None) -> Any:
         """Load, per view, the latest row per entity with start <= event_ts <= end into the online store."""
-        from repast.materialize import materialize
+        from repast.jobs.materialize import materialize
 
         return materialize(self.registry, self.offline_engine, self.online_store, start_date, end_date,
                            feature_views, progress)
@@ -298,7 +298,7 @@ class FeatureStore(FeastSurface):
     def materialize_incremental(self, end_date: datetime, feature_views: list[str] | None = None,
                                 progress: Any = None) -> Any:
         """Like materialize, each view starting where its last run ended (or end - ttl)."""
-        from repast.materialize import materialize_incremental
+        from repast.jobs.materialize import materialize_incremental
 
         return materialize_incremental(self.registry, self.offline_engine, self.online_store, end_date,
                                        feature_views, progress)
@@ -307,28 +307,28 @@ class FeatureStore(FeastSurface):
                             entity_rows: list[dict[str, Any]] | dict[str, list[Any]],
                             full_feature_names: bool = False) -> Any:
         """Latest values per entity, with status and event timestamp per value: an OnlineResponse."""
-        from repast.online_read import get_online_features
+        from repast.jobs.online_read import get_online_features
 
         return get_online_features(self.registry, self.online_store, features, entity_rows, full_feature_names)
 
     def push(self, push_source_name: str, df: Any, allow_registry_cache: bool = True, to: Any = None,
              transform_on_write: bool = True) -> None:
         """Write fresh rows of a push source to the online store, the offline source, or both."""
-        from repast.push import push
+        from repast.jobs.push import push
 
         push(self.registry, self.offline_engine, self.online_store, push_source_name, df, to)
 
     def write_to_online_store(self, feature_view_name: str, df: Any, inputs: Any = None,
                               allow_registry_cache: bool = True, transform_on_write: bool = True) -> None:
         """Write rows of one feature view directly to the online store (checked first)."""
-        from repast.push import write_to_online_store
+        from repast.jobs.push import write_to_online_store
 
         write_to_online_store(self.registry, self.online_store, feature_view_name,
                               df if df is not None else inputs)
 
     def write_to_offline_store(self, feature_view_name: str, df: Any, allow_registry_cache: bool = True) -> None:
         """Append rows of one feature view to its batch source (checked first; safe under concurrent writers)."""
-        from repast.push import write_to_offline_store
+        from repast.jobs.push import write_to_offline_store
 
         write_to_offline_store(self.registry, self.offline_engine, feature_view_name, df, allow_registry_cache)
 
@@ -343,13 +343,13 @@ class FeatureStore(FeastSurface):
         serve_ui(self, host=host, port=port, root_path=root_path, server_url=server_url,
                  registry_ttl_sec=registry_ttl_sec, key=tls_key_path or None, cert=tls_cert_path or None)
 
-    # ---- vector retrieval (repast/documents.py, repast/documents_offline.py) ------------------
+    # ---- vector retrieval (repast/vector/documents.py, repast/vector/offline.py) ------------------
     def retrieve_online_documents_v2(self, features: list[str], top_k: Any = None, query: Any = None,
                                      distance_metric: str | None = None, query_string: str | None = None,
                                      filters: dict[str, Any] | None = None, *, exact: bool = False) -> Any:
         """The top_k documents of one view nearest to `query` (and/or matching `query_string`): an
         OnlineResponse with the join keys, the features and `distance` (lower is closer) per hit."""
-        from repast.documents import retrieve_online_documents_v2
+        from repast.vector.documents import retrieve_online_documents_v2
 
         top_k, query = _top_k_and_query(top_k, query)
         return retrieve_online_documents_v2(self, features, query, top_k, distance_metric, query_string, filters,
@@ -370,7 +370,7 @@ class FeatureStore(FeastSurface):
                            query_string: str | None = None, filters: dict[str, Any] | None = None) -> Any:
         """Point-in-time retrieval from the offline store: the documents as they were at `as_of`
         (default now; each entity's latest row at or before it, ttl applied), ranked exactly."""
-        from repast.documents_offline import retrieve_documents
+        from repast.vector.offline import retrieve_documents
 
         top_k, query = _top_k_and_query(top_k, query)
         return retrieve_documents(self, features, query, top_k, as_of, distance_metric, query_string, filters)

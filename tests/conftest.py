@@ -65,7 +65,7 @@ def unique_name() -> str:
 @pytest.fixture
 def sample_repo(tmp_path: Path) -> Iterator[Path]:
     """A fresh `repast init` sample repo (embedded defaults) in a temporary directory."""
-    from repast.scaffold import init_repo
+    from repast.cli.scaffold import init_repo
 
     yield init_repo(tmp_path / "repo", "sample")
 

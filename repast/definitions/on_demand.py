@@ -4,7 +4,7 @@ The function is stored in the registry (cloudpickle, base64) with its source tex
 so a serving process can run it without the repo's files. A view read from the registry keeps the
 serialized function as it is and deserializes it only when it is run (`udf`, `transform`):
 listing, describing and dumping definitions never run stored code. With a signing key (see
-repast/signing.py) the stored HMAC is checked first. Whoever can write the registry can otherwise
+repast/definitions/signing.py) the stored HMAC is checked first. Whoever can write the registry can otherwise
 run code in every process that runs the view; protect the registry like code (docs/security.md).
 """
 
@@ -79,7 +79,7 @@ class OnDemandFeatureView(ProjectableMixin):
 
             assert self._udf_payload is not None
             if self.signing_key is not None:
-                from repast.signing import check_udf_signature
+                from repast.definitions.signing import check_udf_signature
 
                 check_udf_signature(self.signing_key, self.name, self._udf_payload, self.udf_signature)
             self._udf = cloudpickle.loads(base64.b64decode(self._udf_payload))
@@ -150,7 +150,7 @@ def on_demand_feature_view(*, sources: list[Any], schema: list[Field], mode: str
 
     pandas mode: the function takes and returns a DataFrame. python mode: it takes and returns a
     dict of column name -> list of values. `write_to_online_store=True`: computed when its input
-    views are written and stored (see repast.on_demand_writes for which views qualify).
+    views are written and stored (see repast.ondemand.writes for which views qualify).
     `track_metrics` is accepted for Feast compatibility (the server's /metrics always count requests).
     """
 

@@ -76,7 +76,7 @@ class SavedDataset:
     def to_arrow(self) -> Any:
         import pyarrow.parquet as pq
 
-        from repast.offline.filesystems import filesystem_for  # s3:// and gs:// as FileSource paths
+        from repast.offline.storage_paths import filesystem_for  # s3:// and gs:// as FileSource paths
 
         fs, inner = filesystem_for(self._path(), getattr(self.storage, "s3_endpoint_override", None))
         return pq.read_table(inner, filesystem=fs)

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 def check_vector_field(field: Field) -> None:
     """An indexed vector is an Array(Float32|Float64) with a positive vector_length and a known metric.
     The metric is stored by its canonical name (L2, COSINE, INNER_PRODUCT); it defaults to L2."""
-    from repast.vector import parse_metric
+    from repast.vector.semantics import parse_metric
 
     what = f"Field '{field.name}'"
     if not field.vector_index:

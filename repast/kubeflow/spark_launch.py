@@ -13,7 +13,7 @@ import time
 import uuid
 from typing import Any
 
-from repast.config import MOUNTED_CONFIG_PATH
+from repast.config.repo_config import MOUNTED_CONFIG_PATH
 from repast.errors import InputError, RepastError
 
 GROUP, VERSION, PLURAL = "sparkoperator.k8s.io", "v1beta2", "sparkapplications"

@@ -13,10 +13,10 @@ from typing import Any
 
 import yaml
 
-from repast.config import load_config, parse_config
+from repast.config.repo_config import load_config, parse_config
 from repast.errors import ConfigError, InputError
 from repast.store import FeatureStore
-from repast.timestamps import parse_time
+from repast.types.timestamps import parse_time
 
 
 def open_store(feature_store_yaml: str = "", config_path: str = "", repo_path: str = "") -> FeatureStore:

@@ -13,9 +13,9 @@ import pyarrow as pa
 if TYPE_CHECKING:
     import pandas as pd
 
-    from repast.config import BackendConfig, RepoConfig
+    from repast.config.repo_config import BackendConfig, RepoConfig
     from repast.definitions import DataSource, FeatureView
-    from repast.feature_refs import FeatureRequest
+    from repast.definitions.feature_refs import FeatureRequest
 
 
 class RetrievalJob(ABC):
@@ -32,7 +32,7 @@ class RetrievalJob(ABC):
         and endpoint as for FileSource paths, see docs/offline.md)."""
         import pyarrow.parquet as pq
 
-        from repast.offline.filesystems import explain, filesystem_for, is_remote
+        from repast.offline.storage_paths import explain, filesystem_for, is_remote
 
         fs, inner = filesystem_for(path, endpoint_override)
         try:
@@ -58,7 +58,7 @@ class RetrievalJob(ABC):
         import pyarrow.parquet as pq
 
         from repast.errors import InputError
-        from repast.offline.filesystems import filesystem_for, is_remote
+        from repast.offline.storage_paths import filesystem_for, is_remote
 
         path = storage.to_dict()["path"]
         base = self.repo_path()
@@ -150,7 +150,7 @@ class OfflineEngine(ABC):
 
 def cast_to_view_types(batch: Any, view: FeatureView) -> Any:
     """A RecordBatch or Table with its feature columns in the types the view declares."""
-    from repast.typed_columns import offline_column
+    from repast.types.columns import offline_column
 
     declared = {f.name: f.dtype for f in view.features}
     target = pa.schema([pa.field(f.name, declared[f.name].to_arrow() if f.name in declared else f.type)

@@ -1,6 +1,6 @@
 """DuckDBOfflineEngine: the embedded engine over Parquet and CSV files, scanned in place.
 
-Dialect code only (the shared structure is repast/offline/sql_engine.py). The point-in-time join
+Dialect code only (the shared structure is repast/offline/sql_base.py). The point-in-time join
 is one DuckDB query: the entity key frame (Arrow, zero-copy) ASOF-joined to each view's rows. The
 ASOF inequality runs on a struct of a HUGEINT holding (event_ts, created_ts) and the row's place in
 the source, so that among equal event times the greatest created timestamp wins and among exact
@@ -23,21 +23,21 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 import pyarrow as pa
 from pydantic import Field, field_validator
 
-from repast.backend_config import BackendConfig
 from repast.definitions import DataSource, FileSource
 from repast.errors import InputError
-from repast.offline.files import list_source_files, read_schema, schema_file, source_filesystem, write_part
-from repast.offline.filesystems import explain, is_remote
-from repast.offline.remote_scan import PLACE_COLUMN, remote_dataset, scan_reader, window_filter
-from repast.offline.sql_engine import KEYS_TABLE, ROW, TS, SQLOfflineEngine
+from repast.offline.file_sources import list_source_files, read_schema, schema_file, source_filesystem, write_part
+from repast.offline.object_scan import PLACE_COLUMN, remote_dataset, scan_reader, window_filter
+from repast.offline.sql_base import KEYS_TABLE, ROW, TS, SQLOfflineEngine
+from repast.offline.storage_paths import explain, is_remote
+from repast.plugins.base_config import BackendConfig
 from repast.sql_quoting import quote_ident, quote_literal
-from repast.timestamps import as_utc
+from repast.types.timestamps import as_utc
 
 if TYPE_CHECKING:
     import duckdb
     import pyarrow.fs as pafs
 
-    from repast.feature_refs import FeatureRequest, ViewRequest
+    from repast.definitions.feature_refs import FeatureRequest, ViewRequest
 
 q = quote_ident
 # (event_us, created_us) packed into one ordered HUGEINT: event_us * 2^64 + (created_us + 2^63).
@@ -150,7 +150,7 @@ class DuckDBOfflineEngine(SQLOfflineEngine):
         return f"read_parquet({listing}, union_by_name = {len(files) > 1})"
 
     def _remote_relation(self, source: FileSource, files: list[str], window: tuple[datetime, datetime] | None) -> str:
-        """A deferred Arrow scan of the source on object storage (see repast/offline/remote_scan.py)."""
+        """A deferred Arrow scan of the source on object storage (see repast/offline/object_scan.py)."""
         fs, _ = source_filesystem(source, str(self.repo_config.repo_path), self.config.endpoint_override)
         dataset = remote_dataset(source, fs, files, _directory_of(source, fs))
         expr = window_filter(dataset, source.timestamp_field, window)

@@ -16,7 +16,7 @@ import pyarrow.csv as pcsv
 
 from repast.errors import InputError
 from repast.sql_quoting import quote_ident
-from repast.timestamps import UTC_US
+from repast.types.timestamps import UTC_US
 
 if TYPE_CHECKING:
     import psycopg

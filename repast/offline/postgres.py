@@ -1,6 +1,6 @@
 """PostgresOfflineEngine: PostgreSQLSource tables and queries, the join pushed down into SQL.
 
-Dialect code only (the shared structure is repast/offline/sql_engine.py). Data moves as CSV
+Dialect code only (the shared structure is repast/offline/sql_base.py). Data moves as CSV
 through COPY in both directions and is parsed by Arrow, so no Python runs per row (except for
 array and bytea values, decoded per value). The point-in-time join needs no index: entity rows and
 view rows are interleaved in one ordered window per view, and each entity row takes the last view
@@ -16,18 +16,18 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import pyarrow as pa
 
-from repast.backend_config import PostgresConnectionConfig
 from repast.definitions import DataSource, PostgreSQLSource
 from repast.errors import DefinitionError, InputError, StoreUnavailable, require_module
 from repast.offline.pg_arrow import arrow_to_csv, pg_type, read_query, schema_of
-from repast.offline.sql_engine import KEYS_TABLE, ROW, TS, SQLOfflineEngine, SQLRetrievalJob
+from repast.offline.sql_base import KEYS_TABLE, ROW, TS, SQLOfflineEngine, SQLRetrievalJob
+from repast.plugins.base_config import PostgresConnectionConfig
 from repast.sql_quoting import quote_ident, quote_literal
-from repast.timestamps import as_utc
+from repast.types.timestamps import as_utc
 
 if TYPE_CHECKING:
     import psycopg
 
-    from repast.feature_refs import FeatureRequest, ViewRequest
+    from repast.definitions.feature_refs import FeatureRequest, ViewRequest
 
 q = quote_ident
 

@@ -1,6 +1,6 @@
 """SparkOfflineEngine: SparkSources and FileSources read by Spark, the join run in Spark SQL.
 
-Dialect code only (the shared structure is repast/offline/sql_engine.py; the retrieval job and the
+Dialect code only (the shared structure is repast/offline/sql_base.py; the retrieval job and the
 staging of results are in repast/offline/spark_job.py). The session runs with ANSI SQL and double
 quoted identifiers, so the shared SQL runs unchanged, and with a UTC session time zone.
 
@@ -10,7 +10,7 @@ last view row before it (`last(..., ignorenulls)`), so there is no self-join and
 
 The tie rule (the row last in the source's order wins exact ties): a file's rows are placed by
 (file path, row index in the file), both read from Spark's `_metadata` column. Sorting by path
-is the source order of repast/offline/files.py (the original file, then parts by name) for local
+is the source order of repast/offline/file_sources.py (the original file, then parts by name) for local
 paths without characters that URI encoding changes; rows of a Spark table or query are placed in
 the order Spark reads them.
 """
@@ -27,21 +27,21 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import pyarrow as pa
 
-from repast.backend_config import BackendConfig
-from repast.capabilities import Capability
 from repast.definitions import DataSource, FileSource, SparkSource
 from repast.errors import DefinitionError, require_module
-from repast.offline.files import list_source_files, read_schema
+from repast.offline.file_sources import list_source_files, read_schema
 from repast.offline.spark_job import SparkRetrievalJob, spark_entity, staged_batches
-from repast.offline.sql_engine import KEYS_TABLE, ROW, TS, SQLOfflineEngine
+from repast.offline.sql_base import KEYS_TABLE, ROW, TS, SQLOfflineEngine
+from repast.plugins.base_config import BackendConfig
+from repast.plugins.capabilities import Capability
 from repast.sql_quoting import quote_ident
-from repast.timestamps import as_utc
+from repast.types.timestamps import as_utc
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
     from repast.definitions import FeatureView
-    from repast.feature_refs import FeatureRequest, ViewRequest
+    from repast.definitions.feature_refs import FeatureRequest, ViewRequest
 
 q = quote_ident
 FILE_COLUMN = "__repast_file"  # hidden columns of a file source's view: where each row comes from
@@ -188,8 +188,8 @@ class SparkOfflineEngine(SQLOfflineEngine):
     def write_rows(self, source: DataSource, table: pa.Table) -> None:
         self.check_source(source)
         local = self._local_files(source)
-        if local is not None:  # the same immutable part files DuckDB writes (repast/offline/files.py)
-            from repast.offline.files import write_part
+        if local is not None:  # the same immutable part files DuckDB writes (repast/offline/file_sources.py)
+            from repast.offline.file_sources import write_part
 
             write_part(local, str(self.repo_config.repo_path), table)
             return

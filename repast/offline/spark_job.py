@@ -23,12 +23,12 @@ import pyarrow.parquet as pq
 
 from repast.errors import ConfigError
 from repast.offline.base import RetrievalJob
-from repast.offline.planning import ROW, TS, assemble, check_entity, key_frame
+from repast.offline.point_in_time import ROW, TS, assemble, check_entity, key_frame
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
-    from repast.feature_refs import FeatureRequest
+    from repast.definitions.feature_refs import FeatureRequest
     from repast.offline.spark import SparkOfflineEngine
 
 BATCH_SIZE = 100_000
@@ -156,7 +156,7 @@ class SparkRetrievalJob(RetrievalJob):
     def to_spark_df(self) -> DataFrame:
         """The result as a distributed Spark DataFrame, in entity order: entity columns, then
         features. On-demand views run on the executors (mapInArrow), batch by batch, with the same
-        code as `to_arrow` (repast/offline/planning.py `assemble`), so repast must be importable there."""
+        code as `to_arrow` (repast/offline/point_in_time.py `assemble`), so repast must be importable there."""
         from pyspark.sql import functions as F
 
         entity, ts = self._spark_entity()
@@ -229,7 +229,7 @@ class SparkRetrievalJob(RetrievalJob):
     def to_parquet(self, path: str, endpoint_override: str | None = None) -> None:
         """Write the result to one Parquet file (local, s3://, gs://), a batch at a time, so the
         driver's memory stays flat whatever the result's size."""
-        from repast.offline.filesystems import filesystem_for
+        from repast.offline.storage_paths import filesystem_for
 
         fs, inner = filesystem_for(path, endpoint_override)
         writer: pq.ParquetWriter | None = None

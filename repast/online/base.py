@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 import pyarrow as pa
 
-from repast.capabilities import Capability
+from repast.plugins.capabilities import Capability
 
 if TYPE_CHECKING:
-    from repast.config import BackendConfig, RepoConfig
+    from repast.config.repo_config import BackendConfig, RepoConfig
     from repast.definitions import FeatureView
 
 # One read result per requested key: None when the key is not stored, else a tuple of the event
@@ -85,7 +85,7 @@ class OnlineStore(ABC):
     """
 
     Config: type[BackendConfig]
-    # Capabilities as data (repast/capabilities.py): callers check before writing.
+    # Capabilities as data (repast/plugins/capabilities.py): callers check before writing.
     capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.WRITE})
     # Whether a read waits for a thread of the store's own (its bound on a frozen server): the
     # feature server then never waits for it on its event loop, where the wait would hold every

@@ -18,8 +18,8 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from repast.typed_columns import json_default
 from repast.types import Array, FeatureType, Struct
+from repast.types.columns import json_default
 
 Decoder = Callable[[Any], Any]
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -20,9 +20,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from repast.errors import EntityKeyError, InputError
-from repast.timestamps import normalize_timestamps
-from repast.typed_columns import ColumnTypeError, to_declared
 from repast.types import Array, FeatureType, Set
+from repast.types.columns import ColumnTypeError, to_declared
+from repast.types.timestamps import normalize_timestamps
 
 if TYPE_CHECKING:
     from repast.definitions import FeatureView
@@ -152,7 +152,7 @@ def write_rows(view: FeatureView, batch: pa.RecordBatch | pa.Table, integer_keys
     features = {f.name: _cast_feature(cols[f.name], f.dtype, view.name, f.name) for f in view.features}
     for f in view.features:
         if f.vector_index:  # wrong lengths, NaN, nulls: refused naming the row, before anything is written
-            from repast.vector import check_vector_column
+            from repast.vector.semantics import check_vector_column
 
             check_vector_column(features[f.name], f, view.name, cols[view.join_keys[0]] if view.join_keys else None)
     if integer_keys:

@@ -21,7 +21,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field
 
-from repast.backend_config import PostgresConnectionConfig
 from repast.definitions import FeatureView
 from repast.errors import EntityKeyError, InputError, StoreUnavailable, require_module
 from repast.online.base import (
@@ -34,9 +33,10 @@ from repast.online.base import (
 )
 from repast.online.codec import BYTES_TYPES, is_nested, nested_json, struct_fields_decoder
 from repast.online.keys import WriteRows, write_rows
-from repast.online.vector_postgres import build_vector_indexes, ensure_vector_storage, unbuilt_vector_indexes
+from repast.plugins.base_config import PostgresConnectionConfig
 from repast.sql_quoting import quote_ident
 from repast.types import Array, FeatureType, Struct
+from repast.vector.postgres import build_vector_indexes, ensure_vector_storage, unbuilt_vector_indexes
 
 _MIN_TS = -(2**63)
 _PG_TYPES = {"Int32": "INTEGER", "Int64": "BIGINT", "Float32": "REAL", "Float64": "DOUBLE PRECISION",

@@ -20,12 +20,12 @@ import numpy as np
 import pyarrow as pa
 from pydantic import Field, SecretStr
 
-from repast.backend_config import BackendConfig
 from repast.definitions import FeatureView
 from repast.errors import ConfigError, StoreUnavailable, require_module
 from repast.online.base import OnlineStore, ReadRow, new_storage_record, parse_storage_record, view_signature
 from repast.online.codec import Decoder, text_decoder, text_values
 from repast.online.keys import write_rows
+from repast.plugins.base_config import BackendConfig
 
 _ROWS_PER_CALL = 1000  # rows per script call: bounds the time Redis is busy with one call
 

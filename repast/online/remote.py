@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field, SecretStr
 
-from repast.backend_config import BackendConfig
-from repast.capabilities import Capability
 from repast.errors import ConfigError, EntityKeyError, StoreUnavailable
 from repast.online.base import OnlineStore, ReadRow
 from repast.online.keys import SEPARATOR, key_types
-from repast.timestamps import as_utc
+from repast.plugins.base_config import BackendConfig
+from repast.plugins.capabilities import Capability
+from repast.types.timestamps import as_utc
 
 if TYPE_CHECKING:
     import pyarrow as pa

@@ -24,7 +24,6 @@ from typing import Any, Literal
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from repast.backend_config import BackendConfig
 from repast.definitions import FeatureView
 from repast.errors import StoreUnavailable
 from repast.online.base import (
@@ -36,9 +35,10 @@ from repast.online.base import (
 )
 from repast.online.codec import Decoder, sql_decoder, sql_values
 from repast.online.keys import integer_key, write_rows
-from repast.online.vector_sqlite import vector_decoders, vector_encoder, vector_layout
+from repast.plugins.base_config import BackendConfig
 from repast.sql_quoting import quote_ident
 from repast.types import Array, FeatureType, Struct
+from repast.vector.sqlite import vector_decoders, vector_encoder, vector_layout
 
 _META = "repast_online_views"
 _MIN_TS = -(2**63)

@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING
 from repast.definitions.registry_objects import KINDS, RepoContents, object_from_dict
 from repast.errors import StoreUnavailable
 from repast.log_limit import FailureLog
-from repast.plugins import PLUGINS, REGISTRY, build_plugin
+from repast.plugins.table import PLUGINS, REGISTRY, build_plugin
 from repast.registry.base import Change, HistoryEntry, MaterializationRecord, RegistryStore, Snapshot
 
 if TYPE_CHECKING:
-    from repast.config import RepoConfig
+    from repast.config.repo_config import RepoConfig
 
 # registry_type -> "module:Class": this kind's part of the one plugin table.
 REGISTRY_STORES = PLUGINS[REGISTRY]

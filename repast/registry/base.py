@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
 
-from repast.capabilities import Capability, require
+from repast.plugins.capabilities import Capability, require
 
 
 @dataclass(frozen=True)

@@ -24,13 +24,13 @@ from repast.registry.base import (
     RegistryStore,
     Snapshot,
 )
-from repast.registry.conditional import Stale, conditional_object
-from repast.timestamps import as_utc
+from repast.registry.conditional_write import Stale, conditional_object
+from repast.types.timestamps import as_utc
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from repast.config import RegistryConfig, RepoConfig
+    from repast.config.repo_config import RegistryConfig, RepoConfig
 
 _WRITE_ATTEMPTS = 20
 

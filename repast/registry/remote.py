@@ -15,8 +15,8 @@ import threading
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from repast.capabilities import Capability
 from repast.errors import ConfigError, FeatureNotFound, StoreUnavailable, require_module
+from repast.plugins.capabilities import Capability
 from repast.registry.base import (
     Change,
     HistoryEntry,
@@ -29,7 +29,7 @@ from repast.registry.base import (
 if TYPE_CHECKING:
     import httpx
 
-    from repast.config import RegistryConfig, RepoConfig
+    from repast.config.repo_config import RegistryConfig, RepoConfig
 
 
 class ServerConnection:

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from repast.backend_config import masked_url
 from repast.errors import ConfigError, MissingExtra, RegistryConflict, RepastError, StoreUnavailable
+from repast.plugins.base_config import masked_url
 from repast.registry.base import (
     Change,
     HistoryEntry,
@@ -21,10 +21,10 @@ from repast.registry.base import (
     RegistryStore,
     Snapshot,
 )
-from repast.timestamps import as_utc
+from repast.types.timestamps import as_utc
 
 if TYPE_CHECKING:
-    from repast.config import RegistryConfig, RepoConfig
+    from repast.config.repo_config import RegistryConfig, RepoConfig
 
 F = TypeVar("F", bound=Callable[..., Any])
 

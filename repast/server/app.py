@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from repast.definitions import FeatureService, PushSource
 from repast.errors import FeatureNotFound, StoreUnavailable
-from repast.online_read import get_online_features
+from repast.jobs.online_read import get_online_features
 from repast.server.auth import auth_from_config
 from repast.server.dispatch import StoreCalls
 from repast.server.documents import document_routes
@@ -42,7 +42,7 @@ from repast.server.schemas import (
     parse_online_request,
     request_schema,
 )
-from repast.timestamps import as_utc
+from repast.types.timestamps import as_utc
 
 if TYPE_CHECKING:
     from repast.store import FeatureStore

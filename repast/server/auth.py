@@ -12,7 +12,7 @@ from __future__ import annotations
 import hmac
 from enum import Enum
 
-from repast.config import FeatureServerConfig, TokenAuthConfig
+from repast.config.repo_config import FeatureServerConfig, TokenAuthConfig
 from repast.server.errors import ApiError
 
 OPEN_PATHS = frozenset({"/health", "/ready"})

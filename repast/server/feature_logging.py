@@ -26,9 +26,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 if TYPE_CHECKING:
-    from repast.config import FeatureLoggingConfig
+    from repast.config.repo_config import FeatureLoggingConfig
     from repast.definitions.feature_service import FeatureService
-    from repast.online_read import OnlineResponse
+    from repast.jobs.online_read import OnlineResponse
 
 _MAX_ROWS_PER_FILE = 50_000
 

@@ -18,7 +18,7 @@ ENV_HEADER_TIMEOUT = "REPAST_HEADER_TIMEOUT_SECONDS"
 ENV_MAX_HEADER_BYTES = "REPAST_MAX_HEADER_BYTES"
 
 if TYPE_CHECKING:
-    from repast.config import FeatureServerConfig
+    from repast.config.repo_config import FeatureServerConfig
 
 
 @dataclass(frozen=True)

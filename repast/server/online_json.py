@@ -6,7 +6,7 @@ the per-request-shape parts (feature names, the join key columns' statuses) are 
 read plan, each view's rows are encoded by orjson in one call where their values are numbers, and
 event timestamps are formatted by orjson. Nothing is kept between requests but those templates:
 values, statuses and ages are computed from the rows read now. Requests with on-demand views take
-the general path (repast.online_read), which runs their transformations.
+the general path (repast.jobs.online_read), which runs their transformations.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from repast.jobs.online_read import ReadPlan, ViewRead, entity_row_columns, get_online_features, read_plan
 from repast.online.codec import EPOCH
 from repast.online.keys import serialize_request_keys
-from repast.online_read import ReadPlan, ViewRead, entity_row_columns, get_online_features, read_plan
 from repast.server.responses import json_value, online_response_json
 
 if TYPE_CHECKING:

@@ -8,7 +8,7 @@ import orjson
 from starlette.responses import Response
 
 if TYPE_CHECKING:
-    from repast.online_read import OnlineResponse
+    from repast.jobs.online_read import OnlineResponse
 
 
 def json_response(data: Any, status_code: int = 200) -> Response:

@@ -17,7 +17,7 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, StrictBool, StrictStr, ValidationError, model_validator
 
 from repast.server.errors import invalid_request, malformed_json
-from repast.timestamps import UTC_US, as_utc
+from repast.types.timestamps import UTC_US, as_utc
 
 Body = TypeVar("Body", bound="RequestBody")
 

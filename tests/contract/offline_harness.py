@@ -15,12 +15,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from repast.config import RepoConfig
+from repast.config.repo_config import RepoConfig
 from repast.definitions import DataSource, Entity, FeatureView, Field, FileSource, PostgreSQLSource, RepoContents
-from repast.feature_refs import resolve_features
+from repast.definitions.feature_refs import resolve_features
+from repast.jobs.retrieval import entity_input
 from repast.offline.base import OfflineEngine, RetrievalJob, SpineRange
-from repast.plugins import OFFLINE
-from repast.retrieval import entity_input
+from repast.plugins.table import OFFLINE
 from tests.contract.plugins import suite_params
 from tests.object_storage import ObjectServer
 
@@ -88,7 +88,7 @@ class ObjectStorageHarness(DuckDBHarness):
 
     def __init__(self, root: Path, scheme: str, server: ObjectServer) -> None:
         from repast.offline.duckdb import DuckDBOfflineConfig, DuckDBOfflineEngine
-        from repast.offline.filesystems import filesystem_for
+        from repast.offline.storage_paths import filesystem_for
 
         self.root = root
         self.storage = scheme  # the engine is still duckdb: the suites run unchanged

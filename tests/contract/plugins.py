@@ -1,4 +1,4 @@
-"""Which backends each contract suite runs on, taken from the one plugin table (repast/plugins.py).
+"""Which backends each contract suite runs on, taken from the one plugin table (repast/plugins/table.py).
 
 Every class of a kind runs its kind's suite (once, whatever its names in the table), once per
 variant (a SQL registry on SQLite and on PostgreSQL), unless NOT_IN_SUITE says why not: a new
@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from repast.plugins import OFFLINE, ONLINE, PLUGINS, REGISTRY
+from repast.plugins.table import OFFLINE, ONLINE, PLUGINS, REGISTRY
 
 # (kind, type) -> why that type does not run the kind's contract suite.
 NOT_IN_SUITE = {

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-import repast.apply
+import repast.jobs.apply
 from repast import FeatureStore
 from repast.errors import RegistryConflict, StoreUnavailable
 from tests.contract.test_online_features import store  # noqa: F401  (every online store)
@@ -34,16 +34,16 @@ class InjectedFailure(Exception):
 
 @pytest.fixture
 def fail_at() -> Iterator[list[str]]:
-    """Names of apply checkpoints that raise InjectedFailure (see repast.apply)."""
+    """Names of apply checkpoints that raise InjectedFailure (see repast.jobs.apply)."""
     points: list[str] = []
 
     def hook(name: str) -> None:
         if name in points:
             raise InjectedFailure(name)
 
-    repast.apply.checkpoint_hook = hook
+    repast.jobs.apply.checkpoint_hook = hook
     yield points
-    repast.apply.checkpoint_hook = None
+    repast.jobs.apply.checkpoint_hook = None
 
 
 def change_repo(repo: Path) -> None:
@@ -64,7 +64,7 @@ def statuses(store: FeatureStore) -> set[str]:  # noqa: F811
 
 
 def storage_of(store: FeatureStore, name: str) -> str | None:  # noqa: F811
-    from repast.repo import load_repo
+    from repast.jobs.repo_files import load_repo
 
     contents, _ = load_repo(store.repo_path)
     view = contents.feature_views[name]
@@ -110,16 +110,16 @@ def test_apply_refused_by_a_concurrent_apply_leaves_no_storage_behind(store: Fea
 
     def concurrent_apply(name: str) -> None:
         if name == "before_commit":
-            repast.apply.checkpoint_hook = None
+            repast.jobs.apply.checkpoint_hook = None
             entity.description = "changed by another apply"
             other.apply([entity])
 
-    repast.apply.checkpoint_hook = concurrent_apply
+    repast.jobs.apply.checkpoint_hook = concurrent_apply
     try:
         with pytest.raises(RegistryConflict):
             store.apply_repo()
     finally:
-        repast.apply.checkpoint_hook = None
+        repast.jobs.apply.checkpoint_hook = None
         other.online_store.close()
     assert storage_of(store, "new_stats") is None
     store.registry.refresh()
@@ -149,10 +149,10 @@ def test_locked_registry_is_a_clear_error_and_changes_nothing(sample_repo: Path,
 
 _KILLED_APPLY = """
 import os, sys
-import repast.apply
+import repast.jobs.apply
 from repast import FeatureStore
 point = sys.argv[2]
-repast.apply.checkpoint_hook = lambda name: os.kill(os.getpid(), 9) if name == point else None
+repast.jobs.apply.checkpoint_hook = lambda name: os.kill(os.getpid(), 9) if name == point else None
 FeatureStore(sys.argv[1]).apply_repo()
 """
 

@@ -17,8 +17,8 @@ import yaml
 
 from repast import FeatureStore
 from repast.errors import EntityKeyError, InputError
-from repast.online_read import FieldStatus
-from repast.push import PushMode
+from repast.jobs.online_read import FieldStatus
+from repast.jobs.push import PushMode
 from tests.contract.test_online_store import STORES, drop_postgres_schema, f32, online_store_config
 
 NOW = datetime.now(UTC).replace(microsecond=0)

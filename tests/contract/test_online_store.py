@@ -22,10 +22,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from repast import Entity, FeatureView, Field, FileSource
-from repast.config import RepoConfig
+from repast.config.repo_config import RepoConfig
 from repast.errors import StoreUnavailable
 from repast.online.base import OnlineStore
-from repast.plugins import ONLINE, build_plugin
+from repast.plugins.table import ONLINE, build_plugin
 from repast.types import (
     Array,
     Bool,

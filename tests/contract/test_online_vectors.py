@@ -1,6 +1,6 @@
 """The vector section of the online store contract: run on every store declaring vector search.
 
-Each store's ranking is checked against a NumPy brute force (repast.vector.exact_distances, ties by
+Each store's ranking is checked against a NumPy brute force (repast.vector.semantics.exact_distances, ties by
 entity key) for every metric on generated data; approximate indexes must reach recall@10 >= 0.95.
 The stores are driven through FeatureStore, as users call them, so the response shape is checked
 too. Stores without the capability (Redis) refuse with an error naming the store.
@@ -26,7 +26,7 @@ from repast import Entity, FeatureStore, FeatureView, Field, FileSource, PushSou
 from repast.errors import DefinitionError, InputError, VectorSearchUnsupported
 from repast.online import VECTOR_SEARCH
 from repast.types import Array, Float32, String, ValueType
-from repast.vector import Metric, exact_distances
+from repast.vector.semantics import Metric, exact_distances
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 METRICS = [m.value for m in Metric]

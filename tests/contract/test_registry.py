@@ -17,11 +17,11 @@ from typing import Any
 import pytest
 
 from repast import Entity, FeatureService, FeatureView, Field, FileSource
-from repast.config import RepoConfig
+from repast.cli.scaffold import generate_driver_stats
+from repast.config.repo_config import RepoConfig
 from repast.errors import DefinitionError, FeatureNotFound, RegistryConflict
-from repast.plugins import REGISTRY
+from repast.plugins.table import REGISTRY
 from repast.registry.base import Change
-from repast.scaffold import generate_driver_stats
 from repast.store import FeatureStore
 from repast.types import Float32, Int64
 from tests.contract.plugins import suite_params

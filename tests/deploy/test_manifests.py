@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from repast.config import ENV_CONFIG_PATH, MOUNTED_CONFIG_PATH, parse_config
+from repast.config.repo_config import ENV_CONFIG_PATH, MOUNTED_CONFIG_PATH, parse_config
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"

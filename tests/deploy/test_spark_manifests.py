@@ -13,7 +13,7 @@ import jsonschema
 import pytest
 import yaml
 
-from repast.config import MOUNTED_CONFIG_PATH, parse_config
+from repast.config.repo_config import MOUNTED_CONFIG_PATH, parse_config
 from repast.spark.__main__ import parser
 from tests.deploy.test_manifests import one, render
 

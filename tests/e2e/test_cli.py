@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 import typer
 
-from repast.cli import app
-from repast.scaffold import generate_driver_stats
+from repast.cli.main import app
+from repast.cli.scaffold import generate_driver_stats
 
 FEAST_STYLE_REPO = Path(__file__).parent / "feast_style_repo"
 GROUPS = {  # CLI group -> the names `repast init` registers in it

@@ -57,7 +57,7 @@ def test_a_locked_sqlite_registry_is_one_error_line(repo: Path) -> None:
 
 
 def test_a_missing_extra_names_the_extra_to_install() -> None:
-    from repast.cli import user_errors
+    from repast.cli.main import user_errors
 
     cli = typer.Typer()
 

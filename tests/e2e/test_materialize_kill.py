@@ -35,7 +35,7 @@ RUN = '''
 import sys
 from datetime import datetime
 from repast import FeatureStore
-from repast.materialize import materialize
+from repast.jobs.materialize import materialize
 store = FeatureStore(repo_path=sys.argv[1])
 materialize(store.registry, store.offline_engine, store.online_store, datetime.fromisoformat(sys.argv[2]),
             datetime.fromisoformat(sys.argv[3]), batch_size=2_000)

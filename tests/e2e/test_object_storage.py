@@ -15,9 +15,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from repast import FeatureStore
+from repast.cli.scaffold import generate_driver_stats
 from repast.errors import InputError, ObjectStoreError
-from repast.offline.filesystems import filesystem_for
-from repast.scaffold import generate_driver_stats
+from repast.offline.storage_paths import filesystem_for
 from tests.object_storage import ObjectServer
 
 DEFINITIONS = '''
@@ -104,7 +104,7 @@ def test_a_wrong_credential_is_an_error_naming_the_bucket_and_the_setting(
     repo, data_url, _ = s3_repo
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wrong")
     from repast.definitions import FileSource
-    from repast.offline.files import list_source_files
+    from repast.offline.file_sources import list_source_files
 
     with pytest.raises(ObjectStoreError, match=f"s3://{s3_server.bucket} .*FileSource 'src' path .*AWS_ACCESS_KEY_ID"):
         list_source_files(FileSource(name="src", path=data_url, timestamp_field="event_timestamp"), str(repo))
@@ -118,7 +118,7 @@ def test_a_missing_bucket_in_the_registry_path_is_an_error_naming_it(tmp_path: P
 
 def test_a_materialization_window_downloads_only_the_row_groups_it_needs(tmp_path: Path,
                                                                           s3_server: ObjectServer) -> None:
-    from repast.config import RepoConfig
+    from repast.config.repo_config import RepoConfig
     from repast.definitions import Entity, FeatureView, Field, FileSource
     from repast.offline import remote_scan
     from repast.offline.duckdb import DuckDBOfflineConfig, DuckDBOfflineEngine
@@ -143,7 +143,7 @@ def test_a_materialization_window_downloads_only_the_row_groups_it_needs(tmp_pat
 
 
 def test_a_file_uri_source_is_read_and_written_like_a_local_path(tmp_path: Path) -> None:
-    from repast.config import RepoConfig
+    from repast.config.repo_config import RepoConfig
     from repast.definitions import FileSource
     from repast.offline.duckdb import DuckDBOfflineConfig, DuckDBOfflineEngine
 

@@ -20,8 +20,8 @@ from typing import Any
 import httpx
 import pytest
 
+from repast.cli.scaffold import init_repo
 from repast.errors import StoreUnavailable
-from repast.scaffold import init_repo
 from repast.store import FeatureStore
 from tests.e2e.backend_processes import PostgresProcess
 from tests.e2e.test_server_harness import RedisProcess, ServerProcess, run_repast

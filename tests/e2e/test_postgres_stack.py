@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from repast import FeatureStore
-from repast.scaffold import generate_driver_stats
+from repast.cli.scaffold import generate_driver_stats
 
 DEFINITIONS = """
 from datetime import timedelta

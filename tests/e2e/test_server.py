@@ -19,8 +19,8 @@ import pandas as pd
 import pytest
 
 from repast import Client
+from repast.cli.scaffold import init_repo
 from repast.errors import FeatureNotFound
-from repast.scaffold import init_repo
 from repast.store import FeatureStore
 from tests.e2e.test_server_harness import ServerProcess, run_repast
 

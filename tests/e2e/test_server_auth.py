@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from repast.scaffold import init_repo
+from repast.cli.scaffold import init_repo
 from tests.e2e.test_server_harness import ServerProcess, run_repast
 
 pytestmark = pytest.mark.slow

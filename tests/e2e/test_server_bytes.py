@@ -14,8 +14,8 @@ import orjson
 import pandas as pd
 import pytest
 
-from repast.online_read import OnlineResponse
-from repast.scaffold import init_repo
+from repast.cli.scaffold import init_repo
+from repast.jobs.online_read import OnlineResponse
 from repast.store import FeatureStore
 from tests.e2e.test_server_harness import ServerProcess, run_repast
 

@@ -19,7 +19,7 @@ import httpx
 import orjson
 import pytest
 
-from repast.scaffold import init_repo
+from repast.cli.scaffold import init_repo
 from repast.store import FeatureStore
 from tests.e2e.test_server_harness import ServerProcess, run_repast
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from repast.scaffold import init_repo
+from repast.cli.scaffold import init_repo
 from repast.store import FeatureStore
 from tests.e2e.test_server_harness import RedisProcess, ServerProcess, run_repast
 

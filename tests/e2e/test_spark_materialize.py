@@ -37,7 +37,7 @@ RUN = '''
 import sys, time
 from datetime import datetime
 from repast import FeatureStore
-from repast.materialize import materialize
+from repast.jobs.materialize import materialize
 store = FeatureStore(repo_path=sys.argv[1])
 store.offline_engine.spark  # the session starts before the kill clock does
 print("ready", flush=True)

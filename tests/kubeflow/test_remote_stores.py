@@ -15,7 +15,7 @@ import httpx
 import pytest
 import yaml
 
-from repast.config import parse_config
+from repast.config.repo_config import parse_config
 from repast.errors import ConfigError, RepastError, StoreUnavailable
 from repast.store import FeatureStore
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from repast.config import ENV_CONFIG_PATH
+from repast.config.repo_config import ENV_CONFIG_PATH
 from repast.errors import ConfigError, InputError
 from repast.kubeflow import tasks
 

@@ -22,8 +22,8 @@ with warnings.catch_warnings():  # starlette asks for "httpx2", which is not rel
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
+from repast.cli.scaffold import init_repo
 from repast.registry import Change
-from repast.scaffold import init_repo
 from repast.store import FeatureStore
 from repast.ui import create_ui_app
 

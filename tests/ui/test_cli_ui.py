@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from repast.scaffold import init_repo
+from repast.cli.scaffold import init_repo
 from tests.ui.conftest import REPAST, ROOT, running_ui
 
 pytestmark = pytest.mark.slow

@@ -20,7 +20,7 @@ READ, WRITE = "ui-read-token", "ui-write-token"
 @pytest.fixture(scope="module")
 def remote(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FeatureStore, str]]:
     """A feature server over the sample repo, applied twice and materialized."""
-    from repast.scaffold import init_repo
+    from repast.cli.scaffold import init_repo
 
     repo = init_repo(tmp_path_factory.mktemp("remote") / "repo", "sample")
     served = FeatureStore(repo)
@@ -78,7 +78,7 @@ def test_the_registry_routes_answer_only_for_the_served_project(remote: tuple[Fe
 
 @pytest.fixture(scope="module")
 def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    from repast.scaffold import init_repo
+    from repast.cli.scaffold import init_repo
 
     repo = init_repo(tmp_path_factory.mktemp("secured") / "repo", "sample")
     path = repo / "feature_store.yaml"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from repast.config import ENV_CONFIG_PATH, RepoConfig, find_config, load_config
+from repast.config.repo_config import ENV_CONFIG_PATH, RepoConfig, find_config, load_config
 from repast.errors import ConfigError
 
 
@@ -286,7 +286,7 @@ def test_environment_variable_names_the_config_file(tmp_path: Path, monkeypatch:
 
 
 def test_masked_url_hides_only_the_password() -> None:
-    from repast.config import masked_url
+    from repast.config.repo_config import masked_url
 
     assert masked_url("postgresql+psycopg://app:s3cret@db:5432/features") == "postgresql+psycopg://app:***@db:5432/features"
     assert masked_url("postgresql://postgres@127.0.0.1/test") == "postgresql://postgres@127.0.0.1/test"
@@ -296,7 +296,7 @@ def test_masked_url_hides_only_the_password() -> None:
 # ---- Feast 0.67's feature_store.yaml keys ----------------------------------------------------------
 
 def test_feast_067_keys_are_accepted_with_their_meaning(tmp_path: Path) -> None:
-    from repast.config import parse_config
+    from repast.config.repo_config import parse_config
 
     config = parse_config({
         "project": "p", "offline_store": {"type": "dask"}, "batch_engine": {"type": "local"},
@@ -314,14 +314,14 @@ def test_feast_067_keys_are_accepted_with_their_meaning(tmp_path: Path) -> None:
 ])
 def test_feast_keys_whose_behaviour_would_differ_are_refused_by_name(tmp_path: Path, data: dict[str, object],
                                                                      message: str) -> None:
-    from repast.config import parse_config
+    from repast.config.repo_config import parse_config
 
     with pytest.raises(ConfigError, match=message):
         parse_config({"project": "p", **data}, "feature_store.yaml", tmp_path)
 
 
 def test_the_dask_offline_store_is_the_embedded_engine(tmp_path: Path) -> None:
-    from repast.config import parse_config
+    from repast.config.repo_config import parse_config
     from repast.offline import OFFLINE_ENGINES
 
     config = parse_config({"project": "p", "offline_store": {"type": "dask"}}, "feature_store.yaml", tmp_path)

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from repast.config import load_config
-from repast.config_display import displayable, masked_connection_string, masked_url
+from repast.config.display import displayable, masked_connection_string, masked_url
+from repast.config.repo_config import load_config
 
 
 @pytest.mark.parametrize(("url", "shown"), [

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from repast.config import load_config
+from repast.config.repo_config import load_config
 from repast.errors import ConfigError
 
 BOMB = """project: p

@@ -387,7 +387,7 @@ def test_view_loaded_from_json_binds_entities_and_drops_key_columns_from_its_fea
 def test_on_demand_function_runs_after_loading_from_json_in_another_process(tmp_path: Path) -> None:
     # The view is defined in a repo file using a helper from another repo file, serialized, the
     # files deleted; a fresh interpreter that never saw the repo loads the JSON and runs it.
-    from repast.repo import load_repo
+    from repast.jobs.repo_files import load_repo
 
     repo = tmp_path / "repo"
     repo.mkdir()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from repast.config import RepoConfig
+from repast.config.repo_config import RepoConfig
 from repast.offline.duckdb import DuckDBOfflineConfig, DuckDBOfflineEngine, available_memory_bytes
 
 

@@ -10,10 +10,10 @@ import httpx
 import pytest
 
 from repast import FeatureService, FeatureStore
-from repast.config import FeatureLoggingConfig
+from repast.config.repo_config import FeatureLoggingConfig
 from repast.feature_logging import LoggingConfig
 from repast.infra.offline_stores.file_source import FileLoggingDestination
-from repast.online_read import FieldStatus, OnlineResponse
+from repast.jobs.online_read import FieldStatus, OnlineResponse
 from repast.server.app import create_app
 from repast.server.feature_logging import ServedRowLogger, read_feature_log
 

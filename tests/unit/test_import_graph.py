@@ -15,7 +15,7 @@ from pathlib import Path
 import repast
 
 ROOT = Path(repast.__file__).parent
-PLUGIN_TABLE = "repast.plugins"
+PLUGIN_TABLE = "repast.plugins.table"
 PLUGIN_TARGET = re.compile(r"^repast(\.\w+)+:\w+$")
 
 

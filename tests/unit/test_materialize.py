@@ -12,7 +12,7 @@ import pytest
 
 from repast import FeatureStore, FeatureView
 from repast.errors import FeatureNotFound, InputError, StoreUnavailable, TransientError
-from repast.materialize import BEGINNING_OF_TIME, ViewMaterialization, materialize
+from repast.jobs.materialize import BEGINNING_OF_TIME, ViewMaterialization, materialize
 
 VIEW = "driver_hourly_stats"
 DRIVERS = [1001, 1002, 1003, 1004, 1005]
@@ -149,7 +149,7 @@ def test_watermark_is_recorded_only_after_the_view_finished(store: FeatureStore,
 
 
 def test_transient_store_failures_are_retried(store: FeatureStore, monkeypatch: pytest.MonkeyPatch) -> None:
-    import repast.materialize as m
+    import repast.jobs.materialize as m
 
     monkeypatch.setattr(m, "_RETRY_DELAYS", (0.0, 0.0))
     original = store.online_store.write_batch
@@ -189,7 +189,7 @@ def test_views_with_online_false_are_not_materialized(store: FeatureStore) -> No
 
 def test_any_transient_error_is_retried_and_a_terminal_one_is_not(store: FeatureStore,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    import repast.materialize as m
+    import repast.jobs.materialize as m
 
     monkeypatch.setattr(m, "_RETRY_DELAYS", (0.0, 0.0))
     original = store.online_store.write_batch

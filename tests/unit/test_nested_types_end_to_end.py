@@ -74,7 +74,7 @@ def test_feature_server_json_carries_dicts_uuids_decimals_and_bytes() -> None:
     import json
     import uuid
 
-    from repast.online_read import OnlineResponse
+    from repast.jobs.online_read import OnlineResponse
     from repast.server.responses import online_response_json
 
     body = json.loads(online_response_json(OnlineResponse({

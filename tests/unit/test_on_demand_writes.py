@@ -12,7 +12,7 @@ import pytest
 
 from repast import FeatureStore, Field
 from repast.on_demand_feature_view import on_demand_feature_view
-from repast.on_demand_storage import storage_view
+from repast.ondemand.storage import storage_view
 from repast.types import Float64
 
 NOW = datetime.now(UTC)

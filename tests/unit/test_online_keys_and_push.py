@@ -12,9 +12,9 @@ import pytest
 
 from repast import Entity, FeatureStore, FeatureView, Field, FileSource, PushMode, ValueType
 from repast.errors import ConfigError, EntityKeyError, FeatureNotFound, InputError
+from repast.jobs.push import push_mode
 from repast.online.keys import integer_key, serialize_key_columns, serialize_request_keys, write_rows
 from repast.online.redis import connection_kwargs
-from repast.push import push_mode
 from repast.types import Int64, String
 
 NOW = datetime(2024, 5, 1, tzinfo=UTC)

@@ -11,7 +11,7 @@ import pytest
 
 from repast import Entity, FeatureService, FeatureStore, FeatureView, Field, ValueType
 from repast.errors import EntityKeyError, FeatureNotFound, InputError
-from repast.online_read import FieldStatus, OnlineResponse, read_plan
+from repast.jobs.online_read import FieldStatus, OnlineResponse, read_plan
 from repast.types import Float32, Int64
 
 NOW = datetime.now(UTC).replace(microsecond=0)

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from repast.cli.scaffold import generate_driver_stats
 from repast.errors import DefinitionError
+from repast.jobs.repo_files import diff, load_repo, repo_python_files
 from repast.registry.base import Snapshot
-from repast.repo import diff, load_repo, repo_python_files
-from repast.scaffold import generate_driver_stats
 from repast.store import FeatureStore
 
 HEADER = """\

@@ -17,14 +17,14 @@ from repast.definitions import (
     RequestSource,
     on_demand_feature_view,
 )
+from repast.definitions.feature_refs import resolve_features
 from repast.errors import DefinitionError, InputError
-from repast.feature_refs import resolve_features
+from repast.jobs.retrieval import entity_input
 from repast.offline.base import SpineRange
-from repast.offline.planning import check_entity, entity_timestamp_column, key_frame
-from repast.retrieval import entity_input
-from repast.timestamps import normalize_timestamps
-from repast.transform import apply_on_demand
+from repast.offline.point_in_time import check_entity, entity_timestamp_column, key_frame
+from repast.ondemand.transform import apply_on_demand
 from repast.types import Float64, Int64
+from repast.types.timestamps import normalize_timestamps
 
 driver = Entity(name="driver", join_keys=["driver_id"])
 stats = FeatureView(name="stats", entities=[driver], ttl=timedelta(hours=2),

@@ -11,7 +11,7 @@ import pyarrow as pa
 import pytest
 from pydantic import SecretStr
 
-from repast.config import FeatureServerConfig, TokenAuthConfig
+from repast.config.repo_config import FeatureServerConfig, TokenAuthConfig
 from repast.errors import (
     EntityKeyError,
     FeatureNotFound,

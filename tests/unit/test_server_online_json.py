@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from repast import Entity, FeatureService, FeatureStore, FeatureView, Field, FileSource, ValueType
-from repast.online_read import get_online_features
+from repast.jobs.online_read import get_online_features
 from repast.server.online_json import OnlineJsonAnswers
 from repast.server.responses import online_response_json
 from repast.types import (
@@ -46,7 +46,7 @@ def _table(ids: list[int], values: dict[str, list[Any]], ages: list[timedelta]) 
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> FeatureStore:
-    from repast.scaffold import init_repo
+    from repast.cli.scaffold import init_repo
 
     repo: Path = init_repo(tmp_path_factory.mktemp("json") / "repo", "sample")
     fs = FeatureStore(repo_path=repo)

@@ -9,15 +9,15 @@ import pyarrow.csv as pcsv
 import pytest
 
 from repast import Entity, FeatureService, FeatureView, Field, FileSource, PostgreSQLSource, RequestSource
-from repast.config import RepoConfig
+from repast.cli.scaffold import generate_driver_stats
+from repast.config.repo_config import RepoConfig
 from repast.definitions import RepoContents
 from repast.errors import DefinitionError
+from repast.jobs.validation import validate
 from repast.offline.base import OfflineEngine
 from repast.on_demand_feature_view import on_demand_feature_view
-from repast.scaffold import generate_driver_stats
 from repast.store import FeatureStore
 from repast.types import Float32, Float64, Int64, String
-from repast.validation import validate
 
 driver = Entity(name="driver", join_keys=["driver_id"])
 SCHEMA = [Field(name="conv_rate", dtype=Float32), Field(name="avg_daily_trips", dtype=Int64)]

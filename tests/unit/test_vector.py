@@ -1,4 +1,4 @@
-"""repast.vector: the metric semantics, the exact index, fusion, and the checks on vector fields."""
+"""repast.vector.semantics: the metric semantics, the exact index, fusion, and the checks on vector fields."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from hypothesis.extra import numpy as hnp
 from repast import Field
 from repast.errors import DefinitionError, InputError
 from repast.types import Array, Float32, Float64, Int64, String
-from repast.vector import Metric, VectorMatrix, check_vector_column, exact_distances, fuse, terms
+from repast.vector.semantics import Metric, VectorMatrix, check_vector_column, exact_distances, fuse, terms
 
 
 def embedding(dim: int = 3, metric: str | None = "L2") -> Field:

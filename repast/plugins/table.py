@@ -38,11 +38,11 @@ PLUGINS: dict[str, dict[str, str]] = {
         "remote": "repast.registry.remote:RemoteRegistryStore",
         "object": "repast.registry.object_store:ObjectRegistryStore",  # s3:// and gs:// paths
     },
-    # A capability, not a backend: online_store.type -> its vector search (repast.online.vector_base),
+    # A capability, not a backend: online_store.type -> its vector search (repast.vector.base),
     # built as `Class(online_store)`; a store type missing here cannot search vectors.
     VECTOR: {
-        "sqlite": "repast.online.vector_sqlite:SqliteVectorSearch",
-        "postgres": "repast.online.vector_postgres:PostgresVectorSearch",
+        "sqlite": "repast.vector.sqlite:SqliteVectorSearch",
+        "postgres": "repast.vector.postgres:PostgresVectorSearch",
     },
 }
 

@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 
-from repast.timestamps import as_utc
+from repast.types.timestamps import as_utc
 
 if TYPE_CHECKING:
     from repast.definitions import FileSource

@@ -2,9 +2,9 @@
 
 A store declares the capability by a line in VECTOR_SEARCH (repast.online); a store without one
 (Redis) refuses vector requests with VectorSearchUnsupported naming it. A capability returns
-entity keys in rank order under the rules of repast.vector (distances, ties by entity key,
+entity keys in rank order under the rules of repast.vector.semantics (distances, ties by entity key,
 keyword terms); the caller reads the documents' features through the store's ordinary `read`,
-computes the reported distances with repast.vector, and fuses hybrid rankings, so every store
+computes the reported distances with repast.vector.semantics, and fuses hybrid rankings, so every store
 answers in the same shape with the same numbers.
 """
 
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
     from repast.definitions import FeatureView, Field
     from repast.online.base import OnlineStore, ReadRow
-    from repast.vector import Metric
+    from repast.vector.semantics import Metric
 
 # feature name -> value: a document matches when each named feature equals its value.
 Filters = dict[str, Any]

@@ -24,9 +24,9 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from repast.errors import DefinitionError, InputError
-from repast.online.vector_base import Filters, VectorSearch
 from repast.sql_quoting import quote_ident
-from repast.vector import Metric, terms, text_fields, vector_fields
+from repast.vector.base import Filters, VectorSearch
+from repast.vector.semantics import Metric, terms, text_fields, vector_fields
 
 if TYPE_CHECKING:
     import numpy as np

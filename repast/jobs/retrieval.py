@@ -1,7 +1,7 @@
 """Training data: `get_historical_features` as users call it.
 
 It resolves the feature list against the registry's definitions and normalizes the entity input;
-the offline engine does the rest (repast/offline/planning.py has the steps every engine shares).
+the offline engine does the rest (repast/offline/point_in_time.py has the steps every engine shares).
 """
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
+from repast.definitions.feature_refs import FeatureRequest, resolve_features
 from repast.errors import InputError
-from repast.feature_refs import FeatureRequest, resolve_features
 from repast.offline.base import EntityInput, RetrievalJob, SpineRange
-from repast.offline.planning import TIMESTAMP_COLUMN
-from repast.timestamps import as_utc
+from repast.offline.point_in_time import TIMESTAMP_COLUMN
+from repast.types.timestamps import as_utc
 
 if TYPE_CHECKING:
     from repast.definitions import RepoContents

@@ -13,15 +13,15 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from repast.capabilities import Capability, require
 from repast.definitions import DataSource, FeatureView, PushSource
 from repast.errors import FeatureNotFound, InputError
-from repast.on_demand_writes import refresh_after_write
+from repast.jobs.row_validation import check_rows
+from repast.ondemand.writes import refresh_after_write
 from repast.online.keys import CREATED_TS, EVENT_TS, key_types
-from repast.row_validation import check_rows
-from repast.timestamps import UTC_US, normalize_timestamps
-from repast.typed_columns import ColumnTypeError, to_declared
+from repast.plugins.capabilities import Capability, require
 from repast.types import Array, FeatureType, is_compatible
+from repast.types.columns import ColumnTypeError, to_declared
+from repast.types.timestamps import UTC_US, normalize_timestamps
 
 if TYPE_CHECKING:
     from repast.offline.base import OfflineEngine
@@ -139,7 +139,7 @@ def view_rows(view: FeatureView, table: pa.Table, what: str) -> pa.Table:
     for f in view.features:
         cols[f.name] = _feature(table, source.source_column(f.name), f.dtype, what)
         if f.vector_index:
-            from repast.vector import check_vector_column
+            from repast.vector.semantics import check_vector_column
 
             check_vector_column(cols[f.name], f, view.name, cols[view.join_keys[0]] if view.join_keys else None)
     cols[EVENT_TS] = _timestamp(table, source.timestamp_field, what)
@@ -168,7 +168,7 @@ def offline_rows(source: DataSource, views: list[FeatureView], table: pa.Table, 
         for f in view.features:
             cols[source.source_column(f.name)] = _feature(table, source.source_column(f.name), f.dtype, what)
             if f.vector_index:
-                from repast.vector import check_vector_column
+                from repast.vector.semantics import check_vector_column
 
                 check_vector_column(cols[source.source_column(f.name)], f, view.name, None)
     cols[source.timestamp_field] = _timestamp(table, source.timestamp_field, what)
@@ -184,7 +184,7 @@ def offline_rows(source: DataSource, views: list[FeatureView], table: pa.Table, 
 
 def write_offline(engine: OfflineEngine, source: DataSource, views: list[FeatureView], table: pa.Table,
                   what: str) -> None:
-    """Add the rows to the batch source as one new immutable part (see repast/offline/files.py)."""
+    """Add the rows to the batch source as one new immutable part (see repast/offline/file_sources.py)."""
     rows = offline_rows(source, views, table, what, engine.source_schema(source).names)
     engine.write_rows(source, rows)
 

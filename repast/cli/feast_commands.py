@@ -1,6 +1,6 @@
 """CLI commands Feast users know: projects, delete, saved-datasets, validate, feature view versions.
 
-Registered on the main `repast` app by `register` (one call at the end of repast/cli.py).
+Registered on the main `repast` app by `register` (one call at the end of repast/cli/main.py).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def _json(obj: Any) -> None:
 
 
 def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
-    from repast.cli_base import console, open_store, user_errors
+    from repast.cli.common import console, open_store, user_errors
 
     projects = typer.Typer(help="List and describe projects of this registry.", no_args_is_help=True)
 

@@ -22,9 +22,9 @@ from pydantic import (
     model_validator,
 )
 
-from repast.backend_config import BackendConfig, PostgresConnectionConfig, StrictModel, masked_url
 from repast.errors import ConfigError
-from repast.plugins import OFFLINE, ONLINE, PLUGINS, REGISTRY
+from repast.plugins.base_config import BackendConfig, PostgresConnectionConfig, StrictModel, masked_url
+from repast.plugins.table import OFFLINE, ONLINE, PLUGINS, REGISTRY
 
 CONFIG_FILE = "feature_store.yaml"
 ENV_CONFIG_PATH = "REPAST_FEATURE_STORE_YAML"
@@ -35,13 +35,13 @@ _ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 class RegistryConfig(StrictModel):
-    registry_type: str = "sql"  # a type of the registry plugin table (repast/plugins.py)
+    registry_type: str = "sql"  # a type of the registry plugin table (repast/plugins/table.py)
     # For an s3:// or gs:// path: an S3-compatible server or GCS emulator (path-style addressing).
     endpoint_override: str | None = None
     path: str
     cache_ttl_seconds: float = Field(default=60, ge=0)
     token: SecretStr | None = None
-    signing_key: SecretStr | None = None  # HMAC key for stored on-demand functions (repast/signing.py)
+    signing_key: SecretStr | None = None  # HMAC key for stored on-demand functions (repast/definitions/signing.py)
     # A registry that is down or frozen fails a refresh within these bounds; a serving process
     # then keeps serving the definitions it has (see repast.registry.Registry).
     connect_timeout_seconds: float = Field(default=2, gt=0)
@@ -216,7 +216,7 @@ class RepoConfig(StrictModel):
 
 
 def _backend_config(value: Any, table: dict[str, str], default: str) -> BackendConfig:
-    from repast.backends import config_class
+    from repast.plugins.loader import config_class
 
     if value is None:
         value = {"type": default}
@@ -300,7 +300,7 @@ def load_config(path: str | Path) -> RepoConfig:
         path = path / CONFIG_FILE
     if not path.exists():
         raise ConfigError(f"{path}: not found; run inside a feature repo, pass --repo, or `repast init NAME`")
-    from repast.config_yaml import read_yaml
+    from repast.config.yaml_loader import read_yaml
 
     data = read_yaml(path)
     return parse_config(data, str(path), path.parent.resolve())

@@ -3,7 +3,7 @@
 The documents as they were at `as_of`: per entity, the latest row (by event, then created
 timestamp) with event_ts <= as_of and, when the view has a ttl T, event_ts >= as_of - T — the
 rows materialization would have loaded online at that time. They are ranked exactly, by the same
-VectorMatrix and the same rules (repast.vector) as the SQLite online store, so with as_of = now and
+VectorMatrix and the same rules (repast.vector.semantics) as the SQLite online store, so with as_of = now and
 the view materialized, the hits equal the online store's. An evaluation run can therefore ask what
 a RAG system would have retrieved on a past date, without leaking later documents.
 """
@@ -19,15 +19,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from repast.definitions import FeatureView, Field
-from repast.documents import DocumentQuery, parse_request, retrieve
 from repast.online.base import ReadRow
 from repast.online.keys import EVENT_TS, serialize_key_columns
-from repast.online.vector_base import Filters
-from repast.timestamps import as_utc
-from repast.vector import Metric, VectorMatrix, text_fields
+from repast.types.timestamps import as_utc
+from repast.vector.base import Filters
+from repast.vector.documents import DocumentQuery, parse_request, retrieve
+from repast.vector.semantics import Metric, VectorMatrix, text_fields
 
 if TYPE_CHECKING:
-    from repast.online_read import OnlineResponse
+    from repast.jobs.online_read import OnlineResponse
     from repast.store import FeatureStore
 
 _BEGINNING = datetime(1970, 1, 1, tzinfo=UTC)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from repast.cli_base import open_store, user_errors
+from repast.cli.common import open_store, user_errors
 
 
 @user_errors

@@ -20,7 +20,7 @@ Where the parts of a source go:
 - a single file (`data/driver_stats.parquet`): in the sibling directory
   `data/driver_stats.parquet.parts/`; the source is then the file plus every part in there.
 
-Paths go through pyarrow.fs (repast/offline/filesystems.py), so the same rules hold for local
+Paths go through pyarrow.fs (repast/offline/storage_paths.py), so the same rules hold for local
 paths, file://, s3:// and gs://. `endpoint` below is the S3/GCS endpoint override in force for the
 source (its own `s3_endpoint_override`, else the offline store's `endpoint_override`).
 """
@@ -39,7 +39,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 
 from repast.errors import DefinitionError, InputError
-from repast.offline.filesystems import explain, filesystem_for, is_remote
+from repast.offline.storage_paths import explain, filesystem_for, is_remote
 
 if TYPE_CHECKING:
     from repast.definitions import FileSource

@@ -11,7 +11,7 @@ definitions registered; step 3 runs on every apply, also one with no changes, an
 materialization, so the next one completes the job. Offline files are never touched by apply.
 
 A rebuilt, re-created or newly configured online storage gets a new storage id, and watermarks are
-kept per storage id (see repast/materialize.py): `online_effects` says which views lose their
+kept per storage id (see repast/jobs/materialize.py): `online_effects` says which views lose their
 online data and are refilled by the next `materialize-incremental`.
 """
 
@@ -53,7 +53,7 @@ class OnlineEffect:
 
 def refill_start(view: FeatureView, now: datetime) -> datetime:
     """Where materialize-incremental starts a view without a watermark: now - ttl, or the epoch."""
-    from repast.materialize import BEGINNING_OF_TIME
+    from repast.jobs.materialize import BEGINNING_OF_TIME
 
     return now - view.ttl if view.ttl.total_seconds() > 0 else BEGINNING_OF_TIME
 
@@ -80,7 +80,7 @@ def commit(registry: RegistryStore, online_store: OnlineStore, project: str, cha
            version: int, before: RepoContents, after: RepoContents, applied_by: str) -> None:
     """Commit `changes` (read at `version`) and bring the online storage in line, in the safe order.
     Write-time on-demand views (`write_to_online_store=True`) have storage like feature views."""
-    from repast.on_demand_storage import storage_views
+    from repast.ondemand.storage import storage_views
 
     stored_before, stored_after = storage_views(before), storage_views(after)
     online = [v for v in after.feature_views.values() if v.online] + stored_after

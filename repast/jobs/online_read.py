@@ -19,13 +19,13 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from repast.definitions import FeatureService, FeatureView
+from repast.definitions.feature_refs import OnDemandRequest, ViewRequest, resolve_features
 from repast.errors import EntityKeyError, InputError
-from repast.feature_refs import OnDemandRequest, ViewRequest, resolve_features
-from repast.on_demand_storage import read_stored
+from repast.ondemand.storage import read_stored
+from repast.ondemand.transform import on_demand_values
 from repast.online.base import ReadRow
 from repast.online.codec import datetime_from_us
 from repast.online.keys import key_types, serialize_request_keys
-from repast.transform import on_demand_values
 from repast.types import FeatureType, is_compatible
 
 if TYPE_CHECKING:
@@ -325,7 +325,7 @@ def _request_column(source: str, name: str, dtype: FeatureType, values: list[Any
 def _on_demand(plan: ReadPlan, columns: dict[str, list[Any]], rows: list[list[ReadRow]], n: int,
                full_feature_names: bool) -> dict[str, list[Any]]:
     """Run each on-demand view on the values just read and the request data, through the same
-    code as training data (repast.transform), so online and offline results agree."""
+    code as training data (repast.ondemand.transform), so online and offline results agree."""
     by_name = {r.name: (r, view_rows) for r, view_rows in zip(plan.reads, rows, strict=True)}
     out: dict[str, list[Any]] = {}
     for odr in plan.on_demand:

@@ -1,6 +1,6 @@
 """The configuration models backends share; the bottom layer every backend module imports.
 
-Kept apart from repast/config.py (which looks backends up by `type:`) so that a backend module
+Kept apart from repast/config/repo_config.py (which looks backends up by `type:`) so that a backend module
 importing its base config never imports the module that imports it.
 """
 
@@ -23,7 +23,7 @@ class BackendConfig(StrictModel):
 
 def masked_url(url: str) -> str:
     """`scheme://user:secret@host/...` with the password replaced by `***`, for messages and output."""
-    from repast.config_display import masked_url as parsed_and_masked
+    from repast.config.display import masked_url as parsed_and_masked
 
     return parsed_and_masked(url)
 

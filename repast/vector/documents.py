@@ -2,7 +2,7 @@
 
 One path for every source of documents: a `DocumentSource` ranks entity keys (an online store's
 vector search capability, or the offline documents as of a time) and reads their rows; this module
-checks the request, fuses hybrid rankings, computes the reported distances with repast.vector and
+checks the request, fuses hybrid rankings, computes the reported distances with repast.vector.semantics and
 builds the response, so the online stores and the offline path answer alike.
 
 Response (an OnlineResponse, one row per hit, best first): the view's join key columns, the
@@ -25,11 +25,11 @@ from repast.errors import FeatureNotFound, InputError, VectorSearchUnsupported
 from repast.online.base import ReadRow
 from repast.online.codec import datetime_from_us
 from repast.online.keys import SEPARATOR, key_types
-from repast.online.vector_base import Filters, VectorSearch
-from repast.vector import Metric, exact_distances, fuse, fusion_depth, order_hits, parse_metric, query_vector
+from repast.vector.base import Filters, VectorSearch
+from repast.vector.semantics import Metric, exact_distances, fuse, fusion_depth, order_hits, parse_metric, query_vector
 
 if TYPE_CHECKING:
-    from repast.online_read import OnlineResponse
+    from repast.jobs.online_read import OnlineResponse
     from repast.store import FeatureStore
 
 
@@ -153,7 +153,7 @@ def retrieve(source: DocumentSource, req: DocumentQuery) -> OnlineResponse:
 
 def _response(req: DocumentQuery, read: list[str], found: list[tuple[str, Any]], distances: list[float],
               text_ranks: list[int]) -> OnlineResponse:
-    from repast.online_read import FieldStatus, OnlineResponse
+    from repast.jobs.online_read import FieldStatus, OnlineResponse
 
     view = req.view
     values: dict[str, list[Any]] = entity_columns(view, [k for k, _ in found])
@@ -212,8 +212,8 @@ class OnlineDocuments:
 
 def vector_search_of(store: FeatureStore) -> VectorSearch:
     """The online store's vector search capability (built once per store object)."""
-    from repast.backends import load_class
     from repast.online import VECTOR_SEARCH
+    from repast.plugins.loader import load_class
 
     online = store.online_store
     capability: VectorSearch | None = getattr(online, "_repast_vector_search", None)

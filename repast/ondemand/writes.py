@@ -5,7 +5,7 @@ A view qualifies when its inputs are all feature views (no request data, which o
 carries) read under their own names and sharing one set of join keys; other views with the flag
 are computed at read time as before. After rows of a source view are written, the view is
 recomputed for the written entity keys from the source views' stored values, through the same
-transform code as every other path (repast.transform), and written with the latest event time of
+transform code as every other path (repast.ondemand.transform), and written with the latest event time of
 its inputs, so the store's latest-wins rule applies to it as to any view.
 """
 
@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from repast.definitions import FeatureView, OnDemandFeatureView
-from repast.feature_refs import OnDemandRequest
-from repast.on_demand_storage import storage_view
+from repast.definitions.feature_refs import OnDemandRequest
+from repast.ondemand.storage import storage_view
 from repast.online.keys import CREATED_TS, EVENT_TS
 
 if TYPE_CHECKING:
@@ -40,8 +40,8 @@ def refresh_after_write(registry: Registry, online: OnlineStore, view: FeatureVi
 
 
 def _computed_rows(registry: Registry, online: OnlineStore, odfv: OnDemandFeatureView, keys: pa.Table) -> pa.Table:
-    from repast.online_read import get_online_features
-    from repast.transform import on_demand_values
+    from repast.jobs.online_read import get_online_features
+    from repast.ondemand.transform import on_demand_values
 
     refs = [f"{p.view_name}:{f}" for p in odfv.source_views for f in p.features]
     entity_rows = {k: keys.column(k).to_pylist() for k in keys.column_names}

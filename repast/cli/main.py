@@ -12,9 +12,9 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from repast.capabilities import Capability, has
-from repast.cli_base import _state, app, console, err_console, open_store, user_errors  # noqa: F401 - shared
+from repast.cli.common import _state, app, console, err_console, open_store, user_errors  # noqa: F401 - shared
 from repast.errors import RepastError
+from repast.plugins.capabilities import Capability, has
 
 
 def _table(*headers: str) -> Table:
@@ -36,7 +36,7 @@ def init(name: str = typer.Argument(..., help="Directory (and project name) of t
     """Create a feature repo with a driver-statistics example and generated data."""
     import re
 
-    from repast.scaffold import init_repo
+    from repast.cli.scaffold import init_repo
 
     project = re.sub(r"[^A-Za-z0-9_\-]", "_", Path(name).name)
     target = init_repo(Path(name), project)
@@ -180,7 +180,7 @@ def _add_object_commands(kind: str, command: str, label: str) -> None:
               tags: list[str] = typer.Option(None, "--tags", metavar="KEY=VALUE",
                                              help="Only objects with tag KEY=VALUE (or KEY:VALUE); "
                                                   "repeat for several.")) -> None:
-        from repast.cli_feast import parse_tags
+        from repast.cli.feast_commands import parse_tags
         from repast.store_feast import matches_tags
 
         wanted = parse_tags(tags or [])
@@ -283,7 +283,7 @@ def materialize(start: str = typer.Argument(..., help="Start of the window (ISO 
                                                 help="Only these feature views: repeat the option or "
                                                      "separate names with commas.")) -> None:
     """Load the latest row per entity with START <= event time <= END into the online store."""
-    from repast.timestamps import parse_time
+    from repast.types.timestamps import parse_time
 
     store = open_store()
     start_ts, end_ts = parse_time(start, "START"), parse_time(end, "END")
@@ -299,7 +299,7 @@ def materialize_incremental(
                                                 help="Only these feature views: repeat the option or "
                                                      "separate names with commas.")) -> None:
     """Like materialize, each view from where its last run ended (or END - ttl the first time)."""
-    from repast.timestamps import parse_time
+    from repast.types.timestamps import parse_time
 
     store = open_store()
     end_ts = parse_time(end, "END")
@@ -314,18 +314,18 @@ app.add_typer(config_app, name="config")
 @user_errors
 def config_show() -> None:
     """Print where the configuration was found and its values (secrets masked)."""
-    from repast.config_display import displayable
+    from repast.config.display import displayable
 
     store = open_store()
     console.print(f"# from {store.config_source}: {store.config.repo_path}", highlight=False)
     print(json.dumps(displayable(store.config), indent=2))
 
 
-from repast.cli_ui import ui as _ui  # noqa: E402  (command modules register after the app exists)
+from repast.cli.ui_command import ui as _ui  # noqa: E402  (command modules register after the app exists)
 
 app.command("ui")(_ui)
 
-from repast.cli_feast import register as _register_feast_commands  # noqa: E402
+from repast.cli.feast_commands import register as _register_feast_commands  # noqa: E402
 
 _register_feast_commands(app, GROUPS)
 

@@ -1,6 +1,6 @@
 """Which on-demand views are stored on write (`write_to_online_store=True`) and where: pure
 definitions logic, used when applying (storage to create), reading (read the stored values) and
-writing (repast/on_demand_writes.py recomputes them). See repast/on_demand_writes.py for the rules.
+writing (repast/ondemand/writes.py recomputes them). See repast/ondemand/writes.py for the rules.
 """
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from repast.definitions import FeatureView, OnDemandFeatureView, RepoContents
-from repast.feature_refs import FeatureRequest, ViewRequest
+from repast.definitions.feature_refs import FeatureRequest, ViewRequest
 
 
 def _sources(odfv: OnDemandFeatureView, contents: RepoContents) -> list[FeatureView] | None:

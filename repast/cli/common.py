@@ -2,7 +2,7 @@
 --version options, opening the FeatureStore, and the one mapping of a RepastError to
 `Error: ...` and exit code 1.
 
-Command modules (repast/cli.py, repast/cli_ui.py, ...) import this one, never each other.
+Command modules (repast/cli/main.py, repast/cli/ui_command.py, ...) import this one, never each other.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from repast.cli_help import install as install_help_style
+from repast.cli.help_format import install as install_help_style
 from repast.errors import RepastError
 
 install_help_style()

@@ -24,13 +24,13 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from repast.capabilities import Capability, has, require
 from repast.definitions import FeatureView
 from repast.errors import InputError, TransientError
-from repast.on_demand_writes import refresh_after_write, storage_view
+from repast.jobs.row_validation import check_rows, check_source_types
+from repast.ondemand.writes import refresh_after_write, storage_view
+from repast.plugins.capabilities import Capability, has, require
 from repast.registry.base import MaterializationRecord, MaterializationRun
-from repast.row_validation import check_rows, check_source_types
-from repast.timestamps import as_utc
+from repast.types.timestamps import as_utc
 
 if TYPE_CHECKING:
     from repast.offline.base import OfflineEngine

@@ -1,6 +1,6 @@
 """Resolve `type:` strings to backend classes without importing their drivers up front.
 
-The tables live in repast/plugins.py (one for every kind); these helpers take a "module:Class".
+The tables live in repast/plugins/table.py (one for every kind); these helpers take a "module:Class".
 """
 
 from __future__ import annotations

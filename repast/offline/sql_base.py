@@ -35,12 +35,12 @@ from repast.offline.base import (
     SpineRange,
     cast_to_view_types,
 )
-from repast.offline.planning import ROW, TIMESTAMP_COLUMN, TS, assemble, check_entity, key_frame
+from repast.offline.point_in_time import ROW, TIMESTAMP_COLUMN, TS, assemble, check_entity, key_frame
 from repast.sql_quoting import quote_ident
 
 if TYPE_CHECKING:
     from repast.definitions import DataSource, FeatureView
-    from repast.feature_refs import FeatureRequest, ViewRequest
+    from repast.definitions.feature_refs import FeatureRequest, ViewRequest
 
 q = quote_ident
 KEYS_TABLE = "__repast_keys"  # the key frame, as each engine loads it for the join

@@ -16,14 +16,14 @@ import numpy as np
 import pyarrow as pa
 
 from repast.errors import EntityKeyError, InputError
-from repast.timestamps import normalize_timestamps
-from repast.transform import apply_on_demand
-from repast.typed_columns import offline_column
+from repast.ondemand.transform import apply_on_demand
 from repast.types import is_compatible
+from repast.types.columns import offline_column
+from repast.types.timestamps import normalize_timestamps
 
 if TYPE_CHECKING:
     from repast.definitions import DataSource
-    from repast.feature_refs import FeatureRequest
+    from repast.definitions.feature_refs import FeatureRequest
 
 ROW = "__repast_row"  # entity row number: joins restore the entity frame's order with it
 TS = "__repast_ts"  # the entity timestamp as timestamp[us, UTC]

@@ -12,8 +12,8 @@ from typing import Any
 
 import pyarrow as pa
 
+from repast.definitions.feature_refs import OnDemandRequest
 from repast.errors import DefinitionError
-from repast.feature_refs import OnDemandRequest
 
 
 def apply_on_demand(table: pa.Table, on_demand: list[OnDemandRequest], full_feature_names: bool) -> pa.Table:

@@ -5,7 +5,7 @@ not JSON like other arrays: a 100k x 384 index then loads in one buffer copy, no
 
 Python's bundled sqlite3 cannot load extensions, and an exact float32 scan of 100k x 384 answers
 a top-10 query in a few milliseconds (benchmarks/vector.py), so there is no extension: the
-documents of a view live in an in-process `VectorMatrix` (repast.vector), loaded once, then
+documents of a view live in an in-process `VectorMatrix` (repast.vector.semantics), loaded once, then
 updated incrementally (their keyword terms only from the first keyword search on). Two triggers
 on the view's table log every inserted or updated entity key to `repast_vector_changes`, in the
 writing transaction itself, whichever process writes; before each search the index applies the
@@ -31,9 +31,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from repast.errors import InputError, StoreUnavailable
-from repast.online.vector_base import Filters, VectorSearch
 from repast.sql_quoting import quote_ident
-from repast.vector import Metric, VectorMatrix, text_fields, vector_fields
+from repast.vector.base import Filters, VectorSearch
+from repast.vector.semantics import Metric, VectorMatrix, text_fields, vector_fields
 
 if TYPE_CHECKING:
     from repast.definitions import FeatureView, Field
