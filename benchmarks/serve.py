@@ -13,8 +13,10 @@ noise moves single runs by 10-20%:
   1. one worker, one connection: latency percentiles, repast, the reference and the floor
   2. two workers, eight connections: throughput and p99, repast, the reference and the floor
   3. two workers, eight connections sustained for --sustain seconds: errors and server RSS over time
-Targets (issue 10): repast >= 70% of the reference's throughput in 2, and a p50 <= 2x the
-reference's in 1; 3 -> 0 errors, flat memory. Figures are printed; nothing here is a pass/fail test.
+repast runs twice: as a user starts it (access log on, written to a file) and with --no-access-log.
+Targets (issues 10 and 19): repast as started by default >= 90% of its --no-access-log throughput and
+>= 70% of the reference's in 2, and a p50 <= 2x the reference's in 1; 3 -> 0 errors, flat memory.
+Figures are printed; nothing here is a pass/fail test.
 """
 
 from __future__ import annotations
@@ -78,22 +80,26 @@ def request_bodies(entities: int, count: int = 200) -> list[str]:
 
 
 class Server:
-    """`repast serve` on the benchmark repo, or with `bare_body` the reference app (bare_app.py)
-    under the same uvicorn settings, answering those bytes."""
+    """`repast serve` on the benchmark repo (as a user starts it: access log on, written to a file;
+    or with `access_log=False`, --no-access-log), or with `bare_body` the reference app
+    (bare_app.py) under the same uvicorn settings, answering those bytes."""
 
     def __init__(self, repo: Path, port: int, workers: int, bare_body: Path | None = None,
-                 app: str = "bare_app") -> None:
+                 app: str = "bare_app", access_log: bool = False) -> None:
         self.url = f"http://127.0.0.1:{port}"
+        output: Any = subprocess.DEVNULL
         if bare_body is None:
             command = [str(Path(sys.executable).parent / "repast"), "serve", "--port", str(port),
-                       "--workers", str(workers), "--no-access-log"]
+                       "--workers", str(workers), *([] if access_log else ["--no-access-log"])]
             env = None
+            if access_log:  # a real file, as a container runtime or a log shipper reads stdout
+                output = (repo / f"access-{port}.log").open("wb")
         else:
             command = [sys.executable, "-m", "uvicorn", f"{app}:app", "--port", str(port), "--workers",
                        str(workers), "--no-access-log", "--log-level", "warning"]
             env = {**os.environ, "BARE_APP_BODY": str(bare_body), "FLOOR_APP_DB": str(repo / "data" / "online.db"),
                    "FLOOR_APP_FEATURES": str(FEATURES), "PYTHONPATH": str(Path(__file__).resolve().parent)}
-        self.proc = subprocess.Popen(command, cwd=repo, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        self.proc = subprocess.Popen(command, cwd=repo, stdout=output, stderr=output,
                                      start_new_session=True, env=env)
         import httpx
 
@@ -260,7 +266,8 @@ def _median(values: list[float]) -> float:
 
 def _compare(name: str, runs: list[list[dict[str, float]]]) -> None:
     """Each app's median over the rounds, and the ratios of each round (paired: run back to back)."""
-    names = ("repast", "bare ASGI reference", "floor (SQLite read + orjson only)")
+    names = ("repast serve (default: access log on)", "repast serve --no-access-log", "bare ASGI reference",
+             "floor (SQLite read + orjson only)")
     medians = []
     for app, app_runs in zip(names, runs, strict=True):
         m = {k: _median([r[k] for r in app_runs]) for k in ("p50_ms", "p99_ms", "rps", "cpu_us")}
@@ -268,26 +275,33 @@ def _compare(name: str, runs: list[list[dict[str, float]]]) -> None:
         m["errors"] = sum(r["errors"] for r in app_runs)
         medians.append(m)
         _report(f"{name}, {app} (median of {len(app_runs)} rounds)", m)
-    repast, bare, floor = runs
+    repast, quiet, bare, floor = runs
     throughput = [r["rps"] / b["rps"] for r, b in zip(repast, bare, strict=True)]
+    logged = [r["rps"] / q["rps"] for r, q in zip(repast, quiet, strict=True)]
     latency = [r["p50_ms"] / b["p50_ms"] for r, b in zip(repast, bare, strict=True)]
     floor_throughput = [f["rps"] / b["rps"] for f, b in zip(floor, bare, strict=True)]
     print(f"{name}: repast/bare throughput {_median(throughput):.0%} "
           f"(rounds: {' '.join(f'{x:.0%}' for x in throughput)}; target >= 70% at 8 connections), "
+          f"repast/--no-access-log throughput {_median(logged):.0%} "
+          f"(rounds: {' '.join(f'{x:.0%}' for x in logged)}; target >= 90%), "
           f"p50 {_median(latency):.2f}x the bare p50 (rounds: {' '.join(f'{x:.2f}' for x in latency)}; "
           f"target <= 2x at 1 connection); floor/bare throughput {_median(floor_throughput):.0%}; "
-          f"server CPU per request {medians[0]['cpu_us']:.0f} us repast, {medians[1]['cpu_us']:.0f} us bare, "
-          f"{medians[2]['cpu_us']:.0f} us floor (independent of other load on the machine)", flush=True)
+          f"server CPU per request {medians[0]['cpu_us']:.0f} us repast, {medians[1]['cpu_us']:.0f} us "
+          f"--no-access-log, {medians[2]['cpu_us']:.0f} us bare, {medians[3]['cpu_us']:.0f} us floor "
+          "(independent of other load on the machine)", flush=True)
 
 
 def _side_by_side(repo: Path, bodies: list[str], bare_body: Path, workers: int, connections: int,
                   seconds: int, rounds: int) -> list[list[dict[str, float]]]:
-    """repast, the bare reference and the floor, all started and warmed up, then loaded in turn
-    for `rounds` rounds, so each round compares the three under the same conditions."""
+    """repast (as started by default, and with --no-access-log), the bare reference and the floor,
+    all started and warmed up, then loaded in turn for `rounds` rounds, so each round compares them
+    under the same conditions."""
     servers = []
     try:
-        for reference, app in ((None, ""), (bare_body, "bare_app"), (bare_body, "floor_app")):
-            servers.append(Server(repo, _free_port(), workers=workers, bare_body=reference, app=app))
+        for reference, app, logged in ((None, "", True), (None, "", False), (bare_body, "bare_app", False),
+                                       (bare_body, "floor_app", False)):
+            servers.append(Server(repo, _free_port(), workers=workers, bare_body=reference, app=app,
+                                  access_log=logged))
         for server in servers:
             load(server.url, bodies, min(2, connections), connections, 2)  # warm-up
         runs: list[list[dict[str, float]]] = [[] for _ in servers]

@@ -23,7 +23,7 @@ app = typer.Typer(help="repast: a feature store for machine learning.", no_args_
                   pretty_exceptions_enable=False, add_completion=False)
 console = Console()
 err_console = Console(stderr=True)
-_state: dict[str, Any] = {"repo": None}
+_state: dict[str, Any] = {"repo": None, "opened": []}
 
 
 def _print_version(value: bool) -> None:
@@ -44,13 +44,24 @@ def main(repo: Path = typer.Option(None, "--repo", "-r", "--chdir", "-c", metava
 
 
 def open_store() -> Any:
+    """The repo's FeatureStore; closed (its pools and threads released) when the command ends."""
     from repast.store import FeatureStore
 
-    return FeatureStore(repo_path=_state["repo"])
+    store = FeatureStore(repo_path=_state["repo"])
+    _state["opened"].append(store)
+    return store
+
+
+def close_opened_stores() -> None:
+    """Close every store a command opened (user_errors calls this when the command ends)."""
+    opened: list[Any] = _state["opened"]
+    while opened:
+        opened.pop().close()
 
 
 def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Print a RepastError as one message and exit 1, instead of a traceback."""
+    """Print a RepastError as one message and exit 1, instead of a traceback; close the stores
+    the command opened, however it ends."""
     import functools
 
     @functools.wraps(fn)
@@ -62,4 +73,9 @@ def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             # otherwise read as markup and drop.
             err_console.print(f"[bold red]Error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None
+        finally:
+            try:
+                close_opened_stores()
+            except RepastError:
+                pass  # a store that cannot be reached to close holds nothing worth reporting over the result
     return wrapper

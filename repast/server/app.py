@@ -7,7 +7,7 @@ bytes. Errors of every kind become `{"error", "detail"}` in repast.server.errors
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -16,30 +16,27 @@ from fastapi import FastAPI, Request, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from repast.definitions import FeatureService, PushSource
+from repast.definitions import PushSource
 from repast.errors import FeatureNotFound, StoreUnavailable
-from repast.jobs.online_read import get_online_features
 from repast.server.auth import auth_from_config
 from repast.server.dispatch import StoreCalls
 from repast.server.documents import document_routes
 from repast.server.errors import error_body
 from repast.server.feature_logging import ServedRowLogger
-from repast.server.limits import RequestLimits
+from repast.server.limits import HeaderBounds, RequestLimits
 from repast.server.metrics import ServerMetrics
 from repast.server.middleware import ErrorMiddleware, ServerMiddleware
-from repast.server.online_json import OnlineJsonAnswers
+from repast.server.online_endpoint import OnlineFeaturesEndpoint
 from repast.server.registry_routes import add_registry_routes
-from repast.server.responses import json_response, online_response_json
+from repast.server.responses import json_response
 from repast.server.schemas import (
     GetOnlineFeaturesRequest,
     MaterializeIncrementalRequest,
     MaterializeRequest,
-    OnlineRequest,
     PushRequest,
     WriteToOnlineStoreRequest,
     frame_from_json,
     parse_body,
-    parse_online_request,
     request_schema,
 )
 from repast.types.timestamps import as_utc
@@ -59,52 +56,17 @@ class FeatureServer:
     def __init__(self, store: FeatureStore, metrics: ServerMetrics) -> None:
         self.store = store
         self.metrics = metrics
-        self.limits = RequestLimits.from_config(store.config.feature_server)
         self.reads = StoreCalls(deadline_seconds=store.config.feature_server.read_deadline_seconds,
                                 always_threaded=type(store.online_store).reads_on_own_thread)
-        self.answers = OnlineJsonAnswers(store.registry)
         self._registry_json: tuple[int, str, bytes] | None = None  # (version, ETag, body)
         self.feature_log = ServedRowLogger(store.config.feature_server.feature_logging, str(store.repo_path))
-
-    def online_features(self, body: bytes) -> bytes | Awaitable[bytes]:
-        """The hot path: a get-online-features body in, Feast's response JSON out. Answered at once
-        while the store is read inline (no coroutine to create and await), else an awaitable."""
-        req = parse_online_request(body)
-        rows = req.rows
-        self.limits.check_rows(rows)
-        store = self.store
-        features: Any = req.features
-        if req.feature_service is not None:
-            features = store.get_feature_service(req.feature_service)
-            self.limits.check_values(rows, len(features.feature_refs()))
-            if features.logging_config is not None and self.feature_log.config.enabled:
-                return self._served_and_logged(features, req)
-        else:
-            self.limits.check_values(rows, len(features))
-        args = (store.online_store, features, req.entities, req.full_feature_names)
-        if not self.reads.inline:
-            return self._answered_on_a_thread(args, rows)
-        answer = self.reads.call_inline(self.answers.answer, *args)
-        self.metrics.count_rows(rows)
-        return answer
-
-    async def _answered_on_a_thread(self, args: tuple[Any, ...], rows: int) -> bytes:
-        answer = await self.reads.threaded(self.answers.answer, *args)
-        self.metrics.count_rows(rows)
-        return answer
-
-    async def _served_and_logged(self, service: FeatureService, req: OnlineRequest) -> bytes:
-        """A feature service whose served rows are logged: the log needs the response itself."""
-        store = self.store
-        response = await self.reads.call(get_online_features, store.registry, store.online_store, service,
-                                         req.entities, req.full_feature_names)
-        self.metrics.count_rows(req.rows)
-        self.feature_log.log(service, req.entities, response)  # queued, written off the request path
-        return online_response_json(response)
+        self.online = OnlineFeaturesEndpoint(store.registry, store.online_store, self.reads,
+                                             RequestLimits.from_config(store.config.feature_server),
+                                             metrics, self.feature_log)
 
     async def get_online_features(self, request: Request) -> Response:
         # Served by the middleware's fast lane; this route documents it and serves if mounted alone.
-        answer = self.online_features(await request.body())
+        answer = self.online.answer(await request.body())
         return Response(answer if isinstance(answer, bytes) else await answer, media_type="application/json")
 
     async def push(self, request: Request) -> Response:
@@ -135,6 +97,11 @@ class FeatureServer:
         views = self._known_views(req.feature_views)
         await run_in_threadpool(self.store.materialize_incremental, as_utc(req.end_ts), views)
         return json_response({"status": "ok"})
+
+    def close(self) -> None:
+        """Release the server's own threads (store calls, served-row log); the store is its owner's."""
+        self.feature_log.close()
+        self.reads.close()
 
     def _known_views(self, names: list[str] | None) -> list[str] | None:
         """Check every named view before any is materialized, so a typo writes nothing."""
@@ -233,12 +200,15 @@ def create_app(store: FeatureStore) -> FeatureServerApp:
     app.add_api_route("/metrics", server.metrics_page, methods=["GET"], summary="Prometheus metrics.")
     add_registry_routes(app, store)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.router.on_shutdown.append(server.feature_log.close)  # served rows still queued are written
+    app.router.on_shutdown.append(server.close)  # served rows still queued are written, threads released
     app.state.feature_server = server
     app.add_middleware(ErrorMiddleware)
-    app.entry = ServerMiddleware(app.framework, metrics=metrics, auth=auth_from_config(store.config.feature_server),
-                                 max_body_bytes=store.config.feature_server.max_body_bytes,
-                                 fast_routes={"/get-online-features": server.online_features})
+    config = store.config.feature_server
+    app.entry = ServerMiddleware(app.framework, metrics=metrics, auth=auth_from_config(config),
+                                 max_body_bytes=config.max_body_bytes,
+                                 fast_routes={"/get-online-features": server.online.answer},
+                                 bounds=HeaderBounds.from_config(config))
+    app.router.on_shutdown.append(app.entry.access_log.close)
     return app
 
 

@@ -13,12 +13,21 @@ from typing import TYPE_CHECKING
 
 from repast.server.errors import ApiError
 
-# Header bounds for every worker process: set by repast.server.runner, read by repast.server.protocol.
-ENV_HEADER_TIMEOUT = "REPAST_HEADER_TIMEOUT_SECONDS"
-ENV_MAX_HEADER_BYTES = "REPAST_MAX_HEADER_BYTES"
-
 if TYPE_CHECKING:
     from repast.config.repo_config import FeatureServerConfig
+
+
+@dataclass(frozen=True)
+class HeaderBounds:
+    """How long a request's headers may take to arrive and how large they may be (enforced by
+    repast.server.protocol; feature_server.header_timeout_seconds and max_header_bytes)."""
+
+    timeout_seconds: float = 10.0
+    max_bytes: int = 16384
+
+    @classmethod
+    def from_config(cls, config: FeatureServerConfig) -> HeaderBounds:
+        return cls(config.header_timeout_seconds, config.max_header_bytes)
 
 
 @dataclass(frozen=True)

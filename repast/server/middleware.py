@@ -18,8 +18,10 @@ from typing import Any
 
 from repast.errors import RepastError
 from repast.log_limit import FailureLog
+from repast.server.access_log import AccessLog
 from repast.server.auth import TokenAuth
 from repast.server.errors import JSON_HEADERS, ApiError, exception_body
+from repast.server.limits import HeaderBounds
 from repast.server.metrics import ServerMetrics, endpoint_label
 
 log = logging.getLogger("repast.server")
@@ -53,12 +55,14 @@ async def send_error(send: Any, exc: BaseException) -> None:
 
 class ServerMiddleware:
     def __init__(self, app: Any, metrics: ServerMetrics, auth: TokenAuth | None, max_body_bytes: int,
-                 fast_routes: dict[str, FastHandler] | None = None) -> None:
+                 fast_routes: dict[str, FastHandler] | None = None, bounds: HeaderBounds | None = None) -> None:
         self.app = app
         self.metrics = metrics
         self.auth = auth
         self.max_body_bytes = max_body_bytes
         self.fast_routes = fast_routes or {}
+        self.bounds = bounds or HeaderBounds()  # header bounds the HTTP protocol enforces
+        self.access_log = AccessLog()  # lines of answers the HTTP protocol gives itself
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http":

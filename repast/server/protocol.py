@@ -1,29 +1,40 @@
-"""The HTTP protocol `repast serve` runs: uvicorn's httptools protocol with header bounds.
+"""The HTTP protocol `repast serve` and `repast ui` run: uvicorn's httptools protocol with header
+bounds, and the hot endpoint answered in the protocol itself.
 
 uvicorn bounds neither how long a client may take to send a request's headers nor how large
 they may be: 3,000 connections trickling a header byte now and then stayed open, and a 1 MB
-header was accepted. Here a request's headers must arrive within `header_timeout_seconds` of
+header was accepted. Here a request's headers must arrive within `HeaderBounds.timeout_seconds` of
 their first byte (or of the connection opening), else the connection is closed with 408; header
-bytes beyond `max_header_bytes` are refused with 431. Both answers are JSON like every other
-refusal. The bounds come from feature_server in feature_store.yaml, through the environment so
-`--workers` processes see them too. Without httptools, uvicorn's h11 protocol is used with its
-own header size bound and no header timeout (install "repast[server]" for both).
+bytes beyond `HeaderBounds.max_bytes` are refused with 431. Both answers are JSON like every other
+refusal. The bounds are the served app's own (`bounds` of the server's middleware or of
+`BoundedApp`), built from feature_server in feature_store.yaml by every worker process. A request
+asking to switch protocols (`Connection: Upgrade`: websocket, h2c) is refused at once with a JSON
+400 and its connection closed (httptools hands what follows such a request, its body included, to
+the other protocol, so it cannot be answered as HTTP/1.1). Without
+httptools, uvicorn's h11 protocol is used with its own header size bound and no header timeout
+(install "repast[server]" for both).
 
 The hot endpoint (the server middleware's `fast_routes`: POST /get-online-features) is answered
-here, in the protocol, when the request allows it: the handler turns the body into the answer and
+here, in the protocol, when the request allows it: the endpoint turns the body into the answer and
 the response goes out in one write, as uvicorn would have written it (its default headers, then
-ours). uvicorn's per-request ASGI machinery (a task, the request-response cycle, the proxy-headers
-wrapper, the send/receive messages and a second socket write) cost more than repast's own work for
-a one-entity read. Everything else takes the ASGI path: other endpoints, requests with an access
-log to write, HTTP/1.0 or `Connection: close`, `Expect: 100-continue`, bodies without a declared
-length, a request that fails auth or the body limit (the ASGI path answers the refusal), requests
-pipelined behind one still in flight, and any read that must wait on a thread (the store is slow).
+ours), with its access line queued to repast.server.access_log. uvicorn's per-request ASGI
+machinery (a task, the request-response cycle, the proxy-headers wrapper, the send/receive messages
+and a second socket write) cost more than repast's own work for a one-entity read. A read that must
+wait on a thread (the store is slow) is awaited here in a task of its own; requests pipelined behind
+it wait for its answer. Everything else takes the ASGI path: other endpoints, HTTP/1.0 or
+`Connection: close`, `Expect: 100-continue`, bodies without a declared length, a request that fails
+auth or the body limit (the ASGI path answers the refusal), and requests pipelined behind one still
+in flight.
+
+This subclasses uvicorn's HttpToolsProtocol, which is not a public API: pyproject.toml pins uvicorn
+to the minor version this is tested on, and tests/unit/test_server_protocol_contract.py checks that
+every inherited name used here exists with the signature relied on (docs/server.md says why a
+subclass and not a protocol of our own).
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 from time import perf_counter
 from typing import Any
 
@@ -32,22 +43,47 @@ import orjson
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from repast.server.errors import JSON_HEADERS
-from repast.server.limits import ENV_HEADER_TIMEOUT, ENV_MAX_HEADER_BYTES
-from repast.server.middleware import ServerMiddleware
+from repast.server.limits import HeaderBounds
+from repast.server.middleware import FastHandler, ServerMiddleware
 
 
 class _HeadersTooLarge(Exception):
-    pass
+    """Stops the parser inside a callback (headers too large, or a request refused there)."""
 
 
-_REASONS = {408: b"Request Timeout", 431: b"Request Header Fields Too Large"}
+_REASONS = {400: b"Bad Request", 408: b"Request Timeout", 431: b"Request Header Fields Too Large"}
+
+
+class BoundedApp:
+    """An ASGI app served with header bounds but no hot endpoint (the web UI)."""
+
+    def __init__(self, app: Any, bounds: HeaderBounds) -> None:
+        self.app = app
+        self.bounds = bounds
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self.app(scope, receive, send)
+
+
+class _AwaitedAnswer:
+    """Stands where uvicorn keeps a request's cycle while the hot endpoint's answer is awaited, so
+    uvicorn queues requests pipelined behind it, and a graceful stop or a lost connection finds
+    the fields it looks at."""
+
+    def __init__(self) -> None:
+        self.response_complete = False
+        self.keep_alive = True
+        self.disconnected = False
+        self.message_event = asyncio.Event()
 
 
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.header_timeout = float(os.environ.get(ENV_HEADER_TIMEOUT, "10"))
-        self.max_header_bytes = int(os.environ.get(ENV_MAX_HEADER_BYTES, "16384"))
+        served = _served_app(self.app)
+        bounds = served.bounds if served is not None else HeaderBounds()
+        self.header_timeout = bounds.timeout_seconds
+        self.max_header_bytes = bounds.max_bytes
         self._awaiting_headers = True
         self._header_bytes = 0  # raw bytes received while the headers are incomplete
         self._headers_too_large = False
@@ -55,8 +91,10 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         # Loop time the awaited headers started to count from (None: no headers are being awaited
         # in earnest: they are complete, or the connection idles between requests).
         self._headers_since: float | None = None
-        self._entry = _server_entry(self.app)
-        self._fast: Any = None  # the hot endpoint's handler while its request is being received
+        self._entry = served if isinstance(served, ServerMiddleware) else None
+        self._fast: FastHandler | None = None  # the hot endpoint's handler while its request is under way
+        self._client_text = ""  # the client's address as the access log shows it
+        self._upgrade_refused = False  # an Upgrade request was refused: the connection closes
         self._fast_path = ""
         self._fast_start = 0.0
         self._fast_body: list[bytes] = []
@@ -90,10 +128,12 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
-            self._unsupported_upgrade_warning()  # no websockets here
+            return  # refused when its headers completed; what follows is not HTTP/1.1
         except httptools.HttpParserError:
             if self._headers_too_large:
                 self._refuse_too_large()
+                return
+            if self._upgrade_refused:
                 return
             self.logger.warning("Invalid HTTP request received.")
             self.send_400_response("Invalid HTTP request received.")
@@ -116,6 +156,18 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self.url, self.expect_100_continue = url, expect
         self.headers.extend(headers)  # the list the new scope holds
 
+    def _should_upgrade(self) -> bool:
+        return False  # never switch protocols (uvicorn would hand a websocket request to its ws protocol)
+
+    def _refuse_upgrade(self) -> None:
+        """A request asking to switch protocols (websocket, h2c): refused at once, the connection
+        closed after the answers before it (what follows the request is in the other protocol)."""
+        self._upgrade_refused = True
+        wanted = next((value for name, value in self.headers if name == b"upgrade"), b"")
+        self._refuse(400, "upgrade_not_supported",
+                     f"this server speaks HTTP/1.1 only and does not switch to "
+                     f"'{wanted.decode('latin-1')}': send the request without Connection: Upgrade")
+
     def _refuse_too_large(self) -> None:
         self._refuse(431, "header_too_large", f"request headers exceed {self.max_header_bytes} bytes "
                      "(feature_server.max_header_bytes)")
@@ -132,6 +184,9 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         if size > self.max_header_bytes:  # arrived in one chunk (larger ones are counted as received)
             self._headers_too_large = True
             raise _HeadersTooLarge  # stops the parser; data_received answers 431
+        if self.parser.should_upgrade():
+            self._refuse_upgrade()
+            raise _HeadersTooLarge  # stops the parser: nothing after this request is read
         self._fast = self._fast_handler()
         if self._fast is None:
             self._begin_asgi()
@@ -159,9 +214,9 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def _fast_handler(self) -> Any:
         """The hot endpoint's handler when this request can be answered without ASGI: a plain
         keep-alive HTTP/1.1 POST with its length declared, no request of this connection still in
-        flight, no access log to write; else None."""
+        flight; else None."""
         entry = self._entry
-        if entry is None or self.access_log or self.expect_100_continue or self.flow.write_paused:
+        if entry is None or self.expect_100_continue or self.flow.write_paused:
             return None
         cycle = self.cycle
         if cycle is not None and not cycle.response_complete:
@@ -175,23 +230,46 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._fast_path = self.root_path + path.decode("ascii")
         return entry.fast_handler(parser.get_method(), self._fast_path, self.headers)
 
-    def _answer_fast(self, entry: ServerMiddleware, handler: Any, body: bytes) -> None:
+    def _answer_fast(self, entry: ServerMiddleware, handler: FastHandler, body: bytes) -> None:
         """Answer the hot endpoint's request with one write, as uvicorn would write it."""
-        path = self._fast_path
         try:
             answer = handler(body)
             if not isinstance(answer, bytes):
-                # To be awaited (a store read on a thread): through ASGI as any other request.
-                answer.close()
-                self._fast = None
-                self._begin_asgi()
-                super().on_headers_complete()
-                super().on_body(body)
-                super().on_message_complete()
+                self._await_answer(entry, answer)
                 return
             status, headers = 200, [*JSON_HEADERS, (b"content-length", b"%d" % len(answer))]
         except Exception as exc:
-            status, headers, answer = entry.refusal(exc, "POST", path)
+            status, headers, answer = entry.refusal(exc, "POST", self._fast_path)
+        self._send_fast(entry, status, headers, answer)
+
+    def _await_answer(self, entry: ServerMiddleware, pending: Any) -> None:
+        """A read that waits on a thread: awaited in a task of its own; this connection reads
+        nothing more until the answer is written (uvicorn queues a request already received)."""
+        waiting = _AwaitedAnswer()
+        self.cycle = waiting  # type: ignore[assignment]
+        self.flow.pause_reading()
+        task = self.loop.create_task(self._answer_awaited(entry, pending, waiting))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _answer_awaited(self, entry: ServerMiddleware, pending: Any, waiting: _AwaitedAnswer) -> None:
+        try:
+            answer = await pending
+            status, headers = 200, [*JSON_HEADERS, (b"content-length", b"%d" % len(answer))]
+        except Exception as exc:
+            status, headers, answer = entry.refusal(exc, "POST", self._fast_path)
+        if self.transport.is_closing():
+            self._fast = None
+            return
+        if not waiting.keep_alive:  # the server stops (shutdown): close once this is written
+            self._close_after_answer = True
+        self._send_fast(entry, status, headers, answer)
+        waiting.response_complete = True
+        self.on_response_complete()  # counts it, resumes reading, starts a request queued behind it
+
+    def _send_fast(self, entry: ServerMiddleware, status: int, headers: list[tuple[bytes, bytes]],
+                   answer: bytes) -> None:
+        path = self._fast_path
         content = [STATUS_LINE[status]]
         for name, value in (*self.server_state.default_headers, *headers):
             content += (name, b": ", value, b"\r\n")
@@ -201,7 +279,14 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         # concurrent load, each answer waking the client before the next read.
         self._queue_write(b"".join(content))
         entry.metrics.observe(path, status, perf_counter() - self._fast_start)
+        if self.access_log:
+            if not self._client_text and self.client:
+                self._client_text = f"{self.client[0]}:{self.client[1]}"
+            target = self.root_path + self.url.decode("latin-1")
+            entry.access_log.record(self.loop, (self._client_text, "POST", target, "1.1", status))
         self._fast = None
+        if isinstance(self.cycle, _AwaitedAnswer):
+            return  # _answer_awaited completes it as uvicorn completes a response
         # What uvicorn does when a response completes (no request waits behind this one: the hot
         # path is taken only when none is in flight), with the keep-alive timer kept per connection.
         self.server_state.total_requests += 1
@@ -289,10 +374,11 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self.loop.call_soon(super().send_400_response, msg)
 
 
-def _server_entry(app: Any) -> ServerMiddleware | None:
-    """The server's middleware inside what uvicorn runs (its proxy-headers wrapper, our app)."""
+def _served_app(app: Any) -> ServerMiddleware | BoundedApp | None:
+    """The server's middleware (or the UI's BoundedApp) inside what uvicorn runs (its proxy-headers
+    wrapper, our app)."""
     for _ in range(8):
-        if isinstance(app, ServerMiddleware):
+        if isinstance(app, ServerMiddleware | BoundedApp):
             return app
         entry = getattr(app, "entry", None)
         if isinstance(entry, ServerMiddleware):

@@ -10,10 +10,9 @@ import shutil
 import socket
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from repast.errors import InputError, require_module
-from repast.server.limits import ENV_HEADER_TIMEOUT, ENV_MAX_HEADER_BYTES
 
 if TYPE_CHECKING:
     from repast.store import FeatureStore
@@ -45,7 +44,7 @@ def serve(store: FeatureStore, host: str = "127.0.0.1", port: int = 6566, worker
                     "proxy in front", host)
     options = {"host": host, "port": port, "access_log": access_log, "ssl_keyfile": key,
                "ssl_certfile": cert, "log_level": "info", "timeout_graceful_shutdown": 5,
-               **protocol_options(server_config.header_timeout_seconds, server_config.max_header_bytes)}
+               **protocol_options(server_config.max_header_bytes)}
     if workers == 1:
         from repast.server.app import create_app
 
@@ -81,16 +80,14 @@ def host_is_public(host: str) -> bool:
         return host != "localhost"
 
 
-def protocol_options(header_timeout_seconds: float, max_header_bytes: int) -> dict[str, object]:
-    """uvicorn options bounding request headers (repast.server.protocol); workers read the bounds
-    from the environment."""
-    os.environ[ENV_HEADER_TIMEOUT] = str(header_timeout_seconds)
-    os.environ[ENV_MAX_HEADER_BYTES] = str(max_header_bytes)
+def protocol_options(max_header_bytes: int) -> dict[str, Any]:
+    """uvicorn options for repast's HTTP protocol (repast.server.protocol), which takes its header
+    bounds from the served app; without httptools, uvicorn's h11 with its header size bound."""
     if importlib.util.find_spec("httptools") is None:
-        return {"http": "h11", "h11_max_incomplete_event_size": max_header_bytes}
+        return {"http": "h11", "h11_max_incomplete_event_size": max_header_bytes, "ws": "none"}
     from repast.server.protocol import BoundedHttpToolsProtocol
 
-    return {"http": BoundedHttpToolsProtocol}
+    return {"http": BoundedHttpToolsProtocol, "ws": "none"}
 
 
 def _serve_workers(config_path: str | Path, workers: int, options: dict[str, object]) -> None:

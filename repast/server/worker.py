@@ -12,4 +12,7 @@ from repast.store import FeatureStore
 
 def app_from_env() -> ServerMiddleware:
     # The app's entry (its outermost layer) itself: uvicorn then calls it without a hop through FastAPI.
-    return create_app(FeatureStore(repo_path=os.environ[ENV_SERVE_CONFIG])).entry
+    store = FeatureStore(repo_path=os.environ[ENV_SERVE_CONFIG])
+    app = create_app(store)
+    app.router.on_shutdown.append(store.close)  # this worker's store: its pools close with the worker
+    return app.entry

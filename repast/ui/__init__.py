@@ -34,9 +34,13 @@ def serve_ui(store: FeatureStore, host: str = "127.0.0.1", port: int = 8888, roo
     require_module("uvicorn", "server")
     import uvicorn
 
-    from repast.server.runner import check_tls
+    from repast.server.limits import HeaderBounds
+    from repast.server.protocol import BoundedApp
+    from repast.server.runner import check_tls, protocol_options
 
     check_tls(key, cert)
     app = create_ui_app(store, root_path, server_url, registry_ttl_sec)
-    uvicorn.run(app, host=host, port=port, access_log=access_log, log_level="info", ssl_keyfile=key,
-                ssl_certfile=cert, timeout_graceful_shutdown=5)
+    # The feature server's protocol and header bounds (feature_server.header_timeout_seconds, max_header_bytes).
+    bounds = HeaderBounds.from_config(store.config.feature_server)
+    uvicorn.run(BoundedApp(app, bounds), host=host, port=port, access_log=access_log, log_level="info",
+                ssl_keyfile=key, ssl_certfile=cert, timeout_graceful_shutdown=5, **protocol_options(bounds.max_bytes))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -190,3 +191,53 @@ def test_teardown_removes_online_tables_and_registry_records(pg_repo: tuple[Path
     store = open_store(repo)
     assert store.list_feature_views() == []
     assert "driver_stats" not in cli(repo, "feature-views", "list", "--json")
+
+
+def test_a_cli_command_releases_the_connections_it_opened(pg_repo: tuple[Path, pd.DataFrame],
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    import repast.store
+    from repast.cli.main import app
+
+    repo, _ = pg_repo
+    cli(repo, "apply")
+    kept: list[FeatureStore] = []  # the stores stay referenced: only closing them releases their pools
+
+    class KeptStore(FeatureStore):
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+            kept.append(self)
+
+    monkeypatch.setattr(repast.store, "FeatureStore", KeptStore)
+    before = _postgres_sockets()
+    for args in (["materialize-incremental", NOW.isoformat()], ["feature-views", "list"]):
+        result = CliRunner().invoke(app, ["--repo", str(repo), *args])
+        assert result.exit_code == 0, result.output
+        assert _postgres_sockets() == before, f"`repast {' '.join(args)}` left connections open"
+    assert len(kept) == 2
+
+
+def test_a_stopped_server_releases_its_store_threads(pg_repo: tuple[Path, pd.DataFrame]) -> None:
+    import threading
+
+    from fastapi.testclient import TestClient
+
+    from repast.server.app import create_app
+
+    repo, _ = pg_repo
+    cli(repo, "apply")
+
+    def store_threads() -> list[threading.Thread]:
+        return [t for t in threading.enumerate() if t.name.startswith("repast-store") and t.is_alive()]
+
+    with FeatureStore(repo_path=repo) as store:
+        with TestClient(create_app(store)) as client:
+            answer = client.post("/get-online-features", json={"features": ["driver_stats:avg_daily_trips"],
+                                                               "entities": {"driver_id": [1001]}})
+            assert answer.status_code == 200, answer.text
+            assert store_threads(), "a PostgreSQL read runs on the server's store threads"
+        deadline = time.monotonic() + 10
+        while store_threads() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert store_threads() == []

@@ -38,7 +38,8 @@ def run_repast(repo: Path, *args: str, env: dict[str, str] | None = None) -> sub
 class ServerProcess:
     """`repast serve` in `repo` on a free port; `url` is where it answers once started."""
 
-    def __init__(self, repo: Path, *args: str, env: dict[str, str] | None = None, scheme: str = "http") -> None:
+    def __init__(self, repo: Path, *args: str, env: dict[str, str] | None = None, scheme: str = "http",
+                 command: list[str] | None = None) -> None:
         self.repo = repo
         self.port = free_port()
         self.url = f"{scheme}://127.0.0.1:{self.port}"
@@ -46,10 +47,11 @@ class ServerProcess:
         self.env = {**os.environ, **(env or {})}
         self.log = repo / f"server-{self.port}.log"
         self.proc: subprocess.Popen[bytes] | None = None
+        self.command = command or [REPAST, "serve"]  # what runs, before --port and `args`
 
     def start(self, timeout: float = 60) -> ServerProcess:
         with self.log.open("wb") as log:
-            self.proc = subprocess.Popen([REPAST, "serve", "--port", str(self.port), *self.args], cwd=self.repo,
+            self.proc = subprocess.Popen([*self.command, "--port", str(self.port), *self.args], cwd=self.repo,
                                          stdout=log, stderr=subprocess.STDOUT, env=self.env,
                                          start_new_session=True)
         deadline = time.monotonic() + timeout

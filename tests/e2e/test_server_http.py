@@ -1,8 +1,8 @@
 """HTTP behaviour of the hot endpoint, which `repast serve` answers in its HTTP protocol instead of
 through ASGI when it can (repast.server.protocol): the bytes on the wire, pipelining, bodies that
 arrive late or chunked, HTTP/1.0, Expect: 100-continue, keep-alive and metrics are what uvicorn's
-ASGI path gives. The reference is the same server with its access log on, which always takes the
-ASGI path."""
+ASGI path gives. The reference is the same app under plain uvicorn (its own protocol: everything
+through ASGI)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import os
 import re
 import signal
 import socket
+import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -38,14 +39,21 @@ def post(body: bytes, extra: bytes = b"") -> bytes:
             + b"Content-Length: %d\r\n\r\n" % len(body) + body)
 
 
+def plain_uvicorn(repo: Path) -> ServerProcess:
+    """The server's app under plain uvicorn: uvicorn's own protocol, every request through ASGI."""
+    command = [sys.executable, "-m", "uvicorn", "--factory", "repast.server.worker:app_from_env",
+               "--http", "httptools", "--no-access-log"]
+    return ServerProcess(repo, command=command, env={"REPAST_SERVE_CONFIG": str(repo)})
+
+
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProcess, ServerProcess]]:
-    """(the server answering in its protocol, the same server with an access log: ASGI only)."""
+    """(`repast serve` as a user starts it, access log on, the same app under plain uvicorn)."""
     repo: Path = init_repo(tmp_path_factory.mktemp("http") / "repo", "http")
     assert run_repast(repo, "apply").returncode == 0
     now = datetime.now(UTC)
     FeatureStore(repo).materialize(now - timedelta(days=8), now, ["driver_hourly_stats"])
-    with ServerProcess(repo, "--no-access-log") as fast, ServerProcess(repo) as asgi:
+    with ServerProcess(repo) as fast, plain_uvicorn(repo) as asgi:
         yield fast, asgi
 
 
@@ -230,3 +238,89 @@ def test_a_request_being_received_when_the_server_stops_is_answered_before_it_cl
         server.proc.wait(timeout=TIMEOUT)  # stopped (uvicorn re-raises SIGTERM once it has shut down)
     assert answer.startswith(b"HTTP/1.1 200")
     assert buffer == b"", "the connection is closed after the answer"
+
+
+def test_answers_given_in_the_protocol_are_in_the_access_log(servers: tuple[ServerProcess, ServerProcess]) -> None:
+    fast, _ = servers
+    marker = f"/get-online-features?access-log-check={time.monotonic_ns()}".encode()
+    request = post(online_body([1001])).replace(b"/get-online-features", marker, 1)
+    with socket.create_connection(("127.0.0.1", fast.port), timeout=TIMEOUT) as s:
+        s.sendall(request * 3)
+        buffer = bytearray()
+        assert all(read_response(s, buffer).startswith(b"HTTP/1.1 200") for _ in range(3))
+    deadline = time.monotonic() + TIMEOUT
+    line = f'"POST {marker.decode()} HTTP/1.1" 200 OK'
+    while fast.output().count(line) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert fast.output().count(line) == 3, fast.output()[-2000:]
+    assert re.search(r'INFO: +127\.0\.0\.1:\d+ - "POST /get-online-features\?access-log-check=', fast.output())
+
+
+UPGRADES = {
+    "websocket on the hot endpoint": post(online_body([1001]), b"Connection: Upgrade\r\nUpgrade: websocket\r\n"
+                                          b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                                          b"Sec-WebSocket-Version: 13\r\n"),
+    "websocket on /health": b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+                            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+    "h2c on the hot endpoint": post(online_body([1001]), b"Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
+                                    b"HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n"),
+}
+
+
+@pytest.mark.parametrize("request_bytes", UPGRADES.values(), ids=UPGRADES.keys())
+def test_a_request_to_switch_protocols_is_answered_at_once_and_its_connection_closed(
+        servers: tuple[ServerProcess, ServerProcess], request_bytes: bytes) -> None:
+    fast, _ = servers
+    with socket.create_connection(("127.0.0.1", fast.port), timeout=5) as s:
+        s.sendall(request_bytes)
+        buffer = bytearray()
+        answer = read_response(s, buffer)
+        while chunk := s.recv(65536):  # the connection closes: nothing more is read from it
+            buffer += chunk
+    assert answer.startswith(b"HTTP/1.1 400"), answer
+    assert orjson.loads(answer.partition(b"\r\n\r\n")[2])["error"] == "upgrade_not_supported"
+    assert buffer == b""
+
+
+def test_a_request_to_switch_protocols_behind_answered_ones_comes_after_their_answers(
+        servers: tuple[ServerProcess, ServerProcess]) -> None:
+    fast, _ = servers
+    with socket.create_connection(("127.0.0.1", fast.port), timeout=5) as s:
+        s.sendall(post(online_body([1001])) + b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
+                  + UPGRADES["websocket on /health"])
+        buffer = bytearray()
+        answers = [read_response(s, buffer) for _ in range(3)]
+        while chunk := s.recv(65536):
+            buffer += chunk
+    assert [a.split(b" ", 2)[1] for a in answers] == [b"200", b"200", b"400"]
+    assert buffer == b""
+
+
+@pytest.mark.postgres
+def test_reads_awaited_on_store_threads_are_answered_in_order_as_uvicorn_answers_them(
+        tmp_path: Path, postgres_url: str, unique_name: str) -> None:
+    # A PostgreSQL online store is always read on the server's store threads: every answer of the
+    # hot endpoint is awaited in the protocol, none is replayed through ASGI.
+    import psycopg
+
+    repo: Path = init_repo(tmp_path / "repo", unique_name)
+    config = repo / "feature_store.yaml"
+    config.write_text(re.sub(r"online_store:\n(  .*\n)+",
+                             f"online_store: {{type: postgres, url: '{postgres_url}', db_schema: {unique_name}}}\n",
+                             config.read_text()))
+    assert "type: postgres" in config.read_text()
+    try:
+        assert run_repast(repo, "apply").returncode == 0
+        now = datetime.now(UTC)
+        FeatureStore(repo).materialize(now - timedelta(days=8), now, ["driver_hourly_stats"])
+        requests = [post(online_body([1001])), b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n",
+                    post(online_body(["abc"])), post(online_body([1001, 9999, 1002])), post(online_body([1002]))]
+        with ServerProcess(repo) as fast, plain_uvicorn(repo) as asgi:
+            together = exchange(fast, b"".join(requests), responses=len(requests))
+            reference = exchange(asgi, b"".join(requests), responses=len(requests))
+            assert [without_date(r) for r in together] == [without_date(r) for r in reference]
+            assert [r.split(b" ", 2)[1] for r in together] == [b"200", b"200", b"400", b"200", b"200"]
+            assert '"POST /get-online-features HTTP/1.1" 200 OK' in fast.output()
+    finally:
+        with psycopg.connect(postgres_url, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA IF EXISTS {unique_name} CASCADE")

@@ -1,0 +1,70 @@
+"""POST /get-online-features: the one object that parses, checks, reads and encodes the hot
+endpoint's request, whichever path delivers it (the HTTP protocol's own answer or ASGI).
+
+`answer(body)` returns the response bytes at once while the store is read inline on the event
+loop (no coroutine to create and await), else an awaitable of them: a read on the store threads
+(repast.server.dispatch), or a feature service whose served rows are logged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from typing import Any
+
+from repast.definitions import FeatureService
+from repast.jobs.online_read import get_online_features
+from repast.online.base import OnlineStore
+from repast.registry import Registry
+from repast.server.dispatch import StoreCalls
+from repast.server.feature_logging import ServedRowLogger
+from repast.server.limits import RequestLimits
+from repast.server.metrics import ServerMetrics
+from repast.server.online_json import OnlineJsonAnswers
+from repast.server.responses import online_response_json
+from repast.server.schemas import OnlineRequest, parse_online_request
+
+
+class OnlineFeaturesEndpoint:
+    """Feast's get-online-features JSON in, Feast's response JSON out (see the module docstring)."""
+
+    def __init__(self, registry: Registry, online_store: OnlineStore, reads: StoreCalls, limits: RequestLimits,
+                 metrics: ServerMetrics, feature_log: ServedRowLogger) -> None:
+        self.registry = registry
+        self.online_store = online_store
+        self.reads = reads
+        self.limits = limits
+        self.metrics = metrics
+        self.feature_log = feature_log
+        self.answers = OnlineJsonAnswers(registry)
+
+    def answer(self, body: bytes) -> bytes | Awaitable[bytes]:
+        req = parse_online_request(body)
+        rows = req.rows
+        self.limits.check_rows(rows)
+        features: Any = req.features
+        if req.feature_service is not None:
+            features = self.registry.contents().get("feature_service", req.feature_service)
+            self.limits.check_values(rows, len(features.feature_refs()))
+            if features.logging_config is not None and self.feature_log.config.enabled:
+                return self._served_and_logged(features, req)
+        else:
+            self.limits.check_values(rows, len(features))
+        args = (self.online_store, features, req.entities, req.full_feature_names)
+        if not self.reads.inline:
+            return self._answered_on_a_thread(args, rows)
+        answer = self.reads.call_inline(self.answers.answer, *args)
+        self.metrics.count_rows(rows)
+        return answer
+
+    async def _answered_on_a_thread(self, args: tuple[Any, ...], rows: int) -> bytes:
+        answer = await self.reads.threaded(self.answers.answer, *args)
+        self.metrics.count_rows(rows)
+        return answer
+
+    async def _served_and_logged(self, service: FeatureService, req: OnlineRequest) -> bytes:
+        """A feature service whose served rows are logged: the log needs the response itself."""
+        response = await self.reads.call(get_online_features, self.registry, self.online_store, service,
+                                         req.entities, req.full_feature_names)
+        self.metrics.count_rows(req.rows)
+        self.feature_log.log(service, req.entities, response)  # queued, written off the request path
+        return online_response_json(response)
