@@ -6,7 +6,7 @@ The contract suites take the `offline` fixture and run unchanged against every e
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,7 @@ from repast.definitions.feature_refs import resolve_features
 from repast.jobs.retrieval import entity_input
 from repast.offline.base import OfflineEngine, RetrievalJob, SpineRange
 from repast.plugins.table import OFFLINE
-from tests.contract.plugins import suite_params
+from tests.contract.plugins import harness_for, suite_params
 from tests.object_storage import ObjectServer
 
 ENGINES = suite_params(OFFLINE)
@@ -177,18 +177,25 @@ class SparkHarness(OfflineHarness):
         return f"SELECT * FROM parquet.`{path}`"
 
 
+def _spark_harness(request: pytest.FixtureRequest, tmp_path: Path) -> OfflineHarness:
+    request.getfixturevalue("spark_session")
+    return SparkHarness(tmp_path)
+
+
+# variant -> its harness: a new engine in the plugin table needs a line here (test_plugin_harnesses).
+OFFLINE_HARNESSES: dict[str, Callable[[pytest.FixtureRequest, Path], OfflineHarness]] = {
+    "duckdb": lambda request, tmp_path: DuckDBHarness(tmp_path),
+    "spark": _spark_harness,
+    "duckdb-s3": lambda request, tmp_path: ObjectStorageHarness(tmp_path, "s3", request.getfixturevalue("s3_server")),
+    "duckdb-gcs": lambda request, tmp_path: ObjectStorageHarness(tmp_path, "gs", request.getfixturevalue("gcs_server")),
+    "postgres": lambda request, tmp_path: PostgresHarness(request.getfixturevalue("postgres_url"),
+                                                          "t_" + uuid.uuid4().hex[:12]),
+}
+
+
 def make_harness(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> OfflineHarness:
-    if kind == "duckdb":
-        return DuckDBHarness(tmp_path)
-    if kind == "spark":
-        request.getfixturevalue("spark_session")
-        return SparkHarness(tmp_path)
-    if kind == "duckdb-s3":
-        return ObjectStorageHarness(tmp_path, "s3", request.getfixturevalue("s3_server"))
-    if kind == "duckdb-gcs":
-        return ObjectStorageHarness(tmp_path, "gs", request.getfixturevalue("gcs_server"))
-    url = request.getfixturevalue("postgres_url")
-    return PostgresHarness(url, "t_" + uuid.uuid4().hex[:12])
+    return harness_for(OFFLINE_HARNESSES, kind, "OFFLINE_HARNESSES in tests/contract/offline_harness.py")(
+        request, tmp_path)
 
 
 @pytest.fixture(params=ENGINES)

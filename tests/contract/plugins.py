@@ -7,7 +7,8 @@ backend added to the table gets the whole suite, or must state here why it does 
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import pytest
 
@@ -46,3 +47,22 @@ def suite_params(kind: str) -> list[Any]:
             marks = [SERVER_MARKS[variant]] if variant in SERVER_MARKS else []
             params.append(pytest.param(variant, marks=marks, id=variant))
     return params
+
+
+H = TypeVar("H")
+
+
+def harness_for(harnesses: dict[str, H], variant: str, where: str) -> H:
+    """The suite's set-up for `variant`; a variant without one fails loudly (never another backend)."""
+    try:
+        return harnesses[variant]
+    except KeyError:
+        raise LookupError(f"no contract-suite harness for '{variant}': add one to {where}") from None
+
+
+def suite_variants(kind: str) -> set[str]:
+    """Every variant the suite of `kind` runs (skipped types included: they still name themselves)."""
+    return {p.values[0] for p in suite_params(kind) if not any(m.name == "skip" for m in p.marks)}
+
+
+Harness = Callable[..., Any]

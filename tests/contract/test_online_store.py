@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 import random
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -38,7 +38,7 @@ from repast.types import (
     UnixTimestamp,
     ValueType,
 )
-from tests.contract.plugins import suite_params
+from tests.contract.plugins import harness_for, suite_params
 
 STORES = suite_params(ONLINE)
 T0 = datetime(2024, 5, 1, tzinfo=UTC)
@@ -48,14 +48,20 @@ def us(ts: datetime) -> int:
     return (ts - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
 
 
+# variant -> the `online_store:` mapping of feature_store.yaml for it, isolated by `name`.
+ONLINE_HARNESSES: dict[str, Callable[[pytest.FixtureRequest, Path, str], dict[str, Any]]] = {
+    "sqlite": lambda request, tmp_path, name: {"type": "sqlite", "path": str(tmp_path / "online.db")},
+    "redis": lambda request, tmp_path, name: {"type": "redis",
+                                              "connection_string": request.getfixturevalue("redis_url")},
+    "postgres": lambda request, tmp_path, name: {"type": "postgres", "url": request.getfixturevalue("postgres_url"),
+                                                 "db_schema": name},
+}
+
+
 def online_store_config(kind: str, request: pytest.FixtureRequest, tmp_path: Path, name: str) -> dict[str, Any]:
     """The `online_store:` mapping of feature_store.yaml for a store of `kind`, isolated by `name`."""
-    if kind == "sqlite":
-        return {"type": "sqlite", "path": str(tmp_path / "online.db")}
-    if kind == "redis":
-        return {"type": "redis", "connection_string": request.getfixturevalue("redis_url")}
-    url = request.getfixturevalue("postgres_url")
-    return {"type": "postgres", "url": url, "db_schema": name}
+    return harness_for(ONLINE_HARNESSES, kind, "ONLINE_HARNESSES in tests/contract/test_online_store.py")(
+        request, tmp_path, name)
 
 
 def drop_postgres_schema(url: str, schema: str) -> None:

@@ -24,21 +24,31 @@ from repast.plugins.table import REGISTRY
 from repast.registry.base import Change
 from repast.store import FeatureStore
 from repast.types import Float32, Int64
-from tests.contract.plugins import suite_params
+from tests.contract.plugins import harness_for, suite_params
 
 REGISTRY_STORES = suite_params(REGISTRY)
+
+
+def _object_registry(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    server = request.getfixturevalue(f"{request.param}_server")
+    return str(server.url("s3" if request.param == "s3" else "gs", uuid.uuid4().hex[:12], "registry.json"))
+
+
+# variant -> what `registry.path` says in feature_store.yaml for it.
+REGISTRY_HARNESSES: dict[str, Callable[[pytest.FixtureRequest, Path], str]] = {
+    "sqlite": lambda request, tmp_path: str(tmp_path / "registry.db"),
+    "postgres": lambda request, tmp_path: request.getfixturevalue("postgres_url").replace(
+        "postgresql://", "postgresql+psycopg://", 1),
+    "s3": _object_registry,
+    "gcs": _object_registry,
+}
 
 
 @pytest.fixture(params=REGISTRY_STORES)
 def registry_path(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """What `registry.path` says in feature_store.yaml for each store."""
-    if request.param == "sqlite":
-        return str(tmp_path / "registry.db")
-    if request.param in ("s3", "gcs"):
-        server = request.getfixturevalue(f"{request.param}_server")
-        return server.url("s3" if request.param == "s3" else "gs", uuid.uuid4().hex[:12], "registry.json")
-    url = request.getfixturevalue("postgres_url")
-    return url.replace("postgresql://", "postgresql+psycopg://", 1)
+    return harness_for(REGISTRY_HARNESSES, request.param, "REGISTRY_HARNESSES in tests/contract/test_registry.py")(
+        request, tmp_path)
 
 
 @pytest.fixture
