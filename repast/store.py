@@ -27,8 +27,7 @@ from repast.errors import RegistryConflict
 from repast.jobs.repo_files import collect, diff, load_repo, version_changes
 from repast.jobs.validation import validate
 from repast.offline.base import OfflineEngine
-from repast.online.base import OnlineStore
-from repast.plugins.table import OFFLINE, ONLINE, build_plugin
+from repast.online.base import OnlineReader, writable
 from repast.registry import (
     Change,
     HistoryEntry,
@@ -111,13 +110,17 @@ class FeatureStore(FeastSurface):
     # ---- backends, built on first use -------------------------------------------------------
     @cached_property
     def offline_engine(self) -> OfflineEngine:
+        from repast.offline import build_offline_engine
+
         self.config.require_section("offline_store")
-        return build_plugin(OFFLINE, self.config.offline_store, self.config)  # type: ignore[no-any-return]
+        return build_offline_engine(self.config)
 
     @cached_property
-    def online_store(self) -> OnlineStore:
+    def online_store(self) -> OnlineReader:
+        from repast.online import build_online_store
+
         self.config.require_section("online_store")
-        return build_plugin(ONLINE, self.config.online_store, self.config)  # type: ignore[no-any-return]
+        return build_online_store(self.config)
 
     # ---- definitions ---------------------------------------------------------------------------
     def plan_repo(self) -> list[Change]:
@@ -227,14 +230,16 @@ class FeatureStore(FeastSurface):
         from repast.jobs.apply import commit
 
         changes = sign_changes(changes, self.registry.signing_key)
-        commit(self.registry.store, self.online_store, self.project, changes, version, before, after, _applied_by())
+        online = writable(self.online_store, "create or drop online storage (apply)")
+        commit(self.registry.store, online, self.project, changes, version, before, after, _applied_by())
         self.registry.refresh()
 
     def teardown(self) -> None:
         """Remove the project's online storage and every registry record of it."""
         self.registry.store.check_writable("tear down the project")
         contents = self.registry.refresh()
-        self.online_store.teardown(self.project, list(contents.feature_views.values()))
+        writable(self.online_store, "tear down online storage").teardown(self.project,
+                                                                         list(contents.feature_views.values()))
         self.registry.store.delete_project(self.project)
         self.registry.refresh()
 

@@ -14,7 +14,6 @@ from rich.table import Table
 
 from repast.cli.common import _state, app, console, err_console, open_store, user_errors  # noqa: F401 - shared
 from repast.errors import RepastError
-from repast.plugins.capabilities import Capability, has
 
 
 def _table(*headers: str) -> Table:
@@ -76,7 +75,7 @@ def version() -> None:
 def plan() -> None:
     """Show what `apply` would change: the repo's definitions against the registry."""
     store = open_store()
-    if not has(store.registry.store, Capability.WRITE):  # say so before a list of changes apply could never make
+    if not store.registry.store.capabilities.write:  # say so before a list of changes apply could never make
         try:
             store.registry.store.check_writable("apply this plan")
         except RepastError as e:
@@ -115,7 +114,7 @@ def _print_online_effects(effects: list[Any], tense: str) -> None:
 def teardown(yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation.")) -> None:
     """Remove the project's online storage and its registry records."""
     store = open_store()
-    if has(store.registry.store, Capability.WRITE) and store.registry.store.version(store.project) == 0:
+    if store.registry.store.capabilities.write and store.registry.store.version(store.project) == 0:
         console.print(f"Nothing to tear down: project '{store.project}' has not been applied to this registry.")
         return
     if not yes and sys.stdin.isatty():

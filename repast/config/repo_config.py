@@ -24,7 +24,7 @@ from pydantic import (
 
 from repast.errors import ConfigError
 from repast.plugins.base_config import BackendConfig, PostgresConnectionConfig, StrictModel, masked_url
-from repast.plugins.table import OFFLINE, ONLINE, PLUGINS, REGISTRY
+from repast.plugins.table import OFFLINE, ONLINE, PLUGINS, REGISTRY, plugin_class
 
 CONFIG_FILE = "feature_store.yaml"
 ENV_CONFIG_PATH = "REPAST_FEATURE_STORE_YAML"
@@ -185,12 +185,12 @@ class RepoConfig(StrictModel):
     @field_validator("offline_store")
     @classmethod
     def _offline(cls, v: Any) -> BackendConfig:
-        return _backend_config(v, PLUGINS[OFFLINE], "duckdb")
+        return _backend_config(v, OFFLINE, "duckdb")
 
     @field_validator("online_store")
     @classmethod
     def _online(cls, v: Any) -> BackendConfig:
-        return _backend_config(v, PLUGINS[ONLINE], "sqlite")
+        return _backend_config(v, ONLINE, "sqlite")
 
     @property
     def registry_config(self) -> RegistryConfig:
@@ -215,19 +215,20 @@ class RepoConfig(StrictModel):
         return "sqlite:///" + self.resolve_path(path)
 
 
-def _backend_config(value: Any, table: dict[str, str], default: str) -> BackendConfig:
-    from repast.plugins.loader import config_class
-
+def _backend_config(value: Any, kind: str, default: str) -> BackendConfig:
     if value is None:
         value = {"type": default}
     if isinstance(value, str):
         value = {"type": value}
     if not isinstance(value, dict):
         raise ValueError(f"must be a mapping with a 'type' key, got {value!r}")
-    kind = value.get("type", default)
-    if kind not in table:
-        raise ValueError(f"unknown type '{kind}'; known types: {', '.join(sorted(table))}")
-    return config_class(table[kind]).model_validate({**value, "type": kind})
+    type_name = value.get("type", default)
+    if type_name not in PLUGINS[kind]:
+        raise ValueError(f"unknown type '{type_name}'; known types: {', '.join(sorted(PLUGINS[kind]))}")
+    config_class = plugin_class(kind, type_name, object).Config  # type: ignore[attr-defined]
+    if not (isinstance(config_class, type) and issubclass(config_class, BackendConfig)):
+        raise TypeError(f"{kind} '{type_name}': its Config is not a BackendConfig")
+    return config_class.model_validate({**value, "type": type_name})
 
 
 def substitute_env(value: Any, source: str) -> Any:

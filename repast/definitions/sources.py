@@ -39,6 +39,11 @@ class DataSource:
     def to_dict(self) -> dict[str, Any]:
         return self._common()
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> DataSource:
+        """The source `to_dict()` described; each kind of source rebuilds its own fields."""
+        raise DefinitionError(f"{cls.__name__} cannot be rebuilt from the registry")
+
     def source_column(self, feature_name: str) -> str:
         """The column of this source that holds `feature_name` (inverse of field_mapping)."""
         for col, feat in self.field_mapping.items():
@@ -82,6 +87,11 @@ class FileSource(DataSource):
             d["s3_endpoint_override"] = self.s3_endpoint_override
         return d
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> FileSource:
+        return cls(path=d["path"], name=d["name"], file_format=d.get("file_format"),
+                   s3_endpoint_override=d.get("s3_endpoint_override"), **_time_args(d), **_common_args(d))
+
 
 def _file_format(path: str, file_format: Any) -> str:
     if file_format is None:
@@ -120,6 +130,10 @@ class PostgreSQLSource(DataSource):
     def to_dict(self) -> dict[str, Any]:
         return {**self._common(), "query": self.query, "table": self.table}
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> PostgreSQLSource:
+        return cls(name=d["name"], query=d.get("query"), table=d.get("table"), **_time_args(d), **_common_args(d))
+
     def from_clause(self) -> str:
         """SQL usable after FROM: the table name or the query in parentheses."""
         return str(self.table) if self.table else f"({self.query})"
@@ -141,6 +155,10 @@ class PushSource(DataSource):
     def to_dict(self) -> dict[str, Any]:
         return {**self._common(), "batch_source": self.batch_source.to_dict()}
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> PushSource:
+        return cls(name=d["name"], batch_source=source_from_dict(d["batch_source"]), **_common_args(d))
+
 
 class RequestSource(DataSource):
     """Values that arrive with the request (online) or the entity frame (offline)."""
@@ -157,28 +175,28 @@ class RequestSource(DataSource):
     def to_dict(self) -> dict[str, Any]:
         return {**self._common(), "schema": [f.to_dict() for f in self.schema]}
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RequestSource:
+        return cls(name=d["name"], schema=[Field.from_dict(f) for f in d["schema"]], **_common_args(d))
+
+
+def _common_args(d: dict[str, Any]) -> dict[str, Any]:
+    return {"description": d.get("description") or "", "tags": d.get("tags"), "owner": d.get("owner") or ""}
+
+
+def _time_args(d: dict[str, Any]) -> dict[str, Any]:
+    return {"timestamp_field": d.get("timestamp_field", ""),
+            "created_timestamp_column": d.get("created_timestamp_column", ""), "field_mapping": d.get("field_mapping")}
+
 
 def source_from_dict(d: dict[str, Any]) -> DataSource:
-    """Rebuild a source from `to_dict()` output (registry JSON)."""
-    common: dict[str, Any] = {"description": d.get("description") or "", "tags": d.get("tags"),
-                              "owner": d.get("owner") or ""}
-    kind = d["type"]
-    ts: dict[str, Any] = {"timestamp_field": d.get("timestamp_field", ""),
-          "created_timestamp_column": d.get("created_timestamp_column", ""),
-          "field_mapping": d.get("field_mapping")}
-    if kind == "file":
-        return FileSource(path=d["path"], name=d["name"], file_format=d.get("file_format"),
-                          s3_endpoint_override=d.get("s3_endpoint_override"), **ts, **common)
-    if kind == "postgres":
-        return PostgreSQLSource(name=d["name"], query=d.get("query"), table=d.get("table"), **ts, **common)
-    if kind == "push":
-        return PushSource(name=d["name"], batch_source=source_from_dict(d["batch_source"]), **common)
-    if kind == "request":
-        return RequestSource(name=d["name"], schema=[Field.from_dict(f) for f in d["schema"]], **common)
-    if kind in SOURCE_TYPES:
-        return SOURCE_TYPES[kind].from_dict(d)  # type: ignore[attr-defined,no-any-return]
-    raise DefinitionError(f"unknown data source type '{kind}' in registry")
+    """Rebuild a source from `to_dict()` output (registry JSON): its class is the plugin table's
+    SOURCE entry for its `type`."""
+    from repast.plugins.table import SOURCE, plugin_class
 
-
-# Extra source types (e.g. Spark) register here: type string -> class with from_dict.
-SOURCE_TYPES: dict[str, type[DataSource]] = {}
+    kind = d.get("type")
+    try:
+        source_class = plugin_class(SOURCE, str(kind), DataSource)
+    except KeyError:
+        raise DefinitionError(f"unknown data source type '{kind}' in registry") from None
+    return source_class.from_dict(d)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from repast.definitions.sources import SOURCE_TYPES, DataSource
+from repast.definitions.sources import DataSource
 from repast.errors import DefinitionError
 
 SPARK_FILE_FORMATS = ("parquet", "csv", "json", "avro", "orc", "delta")
@@ -53,5 +53,3 @@ class SparkSource(DataSource):
                    field_mapping=d.get("field_mapping"), description=d.get("description") or "",
                    tags=d.get("tags"), owner=d.get("owner") or "")
 
-
-SOURCE_TYPES[SparkSource.source_type] = SparkSource

@@ -26,7 +26,7 @@ from repast.errors import RepastError
 
 if TYPE_CHECKING:
     from repast.definitions import FeatureView, RepoContents
-    from repast.online.base import OnlineStore
+    from repast.online.base import OnlineReader, OnlineStore
     from repast.registry.base import Change, RegistryStore
 
 # Tests set this to inject a failure at a named point of an apply ("before_commit", "after_commit").
@@ -58,7 +58,7 @@ def refill_start(view: FeatureView, now: datetime) -> datetime:
     return now - view.ttl if view.ttl.total_seconds() > 0 else BEGINNING_OF_TIME
 
 
-def online_effects(before: RepoContents, after: RepoContents, online_store: OnlineStore,
+def online_effects(before: RepoContents, after: RepoContents, online_store: OnlineReader,
                    project: str) -> list[OnlineEffect]:
     """The views whose online data an apply from `before` to `after` drops, or that have none."""
     now = datetime.now(UTC)

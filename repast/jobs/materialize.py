@@ -28,13 +28,13 @@ from repast.definitions import FeatureView
 from repast.errors import InputError, TransientError
 from repast.jobs.row_validation import check_rows, check_source_types
 from repast.ondemand.writes import refresh_after_write, storage_view
-from repast.plugins.capabilities import Capability, has, require
+from repast.online.base import writable
 from repast.registry.base import MaterializationRecord, MaterializationRun
 from repast.types.timestamps import as_utc
 
 if TYPE_CHECKING:
     from repast.offline.base import OfflineEngine
-    from repast.online.base import OnlineStore
+    from repast.online.base import OnlineReader, OnlineStore
     from repast.registry import Registry
 
 BATCH_SIZE = 100_000
@@ -86,7 +86,6 @@ def select_views(registry: Registry, names: list[str] | None) -> list[FeatureVie
 def storage_ids(online: OnlineStore, project: str, views: list[FeatureView]) -> dict[str, str]:
     """Each view's online storage id, creating storage that is missing (another online store
     configured, or an apply killed before it made the storage) so that it can be filled."""
-    require(online, Capability.WRITE, "materialize")
     online.update(project, views, [])
     return {v.name: online.storage_id(project, v) or "" for v in views}
 
@@ -97,7 +96,7 @@ def check_reachable(online: OnlineStore) -> None:
     online.ping()  # every OnlineStore implements it (an abstract method of the interface)
 
 
-def materialize(registry: Registry, engine: OfflineEngine, online: OnlineStore, start_date: datetime,
+def materialize(registry: Registry, engine: OfflineEngine, reader: OnlineReader, start_date: datetime,
                 end_date: datetime, feature_views: list[str] | None = None, progress: Progress | None = None,
                 batch_size: int = BATCH_SIZE) -> list[ViewMaterialization]:
     """Per view, write the latest row per entity with start <= event_ts <= end (no ttl filter, as Feast)."""
@@ -105,6 +104,7 @@ def materialize(registry: Registry, engine: OfflineEngine, online: OnlineStore, 
     if start >= end:
         raise InputError(f"start_date {start.isoformat()} must be before end_date {end.isoformat()}")
     views = select_views(registry, feature_views)
+    online = writable(reader, "materialize")
     check_reachable(online)
     storage = storage_ids(online, registry.project, views)
     return [materialize_view(registry, engine, online, view, start, end, progress, batch_size, storage[view.name])
@@ -121,7 +121,7 @@ def incremental_start(view: FeatureView, end: datetime, watermark: Materializati
     return end - view.ttl if view.ttl.total_seconds() > 0 else BEGINNING_OF_TIME
 
 
-def materialize_incremental(registry: Registry, engine: OfflineEngine, online: OnlineStore, end_date: datetime,
+def materialize_incremental(registry: Registry, engine: OfflineEngine, reader: OnlineReader, end_date: datetime,
                             feature_views: list[str] | None = None, progress: Progress | None = None,
                             batch_size: int = BATCH_SIZE) -> list[ViewMaterialization]:
     """Like materialize, each view from the end of its last run, or end - ttl when it never ran
@@ -129,6 +129,7 @@ def materialize_incremental(registry: Registry, engine: OfflineEngine, online: O
     An end before a view's watermark is an InputError (use materialize for a backfill)."""
     end = utc(end_date, "end_date")
     views = select_views(registry, feature_views)
+    online = writable(reader, "materialize")
     check_reachable(online)
     storage = storage_ids(online, registry.project, views)
     done = registry.store.materializations(registry.project)
@@ -191,7 +192,7 @@ def materialize_view(registry: Registry, engine: OfflineEngine, online: OnlineSt
 def writes_in_place(engine: OfflineEngine, registry: Registry, view: FeatureView) -> bool:
     """Whether the engine's executors write the view's rows themselves: the engine can, and no
     step needs the driver per batch (row validation, or write-time on-demand views reading it)."""
-    if not has(engine, Capability.WRITE_ONLINE_IN_PLACE) or view.enable_validation:
+    if not engine.capabilities.write_online_in_place or view.enable_validation:
         return False
     contents = registry.contents()
     return not any(storage_view(o, contents) is not None and view.name in [p.view_name for p in o.source_views]

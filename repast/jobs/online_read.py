@@ -30,7 +30,7 @@ from repast.types import FeatureType, is_compatible
 
 if TYPE_CHECKING:
     from repast.definitions import RepoContents
-    from repast.online.base import OnlineStore
+    from repast.online.base import OnlineReader
     from repast.registry import Registry
 
 __all__ = ["FieldStatus", "OnlineResponse", "ReadPlan", "get_online_features", "read_plan"]
@@ -239,7 +239,7 @@ def entity_row_columns(entity_rows: list[dict[str, Any]] | dict[str, list[Any]],
     return columns, n
 
 
-def get_online_features(registry: Registry, online: OnlineStore, features: list[str] | FeatureService,
+def get_online_features(registry: Registry, online: OnlineReader, features: list[str] | FeatureService,
                         entity_rows: list[dict[str, Any]] | dict[str, list[Any]],
                         full_feature_names: bool = False) -> OnlineResponse:
     """Latest values per entity row, features in request order after the join key columns.

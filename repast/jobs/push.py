@@ -17,15 +17,15 @@ from repast.definitions import DataSource, FeatureView, PushSource
 from repast.errors import FeatureNotFound, InputError
 from repast.jobs.row_validation import check_rows
 from repast.ondemand.writes import refresh_after_write
+from repast.online.base import writable
 from repast.online.keys import CREATED_TS, EVENT_TS, key_types
-from repast.plugins.capabilities import Capability, require
 from repast.types import Array, FeatureType, is_compatible
 from repast.types.columns import ColumnTypeError, to_declared
 from repast.types.timestamps import UTC_US, normalize_timestamps
 
 if TYPE_CHECKING:
     from repast.offline.base import OfflineEngine
-    from repast.online.base import OnlineStore
+    from repast.online.base import OnlineReader
     from repast.registry import Registry
 
 
@@ -189,7 +189,7 @@ def write_offline(engine: OfflineEngine, source: DataSource, views: list[Feature
     engine.write_rows(source, rows)
 
 
-def push(registry: Registry, engine: OfflineEngine, online_store: OnlineStore, push_source_name: str, df: Any,
+def push(registry: Registry, engine: OfflineEngine, online_store: OnlineReader, push_source_name: str, df: Any,
          to: PushMode | str | None = None) -> None:
     """Write rows of a push source to the online store (every online view reading it), its batch
     source, or both. Raises FeatureNotFound for an unknown source and InputError for a frame that does
@@ -205,26 +205,26 @@ def push(registry: Registry, engine: OfflineEngine, online_store: OnlineStore, p
     if not views:
         raise FeatureNotFound(f"no feature view reads push source '{push_source_name}'")
     table = as_arrow(df, what)
-    if mode is not PushMode.OFFLINE:
-        require(online_store, Capability.WRITE, f"{what} (online)")
+    writer = writable(online_store, f"{what} (online)") if mode is not PushMode.OFFLINE else None
     online = [(v, view_rows(v, table, what)) for v in views if v.online] \
-        if mode in (PushMode.ONLINE, PushMode.ONLINE_AND_OFFLINE) else []
+        if writer is not None and mode in (PushMode.ONLINE, PushMode.ONLINE_AND_OFFLINE) else []
     if mode in (PushMode.OFFLINE, PushMode.ONLINE_AND_OFFLINE):
         # History first: if the online write then fails, a re-materialization still restores it.
         write_offline(engine, source.batch_source, views, table, what)
     for view, rows in online:
-        online_store.write_batch(registry.project, view, rows)
-        refresh_after_write(registry, online_store, view, rows)
+        assert writer is not None  # `online` is empty without one
+        writer.write_batch(registry.project, view, rows)
+        refresh_after_write(registry, writer, view, rows)
 
 
-def write_to_online_store(registry: Registry, online_store: OnlineStore, feature_view_name: str, df: Any) -> None:
+def write_to_online_store(registry: Registry, online_store: OnlineReader, feature_view_name: str, df: Any) -> None:
     """Write rows of one feature view (batch source column names) to the online store, checked first."""
     view = registry.contents().get("feature_view", feature_view_name)
     what = f"write_to_online_store('{feature_view_name}')"
-    require(online_store, Capability.WRITE, what)
+    writer = writable(online_store, what)
     rows = view_rows(view, as_arrow(df, what), what)
-    online_store.write_batch(registry.project, view, rows)
-    refresh_after_write(registry, online_store, view, rows)
+    writer.write_batch(registry.project, view, rows)
+    refresh_after_write(registry, writer, view, rows)
 
 
 def write_to_offline_store(registry: Registry, engine: OfflineEngine, feature_view_name: str, df: Any,

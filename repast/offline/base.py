@@ -6,9 +6,11 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias
 
 import pyarrow as pa
+
+from repast.plugins.capabilities import Capabilities
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -100,6 +102,8 @@ class OfflineEngine(ABC):
     """Reads sources of one kind. Built as `Engine(config, repo_config)` from the OFFLINE_ENGINES table."""
 
     Config: type[BackendConfig]
+    # Capabilities as data (repast/plugins/capabilities.py), e.g. write_online_in_place.
+    capabilities: ClassVar[Capabilities] = Capabilities()
 
     def __init__(self, config: Any, repo_config: RepoConfig) -> None:
         self.config = config

@@ -33,7 +33,7 @@ from repast.offline.file_sources import list_source_files, read_schema
 from repast.offline.spark_job import SparkRetrievalJob, spark_entity, staged_batches
 from repast.offline.sql_base import KEYS_TABLE, ROW, TS, SQLOfflineEngine
 from repast.plugins.base_config import BackendConfig
-from repast.plugins.capabilities import Capability
+from repast.plugins.capabilities import Capabilities
 from repast.sql_quoting import quote_ident
 from repast.types.timestamps import as_utc
 
@@ -96,7 +96,7 @@ class SparkOfflineEngine(SQLOfflineEngine):
     spine_union = "UNION ALL"
     null_timestamp = "CAST(NULL AS TIMESTAMP)"
     job_class = SparkRetrievalJob  # type: ignore[assignment]
-    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.WRITE_ONLINE_IN_PLACE})
+    capabilities: ClassVar[Capabilities] = Capabilities(write_online_in_place=True)
 
     @property
     def spark(self) -> SparkSession:

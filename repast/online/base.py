@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 import pyarrow as pa
 
-from repast.plugins.capabilities import Capability
+from repast.plugins.capabilities import Capabilities, capabilities_of, write_refused
 
 if TYPE_CHECKING:
     from repast.config.repo_config import BackendConfig, RepoConfig
@@ -77,38 +77,21 @@ def caller_bounds_waits() -> bool:
     return getattr(_CALLER, "bounds_waits", False)
 
 
-class OnlineStore(ABC):
-    """Built as `Store(config, repo_config)` from the ONLINE_STORES table.
+class OnlineReader(ABC):
+    """What every online store does: read the latest rows. Built as `Store(config, repo_config)`
+    from the ONLINE_STORES table; a store that can also write is an OnlineStore.
 
     Configs hold no connections; a store connects on first use and `close()` releases them.
     Connection failures raise StoreUnavailable (transient: retrying may succeed).
     """
 
     Config: type[BackendConfig]
-    # Capabilities as data (repast/plugins/capabilities.py): callers check before writing.
-    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.WRITE})
-    # Whether a read waits for a thread of the store's own (its bound on a frozen server): the
-    # feature server then never waits for it on its event loop, where the wait would hold every
-    # other request for as long, but on one of its store threads.
-    reads_on_own_thread: ClassVar[bool] = False
+    # Capabilities as data (repast/plugins/capabilities.py), e.g. reads_on_own_thread.
+    capabilities: ClassVar[Capabilities] = Capabilities()
 
     def __init__(self, config: Any, repo_config: RepoConfig) -> None:
         self.config = config
         self.repo_config = repo_config
-
-    @abstractmethod
-    def update(self, project: str, views_to_keep: list[FeatureView], views_to_delete: list[FeatureView]) -> None:
-        """Create storage for kept views (drop and recreate it when the view's key or feature types
-        changed: values are then re-materialized); drop the storage of deleted views."""
-
-    @abstractmethod
-    def teardown(self, project: str, views: list[FeatureView]) -> None:
-        """Remove all storage of `views`."""
-
-    @abstractmethod
-    def write_batch(self, project: str, view: FeatureView, batch: pa.RecordBatch | pa.Table) -> int:
-        """Upsert rows (engine column contract: join keys, features, event_timestamp,
-        created_timestamp), keeping per key the latest by (event_ts, created_ts). Returns rows sent."""
 
     @abstractmethod
     def read(self, project: str, view: FeatureView, keys: Sequence[str], features: Sequence[str]) -> list[ReadRow]:
@@ -127,6 +110,31 @@ class OnlineStore(ABC):
         """The id of the view's storage in this store, new each time `update` creates or rebuilds it;
         None when the view has no storage here with its current layout (or the store keeps no ids)."""
         return None
+
+
+class OnlineStore(OnlineReader):
+    """An online store that also creates storage and writes rows (every store but a thin client)."""
+
+    @abstractmethod
+    def update(self, project: str, views_to_keep: list[FeatureView], views_to_delete: list[FeatureView]) -> None:
+        """Create storage for kept views (drop and recreate it when the view's key or feature types
+        changed: values are then re-materialized); drop the storage of deleted views."""
+
+    @abstractmethod
+    def teardown(self, project: str, views: list[FeatureView]) -> None:
+        """Remove all storage of `views`."""
+
+    @abstractmethod
+    def write_batch(self, project: str, view: FeatureView, batch: pa.RecordBatch | pa.Table) -> int:
+        """Upsert rows (engine column contract: join keys, features, event_timestamp,
+        created_timestamp), keeping per key the latest by (event_ts, created_ts). Returns rows sent."""
+
+
+def writable(store: OnlineReader, action: str) -> OnlineStore:
+    """`store` as a writer; ConfigError naming `action` and the store's reason when it only reads."""
+    if isinstance(store, OnlineStore) and capabilities_of(store).write:
+        return store
+    raise write_refused(store, action)
 
 
 @runtime_checkable

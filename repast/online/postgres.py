@@ -34,6 +34,7 @@ from repast.online.base import (
 from repast.online.codec import BYTES_TYPES, is_nested, nested_json, struct_fields_decoder
 from repast.online.keys import WriteRows, write_rows
 from repast.plugins.base_config import PostgresConnectionConfig
+from repast.plugins.capabilities import Capabilities
 from repast.sql_quoting import quote_ident
 from repast.types import Array, FeatureType, Struct
 from repast.vector.postgres import build_vector_indexes, ensure_vector_storage, unbuilt_vector_indexes
@@ -107,7 +108,7 @@ def read_columns(view: FeatureView, features: Sequence[str], alias: str = "") ->
 
 class PostgresOnlineStore(OnlineStore):
     Config = PostgresOnlineConfig
-    reads_on_own_thread = True  # _bounded
+    capabilities = Capabilities(reads_on_own_thread=True)  # _bounded
 
     def __init__(self, config: PostgresOnlineConfig, repo_config: Any) -> None:
         super().__init__(config, repo_config)

@@ -16,15 +16,14 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field, SecretStr
 
-from repast.errors import ConfigError, EntityKeyError, StoreUnavailable
-from repast.online.base import OnlineStore, ReadRow
+from repast.errors import EntityKeyError, StoreUnavailable
+from repast.online.base import OnlineReader, ReadRow
 from repast.online.keys import SEPARATOR, key_types
 from repast.plugins.base_config import BackendConfig
-from repast.plugins.capabilities import Capability
+from repast.plugins.capabilities import Capabilities
 from repast.types.timestamps import as_utc
 
 if TYPE_CHECKING:
-    import pyarrow as pa
 
     from repast.definitions import FeatureView
     from repast.registry.remote import ServerConnection
@@ -40,9 +39,13 @@ class RemoteOnlineConfig(BackendConfig):
     connect_timeout_seconds: float = Field(default=0.5, gt=0)
 
 
-class RemoteOnlineStore(OnlineStore):
+class RemoteOnlineStore(OnlineReader):
+    """A reader only: it has no methods to create storage or write rows."""
+
     Config = RemoteOnlineConfig
-    capabilities: ClassVar[frozenset[Capability]] = frozenset()  # read-only
+    capabilities: ClassVar[Capabilities] = Capabilities(write=False, read_only_reason=(
+        "online_store type 'remote' ({backend.config.path}) is read-only: it cannot {action}. Run this with "
+        "the feature server's own feature_store.yaml, or push through the server's /push endpoint"))
 
     def __init__(self, config: RemoteOnlineConfig, repo_config: Any) -> None:
         super().__init__(config, repo_config)
@@ -73,20 +76,6 @@ class RemoteOnlineStore(OnlineStore):
     def close(self) -> None:
         if self._connection is not None:
             self._connection.close()
-
-    def update(self, project: str, views_to_keep: list[FeatureView], views_to_delete: list[FeatureView]) -> None:
-        raise ConfigError(self.read_only_reason("create or drop online storage (apply, materialize)"))
-
-    def teardown(self, project: str, views: list[FeatureView]) -> None:
-        raise ConfigError(self.read_only_reason("tear down online storage"))
-
-    def write_batch(self, project: str, view: FeatureView, batch: pa.RecordBatch | pa.Table) -> int:
-        raise ConfigError(self.read_only_reason(f"write rows of feature view '{view.name}' (materialize, push)"))
-
-    def read_only_reason(self, action: str) -> str:
-        return (
-            f"online_store type 'remote' ({self.config.path}) is read-only: it cannot {action}. Run this with "
-            "the feature server's own feature_store.yaml, or push through the server's /push endpoint")
 
 
 def _entity_columns(view: FeatureView, keys: Sequence[str]) -> dict[str, list[Any]]:

@@ -1,19 +1,26 @@
 """The one plugin table: for each kind of backend, its `type:` names and where the class lives.
 
-Every backend, whatever its kind, is a class with a pydantic `Config` (offline and online
-stores) and is built the same way: `Class(config, repo_config)`, where `config` is its section of
-feature_store.yaml. The table holds "module:Class" strings, so looking a type up imports only the
-backend that is used (and its driver), never the others.
+Kinds: offline engines, online stores, registry stores, data sources (by the `type` a source
+records in the registry) and the vector search capability of an online store (by the store's
+type). Every backend of the first three is a class with a pydantic `Config`, built the same way:
+`Class(config, repo_config)`, where `config` is its section of feature_store.yaml. The table holds
+"module:Class" strings, so looking a type up imports only the backend that is used (and its
+driver), never the others; `plugin_class` checks that what it imports is of the kind asked for, so
+callers get a typed class, never Any.
+
+This module sits at the bottom of the package: it imports nothing of repast's, so every layer may
+look a backend up here, and the modules it names are imported only when used.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TypeVar
 
 OFFLINE = "offline_store"
 ONLINE = "online_store"
 REGISTRY = "registry"
+SOURCE = "data_source"
 VECTOR = "vector_search"
 
 PLUGINS: dict[str, dict[str, str]] = {
@@ -38,6 +45,14 @@ PLUGINS: dict[str, dict[str, str]] = {
         "remote": "repast.registry.remote:RemoteRegistryStore",
         "object": "repast.registry.object_store:ObjectRegistryStore",  # s3:// and gs:// paths
     },
+    # The `type` a source records in the registry -> its class (rebuilt with `from_dict`).
+    SOURCE: {
+        "file": "repast.definitions.sources:FileSource",
+        "postgres": "repast.definitions.sources:PostgreSQLSource",
+        "push": "repast.definitions.sources:PushSource",
+        "request": "repast.definitions.sources:RequestSource",
+        "spark": "repast.definitions.spark_source:SparkSource",
+    },
     # A capability, not a backend: online_store.type -> its vector search (repast.vector.base),
     # built as `Class(online_store)`; a store type missing here cannot search vectors.
     VECTOR: {
@@ -46,13 +61,14 @@ PLUGINS: dict[str, dict[str, str]] = {
     },
 }
 
+T = TypeVar("T")
 
-def plugin_class(kind: str, type_name: str) -> Any:
-    """The class registered for `type_name` under `kind`, imported on first use."""
+
+def plugin_class(kind: str, type_name: str, base: type[T]) -> type[T]:
+    """The class registered for `type_name` under `kind`, imported on first use; KeyError for a
+    type the table does not know, TypeError when the table names a class that is not a `base`."""
     module, _, name = PLUGINS[kind][type_name].partition(":")
-    return getattr(importlib.import_module(module), name)
-
-
-def build_plugin(kind: str, config: Any, repo_config: Any) -> Any:
-    """A backend of `kind` for its section `config` of feature_store.yaml: `Class(config, repo_config)`."""
-    return plugin_class(kind, config.type if kind != REGISTRY else config.registry_type)(config, repo_config)
+    found = getattr(importlib.import_module(module), name)
+    if not (isinstance(found, type) and issubclass(found, base)):
+        raise TypeError(f"plugin table: {kind} '{type_name}' names {found!r}, which is not a {base.__name__}")
+    return found

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from repast.definitions.registry_objects import KINDS, RepoContents, object_from_dict
 from repast.errors import StoreUnavailable
 from repast.log_limit import FailureLog
-from repast.plugins.table import PLUGINS, REGISTRY, build_plugin
+from repast.plugins.table import PLUGINS, REGISTRY, plugin_class
 from repast.registry.base import Change, HistoryEntry, MaterializationRecord, RegistryStore, Snapshot
 
 if TYPE_CHECKING:
@@ -24,7 +24,9 @@ __all__ = ["REGISTRY_STORES", "Change", "HistoryEntry", "MaterializationRecord",
 
 
 def open_registry_store(config: RepoConfig) -> RegistryStore:
-    return build_plugin(REGISTRY, config.registry_config, config)  # type: ignore[no-any-return]
+    """The registry store feature_store.yaml's `registry` names (its registry_type in the plugin table)."""
+    section = config.registry_config
+    return plugin_class(REGISTRY, section.registry_type, RegistryStore)(section, config)
 
 
 def contents_from_snapshot(snapshot: Snapshot, signing_key: str | None = None) -> RepoContents:

@@ -5,9 +5,12 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from repast.plugins.capabilities import Capability, require
+from repast.plugins.capabilities import Capabilities, require_write
+
+if TYPE_CHECKING:
+    from repast.config.repo_config import RegistryConfig, RepoConfig
 
 
 @dataclass(frozen=True)
@@ -82,13 +85,18 @@ class MaterializationRun:
 class RegistryStore(ABC):
     """Backends store specs as JSON per (project, kind, name) and keep a version per project."""
 
-    # Capabilities as data: a read-only store (a thin client of the feature server) has no
-    # WRITE, and writes are refused before any validation or storage work starts.
-    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.WRITE})
+    # Capabilities as data: a read-only store (a thin client of the feature server) declares
+    # write=False, and writes are refused before any validation or storage work starts.
+    capabilities: ClassVar[Capabilities] = Capabilities()
+
+    def __init__(self, config: RegistryConfig, repo_config: RepoConfig) -> None:
+        """Built as `Store(config, repo_config)` from the plugin table (`registry` section)."""
+        self.config = config
+        self.repo_config = repo_config
 
     def check_writable(self, action: str) -> None:
         """Raise a clear error naming `action` when this store cannot write."""
-        require(self, Capability.WRITE, action)
+        require_write(self, action)
 
     @abstractmethod
     def read(self, project: str) -> Snapshot:

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from repast.errors import ConfigError, FeatureNotFound, StoreUnavailable, require_module
-from repast.plugins.capabilities import Capability
+from repast.plugins.capabilities import Capabilities, write_refused
 from repast.registry.base import (
     Change,
     HistoryEntry,
@@ -91,7 +91,10 @@ class ServerConnection:
 class RemoteRegistryStore(RegistryStore):
     """Definitions of a project as the feature server at `path` sees them (read-only)."""
 
-    capabilities: ClassVar[frozenset[Capability]] = frozenset()  # read-only
+    capabilities: ClassVar[Capabilities] = Capabilities(write=False, read_only_reason=(
+        "registry_type 'remote' ({backend.connection.url}) is read-only: it cannot {action}. "
+        "Run this with the feature server's own feature_store.yaml (a registry database path), "
+        "e.g. in a pipeline step or the materialization CronJob"))
 
     def __init__(self, config: RegistryConfig, repo_config: RepoConfig) -> None:
         token = config.token.get_secret_value() if config.token else None
@@ -121,7 +124,7 @@ class RemoteRegistryStore(RegistryStore):
         return self.read(project).version
 
     def apply(self, project: str, changes: list[Change], expected_version: int, applied_by: str) -> int:
-        raise ConfigError(self.read_only_reason("apply definitions"))
+        raise write_refused(self, "apply definitions")
 
     def history(self, project: str, limit: int = 50) -> list[HistoryEntry]:
         """Past applies as the server's registry records them (GET /registry/history)."""
@@ -131,7 +134,7 @@ class RemoteRegistryStore(RegistryStore):
 
     def record_materialization(self, project: str, view: str, start: datetime, end: datetime,
                                storage: str = "") -> None:
-        raise ConfigError(self.read_only_reason("materialize"))
+        raise write_refused(self, "materialize")
 
     def materializations(self, project: str) -> dict[str, MaterializationRecord]:
         """Watermarks as the server's registry records them (GET /registry/materializations)."""
@@ -157,13 +160,7 @@ class RemoteRegistryStore(RegistryStore):
                               f"server does not serve GET {path} (it runs an older repast)") from None
 
     def delete_project(self, project: str) -> None:
-        raise ConfigError(self.read_only_reason("tear down the project"))
-
-    def read_only_reason(self, action: str) -> str:
-        return (
-            f"registry_type 'remote' ({self.connection.url}) is read-only: it cannot {action}. "
-            "Run this with the feature server's own feature_store.yaml (a registry database path), "
-            "e.g. in a pipeline step or the materialization CronJob")
+        raise write_refused(self, "tear down the project")
 
 
 def _snapshot_from_json(body: Any, url: str) -> Snapshot:

@@ -57,7 +57,7 @@ class FeatureServer:
         self.store = store
         self.metrics = metrics
         self.reads = StoreCalls(deadline_seconds=store.config.feature_server.read_deadline_seconds,
-                                always_threaded=type(store.online_store).reads_on_own_thread)
+                                always_threaded=store.online_store.capabilities.reads_on_own_thread)
         self._registry_json: tuple[int, str, bytes] | None = None  # (version, ETag, body)
         self.feature_log = ServedRowLogger(store.config.feature_server.feature_logging, str(store.repo_path))
         self.online = OnlineFeaturesEndpoint(store.registry, store.online_store, self.reads,

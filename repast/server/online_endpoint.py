@@ -13,7 +13,7 @@ from typing import Any
 
 from repast.definitions import FeatureService
 from repast.jobs.online_read import get_online_features
-from repast.online.base import OnlineStore
+from repast.online.base import OnlineReader
 from repast.registry import Registry
 from repast.server.dispatch import StoreCalls
 from repast.server.feature_logging import ServedRowLogger
@@ -27,7 +27,7 @@ from repast.server.schemas import OnlineRequest, parse_online_request
 class OnlineFeaturesEndpoint:
     """Feast's get-online-features JSON in, Feast's response JSON out (see the module docstring)."""
 
-    def __init__(self, registry: Registry, online_store: OnlineStore, reads: StoreCalls, limits: RequestLimits,
+    def __init__(self, registry: Registry, online_store: OnlineReader, reads: StoreCalls, limits: RequestLimits,
                  metrics: ServerMetrics, feature_log: ServedRowLogger) -> None:
         self.registry = registry
         self.online_store = online_store

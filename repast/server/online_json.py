@@ -24,7 +24,7 @@ from repast.server.responses import json_value, online_response_json
 
 if TYPE_CHECKING:
     from repast.definitions import FeatureService
-    from repast.online.base import OnlineStore, ReadRow
+    from repast.online.base import OnlineReader, ReadRow
     from repast.registry import Registry
 
 _OPTS = orjson.OPT_SERIALIZE_NUMPY
@@ -150,7 +150,7 @@ class OnlineJsonAnswers:
         self._shapes[id(plan)] = (plan, shape)
         return shape
 
-    def answer(self, online: OnlineStore, features: list[str] | FeatureService, entities: dict[str, list[Any]],
+    def answer(self, online: OnlineReader, features: list[str] | FeatureService, entities: dict[str, list[Any]],
                full_feature_names: bool) -> bytes:
         """The response body; `entities` are lists of one length (the caller checked)."""
         registry = self.registry

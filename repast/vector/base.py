@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from repast.definitions import FeatureView, Field
-    from repast.online.base import OnlineStore, ReadRow
+    from repast.online.base import OnlineReader, ReadRow
     from repast.vector.semantics import Metric
 
 # feature name -> value: a document matches when each named feature equals its value.
@@ -28,7 +28,7 @@ Filters = dict[str, Any]
 class VectorSearch(ABC):
     """Built as `Capability(store)` over one online store instance."""
 
-    def __init__(self, store: OnlineStore) -> None:
+    def __init__(self, store: OnlineReader) -> None:
         self.store = store
 
     @abstractmethod
