@@ -85,7 +85,7 @@ class FeatureStore(FeastSurface):
         self.project = self.config.project
         self.config.require_section("registry")
         key = self.config.registry_config.signing_key
-        self.registry = Registry(open_registry_store(self.config), self.project,
+        self.registry = Registry(open_registry_store(self.config.registry_config, self.config), self.project,
                                  self.config.registry_config.cache_ttl_seconds,
                                  key.get_secret_value() if key is not None else None)
 
@@ -113,14 +113,14 @@ class FeatureStore(FeastSurface):
         from repast.offline import build_offline_engine
 
         self.config.require_section("offline_store")
-        return build_offline_engine(self.config)
+        return build_offline_engine(self.config.offline_store, self.config)
 
     @cached_property
     def online_store(self) -> OnlineReader:
         from repast.online import build_online_store
 
         self.config.require_section("online_store")
-        return build_online_store(self.config)
+        return build_online_store(self.config.online_store, self.config)
 
     # ---- definitions ---------------------------------------------------------------------------
     def plan_repo(self) -> list[Change]:

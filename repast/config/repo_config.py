@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -23,30 +24,21 @@ from pydantic import (
 )
 
 from repast.errors import ConfigError
-from repast.plugins.base_config import BackendConfig, PostgresConnectionConfig, StrictModel, masked_url
+from repast.plugins.base_config import (
+    BackendConfig,
+    PostgresConnectionConfig,
+    RegistryConfig,
+    StrictModel,
+    masked_url,
+)
 from repast.plugins.table import OFFLINE, ONLINE, PLUGINS, REGISTRY, plugin_class
 
 CONFIG_FILE = "feature_store.yaml"
 ENV_CONFIG_PATH = "REPAST_FEATURE_STORE_YAML"
 # Where the Kubeflow PodDefault and the Kubernetes manifests mount the configuration Secret.
 MOUNTED_CONFIG_PATH = "/etc/repast/feature_store.yaml"
-__all__ = ["BackendConfig", "PostgresConnectionConfig", "RepoConfig", "StrictModel", "masked_url"]
+__all__ = ["BackendConfig", "PostgresConnectionConfig", "RegistryConfig", "RepoConfig", "StrictModel", "masked_url"]
 _ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-
-
-class RegistryConfig(StrictModel):
-    registry_type: str = "sql"  # a type of the registry plugin table (repast/plugins/table.py)
-    # For an s3:// or gs:// path: an S3-compatible server or GCS emulator (path-style addressing).
-    endpoint_override: str | None = None
-    path: str
-    cache_ttl_seconds: float = Field(default=60, ge=0)
-    token: SecretStr | None = None
-    signing_key: SecretStr | None = None  # HMAC key for stored on-demand functions (repast/definitions/signing.py)
-    # A registry that is down or frozen fails a refresh within these bounds; a serving process
-    # then keeps serving the definitions it has (see repast.registry.Registry).
-    connect_timeout_seconds: float = Field(default=2, gt=0)
-    read_timeout_seconds: float = Field(default=5, gt=0)
-    lock_timeout_seconds: float = Field(default=30, gt=0)  # SQLite: wait for another process's write
 
 
 class TokenAuthConfig(StrictModel):
@@ -185,12 +177,12 @@ class RepoConfig(StrictModel):
     @field_validator("offline_store")
     @classmethod
     def _offline(cls, v: Any) -> BackendConfig:
-        return _backend_config(v, OFFLINE, "duckdb")
+        return _backend_config(v, PLUGINS[OFFLINE], "duckdb", lambda name: plugin_class(OFFLINE, name, object))
 
     @field_validator("online_store")
     @classmethod
     def _online(cls, v: Any) -> BackendConfig:
-        return _backend_config(v, ONLINE, "sqlite")
+        return _backend_config(v, PLUGINS[ONLINE], "sqlite", lambda name: plugin_class(ONLINE, name, object))
 
     @property
     def registry_config(self) -> RegistryConfig:
@@ -215,7 +207,8 @@ class RepoConfig(StrictModel):
         return "sqlite:///" + self.resolve_path(path)
 
 
-def _backend_config(value: Any, kind: str, default: str) -> BackendConfig:
+def _backend_config(value: Any, types: dict[str, str], default: str,
+                    backend_class: Callable[[str], type]) -> BackendConfig:
     if value is None:
         value = {"type": default}
     if isinstance(value, str):
@@ -223,11 +216,11 @@ def _backend_config(value: Any, kind: str, default: str) -> BackendConfig:
     if not isinstance(value, dict):
         raise ValueError(f"must be a mapping with a 'type' key, got {value!r}")
     type_name = value.get("type", default)
-    if type_name not in PLUGINS[kind]:
-        raise ValueError(f"unknown type '{type_name}'; known types: {', '.join(sorted(PLUGINS[kind]))}")
-    config_class = plugin_class(kind, type_name, object).Config  # type: ignore[attr-defined]
+    if type_name not in types:
+        raise ValueError(f"unknown type '{type_name}'; known types: {', '.join(sorted(types))}")
+    config_class = getattr(backend_class(type_name), "Config", None)
     if not (isinstance(config_class, type) and issubclass(config_class, BackendConfig)):
-        raise TypeError(f"{kind} '{type_name}': its Config is not a BackendConfig")
+        raise TypeError(f"backend type '{type_name}': its Config is not a BackendConfig")
     return config_class.model_validate({**value, "type": type_name})
 
 

@@ -5,6 +5,7 @@ from repast.definitions.feature_service import FeatureService
 from repast.definitions.feature_view import BatchFeatureView, FeatureView, Projection
 from repast.definitions.on_demand import OnDemandFeatureView, on_demand_feature_view
 from repast.definitions.registry_objects import KINDS, RepoContents, object_from_dict, spec_of
+from repast.definitions.source_types import source_from_dict
 from repast.definitions.sources import (
     CsvFormat,
     DataSource,
@@ -13,7 +14,6 @@ from repast.definitions.sources import (
     PostgreSQLSource,
     PushSource,
     RequestSource,
-    source_from_dict,
 )
 from repast.definitions.spark_source import SparkSource
 

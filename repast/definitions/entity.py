@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from repast.errors import DefinitionError
-from repast.types import FeatureType, ValueType, parse_type
+from repast.types import Array, FeatureType, ValueType, parse_type
+from repast.vector.metric import parse_metric
 
 
 @dataclass
@@ -32,9 +33,7 @@ class Field:
                 f"Field '{self.name}': dtype must be a repast type such as Int64, got {self.dtype!r}"
             )
         if self.vector_index or self.vector_length or self.vector_search_metric:
-            from repast.definitions.vector_field import check_vector_field
-
-            check_vector_field(self)
+            _check_vector_field(self)
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"name": self.name, "dtype": str(self.dtype), "description": self.description,
@@ -108,3 +107,18 @@ class Entity:
 
     def __repr__(self) -> str:
         return f"Entity(name={self.name!r}, join_keys={self.join_keys!r})"
+
+
+def _check_vector_field(field: Field) -> None:
+    """An indexed vector is an Array(Float32|Float64) with a positive vector_length and a known metric.
+    The metric is stored by its canonical name (L2, COSINE, INNER_PRODUCT); it defaults to L2."""
+    what = f"Field '{field.name}'"
+    if not field.vector_index:
+        raise DefinitionError(f"{what}: vector_length and vector_search_metric need vector_index=True")
+    if not isinstance(field.dtype, Array) or field.dtype.base.name not in ("Float32", "Float64"):
+        raise DefinitionError(f"{what}: vector_index=True needs dtype Array(Float32) or Array(Float64), "
+                              f"got {field.dtype}")
+    if isinstance(field.vector_length, bool) or not isinstance(field.vector_length, int) or field.vector_length <= 0:
+        raise DefinitionError(f"{what}: vector_index=True needs vector_length, a positive integer "
+                              f"(the embedding's dimension), got {field.vector_length!r}")
+    field.vector_search_metric = str(parse_metric(field.vector_search_metric, what))

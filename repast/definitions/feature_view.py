@@ -8,7 +8,8 @@ from datetime import timedelta
 from typing import Any
 
 from repast.definitions.entity import Entity, Field
-from repast.definitions.sources import DataSource, PushSource, RequestSource, source_from_dict
+from repast.definitions.source_types import source_from_dict
+from repast.definitions.sources import DataSource, PushSource, RequestSource
 from repast.errors import DefinitionError
 
 

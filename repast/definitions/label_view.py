@@ -18,7 +18,8 @@ from typing import Any
 
 from repast.definitions.entity import Entity, Field
 from repast.definitions.feature_view import FeatureView
-from repast.definitions.sources import DataSource, source_from_dict
+from repast.definitions.source_types import source_from_dict
+from repast.definitions.sources import DataSource
 from repast.errors import DefinitionError
 
 

@@ -18,7 +18,8 @@ from typing import Any
 
 from repast.definitions.entity import Field
 from repast.definitions.feature_view import FeatureView, ProjectableMixin, Projection
-from repast.definitions.sources import RequestSource, source_from_dict
+from repast.definitions.source_types import source_from_dict
+from repast.definitions.sources import RequestSource
 from repast.errors import DefinitionError
 
 MODES = ("pandas", "python")

@@ -12,7 +12,8 @@ from repast.definitions.label_view import LabelView
 from repast.definitions.on_demand import OnDemandFeatureView
 from repast.definitions.project import Project
 from repast.definitions.saved_dataset import SavedDataset
-from repast.definitions.sources import DataSource, source_from_dict
+from repast.definitions.source_types import source_from_dict
+from repast.definitions.sources import DataSource
 from repast.definitions.versions import FeatureViewVersion
 from repast.errors import (
     DataSourceNotFound,

@@ -90,7 +90,7 @@ class FileSource(DataSource):
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> FileSource:
         return cls(path=d["path"], name=d["name"], file_format=d.get("file_format"),
-                   s3_endpoint_override=d.get("s3_endpoint_override"), **_time_args(d), **_common_args(d))
+                   s3_endpoint_override=d.get("s3_endpoint_override"), **time_args(d), **common_args(d))
 
 
 def _file_format(path: str, file_format: Any) -> str:
@@ -132,7 +132,7 @@ class PostgreSQLSource(DataSource):
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> PostgreSQLSource:
-        return cls(name=d["name"], query=d.get("query"), table=d.get("table"), **_time_args(d), **_common_args(d))
+        return cls(name=d["name"], query=d.get("query"), table=d.get("table"), **time_args(d), **common_args(d))
 
     def from_clause(self) -> str:
         """SQL usable after FROM: the table name or the query in parentheses."""
@@ -157,7 +157,8 @@ class PushSource(DataSource):
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> PushSource:
-        return cls(name=d["name"], batch_source=source_from_dict(d["batch_source"]), **_common_args(d))
+        """`d["batch_source"]` is the batch source itself, rebuilt first by source_from_dict."""
+        return cls(name=d["name"], batch_source=d["batch_source"], **common_args(d))
 
 
 class RequestSource(DataSource):
@@ -177,26 +178,13 @@ class RequestSource(DataSource):
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RequestSource:
-        return cls(name=d["name"], schema=[Field.from_dict(f) for f in d["schema"]], **_common_args(d))
+        return cls(name=d["name"], schema=[Field.from_dict(f) for f in d["schema"]], **common_args(d))
 
 
-def _common_args(d: dict[str, Any]) -> dict[str, Any]:
+def common_args(d: dict[str, Any]) -> dict[str, Any]:
     return {"description": d.get("description") or "", "tags": d.get("tags"), "owner": d.get("owner") or ""}
 
 
-def _time_args(d: dict[str, Any]) -> dict[str, Any]:
+def time_args(d: dict[str, Any]) -> dict[str, Any]:
     return {"timestamp_field": d.get("timestamp_field", ""),
             "created_timestamp_column": d.get("created_timestamp_column", ""), "field_mapping": d.get("field_mapping")}
-
-
-def source_from_dict(d: dict[str, Any]) -> DataSource:
-    """Rebuild a source from `to_dict()` output (registry JSON): its class is the plugin table's
-    SOURCE entry for its `type`."""
-    from repast.plugins.table import SOURCE, plugin_class
-
-    kind = d.get("type")
-    try:
-        source_class = plugin_class(SOURCE, str(kind), DataSource)
-    except KeyError:
-        raise DefinitionError(f"unknown data source type '{kind}' in registry") from None
-    return source_class.from_dict(d)

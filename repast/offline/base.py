@@ -15,9 +15,9 @@ from repast.plugins.capabilities import Capabilities
 if TYPE_CHECKING:
     import pandas as pd
 
-    from repast.config.repo_config import BackendConfig, RepoConfig
     from repast.definitions import DataSource, FeatureView
     from repast.definitions.feature_refs import FeatureRequest
+    from repast.plugins.base_config import BackendConfig, RepoSettings
 
 
 class RetrievalJob(ABC):
@@ -105,7 +105,7 @@ class OfflineEngine(ABC):
     # Capabilities as data (repast/plugins/capabilities.py), e.g. write_online_in_place.
     capabilities: ClassVar[Capabilities] = Capabilities()
 
-    def __init__(self, config: Any, repo_config: RepoConfig) -> None:
+    def __init__(self, config: Any, repo_config: RepoSettings) -> None:
         self.config = config
         self.repo_config = repo_config
 

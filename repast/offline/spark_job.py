@@ -15,7 +15,8 @@ import re
 import tempfile
 import uuid
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pyarrow as pa
 import pyarrow.fs as pafs
@@ -26,23 +27,41 @@ from repast.offline.base import RetrievalJob
 from repast.offline.point_in_time import ROW, TS, assemble, check_entity, key_frame
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame
+    from pyspark.sql import DataFrame, SparkSession
 
+    from repast.definitions import FeatureView
     from repast.definitions.feature_refs import FeatureRequest
-    from repast.offline.spark import SparkOfflineEngine
+
+
+
+class SparkEngine(Protocol):
+    """What the retrieval job, the staging and executor-side materialization use of the Spark engine
+    (repast.offline.spark.SparkOfflineEngine), which imports them."""
+
+    config: Any
+
+    @property
+    def spark(self) -> SparkSession: ...
+
+    def join_sql(self, request: FeatureRequest, keys_view: str) -> str: ...
+
+    def in_range_sql(self, view: FeatureView, start: datetime, end: datetime, with_place: bool = False) -> str: ...
+
+    def latest_per_key_sql(self, rows: str, keys: list[str], columns: list[str]) -> str: ...
+
 
 BATCH_SIZE = 100_000
 _PART_NAME = re.compile(r"part-(\d+)-.*-c(\d+)")
 
 
-def spark_entity(engine: SparkOfflineEngine, frame: DataFrame) -> str:
+def spark_entity(engine: SparkEngine, frame: DataFrame) -> str:
     """A Spark DataFrame entity frame as the SQL query the job reads (a temporary view of it)."""
     name = f"__repast_entity_{uuid.uuid4().hex[:12]}"
     frame.createOrReplaceTempView(name)
     return f"SELECT * FROM {name}"
 
 
-def staging_root(engine: SparkOfflineEngine) -> str:
+def staging_root(engine: SparkEngine) -> str:
     """Where results are staged: staging_location, or (local master only) the system temp dir."""
     if engine.config.staging_location:
         return str(engine.config.staging_location)
@@ -62,7 +81,7 @@ def _filesystem(location: str) -> tuple[pafs.FileSystem, str]:
     return fs, path
 
 
-def stage(engine: SparkOfflineEngine, frame: DataFrame, rows_per_file: int | None = None) -> str:
+def stage(engine: SparkEngine, frame: DataFrame, rows_per_file: int | None = None) -> str:
     """Write `frame` as Parquet to a new directory under the staging location; returns it. With
     `rows_per_file`, no file (so no row group) holds more rows, whatever the partitions' sizes."""
     location = staging_root(engine).rstrip("/") + "/" + uuid.uuid4().hex
@@ -103,7 +122,7 @@ def read_staged(location: str, batch_size: int, remove: bool = True) -> Iterator
             fs.delete_dir(path)
 
 
-def staged_batches(engine: SparkOfflineEngine, frame: DataFrame, batch_size: int) -> Iterator[pa.RecordBatch]:
+def staged_batches(engine: SparkEngine, frame: DataFrame, batch_size: int) -> Iterator[pa.RecordBatch]:
     """`frame`'s rows, in its order, streamed through the staging location."""
     yield from read_staged(stage(engine, frame, rows_per_file=batch_size), batch_size)
 
@@ -119,7 +138,7 @@ def _assemble_batches(batches: Iterator[pa.RecordBatch], names: list[str], ts: s
 class SparkRetrievalJob(RetrievalJob):
     """The point-in-time join on Spark; `entity` is Arrow (from pandas or Arrow) or Spark SQL."""
 
-    def __init__(self, engine: SparkOfflineEngine, entity: pa.Table | str, request: FeatureRequest,
+    def __init__(self, engine: SparkEngine, entity: pa.Table | str, request: FeatureRequest,
                  full_feature_names: bool) -> None:
         self.engine = engine
         self.entity = entity

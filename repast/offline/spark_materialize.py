@@ -21,13 +21,13 @@ from repast.offline.base import cast_to_view_types
 
 if TYPE_CHECKING:
     from repast.definitions import FeatureView
-    from repast.offline.spark import SparkOfflineEngine
+    from repast.offline.spark_job import SparkEngine
 
 Sink = Callable[[Iterator[pa.RecordBatch]], int]
 _LOCAL_ONLY_STORES = ("sqlite",)
 
 
-def check_reachable_from_executors(engine: SparkOfflineEngine, store_type: str) -> None:
+def check_reachable_from_executors(engine: SparkEngine, store_type: str) -> None:
     """An SQLite online store is a file on the driver: only a local master can write it."""
     master = engine.spark.sparkContext.master or ""
     if store_type in _LOCAL_ONLY_STORES and not master.startswith("local"):
@@ -35,7 +35,7 @@ def check_reachable_from_executors(engine: SparkOfflineEngine, store_type: str) 
                           f"'{master}' cannot reach: materialize into redis or postgres, or use a local[...] master")
 
 
-def write_latest_online(engine: SparkOfflineEngine, view: FeatureView, start: datetime, end: datetime,
+def write_latest_online(engine: SparkEngine, view: FeatureView, start: datetime, end: datetime,
                         sink: Sink, store_type: str, batch_size: int) -> int:
     """Per key, the latest row with start <= event_ts < end, written by the executors; returns the rows."""
     check_reachable_from_executors(engine, store_type)

@@ -22,8 +22,8 @@ import pyarrow as pa
 from repast.plugins.capabilities import Capabilities, capabilities_of, write_refused
 
 if TYPE_CHECKING:
-    from repast.config.repo_config import BackendConfig, RepoConfig
     from repast.definitions import FeatureView
+    from repast.plugins.base_config import BackendConfig, RepoSettings
 
 # One read result per requested key: None when the key is not stored, else a tuple of the event
 # timestamp (UTC microseconds since the epoch) followed by the requested features' values, as
@@ -89,7 +89,7 @@ class OnlineReader(ABC):
     # Capabilities as data (repast/plugins/capabilities.py), e.g. reads_on_own_thread.
     capabilities: ClassVar[Capabilities] = Capabilities()
 
-    def __init__(self, config: Any, repo_config: RepoConfig) -> None:
+    def __init__(self, config: Any, repo_config: RepoSettings) -> None:
         self.config = config
         self.repo_config = repo_config
 

@@ -37,7 +37,7 @@ from repast.plugins.base_config import PostgresConnectionConfig
 from repast.plugins.capabilities import Capabilities
 from repast.sql_quoting import quote_ident
 from repast.types import Array, FeatureType, Struct
-from repast.vector.postgres import build_vector_indexes, ensure_vector_storage, unbuilt_vector_indexes
+from repast.vector.postgres_columns import build_vector_indexes, ensure_vector_storage, unbuilt_vector_indexes
 
 _MIN_TS = -(2**63)
 _PG_TYPES = {"Int32": "INTEGER", "Int64": "BIGINT", "Float32": "REAL", "Float64": "DOUBLE PRECISION",

@@ -38,7 +38,7 @@ from repast.online.keys import integer_key, write_rows
 from repast.plugins.base_config import BackendConfig
 from repast.sql_quoting import quote_ident
 from repast.types import Array, FeatureType, Struct
-from repast.vector.sqlite import vector_decoders, vector_encoder, vector_layout
+from repast.vector.sqlite_columns import vector_decoders, vector_encoder, vector_layout
 
 _META = "repast_online_views"
 _MIN_TS = -(2**63)

@@ -14,7 +14,7 @@ from repast.plugins.table import PLUGINS, REGISTRY, plugin_class
 from repast.registry.base import Change, HistoryEntry, MaterializationRecord, RegistryStore, Snapshot
 
 if TYPE_CHECKING:
-    from repast.config.repo_config import RepoConfig
+    from repast.plugins.base_config import RegistryConfig, RepoSettings
 
 # registry_type -> "module:Class": this kind's part of the one plugin table.
 REGISTRY_STORES = PLUGINS[REGISTRY]
@@ -23,10 +23,9 @@ __all__ = ["REGISTRY_STORES", "Change", "HistoryEntry", "MaterializationRecord",
            "RegistryStore", "Snapshot", "contents_from_snapshot", "open_registry_store"]
 
 
-def open_registry_store(config: RepoConfig) -> RegistryStore:
-    """The registry store feature_store.yaml's `registry` names (its registry_type in the plugin table)."""
-    section = config.registry_config
-    return plugin_class(REGISTRY, section.registry_type, RegistryStore)(section, config)
+def open_registry_store(section: RegistryConfig, settings: RepoSettings) -> RegistryStore:
+    """The registry store feature_store.yaml's `registry` section names (its registry_type in the plugin table)."""
+    return plugin_class(REGISTRY, section.registry_type, RegistryStore)(section, settings)
 
 
 def contents_from_snapshot(snapshot: Snapshot, signing_key: str | None = None) -> RepoContents:

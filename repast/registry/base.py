@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from repast.plugins.capabilities import Capabilities, require_write
 
 if TYPE_CHECKING:
-    from repast.config.repo_config import RegistryConfig, RepoConfig
+    from repast.plugins.base_config import RegistryConfig, RepoSettings
 
 
 @dataclass(frozen=True)
@@ -89,7 +89,7 @@ class RegistryStore(ABC):
     # write=False, and writes are refused before any validation or storage work starts.
     capabilities: ClassVar[Capabilities] = Capabilities()
 
-    def __init__(self, config: RegistryConfig, repo_config: RepoConfig) -> None:
+    def __init__(self, config: RegistryConfig, repo_config: RepoSettings) -> None:
         """Built as `Store(config, repo_config)` from the plugin table (`registry` section)."""
         self.config = config
         self.repo_config = repo_config

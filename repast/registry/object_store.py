@@ -30,13 +30,13 @@ from repast.types.timestamps import as_utc
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from repast.config.repo_config import RegistryConfig, RepoConfig
+    from repast.plugins.base_config import RegistryConfig, RepoSettings
 
 _WRITE_ATTEMPTS = 20
 
 
 class ObjectRegistryStore(RegistryStore):
-    def __init__(self, config: RegistryConfig, repo_config: RepoConfig) -> None:
+    def __init__(self, config: RegistryConfig, repo_config: RepoSettings) -> None:
         self.object = conditional_object(config.path, "registry.path", config.endpoint_override)
         self._lock = threading.Lock()
         self._cached: tuple[str, bytes] | None = None  # (tag, body) of the last read

@@ -29,7 +29,7 @@ from repast.registry.base import (
 if TYPE_CHECKING:
     import httpx
 
-    from repast.config.repo_config import RegistryConfig, RepoConfig
+    from repast.plugins.base_config import RegistryConfig, RepoSettings
 
 
 class ServerConnection:
@@ -96,7 +96,7 @@ class RemoteRegistryStore(RegistryStore):
         "Run this with the feature server's own feature_store.yaml (a registry database path), "
         "e.g. in a pipeline step or the materialization CronJob"))
 
-    def __init__(self, config: RegistryConfig, repo_config: RepoConfig) -> None:
+    def __init__(self, config: RegistryConfig, repo_config: RepoSettings) -> None:
         token = config.token.get_secret_value() if config.token else None
         self.connection = ServerConnection(config.path, token, config.read_timeout_seconds, what="remote registry",
                                            connect_timeout=config.connect_timeout_seconds)

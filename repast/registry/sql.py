@@ -24,7 +24,7 @@ from repast.registry.base import (
 from repast.types.timestamps import as_utc
 
 if TYPE_CHECKING:
-    from repast.config.repo_config import RegistryConfig, RepoConfig
+    from repast.plugins.base_config import RegistryConfig, RepoSettings
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -125,7 +125,7 @@ class SQLRegistryStore(RegistryStore):
     _url: str
     _created: bool
 
-    def __init__(self, config: RegistryConfig, repo_config: RepoConfig) -> None:
+    def __init__(self, config: RegistryConfig, repo_config: RepoSettings) -> None:
         self._open(repo_config.registry_url(), config.connect_timeout_seconds, config.read_timeout_seconds,
                    config.lock_timeout_seconds)
 

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
     from repast.definitions import FeatureView, Field
     from repast.online.base import OnlineReader, ReadRow
-    from repast.vector.semantics import Metric
+    from repast.vector.metric import Metric
 
 # feature name -> value: a document matches when each named feature equals its value.
 Filters = dict[str, Any]

@@ -26,7 +26,8 @@ from repast.online.base import ReadRow
 from repast.online.codec import datetime_from_us
 from repast.online.keys import SEPARATOR, key_types
 from repast.vector.base import Filters, VectorSearch
-from repast.vector.semantics import Metric, exact_distances, fuse, fusion_depth, order_hits, parse_metric, query_vector
+from repast.vector.metric import Metric, parse_metric
+from repast.vector.semantics import exact_distances, fuse, fusion_depth, order_hits, query_vector
 
 if TYPE_CHECKING:
     from repast.jobs.online_read import OnlineResponse
@@ -212,19 +213,19 @@ class OnlineDocuments:
 
 def vector_search_of(store: FeatureStore) -> VectorSearch:
     """The online store's vector search capability (built once per store object)."""
-    from repast.online import VECTOR_SEARCH
-    from repast.plugins.loader import load_class
+    from repast.plugins.table import PLUGINS, VECTOR, plugin_class
+    from repast.vector.base import VectorSearch
 
     online = store.online_store
     capability: VectorSearch | None = getattr(online, "_repast_vector_search", None)
     if capability is not None:
         return capability
     kind = store.config.online_store.type
-    if kind not in VECTOR_SEARCH:
+    if kind not in PLUGINS[VECTOR]:
         raise VectorSearchUnsupported(
             f"online store '{kind}' ({type(online).__name__}) does not support vector search; "
-            f"use one of: {', '.join(sorted(VECTOR_SEARCH))}")
-    capability = load_class(VECTOR_SEARCH[kind])(online)
+            f"use one of: {', '.join(sorted(PLUGINS[VECTOR]))}")
+    capability = plugin_class(VECTOR, kind, VectorSearch)(online)
     online._repast_vector_search = capability  # type: ignore[attr-defined]
     return capability
 

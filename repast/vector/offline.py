@@ -24,7 +24,8 @@ from repast.online.keys import EVENT_TS, serialize_key_columns
 from repast.types.timestamps import as_utc
 from repast.vector.base import Filters
 from repast.vector.documents import DocumentQuery, parse_request, retrieve
-from repast.vector.semantics import Metric, VectorMatrix, text_fields
+from repast.vector.metric import Metric
+from repast.vector.semantics import VectorMatrix, text_fields
 
 if TYPE_CHECKING:
     from repast.jobs.online_read import OnlineResponse

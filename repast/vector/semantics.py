@@ -20,7 +20,6 @@ serves the SQLite online store and the offline `retrieve_documents`.
 
 from __future__ import annotations
 
-import enum
 import re
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -29,33 +28,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from repast.errors import DefinitionError, InputError
+from repast.errors import InputError
+from repast.vector.metric import Metric, parse_metric
 
 if TYPE_CHECKING:
     from repast.definitions import FeatureView, Field
 
 RRF_K = 60
 _TERM = re.compile(r"[a-z0-9]+")
-
-
-class Metric(enum.StrEnum):
-    L2 = "L2"
-    COSINE = "COSINE"
-    INNER_PRODUCT = "INNER_PRODUCT"
-
-
-_ALIASES = {"L2": Metric.L2, "EUCLIDEAN": Metric.L2, "COSINE": Metric.COSINE,
-            "INNER_PRODUCT": Metric.INNER_PRODUCT, "IP": Metric.INNER_PRODUCT, "DOT": Metric.INNER_PRODUCT}
-
-
-def parse_metric(name: str | None, what: str) -> Metric:
-    """A Metric from its name in any case (also IP, DOT, EUCLIDEAN); None is L2."""
-    if name is None or name == "":
-        return Metric.L2
-    metric = _ALIASES.get(str(name).upper())
-    if metric is None:
-        raise DefinitionError(f"{what}: vector_search_metric {name!r} is not one of L2, COSINE, INNER_PRODUCT")
-    return metric
 
 
 def vector_fields(view: FeatureView) -> list[Field]:

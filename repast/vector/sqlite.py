@@ -22,18 +22,18 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from repast.errors import InputError, StoreUnavailable
 from repast.sql_quoting import quote_ident
 from repast.vector.base import Filters, VectorSearch
-from repast.vector.semantics import Metric, VectorMatrix, text_fields, vector_fields
+from repast.vector.metric import Metric
+from repast.vector.semantics import VectorMatrix, text_fields, vector_fields
+from repast.vector.sqlite_columns import item_type
 
 if TYPE_CHECKING:
     from repast.definitions import FeatureView, Field
@@ -55,45 +55,6 @@ class _Index:
 
 def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
-
-
-def _item(field: Field) -> np.dtype[Any]:
-    base = getattr(field.dtype, "base", None)
-    return np.dtype("<f8" if base is not None and base.name == "Float64" else "<f4")
-
-
-def vector_layout(view: FeatureView) -> str:
-    """The store-layout signature part of vector fields (stored as binary, unlike other arrays)."""
-    names = [f.name for f in vector_fields(view)]
-    return f";vectors=binary:{','.join(names)}" if names else ""
-
-
-def vector_encoder(field: Field) -> Callable[[pa.Array], list[bytes | None]] | None:
-    """How a vector field's Arrow column becomes BLOBs (None for other fields)."""
-    if not field.vector_index:
-        return None
-    item = _item(field)
-
-    def encode(arr: pa.Array) -> list[bytes | None]:
-        arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
-        flat = np.asarray(pc.list_flatten(arr).to_numpy(zero_copy_only=False), dtype=item).tobytes()
-        lengths = pc.list_value_length(arr).fill_null(0).to_numpy(zero_copy_only=False)
-        ends = np.cumsum(lengths) * item.itemsize
-        starts = ends - lengths * item.itemsize
-        valid = pc.is_valid(arr).to_numpy(zero_copy_only=False)
-        return [flat[a:b] if ok else None for a, b, ok in zip(starts.tolist(), ends.tolist(), valid.tolist(),
-                                                              strict=True)]
-
-    return encode
-
-
-def vector_decoders(view: FeatureView) -> dict[str, Callable[[Any], Any]]:
-    """Per vector field, how a stored BLOB becomes its list of floats."""
-    return {f.name: _decoder(_item(f)) for f in vector_fields(view)}
-
-
-def _decoder(item: np.dtype[Any]) -> Callable[[Any], Any]:
-    return lambda blob: np.frombuffer(blob, dtype=item).tolist()
 
 
 class SqliteVectorSearch(VectorSearch):
@@ -260,11 +221,11 @@ class SqliteVectorSearch(VectorSearch):
     def _apply(matrix: VectorMatrix, rows: list[tuple[Any, ...]], field: Field, changed: list[str],
                with_texts: bool) -> None:
         """Upsert the rows with a vector of the declared length; remove the other changed keys."""
-        size = field.vector_length * _item(field).itemsize
+        size = field.vector_length * item_type(field).itemsize
         present = [r for r in rows if isinstance(r[1], bytes) and len(r[1]) == size]
         keys = [str(r[0]) for r in present]
         if present:
-            vectors = np.frombuffer(b"".join(r[1] for r in present), dtype=_item(field))
+            vectors = np.frombuffer(b"".join(r[1] for r in present), dtype=item_type(field))
             texts = [" ".join(t for t in r[2:] if t) for r in present] if with_texts else None
             matrix.upsert(keys, vectors.reshape(len(present), field.vector_length), texts)
         kept = set(keys)

@@ -74,7 +74,7 @@ def drop_postgres_schema(url: str, schema: str) -> None:
 
 def build_store(config: dict[str, Any], project: str, repo_path: Path) -> OnlineStore:
     repo = RepoConfig.model_validate({"project": project, "online_store": config, "repo_path": repo_path})
-    store = build_online_store(repo)
+    store = build_online_store(repo.online_store, repo)
     assert isinstance(store, OnlineStore), f"{type(store).__name__} only reads: the suite writes"
     return store
 

@@ -26,7 +26,8 @@ from repast import Entity, FeatureStore, FeatureView, Field, FileSource, PushSou
 from repast.errors import DefinitionError, InputError, VectorSearchUnsupported
 from repast.online import VECTOR_SEARCH
 from repast.types import Array, Float32, String, ValueType
-from repast.vector.semantics import Metric, exact_distances
+from repast.vector.metric import Metric
+from repast.vector.semantics import exact_distances
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 METRICS = [m.value for m in Metric]

@@ -1,22 +1,56 @@
-"""The package's import graph has no cycles: a lower layer never imports a higher one.
+"""The package's import graph has no cycles, and a lower layer never imports a higher one.
 
-Every `import` in repast/ counts, inside functions too (a deferred import is still a dependency),
-and so does every "repast.module:Class" string of the plugin table (imported on use; a worker
-process started by name is another process, not an import); only
-imports under `if TYPE_CHECKING:` are left out, since they never run.
+Every `import` in repast/ counts: inside functions (a deferred import is still a dependency) and
+under `if TYPE_CHECKING:` (a type-only import still couples the modules). A backend looked up in
+the plugin table counts as an import of the module that looks it up: `plugin_class(ONLINE, ...)`
+depends on every online store of the table (imported on use; a worker process started by name is
+another process, not an import).
 """
 
 from __future__ import annotations
 
 import ast
-import re
 from pathlib import Path
 
+import pytest
+
 import repast
+from repast.plugins import table
 
 ROOT = Path(repast.__file__).parent
-PLUGIN_TABLE = "repast.plugins.table"
-PLUGIN_TARGET = re.compile(r"^repast(\.\w+)+:\w+$")
+KINDS = {"OFFLINE": table.OFFLINE, "ONLINE": table.ONLINE, "REGISTRY": table.REGISTRY, "SOURCE": table.SOURCE,
+         "VECTOR": table.VECTOR}
+
+# The layers, lowest first: a module may import its own layer and the ones below. The most specific
+# prefix wins, so a module can sit below the rest of its folder (vector.metric: the metrics a field
+# declaration is checked against; the vector search backends sit with the stores they search).
+LAYERS: list[list[str]] = [
+    # what everything may use: values, errors, the capability record, the configs backends share
+    ["repast.version", "repast.errors", "repast.types", "repast.log_limit", "repast.sql_quoting",
+     "repast.plugins.capabilities", "repast.plugins.base_config", "repast.config.display", "repast.config.yaml_loader",
+     "repast.vector.metric", "repast.plugins.table"],
+    ["repast.definitions"],  # the declarative model: pure data
+    # backends, and what they compute for every store alike
+    ["repast.offline", "repast.online", "repast.registry", "repast.vector.semantics", "repast.vector.base",
+     "repast.vector.sqlite", "repast.vector.sqlite_columns", "repast.vector.postgres", "repast.vector.postgres_columns",
+     "repast.ondemand.transform", "repast.ondemand.storage"],
+    ["repast.config"],  # feature_store.yaml, which names backends
+    ["repast.ondemand", "repast.jobs", "repast.vector"],  # the operations, over the collaborators they take
+    ["repast.store", "repast.store_feast", "repast.client"],  # the composition root
+    ["repast.server", "repast.ui"],
+    ["repast.cli", "repast.kserve", "repast.kubeflow", "repast.spark", "repast.infra", "repast.feast_paths",
+     "repast.__main__", "repast"],
+]
+
+
+def layer_of(module: str) -> int:
+    best, rank = "", -1
+    for i, prefixes in enumerate(LAYERS):
+        for prefix in prefixes:
+            if (module == prefix or module.startswith(prefix + ".")) and len(prefix) > len(best):
+                best, rank = prefix, i
+    assert rank >= 0, f"{module} is in no layer of tests/unit/test_import_graph.py"
+    return rank
 
 
 def _module_name(path: Path) -> str:
@@ -24,10 +58,8 @@ def _module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def _is_type_checking(node: ast.If) -> bool:
-    test = node.test
-    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or \
-        (isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+def _plugin_targets(kind: str) -> set[str]:
+    return {target.partition(":")[0] for target in table.PLUGINS[kind].values()}
 
 
 def _imports(tree: ast.AST, module: str, is_package: bool, known: set[str]) -> set[str]:
@@ -38,11 +70,7 @@ def _imports(tree: ast.AST, module: str, is_package: bool, known: set[str]) -> s
             name = name.rpartition(".")[0]
         return name or None
 
-    def visit(node: ast.AST) -> None:
-        if isinstance(node, ast.If) and _is_type_checking(node):
-            for child in node.orelse:
-                visit(child)
-            return
+    for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             found.update(t for a in node.names if (t := target(a.name)))
         elif isinstance(node, ast.ImportFrom):
@@ -56,14 +84,11 @@ def _imports(tree: ast.AST, module: str, is_package: bool, known: set[str]) -> s
                 t = target(f"{base}.{alias.name}") if f"{base}.{alias.name}" in known else target(base)
                 if t:
                     found.add(t)
-        elif module == PLUGIN_TABLE and isinstance(node, ast.Constant) and isinstance(node.value, str) \
-                and PLUGIN_TARGET.match(node.value):
-            if t := target(node.value.partition(":")[0]):
-                found.add(t)
-        for child in ast.iter_child_nodes(node):
-            visit(child)
-
-    visit(tree)
+        elif isinstance(node, ast.Call) and getattr(node.func, "id", None) == "plugin_class":
+            kind = node.args[0] if node.args else None
+            assert isinstance(kind, ast.Name) and kind.id in KINDS, \
+                f"{module}: plugin_class must be called with a kind of the table ({', '.join(KINDS)})"
+            found.update(t for m in _plugin_targets(KINDS[kind.id]) if (t := target(m)))
     found.discard(module)
     return found
 
@@ -96,10 +121,28 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
     return None
 
 
-def test_the_import_graph_of_repast_has_no_cycles() -> None:
+def test_the_import_graph_of_repast_has_no_cycles_counting_type_only_imports() -> None:
     cycle = find_cycle(import_graph())
     assert cycle is None, "import cycle: " + " -> ".join(cycle or [])
 
 
+def test_no_module_imports_a_higher_layer() -> None:
+    upward = sorted(f"{m} (layer {layer_of(m)}) -> {t} (layer {layer_of(t)})"
+                    for m, targets in import_graph().items() for t in targets if layer_of(t) > layer_of(m))
+    assert upward == []
+
+
 def test_the_cycle_check_finds_a_cycle() -> None:
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+
+
+def test_a_type_only_import_and_a_plugin_lookup_count_as_imports() -> None:
+    tree = ast.parse("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from repast.store import FeatureStore\n"
+                     "def f():\n    return plugin_class(ONLINE, 'sqlite', object)\n")
+    found = _imports(tree, "repast.x", False, {"repast.store", "repast.online.sqlite", "repast.online.redis"})
+    assert found == {"repast.store", "repast.online.sqlite", "repast.online.redis"}
+
+
+def test_a_lookup_by_a_kind_not_named_in_the_table_is_refused() -> None:
+    with pytest.raises(AssertionError, match="plugin_class must be called with a kind"):
+        _imports(ast.parse("plugin_class(kind, 'x', object)"), "repast.x", False, set())

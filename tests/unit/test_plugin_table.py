@@ -7,7 +7,8 @@ import dataclasses
 
 import pytest
 
-from repast.definitions.sources import DataSource, FileSource, PushSource, source_from_dict
+from repast.definitions.source_types import source_from_dict
+from repast.definitions.sources import DataSource, FileSource, PushSource
 from repast.errors import ConfigError, DefinitionError
 from repast.offline.base import OfflineEngine
 from repast.online.base import OnlineReader, OnlineStore, writable
