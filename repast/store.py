@@ -9,7 +9,6 @@ from __future__ import annotations
 import getpass
 import socket
 from datetime import datetime
-from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +23,7 @@ from repast.definitions import (
 )
 from repast.definitions.registry_objects import kind_of
 from repast.errors import RegistryConflict
+from repast.jobs.backends import Backends
 from repast.jobs.repo_files import collect, diff, load_repo, version_changes
 from repast.jobs.validation import validate
 from repast.offline.base import OfflineEngine
@@ -31,10 +31,8 @@ from repast.online.base import OnlineReader, writable
 from repast.registry import (
     Change,
     HistoryEntry,
-    Registry,
     Snapshot,
     contents_from_snapshot,
-    open_registry_store,
 )
 from repast.store_feast import FeastSurface, check_project, matches_tags
 
@@ -83,11 +81,9 @@ class FeatureStore(FeastSurface):
             self.config = load_config(path)
         self.repo_path = Path(self.config.repo_path)
         self.project = self.config.project
-        self.config.require_section("registry")
-        key = self.config.registry_config.signing_key
-        self.registry = Registry(open_registry_store(self.config.registry_config, self.config), self.project,
-                                 self.config.registry_config.cache_ttl_seconds,
-                                 key.get_secret_value() if key is not None else None)
+        # The collaborators every operation takes; the server and the UI are given them, not this facade.
+        self.backends = Backends(self.config)
+        self.registry = self.backends.registry
 
     # ---- lifecycle ---------------------------------------------------------------------------
     def close(self) -> None:
@@ -95,11 +91,7 @@ class FeatureStore(FeastSurface):
 
         The store stays usable: backends reconnect on next use. `with FeatureStore(...) as store:`
         closes at the end of the block."""
-        for name in ("online_store", "offline_engine"):
-            backend = self.__dict__.get(name)  # only backends that were built
-            if backend is not None:
-                backend.close()
-        self.registry.store.close()
+        self.backends.close()
 
     def __enter__(self) -> FeatureStore:
         return self
@@ -108,19 +100,13 @@ class FeatureStore(FeastSurface):
         self.close()
 
     # ---- backends, built on first use -------------------------------------------------------
-    @cached_property
+    @property
     def offline_engine(self) -> OfflineEngine:
-        from repast.offline import build_offline_engine
+        return self.backends.offline_engine
 
-        self.config.require_section("offline_store")
-        return build_offline_engine(self.config.offline_store, self.config)
-
-    @cached_property
+    @property
     def online_store(self) -> OnlineReader:
-        from repast.online import build_online_store
-
-        self.config.require_section("online_store")
-        return build_online_store(self.config.online_store, self.config)
+        return self.backends.online_store
 
     # ---- definitions ---------------------------------------------------------------------------
     def plan_repo(self) -> list[Change]:
@@ -132,7 +118,7 @@ class FeatureStore(FeastSurface):
         from repast.jobs.apply import online_effects
 
         desired = self._load_repo()
-        snapshot = self.registry.store.read(self.project)
+        snapshot = self.registry.snapshot()
         effects = online_effects(contents_from_snapshot(snapshot), desired, self.online_store, self.project)
         return _reported(self._diff(desired, snapshot, partial=False)), effects
 
@@ -144,9 +130,9 @@ class FeatureStore(FeastSurface):
         """`apply_repo`, and what it did to online data (see repast/jobs/apply.py)."""
         from repast.jobs.apply import online_effects
 
-        self.registry.store.check_writable("apply definitions")
+        self.registry.check_writable("apply definitions")
         desired = self._load_repo()
-        snapshot = self.registry.store.read(self.project)
+        snapshot = self.registry.snapshot()
         changes = self._diff(desired, snapshot, partial=False)
         before = contents_from_snapshot(snapshot)
         effects = online_effects(before, desired, self.online_store, self.project)
@@ -181,7 +167,7 @@ class FeatureStore(FeastSurface):
         the whole project before anything is written. A concurrent apply is retried on fresh
         state, which is safe because only the named objects change.
         """
-        self.registry.store.check_writable("apply definitions")
+        self.registry.check_writable("apply definitions")
         objects = objects if isinstance(objects, list) else [objects]
         check_project(objects, self.project)
         for attempt in range(5):
@@ -202,13 +188,13 @@ class FeatureStore(FeastSurface):
         named = RepoContents()
         for obj in objects:
             collect(named, {}, obj, "the objects passed to apply()")
-        current = contents_from_snapshot(self.registry.store.read(self.project))
+        current = contents_from_snapshot(self.registry.snapshot())
         return [obj for kind, obj in current.all_objects()
                 if kind not in NOT_FROM_FILES and obj.name not in named.by_kind(kind)]
 
     def _prepare(self, objects: list[Any],
                  to_delete: list[Any]) -> tuple[list[Change], int, RepoContents, RepoContents]:
-        snapshot = self.registry.store.read(self.project)
+        snapshot = self.registry.snapshot()
         before = contents_from_snapshot(snapshot)
         after = contents_from_snapshot(snapshot)
         # The named objects and the sources they carry, as a repo file would register them.
@@ -231,23 +217,23 @@ class FeatureStore(FeastSurface):
 
         changes = sign_changes(changes, self.registry.signing_key)
         online = writable(self.online_store, "create or drop online storage (apply)")
-        commit(self.registry.store, online, self.project, changes, version, before, after, _applied_by())
+        commit(self.registry, online, changes, version, before, after, _applied_by())
         self.registry.refresh()
 
     def teardown(self) -> None:
         """Remove the project's online storage and every registry record of it."""
-        self.registry.store.check_writable("tear down the project")
+        self.registry.check_writable("tear down the project")
         contents = self.registry.refresh()
         writable(self.online_store, "tear down online storage").teardown(self.project,
                                                                          list(contents.feature_views.values()))
-        self.registry.store.delete_project(self.project)
+        self.registry.delete_project()
         self.registry.refresh()
 
     def refresh_registry(self) -> None:
         self.registry.refresh()
 
     def history(self, limit: int = 50) -> list[HistoryEntry]:
-        return self.registry.store.history(self.project, limit)
+        return self.registry.history(limit)
 
     def list_entities(self, allow_cache: bool = False, tags: dict[str, str] | None = None) -> list[Entity]:
         return [o for o in self.registry.contents().entities.values() if matches_tags(o, tags)]
@@ -345,7 +331,7 @@ class FeatureStore(FeastSurface):
         signature; `get_registry_dump` is accepted and not needed: the UI reads the registry)."""
         from repast.ui import serve_ui
 
-        serve_ui(self, host=host, port=port, root_path=root_path, server_url=server_url,
+        serve_ui(self.backends, host=host, port=port, root_path=root_path, server_url=server_url,
                  registry_ttl_sec=registry_ttl_sec, key=tls_key_path or None, cert=tls_cert_path or None)
 
     # ---- vector retrieval (repast/vector/documents.py, repast/vector/offline.py) ------------------
@@ -357,8 +343,8 @@ class FeatureStore(FeastSurface):
         from repast.vector.documents import retrieve_online_documents_v2
 
         top_k, query = _top_k_and_query(top_k, query)
-        return retrieve_online_documents_v2(self, features, query, top_k, distance_metric, query_string, filters,
-                                            exact)
+        return retrieve_online_documents_v2(self.backends, features, query, top_k, distance_metric, query_string,
+                                            filters, exact)
 
     def retrieve_online_documents(self, query: Any = None, top_k: Any = None, features: list[str] | None = None,
                                   distance_metric: str | None = None, *, feature: str | None = None) -> Any:
@@ -378,7 +364,7 @@ class FeatureStore(FeastSurface):
         from repast.vector.offline import retrieve_documents
 
         top_k, query = _top_k_and_query(top_k, query)
-        return retrieve_documents(self, features, query, top_k, as_of, distance_metric, query_string, filters)
+        return retrieve_documents(self.backends, features, query, top_k, as_of, distance_metric, query_string, filters)
 
 
 def _top_k_and_query(top_k: Any, query: Any) -> tuple[Any, Any]:

@@ -77,7 +77,7 @@ class FeastSurface:
     def list_projects(self, allow_cache: bool = False, tags: dict[str, str] | None = None) -> list[Project]:
         """Projects of this registry: each one's Project object, or a bare Project(name) for a
         project applied without one."""
-        names = self.registry.store.project_names() or [self.project]  # a store that cannot list: this one
+        names = self.registry.project_names() or [self.project]  # a store that cannot list: this one
         projects = [p for p in (self._project(n) for n in names) if p is not None]
         return [p for p in projects if matches_tags(p, tags)]
 
@@ -88,7 +88,7 @@ class FeastSurface:
         return project
 
     def _project(self, name: str) -> Project | None:
-        snapshot = self.registry.store.read(name)
+        snapshot = self.registry.snapshot(name)
         specs = snapshot.specs.get("project", {})
         if name in specs:
             return Project.from_dict(specs[name])

@@ -75,9 +75,9 @@ def version() -> None:
 def plan() -> None:
     """Show what `apply` would change: the repo's definitions against the registry."""
     store = open_store()
-    if not store.registry.store.capabilities.write:  # say so before a list of changes apply could never make
+    if not store.registry.capabilities.write:  # say so before a list of changes apply could never make
         try:
-            store.registry.store.check_writable("apply this plan")
+            store.registry.check_writable("apply this plan")
         except RepastError as e:
             console.print(f"Note: {escape(str(e))}", highlight=False, soft_wrap=True)
     changes, effects = store.plan_repo_with_effects()
@@ -114,7 +114,7 @@ def _print_online_effects(effects: list[Any], tense: str) -> None:
 def teardown(yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation.")) -> None:
     """Remove the project's online storage and its registry records."""
     store = open_store()
-    if store.registry.store.capabilities.write and store.registry.store.version(store.project) == 0:
+    if store.registry.capabilities.write and store.registry.stored_version() == 0:
         console.print(f"Nothing to tear down: project '{store.project}' has not been applied to this registry.")
         return
     if not yes and sys.stdin.isatty():
@@ -232,7 +232,7 @@ def serve(host: str = typer.Option("127.0.0.1", help="Address to listen on."),
     from repast.server.runner import serve as run_server
 
     store = open_store()
-    run_server(store, host=host, port=port, workers=workers, access_log=not no_access_log, key=key,
+    run_server(store.backends, host=host, port=port, workers=workers, access_log=not no_access_log, key=key,
                cert=cert, config_path=_state["repo"] or Path.cwd())
 
 

@@ -29,5 +29,5 @@ def ui(host: str = typer.Option("127.0.0.1", "--host", "-h", help="Address to li
 
         raise InputError(f"--registry-ttl-sec must not be negative, got {registry_ttl_sec}")
     store = open_store()
-    serve_ui(store, host=host, port=port, root_path=root_path, server_url=server_url,
+    serve_ui(store.backends, host=host, port=port, root_path=root_path, server_url=server_url,
              registry_ttl_sec=registry_ttl_sec, key=key, cert=cert, access_log=not no_access_log)

@@ -27,7 +27,8 @@ from repast.errors import RepastError
 if TYPE_CHECKING:
     from repast.definitions import FeatureView, RepoContents
     from repast.online.base import OnlineReader, OnlineStore
-    from repast.registry.base import Change, RegistryStore
+    from repast.registry import Registry
+    from repast.registry.base import Change
 
 # Tests set this to inject a failure at a named point of an apply ("before_commit", "after_commit").
 checkpoint_hook: Callable[[str], None] | None = None
@@ -76,7 +77,7 @@ def online_effects(before: RepoContents, after: RepoContents, online_store: Onli
     return effects
 
 
-def commit(registry: RegistryStore, online_store: OnlineStore, project: str, changes: list[Change],
+def commit(registry: Registry, online_store: OnlineStore, changes: list[Change],
            version: int, before: RepoContents, after: RepoContents, applied_by: str) -> None:
     """Commit `changes` (read at `version`) and bring the online storage in line, in the safe order.
     Write-time on-demand views (`write_to_online_store=True`) have storage like feature views."""
@@ -85,14 +86,15 @@ def commit(registry: RegistryStore, online_store: OnlineStore, project: str, cha
     stored_before, stored_after = storage_views(before), storage_views(after)
     online = [v for v in after.feature_views.values() if v.online] + stored_after
     had_storage = set(before.feature_views) | {v.name for v in stored_before}
+    project = registry.project
     if changes:
         new = [v for v in online if v.name not in had_storage and online_store.storage_id(project, v) is None]
         online_store.update(project, new, [])
         try:
             _checkpoint("before_commit")
-            registry.apply(project, changes, version, applied_by)
+            registry.apply(changes, version, applied_by)
         except BaseException:
-            _drop_unregistered(registry, online_store, project, new)
+            _drop_unregistered(registry, online_store, new)
             raise
         _checkpoint("after_commit")
     deleted = [v for name, v in before.feature_views.items() if name not in after.feature_views]
@@ -100,13 +102,12 @@ def commit(registry: RegistryStore, online_store: OnlineStore, project: str, cha
     online_store.update(project, online, deleted)
 
 
-def _drop_unregistered(registry: RegistryStore, online_store: OnlineStore, project: str,
-                       created: list[FeatureView]) -> None:
+def _drop_unregistered(registry: Registry, online_store: OnlineStore, created: list[FeatureView]) -> None:
     """Undo step 1 of a failed apply; best effort: the caller re-raises the apply's own error."""
     if not created:
         return
     try:
-        registered = registry.read(project).specs.get("feature_view", {})
-        online_store.update(project, [], [v for v in created if v.name not in registered])
+        registered = registry.snapshot().specs.get("feature_view", {})
+        online_store.update(registry.project, [], [v for v in created if v.name not in registered])
     except RepastError:
         pass  # what stays is empty storage no registered view uses; a later apply reuses or rebuilds it

@@ -132,7 +132,7 @@ def materialize_incremental(registry: Registry, engine: OfflineEngine, reader: O
     online = writable(reader, "materialize")
     check_reachable(online)
     storage = storage_ids(online, registry.project, views)
-    done = registry.store.materializations(registry.project)
+    done = registry.materializations()
     starts = {v.name: incremental_start(v, end, done.get(v.name), storage[v.name]) for v in views}
     behind = [f"'{n}' (materialized up to {s.isoformat()})" for n, s in starts.items() if s > end]
     if behind:
@@ -179,9 +179,8 @@ def materialize_view(registry: Registry, engine: OfflineEngine, online: OnlineSt
             stats.seconds = time.perf_counter() - began
             if progress is not None:
                 progress(stats)
-    registry.store.record_materialization(registry.project, view.name, start, end, storage)
-    registry.store.record_run(registry.project, MaterializationRun(view.name, start, end, datetime.now(UTC),
-                                                                   stats.rows))
+    registry.record_materialization(view.name, start, end, storage)
+    registry.record_run(MaterializationRun(view.name, start, end, datetime.now(UTC), stats.rows))
     stats.seconds = time.perf_counter() - began
     stats.done = True
     if progress is not None:

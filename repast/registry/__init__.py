@@ -11,10 +11,20 @@ from repast.definitions.registry_objects import KINDS, RepoContents, object_from
 from repast.errors import StoreUnavailable
 from repast.log_limit import FailureLog
 from repast.plugins.table import PLUGINS, REGISTRY, plugin_class
-from repast.registry.base import Change, HistoryEntry, MaterializationRecord, RegistryStore, Snapshot
+from repast.registry.base import (
+    Change,
+    HistoryEntry,
+    MaterializationRecord,
+    MaterializationRun,
+    RegistryStore,
+    Snapshot,
+)
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from repast.plugins.base_config import RegistryConfig, RepoSettings
+    from repast.plugins.capabilities import Capabilities
 
 # registry_type -> "module:Class": this kind's part of the one plugin table.
 REGISTRY_STORES = PLUGINS[REGISTRY]
@@ -60,7 +70,7 @@ class Registry:
 
     def __init__(self, store: RegistryStore, project: str, cache_ttl_seconds: float,
                  signing_key: str | None = None) -> None:
-        self.store = store
+        self._store = store
         self.signing_key = signing_key
         self.project = project
         self.ttl = cache_ttl_seconds
@@ -115,8 +125,8 @@ class Registry:
                              f"of project '{self.project}' (version {self._version}): {e}", level=logging.WARNING)
 
     def _reload(self) -> None:
-        if self._contents is None or self.store.version(self.project) != self._version:
-            snapshot = self.store.read(self.project)
+        if self._contents is None or self._store.version(self.project) != self._version:
+            snapshot = self._store.read(self.project)
             self._contents = contents_from_snapshot(snapshot, self.signing_key)
             self._version = snapshot.version
         self._checked_at = time.monotonic()
@@ -133,3 +143,50 @@ class Registry:
             self._reload()
         assert self._contents is not None
         return self._contents
+
+    # ---- what the registry store keeps beside definitions, for this project unless named ----------
+    @property
+    def capabilities(self) -> Capabilities:
+        return self._store.capabilities
+
+    def check_writable(self, action: str) -> None:
+        """Raise ConfigError naming `action` when the registry cannot be written (a thin client)."""
+        self._store.check_writable(action)
+
+    def snapshot(self, project: str | None = None) -> Snapshot:
+        """Every spec of the project as stored now, with its version (not cached)."""
+        return self._store.read(project or self.project)
+
+    def stored_version(self, project: str | None = None) -> int:
+        """The project's version as stored now (not cached; 0 when never applied)."""
+        return self._store.version(project or self.project)
+
+    def apply(self, changes: list[Change], expected_version: int, applied_by: str) -> int:
+        """Write `changes` if the project is still at `expected_version` (RegistryConflict otherwise)."""
+        return self._store.apply(self.project, changes, expected_version, applied_by)
+
+    def history(self, limit: int = 50, project: str | None = None) -> list[HistoryEntry]:
+        return self._store.history(project or self.project, limit)
+
+    def materializations(self, project: str | None = None) -> dict[str, MaterializationRecord]:
+        """Per view, its watermark: where its last materialization ended, for which storage."""
+        return self._store.materializations(project or self.project)
+
+    def last_runs(self, project: str | None = None) -> dict[str, MaterializationRun]:
+        return self._store.last_runs(project or self.project)
+
+    def record_materialization(self, view: str, start: datetime, end: datetime, storage: str) -> None:
+        self._store.record_materialization(self.project, view, start, end, storage)
+
+    def record_run(self, run: MaterializationRun) -> None:
+        self._store.record_run(self.project, run)
+
+    def project_names(self) -> list[str]:
+        return self._store.project_names()
+
+    def delete_project(self) -> None:
+        self._store.delete_project(self.project)
+
+    def close(self) -> None:
+        """Release the registry store's connections; it reconnects on next use."""
+        self._store.close()

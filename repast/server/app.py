@@ -1,4 +1,4 @@
-"""The feature server's ASGI app: Feast-compatible endpoints over one FeatureStore.
+"""The feature server's ASGI app: Feast-compatible endpoints over one repo's Backends.
 
 The request path is lean: the body is read and orjson-parsed by the handler, definitions come
 from the store's TTL-cached Registry (no registry read per request), and responses are orjson
@@ -18,6 +18,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from repast.definitions import PushSource
 from repast.errors import FeatureNotFound, StoreUnavailable
+from repast.jobs.materialize import materialize, materialize_incremental
+from repast.jobs.push import push, write_to_online_store
 from repast.server.auth import auth_from_config
 from repast.server.dispatch import StoreCalls
 from repast.server.documents import document_routes
@@ -42,7 +44,7 @@ from repast.server.schemas import (
 from repast.types.timestamps import as_utc
 
 if TYPE_CHECKING:
-    from repast.store import FeatureStore
+    from repast.jobs.backends import Backends
 
 # Where `repast serve --workers N` tells each worker process which feature_store.yaml to serve.
 ENV_SERVE_CONFIG = "REPAST_SERVE_CONFIG"
@@ -51,18 +53,19 @@ Handler = Callable[[Request], Any]
 
 
 class FeatureServer:
-    """The endpoint handlers, bound to one store and its metrics."""
+    """The endpoint handlers, bound to one repo's backends and the server's metrics."""
 
-    def __init__(self, store: FeatureStore, metrics: ServerMetrics) -> None:
-        self.store = store
+    def __init__(self, backends: Backends, metrics: ServerMetrics) -> None:
+        self.backends = backends
+        self.project = backends.project
         self.metrics = metrics
-        self.reads = StoreCalls(deadline_seconds=store.config.feature_server.read_deadline_seconds,
-                                always_threaded=store.online_store.capabilities.reads_on_own_thread)
+        config = backends.config.feature_server
+        self.reads = StoreCalls(deadline_seconds=config.read_deadline_seconds,
+                                always_threaded=backends.online_store.capabilities.reads_on_own_thread)
         self._registry_json: tuple[int, str, bytes] | None = None  # (version, ETag, body)
-        self.feature_log = ServedRowLogger(store.config.feature_server.feature_logging, str(store.repo_path))
-        self.online = OnlineFeaturesEndpoint(store.registry, store.online_store, self.reads,
-                                             RequestLimits.from_config(store.config.feature_server),
-                                             metrics, self.feature_log)
+        self.feature_log = ServedRowLogger(config.feature_logging, str(backends.config.repo_path))
+        self.online = OnlineFeaturesEndpoint(backends.registry, backends.online_store, self.reads,
+                                             RequestLimits.from_config(config), metrics, self.feature_log)
 
     async def get_online_features(self, request: Request) -> Response:
         # Served by the middleware's fast lane; this route documents it and serves if mounted alone.
@@ -71,31 +74,38 @@ class FeatureServer:
 
     async def push(self, request: Request) -> Response:
         req = parse_body(await request.body(), PushRequest)
-        source = self.store.get_data_source(req.push_source_name)
+        source = self.backends.registry.contents().get("data_source", req.push_source_name)
         if not isinstance(source, PushSource):
             raise FeatureNotFound(f"data source '{req.push_source_name}' is a {type(source).__name__}, "
                                   "not a PushSource; push only to push sources")
         table = frame_from_json(req.df, _timestamp_columns(source))
-        await run_in_threadpool(self.store.push, req.push_source_name, table, to=req.to)
+        b = self.backends
+        await run_in_threadpool(lambda: push(b.registry, b.offline_engine, b.online_store, req.push_source_name,
+                                             table, req.to))
         return json_response({"status": "ok", "rows": table.num_rows})
 
     async def write_to_online_store(self, request: Request) -> Response:
         req = parse_body(await request.body(), WriteToOnlineStoreRequest)
-        view = self.store.get_feature_view(req.feature_view_name)
+        view = self.backends.registry.contents().get("feature_view", req.feature_view_name)
         table = frame_from_json(req.df, _timestamp_columns(view.batch_source))
-        await run_in_threadpool(self.store.write_to_online_store, req.feature_view_name, table)
+        await run_in_threadpool(write_to_online_store, self.backends.registry, self.backends.online_store,
+                                req.feature_view_name, table)
         return json_response({"status": "ok", "rows": table.num_rows})
 
     async def materialize(self, request: Request) -> Response:
         req = parse_body(await request.body(), MaterializeRequest)
         views = self._known_views(req.feature_views)
-        await run_in_threadpool(self.store.materialize, as_utc(req.start_ts), as_utc(req.end_ts), views)
+        b = self.backends
+        await run_in_threadpool(lambda: materialize(b.registry, b.offline_engine, b.online_store,
+                                                    as_utc(req.start_ts), as_utc(req.end_ts), views))
         return json_response({"status": "ok"})
 
     async def materialize_incremental(self, request: Request) -> Response:
         req = parse_body(await request.body(), MaterializeIncrementalRequest)
         views = self._known_views(req.feature_views)
-        await run_in_threadpool(self.store.materialize_incremental, as_utc(req.end_ts), views)
+        b = self.backends
+        await run_in_threadpool(lambda: materialize_incremental(b.registry, b.offline_engine, b.online_store,
+                                                                as_utc(req.end_ts), views))
         return json_response({"status": "ok"})
 
     def close(self) -> None:
@@ -106,19 +116,19 @@ class FeatureServer:
     def _known_views(self, names: list[str] | None) -> list[str] | None:
         """Check every named view before any is materialized, so a typo writes nothing."""
         for name in names or []:
-            self.store.get_feature_view(name)  # FeatureNotFound names the registered views
+            self.backends.registry.contents().get("feature_view", name)  # FeatureNotFound names the registered views
         return names
 
     async def registry(self, request: Request) -> Response:
         """The project's definitions as `{version, specs}`; re-serialized only when the version moves."""
-        project = request.query_params.get("project", self.store.project)
-        if project != self.store.project:
+        project = request.query_params.get("project", self.project)
+        if project != self.project:
             raise FeatureNotFound(f"project '{project}' is not served here; this server serves "
-                                  f"'{self.store.project}'")
-        version = self.store.registry.version  # TTL-cached: no registry read per request
+                                  f"'{self.project}'")
+        version = self.backends.registry.version  # TTL-cached: no registry read per request
         cached = self._registry_json
         if cached is None or cached[0] != version:
-            snapshot = await run_in_threadpool(self.store.registry.store.read, project)
+            snapshot = await run_in_threadpool(self.backends.registry.snapshot, project)
             body = orjson.dumps({"project": project, "version": snapshot.version, "specs": snapshot.specs})
             cached = self._registry_json = (version, f'"{project}-{snapshot.version}"', body)
         _, etag, body = cached
@@ -133,11 +143,11 @@ class FeatureServer:
         """200 while reads can be served (from cached definitions, if the registry is away: said in
         `registry`); 503 when the online store does not answer within the read deadline."""
         try:
-            await self.reads.threaded(check_online_store, self.store)
+            await self.reads.threaded(check_online_store, self.backends)
         except StoreUnavailable as e:
             return Response(error_body("store_unavailable", str(e)), status_code=503,
                             media_type="application/json")
-        registry = self.store.registry
+        registry = self.backends.registry
         if registry.stale_since is None:
             return json_response({"status": "ready"})
         since = datetime.fromtimestamp(registry.stale_since, UTC).isoformat().replace("+00:00", "Z")
@@ -150,10 +160,10 @@ class FeatureServer:
         return Response(body, media_type=content_type)
 
 
-def check_online_store(store: FeatureStore) -> None:
+def check_online_store(backends: Backends) -> None:
     """Raise StoreUnavailable unless the online store answers (and the registry can be read)."""
-    store.registry.contents()
-    store.online_store.ping()
+    backends.registry.contents()
+    backends.online_store.ping()
 
 
 def _timestamp_columns(source: Any) -> list[str]:
@@ -169,14 +179,15 @@ async def _http_error(request: Request, exc: Exception) -> Response:
                     headers=dict(exc.headers or {}))
 
 
-def create_app(store: FeatureStore) -> FeatureServerApp:
-    """The ASGI app serving `store`. Definitions are read once here, then refreshed on the TTL."""
+def create_app(backends: Backends) -> FeatureServerApp:
+    """The ASGI app serving one repo's `backends` (FeatureStore.backends). Definitions are read
+    once here, then refreshed on the TTL."""
     from repast.version import __version__
 
-    store.config.require_section("feature_server")  # the server's tokens: needed here, not elsewhere
-    store.registry.contents()
-    metrics = ServerMetrics(store)
-    server = FeatureServer(store, metrics)
+    backends.config.require_section("feature_server")  # the server's tokens: needed here, not elsewhere
+    backends.registry.contents()
+    metrics = ServerMetrics(backends.registry)
+    server = FeatureServer(backends, metrics)
     app = FeatureServerApp(title="repast feature server", version=__version__,
                            description="Feast-compatible HTTP API of a repast feature store.")
     posts: list[tuple[str, Handler, Any, str]] = [
@@ -189,7 +200,7 @@ def create_app(store: FeatureStore) -> FeatureServerApp:
          "Load the latest row per entity with start_ts <= event_ts < end_ts online."),
         ("/materialize-incremental", server.materialize_incremental, MaterializeIncrementalRequest,
          "Materialize each view from where its last run ended up to end_ts."),
-        *document_routes(store),
+        *document_routes(backends),
     ]
     for path, handler, model, summary in posts:
         app.add_api_route(path, handler, methods=["POST"], summary=summary, openapi_extra=request_schema(model))
@@ -198,12 +209,12 @@ def create_app(store: FeatureStore) -> FeatureServerApp:
     app.add_api_route("/registry", server.registry, methods=["GET"],
                       summary="The project's definitions as JSON (read-only), with an ETag.")
     app.add_api_route("/metrics", server.metrics_page, methods=["GET"], summary="Prometheus metrics.")
-    add_registry_routes(app, store)
+    add_registry_routes(app, backends.registry)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.router.on_shutdown.append(server.close)  # served rows still queued are written, threads released
     app.state.feature_server = server
     app.add_middleware(ErrorMiddleware)
-    config = store.config.feature_server
+    config = backends.config.feature_server
     app.entry = ServerMiddleware(app.framework, metrics=metrics, auth=auth_from_config(config),
                                  max_body_bytes=config.max_body_bytes,
                                  fast_routes={"/get-online-features": server.online.answer},

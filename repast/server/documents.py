@@ -19,9 +19,10 @@ from starlette.responses import Response
 
 from repast.server.responses import online_response_json
 from repast.server.schemas import RequestBody, parse_body
+from repast.vector.documents import retrieve_online_documents_v2
 
 if TYPE_CHECKING:
-    from repast.store import FeatureStore
+    from repast.jobs.backends import Backends
 
 PATH = "/retrieve-online-documents"
 
@@ -48,17 +49,18 @@ class RetrieveOnlineDocumentsRequest(RequestBody):
         return self
 
 
-def document_routes(store: FeatureStore) -> list[tuple[str, Any, type[RequestBody], str]]:
+def document_routes(backends: Backends) -> list[tuple[str, Any, type[RequestBody], str]]:
     """The (path, handler, body model, summary) of the endpoint, as create_app registers routes."""
 
     async def retrieve_online_documents(request: Request) -> Response:
         req = parse_body(await request.body(), RetrieveOnlineDocumentsRequest)
         features: list[str] = list(req.features or [])
         if req.feature_service is not None:
-            service = store.get_feature_service(req.feature_service)
+            service = backends.registry.contents().get("feature_service", req.feature_service)
             features = [f"{p.view_name}:{f}" for p in service.projections for f in p.features]
-        response = await run_in_threadpool(partial(store.retrieve_online_documents_v2, exact=req.exact), features,
-                                           req.top_k, req.query, req.distance_metric, req.query_string, req.filters)
+        response = await run_in_threadpool(partial(retrieve_online_documents_v2, exact=req.exact), backends,
+                                           features, req.query, req.top_k, req.distance_metric, req.query_string,
+                                           req.filters)
         return Response(online_response_json(response), media_type="application/json")
 
     return [(PATH, retrieve_online_documents, RetrieveOnlineDocumentsRequest,

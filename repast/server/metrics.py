@@ -21,7 +21,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
-    from repast.store import FeatureStore
+    from repast.registry import Registry
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0, 60.0)
 KNOWN_ENDPOINTS = frozenset({
@@ -38,8 +38,8 @@ def endpoint_label(path: str) -> str:
 class MaterializationCollector(Collector):
     """Per view: end of the last materialized window (unix seconds) and its age in seconds."""
 
-    def __init__(self, store: FeatureStore) -> None:
-        self.store = store
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         watermark = GaugeMetricFamily(
@@ -49,7 +49,7 @@ class MaterializationCollector(Collector):
             "repast_feature_age_seconds",
             "Seconds since the end of the last materialized window per feature view", labels=["feature_view"])
         try:
-            records = self.store.registry.store.materializations(self.store.project)
+            records = self.registry.materializations()
         except Exception:  # a scrape must not fail because the registry is briefly away
             records = {}
         now = time.time()
@@ -64,8 +64,8 @@ class MaterializationCollector(Collector):
 class RegistryCollector(Collector):
     """Whether this process serves cached definitions because the registry cannot be read."""
 
-    def __init__(self, store: FeatureStore) -> None:
-        self.registry = store.registry
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         since = self.registry.stale_since
@@ -80,7 +80,7 @@ class RegistryCollector(Collector):
 class ServerMetrics:
     """The server's metrics; `observe` is called once per request by the middleware."""
 
-    def __init__(self, store: FeatureStore) -> None:
+    def __init__(self, registry: Registry) -> None:
         self.multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
         values = CollectorRegistry(auto_describe=True)
         self.requests = Counter("repast_http_requests", "HTTP requests by endpoint and status",
@@ -103,8 +103,8 @@ class ServerMetrics:
             from prometheus_client import multiprocess
 
             multiprocess.MultiProcessCollector(self.scrape_registry)
-        self.scrape_registry.register(MaterializationCollector(store))
-        self.scrape_registry.register(RegistryCollector(store))
+        self.scrape_registry.register(MaterializationCollector(registry))
+        self.scrape_registry.register(RegistryCollector(registry))
 
     def observe(self, endpoint: str, status: int, seconds: float) -> None:
         key = (endpoint, status)

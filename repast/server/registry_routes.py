@@ -17,38 +17,37 @@ from repast.errors import FeatureNotFound, InputError
 from repast.server.responses import json_response
 
 if TYPE_CHECKING:
-    from repast.store import FeatureStore
+    from repast.registry import Registry
 
 MAX_HISTORY = 100_000
 
 
-def _project(store: FeatureStore, request: Request) -> str:
-    project = request.query_params.get("project", store.project)
-    if project != store.project:
-        raise FeatureNotFound(f"project '{project}' is not served here; this server serves '{store.project}'")
+def _project(registry: Registry, request: Request) -> str:
+    project = request.query_params.get("project", registry.project)
+    if project != registry.project:
+        raise FeatureNotFound(f"project '{project}' is not served here; this server serves '{registry.project}'")
     return project
 
 
-async def registry_history(store: FeatureStore, request: Request) -> Response:
+async def registry_history(registry: Registry, request: Request) -> Response:
     """`{"items": [{version, applied_at, applied_by, changes, specs}]}`, newest first."""
-    project = _project(store, request)
+    _project(registry, request)  # this server serves one project: another is a 404
     try:
         limit = int(request.query_params.get("limit", "50"))
     except ValueError:
         raise InputError("limit must be an integer") from None
     if not 1 <= limit <= MAX_HISTORY:
         raise InputError(f"limit must be between 1 and {MAX_HISTORY}, got {limit}")
-    entries = await run_in_threadpool(store.registry.store.history, project, limit)
+    entries = await run_in_threadpool(registry.history, limit)
     return json_response({"items": [{"version": e.version, "applied_at": e.applied_at.isoformat(),
                                      "applied_by": e.applied_by, "changes": e.changes, "specs": e.specs}
                                     for e in entries]})
 
 
-async def registry_materializations(store: FeatureStore, request: Request) -> Response:
+async def registry_materializations(registry: Registry, request: Request) -> Response:
     """`{"watermarks": {view: {start, end, recorded_at}}, "runs": {view: {start, end, finished_at, rows}}}`."""
-    project = _project(store, request)
-    registry = store.registry.store
-    marks, runs = await run_in_threadpool(lambda: (registry.materializations(project), registry.last_runs(project)))
+    _project(registry, request)  # this server serves one project: another is a 404
+    marks, runs = await run_in_threadpool(lambda: (registry.materializations(), registry.last_runs()))
     body: dict[str, Any] = {
         "watermarks": {v: {"start": m.start.isoformat(), "end": m.end.isoformat(),
                            "recorded_at": m.recorded_at.isoformat()} for v, m in marks.items()},
@@ -57,12 +56,12 @@ async def registry_materializations(store: FeatureStore, request: Request) -> Re
     return json_response(body)
 
 
-def add_registry_routes(app: FastAPI, store: FeatureStore) -> None:
+def add_registry_routes(app: FastAPI, registry: Registry) -> None:
     async def history(request: Request) -> Response:
-        return await registry_history(store, request)
+        return await registry_history(registry, request)
 
     async def materializations(request: Request) -> Response:
-        return await registry_materializations(store, request)
+        return await registry_materializations(registry, request)
 
     app.add_api_route("/registry/history", history, methods=["GET"],
                       summary="The project's apply history with each change's spec (read-only).")

@@ -15,18 +15,19 @@ from typing import TYPE_CHECKING, Any
 from repast.errors import InputError, require_module
 
 if TYPE_CHECKING:
-    from repast.store import FeatureStore
+    from repast.jobs.backends import Backends
 
 log = logging.getLogger("repast.server")
 
 
-def serve(store: FeatureStore, host: str = "127.0.0.1", port: int = 6566, workers: int = 1,
+def serve(backends: Backends, host: str = "127.0.0.1", port: int = 6566, workers: int = 1,
           access_log: bool = True, key: str | None = None, cert: str | None = None,
           config_path: str | Path | None = None) -> None:
-    """Serve `store` until interrupted. TLS when both `key` and `cert` (PEM files) are given.
+    """Serve one repo's `backends` (FeatureStore.backends) until interrupted. TLS when both `key`
+    and `cert` (PEM files) are given.
 
-    With several workers, each process opens its own store from `config_path` (the repo
-    directory or feature_store.yaml that `store` was opened from; default: its repo directory).
+    With several workers, each process opens its own from `config_path` (the repo directory or
+    feature_store.yaml the backends were configured from; default: the repo directory).
     """
     for module in ("fastapi", "uvicorn", "prometheus_client"):
         require_module(module, "server")
@@ -36,8 +37,8 @@ def serve(store: FeatureStore, host: str = "127.0.0.1", port: int = 6566, worker
     if workers < 1:
         raise InputError(f"--workers must be at least 1, got {workers}")
     check_address(host, port)
-    store.config.require_section("feature_server")
-    server_config = store.config.feature_server
+    backends.config.require_section("feature_server")
+    server_config = backends.config.feature_server
     if host_is_public(host) and server_config.auth.type == "no_auth":
         log.warning("serving on %s without auth: anyone who can reach this address can read and write features; "
                     "configure feature_server.auth (docs/server.md, Auth and TLS) or put an authenticating "
@@ -48,9 +49,9 @@ def serve(store: FeatureStore, host: str = "127.0.0.1", port: int = 6566, worker
     if workers == 1:
         from repast.server.app import create_app
 
-        uvicorn.run(create_app(store).entry, **options)  # type: ignore[arg-type]
+        uvicorn.run(create_app(backends).entry, **options)
         return
-    _serve_workers(config_path or store.repo_path, workers, options)
+    _serve_workers(config_path or backends.config.repo_path, workers, options)
 
 
 def check_address(host: str, port: int) -> None:

@@ -13,6 +13,6 @@ from repast.store import FeatureStore
 def app_from_env() -> ServerMiddleware:
     # The app's entry (its outermost layer) itself: uvicorn then calls it without a hop through FastAPI.
     store = FeatureStore(repo_path=os.environ[ENV_SERVE_CONFIG])
-    app = create_app(store)
+    app = create_app(store.backends)
     app.router.on_shutdown.append(store.close)  # this worker's store: its pools close with the worker
     return app.entry

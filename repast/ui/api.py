@@ -45,7 +45,7 @@ def object_json(state: UiState, catalog: Catalog, ref: Ref) -> dict[str, Any]:
 def project_json(state: UiState, catalog: Catalog) -> dict[str, Any]:
     return {"name": catalog.project, "version": catalog.version, "counts": catalog.counts(),
             "tags": all_tags(catalog), "url": state.project_url(catalog.project),
-            "configured": catalog.project == state.store.project}
+            "configured": catalog.project == state.backends.project}
 
 
 def object_history(state: UiState, catalog: Catalog, ref: Ref) -> list[dict[str, Any]]:
@@ -56,8 +56,8 @@ def object_history(state: UiState, catalog: Catalog, ref: Ref) -> list[dict[str,
 
 
 def freshness_json(state: UiState, catalog: Catalog, views: list[str] | None = None) -> dict[str, Any]:
-    online = state.store.online_store if catalog.project == state.store.project else None
-    return freshness(catalog, state.store.registry.store, online, datetime.now(UTC), views).to_json()
+    online = state.backends.online_store if catalog.project == state.backends.project else None
+    return freshness(catalog, state.backends.registry, online, datetime.now(UTC), views).to_json()
 
 
 def online_json(state: UiState, catalog: Catalog, ref: Ref, given: dict[str, list[str]]) -> dict[str, Any]:
@@ -65,7 +65,7 @@ def online_json(state: UiState, catalog: Catalog, ref: Ref, given: dict[str, lis
         raise InputError("try it reads feature views and feature services only")
     inputs = tryit.inputs_of(catalog, ref)
     columns = tryit.parse_keys(inputs, given)
-    result = tryit.read_online(state.store, catalog, ref, columns)
+    result = tryit.read_online(state.backends, catalog, ref, columns)
     return {**result, **tryit.snippets(catalog, ref, columns, state.server_url, state.auth is not None)}
 
 

@@ -28,7 +28,7 @@ from repast.ui.pages import page_router, render_error
 from repast.ui.state import TOKEN_COOKIE, UiState
 
 if TYPE_CHECKING:
-    from repast.store import FeatureStore
+    from repast.jobs.backends import Backends
 
 HERE = Path(__file__).parent
 OPEN_PATHS = ("/healthz", "/login", "/static/")
@@ -44,13 +44,13 @@ def normalize_root_path(root_path: str) -> str:
     return root
 
 
-def create_ui_app(store: FeatureStore, root_path: str = "", server_url: str = "http://localhost:6566",
+def create_ui_app(backends: Backends, root_path: str = "", server_url: str = "http://localhost:6566",
                   registry_ttl_sec: float | None = None) -> ASGIApp:
-    """The UI for `store`'s registry, every URL under `root_path`."""
-    state = UiState(store, normalize_root_path(root_path), server_url,
-                    auth_from_config(store.config.feature_server), registry_ttl_sec)
+    """The UI for one repo's registry (FeatureStore.backends), every URL under `root_path`."""
+    state = UiState(backends, normalize_root_path(root_path), server_url,
+                    auth_from_config(backends.config.feature_server), registry_ttl_sec)
     try:
-        state.catalog(store.project)  # built now, not on the first visitor's request
+        state.catalog(backends.project)  # built now, not on the first visitor's request
     except RepastError:
         pass  # an unreachable registry is reported by the pages, and retried on each request
     app = FastAPI(title="repast UI", docs_url=None, redoc_url=None, openapi_url="/api/v1/openapi.json")

@@ -14,7 +14,7 @@ from typing import Any
 
 from repast.errors import ConfigError
 from repast.online.base import NewestValueReader
-from repast.registry.base import RegistryStore
+from repast.registry import Registry
 from repast.ui.catalog import Catalog
 
 
@@ -49,7 +49,7 @@ class FreshnessReport:
                 "stale": [v.view for v in self.views if v.stale]}
 
 
-def freshness(catalog: Catalog, registry: RegistryStore, online_store: Any, now: datetime,
+def freshness(catalog: Catalog, registry: Registry, online_store: Any, now: datetime,
               views: list[str] | None = None) -> FreshnessReport:
     """Freshness of `views` (default: every feature view of the catalog's project), as of `now`.
     `online_store` is None for a project other than the one the store is configured for."""

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from repast.errors import ConfigError, FeatureNotFound
-from repast.registry.base import HistoryEntry, RegistryStore
+from repast.registry import Registry
+from repast.registry.base import HistoryEntry
 
 # Enough for any project's whole history in one read; history rows are small.
 ALL = 100_000
@@ -32,10 +33,10 @@ class FieldDiff:
         return {"path": self.path, "old": self.old, "new": self.new}
 
 
-def read_history(registry: RegistryStore, project: str, limit: int = ALL) -> list[HistoryEntry]:
+def read_history(registry: Registry, project: str, limit: int = ALL) -> list[HistoryEntry]:
     """Newest first; HistoryUnavailable when the registry keeps none here."""
     try:
-        return registry.history(project, limit)
+        return registry.history(limit, project)
     except ConfigError as e:
         raise HistoryUnavailable(str(e)) from None
 

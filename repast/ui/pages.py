@@ -70,7 +70,7 @@ class PageRoutes:
         return await run_in_threadpool(self.state.catalog, project)
 
     async def index(self) -> Response:
-        return RedirectResponse(self.state.project_url(self.state.store.project), status_code=307)
+        return RedirectResponse(self.state.project_url(self.state.backends.project), status_code=307)
 
     async def projects(self, request: Request) -> Response:
         names = await run_in_threadpool(self.state.projects)

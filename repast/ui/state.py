@@ -1,4 +1,4 @@
-"""What every UI request shares: the store, URL settings, and one cached catalog per project."""
+"""What every UI request shares: the repo's backends, URL settings, and one cached catalog per project."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from repast.ui.catalog import KIND_SLUGS, Catalog, Ref, build_catalog
 from repast.ui.history import read_history
 
 if TYPE_CHECKING:
-    from repast.store import FeatureStore
+    from repast.jobs.backends import Backends
 
 TOKEN_COOKIE = "repast_ui_token"
 
@@ -24,7 +24,7 @@ class UiState:
     """`root_path` prefixes every URL the UI writes; `server_url` is the feature server the
     curl snippets call."""
 
-    store: FeatureStore
+    backends: Backends
     root_path: str = ""
     server_url: str = "http://localhost:6566"
     auth: Any = None  # repast.server.auth.TokenAuth when the feature server has token auth
@@ -37,12 +37,13 @@ class UiState:
     def ttl(self) -> float:
         if self.registry_ttl_sec is not None:
             return self.registry_ttl_sec
-        return float(self.store.config.registry_config.cache_ttl_seconds)
+        return float(self.backends.config.registry_config.cache_ttl_seconds)
 
     def projects(self) -> list[str]:
         """Projects in the registry (the configured one first, whether applied yet or not)."""
-        others = [p for p in self.store.registry.store.project_names() if p != self.store.project]
-        return [self.store.project, *sorted(others)]
+        configured = self.backends.project
+        others = [p for p in self.backends.registry.project_names() if p != configured]
+        return [configured, *sorted(others)]
 
     def catalog(self, project: str) -> Catalog:
         """The project's catalog, rebuilt when the registry version moved (checked once per TTL)."""
@@ -50,14 +51,14 @@ class UiState:
         if cached is not None and time.monotonic() - cached[1] < self.ttl:
             return cached[0]
         with self._lock:
-            registry = self.store.registry.store
-            version = registry.version(project)
+            registry = self.backends.registry
+            version = registry.stored_version(project)
             if cached is not None and cached[0].version == version:
                 self._catalogs[project] = (cached[0], time.monotonic())
                 return cached[0]
             if version == 0 and project not in self.projects():
                 raise FeatureNotFound(f"project '{project}' is not registered; projects: {self.projects()}")
-            catalog = build_catalog(project, registry.read(project))
+            catalog = build_catalog(project, registry.snapshot(project))
             _exempt_from_gc()
             self._catalogs[project] = (catalog, time.monotonic())
             return catalog
@@ -67,7 +68,7 @@ class UiState:
         version = self.catalog(project).version
         cached = self._history.get(project)
         if cached is None or cached[0] != version:
-            cached = self._history[project] = (version, read_history(self.store.registry.store, project))
+            cached = self._history[project] = (version, read_history(self.backends.registry, project))
             _exempt_from_gc()
         return cached[1]
 

@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from repast.errors import EntityKeyError, InputError, RepastError
+from repast.jobs.online_read import get_online_features
 from repast.ui.catalog import Catalog, Ref, feature_fields
+
+if TYPE_CHECKING:
+    from repast.jobs.backends import Backends
 
 _INT = {"INT32", "INT64", "UNIX_TIMESTAMP"}
 _FLOAT = {"FLOAT", "DOUBLE"}
@@ -91,15 +96,15 @@ def _typed(inp: TryInput, text: str) -> Any:
     return text
 
 
-def read_online(store: Any, catalog: Catalog, ref: Ref, columns: dict[str, list[Any]]) -> dict[str, Any]:
+def read_online(backends: Backends, catalog: Catalog, ref: Ref, columns: dict[str, list[Any]]) -> dict[str, Any]:
     """Values, statuses and event timestamps per entity row, as JSON."""
-    if catalog.project != store.project:
-        raise InputError(f"try it reads the online store of project '{store.project}' only")
+    if catalog.project != backends.project:
+        raise InputError(f"try it reads the online store of project '{backends.project}' only")
     features: Any = feature_refs(catalog, ref)
     if ref.kind == "feature_service":
-        features = store.get_feature_service(ref.name)
+        features = backends.registry.contents().get("feature_service", ref.name)
     try:
-        response = store.get_online_features(features, columns)
+        response = get_online_features(backends.registry, backends.online_store, features, columns)
     except RepastError:
         raise
     except Exception as e:  # e.g. an on-demand function that cannot run in this process
@@ -109,9 +114,13 @@ def read_online(store: Any, catalog: Catalog, ref: Ref, columns: dict[str, list[
     names = [k for k in values if k not in columns]
     rows = [{"entity": {k: columns[k][i] for k in columns},
              "values": [{"feature": name, "value": values[name][i], "status": str(statuses[name][i]),
-                         "event_timestamp": stamps[name][i].isoformat() if stamps[name][i] else None}
+                         "event_timestamp": _iso(stamps[name][i])}
                         for name in names]} for i in range(n)]
     return {"features": names, "rows": rows}
+
+
+def _iso(stamp: datetime | None) -> str | None:
+    return stamp.isoformat() if stamp else None
 
 
 def snippets(catalog: Catalog, ref: Ref, columns: dict[str, list[Any]], server_url: str,

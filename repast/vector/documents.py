@@ -30,8 +30,8 @@ from repast.vector.metric import Metric, parse_metric
 from repast.vector.semantics import exact_distances, fuse, fusion_depth, order_hits, query_vector
 
 if TYPE_CHECKING:
+    from repast.jobs.backends import Backends
     from repast.jobs.online_read import OnlineResponse
-    from repast.store import FeatureStore
 
 
 class DocumentSource(Protocol):
@@ -191,7 +191,7 @@ def entity_columns(view: FeatureView, keys: Sequence[str]) -> dict[str, list[Any
 class OnlineDocuments:
     """The online store as a DocumentSource: its vector search capability and its reads."""
 
-    def __init__(self, store: FeatureStore) -> None:
+    def __init__(self, store: Backends) -> None:
         self.project = store.project
         self.online = store.online_store
         self.search = vector_search_of(store)
@@ -211,7 +211,7 @@ class OnlineDocuments:
         return self.online.read(self.project, view, keys, features) if keys else []
 
 
-def vector_search_of(store: FeatureStore) -> VectorSearch:
+def vector_search_of(store: Backends) -> VectorSearch:
     """The online store's vector search capability (built once per store object)."""
     from repast.plugins.table import PLUGINS, VECTOR, plugin_class
     from repast.vector.base import VectorSearch
@@ -230,7 +230,7 @@ def vector_search_of(store: FeatureStore) -> VectorSearch:
     return capability
 
 
-def retrieve_online_documents_v2(store: FeatureStore, features: Sequence[str], query: Any = None, top_k: int = 10,
+def retrieve_online_documents_v2(store: Backends, features: Sequence[str], query: Any = None, top_k: int = 10,
                                  distance_metric: str | None = None, query_string: str | None = None,
                                  filters: dict[str, Any] | None = None, exact: bool = False) -> OnlineResponse:
     """The top_k documents of one view from the online store (see the module docstring)."""

@@ -28,13 +28,13 @@ from repast.vector.metric import Metric
 from repast.vector.semantics import VectorMatrix, text_fields
 
 if TYPE_CHECKING:
+    from repast.jobs.backends import Backends
     from repast.jobs.online_read import OnlineResponse
-    from repast.store import FeatureStore
 
 _BEGINNING = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def documents_as_of(store: FeatureStore, view: FeatureView, as_of: datetime) -> pa.Table:
+def documents_as_of(store: Backends, view: FeatureView, as_of: datetime) -> pa.Table:
     """Per entity, the latest row of the view's source at or before `as_of` (ttl applied)."""
     start = as_of - view.ttl if view.ttl > timedelta(0) else _BEGINNING
     batches = list(store.offline_engine.read_latest(view, start, as_of + timedelta(microseconds=1)))
@@ -87,7 +87,7 @@ class OfflineDocuments:
         return [None if r is None else next(found) for r in rows]
 
 
-def retrieve_documents(store: FeatureStore, features: Sequence[str], query: Any, top_k: int,
+def retrieve_documents(store: Backends, features: Sequence[str], query: Any, top_k: int,
                        as_of: datetime | None, distance_metric: str | None, query_string: str | None,
                        filters: dict[str, Any] | None) -> OnlineResponse:
     """The top_k documents as of `as_of` (default now): the online response shape, from the offline store."""

@@ -25,6 +25,7 @@ from repast.registry.base import Change
 from repast.store import FeatureStore
 from repast.types import Float32, Int64
 from tests.contract.plugins import harness_for, suite_params
+from tests.registry_backend import registry_backend
 
 REGISTRY_STORES = suite_params(REGISTRY)
 
@@ -155,7 +156,7 @@ def test_a_view_whose_entity_is_not_registered_is_rejected(make_store: Callable[
 
 def test_apply_against_a_stale_version_raises_a_conflict_and_writes_nothing(
         make_store: Callable[..., FeatureStore], unique_name: str) -> None:
-    backend = make_store().registry.store
+    backend = registry_backend(make_store())
     backend.apply(unique_name, [Change("add", "entity", "driver", driver.to_dict())], 0, "first")
     with pytest.raises(RegistryConflict, match=rf"project '{unique_name}' was changed by another apply since "
                                                r"version 0 was read \(version 1, applied by first"):
@@ -167,7 +168,7 @@ def test_apply_against_a_stale_version_raises_a_conflict_and_writes_nothing(
 def test_definitions_are_stored_as_readable_json(make_store: Callable[..., FeatureStore], unique_name: str) -> None:
     store = make_store()
     store.apply([driver, stats_view()])
-    snapshot = store.registry.store.read(unique_name)
+    snapshot = registry_backend(store).read(unique_name)
     assert snapshot.specs["entity"]["driver"]["join_keys"] == ["driver_id"]
     assert snapshot.specs["feature_view"]["stats"]["ttl_seconds"] == 86400
 
@@ -215,17 +216,17 @@ def test_teardown_removes_its_project_only(make_store: Callable[..., FeatureStor
     mine, theirs = make_store(unique_name), make_store(unique_name + "_other")
     mine.apply([driver, stats_view()])
     theirs.apply([driver, stats_view()])
-    mine.registry.store.record_materialization(unique_name, "stats", datetime(2024, 1, 1, tzinfo=UTC),
+    registry_backend(mine).record_materialization(unique_name, "stats", datetime(2024, 1, 1, tzinfo=UTC),
                                                datetime(2024, 1, 2, tzinfo=UTC))
     mine.teardown()
     assert mine.list_feature_views() == [] and mine.history() == []
-    assert mine.registry.store.materializations(unique_name) == {}
+    assert registry_backend(mine).materializations(unique_name) == {}
     assert [v.name for v in make_store(unique_name + "_other").list_feature_views()] == ["stats"]
 
 
 def test_materialization_watermarks_keep_the_latest_run_per_view(
         make_store: Callable[..., FeatureStore], unique_name: str) -> None:
-    backend = make_store().registry.store
+    backend = registry_backend(make_store())
     day = datetime(2024, 1, 1, tzinfo=UTC)
     backend.record_materialization(unique_name, "stats", day, day + timedelta(days=1))
     backend.record_materialization(unique_name, "stats", day + timedelta(days=1), day + timedelta(days=2))
@@ -403,7 +404,7 @@ def test_the_last_materialization_run_of_each_view_keeps_rows_written(
         make_store: Callable[..., FeatureStore], unique_name: str) -> None:
     from repast.registry.base import MaterializationRun
 
-    registry = make_store().registry.store
+    registry = registry_backend(make_store())
     day = datetime(2026, 1, 1, tzinfo=UTC)
     registry.record_run(unique_name, MaterializationRun("stats", day, day + timedelta(days=1), day, 10))
     registry.record_run(unique_name, MaterializationRun("stats", day, day + timedelta(days=2), day, 7))
@@ -414,14 +415,14 @@ def test_the_last_materialization_run_of_each_view_keeps_rows_written(
 def test_project_names_lists_every_applied_project(make_store: Callable[..., FeatureStore], unique_name: str) -> None:
     make_store().apply(driver)
     make_store(unique_name + "_b").apply(driver)
-    names = make_store().registry.store.project_names()
+    names = registry_backend(make_store()).project_names()
     assert {unique_name, unique_name + "_b"} <= set(names)
     make_store(unique_name + "_b").teardown()
 
 
 def test_a_watermark_never_moves_back_for_the_same_storage(
         make_store: Callable[..., FeatureStore], unique_name: str) -> None:
-    backend = make_store().registry.store
+    backend = registry_backend(make_store())
     day = datetime(2024, 1, 1, tzinfo=UTC)
     backend.record_materialization(unique_name, "stats", day, day + timedelta(days=10), "s1")
     backend.record_materialization(unique_name, "stats", day, day + timedelta(days=1), "s1")  # a backfill
@@ -430,7 +431,7 @@ def test_a_watermark_never_moves_back_for_the_same_storage(
 
 def test_a_watermark_of_new_storage_replaces_the_old_one(
         make_store: Callable[..., FeatureStore], unique_name: str) -> None:
-    backend = make_store().registry.store
+    backend = registry_backend(make_store())
     day = datetime(2024, 1, 1, tzinfo=UTC)
     backend.record_materialization(unique_name, "stats", day, day + timedelta(days=10), "s1")
     backend.record_materialization(unique_name, "stats", day, day + timedelta(days=1), "s2")

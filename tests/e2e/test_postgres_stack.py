@@ -232,7 +232,7 @@ def test_a_stopped_server_releases_its_store_threads(pg_repo: tuple[Path, pd.Dat
         return [t for t in threading.enumerate() if t.name.startswith("repast-store") and t.is_alive()]
 
     with FeatureStore(repo_path=repo) as store:
-        with TestClient(create_app(store)) as client:
+        with TestClient(create_app(store.backends)) as client:
             answer = client.post("/get-online-features", json={"features": ["driver_stats:avg_daily_trips"],
                                                                "entities": {"driver_id": [1001]}})
             assert answer.status_code == 200, answer.text

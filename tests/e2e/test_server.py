@@ -76,7 +76,7 @@ def store_state(served: Served) -> tuple[Any, ...]:
         response = store.get_online_features([f"{view}:{f}" for f in STATS], {"driver_id": DRIVERS + [9999]})
         online.append(response.to_dict())
     data = hashlib.sha256(b"".join(p.read_bytes() for p in sorted((served.repo / "data").glob("*.parquet"))))
-    return (online, store.registry.version, store.registry.store.materializations(store.project), data.hexdigest())
+    return (online, store.registry.version, store.registry.materializations(), data.hexdigest())
 
 
 # ---- reads -----------------------------------------------------------------------------------
@@ -166,7 +166,7 @@ def test_materialize_and_incremental_move_the_watermark(served: Served) -> None:
     response = served.post("/materialize-incremental", {"end_ts": later.isoformat(),
                                                         "feature_views": ["driver_hourly_stats"]})
     assert response.status_code == 200, response.text
-    record = served.store.registry.store.materializations(served.store.project)["driver_hourly_stats"]
+    record = served.store.registry.materializations()["driver_hourly_stats"]
     assert abs((record.end - later).total_seconds()) < 1
 
 

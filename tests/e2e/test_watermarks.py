@@ -34,7 +34,7 @@ def statuses(store: FeatureStore, view: str = VIEW) -> list[str]:
 
 
 def watermark(store: FeatureStore, view: str = VIEW) -> datetime:
-    return store.registry.store.materializations(store.project)[view].end
+    return store.registry.materializations()[view].end
 
 
 def drop_field(repo: Path, field: str) -> None:

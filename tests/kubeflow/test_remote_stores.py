@@ -18,6 +18,7 @@ import yaml
 from repast.config.repo_config import parse_config
 from repast.errors import ConfigError, RepastError, StoreUnavailable
 from repast.store import FeatureStore
+from tests.registry_backend import registry_backend
 
 pytest.importorskip("uvicorn", reason='the feature server needs the server extra: pip install -e ".[test]"')
 
@@ -40,7 +41,7 @@ class ThreadServer:
 
         self.url = f"http://127.0.0.1:{_free_port()}"
         port = int(self.url.rsplit(":", 1)[1])
-        self.server = uvicorn.Server(uvicorn.Config(create_app(store), host="127.0.0.1", port=port,
+        self.server = uvicorn.Server(uvicorn.Config(create_app(store.backends), host="127.0.0.1", port=port,
                                                     log_level="warning", access_log=False))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
@@ -115,7 +116,7 @@ def test_remote_registry_lists_what_the_server_has(served: tuple[FeatureStore, s
 
 def test_remote_registry_rereads_only_when_the_etag_changes(served: tuple[FeatureStore, str], tmp_path: Path) -> None:
     store, url = served
-    remote = client_store(url, tmp_path).registry.store
+    remote = registry_backend(client_store(url, tmp_path))
     first = remote.read("sample")
     assert remote.read("sample") is first  # 304: the cached snapshot
     from repast import Entity
@@ -130,7 +131,7 @@ def test_remote_registry_is_read_only(served: tuple[FeatureStore, str], tmp_path
 
     client = client_store(served[1], tmp_path, online=False)
     with pytest.raises(ConfigError, match="read-only"):
-        client.registry.store.apply("sample", [], 1, "me")
+        registry_backend(client).apply("sample", [], 1, "me")
     with pytest.raises(ConfigError, match="registry_type 'remote' .* is read-only: it cannot apply"):
         client.apply([Entity(name="rider", join_keys=["rider_id"])])
 

@@ -26,6 +26,7 @@ from repast.cli.scaffold import init_repo
 from repast.registry import Change
 from repast.store import FeatureStore
 from repast.ui import create_ui_app
+from tests.registry_backend import registry_backend
 
 PROJECT = "shop"
 BARE = "bare"
@@ -58,7 +59,7 @@ def make_registry(root: Path) -> FeatureStore:
         '    description="Hourly driver statistics",'))
     store.apply_repo()
     store.materialize_incremental(datetime.now(UTC), ["driver_hourly_stats"])
-    store.registry.store.apply(BARE, BARE_SPECS, 0, "tester")
+    registry_backend(store).apply(BARE, BARE_SPECS, 0, "tester")
     return store
 
 
@@ -70,7 +71,7 @@ def ui_store(tmp_path_factory: pytest.TempPathFactory) -> FeatureStore:
 @pytest.fixture(scope="package")
 def client(ui_store: FeatureStore) -> Iterator[TestClient]:
     """The UI behind the /repast prefix, as a proxy that does not strip it would send requests."""
-    with TestClient(create_ui_app(ui_store, root_path=ROOT)) as c:
+    with TestClient(create_ui_app(ui_store.backends, root_path=ROOT)) as c:
         yield c
 
 

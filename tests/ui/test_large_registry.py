@@ -21,7 +21,7 @@ VIEWS, FEATURES = 1000, 10
 @pytest.fixture(scope="module")
 def large(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     repo = make_repo(Path(tmp_path_factory.mktemp("large")), VIEWS, FEATURES)
-    with TestClient(create_ui_app(FeatureStore(repo))) as client:
+    with TestClient(create_ui_app(FeatureStore(repo).backends)) as client:
         yield client
 
 

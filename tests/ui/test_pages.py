@@ -98,7 +98,7 @@ def test_a_repo_never_applied_shows_an_empty_project(sample_repo: Path) -> None:
     from repast.store import FeatureStore
     from repast.ui import create_ui_app
 
-    with TestClient(create_ui_app(FeatureStore(sample_repo))) as fresh:
+    with TestClient(create_ui_app(FeatureStore(sample_repo).backends)) as fresh:
         page = fresh.get("/projects/sample")
         assert page.status_code == 200 and "registry version 0" in page.text
         assert fresh.get("/api/v1/projects/sample/feature-views").json()["total"] == 0

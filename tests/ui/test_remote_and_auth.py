@@ -37,7 +37,7 @@ def remote(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FeatureSt
 @pytest.fixture(scope="module")
 def remote_ui(remote: tuple[FeatureStore, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     """The UI of a thin client: registry and online store are the feature server's."""
-    with TestClient(create_ui_app(client_store(remote[1], tmp_path_factory.mktemp("client")))) as c:
+    with TestClient(create_ui_app(client_store(remote[1], tmp_path_factory.mktemp("client")).backends)) as c:
         yield c
 
 
@@ -87,7 +87,7 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     path.write_text(yaml.safe_dump(data))
     store = FeatureStore(repo)
     store.apply_repo()
-    with TestClient(create_ui_app(store, root_path="/repast"), base_url="https://testserver") as c:
+    with TestClient(create_ui_app(store.backends, root_path="/repast"), base_url="https://testserver") as c:
         yield c
 
 

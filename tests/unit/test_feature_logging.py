@@ -90,7 +90,7 @@ logged_service = FeatureService(name="logged", features=[driver_stats_fv[["conv_
 
 
 def test_the_feature_server_logs_what_it_served_for_a_logged_service(store: FeatureStore) -> None:
-    app = create_app(store)
+    app = create_app(store.backends)
 
     async def serve() -> dict[str, object]:
         transport = httpx.ASGITransport(app=app)

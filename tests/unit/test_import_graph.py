@@ -36,10 +36,11 @@ LAYERS: list[list[str]] = [
      "repast.ondemand.transform", "repast.ondemand.storage"],
     ["repast.config"],  # feature_store.yaml, which names backends
     ["repast.ondemand", "repast.jobs", "repast.vector"],  # the operations, over the collaborators they take
-    ["repast.store", "repast.store_feast", "repast.client"],  # the composition root
-    ["repast.server", "repast.ui"],
-    ["repast.cli", "repast.kserve", "repast.kubeflow", "repast.spark", "repast.infra", "repast.feast_paths",
-     "repast.__main__", "repast"],
+    ["repast.server", "repast.ui", "repast.client"],  # given the collaborators (jobs.backends), never the facade
+    ["repast.store", "repast.store_feast"],  # the composition root: wires the rest
+    # entry points: the command, the server's worker processes, the Kubeflow/KServe/Spark entries
+    ["repast.cli", "repast.server.worker", "repast.kserve", "repast.kubeflow", "repast.spark", "repast.infra",
+     "repast.feast_paths", "repast.__main__", "repast"],
 ]
 
 

@@ -88,7 +88,7 @@ def test_incremental_for_a_view_never_materialized_starts_at_end_minus_ttl(store
     end = data_end(store) + timedelta(hours=1)
     results = store.materialize_incremental(end, [VIEW])
     assert [(r.start, r.end) for r in results] == [(end - timedelta(days=1), end)]
-    assert store.registry.store.materializations(store.project)[VIEW].end == end
+    assert store.registry.materializations()[VIEW].end == end
 
 
 def test_incremental_starts_where_the_last_run_ended(store: FeatureStore) -> None:
@@ -145,7 +145,7 @@ def test_watermark_is_recorded_only_after_the_view_finished(store: FeatureStore,
     with pytest.raises(RuntimeError):
         materialize(store.registry, store.offline_engine, store.online_store,
                 end - timedelta(days=30), end, [VIEW], batch_size=2)
-    assert VIEW not in store.registry.store.materializations(store.project)
+    assert VIEW not in store.registry.materializations()
 
 
 def test_transient_store_failures_are_retried(store: FeatureStore, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -173,7 +173,7 @@ def test_bad_arguments_fail_before_anything_is_written(store: FeatureStore) -> N
         store.materialize(now, now - timedelta(days=1))
     with pytest.raises(FeatureNotFound, match="nope"):
         store.materialize(now - timedelta(days=1), now, ["nope"])
-    assert store.registry.store.materializations(store.project) == {}
+    assert store.registry.materializations() == {}
 
 
 def test_views_with_online_false_are_not_materialized(store: FeatureStore) -> None:
