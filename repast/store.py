@@ -253,19 +253,19 @@ class FeatureStore(FeastSurface):
         return [o for o in self.registry.contents().feature_services.values() if matches_tags(o, tags)]
 
     def get_entity(self, name: str, allow_registry_cache: bool = True) -> Entity:
-        return self.registry.contents().get("entity", name)  # type: ignore[no-any-return]
+        return self.registry.contents().get("entity", name)
 
     def get_data_source(self, name: str, allow_registry_cache: bool = True) -> DataSource:
-        return self.registry.contents().get("data_source", name)  # type: ignore[no-any-return]
+        return self.registry.contents().get("data_source", name)
 
     def get_feature_view(self, name: str, allow_registry_cache: bool = True) -> FeatureView:
-        return self.registry.contents().get("feature_view", name)  # type: ignore[no-any-return]
+        return self.registry.contents().get("feature_view", name)
 
     def get_on_demand_feature_view(self, name: str, allow_registry_cache: bool = True) -> OnDemandFeatureView:
-        return self.registry.contents().get("on_demand_feature_view", name)  # type: ignore[no-any-return]
+        return self.registry.contents().get("on_demand_feature_view", name)
 
     def get_feature_service(self, name: str, allow_registry_cache: bool = True) -> FeatureService:
-        return self.registry.contents().get("feature_service", name)  # type: ignore[no-any-return]
+        return self.registry.contents().get("feature_service", name)
 
     # ---- training data (repast/jobs/retrieval.py) ------------------------------------------------
     def get_historical_features(self, entity_df: pd.DataFrame | Any = None,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, overload
 
 from repast.definitions.entity import Entity
 from repast.definitions.feature_service import FeatureService
@@ -122,7 +122,23 @@ class RepoContents:
         known = sorted([*self.feature_views, *self.on_demand_feature_views])
         raise FeatureViewNotFound(f"feature view '{name}' is not registered; registered views: {known}")
 
+    @overload
+    def get(self, kind: Literal["entity"], name: str) -> Entity: ...
+    @overload
+    def get(self, kind: Literal["data_source"], name: str) -> DataSource: ...
+    @overload
+    def get(self, kind: Literal["feature_view"], name: str) -> FeatureView: ...
+    @overload
+    def get(self, kind: Literal["on_demand_feature_view"], name: str) -> OnDemandFeatureView: ...
+    @overload
+    def get(self, kind: Literal["feature_service"], name: str) -> FeatureService: ...
+    @overload
+    def get(self, kind: Literal["saved_dataset"], name: str) -> SavedDataset: ...
+    @overload
+    def get(self, kind: str, name: str) -> Any: ...
+
     def get(self, kind: str, name: str) -> Any:
+        """The object of `kind` named `name`; the kind's NotFound error, naming what is registered."""
         objs = self.by_kind(kind)
         if name not in objs:
             raise _NOT_FOUND.get(kind, FeatureNotFound)(

@@ -70,7 +70,7 @@ class SavedDataset:
 
         path = self.storage.to_dict()["path"]
         if "://" in path or os.path.isabs(path) or self.repo_path is None:
-            return path
+            return str(path)
         return os.path.join(self.repo_path, path)
 
     def to_arrow(self) -> Any:

@@ -27,7 +27,8 @@ import pyarrow as pa
 from repast.definitions import FeatureView
 from repast.errors import InputError, TransientError
 from repast.jobs.row_validation import check_rows, check_source_types
-from repast.ondemand.writes import refresh_after_write, storage_view
+from repast.ondemand.storage import storage_view
+from repast.ondemand.writes import refresh_after_write
 from repast.online.base import writable
 from repast.registry.base import MaterializationRecord, MaterializationRun
 from repast.types.timestamps import as_utc

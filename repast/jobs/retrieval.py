@@ -48,7 +48,7 @@ def entity_input(entity_df: Any, request: FeatureRequest, start_date: datetime |
         if isinstance(entity_df, str):
             return entity_df
         if type(entity_df).__module__.startswith("pyspark."):
-            return entity_df  # type: ignore[no-any-return] # a Spark DataFrame, for the Spark engine
+            return entity_df  # a Spark DataFrame, for the Spark engine
         if isinstance(entity_df, pa.Table):
             return parse_string_timestamps(entity_df)
         if isinstance(entity_df, pa.RecordBatch):

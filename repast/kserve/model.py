@@ -60,7 +60,7 @@ def feature_source(feature_server_url: str | None, token: str | None = None) -> 
     if feature_server_url:
         from repast.client import Client
 
-        return Client(feature_server_url, token=token)  # type: ignore[no-any-return]
+        return Client(feature_server_url, token=token)
     from repast.store import FeatureStore
 
     return FeatureStore()

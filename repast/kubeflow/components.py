@@ -35,7 +35,7 @@ def apply_repo(repo_path: str, feature_store_yaml: str = "", config_path: str = 
 
 @dsl.component(base_image=IMAGE, install_kfp_package=False)
 def materialize(start_date: str, end_date: str = "", feature_views: list[str] = [],  # noqa: B006
-                feature_store_yaml: str = "", config_path: str = "", repo_path: str = ""):
+                feature_store_yaml: str = "", config_path: str = "", repo_path: str = "") -> None:
     """Load the latest rows with start_date <= event time < end_date (ISO-8601; empty = now) online."""
     from repast.kubeflow.tasks import materialize as run
 
@@ -45,7 +45,7 @@ def materialize(start_date: str, end_date: str = "", feature_views: list[str] = 
 
 @dsl.component(base_image=IMAGE, install_kfp_package=False)
 def materialize_incremental(end_date: str = "", feature_views: list[str] = [],  # noqa: B006
-                            feature_store_yaml: str = "", config_path: str = "", repo_path: str = ""):
+                            feature_store_yaml: str = "", config_path: str = "", repo_path: str = "") -> None:
     """Materialize every view (or those named) from where its last run ended up to end_date."""
     from repast.kubeflow.tasks import materialize_incremental as run
 
@@ -57,7 +57,7 @@ def materialize_incremental(end_date: str = "", feature_views: list[str] = [],  
 def get_historical_features(entities: Input[Dataset], training_data: Output[Dataset],
                             features: list[str] = [], feature_service: str = "",  # noqa: B006
                             full_feature_names: bool = False, feature_store_yaml: str = "",
-                            config_path: str = "", repo_path: str = ""):
+                            config_path: str = "", repo_path: str = "") -> None:
     """Point-in-time correct training data: the entity Parquet joined with the features asked for.
 
     `entities` has the join keys and an `event_timestamp` column (plus any labels, kept as they

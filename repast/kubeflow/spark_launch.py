@@ -66,7 +66,7 @@ def launch_and_wait(application: dict[str, Any], namespace: str, timeout_seconds
         status = api.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name).get("status") or {}
         state = (status.get("applicationState") or {}).get("state", "")
         if state in DONE_STATES:
-            return name
+            return str(name)
         if state in FAILED_STATES:
             message = (status.get("applicationState") or {}).get("errorMessage", "")
             raise RepastError(f"SparkApplication {namespace}/{name} ended in state {state}: {message}".strip())

@@ -27,7 +27,8 @@ class RetrievalJob(ABC):
     def to_arrow(self) -> pa.Table: ...
 
     def to_df(self) -> pd.DataFrame:
-        return self.to_arrow().to_pandas()
+        frame: pd.DataFrame = self.to_arrow().to_pandas()
+        return frame
 
     def to_parquet(self, path: str, endpoint_override: str | None = None) -> None:
         """Write the result as one Parquet file: a local path, file://, s3:// or gs:// (credentials

@@ -44,7 +44,7 @@ def entity_timestamp_column(schema: pa.Schema) -> str:
         raise InputError(f"entity frame has no '{TIMESTAMP_COLUMN}' column and "
                          f"{f'several timestamp columns {candidates}' if candidates else 'no timestamp column'}: "
                          f"add an '{TIMESTAMP_COLUMN}' column of timestamps (columns: {schema.names})")
-    return candidates[0]
+    return str(candidates[0])
 
 
 def _kind(t: pa.DataType) -> str:

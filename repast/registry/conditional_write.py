@@ -114,7 +114,7 @@ class GCSObject(ConditionalObject):
         import google.auth.transport.requests
 
         credentials, _ = google.auth.default(scopes=["https://www.googleapis.com/auth/devstorage.read_write"])
-        credentials.refresh(google.auth.transport.requests.Request())
+        credentials.refresh(google.auth.transport.requests.Request())  # type: ignore[no-untyped-call]
         return {"Authorization": f"Bearer {credentials.token}"}
 
     def read(self, known_tag: str | None = None) -> tuple[bytes | None, str] | None:

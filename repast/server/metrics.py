@@ -102,7 +102,7 @@ class ServerMetrics:
         if self.multiprocess:
             from prometheus_client import multiprocess
 
-            multiprocess.MultiProcessCollector(self.scrape_registry)
+            multiprocess.MultiProcessCollector(self.scrape_registry)  # type: ignore[no-untyped-call]
         self.scrape_registry.register(MaterializationCollector(registry))
         self.scrape_registry.register(RegistryCollector(registry))
 

@@ -262,7 +262,7 @@ def is_compatible(declared: FeatureType, actual: pa.DataType) -> bool:
     """
     name = declared.name
     if isinstance(declared, PrimitiveType) and name in _LOOSE:
-        return _LOOSE[name](actual)
+        return bool(_LOOSE[name](actual))
     if isinstance(declared, Struct):
         return pa.types.is_struct(actual) and {f.name for f in actual} <= {k for k, _ in declared.fields}
     inferred = from_arrow(actual)
@@ -275,7 +275,7 @@ def is_compatible(declared: FeatureType, actual: pa.DataType) -> bool:
         return inferred.name in numeric and declared.name in numeric
     if isinstance(declared, Array) and isinstance(inferred, Array):
         if declared.base.name in _LOOSE:
-            return _LOOSE[declared.base.name](actual.value_type)
+            return bool(_LOOSE[declared.base.name](actual.value_type))
         return inferred.base == declared.base or (inferred.base.name in numeric and declared.base.name in numeric)
     return False
 
@@ -290,11 +290,11 @@ def source_column_holds(declared: FeatureType, actual: pa.DataType) -> bool:
 
 
 def _text(t: pa.DataType) -> bool:
-    return pa.types.is_string(t) or pa.types.is_large_string(t)
+    return bool(pa.types.is_string(t) or pa.types.is_large_string(t))
 
 
 def _binary(t: pa.DataType) -> bool:
-    return pa.types.is_binary(t) or pa.types.is_large_binary(t)
+    return bool(pa.types.is_binary(t) or pa.types.is_large_binary(t))
 
 
 _LOOSE: dict[str, Any] = {

@@ -67,7 +67,7 @@ def exact_distances(vectors: np.ndarray, query: np.ndarray, metric: Metric) -> n
         return np.sqrt(((v - q) ** 2).sum(axis=1))  # type: ignore[no-any-return]
     dots = v @ q
     if metric is Metric.INNER_PRODUCT:
-        return -dots  # type: ignore[no-any-return]
+        return -dots
     return 1.0 - dots / (np.linalg.norm(v, axis=1) * np.linalg.norm(q))  # type: ignore[no-any-return]
 
 
