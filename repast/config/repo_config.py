@@ -49,6 +49,14 @@ class RegistryConfig(StrictModel):
     lock_timeout_seconds: float = Field(default=30, gt=0)  # SQLite: wait for another process's write
 
 
+class ObjectStorageConfig(StrictModel):
+    """Bounds on every S3/GCS request of the offline side (FileSource reads and writes, saved
+    datasets, to_parquet); the registry on object storage uses the registry's own timeouts."""
+
+    connect_timeout_seconds: float = Field(default=3, gt=0)
+    read_timeout_seconds: float = Field(default=20, gt=0)
+
+
 class TokenAuthConfig(StrictModel):
     type: Literal["token"] = "token"
     read_tokens: list[SecretStr] = []
@@ -110,6 +118,7 @@ class RepoConfig(StrictModel):
     feature_server: FeatureServerConfig = FeatureServerConfig()
     batch_engine: BatchEngineConfig = BatchEngineConfig()
     materialization: MaterializationConfig = MaterializationConfig()
+    object_storage: ObjectStorageConfig = ObjectStorageConfig()
     # Feast's key: zone-less entity timestamps are UTC. repast always does this; false would differ.
     coerce_tz_aware: Literal[True] = True
     flags: dict[str, Any] = {}

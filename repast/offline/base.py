@@ -58,7 +58,7 @@ class RetrievalJob(ABC):
         import pyarrow.parquet as pq
 
         from repast.errors import InputError
-        from repast.offline.storage_paths import filesystem_for, is_remote
+        from repast.offline.storage_paths import explain, filesystem_for, is_remote
 
         path = storage.to_dict()["path"]
         base = self.repo_path()
@@ -66,7 +66,13 @@ class RetrievalJob(ABC):
             path = os.path.join(base, path)
         endpoint = getattr(storage, "s3_endpoint_override", None)
         fs, inner = filesystem_for(path, endpoint)
-        if fs.get_file_info(inner).type != pafs.FileType.NotFound and not allow_overwrite:
+        try:
+            found = fs.get_file_info(inner).type
+        except OSError as e:
+            if not is_remote(path):
+                raise
+            raise explain(e, path, f"saved dataset storage '{path}'") from None
+        if found != pafs.FileType.NotFound and not allow_overwrite:
             raise InputError(f"saved dataset storage '{path}' already exists; pass allow_overwrite=True to replace it")
         if is_remote(path):
             self.to_parquet(path, endpoint)
@@ -104,6 +110,11 @@ class OfflineEngine(ABC):
     def __init__(self, config: Any, repo_config: RepoConfig) -> None:
         self.config = config
         self.repo_config = repo_config
+        bounds = getattr(repo_config, "object_storage", None)  # absent from a model_construct()ed config
+        if bounds is not None:
+            from repast.offline.storage_paths import use_timeouts
+
+            use_timeouts(bounds.connect_timeout_seconds, bounds.read_timeout_seconds)
 
     @abstractmethod
     def source_schema(self, source: DataSource) -> pa.Schema:

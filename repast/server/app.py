@@ -208,6 +208,8 @@ def create_app(store: FeatureStore) -> FeatureServerApp:
 
     store.config.require_section("feature_server")  # the server's tokens: needed here, not elsewhere
     store.registry.contents()
+    # Requests may re-check the registry inline on the event loop: never for longer than a moment.
+    store.registry.check_off_the_caller()
     metrics = ServerMetrics(store)
     server = FeatureServer(store, metrics)
     app = FeatureServerApp(title="repast feature server", version=__version__,
