@@ -92,7 +92,7 @@ class S3Object(ConditionalObject):
                 return None
             raise self.error(_reason(e)) from None
         except BotoCoreError as e:
-            raise self.error(str(e)) from None
+            raise self._boto_error(e) from None
 
     def write(self, body: bytes, tag: str | None) -> str:
         from botocore.exceptions import BotoCoreError, ClientError

@@ -120,7 +120,7 @@ def test_a_materialization_window_downloads_only_the_row_groups_it_needs(tmp_pat
                                                                           s3_server: ObjectServer) -> None:
     from repast.config.repo_config import RepoConfig
     from repast.definitions import Entity, FeatureView, Field, FileSource
-    from repast.offline import remote_scan
+    from repast.offline import object_scan as remote_scan
     from repast.offline.duckdb import DuckDBOfflineConfig, DuckDBOfflineEngine
     from repast.types import Int64
 
