@@ -32,14 +32,16 @@ class RetrievalJob(ABC):
         and endpoint as for FileSource paths, see docs/offline.md)."""
         import pyarrow.parquet as pq
 
-        from repast.offline.storage_paths import explain, filesystem_for, is_remote
+        from repast.offline.storage_paths import explain, filesystem_for, is_remote, write_whole
 
         fs, inner = filesystem_for(path, endpoint_override)
-        try:
+        if not is_remote(path):
             pq.write_table(self.to_arrow(), inner, filesystem=fs)
+            return
+        table = self.to_arrow()
+        try:
+            write_whole(path, fs, inner, lambda out: pq.write_table(table, out), endpoint_override)
         except OSError as e:
-            if not is_remote(path):
-                raise
             raise explain(e, path, f"to_parquet('{path}')") from None
 
     def repo_path(self) -> str | None:
