@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlparse
 
-from repast.errors import require_module
+from repast.errors import ObjectStoreError, ObjectStoreUnavailable, require_module
 from repast.offline.storage_paths import scheme_of
 
 _GLOB_CHARS = "*?["
@@ -92,9 +92,32 @@ def incomplete_uploads(url_prefix: str, older_than_seconds: float, endpoint: str
     parsed = urlparse(url_prefix)
     client = s3_client(endpoint)
     cutoff = time.time() - older_than_seconds
+    with _explained(url_prefix):
+        uploads = _uploads(client, parsed.netloc, parsed.path.lstrip("/"))
     return [Leftover(f"s3://{parsed.netloc}/{u['Key']}", u["Initiated"].astimezone(UTC), u["UploadId"])
-            for u in _uploads(client, parsed.netloc, parsed.path.lstrip("/"))
-            if u["Initiated"].timestamp() < cutoff]
+            for u in uploads if u["Initiated"].timestamp() < cutoff]
+
+
+@contextlib.contextmanager
+def _explained(url: str) -> Any:
+    """botocore's errors as one line naming the bucket (a store that does not answer: unavailable)."""
+    from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
+    from botocore.exceptions import ConnectionError as BotoConnectionError
+
+    from repast.offline.storage_paths import bucket_of, current_timeouts
+
+    where = f"s3://{bucket_of(url)} (for {url})"
+    try:
+        yield
+    except ClientError as e:
+        err = e.response.get("Error", {})
+        raise ObjectStoreError(f"{where}: {err.get('Code', 'error')}: {err.get('Message', str(e))}; check the "
+                               "bucket, the endpoint and AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY") from None
+    except BotoCoreError as e:
+        connect, read = current_timeouts()
+        cls = ObjectStoreUnavailable if isinstance(e, BotoConnectionError | HTTPClientError) else ObjectStoreError
+        raise cls(f"{where} does not answer: {e}; requests are bounded by object_storage.connect_timeout_seconds "
+                  f"({connect:g} s) and object_storage.read_timeout_seconds ({read:g} s)") from None
 
 
 def temporary_files(directory: str, older_than_seconds: float) -> list[Leftover]:
@@ -126,5 +149,6 @@ def remove(leftover: Leftover, endpoint: str | None) -> None:
             os.remove(leftover.location)
         return
     parsed = urlparse(leftover.location)
-    s3_client(endpoint).abort_multipart_upload(Bucket=parsed.netloc, Key=parsed.path.lstrip("/"),
-                                               UploadId=leftover.upload_id)
+    with _explained(leftover.location):
+        s3_client(endpoint).abort_multipart_upload(Bucket=parsed.netloc, Key=parsed.path.lstrip("/"),
+                                                   UploadId=leftover.upload_id)
