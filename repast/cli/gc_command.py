@@ -7,7 +7,6 @@ import re
 from typing import Any
 
 import typer
-from rich.table import Table
 
 from repast.cli.common import console, open_store, user_errors
 from repast.errors import InputError
@@ -86,10 +85,9 @@ def gc(older_than: str = typer.Option("1h", "--older-than",
     if not found:
         console.print(f"Nothing left behind older than {older_than} under the paths of project '{store.project}'.")
         return
-    table = Table("kind", "location", "started (UTC)")
-    for leftover, _ in found:
-        table.add_row(leftover.kind, leftover.location, f"{leftover.started:%Y-%m-%d %H:%M:%S}")
-    console.print(table)
+    for leftover, _ in found:  # one line each, whole: locations are long and scripts read them
+        console.print(f"{leftover.kind}: {leftover.location} (started {leftover.started:%Y-%m-%d %H:%M:%S} UTC)",
+                      highlight=False, soft_wrap=True, markup=False)
     if not yes:
         console.print(f"{len(found)} leftover(s) older than {older_than}; nothing was changed. Run "
                       f"`repast gc --older-than {older_than} --yes` to abort and remove them.")
