@@ -70,7 +70,7 @@ def find_leftovers(store: Any, older_than_seconds: float) -> list[tuple[Any, str
 
 
 @user_errors
-def gc(older_than: str = typer.Option("1h", "--older-than",
+def gc(older_than: str = typer.Option("1h", "--older-than", metavar="AGE",
                                       help="Only leftovers started longer ago than this (30m, 1h, 2d): a "
                                            "younger upload may belong to a writer still running."),
        yes: bool = typer.Option(False, "--yes", "-y", help="Abort and remove them; without it, only list them.")
