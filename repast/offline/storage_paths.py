@@ -116,7 +116,8 @@ def _s3(endpoint: str | None, env: tuple[str, ...], timeouts: tuple[float, float
 
 @functools.lru_cache(maxsize=16)
 def _gcs(endpoint: str | None, timeouts: tuple[float, float]) -> pafs.FileSystem:
-    # GCS's client retries for up to 15 minutes by default; it has no per-request bound to set.
+    # GCS's client retries for up to 15 minutes by default. pyarrow exposes no per-request bound:
+    # one request to a server that never answers waits for the client's stall timeout (120 s).
     limit = timedelta(seconds=ATTEMPTS * timeouts[1])
     if endpoint is None:
         return pafs.GcsFileSystem(retry_time_limit=limit)
