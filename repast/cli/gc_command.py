@@ -30,7 +30,9 @@ def write_locations(store: Any) -> list[tuple[str, str | None]]:
     contents = store.registry.contents()
     default_endpoint = getattr(store.config.offline_store, "endpoint_override", None)
     places: list[tuple[str, str | None]] = []
-    for source in contents.data_sources.values():
+    sources = [*contents.data_sources.values(), *(view.batch_source for view in contents.feature_views.values())]
+    for source in sources:
+        source = getattr(source, "batch_source", None) or source  # a PushSource writes to its batch source
         if isinstance(source, FileSource):
             places.append((source.path, source.s3_endpoint_override or default_endpoint))
     for dataset in contents.saved_datasets.values():
