@@ -49,6 +49,12 @@ class ObjectStoreError(RepastError):
     message names the bucket and the setting to check."""
 
 
+class ObjectStoreUnavailable(StoreUnavailable, ObjectStoreError):
+    """S3 or GCS did not answer: connection refused, or no answer within the configured timeout.
+    Transient, like every StoreUnavailable (the server answers 503 and serves cached definitions);
+    still an ObjectStoreError, so the message names the bucket and the setting to raise."""
+
+
 class MissingExtra(RepastError):
     """An optional dependency is not installed; the message carries the pip command to run."""
 

@@ -30,6 +30,7 @@ S3_KEY, S3_SECRET = "repast-test-key", "repast-test-secret"
 class ObjectServer:
     endpoint: str  # http://127.0.0.1:PORT
     bucket: str
+    pid: int = 0  # the server process: outage tests freeze (SIGSTOP) or kill their own server
 
     def url(self, scheme: str, *parts: str) -> str:
         return f"{scheme}://{self.bucket}/" + "/".join(parts)
@@ -124,7 +125,7 @@ def running_seaweedfs() -> Iterator[ObjectServer]:
         if not _wait_for(ports[0], proc, 60):
             _unavailable("REPAST_TEST_S3", f"SeaweedFS did not serve S3 on 127.0.0.1:{ports[0]}: "
                                            f"{(Path(data) / 'weed.log').read_text()[-500:]}")
-        server = ObjectServer(f"http://127.0.0.1:{ports[0]}", "repast-" + uuid.uuid4().hex[:8])
+        server = ObjectServer(f"http://127.0.0.1:{ports[0]}", "repast-" + uuid.uuid4().hex[:8], proc.pid)
         # The standard AWS variables, as a pod would have them: every s3:// path in the tests (and
         # in the processes they start) reaches this server.
         with _environment(AWS_ACCESS_KEY_ID=S3_KEY, AWS_SECRET_ACCESS_KEY=S3_SECRET, AWS_REGION="us-east-1",
@@ -156,6 +157,13 @@ def _create_s3_bucket(server: ObjectServer) -> None:
 @pytest.fixture(scope="session")
 def gcs_server() -> Iterator[ObjectServer]:
     """gcp-storage-emulator, in memory, with one bucket."""
+    with running_gcs_emulator() as server:
+        yield server
+
+
+@contextlib.contextmanager
+def running_gcs_emulator() -> Iterator[ObjectServer]:
+    """gcp-storage-emulator on a free port with one bucket, STORAGE_EMULATOR_HOST pointing at it."""
     emulator = _binary("gcp-storage-emulator")
     if emulator is None:
         _unavailable("REPAST_TEST_GCS", "gcp-storage-emulator (from the gcp-storage-emulator package) is not installed")
@@ -169,6 +177,6 @@ def gcs_server() -> Iterator[ObjectServer]:
             _unavailable("REPAST_TEST_GCS", f"gcp-storage-emulator did not answer on 127.0.0.1:{port}")
         # Google's variable for emulators: gs:// paths go there, anonymously.
         with _environment(STORAGE_EMULATOR_HOST=f"http://127.0.0.1:{port}"):
-            yield ObjectServer(f"http://127.0.0.1:{port}", bucket)
+            yield ObjectServer(f"http://127.0.0.1:{port}", bucket, proc.pid)
     finally:
         _stop(proc)

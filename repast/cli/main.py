@@ -324,6 +324,10 @@ from repast.cli.ui_command import ui as _ui  # noqa: E402  (command modules regi
 
 app.command("ui")(_ui)
 
+from repast.cli.gc_command import gc as _gc  # noqa: E402
+
+app.command("gc")(_gc)
+
 from repast.cli.feast_commands import register as _register_feast_commands  # noqa: E402
 
 _register_feast_commands(app, GROUPS)

@@ -41,6 +41,14 @@ __all__ = ["BackendConfig", "PostgresConnectionConfig", "RegistryConfig", "RepoC
 _ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
+class ObjectStorageConfig(StrictModel):
+    """Bounds on every S3/GCS request of the offline side (FileSource reads and writes, saved
+    datasets, to_parquet); the registry on object storage uses the registry's own timeouts."""
+
+    connect_timeout_seconds: float = Field(default=3, gt=0)
+    read_timeout_seconds: float = Field(default=20, gt=0)
+
+
 class TokenAuthConfig(StrictModel):
     type: Literal["token"] = "token"
     read_tokens: list[SecretStr] = []
@@ -102,6 +110,7 @@ class RepoConfig(StrictModel):
     feature_server: FeatureServerConfig = FeatureServerConfig()
     batch_engine: BatchEngineConfig = BatchEngineConfig()
     materialization: MaterializationConfig = MaterializationConfig()
+    object_storage: ObjectStorageConfig = ObjectStorageConfig()
     # Feast's key: zone-less entity timestamps are UTC. repast always does this; false would differ.
     coerce_tz_aware: Literal[True] = True
     flags: dict[str, Any] = {}

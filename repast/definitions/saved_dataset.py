@@ -76,10 +76,16 @@ class SavedDataset:
     def to_arrow(self) -> Any:
         import pyarrow.parquet as pq
 
-        from repast.offline.storage_paths import filesystem_for  # s3:// and gs:// as FileSource paths
+        from repast.offline.storage_paths import explain, filesystem_for, is_remote  # as FileSource paths
 
-        fs, inner = filesystem_for(self._path(), getattr(self.storage, "s3_endpoint_override", None))
-        return pq.read_table(inner, filesystem=fs)
+        path = self._path()
+        fs, inner = filesystem_for(path, getattr(self.storage, "s3_endpoint_override", None))
+        try:
+            return pq.read_table(inner, filesystem=fs)
+        except OSError as e:
+            if not is_remote(path):
+                raise
+            raise explain(e, path, f"saved dataset '{self.name}' storage path") from None
 
     def to_df(self) -> Any:
         return self.to_arrow().to_pandas()

@@ -35,14 +35,16 @@ class RetrievalJob(ABC):
         and endpoint as for FileSource paths, see docs/offline.md)."""
         import pyarrow.parquet as pq
 
-        from repast.offline.storage_paths import explain, filesystem_for, is_remote
+        from repast.offline.storage_paths import explain, filesystem_for, is_remote, write_whole
 
         fs, inner = filesystem_for(path, endpoint_override)
-        try:
+        if not is_remote(path):
             pq.write_table(self.to_arrow(), inner, filesystem=fs)
+            return
+        table = self.to_arrow()
+        try:
+            write_whole(path, fs, inner, lambda out: pq.write_table(table, out), endpoint_override)
         except OSError as e:
-            if not is_remote(path):
-                raise
             raise explain(e, path, f"to_parquet('{path}')") from None
 
     def repo_path(self) -> str | None:
@@ -61,7 +63,7 @@ class RetrievalJob(ABC):
         import pyarrow.parquet as pq
 
         from repast.errors import InputError
-        from repast.offline.storage_paths import filesystem_for, is_remote
+        from repast.offline.storage_paths import explain, filesystem_for, is_remote
 
         path = storage.to_dict()["path"]
         base = self.repo_path()
@@ -69,7 +71,13 @@ class RetrievalJob(ABC):
             path = os.path.join(base, path)
         endpoint = getattr(storage, "s3_endpoint_override", None)
         fs, inner = filesystem_for(path, endpoint)
-        if fs.get_file_info(inner).type != pafs.FileType.NotFound and not allow_overwrite:
+        try:
+            found = fs.get_file_info(inner).type
+        except OSError as e:
+            if not is_remote(path):
+                raise
+            raise explain(e, path, f"saved dataset storage '{path}'") from None
+        if found != pafs.FileType.NotFound and not allow_overwrite:
             raise InputError(f"saved dataset storage '{path}' already exists; pass allow_overwrite=True to replace it")
         if is_remote(path):
             self.to_parquet(path, endpoint)
@@ -109,6 +117,11 @@ class OfflineEngine(ABC):
     def __init__(self, config: Any, repo_config: RepoSettings) -> None:
         self.config = config
         self.repo_config = repo_config
+        bounds = getattr(repo_config, "object_storage", None)  # absent from a model_construct()ed config
+        if bounds is not None:
+            from repast.offline.storage_paths import use_timeouts
+
+            use_timeouts(bounds.connect_timeout_seconds, bounds.read_timeout_seconds)
 
     @abstractmethod
     def source_schema(self, source: DataSource) -> pa.Schema:

@@ -7,7 +7,9 @@ Writes never modify a file: each write adds one new, immutable part file with a 
 It is written under a hidden temporary name in the directory it belongs to and then renamed,
 so a reader sees the whole part or nothing, and a writer killed at any point leaves at most a
 hidden temporary file that no reader lists. On object storage (no rename) the same design holds
-with one PUT of the part under its final name, which is atomic there.
+with one upload of the part under its final name, which is atomic there: the part is serialized
+in memory first and a failed upload is aborted; a killed writer can leave an incomplete
+multipart upload (never an object), which `repast gc` aborts (repast/offline/leftovers.py).
 
 A source's files are read in one order, its **source order**: the original file first, then the
 parts by name, and part names begin with the time they were written. Among rows with equal event
@@ -39,7 +41,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 
 from repast.errors import DefinitionError, InputError
-from repast.offline.storage_paths import explain, filesystem_for, is_remote
+from repast.offline.storage_paths import explain, filesystem_for, is_remote, scheme_of, write_whole
 
 if TYPE_CHECKING:
     from repast.definitions import FileSource
@@ -205,9 +207,10 @@ def _write_part(source: FileSource, repo_path: str, table: pa.Table, endpoint: s
     if _is_glob(path) and not _glob_regex(path).match(final):
         raise DefinitionError(f"FileSource '{source.name}': a new part file would not match '{source.path}'")
     if is_remote(source.path):
-        # One PUT under the final name: object storage makes it visible whole or not at all, and
-        # a writer killed before the upload completes leaves nothing behind.
-        _write_file(fs, source, table, final)
+        # One upload under the final name: object storage makes it visible whole or not at all. A
+        # failed upload is aborted; a killed writer's large (multipart) upload is `repast gc`'s.
+        write_whole(f"{scheme_of(source.path)}://{final}", fs, final, lambda out: _serialize(source, table, out),
+                    source.s3_endpoint_override or endpoint)
         return final
     fs.create_dir(directory, recursive=True)
     temporary = posixpath.join(directory, f".{name}.tmp")
@@ -225,14 +228,18 @@ def _write_part(source: FileSource, repo_path: str, table: pa.Table, endpoint: s
 
 def _write_file(fs: pafs.FileSystem, source: FileSource, table: pa.Table, path: str) -> None:
     with fs.open_output_stream(path) as out:
-        if source.file_format == "csv":
-            import pyarrow.csv as pcsv
+        _serialize(source, table, out)
 
-            pcsv.write_csv(table, out)
-        else:
-            import pyarrow.parquet as pq
 
-            pq.write_table(table, out)
+def _serialize(source: FileSource, table: pa.Table, out: pa.NativeFile) -> None:
+    if source.file_format == "csv":
+        import pyarrow.csv as pcsv
+
+        pcsv.write_csv(table, out)
+    else:
+        import pyarrow.parquet as pq
+
+        pq.write_table(table, out)
 
 
 def _sync(path: str) -> None:

@@ -56,6 +56,8 @@ _failures = FailureLog(logging.getLogger("repast.registry"))
 # this often (or every TTL when shorter, but at most once a second): an outage costs one connection
 # attempt per interval.
 STALE_RETRY_SECONDS = 5.0
+# A serving process waits at most this long for a re-check (see Registry.check_off_the_caller).
+CHECK_WAIT_SECONDS = 0.1
 
 
 class Registry:
@@ -80,6 +82,15 @@ class Registry:
         self._checked_at = 0.0
         self.stale_since: float | None = None  # wall-clock time of the first failed re-check
         self.stale_reason = ""
+        self._check_wait: float | None = None  # set by check_off_the_caller
+
+    def check_off_the_caller(self, wait_seconds: float = CHECK_WAIT_SECONDS) -> None:
+        """Once definitions are cached, re-check on a background thread: the caller that starts a
+        re-check waits for it at most `wait_seconds`, then gets the cached definitions while the
+        check goes on. A serving process sets this, so a registry that is frozen or slow (an
+        object store that accepts connections and never answers) never holds its event loop;
+        a check that answers in time is seen at once, as without it."""
+        self._check_wait = wait_seconds
 
     @property
     def version(self) -> int:
@@ -99,6 +110,8 @@ class Registry:
         if self._contents is not None:
             if not self._lock.acquire(blocking=False):
                 return self._contents  # another caller is re-checking: serve the cache meanwhile
+            if self._check_wait is not None:
+                return self._checked_off_the_caller(self._check_wait)
         else:
             self._lock.acquire()
         try:
@@ -109,20 +122,41 @@ class Registry:
         assert self._contents is not None
         return self._contents
 
+    def _checked_off_the_caller(self, wait_seconds: float) -> RepoContents:
+        """Re-check on a thread (the lock is held and released by it); wait for it a little."""
+        def check() -> None:
+            try:
+                if time.monotonic() - self._checked_at >= self.ttl:
+                    self._reload()
+            except Exception as e:  # noqa: BLE001 - a thread's failure has no caller to reach: say it
+                self._serve_cached(e)
+            finally:
+                self._lock.release()
+
+        thread = threading.Thread(target=check, name="repast-registry-check", daemon=True)
+        thread.start()
+        thread.join(wait_seconds)
+        assert self._contents is not None
+        return self._contents
+
     def _reload_or_serve_cached(self) -> None:
         try:
             self._reload()
         except StoreUnavailable as e:
             if self._contents is None:
                 raise
-            if self.stale_since is None:
-                self.stale_since = time.time()
-            self.stale_reason = str(e)
-            # Re-check after the retry interval, not on every call.
-            retry = max(1.0, min(self.ttl, STALE_RETRY_SECONDS))
-            self._checked_at = time.monotonic() - self.ttl + retry
-            _failures.report("registry-unavailable", f"registry cannot be read; serving the cached definitions "
-                             f"of project '{self.project}' (version {self._version}): {e}", level=logging.WARNING)
+            self._serve_cached(e)
+
+    def _serve_cached(self, e: Exception) -> None:
+        """The registry could not be read: keep the cached definitions, say so, re-check later."""
+        if self.stale_since is None:
+            self.stale_since = time.time()
+        self.stale_reason = str(e)
+        # Re-check after the retry interval, not on every call.
+        retry = max(1.0, min(self.ttl, STALE_RETRY_SECONDS))
+        self._checked_at = time.monotonic() - self.ttl + retry
+        _failures.report("registry-unavailable", f"registry cannot be read; serving the cached definitions "
+                         f"of project '{self.project}' (version {self._version}): {e}", level=logging.WARNING)
 
     def _reload(self) -> None:
         if self._contents is None or self._store.version(self.project) != self._version:

@@ -3,16 +3,31 @@
 The registry on S3/GCS needs what pyarrow.fs does not offer: a conditional write. S3 takes
 `If-Match: <ETag>` (and `If-None-Match: *` to create), GCS `ifGenerationMatch` (0 to create);
 both answer 412 when another writer came first, which surfaces here as `Stale`.
+
+Every request is bounded by the registry's `connect_timeout_seconds` and `read_timeout_seconds`
+(tried twice at most): a store that is down or frozen is an ObjectStoreUnavailable naming the
+bucket and the setting within about twice those bounds, never a hang.
 """
 
 from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
 
-from repast.errors import ObjectStoreError, require_module
+from repast.errors import ObjectStoreError, ObjectStoreUnavailable, require_module
+
+# Attempts per request (the first included): one retry rides out a dropped connection, and a
+# frozen store costs at most twice the read timeout.
+ATTEMPTS = 2
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    connect_seconds: float
+    read_seconds: float
 
 
 class Stale(Exception):  # noqa: N818 - a condition, not a failure to report
@@ -22,9 +37,10 @@ class Stale(Exception):  # noqa: N818 - a condition, not a failure to report
 class ConditionalObject(ABC):
     """`url` as one object: `read` gives (body, tag) or None, `write` succeeds only if the tag still matches."""
 
-    def __init__(self, url: str, setting: str) -> None:
+    def __init__(self, url: str, setting: str, timeouts: Timeouts) -> None:
         parsed = urlparse(url)
         self.url, self.bucket, self.key, self.setting = url, parsed.netloc, parsed.path.lstrip("/"), setting
+        self.timeouts = timeouts
 
     @abstractmethod
     def read(self, known_tag: str | None = None) -> tuple[bytes | None, str] | None:
@@ -38,10 +54,17 @@ class ConditionalObject(ABC):
     def error(self, reason: str) -> ObjectStoreError:
         return ObjectStoreError(f"registry {self.url} (bucket '{self.bucket}', from {self.setting}): {reason}")
 
+    def unavailable(self, reason: str) -> ObjectStoreUnavailable:
+        t = self.timeouts
+        return ObjectStoreUnavailable(
+            f"registry {self.url} (bucket '{self.bucket}', from {self.setting}) does not answer: {reason}; "
+            f"each call is bounded by registry.connect_timeout_seconds ({t.connect_seconds:g} s) and "
+            f"registry.read_timeout_seconds ({t.read_seconds:g} s): check that the endpoint is up, or raise them")
+
 
 class S3Object(ConditionalObject):
-    def __init__(self, url: str, setting: str, endpoint: str | None) -> None:
-        super().__init__(url, setting)
+    def __init__(self, url: str, setting: str, endpoint: str | None, timeouts: Timeouts) -> None:
+        super().__init__(url, setting, timeouts)
         require_module("boto3", "s3")
         import boto3
         from botocore.config import Config
@@ -50,7 +73,9 @@ class S3Object(ConditionalObject):
         region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
         self.client: Any = boto3.client("s3", endpoint_url=endpoint, region_name=region,
                                         config=Config(s3={"addressing_style": "path"} if endpoint else {},
-                                                      retries={"max_attempts": 3}))
+                                                      connect_timeout=timeouts.connect_seconds,
+                                                      read_timeout=timeouts.read_seconds,
+                                                      retries={"total_max_attempts": ATTEMPTS, "mode": "standard"}))
 
     def read(self, known_tag: str | None = None) -> tuple[bytes | None, str] | None:
         from botocore.exceptions import BotoCoreError, ClientError
@@ -67,7 +92,7 @@ class S3Object(ConditionalObject):
                 return None
             raise self.error(_reason(e)) from None
         except BotoCoreError as e:
-            raise self.error(str(e)) from None
+            raise self._boto_error(e) from None
 
     def write(self, body: bytes, tag: str | None) -> str:
         from botocore.exceptions import BotoCoreError, ClientError
@@ -82,7 +107,15 @@ class S3Object(ConditionalObject):
                 raise Stale() from None
             raise self.error(_reason(e)) from None
         except BotoCoreError as e:
-            raise self.error(str(e)) from None
+            raise self._boto_error(e) from None
+
+    def _boto_error(self, e: Exception) -> ObjectStoreError:
+        from botocore.exceptions import ConnectionError as BotoConnectionError
+        from botocore.exceptions import HTTPClientError
+
+        if isinstance(e, BotoConnectionError | HTTPClientError):  # refused, reset, timed out
+            return self.unavailable(str(e))
+        return self.error(str(e))
 
 
 def _reason(e: Any) -> str:
@@ -95,8 +128,8 @@ class GCSObject(ConditionalObject):
     """Over the GCS JSON API with httpx: generation preconditions; Google's default credentials,
     or anonymous requests to STORAGE_EMULATOR_HOST / an endpoint override."""
 
-    def __init__(self, url: str, setting: str, endpoint: str | None) -> None:
-        super().__init__(url, setting)
+    def __init__(self, url: str, setting: str, endpoint: str | None, timeouts: Timeouts) -> None:
+        super().__init__(url, setting, timeouts)
         require_module("httpx", "server")
         import httpx
 
@@ -104,7 +137,8 @@ class GCSObject(ConditionalObject):
         self.base = (endpoint if endpoint is None or "://" in endpoint else "http://" + endpoint) \
             or "https://storage.googleapis.com"
         self.anonymous = endpoint is not None
-        self.http = httpx.Client(timeout=30)
+        self.http = httpx.Client(timeout=httpx.Timeout(timeouts.read_seconds, connect=timeouts.connect_seconds),
+                                 transport=httpx.HTTPTransport(retries=ATTEMPTS - 1))
 
     def _headers(self) -> dict[str, str]:
         if self.anonymous:
@@ -132,12 +166,8 @@ class GCSObject(ConditionalObject):
                 return None, generation
             # That generation's bytes exactly, whatever was written since the metadata was read.
             r = self.http.get(url, params={"alt": "media", "generation": generation}, headers=self._headers())
-        except OSError as e:
-            raise self.error(str(e)) from None
-        except Exception as e:  # httpx transport errors: one line naming the bucket
-            if type(e).__module__.startswith("httpx"):
-                raise self.error(str(e)) from None
-            raise
+        except Exception as e:
+            raise self._http_error(e) from None
         if r.status_code != 200:
             raise self.error(f"HTTP {r.status_code}: {r.text[:200]}")
         return r.content, generation
@@ -148,13 +178,22 @@ class GCSObject(ConditionalObject):
                                params={"uploadType": "media", "name": self.key, "ifGenerationMatch": tag or "0"},
                                headers={**self._headers(), "Content-Type": "application/octet-stream"})
         except Exception as e:
-            raise self.error(str(e)) from None
+            raise self._http_error(e) from None
         if r.status_code == 412:
             raise Stale()
         if r.status_code not in (200, 201):
             raise self.error(f"HTTP {r.status_code}: {r.text[:200]}")
         return str(r.json().get("generation", ""))
 
+    def _http_error(self, e: Exception) -> Exception:
+        """A transport failure (refused, timed out) as ObjectStoreUnavailable; other errors unchanged."""
+        import httpx
 
-def conditional_object(url: str, setting: str, endpoint: str | None) -> ConditionalObject:
-    return S3Object(url, setting, endpoint) if url.startswith("s3://") else GCSObject(url, setting, endpoint)
+        if isinstance(e, httpx.TransportError | OSError):
+            return self.unavailable(f"{type(e).__name__}: {e}")
+        return e
+
+
+def conditional_object(url: str, setting: str, endpoint: str | None, timeouts: Timeouts) -> ConditionalObject:
+    kind = S3Object if url.startswith("s3://") else GCSObject
+    return kind(url, setting, endpoint, timeouts)

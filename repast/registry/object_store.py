@@ -24,7 +24,7 @@ from repast.registry.base import (
     RegistryStore,
     Snapshot,
 )
-from repast.registry.conditional_write import Stale, conditional_object
+from repast.registry.conditional_write import Stale, Timeouts, conditional_object
 from repast.types.timestamps import as_utc
 
 if TYPE_CHECKING:
@@ -37,7 +37,8 @@ _WRITE_ATTEMPTS = 20
 
 class ObjectRegistryStore(RegistryStore):
     def __init__(self, config: RegistryConfig, repo_config: RepoSettings) -> None:
-        self.object = conditional_object(config.path, "registry.path", config.endpoint_override)
+        timeouts = Timeouts(config.connect_timeout_seconds, config.read_timeout_seconds)
+        self.object = conditional_object(config.path, "registry.path", config.endpoint_override, timeouts)
         self._lock = threading.Lock()
         self._cached: tuple[str, bytes] | None = None  # (tag, body) of the last read
 

@@ -186,6 +186,8 @@ def create_app(backends: Backends) -> FeatureServerApp:
 
     backends.config.require_section("feature_server")  # the server's tokens: needed here, not elsewhere
     backends.registry.contents()
+    # Requests may re-check the registry inline on the event loop: never for longer than a moment.
+    backends.registry.check_off_the_caller()
     metrics = ServerMetrics(backends.registry)
     server = FeatureServer(backends, metrics)
     app = FeatureServerApp(title="repast feature server", version=__version__,

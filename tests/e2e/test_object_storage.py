@@ -120,7 +120,7 @@ def test_a_materialization_window_downloads_only_the_row_groups_it_needs(tmp_pat
                                                                           s3_server: ObjectServer) -> None:
     from repast.config.repo_config import RepoConfig
     from repast.definitions import Entity, FeatureView, Field, FileSource
-    from repast.offline import remote_scan
+    from repast.offline import object_scan as remote_scan
     from repast.offline.duckdb import DuckDBOfflineConfig, DuckDBOfflineEngine
     from repast.types import Int64
 
@@ -170,3 +170,101 @@ def test_a_saved_dataset_on_s3_is_written_once_and_read_back(s3_repo: tuple[Path
         assert store.get_saved_dataset("training").to_df()["driver_id"].tolist() == [1001, 1002]
         with pytest.raises(InputError, match="already exists"):
             job.persist(storage)
+
+
+KILLED_WRITER = '''
+import os, signal, sys
+import pyarrow.fs as pafs
+from repast.offline.storage_paths import filesystem_for
+fs, inner = filesystem_for(sys.argv[1])
+out = fs.open_output_stream(inner)
+out.write(b"x" * (12 * 2**20))  # more than one part: a multipart upload is under way
+out.flush()
+os.kill(os.getpid(), signal.SIGKILL)
+'''
+
+
+def _uploads(url: str) -> list[str]:
+    from repast.offline.leftovers import incomplete_uploads, write_prefix
+
+    return [u.location for u in incomplete_uploads(write_prefix(url), 0, None)]
+
+
+def test_a_write_that_fails_while_serializing_leaves_no_object_and_no_upload(s3_server: ObjectServer) -> None:
+    from repast.offline.storage_paths import write_whole
+
+    url = s3_server.url("s3", uuid.uuid4().hex[:12], "part-0.parquet")
+    fs, inner = filesystem_for(url)
+
+    def half_then_fail(out: pa.NativeFile) -> None:
+        out.write(b"x" * (12 * 2**20))
+        raise RuntimeError("the writer failed midway")
+
+    with pytest.raises(RuntimeError):
+        write_whole(url, fs, inner, half_then_fail)
+    assert fs.get_file_info(inner).type.name == "NotFound"  # before: a partial object, visible to readers
+    assert _uploads(url) == []
+
+
+def test_a_failed_upload_is_aborted(s3_server: ObjectServer) -> None:
+    from repast.offline.leftovers import abort_upload_of
+
+    url = s3_server.url("s3", uuid.uuid4().hex[:12], "part-0.parquet")
+    fs, inner = filesystem_for(url)
+    out = fs.open_output_stream(inner)
+    out.write(b"x" * (12 * 2**20))
+    out.flush()
+    assert _uploads(url) == [url]
+    abort_upload_of(url, None)
+    assert _uploads(url) == []
+    del out  # its attempt to complete the aborted upload fails: no object
+    assert fs.get_file_info(inner).type.name == "NotFound"
+
+
+def test_gc_lists_a_killed_writers_upload_and_aborts_it_with_yes(s3_repo: tuple[Path, str, pa.Table]) -> None:
+    import subprocess
+    import sys
+
+    from tests.e2e.test_server_harness import run_repast
+
+    repo, data_url, _ = s3_repo
+    assert run_repast(repo, "apply").returncode == 0
+    part = f"{data_url}/part-{uuid.uuid4().hex}.parquet"
+    killed = subprocess.run([sys.executable, "-c", KILLED_WRITER, part], capture_output=True, timeout=120)
+    assert killed.returncode == -9, killed.stderr
+    assert _uploads(part) == [part]
+
+    young = run_repast(repo, "gc")  # default --older-than 1h: the upload may be a live writer's
+    assert young.returncode == 0, young.stderr
+    assert "Nothing left behind" in young.stdout
+    listed = run_repast(repo, "gc", "--older-than", "0s")
+    assert listed.returncode == 0, listed.stderr
+    assert "incomplete upload" in listed.stdout and "--yes" in listed.stdout
+    assert _uploads(part) == [part]  # listing changes nothing
+    removed = run_repast(repo, "gc", "--older-than", "0s", "--yes")
+    assert removed.returncode == 0, removed.stderr
+    assert _uploads(part) == []
+    assert "Nothing left behind" in run_repast(repo, "gc", "--older-than", "0s").stdout
+
+
+def test_gc_removes_old_temporary_files_beside_a_local_source(tmp_path: Path) -> None:
+    import os
+    import time
+
+    from repast.cli.scaffold import init_repo
+    from tests.e2e.test_server_harness import run_repast
+
+    repo = init_repo(tmp_path / "repo", "gclocal")
+    assert run_repast(repo, "apply").returncode == 0
+    parts = repo / "data" / "driver_stats.parquet.parts"
+    parts.mkdir()
+    old, fresh = parts / ".part-1-a.parquet.tmp", parts / ".part-2-b.parquet.tmp"
+    old.write_bytes(b"x")
+    fresh.write_bytes(b"x")
+    two_hours_ago = time.time() - 7200
+    os.utime(old, (two_hours_ago, two_hours_ago))
+    listed = run_repast(repo, "gc")
+    assert "temporary file" in listed.stdout and old.name in listed.stdout and fresh.name not in listed.stdout
+    assert old.exists()
+    assert run_repast(repo, "gc", "--yes").returncode == 0
+    assert not old.exists() and fresh.exists()
