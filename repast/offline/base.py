@@ -35,7 +35,8 @@ class RetrievalJob(ABC):
         and endpoint as for FileSource paths, see docs/offline.md)."""
         import pyarrow.parquet as pq
 
-        from repast.offline.storage_paths import explain, filesystem_for, is_remote, write_whole
+        from repast.offline.leftovers import write_whole
+        from repast.offline.storage_paths import explain, filesystem_for, is_remote
 
         fs, inner = filesystem_for(path, endpoint_override)
         if not is_remote(path):

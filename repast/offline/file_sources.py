@@ -41,7 +41,8 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 
 from repast.errors import DefinitionError, InputError
-from repast.offline.storage_paths import explain, filesystem_for, is_remote, scheme_of, write_whole
+from repast.offline.leftovers import write_whole
+from repast.offline.storage_paths import explain, filesystem_for, is_remote, scheme_of
 
 if TYPE_CHECKING:
     from repast.definitions import FileSource

@@ -1,4 +1,5 @@
-"""What a killed writer can leave behind, and its clean-up (`repast gc`).
+"""Objects written whole or not at all (write_whole), what a killed writer can still leave behind, and
+its clean-up (`repast gc`).
 
 Offline writes add whole objects (repast/offline/file_sources.py): on S3 an object is visible only
 once its upload completes, so a killed writer never leaves a partial file that readers see. It
@@ -18,10 +19,14 @@ import contextlib
 import os
 import posixpath
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlparse
+
+import pyarrow as pa
+import pyarrow.fs as pafs
 
 from repast.errors import ObjectStoreError, ObjectStoreUnavailable, require_module
 from repast.offline.storage_paths import scheme_of
@@ -152,3 +157,25 @@ def remove(leftover: Leftover, endpoint: str | None) -> None:
     with _explained(leftover.location):
         s3_client(endpoint).abort_multipart_upload(Bucket=parsed.netloc, Key=parsed.path.lstrip("/"),
                                                    UploadId=leftover.upload_id)
+
+
+def write_whole(url: str, fs: pafs.FileSystem, inner: str, write: Callable[[pa.NativeFile], None],
+                endpoint_override: str | None = None) -> None:
+    """Write one object on object storage whole or not at all.
+
+    `write` serializes into memory first, so a failure there uploads nothing (pyarrow's stream
+    would complete the upload of what it had on close, a partial object readers would see). A
+    failure during the upload aborts it (S3 multipart; leftovers/repast gc cover a killed writer).
+    An object smaller than one part is sent as one PUT, which leaves nothing behind at all.
+    """
+    sink = pa.BufferOutputStream()
+    write(sink)
+    data = sink.getvalue()
+    out = fs.open_output_stream(inner)
+    try:
+        out.write(data)
+        out.close()
+    except BaseException:
+        # Aborted before `out` is collected: its destructor's attempt to complete then fails.
+        abort_upload_of(url, endpoint_override)
+        raise

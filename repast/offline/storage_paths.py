@@ -24,11 +24,9 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Callable
 from datetime import timedelta
 from urllib.parse import urlparse
 
-import pyarrow as pa
 import pyarrow.fs as pafs
 
 from repast.errors import ObjectStoreError, ObjectStoreUnavailable
@@ -123,30 +121,6 @@ def _gcs(endpoint: str | None, timeouts: tuple[float, float]) -> pafs.FileSystem
         return pafs.GcsFileSystem(retry_time_limit=limit)
     host, scheme = _split_endpoint(endpoint if "://" in endpoint else "http://" + endpoint)
     return pafs.GcsFileSystem(endpoint_override=host, scheme=scheme, anonymous=True, retry_time_limit=limit)
-
-
-def write_whole(url: str, fs: pafs.FileSystem, inner: str, write: Callable[[pa.NativeFile], None],
-                endpoint_override: str | None = None) -> None:
-    """Write one object on object storage whole or not at all.
-
-    `write` serializes into memory first, so a failure there uploads nothing (pyarrow's stream
-    would complete the upload of what it had on close, a partial object readers would see). A
-    failure during the upload aborts it (S3 multipart; leftovers/repast gc cover a killed writer).
-    An object smaller than one part is sent as one PUT, which leaves nothing behind at all.
-    """
-    sink = pa.BufferOutputStream()
-    write(sink)
-    data = sink.getvalue()
-    out = fs.open_output_stream(inner)
-    try:
-        out.write(data)
-        out.close()
-    except BaseException:
-        from repast.offline.leftovers import abort_upload_of
-
-        # Aborted before `out` is collected: its destructor's attempt to complete then fails.
-        abort_upload_of(url, endpoint_override)
-        raise
 
 
 # How the AWS SDK (curl) and Google's client say the server did not answer or refused to connect.

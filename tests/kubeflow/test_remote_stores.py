@@ -170,10 +170,16 @@ def test_remote_online_store_reads_what_the_server_serves(served: tuple[FeatureS
 
 
 def test_remote_online_store_is_read_only(served: tuple[FeatureStore, str], tmp_path: Path) -> None:
+    import pandas as pd
+
+    from repast.online.base import OnlineStore
+
     client = client_store(served[1], tmp_path)
-    view = client.get_feature_view("driver_hourly_stats")
-    with pytest.raises(ConfigError, match="online_store type 'remote' .* is read-only"):
-        client.online_store.write_batch("sample", view, None)  # type: ignore[arg-type]
+    assert not isinstance(client.online_store, OnlineStore), "a reader only: no write methods to raise from"
+    rows = pd.DataFrame({"driver_id": [1001], "event_timestamp": [pd.Timestamp.now(tz="UTC")]})
+    with pytest.raises(ConfigError, match=r"online_store type 'remote' \(http://.*\) is read-only: it cannot "
+                                          r"write_to_online_store\('driver_hourly_stats'\)"):
+        client.write_to_online_store("driver_hourly_stats", rows)
     client.online_store.ping()
 
 

@@ -25,8 +25,10 @@ KINDS = {"OFFLINE": table.OFFLINE, "ONLINE": table.ONLINE, "REGISTRY": table.REG
 # prefix wins, so a module can sit below the rest of its folder (vector.metric: the metrics a field
 # declaration is checked against; the vector search backends sit with the stores they search).
 LAYERS: list[list[str]] = [
-    # what everything may use: values, errors, the capability record, the configs backends share
+    # what everything may use: values, errors, the capability record, the configs backends share, and
+    # where a path lives (local, S3, GCS: every reader of files goes through it, saved datasets too)
     ["repast.version", "repast.errors", "repast.types", "repast.log_limit", "repast.sql_quoting",
+     "repast.offline.storage_paths",
      "repast.plugins.capabilities", "repast.plugins.base_config", "repast.config.display", "repast.config.yaml_loader",
      "repast.vector.metric", "repast.plugins.table"],
     ["repast.definitions"],  # the declarative model: pure data
