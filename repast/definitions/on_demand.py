@@ -72,6 +72,11 @@ class OnDemandFeatureView(ProjectableMixin):
         return [f.name for f in self.schema]
 
     @property
+    def function_is_stored(self) -> bool:
+        """True for a view read from the registry whose function has not been deserialized (nor run)."""
+        return self._udf is None
+
+    @property
     def udf(self) -> Callable[..., Any]:
         """The function; a stored one is deserialized here, on first use, after its signature check."""
         if self._udf is None:
