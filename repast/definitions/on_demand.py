@@ -86,7 +86,8 @@ class OnDemandFeatureView(ProjectableMixin):
             if self.signing_key is not None:
                 from repast.definitions.signing import check_udf_signature
 
-                check_udf_signature(self.signing_key, self.name, self._udf_payload, self.udf_signature)
+                check_udf_signature(self.signing_key, self.name, self._udf_payload, self.udf_source or "",
+                                    self.udf_signature)
             self._udf = cloudpickle.loads(base64.b64decode(self._udf_payload))
         return self._udf
 

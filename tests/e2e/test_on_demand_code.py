@@ -280,3 +280,44 @@ def test_no_cli_command_runs_stored_code(sample_repo: Path, tmp_path: Path, monk
     for command in CLI_COMMANDS:
         runner.invoke(app, ["--repo", str(sample_repo), *command])
         assert not marker.exists(), f"repast {' '.join(command)} ran the stored function"
+
+
+# ---- the signature covers the source text shown by describe and the UI ------------------------
+
+def _rewrite_stored(repo: Path, **fields: str) -> None:
+    with sqlite3.connect(repo / "data" / "registry.db") as conn:
+        (spec,) = conn.execute("SELECT spec FROM repast_objects WHERE kind = 'on_demand_feature_view'").fetchone()
+        spec = {**json.loads(spec), **fields}
+        conn.execute("UPDATE repast_objects SET spec = ? WHERE kind = 'on_demand_feature_view'", (json.dumps(spec),))
+
+
+def test_a_rewritten_source_text_is_refused_with_the_key(sample_repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in _use_signing_key(sample_repo).items():
+        monkeypatch.setenv(name, value)
+    FeatureStore(sample_repo).apply_repo()
+    _rewrite_stored(sample_repo, udf_source="def transformed_conv_rate(inputs):\n    return harmless(inputs)\n")
+    with pytest.raises(DefinitionError, match=f"on-demand feature view '{ODFV}'.*does not match"):
+        FeatureStore(sample_repo).get_online_features(FEATURES, ENTITIES)
+
+
+def test_a_signature_that_does_not_cover_the_source_is_refused_naming_the_fix(
+        sample_repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import hashlib
+    import hmac
+
+    env = _use_signing_key(sample_repo)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    FeatureStore(sample_repo).apply_repo()
+    with sqlite3.connect(sample_repo / "data" / "registry.db") as conn:
+        (spec,) = conn.execute("SELECT spec FROM repast_objects WHERE kind = 'on_demand_feature_view'").fetchone()
+    payload = json.loads(spec)["udf_pickle"]  # signed as before the source was covered: name and pickle only
+    _rewrite_stored(sample_repo, udf_signature=hmac.new(env["REPAST_SIGNING_KEY"].encode(),
+                                                        f"{ODFV}\0{payload}".encode(), hashlib.sha256).hexdigest())
+    with pytest.raises(DefinitionError, match=f"on-demand feature view '{ODFV}'.*source.*apply"):
+        FeatureStore(sample_repo).get_online_features(FEATURES, ENTITIES)
+    store = FeatureStore(sample_repo)
+    assert [(c.op, c.name, c.fields) for c in store.plan_repo()] == [("update", ODFV, ("udf_signature",))]
+    store.apply_repo()
+    assert FeatureStore(sample_repo).get_online_features(FEATURES, ENTITIES).to_dict()["conv_rate_plus_val1"] \
+        == [None]
