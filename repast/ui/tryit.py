@@ -8,6 +8,7 @@ Key text is converted to the entity's declared type; comma-separated values make
 from __future__ import annotations
 
 import json
+import shlex
 from dataclasses import dataclass
 from typing import Any
 
@@ -128,9 +129,12 @@ def snippets(catalog: Catalog, ref: Ref, columns: dict[str, list[Any]], server_u
     python = ("from repast import FeatureStore\n\nstore = FeatureStore(\".\")\n"
               f"response = store.get_online_features(\n    features={features_py},\n"
               f"    entity_rows={rows!r},\n)\nprint(response.to_dict())\n")
+    # Names and values come from the registry and the form: every one is quoted for its language
+    # (repr above, shlex.quote here), so pasting a snippet never runs what a name holds.
     auth = ' \\\n  -H "Authorization: Bearer $REPAST_TOKEN"' if with_token else ""
-    curl = (f"curl -s -X POST {server_url.rstrip('/')}/get-online-features \\\n"
-            f"  -H 'Content-Type: application/json'{auth} \\\n  -d '{json.dumps(body)}'\n")
+    url = shlex.quote(server_url.rstrip("/") + "/get-online-features")
+    curl = (f"curl -s -X POST {url} \\\n"
+            f"  -H 'Content-Type: application/json'{auth} \\\n  -d {shlex.quote(json.dumps(body))}\n")
     return {"python": python, "curl": curl}
 
 
