@@ -144,14 +144,16 @@ class PageRoutes:
 
 
 def page_router(state: UiState) -> APIRouter:
-    """Fixed paths come before `/{slug}` ones; only the sign-in form is a POST."""
+    """Fixed paths come before `/{slug}` ones; only the sign-in form is a POST. An object's name
+    is a `path` parameter: a data source named by its path ('data/x.parquet') is linked URL-quoted
+    (repast/ui/state.py), and the server decodes its '%2F' before routing."""
     pages = PageRoutes(state)
     p = "/projects/{project}"
     routes: list[tuple[str, Callable[..., Awaitable[Response]]]] = [
         ("/", pages.index), ("/projects", pages.projects), (p, pages.project), (f"{p}/search", pages.search),
         (f"{p}/lineage", pages.project_lineage), (f"{p}/history", pages.history),
         (f"{p}/history/{{version}}", pages.history_version), (f"{p}/freshness", pages.freshness),
-        (f"{p}/{{slug}}", pages.list_kind), (f"{p}/{{slug}}/{{name}}", pages.get_object),
+        (f"{p}/{{slug}}", pages.list_kind), (f"{p}/{{slug}}/{{name:path}}", pages.get_object),
         ("/login", pages.login_form),
     ]
     router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
