@@ -7,7 +7,6 @@ import re
 import warnings
 from collections.abc import Iterator
 from html import unescape
-from pathlib import Path
 
 import pytest
 

@@ -38,7 +38,8 @@ def _objects(store: FeatureStore, name: str) -> dict[str, object]:
 def test_apply_refuses_a_name_outside_the_rule_naming_the_object_and_the_rule(store: FeatureStore,
                                                                                name: str) -> None:
     for label, obj in _objects(store, name).items():
-        with pytest.raises(DefinitionError, match=rf"{label} name {re.escape(repr(name))}.*letters, digits, '_', '-' and '\.'"):
+        rule = r"letters, digits, '_', '-' and '\.'"
+        with pytest.raises(DefinitionError, match=rf"{label} name {re.escape(repr(name))}.*{rule}"):
             store.apply([obj])
         assert name not in [o.name for o in store.list_feature_views() + store.list_entities()
                             + store.list_feature_services()]
@@ -47,7 +48,8 @@ def test_apply_refuses_a_name_outside_the_rule_naming_the_object_and_the_rule(st
 @pytest.mark.parametrize("name", ALLOWED)
 def test_a_view_with_an_allowed_name_is_applied_and_read_by_reference(store: FeatureStore, name: str) -> None:
     store.apply([_objects(store, name)["FeatureView"]])
-    assert store.get_online_features([f"{name}:avg_daily_trips"], {"driver_id": [1001]}).to_dict()["avg_daily_trips"] == [None]
+    response = store.get_online_features([f"{name}:avg_daily_trips"], {"driver_id": [1001]})
+    assert response.to_dict()["avg_daily_trips"] == [None]
 
 
 def test_an_unnamed_file_source_keeps_its_path_as_its_name(store: FeatureStore) -> None:
