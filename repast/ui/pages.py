@@ -139,7 +139,9 @@ class PageRoutes:
         if self.state.auth is None or not self.state.token_is_valid(token):
             return render(self.state, request, "login.html", status=401, next=target, failed=True)
         response = RedirectResponse(target, status_code=303)
-        response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="strict", path=self.state.root_path or "/")
+        # https: TLS here, or X-Forwarded-Proto from a proxy uvicorn trusts (--forwarded-allow-ips).
+        response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="strict", path=self.state.root_path or "/",
+                            secure=request.url.scheme == "https")
         return response
 
 
