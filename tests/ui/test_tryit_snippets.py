@@ -65,3 +65,15 @@ def test_the_python_snippet_holds_every_value_as_a_literal(kind: str) -> None:
         assert ast.literal_eval(args["features"]) == [f"{HOSTILE}:f'$(touch PWNED4)'"]
     else:
         assert ast.literal_eval(args["features"].args[0]) == HOSTILE  # type: ignore[attr-defined]
+
+
+def test_the_python_snippet_writes_non_finite_floats_as_python() -> None:
+    catalog = build_catalog("p", Snapshot(1, SPECS))
+    python = snippets(catalog, Ref("feature_view", HOSTILE), {"user_id": [float("inf"), float("-inf")]}, URL,
+                      with_token=False)["python"]
+    call = next(n for n in ast.walk(ast.parse(python))
+                if isinstance(n, ast.Call) and getattr(n.func, "attr", "") == "get_online_features")
+    rows_node = next(k.value for k in call.keywords if k.arg == "entity_rows")
+    expression = compile(ast.Expression(rows_node), "<snippet>", "eval")
+    rows = eval(expression, {"__builtins__": {"float": float}})  # noqa: S307
+    assert rows == [{"user_id": float("inf")}, {"user_id": float("-inf")}]
