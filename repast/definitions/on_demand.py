@@ -73,6 +73,11 @@ class OnDemandFeatureView(ProjectableMixin):
         return [f.name for f in self.schema]
 
     @property
+    def function_is_stored(self) -> bool:
+        """True for a view read from the registry whose function has not been deserialized (nor run)."""
+        return self._udf is None
+
+    @property
     def udf(self) -> Callable[..., Any]:
         """The function; a stored one is deserialized here, on first use, after its signature check."""
         if self._udf is None:
@@ -82,7 +87,8 @@ class OnDemandFeatureView(ProjectableMixin):
             if self.signing_key is not None:
                 from repast.definitions.signing import check_udf_signature
 
-                check_udf_signature(self.signing_key, self.name, self._udf_payload, self.udf_signature)
+                check_udf_signature(self.signing_key, self.name, self._udf_payload, self.udf_source or "",
+                                    self.udf_signature)
             self._udf = cloudpickle.loads(base64.b64decode(self._udf_payload))
         return self._udf
 

@@ -19,6 +19,7 @@ from repast.definitions import (
     RepoContents,
     spec_of,
 )
+from repast.definitions.names import check_name
 from repast.definitions.project import Project
 from repast.definitions.registry_objects import KIND_LABELS, KINDS, NOT_FROM_FILES, kind_of
 from repast.definitions.versions import next_version
@@ -131,6 +132,7 @@ def collect(contents: RepoContents, origin: dict[tuple[str, str], str], obj: Any
     if isinstance(obj, (FeatureView, OnDemandFeatureView)) and not _is_full_view(obj):
         return
     kind = kind_of(obj)
+    check_name(type(obj).__name__, obj.name, any_characters=kind == "data_source", at=file)
     existing = contents.by_kind(kind).get(obj.name)
     if existing is not None and existing is not obj and spec_of(existing) != spec_of(obj):
         raise DefinitionError(f"{KIND_LABELS[kind]} name '{obj.name}' is defined twice with different "

@@ -61,6 +61,9 @@ class DuckDBOfflineConfig(BackendConfig):
     # An S3-compatible server (or GCS emulator) for s3:// and gs:// source paths, e.g.
     # http://minio:9000 (path-style addressing); a FileSource's own s3_endpoint_override wins.
     endpoint_override: str | None = None
+    # DuckDB's own progress bar, which it prints to stdout (TTY or not) for queries over 2 s: off,
+    # so a library call prints nothing; the CLI draws its own progress where a person watches.
+    progress_bar: bool = False
 
     @field_validator("memory_limit")
     @classmethod
@@ -100,6 +103,7 @@ class DuckDBOfflineEngine(SQLOfflineEngine):
 
         con = duckdb.connect()
         con.execute("SET TimeZone = 'UTC'")
+        con.execute(f"SET enable_progress_bar = {str(self.config.progress_bar).lower()}")
         if self.config.threads:
             con.execute(f"SET threads = {int(self.config.threads)}")
         con.execute(f"SET memory_limit = {quote_literal(self.config.memory_limit or default_memory_limit())}")

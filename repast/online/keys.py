@@ -31,6 +31,9 @@ SEPARATOR = "\x1f"
 EVENT_TS = "event_timestamp"
 CREATED_TS = "created_timestamp"
 _INT_TYPES = ("Int32", "Int64")
+# A key outside its type's range would be stored under a key no write of that type can make.
+_INT_RANGES = {"Int32": (-(2**31), 2**31 - 1), "Int64": (-(2**63), 2**63 - 1)}
+_INT64_LOW, _INT64_HIGH = _INT_RANGES["Int64"]
 
 
 def key_types(view: FeatureView) -> list[FeatureType | None]:
@@ -85,16 +88,33 @@ def serialize_key_columns(columns: list[pa.Array]) -> pa.Array:
 def _one_key(value: Any, name: str, dtype: FeatureType | None) -> str:
     t = type(value)
     if t is int and (dtype is None or dtype.name in _INT_TYPES):
-        return str(value)
+        return str(_in_range(value, name, dtype))
     if t is str and (dtype is None or dtype.name == "String"):
         return value  # type: ignore[no-any-return]
     if (t is bytes) and (dtype is None or dtype.name == "Bytes"):
         return value.hex()  # type: ignore[no-any-return]
     # numpy integers and other Integral types (not bool) from DataFrames.
     if isinstance(value, numbers.Integral) and t is not bool and (dtype is None or dtype.name in _INT_TYPES):
-        return str(int(value))
+        return str(_in_range(int(value), name, dtype))
     expected = dtype.name if dtype is not None else "an integer, string or bytes"
-    raise EntityKeyError(f"join key '{name}' must be {expected}, got {value!r} ({t.__name__})")
+    raise EntityKeyError(f"join key '{name}' must be {expected}, got {_shown(value)} ({t.__name__})")
+
+
+def _in_range(value: int, name: str, dtype: FeatureType | None) -> int:
+    low, high = _INT_RANGES[dtype.name if dtype is not None else "Int64"]
+    if not low <= value <= high:
+        kind = dtype.name if dtype is not None else "a 64-bit integer"
+        raise EntityKeyError(f"join key '{name}' must be {kind}, got {value}, outside its range [{low}, {high}]")
+    return value
+
+
+def _shown(value: Any) -> str:
+    """A refused value for an error message: short, and never a recursion (a list nested
+    hundreds deep in a JSON body)."""
+    if isinstance(value, list | dict | tuple):
+        return f"a {'JSON object' if isinstance(value, dict) else 'list'} of {len(value)} item(s)"
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def serialize_request_keys(columns: list[list[Any]], names: list[str],
@@ -102,10 +122,11 @@ def serialize_request_keys(columns: list[list[Any]], names: list[str],
     """Entity keys of request values (one list per join key, equal lengths); checks the types."""
     if len(columns) == 1:
         values, name, dtype = columns[0], names[0], dtypes[0]
-        if len(values) == 1 and type(values[0]) is int and dtype is not None and dtype.name in _INT_TYPES:
-            return [str(values[0])]  # the common request: one integer key
-        if dtype is not None and dtype.name in _INT_TYPES and all(type(v) is int for v in values):
-            return [str(v) for v in values]
+        if dtype is not None and dtype.name == "Int64":  # the common request: integer keys in range
+            if len(values) == 1 and type(values[0]) is int and _INT64_LOW <= values[0] <= _INT64_HIGH:
+                return [str(values[0])]
+            if all(type(v) is int and _INT64_LOW <= v <= _INT64_HIGH for v in values):
+                return [str(v) for v in values]
         return [_one_key(v, name, dtype) for v in values]
     parts = [[_one_key(v, n, d) for v in col] for col, n, d in zip(columns, names, dtypes, strict=True)]
     return [SEPARATOR.join(p) for p in zip(*parts, strict=True)]

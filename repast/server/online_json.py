@@ -159,18 +159,19 @@ class OnlineJsonAnswers:
             return online_response_json(get_online_features(registry, online, features, entities, full_feature_names))
         plan = shape.plan
         parts = []
+        # Every key is checked (type, range) before anything is read or encoded: a value of any
+        # other shape, a list nested hundreds deep included, is refused naming its key.
+        keys = []
         try:
+            for names, types in shape.key_columns:
+                values = [entities[names[0]]] if len(names) == 1 else [entities[c] for c in names]
+                keys.append(serialize_request_keys(values, names, types))
             for c in plan.entity_columns:
                 parts.append(b'{"values":' + _dumps(entities[c]))
         except KeyError:
             entity_row_columns(entities, plan.entity_columns, plan)  # raises the error naming the key
             raise
         n = len(next(iter(entities.values())))
-        # Every key is checked before anything is read.
-        keys = []
-        for names, types in shape.key_columns:
-            values = [entities[names[0]]] if len(names) == 1 else [entities[c] for c in names]
-            keys.append(serialize_request_keys(values, names, types))
         project = registry.project
         rows = []
         for r, k in zip(plan.reads, keys, strict=True):

@@ -138,7 +138,8 @@ class ApiRoutes:
 def api_router(state: UiState) -> APIRouter:
     """GET routes only: the UI never writes. Fixed paths come before `/{slug}` ones."""
     api = ApiRoutes(state)
-    p, o = "/projects/{project}", "/projects/{project}/{slug}/{name}"
+    # A name may hold '/' (data sources named by their path): the routes with a suffix come first.
+    p, o = "/projects/{project}", "/projects/{project}/{slug}/{name:path}"
     routes: list[tuple[str, Callable[..., Awaitable[Response]], str]] = [
         ("/projects", api.projects, "Projects in the registry."),
         (p, api.project, "One project: registry version and object counts."),
@@ -148,10 +149,10 @@ def api_router(state: UiState) -> APIRouter:
         (f"{p}/history/{{version}}", api.history_version, "One apply with a diff per changed object."),
         (f"{p}/freshness", api.freshness, "Per feature view: watermark, last run, newest value."),
         (f"{p}/{{slug}}", api.list_kind, "Objects of one kind, filtered and paginated."),
-        (o, api.get_object, "One object, its spec and its neighbours."),
         (f"{o}/lineage", api.object_lineage, "Lineage around one object."),
         (f"{o}/history", api.object_history, "Applies that changed one object."),
         (f"{o}/online", api.online, "Online values for entity keys given as query parameters (join key=value)."),
+        (o, api.get_object, "One object, its spec and its neighbours."),
     ]
     router = APIRouter(prefix="/api/v1")
     for path, handler, summary in routes:

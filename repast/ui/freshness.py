@@ -3,7 +3,8 @@
 A view is stale when it is served online and either nothing of it is stored online yet, or its
 newest stored value is older than its ttl (the age at which reads report OUTSIDE_MAX_AGE). A view
 without a ttl is stale only when nothing is stored. What a store or registry cannot tell (a remote
-registry keeps no watermarks here; Redis does not report the newest value) is shown as unknown.
+registry keeps no watermarks here; Redis does not report the newest value; a store that is down)
+is shown as unknown.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from repast.errors import ConfigError
+from repast.errors import ConfigError, StoreUnavailable
 from repast.online.base import NewestValueReader
 from repast.registry import Registry
 from repast.ui.catalog import Catalog
@@ -75,8 +76,13 @@ def freshness(catalog: Catalog, registry: Registry, online_store: Any, now: date
         if name in runs:
             f.last_run, f.rows_written = runs[name].finished_at, runs[name].rows
         if f.online and reader is not None:
-            f.newest_value = reader.newest_event_time(catalog.project, name)
-            _judge(f, now)
+            try:
+                f.newest_value = reader.newest_event_time(catalog.project, name)
+            except StoreUnavailable as e:  # a down store: the registry's pages still render
+                reader = None
+                notes.append(f"Online values are unknown: the online store is unavailable ({e}).")
+            else:
+                _judge(f, now)
         result.append(f)
     return FreshnessReport(result, notes)
 

@@ -139,19 +139,23 @@ class PageRoutes:
         if self.state.auth is None or not self.state.token_is_valid(token):
             return render(self.state, request, "login.html", status=401, next=target, failed=True)
         response = RedirectResponse(target, status_code=303)
-        response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="strict", path=self.state.root_path or "/")
+        # https: TLS here, or X-Forwarded-Proto from a proxy uvicorn trusts (--forwarded-allow-ips).
+        response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="strict", path=self.state.root_path or "/",
+                            secure=request.url.scheme == "https")
         return response
 
 
 def page_router(state: UiState) -> APIRouter:
-    """Fixed paths come before `/{slug}` ones; only the sign-in form is a POST."""
+    """Fixed paths come before `/{slug}` ones; only the sign-in form is a POST. An object's name
+    is a `path` parameter: a data source named by its path ('data/x.parquet') is linked URL-quoted
+    (repast/ui/state.py), and the server decodes its '%2F' before routing."""
     pages = PageRoutes(state)
     p = "/projects/{project}"
     routes: list[tuple[str, Callable[..., Awaitable[Response]]]] = [
         ("/", pages.index), ("/projects", pages.projects), (p, pages.project), (f"{p}/search", pages.search),
         (f"{p}/lineage", pages.project_lineage), (f"{p}/history", pages.history),
         (f"{p}/history/{{version}}", pages.history_version), (f"{p}/freshness", pages.freshness),
-        (f"{p}/{{slug}}", pages.list_kind), (f"{p}/{{slug}}/{{name}}", pages.get_object),
+        (f"{p}/{{slug}}", pages.list_kind), (f"{p}/{{slug}}/{{name:path}}", pages.get_object),
         ("/login", pages.login_form),
     ]
     router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)

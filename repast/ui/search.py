@@ -15,6 +15,7 @@ from repast.ui.catalog import SLUGS, Catalog, Entry
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
+MAX_OFFSET = 10**9  # beyond any registry; keeps the number inside what JSON encoders write
 
 
 @dataclass(frozen=True)
@@ -44,8 +45,8 @@ def make_query(text: str | None = None, kinds: list[str] | None = None, tag: str
     offset = 0 if offset is None else offset
     if not 1 <= limit <= MAX_LIMIT:
         raise InputError(f"limit must be between 1 and {MAX_LIMIT}, got {limit}")
-    if offset < 0:
-        raise InputError(f"offset must not be negative, got {offset}")
+    if not 0 <= offset <= MAX_OFFSET:
+        raise InputError(f"offset must be between 0 and {MAX_OFFSET}, got {offset}")
     resolved = []
     for k in kinds or []:
         kind = SLUGS.get(k, k)

@@ -8,6 +8,8 @@ Key text is converted to the entity's declared type; comma-separated values make
 from __future__ import annotations
 
 import json
+import math
+import shlex
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -136,11 +138,26 @@ def snippets(catalog: Catalog, ref: Ref, columns: dict[str, list[Any]], server_u
         body = {"features": refs, "entities": columns}
     python = ("from repast import FeatureStore\n\nstore = FeatureStore(\".\")\n"
               f"response = store.get_online_features(\n    features={features_py},\n"
-              f"    entity_rows={rows!r},\n)\nprint(response.to_dict())\n")
+              f"    entity_rows={_python_literal(rows)},\n)\nprint(response.to_dict())\n")
+    # Names and values come from the registry and the form: every one is quoted for its language
+    # (repr above, shlex.quote here), so pasting a snippet never runs what a name holds.
     auth = ' \\\n  -H "Authorization: Bearer $REPAST_TOKEN"' if with_token else ""
-    curl = (f"curl -s -X POST {server_url.rstrip('/')}/get-online-features \\\n"
-            f"  -H 'Content-Type: application/json'{auth} \\\n  -d '{json.dumps(body)}'\n")
+    url = shlex.quote(server_url.rstrip("/") + "/get-online-features")
+    curl = (f"curl -s -X POST {url} \\\n"
+            f"  -H 'Content-Type: application/json'{auth} \\\n  -d {shlex.quote(json.dumps(body))}\n")
     return {"python": python, "curl": curl}
+
+
+def _python_literal(value: Any) -> str:
+    """repr, except that a float NaN or infinity (typed into a float field) is written as a call
+    that evaluates to it: repr gives a bare `nan`, which is not Python."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"float({str(value)!r})"
+    if isinstance(value, list):
+        return "[" + ", ".join(map(_python_literal, value)) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k!r}: {_python_literal(v)}" for k, v in value.items()) + "}"
+    return repr(value)
 
 
 def example_columns(inputs: list[TryInput]) -> dict[str, list[Any]]:

@@ -79,8 +79,8 @@ def parse_request(view_of: Any, features: Sequence[str], query: Any, top_k: int,
         raise InputError("give a query vector, a query_string, or both")
     if query_string is not None and not isinstance(query_string, str):
         raise InputError(f"query_string must be text, got {type(query_string).__name__}")
-    q = None if query is None else query_vector(query, field, view.name)
     metric = parse_metric(distance_metric or field.vector_search_metric, "distance_metric")
+    q = None if query is None else query_vector(query, field, view.name, metric)
     if q is not None and metric is Metric.COSINE and not q.any():
         raise InputError("the query vector is all zeros, which has no COSINE distance to anything")
     return DocumentQuery(view, field, names, q, metric, top_k, query_string or None,

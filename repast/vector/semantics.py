@@ -279,16 +279,43 @@ def _key_of(keys: pa.Array | None, row: int) -> str:
     return "" if keys is None else f" (entity key {keys[row].as_py()!r})"
 
 
-def query_vector(query: Any, field: Field, view: str) -> np.ndarray:
-    """A request's query embedding, checked against the field's declared length."""
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def query_vector(query: Any, field: Field, view: str, metric: Metric = Metric.L2) -> np.ndarray:
+    """A request's query embedding, checked against the field's declared length, and made
+    representable in float32 (the type stores search in) without changing its ranking:
+
+    - COSINE: only the direction counts, so the query is scaled by its largest magnitude, then
+      normalized to length 1, in float64: a finite query of any scale (1e300, 1e-320) ranks as its
+      direction does;
+    - L2, INNER_PRODUCT: the scale counts, so a query with a value beyond float32's range
+      (|x| > 3.4e38), or a non-zero query all of whose values round to 0 in float32, is refused
+      naming the field (InputError, a 400 from the server).
+    """
     try:
         q = np.asarray(query, dtype=np.float64)
     except (TypeError, ValueError):
         raise InputError(f"query must be a list of numbers, got {type(query).__name__}") from None
+    name = f"'{view}:{field.name}'"
     length = int(getattr(field, "vector_length", 0) or 0)
-    if q.ndim != 1 or (length and len(q) != length):
-        raise InputError(f"query has {q.size} values, but vector field '{view}:{field.name}' has "
-                         f"vector_length {length}")
+    if q.ndim != 1:
+        raise InputError(f"query must be a 1-D list of numbers (one vector), got an array of shape {q.shape} "
+                         f"for vector field {name}")
+    if length and len(q) != length:
+        raise InputError(f"query has {q.size} values, but vector field {name} has vector_length {length}")
     if not np.isfinite(q).all():
         raise InputError("query holds a NaN or infinite value")
+    largest = float(np.abs(q).max()) if q.size else 0.0
+    if metric is Metric.COSINE:
+        if largest == 0.0:
+            return q
+        scaled = q / largest
+        return scaled / np.linalg.norm(scaled)  # type: ignore[no-any-return]
+    if largest > _FLOAT32_MAX:
+        raise InputError(f"query value {largest:g} is beyond float32's range (|x| <= {_FLOAT32_MAX:.7g}), the "
+                         f"type vector field {name} is searched in under {metric}; scale the query down")
+    if largest > 0.0 and not q.astype(np.float32).any():
+        raise InputError(f"every query value rounds to 0 in float32 (largest |x| = {largest:g}), the type vector "
+                         f"field {name} is searched in under {metric}; scale the query up")
     return q
