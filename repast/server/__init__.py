@@ -1,4 +1,4 @@
-"""The HTTP feature server (`repast serve`): `create_app(store)` builds the ASGI app.
+"""The HTTP feature server (`repast serve`): `create_app(store.backends)` builds the ASGI app.
 
 Importing this package does not import the web framework, so `repast.client` can share the
 error table in `repast.server.errors` without the `server` extra installed.

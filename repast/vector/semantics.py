@@ -311,7 +311,7 @@ def query_vector(query: Any, field: Field, view: str, metric: Metric = Metric.L2
         if largest == 0.0:
             return q
         scaled = q / largest
-        return scaled / np.linalg.norm(scaled)  # type: ignore[no-any-return]
+        return scaled / np.linalg.norm(scaled)
     if largest > _FLOAT32_MAX:
         raise InputError(f"query value {largest:g} is beyond float32's range (|x| <= {_FLOAT32_MAX:.7g}), the "
                          f"type vector field {name} is searched in under {metric}; scale the query down")
