@@ -19,10 +19,10 @@ import logging
 from dataclasses import dataclass
 from typing import Literal
 
-SUPPORTED = "supported"
-NO_EFFECT = "no_effect"
-REFUSED = "refused"
 Support = Literal["supported", "no_effect", "refused"]
+SUPPORTED: Support = "supported"
+NO_EFFECT: Support = "no_effect"
+REFUSED: Support = "refused"
 Kind = Literal["command", "option", "yaml_key", "request_field", "method"]
 
 
@@ -61,7 +61,8 @@ FEAST_SURFACE: list[Part] = [
     Part("command", "", "permissions", REFUSED,
          "Feast's permissions are not built; the feature server has read and write tokens "
          "(feature_server.auth)"),
-    Part("command", "", "stream-feature-views", REFUSED, "StreamFeatureView is not supported; fresh rows arrive by push"),
+    Part("command", "", "stream-feature-views", REFUSED,
+         "StreamFeatureView is not supported; fresh rows arrive by push"),
     Part("command", "", "demo-notebooks", REFUSED, "repast ships no notebooks; `repast init` writes a sample repo"),
     # ---- options of `serve` -------------------------------------------------------------------
     *_parts("option", "serve", SUPPORTED,

@@ -269,11 +269,11 @@ def parse_config(data: Any, source: str, repo_path: Path) -> RepoConfig:
 def _feast_keys(data: dict[str, Any], source: str) -> dict[str, Any]:
     """`data` without the keys of Feast's that have no effect here (one warning line each per
     process); a key Feast documents and repast refuses is a ConfigError saying why."""
-    from repast.config.feast_surface import NO_EFFECT, REFUSED, not_supported, parts, warn_no_effect
+    from repast.config.feast_surface import NO_EFFECT, REFUSED, SUPPORTED, not_supported, parts, warn_no_effect
 
     data = dict(data)
     for part in parts("yaml_key").values():
-        if part.support == SUPPORTED_KEY:
+        if part.support == SUPPORTED:
             continue
         section = data if not part.where else data.get(part.where)
         if not isinstance(section, dict) or part.name not in section:
@@ -291,7 +291,6 @@ def _feast_keys(data: dict[str, Any], source: str) -> dict[str, Any]:
     return data
 
 
-SUPPORTED_KEY = "supported"
 _log = logging.getLogger("repast.config")
 
 

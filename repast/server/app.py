@@ -31,11 +31,14 @@ from repast.server.online_json import OnlineJsonAnswers
 from repast.server.registry_routes import add_registry_routes
 from repast.server.responses import json_response, online_response_json
 from repast.server.schemas import (
+    IGNORED_FIELDS_HEADER,
+    Body,
     GetOnlineFeaturesRequest,
     MaterializeIncrementalRequest,
     MaterializeRequest,
     OnlineRequest,
     PushRequest,
+    RequestBody,
     WriteToOnlineStoreRequest,
     frame_from_json,
     parse_body,
@@ -65,11 +68,15 @@ class FeatureServer:
         self.answers = OnlineJsonAnswers(store.registry)
         self._registry_json: tuple[int, str, bytes] | None = None  # (version, ETag, body)
         self.feature_log = ServedRowLogger(store.config.feature_server.feature_logging, str(store.repo_path))
+        self.strict = store.config.feature_server.strict_requests
+
+    def _parsed(self, body: bytes, model: type[Body]) -> Body:
+        return parse_body(body, model, strict=self.strict)
 
     def online_features(self, body: bytes) -> bytes | Awaitable[bytes]:
         """The hot path: a get-online-features body in, Feast's response JSON out. Answered at once
         while the store is read inline (no coroutine to create and await), else an awaitable."""
-        req = parse_online_request(body)
+        req = parse_online_request(body, strict=self.strict)
         rows = req.rows
         self.limits.check_rows(rows)
         store = self.store
@@ -86,7 +93,7 @@ class FeatureServer:
             return self._answered_on_a_thread(args, rows)
         answer = self.reads.call_inline(self.answers.answer, *args)
         self.metrics.count_rows(rows)
-        return answer
+        return AnswerWithHeaders.of(answer, req.ignored) if req.ignored else answer
 
     async def _answered_on_a_thread(self, args: tuple[Any, ...], rows: int) -> bytes:
         answer = await self.reads.threaded(self.answers.answer, *args)
@@ -105,36 +112,38 @@ class FeatureServer:
     async def get_online_features(self, request: Request) -> Response:
         # Served by the middleware's fast lane; this route documents it and serves if mounted alone.
         answer = self.online_features(await request.body())
-        return Response(answer if isinstance(answer, bytes) else await answer, media_type="application/json")
+        body = answer if isinstance(answer, bytes) else await answer
+        headers = {k.decode(): v.decode() for k, v in getattr(body, "headers", [])}
+        return Response(body, media_type="application/json", headers=headers)
 
     async def push(self, request: Request) -> Response:
-        req = parse_body(await request.body(), PushRequest)
+        req = self._parsed(await request.body(), PushRequest)
         source = self.store.get_data_source(req.push_source_name)
         if not isinstance(source, PushSource):
             raise FeatureNotFound(f"data source '{req.push_source_name}' is a {type(source).__name__}, "
                                   "not a PushSource; push only to push sources")
         table = frame_from_json(req.df, _timestamp_columns(source))
         await run_in_threadpool(self.store.push, req.push_source_name, table, to=req.to)
-        return json_response({"status": "ok", "rows": table.num_rows})
+        return _with_ignored(json_response({"status": "ok", "rows": table.num_rows}), req)
 
     async def write_to_online_store(self, request: Request) -> Response:
-        req = parse_body(await request.body(), WriteToOnlineStoreRequest)
+        req = self._parsed(await request.body(), WriteToOnlineStoreRequest)
         view = self.store.get_feature_view(req.feature_view_name)
         table = frame_from_json(req.df, _timestamp_columns(view.batch_source))
         await run_in_threadpool(self.store.write_to_online_store, req.feature_view_name, table)
-        return json_response({"status": "ok", "rows": table.num_rows})
+        return _with_ignored(json_response({"status": "ok", "rows": table.num_rows}), req)
 
     async def materialize(self, request: Request) -> Response:
-        req = parse_body(await request.body(), MaterializeRequest)
+        req = self._parsed(await request.body(), MaterializeRequest)
         views = self._known_views(req.feature_views)
         await run_in_threadpool(self.store.materialize, as_utc(req.start_ts), as_utc(req.end_ts), views)
-        return json_response({"status": "ok"})
+        return _with_ignored(json_response({"status": "ok"}), req)
 
     async def materialize_incremental(self, request: Request) -> Response:
-        req = parse_body(await request.body(), MaterializeIncrementalRequest)
+        req = self._parsed(await request.body(), MaterializeIncrementalRequest)
         views = self._known_views(req.feature_views)
         await run_in_threadpool(self.store.materialize_incremental, as_utc(req.end_ts), views)
-        return json_response({"status": "ok"})
+        return _with_ignored(json_response({"status": "ok"}), req)
 
     def _known_views(self, names: list[str] | None) -> list[str] | None:
         """Check every named view before any is materialized, so a typo writes nothing."""
@@ -181,6 +190,27 @@ class FeatureServer:
     async def metrics_page(self, request: Request) -> Response:
         body, content_type = self.metrics.render()
         return Response(body, media_type=content_type)
+
+
+class AnswerWithHeaders(bytes):
+    """A hot endpoint's answer (bytes, so every path sends it as before) that also carries response
+    headers; the server middleware and protocol send `headers` once they read them (see
+    docs/server.md: until then the ignored fields of /get-online-features are in the log only)."""
+
+    headers: list[tuple[bytes, bytes]]
+
+    @classmethod
+    def of(cls, answer: bytes, ignored: tuple[str, ...]) -> AnswerWithHeaders:
+        headed = cls(answer)
+        headed.headers = [(IGNORED_FIELDS_HEADER.encode(), ", ".join(ignored).encode())]
+        return headed
+
+
+def _with_ignored(response: Response, req: RequestBody) -> Response:
+    """The response, naming the request's ignored fields in X-Repast-Ignored-Fields."""
+    if req.ignored_fields:
+        response.headers[IGNORED_FIELDS_HEADER] = ", ".join(req.ignored_fields)
+    return response
 
 
 def check_online_store(store: FeatureStore) -> None:

@@ -52,7 +52,8 @@ def document_routes(store: FeatureStore) -> list[tuple[str, Any, type[RequestBod
     """The (path, handler, body model, summary) of the endpoint, as create_app registers routes."""
 
     async def retrieve_online_documents(request: Request) -> Response:
-        req = parse_body(await request.body(), RetrieveOnlineDocumentsRequest)
+        req = parse_body(await request.body(), RetrieveOnlineDocumentsRequest,
+                         strict=store.config.feature_server.strict_requests, path=PATH)
         features: list[str] = list(req.features or [])
         if req.feature_service is not None:
             service = store.get_feature_service(req.feature_service)
