@@ -5,8 +5,9 @@ the serialized entity key, with one typed column per feature. Files written befo
 `<project>__<view>`; their tables are renamed when the store first opens the file (the rows and the
 storage record stay, so watermarks stay valid: the layout is the same, only the name changed).
 Two views whose names collide under Feast's naming (project `a_b` view `c`, project `a` view `b_c`)
-cannot share one file: the second is refused at apply. A view with one join key declared Int32/Int64 is keyed by the integer itself, as the
-table's INTEGER PRIMARY KEY (the rowid: no separate key index to update, so a materialization,
+cannot share one file: the second is refused at apply.
+A view with one join key declared Int32/Int64 is keyed by the integer itself, as the table's
+INTEGER PRIMARY KEY (the rowid: no separate key index to update, so a materialization,
 whose rows come in key order, writes about 30% faster).
 Pragmas: WAL journal (readers never wait for a materialization, and a killed writer
 leaves the file consistent: its transaction is rolled back), synchronous=NORMAL (in WAL mode a
