@@ -72,7 +72,9 @@ FEAST_SURFACE: list[Part] = [
     # ---- options of `ui` ----------------------------------------------------------------------
     *_parts("option", "ui", SUPPORTED, "--host -h --port -p --registry_ttl_sec -r --root_path --key --cert"),
     # ---- options of `materialize` -------------------------------------------------------------
-    *_parts("option", "materialize", SUPPORTED, "--views -v --disable-event-timestamp"),
+    *_parts("option", "materialize", SUPPORTED, "--views -v"),
+    Part("option", "materialize", "--disable-event-timestamp", REFUSED,
+         "every repast feature view reads an event time column; give START and END instead"),
     *_parts("option", "materialize-incremental", SUPPORTED, "--views -v"),
     # ---- feature_store.yaml ------------------------------------------------------------------
     *_parts("yaml_key", "", SUPPORTED,

@@ -173,3 +173,29 @@ def test_serve_refuses_the_grpc_type(sample_repo: Path) -> None:
 def test_every_part_has_a_reason_unless_supported() -> None:
     for part in FEAST_SURFACE:
         assert part.support == SUPPORTED or part.why, part
+
+
+# ---- item 3: commands and options ----------------------------------------------------------------------
+
+def _cli() -> object:
+    import typer
+
+    from repast.cli.main import app
+
+    return typer.main.get_command(app)
+
+
+COMMAND_PARTS = list(parts("command").values())
+OPTION_PARTS = [p for p in FEAST_SURFACE if p.kind == "option"]
+
+
+@pytest.mark.parametrize("part", COMMAND_PARTS, ids=[p.name for p in COMMAND_PARTS])
+def test_every_feast_command_name_is_known(part: Part) -> None:
+    assert part.name in _cli().commands  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("part", OPTION_PARTS, ids=[f"{p.where} {p.name}" for p in OPTION_PARTS])
+def test_every_feast_option_is_an_option_of_its_command(part: Part) -> None:
+    command = _cli().commands[part.where]  # type: ignore[attr-defined]
+    names = {opt for param in command.params for opt in param.opts}
+    assert part.name in names
