@@ -176,7 +176,7 @@ class FeastSurface:
 
         count = server_workers(type_, workers, worker_connections != 1000, max_requests != 1000,
                                max_requests_jitter != 50)
-        serve(self, host=host, port=port, workers=count, access_log=not no_access_log,
+        serve(self, host=host, port=port, workers=count, access_log=not no_access_log,  # type: ignore[arg-type]
               key=tls_key_path or None, cert=tls_cert_path or None, keep_alive_timeout=keep_alive_timeout,
               registry_ttl_sec=registry_ttl_sec, feature_log=not no_feature_log)
 
