@@ -199,3 +199,22 @@ def test_every_feast_option_is_an_option_of_its_command(part: Part) -> None:
     command = _cli().commands[part.where]  # type: ignore[attr-defined]
     names = {opt for param in command.params for opt in param.opts}
     assert part.name in names
+
+
+# ---- item 10 and the docs: every refused or no-effect part, and every deliberate difference, is documented ----
+
+DOC = (Path(__file__).parents[2] / "docs" / "feast.md").read_text()
+UNSUPPORTED = [p for p in FEAST_SURFACE if p.support != SUPPORTED]
+
+
+@pytest.mark.parametrize("part", UNSUPPORTED, ids=[f"{p.kind}:{p.where}:{p.name}" for p in UNSUPPORTED])
+def test_every_refused_or_no_effect_part_is_named_in_docs_feast_md(part: Part) -> None:
+    assert part.name in DOC
+
+
+@pytest.mark.parametrize("situation", ["no feature row within the ttl", "`created_timestamp`",
+                                       "not asked for", "repeating a stored event time", "OUTSIDE_MAX_AGE",
+                                       "Float32", "Timestamp units", "Category"])
+def test_each_deliberate_difference_is_listed_with_repasts_rule(situation: str) -> None:
+    section = DOC[DOC.index("## Where repast deliberately differs"):]
+    assert situation in section.split("\n## ")[0]
