@@ -90,15 +90,15 @@ class FeatureServer:
             self.limits.check_values(rows, len(features))
         args = (store.online_store, features, req.entities, req.full_feature_names)
         if not self.reads.inline:
-            return self._answered_on_a_thread(args, rows)
+            return self._answered_on_a_thread(args, rows, req.ignored)
         answer = self.reads.call_inline(self.answers.answer, *args)
         self.metrics.count_rows(rows)
         return AnswerWithHeaders.of(answer, req.ignored) if req.ignored else answer
 
-    async def _answered_on_a_thread(self, args: tuple[Any, ...], rows: int) -> bytes:
+    async def _answered_on_a_thread(self, args: tuple[Any, ...], rows: int, ignored: tuple[str, ...]) -> bytes:
         answer = await self.reads.threaded(self.answers.answer, *args)
         self.metrics.count_rows(rows)
-        return answer
+        return AnswerWithHeaders.of(answer, ignored) if ignored else answer
 
     async def _served_and_logged(self, service: FeatureService, req: OnlineRequest) -> bytes:
         """A feature service whose served rows are logged: the log needs the response itself."""
@@ -107,7 +107,8 @@ class FeatureServer:
                                          req.entities, req.full_feature_names)
         self.metrics.count_rows(req.rows)
         self.feature_log.log(service, req.entities, response)  # queued, written off the request path
-        return online_response_json(response)
+        answer = online_response_json(response)
+        return AnswerWithHeaders.of(answer, req.ignored) if req.ignored else answer
 
     async def get_online_features(self, request: Request) -> Response:
         # Served by the middleware's fast lane; this route documents it and serves if mounted alone.

@@ -218,3 +218,14 @@ def test_every_refused_or_no_effect_part_is_named_in_docs_feast_md(part: Part) -
 def test_each_deliberate_difference_is_listed_with_repasts_rule(situation: str) -> None:
     section = DOC[DOC.index("## Where repast deliberately differs"):]
     assert situation in section.split("\n## ")[0]
+
+
+def test_the_hot_endpoints_answer_carries_the_ignored_fields_header(sample_repo: Path) -> None:
+    from repast.server.app import create_app
+
+    store = FeatureStore(repo_path=sample_repo)
+    store.apply_repo()
+    server = create_app(store).state.feature_server
+    answer = server.online_features(orjson.dumps({**ONLINE, "sent_by_a_newer_feast": 1}))
+    assert isinstance(answer, bytes) and orjson.loads(bytes(answer))["metadata"]["feature_names"]
+    assert answer.headers == [(b"x-repast-ignored-fields", b"sent_by_a_newer_feast")]  # type: ignore[attr-defined]
