@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,11 +32,13 @@ def with_now(value: Any, now: str) -> Any:
     return now if value == "NOW" else value
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+@contextmanager
+def serving(tmp_path_factory: pytest.TempPathFactory, yaml_extra: str = "") -> Iterator[tuple[str, Path]]:
+    """`repast serve` on a fresh `repast init` repo, started with Feast's short options."""
     from repast.cli.scaffold import init_repo
 
     repo = init_repo(tmp_path_factory.mktemp("feast_requests") / "repo", "feast_requests")
+    (repo / "feature_store.yaml").write_text((repo / "feature_store.yaml").read_text() + yaml_extra)
     here = str(Path(__file__).parents[2])  # this checkout's repast, in the server process too
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([here, os.environ.get("PYTHONPATH", "")])}
     subprocess.run([sys.executable, "-m", "repast", "apply"], cwd=repo, env=env, check=True, capture_output=True)
@@ -61,6 +64,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=15)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    with serving(tmp_path_factory) as served:
+        yield served
 
 
 @pytest.mark.parametrize("request_", REQUESTS, ids=[r["name"] for r in REQUESTS])
@@ -109,3 +118,17 @@ def test_a_refusal_carries_repasts_and_feasts_error_keys(server: tuple[str, Path
     assert response.status_code == 404
     assert body["error"] == "not_found" and body["module"] == "feast.errors"
     assert body["class"] == "FeatureViewNotFoundException" and body["message"] == body["detail"]
+
+
+def test_strict_requests_refuse_an_unknown_field_naming_it_and_accept_feasts_bodies(
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    with serving(tmp_path_factory, "feature_server:\n  strict_requests: true\n") as (url, _):
+        now = datetime.now(UTC).replace(tzinfo=None).isoformat()
+        for request_ in REQUESTS:
+            response = httpx.post(url + request_["path"], json=with_now(request_["body"], now), timeout=60)
+            assert response.status_code == 200, (request_["name"], response.text)
+        for path, body in (("/push", with_now(REQUESTS[3]["body"], now)), ("/get-online-features", {
+                "features": ["driver_hourly_stats:conv_rate"], "entities": {"driver_id": [1001]}})):
+            response = httpx.post(url + path, json={**body, "sent_by_feast_0_68": 1}, timeout=60)
+            assert response.status_code == 400, response.text
+            assert response.json()["error"] == "unknown_field" and "sent_by_feast_0_68" in response.json()["detail"]
