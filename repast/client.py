@@ -6,7 +6,8 @@
 
 `get_online_features` returns the same OnlineResponse type as `FeatureStore.get_online_features`,
 and a refused request raises the same exception the SDK would (FeatureNotFound, EntityKeyError,
-InputError, StoreUnavailable, ...), rebuilt from the server's `{"error", "detail"}` body.
+InputError, StoreUnavailable, ...), rebuilt from the server's error body (repast's `{"error",
+"detail"}` or Feast's `{"module", "class", "message"}`; a 404 without either is FeatureNotFound).
 """
 
 from __future__ import annotations
@@ -56,7 +57,8 @@ class Client:
     def _post(self, path: str, body: dict[str, Any]) -> Any:
         response = self._connection.request("POST", path, content=orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY),
                                             headers={"content-type": "application/json"})
-        return orjson.loads(response.content)
+        # Feast's server answers a push or write with an empty body; repast's with a small JSON.
+        return orjson.loads(response.content) if response.content.strip() else None
 
     def get_online_features(self, features: list[str] | FeatureService | str,
                             entity_rows: list[dict[str, Any]] | dict[str, list[Any]],

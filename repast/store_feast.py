@@ -21,6 +21,7 @@ from repast.errors import DefinitionError, FeatureViewNotFound, InputError, Proj
 from repast.registry.base import Change
 
 if TYPE_CHECKING:
+    from repast.jobs.backends import Backends
     from repast.registry import Registry
 
 
@@ -58,6 +59,7 @@ class FeastSurface:
 
     project: str
     registry: Registry
+    backends: Backends
 
     def apply(self, objects: Any, objects_to_delete: list[Any] | None = None,
               partial: bool = True) -> list[Change]:
@@ -161,3 +163,62 @@ class FeastSurface:
 
     def list_saved_datasets(self, allow_cache: bool = False, tags: dict[str, str] | None = None) -> list[SavedDataset]:
         return [d for d in self.registry.contents().saved_datasets.values() if matches_tags(d, tags)]
+
+    # ---- servers (Feast's `serve*` methods; repast/config/feast_surface.py says what each does) ----
+    def serve(self, host: str = "127.0.0.1", port: int = 6566, type_: str = "http", no_access_log: bool = True,
+              workers: int = 1, metrics: bool = False, keep_alive_timeout: int = 30, tls_key_path: str = "",
+              tls_cert_path: str = "", registry_ttl_sec: float | None = None, worker_connections: int = 1000,
+              max_requests: int = 1000, max_requests_jitter: int = 50, no_feature_log: bool = False) -> None:
+        """Run the feature server until interrupted, as `repast serve` does (Feast's signature).
+
+        `type_` must be "http" (repast has no gRPC server); `workers=-1` starts 2 x CPUs + 1;
+        `metrics` is accepted: /metrics is always served. `worker_connections`, `max_requests` and
+        `max_requests_jitter` have no effect (one warning line)."""
+        from repast.server.runner import serve
+
+        count = server_workers(type_, workers, worker_connections != 1000, max_requests != 1000,
+                               max_requests_jitter != 50)
+        serve(self.backends, host=host, port=port, workers=count, access_log=not no_access_log,
+              key=tls_key_path or None, cert=tls_cert_path or None, keep_alive_timeout=keep_alive_timeout,
+              registry_ttl_sec=registry_ttl_sec, feature_log=not no_feature_log)
+
+    def serve_offline(self, host: str = "127.0.0.1", port: int = 8815, **kwargs: Any) -> None:
+        refuse_method("serve_offline")
+
+    def serve_registry(self, port: int = 6570, **kwargs: Any) -> None:
+        refuse_method("serve_registry")
+
+    def serve_transformations(self, port: int = 6569, **kwargs: Any) -> None:
+        refuse_method("serve_transformations")
+
+    def get_online_features_async(self, *args: Any, **kwargs: Any) -> None:
+        refuse_method("get_online_features_async")
+
+    def push_async(self, *args: Any, **kwargs: Any) -> None:
+        refuse_method("push_async")
+
+
+def refuse_method(name: str) -> None:
+    """Raise the InputError refusing one of Feast's methods the surface table marks REFUSED."""
+    from repast.config.feast_surface import not_supported, parts
+
+    raise InputError(not_supported(parts("method", "FeatureStore")[name]))
+
+
+def server_workers(type_: str, workers: int, *no_effect_given: bool) -> int:
+    """Feast's serve options checked: the worker count (-1: 2 x CPUs + 1, as Feast); gRPC refused;
+    the gunicorn-only options that were given warned about once."""
+    import logging
+    import os
+
+    from repast.config.feast_surface import parts, warn_no_effect
+
+    if type_ != "http":
+        raise InputError(f"not supported by repast: --type '{type_}': the feature server speaks HTTP/JSON only "
+                         "(type http)")
+    options = parts("option", "serve")
+    for given, name in zip(no_effect_given, ("--worker-connections", "--max-requests", "--max-requests-jitter"),
+                           strict=False):
+        if given:
+            warn_no_effect(options[name], logging.getLogger("repast.server"))
+    return 2 * (os.cpu_count() or 1) + 1 if workers == -1 else workers

@@ -35,11 +35,20 @@ def _print_version(value: bool) -> None:
 
 
 @app.callback()
-def main(repo: Path = typer.Option(None, "--repo", "-r", "--chdir", "-c", metavar="PATH",
+def main(repo: Path = typer.Option(None, "--repo", "-r", metavar="PATH",
                                    help="Feature repo directory (default: the current directory)."),
+         chdir: Path = typer.Option(None, "--chdir", "-c", metavar="PATH",
+                                    help="Change to this directory first, then run the command there (Feast's "
+                                         "option: paths a repo builds from os.curdir resolve in it)."),
          show_version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
                                            help="Print the installed repast version and exit.")) -> None:
     """Declare features in Python, apply them, build training data and serve them online."""
+    if chdir is not None:
+        import os
+
+        if not chdir.is_dir():
+            raise typer.BadParameter(f"'{chdir}' is not a directory", param_hint="--chdir")
+        os.chdir(chdir)
     _state["repo"] = repo
 
 

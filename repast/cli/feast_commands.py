@@ -1,4 +1,6 @@
-"""CLI commands Feast users know: projects, delete, saved-datasets, validate, feature view versions.
+"""CLI commands Feast users know: projects, delete, saved-datasets, validate, feature view versions,
+configuration, and Feast's commands repast refuses (each named in repast/config/feast_surface.py,
+failing with the table's reason and exit code 1).
 
 Registered on the main `repast` app by `register` (one call at the end of repast/cli/main.py).
 """
@@ -122,3 +124,31 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         changes = store.plan_repo()
         console.print(f"Valid: the definitions of project '{store.project}' check out "
                       f"({len(changes)} change(s) pending; `repast plan` lists them).", highlight=False)
+
+    @app.command("configuration")
+    @user_errors
+    def configuration() -> None:
+        """Print the configuration in use (secrets masked), as `repast config show` does."""
+        from repast.config.display import displayable
+
+        store = open_store()
+        print(json.dumps(displayable(store.config), indent=2))
+
+    _register_refused(app)
+
+
+def _register_refused(app: typer.Typer) -> None:
+    """Feast's commands repast does not run: each known by name, failing with the table's reason."""
+    from repast.cli.common import err_console
+    from repast.config.feast_surface import REFUSED, not_supported, parts
+
+    for part in parts("command", "").values():
+        if part.support != REFUSED:
+            continue
+
+        def refused(ctx: typer.Context, message: str = not_supported(part)) -> None:
+            err_console.print(f"[bold red]Error:[/] {message}", highlight=False, soft_wrap=True, markup=True)
+            raise typer.Exit(1)
+
+        app.command(part.name, help=f"Feast's command; {part.why}.", hidden=False,
+                    context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(refused)

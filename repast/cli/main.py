@@ -222,18 +222,37 @@ for _kind, _command, _label in (("entity", "entities", "entities"), ("data_sourc
 
 @app.command()
 @user_errors
-def serve(host: str = typer.Option("127.0.0.1", help="Address to listen on."),
-          port: int = typer.Option(6566, help="Port to listen on."),
-          workers: int = typer.Option(1, help="Worker processes sharing the port."),
+def serve(host: str = typer.Option("127.0.0.1", "--host", "-h", help="Address to listen on."),
+          port: int = typer.Option(6566, "--port", "-p", help="Port to listen on."),
+          type_: str = typer.Option("http", "--type", "-t", help="Server type: http (repast has no gRPC server)."),
+          workers: int = typer.Option(1, "--workers", "-w", help="Worker processes sharing the port "
+                                                                 "(-1: 2 x CPUs + 1)."),
           no_access_log: bool = typer.Option(False, "--no-access-log", help="Do not log every request."),
-          key: str = typer.Option(None, help="TLS private key (PEM); needs --cert."),
-          cert: str = typer.Option(None, help="TLS certificate (PEM); needs --key.")) -> None:
+          key: str = typer.Option(None, "--key", "-k", help="TLS private key (PEM); needs --cert."),
+          cert: str = typer.Option(None, "--cert", "-c", help="TLS certificate (PEM); needs --key."),
+          keep_alive_timeout: float = typer.Option(None, "--keep-alive-timeout",
+                                                   help="Seconds an idle connection stays open (default 5)."),
+          registry_ttl_sec: float = typer.Option(None, "--registry_ttl_sec", "--registry-ttl-sec", "-r",
+                                                 help="Seconds between registry checks (default: the "
+                                                      "registry's cache_ttl_seconds)."),
+          metrics: bool = typer.Option(False, "--metrics", "-m",
+                                       help="Accepted (Feast's): Prometheus metrics are always at /metrics."),
+          no_feature_log: bool = typer.Option(False, "--no-feature-log",
+                                              help="Do not log served features (feature services' logging_config)."),
+          worker_connections: int = typer.Option(None, "--worker-connections", help="Accepted, no effect."),
+          max_requests: int = typer.Option(None, "--max-requests", help="Accepted, no effect."),
+          max_requests_jitter: int = typer.Option(None, "--max-requests-jitter", help="Accepted, no effect.")
+          ) -> None:
     """Serve features over HTTP (Feast-compatible JSON API, Prometheus metrics at /metrics)."""
     from repast.server.runner import serve as run_server
+    from repast.store_feast import server_workers
 
+    count = server_workers(type_, workers, worker_connections is not None, max_requests is not None,
+                           max_requests_jitter is not None)
     store = open_store()
-    run_server(store.backends, host=host, port=port, workers=workers, access_log=not no_access_log, key=key,
-               cert=cert, config_path=_state["repo"] or Path.cwd())
+    run_server(store.backends, host=host, port=port, workers=count, access_log=not no_access_log, key=key,
+               cert=cert, config_path=_state["repo"] or Path.cwd(), keep_alive_timeout=keep_alive_timeout,
+               registry_ttl_sec=registry_ttl_sec, feature_log=not no_feature_log)
 
 
 def _run_materialization(run: Callable[[Any], list[Any]]) -> None:
@@ -280,9 +299,17 @@ def materialize(start: str = typer.Argument(..., help="Start of the window (ISO 
                 end: str = typer.Argument(..., help="End of the window (ISO 8601, inclusive)."),
                 views: list[str] = typer.Option(None, "--views", "-v", metavar="VIEW[,VIEW...]",
                                                 help="Only these feature views: repeat the option or "
-                                                     "separate names with commas.")) -> None:
+                                                     "separate names with commas."),
+                disable_event_timestamp: bool = typer.Option(
+                    False, "--disable-event-timestamp",
+                    help="Feast's; not supported: repast's views always have an event time.")) -> None:
     """Load the latest row per entity with START <= event time <= END into the online store."""
     from repast.types.timestamps import parse_time
+
+    if disable_event_timestamp:
+        from repast.config.feast_surface import not_supported, parts
+
+        raise RepastError(not_supported(parts("option", "materialize")["--disable-event-timestamp"]))
 
     store = open_store()
     start_ts, end_ts = parse_time(start, "START"), parse_time(end, "END")

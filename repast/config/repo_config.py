@@ -7,6 +7,7 @@ value is replaced from the environment. Every error names the file and the key.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections.abc import Callable
@@ -81,6 +82,9 @@ class FeatureServerConfig(StrictModel):
     header_timeout_seconds: float = Field(default=10.0, gt=0)
     max_header_bytes: int = Field(default=16 * 1024, ge=1024)
     feature_logging: FeatureLoggingConfig = FeatureLoggingConfig()
+    # Request fields no documentation names are ignored (as Feast's server does) unless this is true:
+    # then they are refused with 400 naming the field (repast/server/schemas.py).
+    strict_requests: bool = False
 
 
 class BatchEngineConfig(StrictModel):
@@ -255,6 +259,7 @@ def parse_config(data: Any, source: str, repo_path: Path) -> RepoConfig:
         raise ConfigError(f"{source}: expected a mapping of keys (project, registry, ...), got {type(data).__name__}")
     if "repo_path" in data:
         raise ConfigError(f"{source}: repo_path: unknown key")
+    data = _feast_keys(data, source)
     data, unresolved = _substitute_sections(data, source)
     try:
         config = RepoConfig.model_validate({**data, "repo_path": repo_path})
@@ -262,6 +267,34 @@ def parse_config(data: Any, source: str, repo_path: Path) -> RepoConfig:
         raise ConfigError(_format_validation(e, source)) from None
     config._unresolved = unresolved
     return config
+
+
+def _feast_keys(data: dict[str, Any], source: str) -> dict[str, Any]:
+    """`data` without the keys of Feast's that have no effect here (one warning line each per
+    process); a key Feast documents and repast refuses is a ConfigError saying why."""
+    from repast.config.feast_surface import NO_EFFECT, REFUSED, SUPPORTED, not_supported, parts, warn_no_effect
+
+    data = dict(data)
+    for part in parts("yaml_key").values():
+        if part.support == SUPPORTED:
+            continue
+        section = data if not part.where else data.get(part.where)
+        if not isinstance(section, dict) or part.name not in section:
+            continue
+        where = f"{part.where}.{part.name}" if part.where else part.name
+        if part.support == REFUSED:
+            raise ConfigError(f"{source}: {where}: {not_supported(part)}")
+        if part.support == NO_EFFECT:
+            warn_no_effect(part, _log, f"{source}: ")
+            section = {k: v for k, v in section.items() if k != part.name}
+            if part.where:
+                data[part.where] = section
+            else:
+                data = section
+    return data
+
+
+_log = logging.getLogger("repast.config")
 
 
 # Sections whose ${VAR}s are resolved where the section is used, so a variable only one command

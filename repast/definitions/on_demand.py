@@ -89,7 +89,8 @@ class OnDemandFeatureView(ProjectableMixin):
 
                 check_udf_signature(self.signing_key, self.name, self._udf_payload, self.udf_source or "",
                                     self.udf_signature)
-            self._udf = cloudpickle.loads(base64.b64decode(self._udf_payload))
+            self._udf = _with_stored_source(cloudpickle.loads(base64.b64decode(self._udf_payload)),
+                                            self.udf_source, self.name)
         return self._udf
 
     def transform(self, inputs: Any) -> Any:
@@ -140,6 +141,21 @@ class OnDemandFeatureView(ProjectableMixin):
 
     def __repr__(self) -> str:
         return f"OnDemandFeatureView(name={self.name!r}, features={self.feature_names()!r})"
+
+
+def _with_stored_source(udf: Callable[..., Any], source: str, name: str) -> Callable[..., Any]:
+    """A function loaded from the registry, its code pointing at its stored source text (a linecache
+    entry), so `inspect.getsource(view.udf)` and `dill.source.getsource`, which notebooks use to show
+    a view's code, work where the repo's files are not (another machine, a moved repo)."""
+    import linecache
+
+    code = getattr(udf, "__code__", None)
+    if not source or code is None:
+        return udf
+    filename = f"<repast on-demand feature view {name}>"
+    linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)
+    udf.__code__ = code.replace(co_filename=filename, co_firstlineno=1)
+    return udf
 
 
 def _source_text(udf: Callable[..., Any]) -> str:

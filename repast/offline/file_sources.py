@@ -38,6 +38,7 @@ import uuid
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.fs as pafs
 
 from repast.errors import DefinitionError, InputError
@@ -276,6 +277,26 @@ def conform(source: FileSource, table: pa.Table, existing: list[str], fs: pafs.F
         raise InputError(f"rows for FileSource '{source.name}' must have exactly its columns {schema.names}; "
                          f"missing {missing}, unknown {extra}")
     try:
-        return table.select(schema.names).cast(schema)
+        columns = [_conformed_column(table.column(f.name), f.type, f.name) for f in schema]
+        return pa.Table.from_arrays(columns, schema=schema)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
         raise InputError(f"rows for FileSource '{source.name}' do not match its column types: {e}") from None
+
+
+def _conformed_column(column: pa.ChunkedArray, target: pa.DataType, name: str) -> pa.ChunkedArray | pa.Array:
+    """`column` cast to the files' type. A Map feature's map<string, X> rows go into a file whose
+    column is a struct (what pandas writes for a column of dicts, as Feast's templates do) field
+    by field; a key the struct has no field for is refused rather than dropped."""
+    if column.type == target:
+        return column
+    if not (pa.types.is_map(column.type) and pa.types.is_struct(target)):
+        return column.cast(target)
+    arr = column.combine_chunks()
+    names = [target.field(i).name for i in range(target.num_fields)]
+    unknown = sorted({str(k) for k in arr.keys.to_pylist()} - set(names))
+    if unknown:
+        raise pa.ArrowInvalid(f"column '{name}': map keys {unknown} are not fields of the files' struct "
+                              f"column ({', '.join(names)}); the rows would lose them")
+    children = [pc.map_lookup(arr, pa.scalar(n, arr.type.key_type), "first").cast(target.field(i).type)
+                for i, n in enumerate(names)]
+    return pa.StructArray.from_arrays(children, fields=list(target), mask=arr.is_null())

@@ -1,8 +1,13 @@
 """SqliteOnlineStore: the embedded default online store, one SQLite file.
 
-Per view one table `<project>__<view>` keyed by the serialized entity key, with one typed column per
-feature. A view with one join key declared Int32/Int64 is keyed by the integer itself, as the
-table's INTEGER PRIMARY KEY (the rowid: no separate key index to update, so a materialization,
+Per view one table `<project>_<view>` (Feast's name for it: tutorials query the file directly) keyed by
+the serialized entity key, with one typed column per feature. Files written before used
+`<project>__<view>`; their tables are renamed when the store first opens the file (the rows and the
+storage record stay, so watermarks stay valid: the layout is the same, only the name changed).
+Two views whose names collide under Feast's naming (project `a_b` view `c`, project `a` view `b_c`)
+cannot share one file: the second is refused at apply.
+A view with one join key declared Int32/Int64 is keyed by the integer itself, as the table's
+INTEGER PRIMARY KEY (the rowid: no separate key index to update, so a materialization,
 whose rows come in key order, writes about 30% faster).
 Pragmas: WAL journal (readers never wait for a materialization, and a killed writer
 leaves the file consistent: its transaction is rolled back), synchronous=NORMAL (in WAL mode a
@@ -25,7 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from repast.definitions import FeatureView
-from repast.errors import StoreUnavailable
+from repast.errors import DefinitionError, RepastError, StoreUnavailable
 from repast.online.base import (
     OnlineStore,
     ReadRow,
@@ -68,7 +73,24 @@ class SqliteOnlineConfig(BackendConfig):
 
 
 def table_name(project: str, view: str) -> str:
-    return quote_ident(f"{project}__{view}")
+    return quote_ident(f"{project}_{view}")
+
+
+def _migrate_table_names(conn: sqlite3.Connection) -> None:
+    """Rename the tables of views recorded in the file from the earlier `<project>__<view>`."""
+    existing = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    legacy = [(p, v) for p, v in conn.execute(f"SELECT project, view FROM {_META}")
+              if f"{p}__{v}" in existing and f"{p}_{v}" not in existing]
+    if not legacy:
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for project, view in legacy:
+            conn.execute(f"ALTER TABLE {quote_ident(f'{project}__{view}')} RENAME TO {table_name(project, view)}")
+        conn.execute("COMMIT")
+    except sqlite3.Error:
+        conn.execute("ROLLBACK")
+        raise
 
 
 def _sql_type(dtype: FeatureType) -> str:
@@ -163,6 +185,7 @@ class SqliteOnlineStore(OnlineStore):
             conn.execute("PRAGMA cache_size=-65536")
             conn.execute(f"CREATE TABLE IF NOT EXISTS {_META} (project TEXT, view TEXT, signature TEXT, "
                          "PRIMARY KEY (project, view))")
+            _migrate_table_names(conn)
         except (sqlite3.Error, OSError) as e:
             raise StoreUnavailable(f"SQLite online store '{self.path}' cannot be opened: {e}") from None
         self._local.conn = conn
@@ -179,9 +202,11 @@ class SqliteOnlineStore(OnlineStore):
             for view in views_to_delete:
                 self._drop_table(conn, project, view.name)
             conn.execute("COMMIT")
-        except sqlite3.Error as e:
+        except (sqlite3.Error, RepastError) as e:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
+            if isinstance(e, RepastError):
+                raise
             raise StoreUnavailable(f"SQLite online store '{self.path}': {e}") from None
         self._specs.clear()
 
@@ -197,6 +222,7 @@ class SqliteOnlineStore(OnlineStore):
                              (new_storage_record(signature), project, view.name))
             return
         # Layout changed (or new): rebuild; the values come back with the next materialization.
+        self._check_name_is_free(conn, project, view.name)
         self._drop_table(conn, project, view.name)
         features = ", ".join(f"{quote_ident(f.name)} {_sql_type(f.dtype)}" for f in view.features)
         # A rowid table plus a unique key index, rather than WITHOUT ROWID: rows are appended and
@@ -206,6 +232,15 @@ class SqliteOnlineStore(OnlineStore):
         conn.execute(f"CREATE TABLE {table_name(project, view.name)} (_entity_key {key}, "
                      f"_event_ts INTEGER NOT NULL, _created_ts INTEGER, {features})")
         conn.execute(f"INSERT INTO {_META} VALUES (?, ?, ?)", (project, view.name, new_storage_record(signature)))
+
+    def _check_name_is_free(self, conn: sqlite3.Connection, project: str, view: str) -> None:
+        name = f"{project}_{view}"
+        for other_project, other_view in conn.execute(f"SELECT project, view FROM {_META}"):
+            if f"{other_project}_{other_view}" == name and (other_project, other_view) != (project, view):
+                raise DefinitionError(
+                    f"feature view '{view}' of project '{project}' would be stored in table '{name}' of the SQLite "
+                    f"online store '{self.path}', which holds view '{other_view}' of project '{other_project}'; "
+                    "rename one of the views, or give the projects separate online_store paths")
 
     @staticmethod
     def _drop_table(conn: sqlite3.Connection, project: str, view: str) -> None:

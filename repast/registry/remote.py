@@ -15,6 +15,8 @@ import threading
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import orjson
+
 from repast.errors import ConfigError, FeatureNotFound, StoreUnavailable, require_module
 from repast.plugins.capabilities import Capabilities, write_refused
 from repast.registry.base import (
@@ -74,8 +76,15 @@ class ServerConnection:
 
         try:
             body = response.json()
-            kind, detail = str(body["error"]), str(body["detail"])
-        except (ValueError, KeyError, TypeError):
+            if isinstance(body, str):  # Feast may send its error body as a JSON-encoded string
+                body = orjson.loads(body)
+            if "error" in body:  # repast's error body
+                kind, detail = str(body["error"]), str(body["detail"])
+            elif "class" in body:  # Feast's: {"module", "class", "message"}
+                kind, detail = str(body["class"]), str(body.get("message", ""))
+            else:  # FastAPI's (what Feast's server answers for other failures): {"detail"}
+                kind, detail = "http_error", str(body["detail"])
+        except (ValueError, KeyError, TypeError, orjson.JSONDecodeError):
             kind, detail = "http_error", response.text[:200] or response.reason_phrase
         if response.status_code in (502, 503, 504):
             return StoreUnavailable(f"{self.what} at {self.url} answered {response.status_code}: {detail}")

@@ -32,10 +32,13 @@ from repast.server.online_endpoint import OnlineFeaturesEndpoint
 from repast.server.registry_routes import add_registry_routes
 from repast.server.responses import json_response
 from repast.server.schemas import (
+    IGNORED_FIELDS_HEADER,
+    Body,
     GetOnlineFeaturesRequest,
     MaterializeIncrementalRequest,
     MaterializeRequest,
     PushRequest,
+    RequestBody,
     WriteToOnlineStoreRequest,
     frame_from_json,
     parse_body,
@@ -64,16 +67,23 @@ class FeatureServer:
                                 always_threaded=backends.online_store.capabilities.reads_on_own_thread)
         self._registry_json: tuple[int, str, bytes] | None = None  # (version, ETag, body)
         self.feature_log = ServedRowLogger(config.feature_logging, str(backends.config.repo_path))
+        self.strict = config.strict_requests
         self.online = OnlineFeaturesEndpoint(backends.registry, backends.online_store, self.reads,
-                                             RequestLimits.from_config(config), metrics, self.feature_log)
+                                             RequestLimits.from_config(config), metrics, self.feature_log,
+                                             strict=self.strict)
+
+    def _parsed(self, body: bytes, model: type[Body]) -> Body:
+        return parse_body(body, model, strict=self.strict)
 
     async def get_online_features(self, request: Request) -> Response:
         # Served by the middleware's fast lane; this route documents it and serves if mounted alone.
         answer = self.online.answer(await request.body())
-        return Response(answer if isinstance(answer, bytes) else await answer, media_type="application/json")
+        body = answer if isinstance(answer, bytes) else await answer
+        headers = {k.decode(): v.decode() for k, v in getattr(body, "headers", [])}
+        return Response(body, media_type="application/json", headers=headers)
 
     async def push(self, request: Request) -> Response:
-        req = parse_body(await request.body(), PushRequest)
+        req = self._parsed(await request.body(), PushRequest)
         source = self.backends.registry.contents().get("data_source", req.push_source_name)
         if not isinstance(source, PushSource):
             raise FeatureNotFound(f"data source '{req.push_source_name}' is a {type(source).__name__}, "
@@ -82,31 +92,31 @@ class FeatureServer:
         b = self.backends
         await run_in_threadpool(lambda: push(b.registry, b.offline_engine, b.online_store, req.push_source_name,
                                              table, req.to))
-        return json_response({"status": "ok", "rows": table.num_rows})
+        return _with_ignored(json_response({"status": "ok", "rows": table.num_rows}), req)
 
     async def write_to_online_store(self, request: Request) -> Response:
-        req = parse_body(await request.body(), WriteToOnlineStoreRequest)
+        req = self._parsed(await request.body(), WriteToOnlineStoreRequest)
         view = self.backends.registry.contents().get("feature_view", req.feature_view_name)
         table = frame_from_json(req.df, _timestamp_columns(view.batch_source))
         await run_in_threadpool(write_to_online_store, self.backends.registry, self.backends.online_store,
                                 req.feature_view_name, table)
-        return json_response({"status": "ok", "rows": table.num_rows})
+        return _with_ignored(json_response({"status": "ok", "rows": table.num_rows}), req)
 
     async def materialize(self, request: Request) -> Response:
-        req = parse_body(await request.body(), MaterializeRequest)
+        req = self._parsed(await request.body(), MaterializeRequest)
         views = self._known_views(req.feature_views)
         b = self.backends
         await run_in_threadpool(lambda: materialize(b.registry, b.offline_engine, b.online_store,
                                                     as_utc(req.start_ts), as_utc(req.end_ts), views))
-        return json_response({"status": "ok"})
+        return _with_ignored(json_response({"status": "ok"}), req)
 
     async def materialize_incremental(self, request: Request) -> Response:
-        req = parse_body(await request.body(), MaterializeIncrementalRequest)
+        req = self._parsed(await request.body(), MaterializeIncrementalRequest)
         views = self._known_views(req.feature_views)
         b = self.backends
         await run_in_threadpool(lambda: materialize_incremental(b.registry, b.offline_engine, b.online_store,
                                                                 as_utc(req.end_ts), views))
-        return json_response({"status": "ok"})
+        return _with_ignored(json_response({"status": "ok"}), req)
 
     def close(self) -> None:
         """Release the server's own threads (store calls, served-row log); the store is its owner's."""
@@ -158,6 +168,13 @@ class FeatureServer:
     async def metrics_page(self, request: Request) -> Response:
         body, content_type = self.metrics.render()
         return Response(body, media_type=content_type)
+
+
+def _with_ignored(response: Response, req: RequestBody) -> Response:
+    """The response, naming the request's ignored fields in X-Repast-Ignored-Fields."""
+    if req.ignored_fields:
+        response.headers[IGNORED_FIELDS_HEADER] = ", ".join(req.ignored_fields)
+    return response
 
 
 def check_online_store(backends: Backends) -> None:

@@ -53,7 +53,8 @@ def document_routes(backends: Backends) -> list[tuple[str, Any, type[RequestBody
     """The (path, handler, body model, summary) of the endpoint, as create_app registers routes."""
 
     async def retrieve_online_documents(request: Request) -> Response:
-        req = parse_body(await request.body(), RetrieveOnlineDocumentsRequest)
+        req = parse_body(await request.body(), RetrieveOnlineDocumentsRequest,
+                         strict=backends.config.feature_server.strict_requests, path=PATH)
         features: list[str] = list(req.features or [])
         if req.feature_service is not None:
             service = backends.registry.contents().get("feature_service", req.feature_service)

@@ -23,6 +23,7 @@ from repast.server.auth import TokenAuth
 from repast.server.errors import JSON_HEADERS, ApiError, exception_body
 from repast.server.limits import HeaderBounds
 from repast.server.metrics import ServerMetrics, endpoint_label
+from repast.server.online_endpoint import AnswerWithHeaders
 
 log = logging.getLogger("repast.server")
 _failures = FailureLog(log)
@@ -98,8 +99,10 @@ class ServerMiddleware:
             await send({"type": "http.response.body", "body": error})
             self.metrics.observe(scope["path"], status, perf_counter() - start)
             return
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [*JSON_HEADERS, (b"content-length", str(len(answer)).encode())]})
+        headers = [*JSON_HEADERS, (b"content-length", str(len(answer)).encode())]
+        if isinstance(answer, AnswerWithHeaders):
+            headers += answer.headers
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": answer})
         self.metrics.observe(scope["path"], 200, perf_counter() - start)
 

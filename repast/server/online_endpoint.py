@@ -21,14 +21,14 @@ from repast.server.limits import RequestLimits
 from repast.server.metrics import ServerMetrics
 from repast.server.online_json import OnlineJsonAnswers
 from repast.server.responses import online_response_json
-from repast.server.schemas import OnlineRequest, parse_online_request
+from repast.server.schemas import IGNORED_FIELDS_HEADER, OnlineRequest, parse_online_request
 
 
 class OnlineFeaturesEndpoint:
     """Feast's get-online-features JSON in, Feast's response JSON out (see the module docstring)."""
 
     def __init__(self, registry: Registry, online_store: OnlineReader, reads: StoreCalls, limits: RequestLimits,
-                 metrics: ServerMetrics, feature_log: ServedRowLogger) -> None:
+                 metrics: ServerMetrics, feature_log: ServedRowLogger, strict: bool = False) -> None:
         self.registry = registry
         self.online_store = online_store
         self.reads = reads
@@ -36,9 +36,10 @@ class OnlineFeaturesEndpoint:
         self.metrics = metrics
         self.feature_log = feature_log
         self.answers = OnlineJsonAnswers(registry)
+        self.strict = strict  # feature_server.strict_requests: refuse fields Feast's server would ignore
 
     def answer(self, body: bytes) -> bytes | Awaitable[bytes]:
-        req = parse_online_request(body)
+        req = parse_online_request(body, strict=self.strict)
         rows = req.rows
         self.limits.check_rows(rows)
         features: Any = req.features
@@ -51,15 +52,15 @@ class OnlineFeaturesEndpoint:
             self.limits.check_values(rows, len(features))
         args = (self.online_store, features, req.entities, req.full_feature_names)
         if not self.reads.inline:
-            return self._answered_on_a_thread(args, rows)
+            return self._answered_on_a_thread(args, rows, req.ignored)
         answer = self.reads.call_inline(self.answers.answer, *args)
         self.metrics.count_rows(rows)
-        return answer
+        return AnswerWithHeaders.of(answer, req.ignored) if req.ignored else answer
 
-    async def _answered_on_a_thread(self, args: tuple[Any, ...], rows: int) -> bytes:
+    async def _answered_on_a_thread(self, args: tuple[Any, ...], rows: int, ignored: tuple[str, ...]) -> bytes:
         answer = await self.reads.threaded(self.answers.answer, *args)
         self.metrics.count_rows(rows)
-        return answer
+        return AnswerWithHeaders.of(answer, ignored) if ignored else answer
 
     async def _served_and_logged(self, service: FeatureService, req: OnlineRequest) -> bytes:
         """A feature service whose served rows are logged: the log needs the response itself."""
@@ -67,4 +68,19 @@ class OnlineFeaturesEndpoint:
                                          req.entities, req.full_feature_names)
         self.metrics.count_rows(req.rows)
         self.feature_log.log(service, req.entities, response)  # queued, written off the request path
-        return online_response_json(response)
+        answer = online_response_json(response)
+        return AnswerWithHeaders.of(answer, req.ignored) if req.ignored else answer
+
+
+class AnswerWithHeaders(bytes):
+    """An answer (bytes, so every path sends it as it sends any answer) that also carries response
+    headers, which the protocol and the middleware add to the 200 they send: the request fields
+    Feast's server would ignore, named in X-Repast-Ignored-Fields."""
+
+    headers: list[tuple[bytes, bytes]]
+
+    @classmethod
+    def of(cls, answer: bytes, ignored: tuple[str, ...]) -> AnswerWithHeaders:
+        headed = cls(answer)
+        headed.headers = [(IGNORED_FIELDS_HEADER.encode(), ", ".join(ignored).encode())]
+        return headed

@@ -45,6 +45,7 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from repast.server.errors import JSON_HEADERS
 from repast.server.limits import HeaderBounds
 from repast.server.middleware import FastHandler, ServerMiddleware
+from repast.server.online_endpoint import AnswerWithHeaders
 
 
 class _HeadersTooLarge(Exception):
@@ -238,6 +239,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
                 self._await_answer(entry, answer)
                 return
             status, headers = 200, [*JSON_HEADERS, (b"content-length", b"%d" % len(answer))]
+            if isinstance(answer, AnswerWithHeaders):
+                headers += answer.headers
         except Exception as exc:
             status, headers, answer = entry.refusal(exc, "POST", self._fast_path)
         self._send_fast(entry, status, headers, answer)
@@ -256,6 +259,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         try:
             answer = await pending
             status, headers = 200, [*JSON_HEADERS, (b"content-length", b"%d" % len(answer))]
+            if isinstance(answer, AnswerWithHeaders):
+                headers += answer.headers
         except Exception as exc:
             status, headers, answer = entry.refusal(exc, "POST", self._fast_path)
         if self.transport.is_closing():

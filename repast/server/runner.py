@@ -22,12 +22,15 @@ log = logging.getLogger("repast.server")
 
 def serve(backends: Backends, host: str = "127.0.0.1", port: int = 6566, workers: int = 1,
           access_log: bool = True, key: str | None = None, cert: str | None = None,
-          config_path: str | Path | None = None) -> None:
+          config_path: str | Path | None = None, keep_alive_timeout: float | None = None,
+          registry_ttl_sec: float | None = None, feature_log: bool = True) -> None:
     """Serve one repo's `backends` (FeatureStore.backends) until interrupted. TLS when both `key`
     and `cert` (PEM files) are given.
 
     With several workers, each process opens its own from `config_path` (the repo directory or
     feature_store.yaml the backends were configured from; default: the repo directory).
+    `keep_alive_timeout`: seconds an idle connection stays open (uvicorn's default when None);
+    `registry_ttl_sec`: overrides registry.cache_ttl_seconds; `feature_log=False` logs no served rows.
     """
     for module in ("fastapi", "uvicorn", "prometheus_client"):
         require_module(module, "server")
@@ -43,15 +46,38 @@ def serve(backends: Backends, host: str = "127.0.0.1", port: int = 6566, workers
         log.warning("serving on %s without auth: anyone who can reach this address can read and write features; "
                     "configure feature_server.auth (docs/server.md, Auth and TLS) or put an authenticating "
                     "proxy in front", host)
+    feast_serve_settings(backends, registry_ttl_sec, feature_log)
     options = {"host": host, "port": port, "access_log": access_log, "ssl_keyfile": key,
                "ssl_certfile": cert, "log_level": "info", "timeout_graceful_shutdown": 5,
                **protocol_options(server_config.max_header_bytes)}
+    if keep_alive_timeout is not None:
+        options["timeout_keep_alive"] = keep_alive_timeout
     if workers == 1:
         from repast.server.app import create_app
 
         uvicorn.run(create_app(backends).entry, **options)
         return
     _serve_workers(config_path or backends.config.repo_path, workers, options)
+
+
+def feast_serve_settings(backends: Backends, registry_ttl_sec: float | None, feature_log: bool) -> None:
+    """`feast serve`'s --registry_ttl_sec and --no-feature-log, applied to the served backends (and,
+    through the environment, to the stores `--workers` processes open)."""
+    if registry_ttl_sec is not None:
+        if registry_ttl_sec < 0:
+            raise InputError(f"--registry_ttl_sec must not be negative, got {registry_ttl_sec}")
+        backends.registry.ttl = registry_ttl_sec
+        os.environ[ENV_REGISTRY_TTL] = str(registry_ttl_sec)
+    if not feature_log:
+        server = backends.config.feature_server
+        logging_off = server.feature_logging.model_copy(update={"enabled": False})
+        backends.config = backends.config.model_copy(
+            update={"feature_server": server.model_copy(update={"feature_logging": logging_off})})
+        os.environ[ENV_NO_FEATURE_LOG] = "1"
+
+
+ENV_REGISTRY_TTL = "REPAST_SERVE_REGISTRY_TTL"
+ENV_NO_FEATURE_LOG = "REPAST_SERVE_NO_FEATURE_LOG"
 
 
 def check_address(host: str, port: int) -> None:

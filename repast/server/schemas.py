@@ -1,29 +1,44 @@
 """Request bodies of the feature server (Feast's JSON shapes), parsed and checked at the edge.
 
 Bodies are parsed with orjson and validated with these pydantic models by the handlers
-themselves, so every refusal has the server's error shape (`{"error", "detail"}`), and the same
-models document the endpoints at /docs. Fields Feast clients send that have no effect here
-(`allow_registry_cache`, `transform_on_write`) are accepted; unknown fields are refused.
+themselves, so every refusal has the server's error shape, and the same models document the
+endpoints at /docs. Every field of Feast's documentation is answered as the table in
+repast/config/feast_surface.py says (fields with no effect here are accepted with one warning
+line). A field nobody documents is ignored, as Feast's server does (newer Feast clients send new
+ones): it is named in the parsed request's `ignored` fields (the X-Repast-Ignored-Fields header)
+and in one log line per field, or refused with 400 under `feature_server.strict_requests: true`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, TypeVar
 
 import orjson
 import pyarrow as pa
-from pydantic import BaseModel, ConfigDict, StrictBool, StrictStr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, PrivateAttr, StrictBool, StrictStr, ValidationError, model_validator
 
-from repast.server.errors import invalid_request, malformed_json
+from repast.config.feast_surface import NO_EFFECT, REFUSED, not_supported, parts, warn_no_effect
+from repast.server.errors import ApiError, invalid_request, malformed_json
 from repast.types.timestamps import UTC_US, as_utc
 
 Body = TypeVar("Body", bound="RequestBody")
 
 
+log = logging.getLogger("repast.server")
+IGNORED_FIELDS_HEADER = "x-repast-ignored-fields"
+
+
 class RequestBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
+    _ignored: tuple[str, ...] = PrivateAttr(default=())
+
+    @property
+    def ignored_fields(self) -> tuple[str, ...]:
+        """Fields of the body that no documentation names, ignored (see the module docstring)."""
+        return self._ignored
 
 
 def _columns_of_equal_length(columns: dict[str, list[Any]], field: str, what: str) -> None:
@@ -43,6 +58,7 @@ class GetOnlineFeaturesRequest(RequestBody):
     feature_service: StrictStr | None = None
     entities: dict[str, list[Any]]
     full_feature_names: StrictBool = False
+    include_feature_view_version_metadata: StrictBool = False  # Feast's; no effect here
 
     @model_validator(mode="after")
     def _check(self) -> GetOnlineFeaturesRequest:
@@ -81,9 +97,15 @@ class MaterializeRequest(RequestBody):
     start_ts: datetime
     end_ts: datetime
     feature_views: list[StrictStr] | None = None
+    # Feast's: true materializes rows that have no event time, stamped now. repast's views always
+    # have an event time column, so only false (the default) is accepted.
+    disable_event_timestamp: StrictBool = False
 
     @model_validator(mode="after")
     def _check(self) -> MaterializeRequest:
+        if self.disable_event_timestamp:
+            raise ValueError("not supported by repast: disable_event_timestamp: true; every repast feature view "
+                             "reads an event time column, so give start_ts and end_ts instead")
         if as_utc(self.start_ts) >= as_utc(self.end_ts):
             raise ValueError(f"start_ts ({self.start_ts.isoformat()}) must be before end_ts "
                              f"({self.end_ts.isoformat()})")
@@ -95,16 +117,19 @@ class MaterializeIncrementalRequest(RequestBody):
     feature_views: list[StrictStr] | None = None
 
 
-def parse_body(body: bytes, model: type[Body]) -> Body:
-    """orjson-parse and validate a request body; ApiError 400 (malformed) or 422 (wrong shape)."""
+def parse_body(body: bytes, model: type[Body], strict: bool = False, path: str = "") -> Body:
+    """orjson-parse and validate a request body; ApiError 400 (malformed) or 422 (wrong shape).
+    `strict`: refuse fields no documentation names instead of ignoring them (module docstring)."""
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as e:
         raise malformed_json(f"the request body is not valid JSON: {e}") from None
-    return _validated(data, model)
+    return _validated(data, model, strict, path or _PATHS.get(model, ""))
 
 
-_ONLINE_KEYS = frozenset({"features", "feature_service", "entities", "full_feature_names"})
+_ONLINE_KEYS = frozenset({"features", "feature_service", "entities", "full_feature_names",
+                          "include_feature_view_version_metadata"})
+_VERSION_METADATA = parts("request_field", "/get-online-features")["include_feature_view_version_metadata"]
 
 
 @dataclass(slots=True)
@@ -117,9 +142,10 @@ class OnlineRequest:
     entities: dict[str, list[Any]]
     full_feature_names: bool
     rows: int  # entity rows (every entity list has this length)
+    ignored: tuple[str, ...] = field(default=())  # fields ignored (module docstring)
 
 
-def parse_online_request(body: bytes) -> OnlineRequest:
+def parse_online_request(body: bytes, strict: bool = False) -> OnlineRequest:
     """parse_body for the hot endpoint: a well-formed body is checked by hand (a fraction of
     pydantic's cost per request), anything else goes through the model for its exact error."""
     try:
@@ -129,6 +155,10 @@ def parse_online_request(body: bytes) -> OnlineRequest:
     if type(data) is dict and data.keys() <= _ONLINE_KEYS:
         features, service = data.get("features"), data.get("feature_service")
         entities, full = data.get("entities"), data.get("full_feature_names", False)
+        if "include_feature_view_version_metadata" in data:  # Feast's remote online store sends it
+            if type(data["include_feature_view_version_metadata"]) is not bool:
+                return _slow_online_request(data, strict)
+            warn_no_effect(_VERSION_METADATA, log, "/get-online-features: ")
         if ((features is None) != (service is None) and type(full) is bool and type(entities) is dict and entities
                 and (service is None or type(service) is str)
                 and (features is None or (type(features) is list and set(map(type, features)) <= {str}))
@@ -136,18 +166,57 @@ def parse_online_request(body: bytes) -> OnlineRequest:
             lengths = set(map(len, entities.values()))
             if len(lengths) == 1 and 0 not in lengths:
                 return OnlineRequest(features, service, entities, full, lengths.pop())
-    req = _validated(data, GetOnlineFeaturesRequest)
+    return _slow_online_request(data, strict)
+
+
+def _slow_online_request(data: Any, strict: bool) -> OnlineRequest:
+    req = _validated(data, GetOnlineFeaturesRequest, strict, "/get-online-features")
     rows = len(next(iter(req.entities.values())))
-    return OnlineRequest(req.features, req.feature_service, req.entities, req.full_feature_names, rows)
+    return OnlineRequest(req.features, req.feature_service, req.entities, req.full_feature_names, rows,
+                         req.ignored_fields)
 
 
-def _validated(data: Any, model: type[Body]) -> Body:
+_PATHS: dict[type[RequestBody], str] = {GetOnlineFeaturesRequest: "/get-online-features", PushRequest: "/push",
+                                        WriteToOnlineStoreRequest: "/write-to-online-store",
+                                        MaterializeRequest: "/materialize",
+                                        MaterializeIncrementalRequest: "/materialize-incremental"}
+_logged_ignored: set[tuple[str, str]] = set()
+
+
+def _validated(data: Any, model: type[Body], strict: bool = False, path: str = "") -> Body:
     if not isinstance(data, dict):
         raise invalid_request(f"the request body must be a JSON object, got {type(data).__name__}")
+    data, ignored = _feast_fields(data, model, strict, path)
     try:
-        return model.model_validate(data)
+        req = model.model_validate(data)
     except ValidationError as e:
         raise invalid_request(describe_validation(e)) from None
+    req._ignored = ignored
+    return req
+
+
+def _feast_fields(data: dict[str, Any], model: type[RequestBody], strict: bool,
+                  path: str) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """`data` without the fields to ignore, and their names; Feast's fields as the table says."""
+    documented = parts("request_field", path) if path else {}
+    for name in data.keys() & documented.keys():
+        part = documented[name]
+        if part.support == REFUSED:
+            raise ApiError(400, "not_supported", f"{path}: {not_supported(part)}")
+        if part.support == NO_EFFECT:
+            warn_no_effect(part, log, f"{path}: ")
+    unknown = tuple(name for name in data if name not in model.model_fields)
+    if not unknown:
+        return data, ()
+    if strict:
+        raise ApiError(400, "unknown_field", f"{path or 'request'}: unknown field(s) {', '.join(unknown)} "
+                       "(feature_server.strict_requests is true; without it they are ignored)")
+    for name in unknown:
+        if (path, name) not in _logged_ignored:
+            _logged_ignored.add((path, name))
+            log.warning("%s: ignored request field '%s': repast does not know it (Feast's server ignores unknown "
+                        "fields too); feature_server.strict_requests: true refuses such requests", path, name)
+    return {k: v for k, v in data.items() if k not in unknown}, unknown
 
 
 def describe_validation(e: ValidationError) -> str:

@@ -1,7 +1,7 @@
 """"Try it": online values of a feature view or service for keys typed in a form, plus the matching
 Python (`get_online_features`) and curl snippets.
 
-Reads go through the FeatureStore exactly as a model's would (same statuses, same ttl rule).
+Reads run the online read a model's FeatureStore runs (same statuses, same ttl rule).
 Key text is converted to the entity's declared type; comma-separated values make several rows.
 """
 

@@ -385,7 +385,7 @@ def test_ping_answers(harness: Harness) -> None:
 def _sqlite_key_column(harness: Harness, view: str) -> tuple[str, int]:
     conn = sqlite3.connect(harness.store.path)  # type: ignore[attr-defined]
     with closing(conn):
-        info = conn.execute(f'PRAGMA table_info("{harness.project}__{view}")').fetchall()
+        info = conn.execute(f'PRAGMA table_info("{harness.project}_{view}")').fetchall()
     return next((row[2], row[5]) for row in info if row[1] == "_entity_key")
 
 

@@ -97,3 +97,44 @@ def test_saved_datasets_list_and_describe(repo: Path) -> None:
     described = json.loads(ok(repast("saved-datasets", "describe", "training_v1", cwd=repo)))
     assert (described["features"], described["row_count"]) == (["driver_hourly_stats:conv_rate"], 1)
     assert_user_error(repast("saved-datasets", "describe", "nope", cwd=repo), "saved dataset 'nope' is not registered")
+
+
+# ---- issue 21: Feast's command names and options ----------------------------------------------------
+
+def test_serve_takes_feasts_short_options(repo: Path) -> None:
+    # -h is the host (not help), -p the port, -t the type: gRPC is refused by name before anything listens.
+    assert_user_error(repast("serve", "-h", "127.0.0.1", "-p", "6599", "-w", "1", "-r", "5", "-m",
+                             "--keep-alive-timeout", "10", "-t", "grpc", cwd=repo),
+                      "not supported by repast", "grpc")
+
+
+@pytest.mark.parametrize("command", ["serve_offline", "serve_registry", "serve_transformations", "permissions"])
+def test_feasts_other_server_commands_are_known_and_refused_with_the_reason(repo: Path, command: str) -> None:
+    result = repast(command, "--port", "8815", cwd=repo)
+    assert result.returncode == 1, result.stderr
+    assert "not supported by repast" in result.stderr and command in result.stderr
+
+
+def test_serve_offline_says_it_is_not_supported_yet(repo: Path) -> None:
+    assert "not supported yet" in repast("serve_offline", cwd=repo).stderr
+
+
+def test_configuration_prints_the_configuration_in_use(repo: Path) -> None:
+    assert json.loads(ok(repast("configuration", cwd=repo)))["project"] == "repo"
+
+
+def test_chdir_runs_the_command_in_that_directory(repo: Path) -> None:
+    # A repo that builds its paths from os.curdir, as some Feast repos do, applied from its parent.
+    definitions = definitions_file(repo)
+    from_curdir = 'path=os.path.abspath(os.path.join(os.curdir, "data", "driver_stats.parquet"))'
+    text = definitions.read_text().replace('path="data/driver_stats.parquet"', from_curdir)
+    definitions.write_text("import os\n" + text)
+    ok(repast("-c", "repo", "apply", cwd=repo.parent))
+    dump = json.loads(ok(repast("-c", "repo", "registry-dump", cwd=repo.parent)))
+    assert str(repo / "data" / "driver_stats.parquet") in json.dumps(dump)
+
+
+def test_materialize_refuses_feasts_disable_event_timestamp_by_name(repo: Path) -> None:
+    ok(repast("apply", cwd=repo))
+    assert_user_error(repast("materialize", "2024-01-01", "2024-01-02", "--disable-event-timestamp", cwd=repo),
+                      "not supported by repast", "--disable-event-timestamp")

@@ -77,7 +77,7 @@ def start_run(repo: Path) -> subprocess.Popen[bytes]:
 
 def online_state(repo: Path) -> list[tuple[object, ...]]:
     with sqlite3.connect(repo / "online.db") as conn:
-        return conn.execute(f'SELECT * FROM "{repo.name}__stats" ORDER BY _entity_key').fetchall()
+        return conn.execute(f'SELECT * FROM "{repo.name}_stats" ORDER BY _entity_key').fetchall()
 
 
 def test_killed_materialization_rerun_matches_a_clean_run(tmp_path: Path) -> None:

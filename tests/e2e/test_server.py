@@ -305,8 +305,6 @@ BAD_REQUESTS: list[tuple[str, str, Any, int, str]] = [
     ("name-clash", "/get-online-features",
      {"features": FEATURES + ["driver_hourly_stats_fresh:conv_rate"], "entities": {"driver_id": [1001]}},
      400, "invalid_input"),
-    ("unknown-field", "/get-online-features", {"features": FEATURES, "entities": {"driver_id": [1]}, "x": 1},
-     422, "invalid_request"),
     ("push-unknown-source", "/push", {"push_source_name": "nope", "df": GOOD_ROW}, 404, "not_found"),
     ("push-to-batch-source", "/push", {"push_source_name": "driver_hourly_stats_source", "df": GOOD_ROW},
      404, "not_found"),

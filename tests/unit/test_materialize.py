@@ -44,7 +44,7 @@ def online_conv_rate(store: FeatureStore, view: str = VIEW) -> dict[int, float |
 
 def online_table(store: FeatureStore, view: str = VIEW) -> list[tuple[object, ...]]:
     with sqlite3.connect(store.repo_path / "data" / "online.db") as conn:
-        return conn.execute(f'SELECT * FROM "{store.project}__{view}" ORDER BY _entity_key').fetchall()
+        return conn.execute(f'SELECT * FROM "{store.project}_{view}" ORDER BY _entity_key').fetchall()
 
 
 def data_end(store: FeatureStore) -> datetime:
