@@ -126,3 +126,59 @@ DataSourceNoNameException = DefinitionError
 
 class VectorSearchUnsupported(InputError):
     """The configured online store cannot search vectors (it does not declare the capability)."""
+
+
+# ---- on the wire: the kind each error has in the feature server's JSON bodies, and back -----------
+# (repast.server.errors answers with these; the HTTP clients, repast.Client and the remote registry
+# and online store, raise the same classes from them, so a caller catches FeatureNotFound whether it
+# talks to the SDK or to a server.)
+
+# exception class -> (HTTP status, error kind). Checked in order: subclasses before bases.
+ERROR_TABLE: list[tuple[type[RepastError], int, str]] = [
+    (FeatureNotFound, 404, "not_found"),
+    (EntityKeyError, 400, "entity_key_error"),
+    (InputError, 400, "invalid_input"),
+    (DefinitionError, 400, "invalid_definition"),
+    (RegistryConflict, 409, "registry_conflict"),
+    (StoreUnavailable, 503, "store_unavailable"),
+    (ConfigError, 500, "config_error"),
+    (MissingExtra, 500, "missing_extra"),
+]
+
+# repast's class -> the name of Feast's exception for it (feast.errors), for Feast's error keys.
+# Checked in order: subclasses before bases. Anything else is Feast's base class, FeastError.
+FEAST_CLASSES: list[tuple[type[Exception], str]] = [
+    (FeatureViewNotFound, "FeatureViewNotFoundException"),
+    (EntityNotFound, "EntityNotFoundException"),
+    (FeatureServiceNotFound, "FeatureServiceNotFoundException"),
+    (DataSourceNotFound, "DataSourceNotFoundException"),
+    (ProjectNotFound, "ProjectNotFoundException"),
+    (SavedDatasetNotFound, "SavedDatasetNotFound"),
+    (FeatureNotFound, "FeastObjectNotFoundException"),
+]
+
+
+def exception_for(kind: str, detail: str, status: int) -> Exception:
+    """The exception a client raises for an error body: the server's class, by kind (repast's
+    body) or by Feast's exception name (Feast's body; `kind` is then that name)."""
+    for cls, _, table_kind in ERROR_TABLE:
+        if table_kind == kind:
+            return cls(detail)
+    for feast_cls, name in FEAST_CLASSES:
+        if name == kind:
+            return feast_cls(detail)
+    if status == 404:
+        return FeatureNotFound(detail)
+    if status in (400, 413, 422):
+        return InputError(f"{kind}: {detail}")
+    return ServerError(status, kind, detail)
+
+
+class ServerError(RepastError):
+    """The feature server refused a request for a reason with no SDK counterpart (auth, 500, ...)."""
+
+    def __init__(self, status: int, kind: str, detail: str) -> None:
+        super().__init__(f"HTTP {status} {kind}: {detail}")
+        self.status = status
+        self.kind = kind
+        self.detail = detail

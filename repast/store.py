@@ -142,7 +142,7 @@ class FeatureStore(FeastSurface):
     def _diff(self, desired: RepoContents, snapshot: Snapshot, partial: bool) -> list[Change]:
         """The definitions' diff with new view versions, plus on-demand functions to sign when a
         signing key is set."""
-        from repast.definitions.signing import unsigned_changes
+        from repast.registry.signing import unsigned_changes
 
         changes = version_changes(diff(desired, snapshot, partial), snapshot)
         return changes + unsigned_changes(desired, snapshot, changes, self.registry.signing_key)
@@ -212,8 +212,8 @@ class FeatureStore(FeastSurface):
         return changes, snapshot.version, before, after
 
     def _commit(self, changes: list[Change], version: int, before: RepoContents, after: RepoContents) -> None:
-        from repast.definitions.signing import sign_changes
         from repast.jobs.apply import commit
+        from repast.registry.signing import sign_changes
 
         changes = sign_changes(changes, self.registry.signing_key)
         online = writable(self.online_store, "create or drop online storage (apply)")

@@ -72,7 +72,7 @@ class ServerConnection:
         raise self._error(response)
 
     def _error(self, response: httpx.Response) -> Exception:
-        from repast.server.errors import exception_for
+        from repast.errors import exception_for
 
         try:
             body = response.json()

@@ -14,46 +14,10 @@ from __future__ import annotations
 import orjson
 
 from repast.errors import (
-    ConfigError,
-    DataSourceNotFound,
-    DefinitionError,
-    EntityKeyError,
-    EntityNotFound,
-    FeatureNotFound,
-    FeatureServiceNotFound,
-    FeatureViewNotFound,
-    InputError,
-    MissingExtra,
-    ProjectNotFound,
-    RegistryConflict,
+    ERROR_TABLE,
+    FEAST_CLASSES,
     RepastError,
-    SavedDatasetNotFound,
-    StoreUnavailable,
 )
-
-# exception class -> (HTTP status, error kind). Checked in order: subclasses before bases.
-ERROR_TABLE: list[tuple[type[RepastError], int, str]] = [
-    (FeatureNotFound, 404, "not_found"),
-    (EntityKeyError, 400, "entity_key_error"),
-    (InputError, 400, "invalid_input"),
-    (DefinitionError, 400, "invalid_definition"),
-    (RegistryConflict, 409, "registry_conflict"),
-    (StoreUnavailable, 503, "store_unavailable"),
-    (ConfigError, 500, "config_error"),
-    (MissingExtra, 500, "missing_extra"),
-]
-
-# repast's class -> the name of Feast's exception for it (feast.errors), for Feast's error keys.
-# Checked in order: subclasses before bases. Anything else is Feast's base class, FeastError.
-FEAST_CLASSES: list[tuple[type[Exception], str]] = [
-    (FeatureViewNotFound, "FeatureViewNotFoundException"),
-    (EntityNotFound, "EntityNotFoundException"),
-    (FeatureServiceNotFound, "FeatureServiceNotFoundException"),
-    (DataSourceNotFound, "DataSourceNotFoundException"),
-    (ProjectNotFound, "ProjectNotFoundException"),
-    (SavedDatasetNotFound, "SavedDatasetNotFound"),
-    (FeatureNotFound, "FeastObjectNotFoundException"),
-]
 
 JSON_HEADERS = [(b"content-type", b"application/json")]
 
@@ -109,27 +73,3 @@ def exception_body(exc: BaseException) -> tuple[int, bytes]:
     return status, error_body(kind, detail, feast_class(exc))
 
 
-def exception_for(kind: str, detail: str, status: int) -> Exception:
-    """The exception a client raises for an error body: the server's class, by kind (repast's
-    body) or by Feast's exception name (Feast's body; `kind` is then that name)."""
-    for cls, _, table_kind in ERROR_TABLE:
-        if table_kind == kind:
-            return cls(detail)
-    for feast_cls, name in FEAST_CLASSES:
-        if name == kind:
-            return feast_cls(detail)
-    if status == 404:
-        return FeatureNotFound(detail)
-    if status in (400, 413, 422):
-        return InputError(f"{kind}: {detail}")
-    return ServerError(status, kind, detail)
-
-
-class ServerError(RepastError):
-    """The feature server refused a request for a reason with no SDK counterpart (auth, 500, ...)."""
-
-    def __init__(self, status: int, kind: str, detail: str) -> None:
-        super().__init__(f"HTTP {status} {kind}: {detail}")
-        self.status = status
-        self.kind = kind
-        self.detail = detail

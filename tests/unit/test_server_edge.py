@@ -17,10 +17,12 @@ from repast.errors import (
     FeatureNotFound,
     InputError,
     RegistryConflict,
+    ServerError,
     StoreUnavailable,
+    exception_for,
 )
 from repast.server.auth import Access, TokenAuth, auth_from_config
-from repast.server.errors import ApiError, ServerError, exception_body, exception_for, status_and_kind
+from repast.server.errors import ApiError, exception_body, status_and_kind
 from repast.server.metrics import endpoint_label
 from repast.server.middleware import ServerMiddleware
 from repast.server.schemas import (
@@ -240,7 +242,7 @@ def test_every_latency_and_row_is_in_the_scrape(sample_repo: Any) -> None:
     from repast.server.metrics import ServerMetrics
     from repast.store import FeatureStore
 
-    metrics = ServerMetrics(FeatureStore(sample_repo))
+    metrics = ServerMetrics(FeatureStore(sample_repo).registry)
     for seconds in (0.0001, 0.003, 0.003, 30.0, 100.0):
         metrics.observe("/get-online-features", 200, seconds)
         metrics.count_rows(2)
