@@ -138,7 +138,7 @@ def test_locked_registry_is_a_clear_error_and_changes_nothing(sample_repo: Path,
     lock = sqlite3.connect(sample_repo / "data" / "registry.db", isolation_level=None)
     lock.execute("BEGIN IMMEDIATE")  # what another process's apply holds while it writes
     try:
-        with pytest.raises(StoreUnavailable, match="locked.*nothing was applied"):
+        with pytest.raises(StoreUnavailable, match=r"locked.*nothing was applied"):
             store.apply_repo()
     finally:
         lock.execute("ROLLBACK")

@@ -252,7 +252,7 @@ def test_unknown_feature_fails(offline: OfflineHarness) -> None:  # noqa: F811
 def test_same_output_name_from_two_views_fails_without_full_names(offline: OfflineHarness) -> None:  # noqa: F811
     fv = driver_view(offline, [(1, 10, 10, 1.0)])
     other = driver_view(offline, [(1, 10, 10, 1.0)], name="driver_stats_2")
-    with pytest.raises(InputError, match="'value'.*full_feature_names"):
+    with pytest.raises(InputError, match=r"'value'.*full_feature_names"):
         offline.retrieve([fv, other], entities([(1, 20)]), ["driver_stats:value", "driver_stats_2:value"])
 
 

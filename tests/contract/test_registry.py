@@ -376,7 +376,7 @@ def test_an_unreachable_registry_database_is_a_one_line_store_unavailable() -> N
     from repast.errors import StoreUnavailable
     from repast.registry.sql import SQLRegistryStore
 
-    with pytest.raises(StoreUnavailable, match="registry database .* cannot be used: ") as info:
+    with pytest.raises(StoreUnavailable, match=r"registry database .* cannot be used: ") as info:
         SQLRegistryStore.for_url("postgresql+psycopg://postgres@127.0.0.1:1/test").read("p")
     assert "\n" not in str(info.value)
 

@@ -112,7 +112,7 @@ def test_a_wrong_credential_is_an_error_naming_the_bucket_and_the_setting(
 
 def test_a_missing_bucket_in_the_registry_path_is_an_error_naming_it(tmp_path: Path, s3_server: ObjectServer) -> None:
     (tmp_path / "feature_store.yaml").write_text("project: p\nregistry: s3://no-such-bucket-here/registry.json\n")
-    with pytest.raises(ObjectStoreError, match="bucket 'no-such-bucket-here', from registry.path"):
+    with pytest.raises(ObjectStoreError, match=r"bucket 'no-such-bucket-here', from registry\.path"):
         FeatureStore(repo_path=tmp_path).list_feature_views()
 
 

@@ -173,7 +173,7 @@ def test_offline_reads_of_a_frozen_s3_source_fail_within_the_object_storage_time
                 _signal(server, signal.SIGSTOP)
                 entity = table.select(["driver_id", "event_timestamp"]).slice(0, 3).to_pandas()
                 start = time.monotonic()
-                with pytest.raises(ObjectStoreUnavailable, match="object_storage.read_timeout_seconds") as raised:
+                with pytest.raises(ObjectStoreUnavailable, match=r"object_storage\.read_timeout_seconds") as raised:
                     store.get_historical_features(entity, ["driver_hourly_stats:conv_rate"]).to_df()
                 took = time.monotonic() - start
             print(f"training data from a frozen S3 source failed after {took:.1f} s")

@@ -132,7 +132,7 @@ def test_remote_registry_is_read_only(served: tuple[FeatureStore, str], tmp_path
     client = client_store(served[1], tmp_path, online=False)
     with pytest.raises(ConfigError, match="read-only"):
         registry_backend(client).apply("sample", [], 1, "me")
-    with pytest.raises(ConfigError, match="registry_type 'remote' .* is read-only: it cannot apply"):
+    with pytest.raises(ConfigError, match=r"registry_type 'remote' .* is read-only: it cannot apply"):
         client.apply([Entity(name="rider", join_keys=["rider_id"])])
 
 

@@ -118,7 +118,7 @@ def test_top_level_token_auth_configures_the_server(tmp_path: Path) -> None:
 
 def test_feast_auth_types_repast_lacks_are_named(tmp_path: Path) -> None:
     path = write_yaml(tmp_path, "project: p\nauth:\n  type: oidc\n")
-    with pytest.raises(ConfigError, match="auth.type 'oidc' is not supported"):
+    with pytest.raises(ConfigError, match=r"auth\.type 'oidc' is not supported"):
         load_config(path)
 
 
@@ -168,7 +168,7 @@ def test_wrong_type_names_file_and_key(tmp_path: Path) -> None:
 
 def test_negative_cache_ttl_is_rejected(tmp_path: Path) -> None:
     path = write_yaml(tmp_path, "project: p\nregistry: {path: r.db, cache_ttl_seconds: -1}\n")
-    with pytest.raises(ConfigError, match="registry.cache_ttl_seconds"):
+    with pytest.raises(ConfigError, match=r"registry\.cache_ttl_seconds"):
         load_config(path)
 
 

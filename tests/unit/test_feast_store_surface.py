@@ -88,7 +88,7 @@ def test_a_project_without_a_project_object_is_still_listed(store: FeatureStore)
 
 
 def test_a_project_object_that_disagrees_with_feature_store_yaml_is_refused(store: FeatureStore) -> None:
-    with pytest.raises(DefinitionError, match="Project 'other' does not match feature_store.yaml's project"):
+    with pytest.raises(DefinitionError, match=r"Project 'other' does not match feature_store\.yaml's project"):
         store.apply([Project(name="other")])
 
 
@@ -164,7 +164,7 @@ def test_without_validation_a_pushed_row_without_event_time_is_skipped(store: Fe
 
 def test_with_validation_a_pushed_row_without_event_time_is_refused_before_writing(store: FeatureStore) -> None:
     _validated_fresh_view(store)
-    with pytest.raises(InputError, match="enable_validation.*1 row\\(s\\) have no 'event_timestamp'"):
+    with pytest.raises(InputError, match=r"enable_validation.*1 row\(s\) have no 'event_timestamp'"):
         store.push("driver_stats_push_source", _push_frame(None))
     values = store.get_online_features(["driver_hourly_stats_fresh:conv_rate"], {"driver_id": [1001, 1002]})
     assert values.to_dict()["conv_rate"] == [None, None]
@@ -180,5 +180,5 @@ def test_with_validation_materialize_refuses_a_source_column_that_cannot_hold_th
     index = table.schema.get_field_index("avg_daily_trips")
     pq.write_table(table.set_column(index, "avg_daily_trips", table.column(index).cast(pa.float64())), path)
     end = datetime.now(UTC)
-    with pytest.raises(InputError, match="column 'avg_daily_trips' .* is double, which does not hold Int64"):
+    with pytest.raises(InputError, match=r"column 'avg_daily_trips' .* is double, which does not hold Int64"):
         store.materialize(end - timedelta(days=30), end, ["driver_hourly_stats_fresh"])

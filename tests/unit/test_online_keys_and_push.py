@@ -49,7 +49,7 @@ def test_an_integer_declared_key_column_with_non_integers_is_an_input_error() ->
     batch = pa.table({"driver_id": ["7", "x"], "trips": [1, 2],
                       "event_timestamp": pa.array([NOW, NOW], pa.timestamp("us", tz="UTC"))})
     assert integer_key(view)
-    with pytest.raises(InputError, match="'stats'.*'driver_id' is declared an integer"):
+    with pytest.raises(InputError, match=r"'stats'.*'driver_id' is declared an integer"):
         write_rows(view, batch, integer_keys=True)
 
 

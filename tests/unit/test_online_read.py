@@ -68,7 +68,7 @@ def test_a_key_of_the_wrong_type_is_an_entity_key_error(store: FeatureStore) -> 
     source = store.get_feature_view("driver_hourly_stats").source
     store.apply([typed, FeatureView(name="typed", entities=[typed], source=source,
                                     schema=[Field(name="conv_rate", dtype=Float32)])])
-    with pytest.raises(EntityKeyError, match="driver_id.*Int64"):
+    with pytest.raises(EntityKeyError, match=r"driver_id.*Int64"):
         store.get_online_features(["typed:conv_rate"], {"driver_id": ["1001"]})
     with pytest.raises(EntityKeyError, match="driver_id"):
         store.get_online_features(FEATURES, {"driver_id": [1001.5]})
@@ -90,7 +90,7 @@ def test_missing_request_data_is_an_input_error(store: FeatureStore) -> None:
 
 @pytest.mark.parametrize("bad", [["x"], [True], [1.5], [b"1"]])
 def test_request_data_of_the_wrong_type_is_an_input_error(store: FeatureStore, bad: list[object]) -> None:
-    with pytest.raises(InputError, match="request data 'val_to_add' .*must be Int64"):
+    with pytest.raises(InputError, match=r"request data 'val_to_add' .*must be Int64"):
         store.get_online_features(store.get_feature_service("driver_activity_v1"),
                                   {"driver_id": [1001], "val_to_add": bad, "val_to_add_2": [1]})
 

@@ -92,8 +92,8 @@ def test_feastignore_is_honoured_too(repo: Path) -> None:
 def test_two_files_defining_the_same_name_differently_are_rejected_naming_both(repo: Path) -> None:
     write(repo, "a.py", ENTITY)
     write(repo, "b.py", 'other = Entity(name="driver", join_keys=["driver_key"])\n')
-    with pytest.raises(DefinitionError, match="Entity name 'driver' is defined twice with different definitions: "
-                                              "in a.py and in b.py"):
+    with pytest.raises(DefinitionError, match=r"Entity name 'driver' is defined twice with different definitions: "
+                                              r"in a\.py and in b\.py"):
         load_repo(repo)
 
 
@@ -139,7 +139,7 @@ def test_definition_error_while_importing_names_the_line(repo: Path) -> None:
 
 def test_validation_errors_from_plan_name_the_file_the_view_is_in(repo: Path) -> None:
     write(repo, "defs.py", ENTITY + SOURCE + VIEW.replace("conv_rate", "conversion"))
-    with pytest.raises(DefinitionError, match="^defs.py: FeatureView 'stats': schema field 'conversion'"):
+    with pytest.raises(DefinitionError, match=r"^defs\.py: FeatureView 'stats': schema field 'conversion'"):
         FeatureStore(repo_path=repo).plan_repo()
 
 

@@ -136,7 +136,7 @@ def test_source_file_that_does_not_exist_is_named(engine: OfflineEngine) -> None
 
 def test_source_the_engine_cannot_read_is_rejected(engine: OfflineEngine) -> None:
     fv = view(source=PostgreSQLSource(name="pg", table="stats", timestamp_field="event_timestamp"))
-    with pytest.raises(DefinitionError, match="FeatureView 'stats': source: .*cannot be read by the duckdb"):
+    with pytest.raises(DefinitionError, match=r"FeatureView 'stats': source: .*cannot be read by the duckdb"):
         validate(contents_of(driver, fv), engine)
 
 
