@@ -18,7 +18,7 @@ import orjson
 _CONN = sqlite3.connect(os.environ["FLOOR_APP_DB"], isolation_level=None, check_same_thread=False)
 _CURSOR = _CONN.cursor()
 _SQL = ("SELECT _event_ts, " + ", ".join(f'"f{i}"' for i in range(int(os.environ.get("FLOOR_APP_FEATURES", "10"))))
-        + ' FROM "bench__bench" WHERE _entity_key = ?')
+        + ' FROM "bench_bench" WHERE _entity_key = ?')
 
 
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
