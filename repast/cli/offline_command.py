@@ -24,7 +24,8 @@ def serve_offline(host: str = typer.Option("127.0.0.1", "--host", "-h", help="Ad
     Clients authenticate with the feature server's tokens (feature_server.auth): a read token for
     retrieval, a write token for write_to_offline_store. See docs/remote.md.
     """
-    from repast.server.offline_flight import OfflineServerLimits, serve_offline as run
+    from repast.server.offline_flight import OfflineServerLimits
+    from repast.server.offline_flight import serve_offline as run
 
     limits = OfflineServerLimits(max_upload_bytes=max_upload_mb * 1024 * 1024,
                                  max_concurrent_requests=max_concurrent, batch_rows=batch_rows)

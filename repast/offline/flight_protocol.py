@@ -46,8 +46,9 @@ def decode_command(raw: bytes) -> dict[str, Any]:
         command = orjson.loads(raw)
     except orjson.JSONDecodeError:
         raise InputError("offline server: the request command is not JSON") from None
-    if not isinstance(command, dict) or command.get("op") not in READ_OPS | WRITE_OPS:
-        raise InputError(f"offline server: unknown operation {command.get('op') if isinstance(command, dict) else ''!r}")
+    op = command.get("op") if isinstance(command, dict) else None
+    if op not in READ_OPS | WRITE_OPS:
+        raise InputError(f"offline server: unknown operation {op!r}")
     return command
 
 

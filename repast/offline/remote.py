@@ -11,10 +11,10 @@ batch, so the server never runs a client's code. Errors are the classes the loca
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import pyarrow as pa
 from pydantic import Field, SecretStr
@@ -79,7 +79,8 @@ class RemoteOfflineEngine(OfflineEngine):
         headers = [(b"authorization", f"Bearer {token}".encode())] if token else []
         return flight.FlightCallOptions(headers=headers, timeout=self.config.timeout_seconds)
 
-    def stream(self, command: bytes, upload: pa.Table | None = None) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+    def stream(self, command: bytes,
+               upload: pa.Table | None = None) -> tuple[pa.Schema, Generator[pa.RecordBatch, None, None]]:
         """Send `command` (and `upload`'s rows); the answer's schema, and its batches as they arrive. The
         call ends (and the server stops its work) when the caller stops iterating or drops the iterator."""
         import pyarrow.flight as flight
@@ -101,7 +102,7 @@ class RemoteOfflineEngine(OfflineEngine):
         return schema, self._batches(writer, reader, where)
 
     @staticmethod
-    def _batches(writer: Any, reader: Any, where: str) -> Iterator[pa.RecordBatch]:
+    def _batches(writer: Any, reader: Any, where: str) -> Generator[pa.RecordBatch, None, None]:
         with _errors_as_repast(where), writer:
             while True:
                 try:
@@ -137,7 +138,8 @@ class RemoteOfflineEngine(OfflineEngine):
         _, answer = self.stream(wire.encode_command("check_historical", **arguments),
                                 upload.schema.empty_table() if upload is not None else None)
         answer.close()
-        return RemoteRetrievalJob(self, wire.encode_command("historical", **arguments), upload, request,
+        command = wire.encode_command("historical", **arguments)
+        return RemoteRetrievalJob(lambda: self.stream(command, upload), str(self.repo_config.repo_path), request,
                                   full_feature_names)
 
     def read_latest(self, view: FeatureView, start: datetime, end: datetime,

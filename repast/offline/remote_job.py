@@ -8,7 +8,7 @@ views run here on each batch, then the columns are named and ordered as the loca
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
@@ -17,23 +17,23 @@ from repast.offline.base import RetrievalJob
 
 if TYPE_CHECKING:
     from repast.definitions.feature_refs import FeatureRequest
-    from repast.offline.remote import RemoteOfflineEngine
+
+# Runs the join on the server: the answer's schema, and its batches as they arrive.
+Answer = Callable[[], tuple[pa.Schema, Iterator[pa.RecordBatch]]]
 
 
 class RemoteRetrievalJob(RetrievalJob):
-    def __init__(self, engine: RemoteOfflineEngine, command: bytes, upload: pa.Table | None,
-                 request: FeatureRequest, full_feature_names: bool) -> None:
-        self.engine = engine
-        self.command = command
-        self.upload = upload
+    def __init__(self, answer: Answer, repo_path: str, request: FeatureRequest, full_feature_names: bool) -> None:
+        self.answer = answer
+        self._repo_path = repo_path
         self.request = request
         self.full_feature_names = full_feature_names
 
     def repo_path(self) -> str | None:
-        return str(self.engine.repo_config.repo_path)
+        return self._repo_path
 
     def _stream(self) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
-        schema, batches = self.engine.stream(self.command, self.upload)
+        schema, batches = self.answer()
         internal = {vr.output_name(f, True) for vr in self.request.views for f in vr.read_features}
         entity_columns = [n for n in schema.names if n not in internal]
         return schema, (self._finish(b, entity_columns) for b in batches)

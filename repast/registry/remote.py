@@ -107,8 +107,8 @@ class RemoteRegistryStore(RegistryStore):
 
     def __init__(self, config: RegistryConfig, repo_config: RepoSettings) -> None:
         token = config.token.get_secret_value() if config.token else None
-        self.connection = ServerConnection(server_url(config.path), token, config.read_timeout_seconds, what="remote registry",
-                                           connect_timeout=config.connect_timeout_seconds)
+        self.connection = ServerConnection(server_url(config.path), token, config.read_timeout_seconds,
+                                           what="remote registry", connect_timeout=config.connect_timeout_seconds)
         self._lock = threading.Lock()
         self._cached: dict[str, tuple[str, Snapshot]] = {}  # project -> (ETag, snapshot)
 
