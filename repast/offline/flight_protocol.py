@@ -49,7 +49,8 @@ def decode_command(raw: bytes) -> dict[str, Any]:
     op = command.get("op") if isinstance(command, dict) else None
     if op not in READ_OPS | WRITE_OPS:
         raise InputError(f"offline server: unknown operation {op!r}")
-    return command
+    checked: dict[str, Any] = command
+    return checked
 
 
 def view_to_wire(view: FeatureView) -> dict[str, Any]:
