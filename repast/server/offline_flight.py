@@ -186,6 +186,23 @@ def serve_offline(backends: Backends, host: str = "127.0.0.1", port: int = wire.
         except OSError as e:
             raise ConfigError(f"serve-offline: cannot read the TLS files: {e}") from None
     location = f"{'grpc+tls' if tls else 'grpc+tcp'}://{host}:{port}"
-    server = OfflineFlightServer(backends, location, limits, tls)
+    _check_can_listen(host, port)  # gRPC reports a taken port with log lines of its own on stderr
+    try:
+        server = OfflineFlightServer(backends, location, limits, tls)
+    except (OSError, pa.ArrowException) as e:  # the port is taken, the address is not this host's
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ConfigError(f"serve-offline: cannot listen on {host}:{port}: {first}") from None
     print(f"repast offline server (Arrow Flight) listening on {location}", flush=True)
     server.serve()
+
+
+def _check_can_listen(host: str, port: int) -> None:
+    import socket
+
+    from repast.errors import ConfigError
+
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.bind((host, port))
+    except OSError as e:
+        raise ConfigError(f"serve-offline: cannot listen on {host}:{port}: {e.strerror or e}") from None
