@@ -213,3 +213,22 @@ def test_registry_path_host_port_is_the_feature_servers_http_url() -> None:
 
     assert server_url("repast-feature-server:6566") == "http://repast-feature-server:6566"
     assert server_url("https://features.example") == "https://features.example"
+
+
+def test_an_engine_outage_on_the_server_is_store_unavailable_on_the_client(tmp_path: Path) -> None:
+    from repast import Entity, FeatureView, Field, PostgreSQLSource
+    from repast.jobs.backends import Backends
+    from repast.types import Float32
+
+    down = f"postgresql://postgres@127.0.0.1:{_free_port()}/test"  # nothing listens there
+    backends = Backends(parse_config({"project": "t", "registry": str(tmp_path / "registry.db"),
+                                      "offline_store": {"type": "postgres", "url": down}}, "server", tmp_path))
+    driver = Entity(name="driver", join_keys=["driver_id"])
+    view = FeatureView(name="stats", entities=[driver], schema=[Field(name="rate", dtype=Float32)],
+                       source=PostgreSQLSource(name="stats", table="stats", timestamp_field="ts"))
+    view.resolve_entities({"driver": driver})
+    with ThreadFlightServer(backends) as server:
+        client = FeatureStore(config=parse_config({"project": "t", "registry": str(tmp_path / "registry.db"),
+                                                   "offline_store": server.client_config()}, "client", tmp_path))
+        with pytest.raises(StoreUnavailable, match="postgres offline store: cannot connect"):
+            client.backends.offline_engine.source_schema(view.batch_source)
