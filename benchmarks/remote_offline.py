@@ -67,6 +67,9 @@ def timed_run(mode: str, output: str, workdir: Path, port: int) -> dict[str, flo
         contents.feature_views[view.name] = view  # type: ignore[attr-defined]
         contents.entities[view.entity_objects[0].name] = view.entity_objects[0]  # type: ignore[attr-defined]
     features = [f"driver_stats:f{i}" for i in range(FEATURES)] + [f"merchant_stats:g{i}" for i in range(FEATURES)]
+    before_flight = current_rss_mb()
+    import pyarrow.flight  # noqa: F401 - the Flight/gRPC library: a one-time cost, counted in the baseline
+    flight_mb = current_rss_mb() - before_flight
     baseline_mb = current_rss_mb()  # imports, the entity frame: what the process held before the retrieval
     start = time.perf_counter()
     request = resolve_features(contents, features, False)
@@ -75,14 +78,15 @@ def timed_run(mode: str, output: str, workdir: Path, port: int) -> dict[str, flo
     if output == "parquet":
         job.to_parquet(str(out))
         rows = pq.read_metadata(out).num_rows
-        arrow_mb = 0.0
+        arrow_mb = pq.read_table(out).nbytes / 1e6
     else:
         df = job.to_df()
         rows = len(df)
-        arrow_mb = job.to_arrow().nbytes / 1e6 if mode == "local" else 0.0
+        arrow_mb = 0.0
     seconds = time.perf_counter() - start
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"seconds": seconds, "peak_mb": peak_mb, "growth_mb": peak_mb - baseline_mb, "rows": rows,
+    return {"seconds": seconds, "peak_mb": peak_mb, "growth_mb": peak_mb - baseline_mb, "flight_mb": flight_mb,
+            "rows": rows,
             "arrow_mb": arrow_mb}
 
 
@@ -114,6 +118,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=int, default=1)
     parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--outputs", default="parquet,df", help="Comma-separated: parquet, df.")
+    parser.add_argument("--modes", default="local,remote", help="Comma-separated: local, remote.")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
@@ -123,14 +129,15 @@ def main() -> None:
         try:
             wait_for(port)
             print(f"W1 x{args.scale}: {1_500_000 * args.scale:,} view rows, {100_000 * args.scale:,} entity rows")
-            for output in ("parquet", "df"):
-                for mode in ("local", "remote"):
+            for output in args.outputs.split(","):
+                for mode in args.modes.split(","):
                     runs = [run_child(mode, output, workdir, port) for _ in range(args.repeat)]
                     best = min(runs, key=lambda r: r["seconds"])
                     size = f", result {best['arrow_mb']:.0f} MB as Arrow" if best["arrow_mb"] else ""
                     print(f"  {mode:6} to_{output:7}: {best['seconds']:.2f} s (best of {args.repeat}), client "
                           f"peak RSS {max(r['peak_mb'] for r in runs):.0f} MB (+{max(r['growth_mb'] for r in runs):.0f}"
-                          f" MB over the process before the retrieval), {int(best['rows']):,} rows{size}", flush=True)
+                          f" MB over the process before the retrieval; pyarrow.flight's import {best['flight_mb']:.0f} MB), "
+                          f"{int(best['rows']):,} rows{size}", flush=True)
         finally:
             server.terminate()
             server.wait(timeout=30)
