@@ -136,7 +136,7 @@ def main() -> None:
                     size = f", result {best['arrow_mb']:.0f} MB as Arrow" if best["arrow_mb"] else ""
                     print(f"  {mode:6} to_{output:7}: {best['seconds']:.2f} s (best of {args.repeat}), client "
                           f"peak RSS {max(r['peak_mb'] for r in runs):.0f} MB (+{max(r['growth_mb'] for r in runs):.0f}"
-                          f" MB over the process before the retrieval; pyarrow.flight's import {best['flight_mb']:.0f} MB), "
+                          f" MB over the process before the retrieval; flight import {best['flight_mb']:.0f} MB), "
                           f"{int(best['rows']):,} rows{size}", flush=True)
         finally:
             server.terminate()
