@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import pyarrow as pa
 from pydantic import Field, SecretStr
 
-from repast.errors import ConfigError, StoreUnavailable
+from repast.errors import ConfigError, InputError, StoreUnavailable
 from repast.offline import flight_protocol as wire
 from repast.offline.base import EntityInput, OfflineEngine, RetrievalJob, SpineRange
 from repast.offline.point_in_time import check_entity
@@ -130,6 +130,9 @@ class RemoteOfflineEngine(OfflineEngine):
                              end=wire.time_to_wire(entity.end))
         elif isinstance(entity, str):
             arguments.update(entity="sql", sql=entity)
+        elif not isinstance(entity, pa.Table):  # a Spark DataFrame lives in this process: it cannot be sent
+            raise InputError(f"offline_store type 'remote' takes entity_df as a pandas DataFrame, a pyarrow "
+                             f"Table or an SQL query the server runs, got {type(entity).__name__}")
         else:
             check_entity(entity.schema, request)  # the local SDK's errors, before anything is sent
             arguments.update(entity="table")
