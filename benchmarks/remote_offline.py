@@ -5,8 +5,9 @@ In the same run, each a fresh process so its peak RSS is its own: the DuckDB eng
 client of `repast serve-offline` (a server process over the same files), each writing the result to
 Parquet (`to_parquet`: the remote client streams it batch by batch) and to pandas (`to_df`). Prints
 total time and the client's peak RSS during the retrieval (VmHWM, reset when it starts: imports and
-the entity frame included) and its growth over the RSS before the retrieval started, per run, and the result's Arrow size. The server process stays up across
-runs (as a deployed one does), so its caches are warm; each local run starts cold.
+the entity frame included) and its growth over the RSS before the retrieval started, per run, and the
+result's Arrow size. The server process stays up across runs (as a deployed one does), so its caches
+are warm; each local run starts cold.
 
     python benchmarks/remote_offline.py [--scale 1] [--repeat 2]
 """
