@@ -78,17 +78,16 @@ def timed_run(mode: str, output: str, workdir: Path, port: int) -> dict[str, flo
     out = workdir / f"result-{mode}.parquet"
     if output == "parquet":
         job.to_parquet(str(out))
+    else:
+        rows = len(job.to_df())
+    seconds = time.perf_counter() - start
+    peak_mb = proc_status_mb("VmHWM")  # before the result is read back below
+    arrow_mb = 0.0
+    if output == "parquet":
         rows = pq.read_metadata(out).num_rows
         arrow_mb = pq.read_table(out).nbytes / 1e6
-    else:
-        df = job.to_df()
-        rows = len(df)
-        arrow_mb = 0.0
-    seconds = time.perf_counter() - start
-    peak_mb = proc_status_mb("VmHWM")
     return {"seconds": seconds, "peak_mb": peak_mb, "growth_mb": peak_mb - baseline_mb, "flight_mb": flight_mb,
-            "rows": rows,
-            "arrow_mb": arrow_mb}
+            "rows": rows, "arrow_mb": arrow_mb}
 
 
 def current_rss_mb() -> float:
