@@ -12,8 +12,11 @@ from repast.server.offline_flight import OfflineFlightServer, OfflineServerLimit
 class ThreadFlightServer:
     """The offline server over `backends`, serving in a background thread until closed."""
 
-    def __init__(self, backends: Backends, limits: OfflineServerLimits | None = None) -> None:
-        self.server = OfflineFlightServer(backends, "grpc+tcp://127.0.0.1:0", limits)
+    def __init__(self, backends: Backends, limits: OfflineServerLimits | None = None,
+                 tls: tuple[bytes, bytes] | None = None) -> None:
+        """`tls`: (certificate, key) as PEM; the server then listens on grpc+tls."""
+        location = f"grpc+{'tls' if tls else 'tcp'}://127.0.0.1:0"
+        self.server = OfflineFlightServer(backends, location, limits, [tls] if tls else None)
         self.port = int(self.server.port)
         self.thread = threading.Thread(target=self.server.serve, daemon=True)
         self.thread.start()

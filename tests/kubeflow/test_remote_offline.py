@@ -232,3 +232,15 @@ def test_an_engine_outage_on_the_server_is_store_unavailable_on_the_client(tmp_p
                                                    "offline_store": server.client_config()}, "client", tmp_path))
         with pytest.raises(StoreUnavailable, match="postgres offline store: cannot connect"):
             client.backends.offline_engine.source_schema(view.batch_source)
+
+
+def test_tls_client_with_the_servers_certificate_gets_the_local_result(server_store: FeatureStore, servers: Any,
+                                                                       tmp_path: Path) -> None:
+    from tests.e2e.test_server_auth import _self_signed
+
+    key, cert = _self_signed(tmp_path)
+    with ThreadFlightServer(server_store.backends, tls=(cert.read_bytes(), key.read_bytes())) as secure:
+        notebook = notebook_store((servers[0], secure), tmp_path, scheme="grpc+tls", cert=str(cert))
+        entities = entity_frame()
+        pd.testing.assert_frame_equal(notebook.get_historical_features(entities, FEATURES).to_df(),
+                                      server_store.get_historical_features(entities, FEATURES).to_df())
