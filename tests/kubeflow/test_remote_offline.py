@@ -244,3 +244,41 @@ def test_tls_client_with_the_servers_certificate_gets_the_local_result(server_st
         entities = entity_frame()
         pd.testing.assert_frame_equal(notebook.get_historical_features(entities, FEATURES).to_df(),
                                       server_store.get_historical_features(entities, FEATURES).to_df())
+
+
+HOLD_AND_DIE = """
+import os, sys
+import pyarrow as pa, pyarrow.flight as flight
+client = flight.FlightClient(sys.argv[1])
+options = flight.FlightCallOptions(headers=[(b"authorization", b"Bearer w-token")])
+writer, _ = client.do_exchange(flight.FlightDescriptor.for_command(sys.argv[2].encode()), options)
+writer.begin(pa.schema([("a", pa.int64())]))
+writer.write_batch(pa.record_batch([pa.array([1])], names=["a"]))
+print("holding", flush=True)
+sys.stdin.readline()
+os._exit(0)  # gone mid-upload, without closing anything
+"""
+
+
+def test_a_client_that_disconnects_mid_upload_frees_its_slot(server_store: FeatureStore, servers: Any,
+                                                             tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    with ThreadFlightServer(server_store.backends, OfflineServerLimits(max_concurrent_requests=1)) as one:
+        notebook = notebook_store((servers[0], one), tmp_path)
+        command = wire.encode_command("write_rows", source={"type": "file", "name": "held", "path": str(tmp_path / "h"),
+                                                            "timestamp_field": "event_timestamp"})
+        holder = subprocess.Popen([sys.executable, "-c", HOLD_AND_DIE, f"grpc+tcp://127.0.0.1:{one.port}",
+                                   command.decode()], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
+        holder.communicate("exit\n", timeout=30)
+        deadline = time.monotonic() + 20
+        while True:  # the server notices the closed connection, ends the call and frees the slot
+            try:
+                notebook.get_historical_features(entity_frame(), FEATURES).to_arrow()
+                break
+            except StoreUnavailable as e:
+                assert "is busy" in str(e)
+                assert time.monotonic() < deadline, "the slot of the disconnected client was never freed"
+                time.sleep(0.1)
