@@ -69,8 +69,19 @@ class RemoteOfflineEngine(OfflineEngine):
                         kwargs["tls_root_certs"] = f.read()
                 except OSError as e:
                     raise ConfigError(f"offline_store.cert '{self.config.cert}' cannot be read: {e}") from None
+            self._check_reachable()
             self._client = flight.FlightClient(self.location, **kwargs)
         return self._client
+
+    def _check_reachable(self) -> None:
+        """Fail within connect_timeout_seconds when nothing answers (gRPC itself waits for the call's timeout)."""
+        import socket
+
+        try:
+            socket.create_connection((self.config.host, self.config.port), self.config.connect_timeout_seconds).close()
+        except OSError as e:
+            raise StoreUnavailable(f"offline server {self.location} cannot be reached within "
+                                   f"{self.config.connect_timeout_seconds:g} s: {e}") from None
 
     def _options(self) -> flight.FlightCallOptions:
         import pyarrow.flight as flight

@@ -12,6 +12,7 @@ batch written fails and the call ends. Every failure reaches the client as `[rep
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,7 +21,8 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.flight as flight
 
-from repast.errors import InputError, RepastError
+from repast.errors import InputError, RepastError, StoreUnavailable
+from repast.log_limit import FailureLog
 from repast.offline import flight_protocol as wire
 from repast.offline.base import SpineRange
 from repast.server.auth import Access, auth_from_config
@@ -29,6 +31,8 @@ from repast.server.errors import ApiError
 if TYPE_CHECKING:
     from repast.jobs.backends import Backends
     from repast.offline.base import OfflineEngine
+
+failures = FailureLog(logging.getLogger("repast.offline_server"))
 
 
 @dataclass(frozen=True)
@@ -87,8 +91,11 @@ class OfflineFlightServer(flight.FlightServerBase):  # type: ignore[misc]
         except flight.FlightError:
             raise
         except RepastError as e:
+            if isinstance(e, StoreUnavailable):  # an outage: the operator's business too
+                failures.report(type(e).__name__, f"offline server: {e}")
             raise flight.FlightServerError(wire.error_message(e)) from None
-        except Exception as e:  # an engine's driver error: one line, never a traceback on the client
+        except Exception as e:  # a bug or an unmapped driver error: one line to the client, the traceback here
+            failures.report(type(e).__name__, f"offline server: {type(e).__name__}: {e}", exc_info=e)
             raise flight.FlightServerError(wire.error_message(e)) from None
 
     def _authorize(self, context: Any, op: str) -> None:
