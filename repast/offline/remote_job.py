@@ -55,8 +55,9 @@ class RemoteRetrievalJob(RetrievalJob):
                                                                for o in self.request.output_names]
         return _one_batch(pa.Table.from_arrays(columns, names=names))
 
-    def to_batches(self) -> Iterator[pa.RecordBatch]:
-        """The result's record batches as the server sends them; stop iterating to cancel the query."""
+    def to_batches(self, batch_rows: int = 65_536) -> Iterator[pa.RecordBatch]:
+        """The result's record batches as the server sends them (in the server's --batch-rows, whatever
+        `batch_rows` says); stop iterating to end the call."""
         return self._stream()[1]
 
     def to_record_batch_reader(self) -> pa.RecordBatchReader:

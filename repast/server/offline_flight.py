@@ -139,8 +139,12 @@ class OfflineFlightServer(flight.FlightServerBase):  # type: ignore[misc]
         if command["op"] == "check_historical":
             writer.begin(pa.schema([]))
             return
-        table = job.to_arrow()
-        self._send(writer, table.schema, iter(table.to_batches(self.limits.batch_rows)), context)
+        batches = job.to_batches(self.limits.batch_rows)  # held one at a time where the engine can stream
+        first = next(batches, None)
+        if first is None:  # no rows: the answer still has the result's columns
+            self._send(writer, job.to_arrow().schema, iter(()), context)
+            return
+        self._send(writer, first.schema, _chain(first, batches), context)
 
     def _upload(self, reader: Any) -> pa.Table:
         """The client's rows, refused as soon as they pass the upload bound."""
