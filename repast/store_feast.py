@@ -174,8 +174,12 @@ class FeastSurface:
               key=tls_key_path or None, cert=tls_cert_path or None, keep_alive_timeout=keep_alive_timeout,
               registry_ttl_sec=registry_ttl_sec, feature_log=not no_feature_log)
 
-    def serve_offline(self, host: str = "127.0.0.1", port: int = 8815, **kwargs: Any) -> None:
-        refuse_method("serve_offline")
+    def serve_offline(self, host: str = "127.0.0.1", port: int = 8815, tls_key_path: str = "",
+                      tls_cert_path: str = "", **kwargs: Any) -> None:
+        """Serve this repo's offline store over Arrow Flight until interrupted (`repast serve-offline`)."""
+        from repast.server.offline_flight import serve_offline
+
+        serve_offline(self.backends, host=host, port=port, key=tls_key_path or None, cert=tls_cert_path or None)
 
     def serve_registry(self, port: int = 6570, **kwargs: Any) -> None:
         refuse_method("serve_registry")

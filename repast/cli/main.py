@@ -351,6 +351,12 @@ from repast.cli.ui_command import ui as _ui  # noqa: E402  (command modules regi
 
 app.command("ui")(_ui)
 
+from repast.cli.offline_command import serve_offline as _serve_offline  # noqa: E402
+
+app.command("serve-offline")(_serve_offline)
+app.command("serve_offline", help="Feast's name for serve-offline: the offline server over Arrow Flight.")(
+    _serve_offline)
+
 from repast.cli.gc_command import gc as _gc  # noqa: E402
 
 app.command("gc")(_gc)

@@ -51,9 +51,8 @@ FEAST_SURFACE: list[Part] = [
             "apply plan teardown registry-dump materialize materialize-incremental serve ui init version "
             "entities data-sources feature-views on-demand-feature-views feature-services projects "
             "saved-datasets delete validate configuration"),
-    Part("command", "", "serve_offline", REFUSED,
-         "not supported yet: repast's offline server (Arrow Flight) is being built; until then run "
-         "retrieval in the SDK against the same offline store"),
+    Part("command", "", "serve_offline", SUPPORTED,
+         "repast's offline server (Arrow Flight, repast's own protocol: see docs/remote.md)"),
     Part("command", "", "serve_registry", REFUSED,
          "repast has no registry server of its own: `repast serve` answers GET /registry (read-only), "
          "and a shared registry is a SQL database or object storage every client opens"),
@@ -116,8 +115,8 @@ FEAST_SURFACE: list[Part] = [
             "delete_feature_view delete_feature_service get_historical_features get_online_features "
             "materialize materialize_incremental push write_to_online_store write_to_offline_store "
             "create_saved_dataset retrieve_online_documents retrieve_online_documents_v2 serve serve_ui"),
-    Part("method", "FeatureStore", "serve_offline", REFUSED,
-         "not supported yet: repast's offline server (Arrow Flight) is being built"),
+    Part("method", "FeatureStore", "serve_offline", SUPPORTED,
+         "repast's offline server (Arrow Flight, repast's own protocol: see docs/remote.md)"),
     Part("method", "FeatureStore", "serve_registry", REFUSED,
          "repast has no registry server of its own; `repast serve` answers GET /registry"),
     Part("method", "FeatureStore", "serve_transformations", REFUSED, "it feeds Feast's Go feature server; " + _GO),

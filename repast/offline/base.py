@@ -26,6 +26,11 @@ class RetrievalJob(ABC):
     @abstractmethod
     def to_arrow(self) -> pa.Table: ...
 
+    def to_batches(self, batch_rows: int = 65_536) -> Iterator[pa.RecordBatch]:
+        """The rows as record batches; a job that can read its result lazily holds one batch at a time
+        (by default the whole result is read, then split)."""
+        yield from self.to_arrow().to_batches(batch_rows)
+
     def to_df(self) -> pd.DataFrame:
         frame: pd.DataFrame = self.to_arrow().to_pandas()
         return frame

@@ -230,6 +230,9 @@ class DuckDBOfflineEngine(SQLOfflineEngine):
     def read_arrow(self, conn: Any, sql: str) -> pa.Table:
         return conn.sql(sql).to_arrow_table()
 
+    def read_batches(self, conn: Any, sql: str, batch_rows: int) -> Iterator[pa.RecordBatch]:
+        yield from conn.sql(sql).to_arrow_reader(batch_rows)
+
     def stream_arrow(self, sql: str, batch_size: int,
                      deferred: dict[str, Callable[[], Any]]) -> Iterator[pa.RecordBatch]:
         con = self.connect()  # held by the generator until the last batch is read

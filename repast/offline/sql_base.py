@@ -21,7 +21,7 @@ from __future__ import annotations
 import threading
 from abc import abstractmethod
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -98,6 +98,11 @@ class SQLOfflineEngine(OfflineEngine):
     @abstractmethod
     def read_arrow(self, conn: Any, sql: str) -> pa.Table:
         """The result of `sql` as an Arrow table."""
+
+    def read_batches(self, conn: Any, sql: str, batch_rows: int) -> Iterator[pa.RecordBatch]:
+        """The result of `sql` in this session as record batches; by default read whole, then split
+        (an engine that can read a result lazily in its session overrides this)."""
+        yield from self.read_arrow(conn, sql).to_batches(batch_rows)
 
     @abstractmethod
     def stream_arrow(self, sql: str, batch_size: int,
@@ -242,6 +247,24 @@ class SQLRetrievalJob(RetrievalJob):
         return str(self.engine.repo_config.repo_path)
 
     def to_arrow(self) -> pa.Table:
+        with self._joined() as (conn, entity, ts, sql):
+            features = self.engine.read_arrow(conn, sql)
+        return assemble(entity, ts, features, self.request, self.full_feature_names)
+
+    def to_batches(self, batch_rows: int = 65_536) -> Iterator[pa.RecordBatch]:
+        """The rows in entity order, a batch at a time as the engine reads them (`read_batches`)."""
+        with self._joined() as (conn, entity, ts, sql):
+            offset = 0
+            for batch in self.engine.read_batches(conn, sql, batch_rows):
+                part = entity.slice(offset, batch.num_rows)
+                offset += batch.num_rows
+                yield from assemble(part, ts, pa.Table.from_batches([batch]), self.request,
+                                    self.full_feature_names).to_batches()
+
+    @contextmanager
+    def _joined(self) -> Iterator[tuple[Any, pa.Table, str, str]]:
+        """A session with the key frame loaded: (connection, entity rows, their timestamp column,
+        the join's SQL)."""
         engine = self.engine
         engine.take_deferred()
         sql = engine.point_in_time_sql(self.request)
@@ -251,8 +274,7 @@ class SQLRetrievalJob(RetrievalJob):
             entity = self.entity if isinstance(self.entity, pa.Table) else engine.read_arrow(conn, self.entity)
             ts = check_entity(entity.schema, self.request)
             engine.load_keys(conn, key_frame(entity, ts, self.request))
-            features = engine.read_arrow(conn, sql)
-        return assemble(entity, ts, features, self.request, self.full_feature_names)
+            yield conn, entity, ts, sql
 
 
 SQLOfflineEngine.job_class = SQLRetrievalJob

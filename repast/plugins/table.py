@@ -31,6 +31,7 @@ PLUGINS: dict[str, dict[str, str]] = {
         "dask": "repast.offline.duckdb:DuckDBOfflineEngine",  # Feast's other embedded engine: same files, same joins
         "postgres": "repast.offline.postgres:PostgresOfflineEngine",
         "spark": "repast.offline.spark:SparkOfflineEngine",
+        "remote": "repast.offline.remote:RemoteOfflineEngine",  # a client of `repast serve-offline`
     },
     ONLINE: {
         "sqlite": "repast.online.sqlite:SqliteOnlineStore",

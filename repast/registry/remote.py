@@ -107,8 +107,8 @@ class RemoteRegistryStore(RegistryStore):
 
     def __init__(self, config: RegistryConfig, repo_config: RepoSettings) -> None:
         token = config.token.get_secret_value() if config.token else None
-        self.connection = ServerConnection(config.path, token, config.read_timeout_seconds, what="remote registry",
-                                           connect_timeout=config.connect_timeout_seconds)
+        self.connection = ServerConnection(server_url(config.path), token, config.read_timeout_seconds,
+                                           what="remote registry", connect_timeout=config.connect_timeout_seconds)
         self._lock = threading.Lock()
         self._cached: dict[str, tuple[str, Snapshot]] = {}  # project -> (ETag, snapshot)
 
@@ -170,6 +170,15 @@ class RemoteRegistryStore(RegistryStore):
 
     def delete_project(self, project: str) -> None:
         raise write_refused(self, "tear down the project")
+
+
+def server_url(path: str) -> str:
+    """The feature server's URL: Feast's `host:port` (no scheme, as Feast's operator writes it) means
+    http://host:port; anything else is kept (and checked by ServerConnection)."""
+    host, sep, port = path.rpartition(":")
+    if "://" not in path and sep and host and "/" not in host and port.isdigit():
+        return f"http://{path}"
+    return path
 
 
 def _snapshot_from_json(body: Any, url: str) -> Snapshot:

@@ -177,6 +177,32 @@ class SparkHarness(OfflineHarness):
         return f"SELECT * FROM parquet.`{path}`"
 
 
+class RemoteHarness(DuckDBHarness):
+    """The remote engine, a client of a real offline server (in a thread) whose engine is DuckDB over
+    the same files: the suites' answers must equal the local engine's."""
+
+    kind = "remote"
+
+    def __init__(self, root: Path) -> None:
+        from repast.config.repo_config import parse_config
+        from repast.jobs.backends import Backends
+        from repast.offline.remote import RemoteOfflineConfig, RemoteOfflineEngine
+        from tests.offline_server import ThreadFlightServer
+
+        self.root = root
+        server_config = parse_config({"project": "t", "registry": str(root / "registry.db"),
+                                      "offline_store": {"type": "duckdb"}}, "server feature_store.yaml", root)
+        self.backends = Backends(server_config)
+        self.server = ThreadFlightServer(self.backends)
+        config = RepoConfig.model_construct(project="t", repo_path=root)
+        self.engine = RemoteOfflineEngine(RemoteOfflineConfig(**self.server.client_config()), config)
+
+    def cleanup(self) -> None:
+        self.engine.close()
+        self.server.close()
+        self.backends.close()
+
+
 def _spark_harness(request: pytest.FixtureRequest, tmp_path: Path) -> OfflineHarness:
     request.getfixturevalue("spark_session")
     return SparkHarness(tmp_path)
@@ -185,6 +211,7 @@ def _spark_harness(request: pytest.FixtureRequest, tmp_path: Path) -> OfflineHar
 # variant -> its harness: a new engine in the plugin table needs a line here (test_plugin_harnesses).
 OFFLINE_HARNESSES: dict[str, Callable[[pytest.FixtureRequest, Path], OfflineHarness]] = {
     "duckdb": lambda request, tmp_path: DuckDBHarness(tmp_path),
+    "remote": lambda request, tmp_path: RemoteHarness(tmp_path),
     "spark": _spark_harness,
     "duckdb-s3": lambda request, tmp_path: ObjectStorageHarness(tmp_path, "s3", request.getfixturevalue("s3_server")),
     "duckdb-gcs": lambda request, tmp_path: ObjectStorageHarness(tmp_path, "gs", request.getfixturevalue("gcs_server")),

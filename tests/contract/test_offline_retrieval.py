@@ -74,6 +74,14 @@ def test_every_entity_row_is_kept_in_order_with_its_columns(offline: OfflineHarn
     assert result.column("value").to_pylist() == [2.0, None, 1.0, 2.0, None]
 
 
+def test_batches_hold_the_rows_of_to_arrow_in_entity_order(offline: OfflineHarness) -> None:  # noqa: F811
+    fv = driver_view(offline, [(1, 0, 0, 1.0), (2, 0, 0, 2.0)])
+    entity = entities([(2, 5), (9, 5), (1, 5), (2, 5), (None, 5)])
+    job = offline.retrieve([fv], entity, ["driver_stats:value"])
+    batches = list(job.to_batches(2))
+    assert pa.Table.from_batches(batches).equals(job.to_arrow())
+
+
 def test_ttl_window_includes_both_ends(offline: OfflineHarness) -> None:  # noqa: F811
     fv = driver_view(offline, [(1, 10, 10, 1.0)], ttl=timedelta(minutes=5))
     assert values(offline, fv, entities([(1, 10), (1, 15), (1, 15.001)])) == [1.0, 1.0, None]

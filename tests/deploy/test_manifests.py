@@ -295,3 +295,41 @@ def test_the_dashboard_menu_link_opens_the_ui_prefix() -> None:
     link = json.loads((DEPLOY / "overlays" / "kubeflow" / "dashboard-menu-link.json").read_text())
     assert link["type"] == "item" and link["link"] == UI_PREFIX
     assert link["text"] and link["icon"].startswith("icons:")
+
+
+OFFLINE_SERVER = "repast-offline-server"
+
+
+def test_kubeflow_offline_server_serves_flight_with_the_full_config_and_a_probe() -> None:
+    docs = render("kubeflow")
+    spec = pod_spec(docs, "Deployment", OFFLINE_SERVER)
+    (container,) = spec["containers"]
+    assert container["command"] == ["repast", "--repo", MOUNTED_CONFIG_PATH, "serve-offline"]
+    assert {"name": "flight", "containerPort": 8815} in container["ports"]
+    assert container["readinessProbe"]["tcpSocket"] == {"port": "flight"}
+    assert container["livenessProbe"]["tcpSocket"] == {"port": "flight"}
+    assert spec["securityContext"]["runAsNonRoot"] is True
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    mount = next(m for m in container["volumeMounts"] if m["mountPath"] == MOUNT_DIR)
+    assert volumes[mount["name"]]["secret"]["secretName"] == CONFIG_SECRET
+    assert config_vars(secret_config(docs, CONFIG_SECRET)) <= {e["name"] for e in container["env"]}
+    service = one(docs, "Service", OFFLINE_SERVER)
+    assert service["spec"]["selector"] == {"app.kubernetes.io/name": OFFLINE_SERVER}
+    assert service["spec"]["ports"][0]["targetPort"] == "flight"
+
+
+def test_kubeflow_remote_client_poddefault_mounts_an_all_remote_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    docs = render("kubeflow")
+    spec = one(docs, "PodDefault", "repast-remote-client")["spec"]
+    (volume,) = spec["volumes"]
+    text = secret_config(docs, volume["secret"]["secretName"])
+    config = parse_config(yaml.safe_load(text), "all-remote client config", Path("/"))
+    assert config.registry_config.registry_type == "remote"
+    assert config.offline_store.type == "remote" and config.online_store.type == "remote"
+    offline = one(docs, "Service", OFFLINE_SERVER)
+    assert (config.offline_store.host, config.offline_store.port) == (offline["metadata"]["name"],
+                                                                      offline["spec"]["ports"][0]["port"])
+    server = one(docs, "Service", SERVER)
+    assert config.registry_config.path == f"{SERVER}:{server['spec']['ports'][0]['port']}"  # Feast's shape
+    assert not config_vars(text) and "postgresql" not in text
+    assert spec["volumeMounts"][0]["mountPath"] == MOUNT_DIR

@@ -108,15 +108,16 @@ def test_serve_takes_feasts_short_options(repo: Path) -> None:
                       "not supported by repast", "grpc")
 
 
-@pytest.mark.parametrize("command", ["serve_offline", "serve_registry", "serve_transformations", "permissions"])
+@pytest.mark.parametrize("command", ["serve_registry", "serve_transformations", "permissions"])
 def test_feasts_other_server_commands_are_known_and_refused_with_the_reason(repo: Path, command: str) -> None:
     result = repast(command, "--port", "8815", cwd=repo)
     assert result.returncode == 1, result.stderr
     assert "not supported by repast" in result.stderr and command in result.stderr
 
 
-def test_serve_offline_says_it_is_not_supported_yet(repo: Path) -> None:
-    assert "not supported yet" in repast("serve_offline", cwd=repo).stderr
+def test_serve_offline_is_feasts_name_for_serve_offline(repo: Path) -> None:
+    result = repast("serve_offline", "--help", cwd=repo)
+    assert result.returncode == 0 and "Arrow Flight" in result.stdout
 
 
 def test_configuration_prints_the_configuration_in_use(repo: Path) -> None:

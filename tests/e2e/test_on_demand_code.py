@@ -197,7 +197,7 @@ def _sdk_calls() -> dict[str, object]:
         "close": lambda s: s.close(),
         "get_online_features_async": lambda s: _run(s.get_online_features_async(plain, {"driver_id": [1001]})),
         "push_async": lambda s: _run(s.push_async("driver_stats_push_source", pd.DataFrame(_row()))),
-        "serve_offline": lambda s: s.serve_offline(), "serve_registry": lambda s: s.serve_registry(),
+        "serve_registry": lambda s: s.serve_registry(),
         "serve_transformations": lambda s: s.serve_transformations(),
     }
 
@@ -212,7 +212,7 @@ def _run(result: object) -> object:
 
 # Not called: properties building a backend, and the blocking servers (tests/ui cover the UI's app;
 # test_server_start_does_not_run_stored_code the feature server's start).
-NOT_CALLED = {"offline_engine", "online_store", "serve_ui", "serve"}
+NOT_CALLED = {"offline_engine", "online_store", "serve_ui", "serve", "serve_offline"}
 
 
 def test_every_sdk_method_is_walked() -> None:
@@ -255,12 +255,13 @@ CLI_COMMANDS = [
     ["materialize", "2020-01-01T00:00:00", "2030-01-01T00:00:00"], ["materialize-incremental", "2030-01-01T00:00:00"],
     ["delete", "driver_activity_v1"], ["configuration"], ["gc"], ["apply"], ["teardown", "--yes"],
     # Feast's commands repast refuses with the reason (exit 1): nothing to run, nothing read.
-    ["serve_offline"], ["serve_registry"], ["serve_transformations"], ["permissions"], ["stream-feature-views"],
+    ["serve_registry"], ["serve_transformations"], ["permissions"], ["stream-feature-views"],
     ["demo-notebooks"],
 ]
-# Not run here: `init` (makes another repo), `serve` (test_server_start_does_not_run_stored_code), `ui`
+# Not run here: `init` (makes another repo), `serve` (test_server_start_does_not_run_stored_code), the
+# offline server (a blocking server: tests/e2e/test_serve_offline.py starts it), `ui`
 # (tests/ui run its app over a registry holding a function that cannot be unpickled).
-CLI_NOT_RUN = {"init", "serve", "ui"}
+CLI_NOT_RUN = {"init", "serve", "ui", "serve-offline", "serve_offline"}
 
 
 def test_every_cli_command_is_walked() -> None:

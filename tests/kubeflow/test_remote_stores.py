@@ -138,7 +138,7 @@ def test_remote_registry_is_read_only(served: tuple[FeatureStore, str], tmp_path
 
 def test_remote_registry_path_must_be_an_http_url(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="must be an http:// or https:// URL"):
-        client_store("repast-feature-server:6566", tmp_path, online=False)
+        client_store("ftp://repast-feature-server:6566", tmp_path, online=False)
 
 
 def test_unreachable_server_is_store_unavailable(tmp_path: Path) -> None:
