@@ -72,8 +72,13 @@ class SqliteOnlineConfig(BackendConfig):
     vector_len: int | None = None
 
 
+def raw_table_name(project: str, view: str) -> str:
+    """The view's table, named as Feast names it: `<project>_<view>`."""
+    return f"{project}_{view}"
+
+
 def table_name(project: str, view: str) -> str:
-    return quote_ident(f"{project}_{view}")
+    return quote_ident(raw_table_name(project, view))
 
 
 def _migrate_table_names(conn: sqlite3.Connection) -> None:
@@ -86,7 +91,12 @@ def _migrate_table_names(conn: sqlite3.Connection) -> None:
     conn.execute("BEGIN IMMEDIATE")
     try:
         for project, view in legacy:
-            conn.execute(f"ALTER TABLE {quote_ident(f'{project}__{view}')} RENAME TO {table_name(project, view)}")
+            old = f"{project}__{view}"
+            # Vector search's change-logging triggers are named after the table: dropped with the old
+            # name (they log under it), made again under the new one by the next search.
+            for suffix in ("ins", "upd"):
+                conn.execute(f"DROP TRIGGER IF EXISTS {quote_ident(f'{old}__vec_{suffix}')}")
+            conn.execute(f"ALTER TABLE {quote_ident(old)} RENAME TO {table_name(project, view)}")
         conn.execute("COMMIT")
     except sqlite3.Error:
         conn.execute("ROLLBACK")

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from repast.errors import InputError, StoreUnavailable
+from repast.online.sqlite import raw_table_name
 from repast.sql_quoting import quote_ident
 from repast.vector.base import Filters, VectorSearch
 from repast.vector.metric import Metric
@@ -100,7 +101,7 @@ class SqliteVectorSearch(VectorSearch):
         data_version (a commit by any other connection) and the connection's own total_changes are
         all as they were then."""
         conn = self.store._conn()
-        raw = f"{project}__{view.name}"
+        raw = raw_table_name(project, view.name)
         key = (project, view.name, field.name)
         seen: dict[tuple[str, str, str], tuple[sqlite3.Connection, tuple[int, ...]]] | None = \
             getattr(self._seen, "states", None)
@@ -238,7 +239,8 @@ class SqliteVectorSearch(VectorSearch):
         if texts:
             cols = ", ".join(["_entity_key", *(quote_ident(t) for t in texts)])
             try:
-                cursor = self.store._conn().execute(f"SELECT {cols} FROM {quote_ident(f'{project}__{view.name}')}")
+                table = quote_ident(raw_table_name(project, view.name))
+                cursor = self.store._conn().execute(f"SELECT {cols} FROM {table}")
                 while rows := cursor.fetchmany(_LOAD_CHUNK):
                     index.matrix.set_texts([str(r[0]) for r in rows], [" ".join(t for t in r[1:] if t) for r in rows])
             except sqlite3.Error as e:
@@ -254,7 +256,8 @@ class SqliteVectorSearch(VectorSearch):
         values = [int(v) if isinstance(v, bool) else v for v in filters.values()]
         conn = self.store._conn()
         try:
-            keys = conn.execute(f"SELECT _entity_key FROM {quote_ident(f'{project}__{view.name}')} WHERE {where}",
+            table = quote_ident(raw_table_name(project, view.name))
+            keys = conn.execute(f"SELECT _entity_key FROM {table} WHERE {where}",
                                 values).fetchall()
         except sqlite3.Error as e:
             raise StoreUnavailable(f"SQLite online store '{self.store.path}': {e}") from None
