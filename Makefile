@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed-test-$(SUM)
 DEMO_MAX_MB ?= 400
 DEMO_SIZE_VENV ?= $(or $(TMPDIR),/tmp)/repast-demo-size-venv
 
-.PHONY: demo demo-size test lint typecheck unit bench docs clean
+.PHONY: demo demo-size test lint typecheck unit bench docs docs-build clean
 
 $(DEMO_STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,6 +44,15 @@ demo-size:
 	    echo "Error: the demo installs $$size MB, over $(DEMO_MAX_MB) MB: put the new dependency in an extra the demo does not install"; \
 	    exit 1; fi
 
+# The API reference (repast and repast.types, from their docstrings) with pdoc; any pdoc warning fails
+# the build. tests/docs/test_api_reference.py runs docs-build and checks references resolve.
+DOCS_DIR ?= build/docs
+docs: $(STAMP) docs-build
+
+docs-build:
+	$(BIN)/python -W error -m pdoc -o $(DOCS_DIR) repast '!repast\.(?!types$$).*'
+	@echo "API reference: $(DOCS_DIR)/index.html"
+
 lint: $(STAMP)
 	$(BIN)/ruff check repast tests benchmarks
 
@@ -57,4 +66,4 @@ bench: $(STAMP)
 	for b in historical materialize online_read serve; do $(BIN)/python benchmarks/$$b.py || exit 1; done
 
 clean:
-	rm -rf $(VENV) demo_repo .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) demo_repo build/docs .pytest_cache .mypy_cache .ruff_cache

@@ -84,6 +84,7 @@ class FeastSurface:
         return [p for p in projects if matches_tags(p, tags)]
 
     def get_project(self, name: str | None = None, allow_registry_cache: bool = False) -> Project:
+        """Project `name` (default: this store's); ProjectNotFound when nothing is registered for it."""
         project = self._project(name or self.project)
         if project is None:
             raise ProjectNotFound(f"project '{name}' has nothing registered in this registry")
@@ -108,15 +109,18 @@ class FeastSurface:
 
     def list_all_feature_views(self, allow_cache: bool = False,
                                tags: dict[str, str] | None = None) -> list[FeatureView | OnDemandFeatureView]:
+        """Feature views and on-demand feature views, with every tag in `tags` when given."""
         contents = self.registry.contents()
         views: list[Any] = [*contents.feature_views.values(), *contents.on_demand_feature_views.values()]
         return [v for v in views if matches_tags(v, tags)]
 
     def list_label_views(self, allow_cache: bool = False, tags: dict[str, str] | None = None) -> list[LabelView]:
+        """Registered label views, with every tag in `tags` when given."""
         return [v for v in self.registry.contents().feature_views.values()
                 if isinstance(v, LabelView) and matches_tags(v, tags)]
 
     def get_label_view(self, name: str, allow_registry_cache: bool = True) -> LabelView:
+        """The registered label view `name`; FeatureViewNotFound when there is none or it is a feature view."""
         view = self.registry.contents().get("feature_view", name)
         if not isinstance(view, LabelView):
             raise FeatureViewNotFound(f"'{name}' is a feature view, not a label view")
@@ -154,6 +158,7 @@ class FeastSurface:
         return self.get_saved_dataset(name)
 
     def get_saved_dataset(self, name: str, allow_registry_cache: bool = False) -> SavedDataset:
+        """The saved dataset `name` (read its rows with `to_df()`); SavedDatasetNotFound when there is none."""
         datasets = self.registry.refresh().saved_datasets
         if name not in datasets:
             raise SavedDatasetNotFound(f"saved dataset '{name}' is not registered; registered: {sorted(datasets)}")
@@ -162,6 +167,7 @@ class FeastSurface:
         return dataset
 
     def list_saved_datasets(self, allow_cache: bool = False, tags: dict[str, str] | None = None) -> list[SavedDataset]:
+        """Registered saved datasets, with every tag in `tags` when given."""
         return [d for d in self.registry.contents().saved_datasets.values() if matches_tags(d, tags)]
 
     # ---- servers (Feast's `serve*` methods; repast/config/feast_surface.py says what each does) ----
@@ -183,18 +189,23 @@ class FeastSurface:
               registry_ttl_sec=registry_ttl_sec, feature_log=not no_feature_log)
 
     def serve_offline(self, host: str = "127.0.0.1", port: int = 8815, **kwargs: Any) -> None:
+        """Not supported: raises an error saying why (repast has no Arrow Flight offline server yet)."""
         refuse_method("serve_offline")
 
     def serve_registry(self, port: int = 6570, **kwargs: Any) -> None:
+        """Not supported: raises an error saying why (`repast serve` answers `GET /registry`)."""
         refuse_method("serve_registry")
 
     def serve_transformations(self, port: int = 6569, **kwargs: Any) -> None:
+        """Not supported: raises an error saying why (it serves Feast's Go feature server)."""
         refuse_method("serve_transformations")
 
     def get_online_features_async(self, *args: Any, **kwargs: Any) -> None:
+        """Not supported yet: raises an error saying so (use `get_online_features`)."""
         refuse_method("get_online_features_async")
 
     def push_async(self, *args: Any, **kwargs: Any) -> None:
+        """Not supported yet: raises an error saying so (use `push`)."""
         refuse_method("push_async")
 
 
