@@ -350,7 +350,7 @@ class FeatureStore(FeastSurface):
         write_to_offline_store(self.registry, self.offline_engine, feature_view_name, df, allow_registry_cache)
 
     # ---- web UI (repast/ui/) ----------------------------------------------------------------
-    def serve_ui(self, host: str = "127.0.0.1", port: int = 8888, get_registry_dump: Any = None,
+    def serve_ui(self, host: str = "127.0.0.1", port: int = 6567, get_registry_dump: Any = None,
                  registry_ttl_sec: float | None = None, root_path: str = "", tls_key_path: str = "",
                  tls_cert_path: str = "", server_url: str = "http://localhost:6566") -> None:
         """Serve the read-only web UI for this store's registry until interrupted (Feast's

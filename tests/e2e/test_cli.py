@@ -164,7 +164,7 @@ def test_history_lists_each_apply_with_who_and_what(applied_repo: Path) -> None:
 
 def test_commands_run_against_another_directory_with_repo(applied_repo: Path, tmp_path: Path) -> None:
     assert "driver_hourly_stats" in ok(repast("--repo", str(applied_repo), "feature-views", "list", cwd=tmp_path))
-    assert "No changes" in ok(repast("-r", str(applied_repo), "plan", cwd=tmp_path))
+    assert "No changes" in ok(repast("--repo", str(applied_repo), "plan", cwd=tmp_path))
 
 
 def test_the_repast_console_script_runs_too(applied_repo: Path) -> None:
