@@ -24,7 +24,7 @@ def create_ui_app(backends: Backends, root_path: str = "", server_url: str = "ht
                   registry_ttl_sec: float | None = None) -> Any:
     """The UI's ASGI app for one repo's registry (FeatureStore.backends), every URL under `root_path`. The registry is
     re-checked every `registry_ttl_sec` (default: the registry's cache_ttl_seconds)."""
-    for module in ("fastapi", "jinja2"):
+    for module in ("fastapi", "jinja2", "grandalf"):
         require_module(module, "server")
     from repast.ui.app import create_ui_app as create
 

@@ -9,6 +9,7 @@ stays readable.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from html import escape
 from typing import Any
@@ -112,19 +113,39 @@ def _columns(graph: Graph) -> tuple[dict[Ref, int], dict[int, str]]:
 
 def layout(graph: Graph) -> Layout:
     """A layered (Sugiyama) layout by grandalf with the layers fixed to the kind columns: crossings
-    reduced by its ordering, long edges routed through slots in the columns they cross."""
-    from grandalf.graphs import Edge, Vertex
-    from grandalf.graphs import Graph as LayoutGraph
+    reduced by its ordering, long edges routed through slots in the columns they cross. Connected
+    components are stacked top to bottom."""
+    from grandalf.graphs import Edge, Vertex, graph_core
 
     column, titles = _columns(graph)
-    vertices = {n: Vertex(n) for n in graph.nodes}
-    edges = {(a, b): Edge(vertices[a], vertices[b]) for a, b in graph.edges if column[a] < column[b]}
+    drawn = [(a, b) for a, b in graph.edges if column[a] < column[b]]
     result = Layout(column, {}, {}, 0.0, titles)
-    for component in LayoutGraph(list(vertices.values()), list(edges.values())).C:
-        top = result.height
-        _layout_component(component, column, edges, result)
-        result.height += ROW_GAP if result.height > top else 0
+    for nodes in _components(graph.nodes, drawn):
+        vertices = {n: Vertex(n) for n in nodes}
+        edges = {(a, b): Edge(vertices[a], vertices[b]) for a, b in drawn if a in vertices}
+        # graph_core directly: grandalf's Graph() finds components in time quadratic in the graph's size.
+        _layout_component(graph_core(list(vertices.values()), list(edges.values())), column, edges, result)
+        result.height += ROW_GAP
+    result.height -= ROW_GAP if graph.nodes else 0
     return result
+
+
+def _components(nodes: list[Ref], edges: list[tuple[Ref, Ref]]) -> list[list[Ref]]:
+    """Connected components (edges taken both ways), each in `nodes` order, in order of first node."""
+    root = {n: n for n in nodes}
+
+    def find(n: Ref) -> Ref:
+        while root[n] != n:
+            root[n] = root[root[n]]
+            n = root[n]
+        return n
+
+    for a, b in edges:
+        root[find(a)] = find(b)
+    groups: dict[Ref, list[Ref]] = {}
+    for n in nodes:
+        groups.setdefault(find(n), []).append(n)
+    return list(groups.values())
 
 
 def _layout_component(component: Any, column: dict[Ref, int], edges: dict[tuple[Ref, Ref], Any],
@@ -146,7 +167,9 @@ def _layout_component(component: Any, column: dict[Ref, int], edges: dict[tuple[
     for layer in sugiyama.layers:
         layer.setup(sugiyama)
     sugiyama.initdone = True
-    sugiyama.draw(3)
+    # Its coordinate assignment recurses once per vertex of a column (dummies included).
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 4 * len(sugiyama.grx) + 1000))
+    sugiyama.draw(1.5)
     points = [v.view.xy[0] for layer in sugiyama.layers for v in layer]
     offset = result.height - min(points) + NODE_H / 2
     for v in component.sV:
