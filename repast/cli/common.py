@@ -22,7 +22,7 @@ install_help_style()
 # `-h` is help wherever a command has no `-h` of its own (Click drops a help name a command uses):
 # `serve` and `ui` keep Feast's `-h` for --host.
 app = typer.Typer(help="repast: a feature store for machine learning.", no_args_is_help=True,
-                  pretty_exceptions_enable=False, add_completion=False,
+                  pretty_exceptions_enable=False, add_completion=True,
                   context_settings={"help_option_names": ["-h", "--help"]})
 console = Console()
 err_console = Console(stderr=True)

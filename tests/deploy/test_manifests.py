@@ -295,3 +295,13 @@ def test_the_dashboard_menu_link_opens_the_ui_prefix() -> None:
     link = json.loads((DEPLOY / "overlays" / "kubeflow" / "dashboard-menu-link.json").read_text())
     assert link["type"] == "item" and link["link"] == UI_PREFIX
     assert link["text"] and link["icon"].startswith("icons:")
+
+
+@pytest.mark.parametrize("kustomization", sorted(DEPLOY.glob("**/kustomization.yaml")), ids=lambda p: p.parent.name)
+def test_no_overlay_uses_a_deprecated_kustomize_field(kustomization: Path) -> None:
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.skip("kubectl is not installed (Debian: apt-get install kubernetes-client)")
+    assert "patchesStrategicMerge" not in yaml.safe_load(kustomization.read_text())
+    done = subprocess.run([kubectl, "kustomize", str(kustomization.parent)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "deprecated" not in done.stderr.lower(), done.stderr
