@@ -200,13 +200,34 @@ class FeastSurface:
         """Not supported: raises an error saying why (it serves Feast's Go feature server)."""
         refuse_method("serve_transformations")
 
-    def get_online_features_async(self, *args: Any, **kwargs: Any) -> None:
-        """Not supported yet: raises an error saying so (use `get_online_features`)."""
-        refuse_method("get_online_features_async")
+    # ---- async variants (Feast's signatures) -------------------------------------------------
+    # The stores' reads and writes are blocking calls that release the GIL in their drivers; each
+    # runs on a worker thread (every store keeps one connection per thread), so the event loop
+    # stays free and the answer is exactly the synchronous method's.
+    async def get_online_features_async(self, features: list[str] | FeatureService,
+                                        entity_rows: list[dict[str, Any]] | dict[str, list[Any]],
+                                        full_feature_names: bool = False) -> Any:
+        """`get_online_features` without blocking the event loop: the same OnlineResponse and errors."""
+        import asyncio
 
-    def push_async(self, *args: Any, **kwargs: Any) -> None:
-        """Not supported yet: raises an error saying so (use `push`)."""
-        refuse_method("push_async")
+        return await asyncio.to_thread(self.get_online_features, features, entity_rows, full_feature_names)
+
+    async def push_async(self, push_source_name: str, df: Any, allow_registry_cache: bool = True, to: Any = None,
+                         **kwargs: Any) -> None:
+        """`push` without blocking the event loop: the same checks, writes and errors. Feast's other
+        keyword arguments (`transform_on_write`) are accepted."""
+        import asyncio
+
+        await asyncio.to_thread(self.push, push_source_name, df, allow_registry_cache, to)
+
+    def get_online_features(self, features: list[str] | FeatureService,
+                            entity_rows: list[dict[str, Any]] | dict[str, list[Any]],
+                            full_feature_names: bool = False) -> Any:
+        raise NotImplementedError  # provided by FeatureStore
+
+    def push(self, push_source_name: str, df: Any, allow_registry_cache: bool = True, to: Any = None,
+             transform_on_write: bool = True) -> None:
+        raise NotImplementedError  # provided by FeatureStore
 
 
 def refuse_method(name: str) -> None:
