@@ -68,7 +68,7 @@ def make_repo(root: Path, views: int, features: int) -> Path:
     (repo / "feature_store.yaml").write_text(
         f"project: {PROJECT}\nregistry: data/registry.db\nonline_store: {{type: sqlite, path: data/online.db}}\n")
     store = FeatureStore(repo)
-    store.registry.store.apply(PROJECT, registry_changes(views, features), 0, "benchmark")  # type: ignore[arg-type]
+    store.registry.apply(registry_changes(views, features), 0, "benchmark")  # type: ignore[arg-type]
     return repo
 
 

@@ -1,13 +1,10 @@
-"""FeatureStore: the facade users call. It wires config, registry, engines and stores together.
-
-Retrieval, materialization, online reads and pushes live in their own modules; the methods
-here are the public entry points and delegate to them.
+"""FeatureStore: the facade users call, and the composition root: it finds the configuration,
+wires one Backends (config, registry, stores) and delegates every method to an operation in
+repast/jobs/ (or vector/, ui/, server/) with it. It holds no logic of its own.
 """
 
 from __future__ import annotations
 
-import getpass
-import socket
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,45 +16,21 @@ from repast.definitions import (
     FeatureService,
     FeatureView,
     OnDemandFeatureView,
-    RepoContents,
 )
-from repast.definitions.registry_objects import kind_of
-from repast.errors import RegistryConflict
 from repast.jobs.backends import Backends
-from repast.jobs.repo_files import collect, diff, load_repo, version_changes
-from repast.jobs.validation import validate
+from repast.jobs.plan import apply_objects, apply_repo, plan_objects, plan_repo, teardown
 from repast.offline.base import OfflineEngine
-from repast.online.base import OnlineReader, writable
+from repast.online.base import OnlineReader
 from repast.registry import (
     Change,
     HistoryEntry,
-    Snapshot,
-    contents_from_snapshot,
 )
-from repast.store_feast import FeastSurface, check_project, matches_tags
+from repast.store_feast import FeastSurface, matches_tags
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from repast.jobs.apply import OnlineEffect
-
-
-def _applied_by() -> str:
-    import os
-
-    if os.environ.get("REPAST_USER"):
-        return os.environ["REPAST_USER"]
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = "unknown"
-    return f"{user}@{socket.gethostname()}"
-
-
-def _reported(changes: list[Change]) -> list[Change]:
-    """What plan/apply report: new feature view versions are recorded (history, list-versions) but
-    come with their view's own add/update."""
-    return [c for c in changes if c.kind != "feature_view_version"]
 
 
 class FeatureStore(FeastSurface):
@@ -114,55 +87,26 @@ class FeatureStore(FeastSurface):
         """The online store of `online_store` (SQLite by default), built on first use."""
         return self.backends.online_store
 
-    # ---- definitions ---------------------------------------------------------------------------
+    # ---- definitions (repast/jobs/plan.py) -----------------------------------------------------
     def plan_repo(self) -> list[Change]:
         """What `apply_repo` would change: the repo's files against the registry (deletes included)."""
-        return _reported(self.plan_repo_with_effects()[0])
+        return plan_repo(self.backends)[0]
 
     def plan_repo_with_effects(self) -> tuple[list[Change], list[OnlineEffect]]:
         """`plan_repo`, and which views would lose their online data (or have none) and be refilled."""
-        from repast.jobs.apply import online_effects
-
-        desired = self._load_repo()
-        snapshot = self.registry.snapshot()
-        effects = online_effects(contents_from_snapshot(snapshot), desired, self.online_store, self.project)
-        return _reported(self._diff(desired, snapshot, partial=False)), effects
+        return plan_repo(self.backends)
 
     def apply_repo(self) -> list[Change]:
         """Make the registry equal the repo's files: add, update and delete. Fails on a concurrent apply."""
-        return self.apply_repo_with_effects()[0]
+        return apply_repo(self.backends)[0]
 
     def apply_repo_with_effects(self) -> tuple[list[Change], list[OnlineEffect]]:
         """`apply_repo`, and what it did to online data (see repast/jobs/apply.py)."""
-        from repast.jobs.apply import online_effects
-
-        self.registry.check_writable("apply definitions")
-        desired = self._load_repo()
-        snapshot = self.registry.snapshot()
-        changes = self._diff(desired, snapshot, partial=False)
-        before = contents_from_snapshot(snapshot)
-        effects = online_effects(before, desired, self.online_store, self.project)
-        self._commit(changes, snapshot.version, before, desired)
-        return _reported(changes), effects
-
-    def _diff(self, desired: RepoContents, snapshot: Snapshot, partial: bool) -> list[Change]:
-        """The definitions' diff with new view versions, plus on-demand functions to sign when a
-        signing key is set."""
-        from repast.registry.signing import unsigned_changes
-
-        changes = version_changes(diff(desired, snapshot, partial), snapshot)
-        return changes + unsigned_changes(desired, snapshot, changes, self.registry.signing_key)
-
-    def _load_repo(self) -> RepoContents:
-        """The repo's definitions, validated (errors name the file that defines each object)."""
-        desired, origin = load_repo(self.repo_path)
-        check_project([o for _, o in desired.all_objects()], self.project)
-        validate(desired, self.offline_engine, origin)
-        return desired
+        return apply_repo(self.backends)
 
     def plan(self, objects: list[Any]) -> list[Change]:
         """What `apply(objects)` would change."""
-        return _reported(self._prepare(objects, [])[0])
+        return plan_objects(self.backends, objects)
 
     def apply(self, objects: Any, objects_to_delete: list[Any] | None = None,
               partial: bool = True) -> list[Change]:
@@ -173,67 +117,11 @@ class FeatureStore(FeastSurface):
         the whole project before anything is written. A concurrent apply is retried on fresh
         state, which is safe because only the named objects change.
         """
-        self.registry.check_writable("apply definitions")
-        objects = objects if isinstance(objects, list) else [objects]
-        check_project(objects, self.project)
-        for attempt in range(5):
-            to_delete = list(objects_to_delete or []) if partial else self._not_named(objects)
-            changes, version, before, after = self._prepare(objects, to_delete)
-            try:
-                self._commit(changes, version, before, after)
-                return _reported(changes)
-            except RegistryConflict:
-                if attempt == 4:
-                    raise
-        raise AssertionError("unreachable")
-
-    def _not_named(self, objects: list[Any]) -> list[Any]:
-        """Registered definitions (saved datasets aside) that `objects` does not name: partial=False."""
-        from repast.definitions.registry_objects import NOT_FROM_FILES
-
-        named = RepoContents()
-        for obj in objects:
-            collect(named, {}, obj, "the objects passed to apply()")
-        current = contents_from_snapshot(self.registry.snapshot())
-        return [obj for kind, obj in current.all_objects()
-                if kind not in NOT_FROM_FILES and obj.name not in named.by_kind(kind)]
-
-    def _prepare(self, objects: list[Any],
-                 to_delete: list[Any]) -> tuple[list[Change], int, RepoContents, RepoContents]:
-        snapshot = self.registry.snapshot()
-        before = contents_from_snapshot(snapshot)
-        after = contents_from_snapshot(snapshot)
-        # The named objects and the sources they carry, as a repo file would register them.
-        desired = RepoContents()
-        for obj in objects:
-            collect(desired, {}, obj, "the objects passed to apply()")
-        for _, obj in desired.all_objects():
-            after.add(obj)
-        for obj in to_delete:
-            after.by_kind(kind_of(obj)).pop(obj.name, None)
-        validate(after, self.offline_engine)
-        changes = self._diff(desired, snapshot, partial=True)
-        changes += [Change("delete", kind_of(o), o.name) for o in to_delete
-                    if o.name in snapshot.specs.get(kind_of(o), {})]
-        return changes, snapshot.version, before, after
-
-    def _commit(self, changes: list[Change], version: int, before: RepoContents, after: RepoContents) -> None:
-        from repast.jobs.apply import commit
-        from repast.registry.signing import sign_changes
-
-        changes = sign_changes(changes, self.registry.signing_key)
-        online = writable(self.online_store, "create or drop online storage (apply)")
-        commit(self.registry, online, changes, version, before, after, _applied_by())
-        self.registry.refresh()
+        return apply_objects(self.backends, objects, objects_to_delete, partial)
 
     def teardown(self) -> None:
         """Remove the project's online storage and every registry record of it."""
-        self.registry.check_writable("tear down the project")
-        contents = self.registry.refresh()
-        writable(self.online_store, "tear down online storage").teardown(self.project,
-                                                                         list(contents.feature_views.values()))
-        self.registry.delete_project()
-        self.registry.refresh()
+        teardown(self.backends)
 
     def refresh_registry(self) -> None:
         """Re-read the registry now, whatever its cache ttl (definitions applied elsewhere become visible)."""

@@ -17,7 +17,7 @@ from repast.definitions.on_demand import OnDemandFeatureView
 from repast.definitions.project import Project
 from repast.definitions.saved_dataset import SavedDataset, SavedDatasetStorage
 from repast.definitions.versions import FeatureViewVersion
-from repast.errors import DefinitionError, FeatureViewNotFound, InputError, ProjectNotFound, SavedDatasetNotFound
+from repast.errors import FeatureViewNotFound, InputError, ProjectNotFound, SavedDatasetNotFound
 from repast.registry.base import Change
 
 if TYPE_CHECKING:
@@ -28,14 +28,6 @@ if TYPE_CHECKING:
 def matches_tags(obj: Any, tags: dict[str, str] | None) -> bool:
     """Feast's `tags=` filter: every given key present with the given value."""
     return not tags or all(getattr(obj, "tags", {}).get(k) == v for k, v in tags.items())
-
-
-def check_project(objects: list[Any], project: str) -> None:
-    """A Project in the definitions must carry feature_store.yaml's project name."""
-    for obj in objects:
-        if isinstance(obj, Project) and obj.name != project:
-            raise DefinitionError(f"Project '{obj.name}' does not match feature_store.yaml's project '{project}'; "
-                                  "rename one of them (a repo defines one project)")
 
 
 def entity_fingerprint(entity: Any) -> str:

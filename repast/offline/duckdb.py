@@ -64,6 +64,8 @@ class DuckDBOfflineConfig(BackendConfig):
     # DuckDB's own progress bar, which it prints to stdout (TTY or not) for queries over 2 s: off,
     # so a library call prints nothing; the CLI draws its own progress where a person watches.
     progress_bar: bool = False
+    # With progress_bar on: draw it for queries running longer than this (DuckDB's progress_bar_time).
+    progress_bar_after_seconds: float = Field(default=2.0, ge=0)
 
     @field_validator("memory_limit")
     @classmethod
@@ -104,6 +106,8 @@ class DuckDBOfflineEngine(SQLOfflineEngine):
         con = duckdb.connect()
         con.execute("SET TimeZone = 'UTC'")
         con.execute(f"SET enable_progress_bar = {str(self.config.progress_bar).lower()}")
+        if self.config.progress_bar:
+            con.execute(f"SET progress_bar_time = {int(self.config.progress_bar_after_seconds * 1000)}")
         if self.config.threads:
             con.execute(f"SET threads = {int(self.config.threads)}")
         con.execute(f"SET memory_limit = {quote_literal(self.config.memory_limit or default_memory_limit())}")

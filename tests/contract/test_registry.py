@@ -275,8 +275,10 @@ def write_repo_file(repo: Path, views: tuple[str, ...]) -> None:
 def _apply_in_process(registry_path: str, project: str, repo: str, view: str, full_repo: bool,
                       barrier: Any, results: Any) -> None:
     """Child process: read and validate, meet the other process, then both commit at once."""
+    import repast.jobs.plan as plan
+
     store = FeatureStore(config=config_for(registry_path, project, Path(repo)))
-    commit = store._commit
+    commit = plan._commit
     met = False
 
     def commit_together(*args: Any) -> None:
@@ -286,7 +288,7 @@ def _apply_in_process(registry_path: str, project: str, repo: str, view: str, fu
             barrier.wait(timeout=60)
         commit(*args)
 
-    store._commit = commit_together  # type: ignore[method-assign]
+    plan._commit = commit_together  # this child process's commits meet the other's
     try:
         if full_repo:
             store.apply_repo()

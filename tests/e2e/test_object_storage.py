@@ -191,7 +191,7 @@ def _uploads(url: str) -> list[str]:
 
 
 def test_a_write_that_fails_while_serializing_leaves_no_object_and_no_upload(s3_server: ObjectServer) -> None:
-    from repast.offline.storage_paths import write_whole
+    from repast.offline.leftovers import write_whole
 
     url = s3_server.url("s3", uuid.uuid4().hex[:12], "part-0.parquet")
     fs, inner = filesystem_for(url)

@@ -67,3 +67,41 @@ def test_the_default_port_is_not_jupyters(repo: Path) -> None:
 def test_dash_h_is_help_where_feast_gives_it_no_other_meaning(args: list[str]) -> None:
     done = subprocess.run([REPAST, *args], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and "Usage: repast" in done.stdout
+
+
+@pytest.fixture(scope="module")
+def bounded_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A repo whose feature_server section sets tight header bounds: the UI takes the same ones."""
+    path = init_repo(tmp_path_factory.mktemp("bounded") / "repo", "bounded")
+    config = path / "feature_store.yaml"
+    config.write_text(config.read_text() + "feature_server:\n  header_timeout_seconds: 1\n  max_header_bytes: 2048\n")
+    assert subprocess.run([REPAST, "apply"], cwd=path, capture_output=True, timeout=120).returncode == 0
+    return path
+
+
+def _answer(port: int, data: bytes, wait: float = 30) -> bytes:
+    """Everything the server sends back for `data` until it closes the connection."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=wait) as s:
+        s.sendall(data)
+        received = b""
+        while chunk := s.recv(65536):
+            received += chunk
+        return received
+
+
+def test_repast_ui_has_the_feature_servers_header_bounds_and_refuses_upgrades(bounded_repo: Path) -> None:
+    from urllib.parse import urlparse
+
+    with running_ui(bounded_repo) as url:
+        port = urlparse(url).port
+        assert port is not None
+        too_large = _answer(port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20_000 + b"\r\n\r\n")
+        assert too_large.startswith(b"HTTP/1.1 431"), too_large[:200]
+        unfinished = _answer(port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")  # never completed
+        assert unfinished.startswith(b"HTTP/1.1 408"), unfinished[:200]
+        upgrade = _answer(port, f"GET {ROOT}/healthz HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\n"
+                                "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
+                                "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n".encode(), wait=10)
+        assert upgrade.startswith(b"HTTP/1.1 400") and b"upgrade_not_supported" in upgrade, upgrade[:300]

@@ -18,6 +18,7 @@ from repast.cli.scaffold import init_repo
 from repast.registry import Change
 from repast.store import FeatureStore
 from repast.ui import create_ui_app
+from tests.registry_backend import registry_backend
 
 ROOT = "/repast"
 PROJECT = "names"
@@ -38,8 +39,8 @@ def _specs() -> list[Change]:
 @pytest.fixture(scope="module")
 def names_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     store = FeatureStore(init_repo(tmp_path_factory.mktemp("names") / "repo", "sample"))
-    store.registry.store.apply(PROJECT, _specs(), 0, "tester")
-    with TestClient(create_ui_app(store, root_path=ROOT)) as client:
+    registry_backend(store).apply(PROJECT, _specs(), 0, "tester")
+    with TestClient(create_ui_app(store.backends, root_path=ROOT)) as client:
         yield client
 
 

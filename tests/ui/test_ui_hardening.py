@@ -59,7 +59,7 @@ def postgres_down_repo(tmp_path: Path) -> Iterator[Path]:
 @pytest.mark.parametrize("page", ["", "/feature-views/driver_hourly_stats", "/freshness"])
 def test_registry_pages_render_with_freshness_unknown_when_postgres_is_down(postgres_down_repo: Path,
                                                                              page: str) -> None:
-    with TestClient(create_ui_app(FeatureStore(postgres_down_repo))) as client:
+    with TestClient(create_ui_app(FeatureStore(postgres_down_repo).backends)) as client:
         response = client.get(f"/projects/sample{page}")
         assert response.status_code == 200, response.text[:500]
         freshness = client.get("/api/v1/projects/sample/freshness")
@@ -82,7 +82,7 @@ def secured_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.parametrize("base_url, secure", [("https://testserver", True), ("http://testserver", False)])
 def test_the_cookie_is_secure_under_https_only(secured_repo: Path, base_url: str, secure: bool) -> None:
-    with TestClient(create_ui_app(FeatureStore(secured_repo)), base_url=base_url) as client:
+    with TestClient(create_ui_app(FeatureStore(secured_repo).backends), base_url=base_url) as client:
         response = client.post("/login", data={"token": TOKEN}, follow_redirects=False)
     assert response.status_code == 303
     assert ("; secure" in response.headers["set-cookie"].lower()) is secure

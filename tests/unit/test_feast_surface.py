@@ -225,7 +225,7 @@ def test_the_hot_endpoints_answer_carries_the_ignored_fields_header(sample_repo:
 
     store = FeatureStore(repo_path=sample_repo)
     store.apply_repo()
-    server = create_app(store).state.feature_server
-    answer = server.online_features(orjson.dumps({**ONLINE, "sent_by_a_newer_feast": 1}))
+    server = create_app(store.backends).state.feature_server
+    answer = server.online.answer(orjson.dumps({**ONLINE, "sent_by_a_newer_feast": 1}))
     assert isinstance(answer, bytes) and orjson.loads(bytes(answer))["metadata"]["feature_names"]
     assert answer.headers == [(b"x-repast-ignored-fields", b"sent_by_a_newer_feast")]  # type: ignore[attr-defined]
