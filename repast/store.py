@@ -53,10 +53,14 @@ class FeatureStore(FeastSurface):
             path, self.config_source = find_config(repo_path)
             self.config = load_config(path)
         self.repo_path = Path(self.config.repo_path)
+        """The feature repo's directory (relative paths in the configuration are relative to it)."""
         self.project = self.config.project
+        """The project name of feature_store.yaml."""
         # The collaborators every operation takes; the server and the UI are given them, not this facade.
         self.backends = Backends(self.config)
+        """The configured registry, offline engine and online store, each built on first use."""
         self.registry = self.backends.registry
+        """The project's registry: definitions, versions, history."""
 
     # ---- lifecycle ---------------------------------------------------------------------------
     def close(self) -> None:
@@ -75,10 +79,12 @@ class FeatureStore(FeastSurface):
     # ---- backends, built on first use -------------------------------------------------------
     @property
     def offline_engine(self) -> OfflineEngine:
+        """The offline engine of `offline_store` (DuckDB by default), built on first use."""
         return self.backends.offline_engine
 
     @property
     def online_store(self) -> OnlineReader:
+        """The online store of `online_store` (SQLite by default), built on first use."""
         return self.backends.online_store
 
     # ---- definitions (repast/jobs/plan.py) -----------------------------------------------------
@@ -118,41 +124,53 @@ class FeatureStore(FeastSurface):
         teardown(self.backends)
 
     def refresh_registry(self) -> None:
+        """Re-read the registry now, whatever its cache ttl (definitions applied elsewhere become visible)."""
         self.registry.refresh()
 
     def history(self, limit: int = 50) -> list[HistoryEntry]:
+        """The last `limit` applies of this project, newest first: version, time, who, and the changes."""
         return self.registry.history(limit)
 
     def list_entities(self, allow_cache: bool = False, tags: dict[str, str] | None = None) -> list[Entity]:
+        """Registered entities, with every tag in `tags` when given (`allow_cache`: Feast's, accepted)."""
         return [o for o in self.registry.contents().entities.values() if matches_tags(o, tags)]
 
     def list_data_sources(self, allow_cache: bool = False, tags: dict[str, str] | None = None) -> list[DataSource]:
+        """Registered data sources, with every tag in `tags` when given."""
         return [o for o in self.registry.contents().data_sources.values() if matches_tags(o, tags)]
 
     def list_feature_views(self, allow_cache: bool = False, tags: dict[str, str] | None = None) -> list[FeatureView]:
+        """Registered feature views (on-demand views not included), with every tag in `tags` when given."""
         return [o for o in self.registry.contents().feature_views.values() if matches_tags(o, tags)]
 
     def list_on_demand_feature_views(self, allow_cache: bool = False,
                                      tags: dict[str, str] | None = None) -> list[OnDemandFeatureView]:
+        """Registered on-demand feature views, with every tag in `tags` when given."""
         return [o for o in self.registry.contents().on_demand_feature_views.values() if matches_tags(o, tags)]
 
     def list_feature_services(self, allow_cache: bool = False,
                               tags: dict[str, str] | None = None) -> list[FeatureService]:
+        """Registered feature services, with every tag in `tags` when given."""
         return [o for o in self.registry.contents().feature_services.values() if matches_tags(o, tags)]
 
     def get_entity(self, name: str, allow_registry_cache: bool = True) -> Entity:
+        """The registered entity `name`; EntityNotFound (naming the registered ones) when there is none."""
         return self.registry.contents().get("entity", name)
 
     def get_data_source(self, name: str, allow_registry_cache: bool = True) -> DataSource:
+        """The registered data source `name`; DataSourceNotFound when there is none."""
         return self.registry.contents().get("data_source", name)
 
     def get_feature_view(self, name: str, allow_registry_cache: bool = True) -> FeatureView:
+        """The registered feature view `name`; FeatureViewNotFound (naming the registered ones) when there is none."""
         return self.registry.contents().get("feature_view", name)
 
     def get_on_demand_feature_view(self, name: str, allow_registry_cache: bool = True) -> OnDemandFeatureView:
+        """The registered on-demand feature view `name`; FeatureViewNotFound when there is none."""
         return self.registry.contents().get("on_demand_feature_view", name)
 
     def get_feature_service(self, name: str, allow_registry_cache: bool = True) -> FeatureService:
+        """The registered feature service `name`; FeatureServiceNotFound when there is none."""
         return self.registry.contents().get("feature_service", name)
 
     # ---- training data (repast/jobs/retrieval.py) ------------------------------------------------
@@ -160,6 +178,14 @@ class FeatureStore(FeastSurface):
                                 features: list[str] | FeatureService | None = None,
                                 full_feature_names: bool = False, start_date: datetime | None = None,
                                 end_date: datetime | None = None) -> Any:
+        """Training data, point in time correct: per row of `entity_df` (join keys, `event_timestamp`,
+        any labels; a pandas DataFrame, an Arrow table or an SQL query of the offline engine), each
+        feature's latest value at or before the row's time and within its view's ttl (null otherwise).
+
+        `features`: "view:feature" references or a FeatureService. Without `entity_df`, `start_date`
+        and `end_date` select every entity's rows in that range. Returns a lazy RetrievalJob
+        (`to_df()`, `to_arrow()`, `to_parquet(path)`); the entity frame's rows come back in order.
+        Unknown features raise FeatureNotFound; missing key or request columns, InputError."""
         from repast.jobs.retrieval import get_historical_features
 
         return get_historical_features(self.registry.contents(), self.offline_engine, entity_df, features,
@@ -212,7 +238,7 @@ class FeatureStore(FeastSurface):
         write_to_offline_store(self.registry, self.offline_engine, feature_view_name, df, allow_registry_cache)
 
     # ---- web UI (repast/ui/) ----------------------------------------------------------------
-    def serve_ui(self, host: str = "127.0.0.1", port: int = 8888, get_registry_dump: Any = None,
+    def serve_ui(self, host: str = "127.0.0.1", port: int = 6567, get_registry_dump: Any = None,
                  registry_ttl_sec: float | None = None, root_path: str = "", tls_key_path: str = "",
                  tls_cert_path: str = "", server_url: str = "http://localhost:6566") -> None:
         """Serve the read-only web UI for this store's registry until interrupted (Feast's

@@ -76,6 +76,7 @@ class FeastSurface:
         return [p for p in projects if matches_tags(p, tags)]
 
     def get_project(self, name: str | None = None, allow_registry_cache: bool = False) -> Project:
+        """Project `name` (default: this store's); ProjectNotFound when nothing is registered for it."""
         project = self._project(name or self.project)
         if project is None:
             raise ProjectNotFound(f"project '{name}' has nothing registered in this registry")
@@ -100,15 +101,18 @@ class FeastSurface:
 
     def list_all_feature_views(self, allow_cache: bool = False,
                                tags: dict[str, str] | None = None) -> list[FeatureView | OnDemandFeatureView]:
+        """Feature views and on-demand feature views, with every tag in `tags` when given."""
         contents = self.registry.contents()
         views: list[Any] = [*contents.feature_views.values(), *contents.on_demand_feature_views.values()]
         return [v for v in views if matches_tags(v, tags)]
 
     def list_label_views(self, allow_cache: bool = False, tags: dict[str, str] | None = None) -> list[LabelView]:
+        """Registered label views, with every tag in `tags` when given."""
         return [v for v in self.registry.contents().feature_views.values()
                 if isinstance(v, LabelView) and matches_tags(v, tags)]
 
     def get_label_view(self, name: str, allow_registry_cache: bool = True) -> LabelView:
+        """The registered label view `name`; FeatureViewNotFound when there is none or it is a feature view."""
         view = self.registry.contents().get("feature_view", name)
         if not isinstance(view, LabelView):
             raise FeatureViewNotFound(f"'{name}' is a feature view, not a label view")
@@ -146,6 +150,7 @@ class FeastSurface:
         return self.get_saved_dataset(name)
 
     def get_saved_dataset(self, name: str, allow_registry_cache: bool = False) -> SavedDataset:
+        """The saved dataset `name` (read its rows with `to_df()`); SavedDatasetNotFound when there is none."""
         datasets = self.registry.refresh().saved_datasets
         if name not in datasets:
             raise SavedDatasetNotFound(f"saved dataset '{name}' is not registered; registered: {sorted(datasets)}")
@@ -154,6 +159,7 @@ class FeastSurface:
         return dataset
 
     def list_saved_datasets(self, allow_cache: bool = False, tags: dict[str, str] | None = None) -> list[SavedDataset]:
+        """Registered saved datasets, with every tag in `tags` when given."""
         return [d for d in self.registry.contents().saved_datasets.values() if matches_tags(d, tags)]
 
     # ---- servers (Feast's `serve*` methods; repast/config/feast_surface.py says what each does) ----
@@ -182,16 +188,41 @@ class FeastSurface:
         serve_offline(self.backends, host=host, port=port, key=tls_key_path or None, cert=tls_cert_path or None)
 
     def serve_registry(self, port: int = 6570, **kwargs: Any) -> None:
+        """Not supported: raises an error saying why (`repast serve` answers `GET /registry`)."""
         refuse_method("serve_registry")
 
     def serve_transformations(self, port: int = 6569, **kwargs: Any) -> None:
+        """Not supported: raises an error saying why (it serves Feast's Go feature server)."""
         refuse_method("serve_transformations")
 
-    def get_online_features_async(self, *args: Any, **kwargs: Any) -> None:
-        refuse_method("get_online_features_async")
+    # ---- async variants (Feast's signatures) -------------------------------------------------
+    # The stores' reads and writes are blocking calls that release the GIL in their drivers; each
+    # runs on a worker thread (every store keeps one connection per thread), so the event loop
+    # stays free and the answer is exactly the synchronous method's.
+    async def get_online_features_async(self, features: list[str] | FeatureService,
+                                        entity_rows: list[dict[str, Any]] | dict[str, list[Any]],
+                                        full_feature_names: bool = False) -> Any:
+        """`get_online_features` without blocking the event loop: the same OnlineResponse and errors."""
+        import asyncio
 
-    def push_async(self, *args: Any, **kwargs: Any) -> None:
-        refuse_method("push_async")
+        return await asyncio.to_thread(self.get_online_features, features, entity_rows, full_feature_names)
+
+    async def push_async(self, push_source_name: str, df: Any, allow_registry_cache: bool = True, to: Any = None,
+                         **kwargs: Any) -> None:
+        """`push` without blocking the event loop: the same checks, writes and errors. Feast's other
+        keyword arguments (`transform_on_write`) are accepted."""
+        import asyncio
+
+        await asyncio.to_thread(self.push, push_source_name, df, allow_registry_cache, to)
+
+    def get_online_features(self, features: list[str] | FeatureService,
+                            entity_rows: list[dict[str, Any]] | dict[str, list[Any]],
+                            full_feature_names: bool = False) -> Any:
+        raise NotImplementedError  # provided by FeatureStore
+
+    def push(self, push_source_name: str, df: Any, allow_registry_cache: bool = True, to: Any = None,
+             transform_on_write: bool = True) -> None:
+        raise NotImplementedError  # provided by FeatureStore
 
 
 def refuse_method(name: str) -> None:

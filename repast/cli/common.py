@@ -19,8 +19,11 @@ from repast.cli.help_format import install as install_help_style
 from repast.errors import RepastError
 
 install_help_style()
+# `-h` is help wherever a command has no `-h` of its own (Click drops a help name a command uses):
+# `serve` and `ui` keep Feast's `-h` for --host.
 app = typer.Typer(help="repast: a feature store for machine learning.", no_args_is_help=True,
-                  pretty_exceptions_enable=False, add_completion=False)
+                  pretty_exceptions_enable=False, add_completion=True,
+                  context_settings={"help_option_names": ["-h", "--help"]})
 console = Console()
 err_console = Console(stderr=True)
 _state: dict[str, Any] = {"repo": None, "opened": []}
@@ -35,7 +38,7 @@ def _print_version(value: bool) -> None:
 
 
 @app.callback()
-def main(repo: Path = typer.Option(None, "--repo", "-r", metavar="PATH",
+def main(repo: Path = typer.Option(None, "--repo", metavar="PATH",
                                    help="Feature repo directory (default: the current directory)."),
          chdir: Path = typer.Option(None, "--chdir", "-c", metavar="PATH",
                                     help="Change to this directory first, then run the command there (Feast's "

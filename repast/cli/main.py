@@ -43,7 +43,10 @@ def init(name: str = typer.Argument(..., help="Directory (and project name) of t
     console.print(f"Next: cd {name} && repast plan && repast apply")
 
 
-def _print_changes(changes: list[Any], verb: str) -> None:
+def _print_changes(changes: list[Any], verb: str, before: dict[str, dict[str, Any]] | None = None) -> None:
+    """One line per change; under an update, each changed field's value before and after (`before`:
+    kind -> name -> the registered spec)."""
+    from repast.cli.change_values import value_lines
     from repast.definitions.registry_objects import KIND_LABELS
 
     if not changes:
@@ -58,6 +61,9 @@ def _print_changes(changes: list[Any], verb: str) -> None:
     for c in changes:
         detail = f" ({', '.join(c.fields)})" if c.fields else ""
         console.print(f"{marks[c.op]} {KIND_LABELS[c.kind]} {c.name}{detail}", highlight=False)
+        if c.op == "update" and before is not None:
+            for line in value_lines(before.get(c.kind, {}).get(c.name), c.spec, list(c.fields)):
+                console.print(f"    {escape(line)}", highlight=False, soft_wrap=True)
     counts = {op: sum(1 for c in changes if c.op == op) for op in ("add", "update", "delete")}
     console.print(f"{verb}: {counts['add']} to add, {counts['update']} to change, {counts['delete']} to delete.")
 
@@ -81,7 +87,7 @@ def plan() -> None:
         except RepastError as e:
             console.print(f"Note: {escape(str(e))}", highlight=False, soft_wrap=True)
     changes, effects = store.plan_repo_with_effects()
-    _print_changes(changes, "Plan")
+    _print_changes(changes, "Plan", store.registry.snapshot(store.project).specs)
     _print_online_effects(effects, "will be")
 
 
@@ -89,8 +95,10 @@ def plan() -> None:
 @user_errors
 def apply() -> None:
     """Validate the repo's definitions and make the registry match them (one transaction)."""
-    changes, effects = open_store().apply_repo_with_effects()
-    _print_changes(changes, "Applied")
+    store = open_store()
+    before = store.registry.snapshot(store.project).specs
+    changes, effects = store.apply_repo_with_effects()
+    _print_changes(changes, "Applied", before)
     _print_online_effects(effects, "was")
 
 
@@ -139,8 +147,13 @@ def registry_dump() -> None:
 @app.command()
 @user_errors
 def history(limit: int = typer.Option(20, min=1, max=1_000_000, help="How many applies to show, newest first."),
-            as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
+            as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+            diff: int = typer.Option(None, "--diff", metavar="N",
+                                     help="Show what apply N changed: each changed field before and after.")) -> None:
     """List past applies: version, when, who, and what changed."""
+    if diff is not None:
+        _print_history_diff(diff)
+        return
     entries = open_store().history(limit)
     if as_json:
         print(json.dumps([{"version": e.version, "applied_at": e.applied_at.isoformat(),
@@ -151,6 +164,31 @@ def history(limit: int = typer.Option(20, min=1, max=1_000_000, help="How many a
         summary = ", ".join(f"{c['op']} {c['kind']} {c['name']}" for c in e.changes)
         table.add_row(str(e.version), f"{e.applied_at:%Y-%m-%d %H:%M:%S}", e.applied_by, summary)
     console.print(table)
+
+
+def _print_history_diff(version: int) -> None:
+    """Apply `version`'s changes, with each updated field's value before (the object's spec as an
+    earlier apply wrote it) and after."""
+    from repast.cli.change_values import value_lines
+    from repast.errors import InputError
+
+    entries = open_store().history(1_000_000)
+    entry = next((e for e in entries if e.version == version), None)
+    if entry is None:
+        raise InputError(f"--diff {version}: no apply {version} in this project's history "
+                         f"(versions 1 to {max((e.version for e in entries), default=0)})")
+    console.print(f"Apply {entry.version}, {entry.applied_at:%Y-%m-%d %H:%M:%S} UTC by {entry.applied_by}:",
+                  highlight=False)
+    for c in entry.changes:
+        if c["kind"] == "feature_view_version":
+            continue  # recorded with its view's change; `feature-views list-versions` shows it
+        console.print(f"{c['op']} {c['kind']} {c['name']}", highlight=False)
+        if c["op"] != "update":
+            continue
+        key = f"{c['kind']}/{c['name']}"
+        before = next((e.specs[key] for e in entries if e.version < version and e.specs.get(key)), None)
+        for line in value_lines(before, entry.specs.get(key), c.get("fields") or []):
+            console.print(f"    {escape(line)}", highlight=False, soft_wrap=True)
 
 
 def _object_rows(kind: str, obj: Any) -> list[str]:

@@ -9,7 +9,8 @@ from repast.cli.common import open_store, user_errors
 
 @user_errors
 def ui(host: str = typer.Option("127.0.0.1", "--host", "-h", help="Address to listen on."),
-       port: int = typer.Option(8888, "--port", "-p", help="Port to listen on."),
+       port: int = typer.Option(6567, "--port", "-p", help="Port to listen on (default 6567; Feast's 8888 is "
+                                                         "Jupyter's)."),
        registry_ttl_sec: float = typer.Option(None, "--registry-ttl-sec", "--registry_ttl_sec", "-r",
                                               help="Seconds between registry checks (default: the "
                                                    "registry's cache_ttl_seconds)."),
@@ -18,8 +19,8 @@ def ui(host: str = typer.Option("127.0.0.1", "--host", "-h", help="Address to li
                                           "every link, asset and API URL uses it."),
        server_url: str = typer.Option("http://localhost:6566", "--server-url",
                                       help="Feature server URL shown in the curl snippets."),
-       key: str = typer.Option(None, "--key", help="TLS private key (PEM); needs --cert."),
-       cert: str = typer.Option(None, "--cert", help="TLS certificate (PEM); needs --key."),
+       key: str = typer.Option(None, "--key", "-k", help="TLS private key (PEM); needs --cert."),
+       cert: str = typer.Option(None, "--cert", "-c", help="TLS certificate (PEM); needs --key."),
        no_access_log: bool = typer.Option(False, "--no-access-log", help="Do not log every request.")) -> None:
     """Serve the web UI: browse, search, lineage, history, freshness and "try it" (read-only)."""
     from repast.ui import serve_ui

@@ -69,7 +69,7 @@ FEAST_SURFACE: list[Part] = [
             "--registry_ttl_sec -r --type -t --metrics -m --no-feature-log"),
     *_parts("option", "serve", NO_EFFECT, "--worker-connections --max-requests --max-requests-jitter", _GUNICORN),
     # ---- options of `ui` ----------------------------------------------------------------------
-    *_parts("option", "ui", SUPPORTED, "--host -h --port -p --registry_ttl_sec -r --root_path --key --cert"),
+    *_parts("option", "ui", SUPPORTED, "--host -h --port -p --registry_ttl_sec -r --root_path --key -k --cert -c"),
     # ---- options of `materialize` -------------------------------------------------------------
     *_parts("option", "materialize", SUPPORTED, "--views -v"),
     Part("option", "materialize", "--disable-event-timestamp", REFUSED,
@@ -114,14 +114,13 @@ FEAST_SURFACE: list[Part] = [
             "get_feature_view get_on_demand_feature_view get_feature_service get_project get_saved_dataset "
             "delete_feature_view delete_feature_service get_historical_features get_online_features "
             "materialize materialize_incremental push write_to_online_store write_to_offline_store "
-            "create_saved_dataset retrieve_online_documents retrieve_online_documents_v2 serve serve_ui"),
+            "create_saved_dataset retrieve_online_documents retrieve_online_documents_v2 serve serve_ui "
+            "get_online_features_async push_async"),
     Part("method", "FeatureStore", "serve_offline", SUPPORTED,
          "repast's offline server (Arrow Flight, repast's own protocol: see docs/remote.md)"),
     Part("method", "FeatureStore", "serve_registry", REFUSED,
          "repast has no registry server of its own; `repast serve` answers GET /registry"),
     Part("method", "FeatureStore", "serve_transformations", REFUSED, "it feeds Feast's Go feature server; " + _GO),
-    *_parts("method", "FeatureStore", REFUSED, "get_online_features_async push_async",
-            "not built: call the synchronous method from a thread"),
 ]
 
 

@@ -14,9 +14,18 @@ import pyarrow as pa
 
 from repast.errors import DefinitionError
 
+__all__ = [
+    "PrimitiveType", "Array", "Set", "Struct", "FeatureType", "Int32", "Int64", "Float32", "Float64", "String",
+    "Bytes", "Bool", "UnixTimestamp", "Uuid", "TimeUuid", "Decimal", "PdfBytes", "ImageBytes", "Json", "Map",
+    "PRIMITIVES", "Invalid", "PrimitiveFeastType", "ComplexFeastType", "FeastType", "parse_type", "ValueType",
+    "from_arrow", "is_compatible", "source_column_holds",
+]
+
 
 @dataclass(frozen=True)
 class PrimitiveType:
+    """A scalar feature type (Int64, Float32, String, ...): its name in the registry and its Arrow type."""
+
     name: str
     arrow: pa.DataType
 
@@ -24,6 +33,7 @@ class PrimitiveType:
         return self.name
 
     def to_arrow(self) -> pa.DataType:
+        """The Arrow type columns of this type have offline and in memory."""
         return self.arrow
 
 
@@ -86,38 +96,59 @@ class Struct:
 
 
 FeatureType = PrimitiveType | Array | Struct
+"""Any feature type: a scalar, an `Array` (or `Set`) of a scalar, or a `Struct`."""
 
 Int32 = PrimitiveType("Int32", pa.int32())
+"""32-bit integer."""
 Int64 = PrimitiveType("Int64", pa.int64())
+"""64-bit integer."""
 Float32 = PrimitiveType("Float32", pa.float32())
+"""32-bit float."""
 Float64 = PrimitiveType("Float64", pa.float64())
+"""64-bit float."""
 String = PrimitiveType("String", pa.string())
+"""UTF-8 text."""
 Bytes = PrimitiveType("Bytes", pa.binary())
+"""Binary data."""
 Bool = PrimitiveType("Bool", pa.bool_())
+"""True or false."""
 UnixTimestamp = PrimitiveType("UnixTimestamp", pa.timestamp("us", tz="UTC"))
+"""A point in time, microseconds, UTC."""
 # Feast's newer scalars. Uuid/TimeUuid are text in Arrow and uuid.UUID online; Decimal is
 # decimal128(38, 18) offline and decimal.Decimal online; PdfBytes/ImageBytes are bytes.
 Uuid = PrimitiveType("Uuid", pa.string())
+"""A UUID: text in Arrow, `uuid.UUID` online."""
 TimeUuid = PrimitiveType("TimeUuid", pa.string())
+"""A time-based UUID: text in Arrow, `uuid.UUID` online."""
 Decimal = PrimitiveType("Decimal", pa.decimal128(38, 18))
+"""decimal128(38, 18) offline, `decimal.Decimal` online."""
 PdfBytes = PrimitiveType("PdfBytes", pa.binary())
+"""A PDF document's bytes."""
 ImageBytes = PrimitiveType("ImageBytes", pa.binary())
+"""An image's bytes."""
 # Json: JSON text offline, the parsed value online. Map: string keys to values of any JSON type;
 # declared as map<string, string>, a source's own map<string, X> is kept as it is offline, and
 # online the dict keeps its values' types.
 Json = PrimitiveType("Json", pa.string())
+"""JSON text offline, the parsed value online."""
 Map = PrimitiveType("Map", pa.map_(pa.string(), pa.string()))
+"""String keys to values of any JSON type: a dict online."""
 _NOT_IN_LISTS = ("Json", "Map")
 
 PRIMITIVES: dict[str, PrimitiveType] = {
     t.name: t for t in (Int32, Int64, Float32, Float64, String, Bytes, Bool, UnixTimestamp, Uuid, TimeUuid,
                         Decimal, PdfBytes, ImageBytes, Json, Map)
 }
+"""Every scalar type by its name."""
 # Names Feast's `types` module also exports, for `from repast.types import *` ports.
 Invalid = None
+"""Feast's placeholder for an unknown type: None."""
 PrimitiveFeastType = PrimitiveType
+"""Feast's name of `PrimitiveType`."""
 ComplexFeastType = Array
+"""Feast's name of `Array`."""
 FeastType = FeatureType
+"""Feast's name of `FeatureType`."""
 
 
 def parse_type(name: str) -> FeatureType:

@@ -41,9 +41,15 @@ def read_history(registry: Registry, project: str, limit: int = ALL) -> list[His
         raise HistoryUnavailable(str(e)) from None
 
 
+def shown_changes(changes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The changes a reader sees: a recorded feature view version (`view@vN`) is bookkeeping that comes
+    with its view's own change, so it is left out (the view's page lists its versions)."""
+    return [c for c in changes if c.get("kind") != "feature_view_version"]
+
+
 def entry_json(entry: HistoryEntry) -> dict[str, Any]:
     return {"version": entry.version, "applied_at": entry.applied_at.isoformat(), "applied_by": entry.applied_by,
-            "changes": entry.changes}
+            "changes": shown_changes(entry.changes)}
 
 
 def version_diffs(entries: list[HistoryEntry], version: int) -> tuple[HistoryEntry, list[dict[str, Any]]]:
@@ -54,7 +60,7 @@ def version_diffs(entries: list[HistoryEntry], version: int) -> tuple[HistoryEnt
         raise FeatureNotFound(f"version {version} is not in the apply history")
     earlier = [e for e in chronological if e.version < version]
     changes = []
-    for change in target.changes:
+    for change in shown_changes(target.changes):
         key = f"{change['kind']}/{change['name']}"
         changes.append({**change, "diff": _diff_of(earlier, target, key)})
     return target, changes

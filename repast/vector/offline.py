@@ -79,6 +79,8 @@ class OfflineDocuments:
         return self.matrix.keyword(query_string, top_k, self._mask(filters))
 
     def read(self, view: FeatureView, keys: Sequence[str], features: Sequence[str]) -> list[ReadRow]:
+        if not keys:  # no hit: the table may be empty, without even its columns (no rows as of then)
+            return []
         rows = [self.position.get(k) for k in keys]
         taken = self.table.take(pa.array([r for r in rows if r is not None], pa.int64()))
         event_us = pc.cast(taken.column(EVENT_TS), pa.int64()).to_pylist()

@@ -333,3 +333,13 @@ def test_kubeflow_remote_client_poddefault_mounts_an_all_remote_config(monkeypat
     assert config.registry_config.path == f"{SERVER}:{server['spec']['ports'][0]['port']}"  # Feast's shape
     assert not config_vars(text) and "postgresql" not in text
     assert spec["volumeMounts"][0]["mountPath"] == MOUNT_DIR
+
+
+@pytest.mark.parametrize("kustomization", sorted(DEPLOY.glob("**/kustomization.yaml")), ids=lambda p: p.parent.name)
+def test_no_overlay_uses_a_deprecated_kustomize_field(kustomization: Path) -> None:
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.skip("kubectl is not installed (Debian: apt-get install kubernetes-client)")
+    assert "patchesStrategicMerge" not in yaml.safe_load(kustomization.read_text())
+    done = subprocess.run([kubectl, "kustomize", str(kustomization.parent)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "deprecated" not in done.stderr.lower(), done.stderr

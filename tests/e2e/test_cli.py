@@ -104,6 +104,26 @@ def test_plan_after_editing_a_view_shows_the_update_and_its_fields(repo: Path) -
     assert "Plan: 0 to add, 1 to change, 0 to delete." in out
 
 
+def test_plan_apply_and_history_diff_show_each_changed_value_before_and_after(repo: Path) -> None:
+    ok(repast("apply", cwd=repo))
+    defs = repo / "example_repo.py"
+    defs.write_text(defs.read_text().replace('tags={"team": "driver_performance"}', 'tags={"team": "pricing"}')
+                    .replace('description="Trips per day, 7-day average"', 'description="Trips a day"'))
+    tags = 'tags: {"team": "driver_performance"} -> {"team": "pricing"}'
+    described = 'schema[avg_daily_trips].description: "Trips per day, 7-day average" -> "Trips a day"'
+    for command in ("plan", "apply"):
+        out = ok(repast(command, cwd=repo))
+        assert tags in out and described in out
+    diff = ok(repast("history", "--diff", "2", cwd=repo))
+    assert "update feature_view driver_hourly_stats" in diff and tags in diff and described in diff
+    assert "@v" not in diff
+
+
+def test_history_diff_of_an_unknown_apply_is_one_error_line(repo: Path) -> None:
+    ok(repast("apply", cwd=repo))
+    assert_user_error(repast("history", "--diff", "7", cwd=repo), "no apply 7")
+
+
 def test_apply_after_removing_a_definition_deletes_it(repo: Path) -> None:
     ok(repast("apply", cwd=repo))
     defs = repo / "example_repo.py"
@@ -164,7 +184,7 @@ def test_history_lists_each_apply_with_who_and_what(applied_repo: Path) -> None:
 
 def test_commands_run_against_another_directory_with_repo(applied_repo: Path, tmp_path: Path) -> None:
     assert "driver_hourly_stats" in ok(repast("--repo", str(applied_repo), "feature-views", "list", cwd=tmp_path))
-    assert "No changes" in ok(repast("-r", str(applied_repo), "plan", cwd=tmp_path))
+    assert "No changes" in ok(repast("--repo", str(applied_repo), "plan", cwd=tmp_path))
 
 
 def test_the_repast_console_script_runs_too(applied_repo: Path) -> None:

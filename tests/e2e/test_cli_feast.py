@@ -62,6 +62,23 @@ def test_each_schema_change_records_a_new_feature_view_version(repo: Path) -> No
     assert [f["name"] for f in versions[1]["schema"]] == ["conv_rate", "avg_daily_trips"]
 
 
+def test_metadata_changes_are_updates_but_record_no_new_version(repo: Path) -> None:
+    ok(repast("apply", cwd=repo))
+    path = definitions_file(repo)
+    path.write_text(path.read_text()
+                    .replace('description="Trips per day, 7-day average"',
+                             'description="Trips per day (7-day average)", tags={"unit": "trips"}', 1)
+                    .replace('tags={"team": "driver_performance"},',
+                             'tags={"team": "driver_performance", "tier": "gold"}, owner="ana@example.com",', 1)
+                    .replace("ttl=timedelta(days=1)", "ttl=timedelta(days=2)", 1))
+    assert "~ FeatureView driver_hourly_stats" in ok(repast("apply", cwd=repo))
+    versions = json.loads(ok(repast("feature-views", "list-versions", "driver_hourly_stats", "--json", cwd=repo)))
+    assert [v["version"] for v in versions] == [1]
+    history = json.loads(ok(repast("history", "--json", "--limit", "1", cwd=repo)))
+    (change,) = [c for c in history[0]["changes"] if c["name"] == "driver_hourly_stats"]
+    assert change["op"] == "update" and {"owner", "tags", "ttl_seconds"} <= set(change["fields"])
+
+
 def test_a_view_pinned_to_another_versions_schema_is_refused(repo: Path) -> None:
     ok(repast("apply", cwd=repo))
     path = definitions_file(repo)

@@ -96,3 +96,14 @@ def test_plan_against_a_read_only_registry_says_so_first(thin_client: Path) -> N
     lines = ok(repast("plan", cwd=thin_client)).strip().splitlines()
     assert lines[0].startswith("Note: registry_type 'remote'") and "read-only" in lines[0]
     assert any("to delete" in line for line in lines)
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+def test_show_completion_prints_a_completion_script_for_the_shell(shell: str, tmp_path: Path) -> None:
+    script = ok(repast("--show-completion", shell, cwd=tmp_path))
+    assert "_REPAST_COMPLETE" in script or "repast" in script
+    assert "complete" in script.lower()
+
+
+def test_install_completion_is_offered_at_the_top_level(tmp_path: Path) -> None:
+    assert "--install-completion" in ok(repast("--help", cwd=tmp_path, env={"COLUMNS": "200"}))

@@ -185,3 +185,42 @@ def test_the_copy_button_confirms_it_copied(browser: object, ui_url: str) -> Non
     browser.execute_script("arguments[0].scrollIntoView()", button)  # type: ignore[attr-defined]
     button.click()
     WebDriverWait(browser, 5).until(lambda _: button.text == "Copied")
+
+
+# The drawing as the browser renders it: each edge's rendered ends touch the nodes the API names, its
+# arrowhead marker is there, and no point of it lies inside a node's rendered box.
+EDGE_GEOMETRY_JS = """
+const boxes = {};
+for (const a of document.querySelectorAll('svg.lineage a.node-link')) {
+  const b = a.querySelector('rect').getBBox();
+  boxes[a.dataset.id] = [b.x, b.y, b.width, b.height];
+}
+const edges = [];
+for (const p of document.querySelectorAll('svg.lineage path.edge')) {
+  const n = p.getTotalLength(), pts = [];
+  for (let i = 0; i <= 100; i++) { const q = p.getPointAtLength(n * i / 100); pts.push([q.x, q.y]); }
+  edges.push({from: p.dataset.from, to: p.dataset.to, marker: p.getAttribute('marker-end'), pts: pts});
+}
+return {boxes: boxes, edges: edges, arrow: !!document.querySelector('svg.lineage marker#arrow path')};
+"""
+
+
+def test_the_rendered_lineage_edges_join_the_nodes_the_api_names(browser: object, ui_url: str) -> None:
+    import httpx
+
+    browser.get(ui_url + f"{P}/lineage")  # type: ignore[attr-defined]
+    drawn = browser.execute_script(EDGE_GEOMETRY_JS)  # type: ignore[attr-defined]
+    api = httpx.get(ui_url + f"/api/v1{P}/lineage").json()
+    assert drawn["arrow"]
+    assert sorted((e["from"], e["to"]) for e in drawn["edges"]) == sorted((e["from"], e["to"]) for e in api["edges"])
+    boxes = drawn["boxes"]
+    for edge in drawn["edges"]:
+        (sx, sy), (ex, ey) = edge["pts"][0], edge["pts"][-1]
+        fx, fy, fw, fh = boxes[edge["from"]]
+        tx, ty, _, th = boxes[edge["to"]]
+        assert abs(sx - (fx + fw)) < 1 and fy < sy < fy + fh, edge["from"]
+        assert tx - 10 <= ex <= tx and ty < ey < ty + th, edge["to"]
+        assert edge["marker"] == "url(#arrow)"
+        for node, (x, y, w, h) in boxes.items():
+            inside = [p for p in edge["pts"] if x + 1 < p[0] < x + w - 1 and y + 1 < p[1] < y + h - 1]
+            assert not inside, f"{edge['from']} -> {edge['to']} is drawn under {node}"

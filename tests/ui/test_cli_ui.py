@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import subprocess
 from pathlib import Path
 
@@ -40,6 +42,31 @@ def test_bad_options_are_one_error_line_and_exit_1(repo: Path, args: list[str], 
     done = subprocess.run([REPAST, "ui", *args], cwd=repo, capture_output=True, text=True, timeout=60)
     assert done.returncode == 1, done.stderr
     assert done.stderr.startswith("Error:") and message in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_busy_port_is_one_error_line_naming_the_fix_and_exit_1(repo: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run([REPAST, "ui", "-h", "127.0.0.1", "--port", str(port)], cwd=repo, capture_output=True,
+                              text=True, timeout=60)
+    assert done.returncode == 1, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: cannot listen on 127.0.0.1:")
+    assert "choose another --port" in lines[0]
+
+
+def test_the_default_port_is_not_jupyters(repo: Path) -> None:
+    done = subprocess.run([REPAST, "ui", "--help"], cwd=repo, capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "COLUMNS": "200"})
+    assert "6567" in done.stdout and "8888]" not in done.stdout
+
+
+@pytest.mark.parametrize("args", [["-h"], ["plan", "-h"], ["feature-views", "list", "-h"]])
+def test_dash_h_is_help_where_feast_gives_it_no_other_meaning(args: list[str]) -> None:
+    done = subprocess.run([REPAST, *args], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "Usage: repast" in done.stdout
 
 
 @pytest.fixture(scope="module")

@@ -80,3 +80,11 @@ def test_as_of_applies_the_view_ttl(tmp_path: Path) -> None:
     assert store.retrieve_documents(["docs:text"], query=[1.0, 0.0], top_k=5, as_of=NOW).to_dict()["doc_id"] == [2]
     assert store.retrieve_documents(["docs:text"], query=[1.0, 0.0], top_k=5,
                                     as_of=T0 + timedelta(days=1)).to_dict()["doc_id"] == [1]
+
+
+def test_as_of_a_time_before_every_document_finds_nothing(tmp_path: Path) -> None:
+    frame = pd.DataFrame({"doc_id": [1], "embedding": [[1.0, 0.0]], "text": ["later"], "topic": ["a"],
+                          "event_timestamp": [T2]})
+    store = make_store(tmp_path, frame, ttl=timedelta(0))
+    got = store.retrieve_documents(["docs:text"], query=[1.0, 0.0], top_k=5, as_of=T0).to_dict()
+    assert got == {"doc_id": [], "text": [], "distance": []}
