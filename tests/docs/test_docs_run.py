@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -86,13 +87,27 @@ def run_shell(block: Block, cwd: Path, state: dict[str, Any]) -> None:
         if word == "cd":
             state["cwd"] = (state.get("cwd", cwd) / command.split(maxsplit=1)[1]).resolve()
             continue
-        result = subprocess.run(["bash", "-c", f'repast() {{ "{sys.executable}" -m repast "$@"; }}; {command}'],
-                                cwd=state.get("cwd", cwd), capture_output=True, text=True, timeout=180,
-                                env={**os.environ, "COLUMNS": "200"})
+        result = _run_bash(f'repast() {{ "{sys.executable}" -m repast "$@"; }}; {command}', state.get("cwd", cwd),
+                           f"{block.where()}: `{command}`")
         expected = 1 if fails else 0
         assert result.returncode == expected, (
             f"{block.where()}: `{command}` exited {result.returncode}, expected {expected}\n"
             f"{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
+
+
+def _run_bash(script: str, cwd: Path, what: str) -> subprocess.CompletedProcess[str]:
+    """`script` in its own process group, all of it killed if it has not ended in 180 s (a command
+    that serves until stopped, in a block not marked not-run, must not outlive the test)."""
+    proc = subprocess.Popen(["bash", "-c", script], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env={**os.environ, "COLUMNS": "200"}, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=180)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise AssertionError(f"{what} did not end within 180 s: does it serve until stopped? mark its block "
+                             "with <!-- not-run: reason -->") from None
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
 def run_python(block: Block, namespace: dict[str, Any]) -> None:
