@@ -38,6 +38,14 @@ def too_large(limit: int) -> ApiError:
                     f"request body exceeds the limit of {limit} bytes (feature_server.max_body_bytes)")
 
 
+def ok_headers(answer: bytes) -> list[tuple[bytes, bytes]]:
+    """The headers of a hot endpoint's 200: JSON, its length, and any the answer carries."""
+    headers = [*JSON_HEADERS, (b"content-length", b"%d" % len(answer))]
+    if isinstance(answer, AnswerWithHeaders):
+        headers += answer.headers
+    return headers
+
+
 def error_answer(exc: BaseException) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
     """The status, headers and JSON body answering `exc`."""
     status, body = exception_body(exc)
@@ -99,10 +107,7 @@ class ServerMiddleware:
             await send({"type": "http.response.body", "body": error})
             self.metrics.observe(scope["path"], status, perf_counter() - start)
             return
-        headers = [*JSON_HEADERS, (b"content-length", str(len(answer)).encode())]
-        if isinstance(answer, AnswerWithHeaders):
-            headers += answer.headers
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.start", "status": 200, "headers": ok_headers(answer)})
         await send({"type": "http.response.body", "body": answer})
         self.metrics.observe(scope["path"], 200, perf_counter() - start)
 

@@ -42,13 +42,11 @@ import httptools
 import orjson
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
-from repast.server.errors import JSON_HEADERS
 from repast.server.limits import HeaderBounds
-from repast.server.middleware import FastHandler, ServerMiddleware
-from repast.server.online_endpoint import AnswerWithHeaders
+from repast.server.middleware import FastHandler, ServerMiddleware, ok_headers
 
 
-class _HeadersTooLarge(Exception):
+class _StopParsing(Exception):
     """Stops the parser inside a callback (headers too large, or a request refused there)."""
 
 
@@ -184,10 +182,10 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             size += len(name) + len(value) + 4
         if size > self.max_header_bytes:  # arrived in one chunk (larger ones are counted as received)
             self._headers_too_large = True
-            raise _HeadersTooLarge  # stops the parser; data_received answers 431
+            raise _StopParsing  # stops the parser; data_received answers 431
         if self.parser.should_upgrade():
             self._refuse_upgrade()
-            raise _HeadersTooLarge  # stops the parser: nothing after this request is read
+            raise _StopParsing  # stops the parser: nothing after this request is read
         self._fast = self._fast_handler()
         if self._fast is None:
             self._begin_asgi()
@@ -238,9 +236,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             if not isinstance(answer, bytes):
                 self._await_answer(entry, answer)
                 return
-            status, headers = 200, [*JSON_HEADERS, (b"content-length", b"%d" % len(answer))]
-            if isinstance(answer, AnswerWithHeaders):
-                headers += answer.headers
+            status, headers = 200, ok_headers(answer)
         except Exception as exc:
             status, headers, answer = entry.refusal(exc, "POST", self._fast_path)
         self._send_fast(entry, status, headers, answer)
@@ -258,9 +254,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     async def _answer_awaited(self, entry: ServerMiddleware, pending: Any, waiting: _AwaitedAnswer) -> None:
         try:
             answer = await pending
-            status, headers = 200, [*JSON_HEADERS, (b"content-length", b"%d" % len(answer))]
-            if isinstance(answer, AnswerWithHeaders):
-                headers += answer.headers
+            status, headers = 200, ok_headers(answer)
         except Exception as exc:
             status, headers, answer = entry.refusal(exc, "POST", self._fast_path)
         if self.transport.is_closing():
