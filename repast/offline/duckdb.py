@@ -186,6 +186,8 @@ class DuckDBOfflineEngine(SQLOfflineEngine):
                 f"created_timestamp DESC NULLS LAST, __place DESC) = 1 ORDER BY {by}")
 
     def point_in_time_sql(self, request: FeatureRequest) -> str:
+        if all(vr.view.aggregations for vr in request.views):
+            return self._aggregates_only_sql(request)
         selects: list[str] = []
         joins: list[str] = []
         for i, vr in enumerate(request.views):
@@ -195,6 +197,14 @@ class DuckDBOfflineEngine(SQLOfflineEngine):
         order_key = f"{{'t': epoch_us({TS})::HUGEINT * {_SHIFT} + {_ENTITY_CREATED}, 'p': {_ENTITY_PLACE}}}"
         return (f"WITH e AS (SELECT *, {order_key} AS __order FROM {KEYS_TABLE}) "
                 f"SELECT {', '.join(selects)} FROM e {' '.join(joins)} ORDER BY e.{ROW}")
+
+    def _aggregates_only_sql(self, request: FeatureRequest) -> str:
+        """Only aggregated views: each grouped query has one row per entity row already, so the
+        first is the spine (no join back to the key frame, no ASOF order key)."""
+        parts = [f"({aggregate_view_sql(self, vr, KEYS_TABLE)}) v{i}" for i, vr in enumerate(request.views)]
+        joins = [f"JOIN {part} ON v{i + 1}.__row = v0.__row" for i, part in enumerate(parts[1:])]
+        selects = [f"v{i}.{q(vr.output_name(f, True))}" for i, vr in enumerate(request.views) for f in vr.read_features]
+        return f"SELECT {', '.join(selects)} FROM {parts[0]} {' '.join(joins)} ORDER BY v0.__row"
 
     def _view_join(self, alias: str, vr: ViewRequest) -> tuple[list[str], str]:
         if vr.view.aggregations:

@@ -230,6 +230,9 @@ class SQLOfflineEngine(OfflineEngine):
                     batch_size: int = 100_000) -> Iterator[pa.RecordBatch]:
         # Key order costs the engine little and saves the online store much: batches of random keys
         # make each write transaction touch (and rewrite) pages across the whole stored key space.
+        if view.aggregations:  # its online values are tiles of partial aggregates, not a latest row
+            raise DefinitionError(f"feature view '{view.name}' has aggregations: it has no latest row per key to "
+                                  "materialize; its online values are built from tiles")
         columns = [*view.join_keys, *view.feature_names(), "event_timestamp", "created_timestamp"]
         self.take_deferred()
         sql = self.latest_per_key_sql(self.in_range_sql(view, start, end, with_place=True),

@@ -4,8 +4,9 @@ Events sit on a minute grid and entity rows too, so events exactly on a window's
 and end (included) are common; rows repeat (every copy counts), share (event, created) times
 (last/first break the tie by place in the source), arrive late (created long after their event
 time, in no particular source order) and hold nulls; keys without events, null keys and entity
-times before every event give empty windows. An ordinary view over the same source is requested
-alongside, so aggregated and point-in-time features mix in one request.
+times before every event give empty windows. Either an ordinary view over the same source is
+requested alongside (aggregated and point-in-time features mix in one request), or the
+aggregations come from two aggregated views only.
 """
 
 from __future__ import annotations
@@ -40,9 +41,9 @@ events = st.lists(event, max_size=16).flatmap(
 entity_rows = st.lists(st.tuples(st.none() | st.integers(0, 4), st.integers(-2, 12)), max_size=12)
 
 
-def aggregated_view(name: str, source: Any) -> FeatureView:
+def aggregated_view(name: str, source: Any, specs: list[tuple[str, str, int, int | None]]) -> FeatureView:
     aggregations = [Aggregation(column=c, function=f, time_window=w * MIN, n=n, name=f"{f}_{c}_{w}m")
-                    for c, f, w, n in SPECS]
+                    for c, f, w, n in specs]
     return FeatureView(name=name, source=source, entities=[Entity(name="a_id", join_keys=["a_id"])],
                        schema=[Field(name="x", dtype=Float64), Field(name="n", dtype=Int64),
                                Field(name="s", dtype=String)], aggregations=aggregations)
@@ -55,9 +56,9 @@ def same(got: Any, expected: Any) -> bool:
 
 
 @settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(rows=events, ents=entity_rows)
+@given(rows=events, ents=entity_rows, with_plain=st.booleans())
 def test_engine_aggregates_match_the_reference(offline: OfflineHarness, rows: list[tuple[Any, ...]],  # noqa: F811
-                                               ents: list[tuple[Any, ...]]) -> None:
+                                               ents: list[tuple[Any, ...]], with_plain: bool) -> None:
     table = pa.table({
         "a_id": pa.array([r[0] for r in rows], pa.int64()),
         "event_timestamp": pa.array([BASE + r[1] * MIN for r in rows], pa.timestamp("us", tz="UTC")),
@@ -68,15 +69,16 @@ def test_engine_aggregates_match_the_reference(offline: OfflineHarness, rows: li
     })
     suffix = uuid.uuid4().hex[:8]
     source = offline.source(f"agg_{suffix}", table, created="created")
-    aggregated = aggregated_view(f"agg_{suffix}", source)
+    first = aggregated_view(f"agg_{suffix}", source, SPECS[:6])
+    second = aggregated_view(f"bgg_{suffix}", source, SPECS[6:])
     plain = FeatureView(name=f"plain_{suffix}", source=source, entities=[Entity(name="a_id", join_keys=["a_id"])],
                         schema=[Field(name="x", dtype=Float64)])
     entity = pa.table({"a_id": pa.array([e[0] for e in ents], pa.int64()),
                        "event_timestamp": pa.array([BASE + e[1] * MIN for e in ents], pa.timestamp("us", tz="UTC"))})
-    names = [a.feature_name for a in aggregated.aggregations]
-    features = [f"{aggregated.name}:{n}" for n in names[:6]] + [f"{plain.name}:x"] + \
-        [f"{aggregated.name}:{n}" for n in names[6:]]
-    got = offline.retrieve([aggregated, plain], entity, features).to_arrow().to_pylist()
+    names = [a.feature_name for view in (first, second) for a in view.aggregations]
+    middle = [f"{plain.name}:x"] if with_plain else []
+    features = [f"{first.name}:{n}" for n in names[:6]] + middle + [f"{second.name}:{n}" for n in names[6:]]
+    got = offline.retrieve([first, second, plain], entity, features).to_arrow().to_pylist()
 
     reference = ReferenceView(["a_id"], ["a_id"], table.to_pylist(), "event_timestamp", {"x": "x"},
                               created_column="created")
@@ -85,8 +87,10 @@ def test_engine_aggregates_match_the_reference(offline: OfflineHarness, rows: li
                                     for c, f, w, n in SPECS])
     for row, plain_row in zip(expected, point_in_time_join(entity.to_pylist(), "event_timestamp", [reference]),
                               strict=True):
-        row["x"] = plain_row["x"]
-    assert [list(r) for r in got] == [["a_id", "event_timestamp", *names[:6], "x", *names[6:]]] * len(got)
+        if with_plain:
+            row["x"] = plain_row["x"]
+    columns = ["a_id", "event_timestamp", *names[:6], *(["x"] if with_plain else []), *names[6:]]
+    assert [list(r) for r in got] == [columns] * len(got)
     for got_row, expected_row in zip(got, expected, strict=True):
         mismatched = {k: (got_row[k], v) for k, v in expected_row.items() if not same(got_row[k], v)}
         assert not mismatched, (expected_row, mismatched)
