@@ -31,6 +31,11 @@ class RetrievalJob(ABC):
         (by default the whole result is read, then split)."""
         yield from self.to_arrow().to_batches(batch_rows)
 
+    def cancel(self) -> None:  # noqa: B027
+        """Stop the engine's work for this job's running `to_*` call, from another thread (the
+        offline server calls it when its client goes away); the call then raises. By default nothing
+        can be stopped and the call runs to its end."""
+
     def to_df(self) -> pd.DataFrame:
         frame: pd.DataFrame = self.to_arrow().to_pandas()
         return frame
