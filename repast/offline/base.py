@@ -141,6 +141,12 @@ class OfflineEngine(ABC):
         Raises DefinitionError naming the source when this engine cannot read it or it is missing.
         """
 
+    def schema_for_apply(self, source: DataSource) -> pa.Schema | None:
+        """The columns `plan` and `apply` check a view against; None when they cannot be had without
+        starting a heavy runtime (the Spark engine's tables and queries: a JVM), so the check waits
+        for the first read. By default `source_schema`."""
+        return self.source_schema(source)
+
     @abstractmethod
     def get_historical_features(self, entity: EntityInput, request: FeatureRequest,
                                 full_feature_names: bool) -> RetrievalJob:

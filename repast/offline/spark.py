@@ -185,6 +185,24 @@ class SparkOfflineEngine(SQLOfflineEngine):
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise DefinitionError(f"{type(source).__name__} '{source.name}': Spark cannot read it: {first}") from None
 
+    def schema_for_apply(self, source: DataSource) -> pa.Schema | None:
+        """Local Parquet/CSV files: their metadata, read without Spark (so `plan` and `apply` start no
+        JVM), nanosecond timestamps as the microseconds Spark reads; tables, queries and remote
+        files only Spark reads: None."""
+        from repast.offline.file_sources import read_schema, schema_file
+
+        self.check_source(source)
+        local = self._local_files(source)
+        if local is None:
+            return None
+        try:
+            schema = read_schema(local, schema_file(local, str(self.repo_config.repo_path)))
+        except (OSError, pa.ArrowInvalid) as e:
+            reason = " ".join(str(e).split())
+            raise DefinitionError(f"{type(source).__name__} '{source.name}': cannot read it: {reason}") from None
+        return pa.schema([f.with_type(pa.timestamp("us", f.type.tz)) if pa.types.is_timestamp(f.type) else f
+                          for f in schema])
+
     def write_rows(self, source: DataSource, table: pa.Table) -> None:
         self.check_source(source)
         local = self._local_files(source)
