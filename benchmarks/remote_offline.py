@@ -39,14 +39,15 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def serve(workdir: Path, port: int) -> None:
+def serve(workdir: Path, port: int, memory_limit: str = "") -> None:
     """The offline server over DuckDB and `workdir`'s files (run in its own process)."""
     from repast.config.repo_config import parse_config
     from repast.jobs.backends import Backends
     from repast.server.offline_flight import OfflineFlightServer
 
+    offline_store = {"type": "duckdb", **({"memory_limit": memory_limit} if memory_limit else {})}
     config = parse_config({"project": "bench", "registry": str(workdir / "registry.db"),
-                           "offline_store": {"type": "duckdb"}}, "bench server", workdir)
+                           "offline_store": offline_store}, "bench server", workdir)
     OfflineFlightServer(Backends(config), f"grpc+tcp://127.0.0.1:{port}").serve()
 
 
@@ -143,6 +144,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=int, default=1)
     parser.add_argument("--entity-scale", type=int, default=1, help="Multiplies the entity (result) rows only.")
+    parser.add_argument("--server-memory-limit", default="",
+                        help="The server's offline_store.memory_limit (DuckDB's; default: half the memory).")
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--outputs", default="parquet,df", help="Comma-separated: parquet, df.")
     parser.add_argument("--modes", default="local,remote", help="Comma-separated: local, remote.")
@@ -158,7 +161,8 @@ def main() -> None:
                                                  extra_keys={"merchant_id": 5_000 * args.scale}),
                            workdir / "entity.parquet")
         port = free_port()
-        server = subprocess.Popen([sys.executable, __file__, "--serve", str(workdir), str(port)])
+        server = subprocess.Popen([sys.executable, __file__, "--serve", str(workdir), str(port),
+                                   args.server_memory_limit])
         try:
             wait_for(port)
             print(f"W1 x{args.scale}: {1_500_000 * args.scale:,} view rows, {entity_rows:,} entity rows")
@@ -173,7 +177,7 @@ def main() -> None:
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--serve"]:
-        serve(Path(sys.argv[2]), int(sys.argv[3]))
+        serve(Path(sys.argv[2]), int(sys.argv[3]), sys.argv[4] if len(sys.argv) > 4 else "")
     elif sys.argv[1:2] == ["--child"]:
         print(json.dumps(timed_run(sys.argv[2], sys.argv[3], Path(sys.argv[4]), int(sys.argv[5]))))
     else:

@@ -152,6 +152,24 @@ def test_a_client_gone_mid_join_interrupts_duckdb(tmp_path: Path) -> None:
                   "the dead client's DuckDB query still holds the slot")
 
 
+def test_a_client_gone_mid_join_cancels_the_spark_job_group(tmp_path: Path, spark_session: Any) -> None:
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"driver_id": pa.array([1001], pa.int64()), "rate": [0.5],
+                             "ts": pa.array([1_700_000_000_000_000], pa.timestamp("us", "UTC"))}),
+                   tmp_path / "stats.parquet")
+    context = spark_session.sparkContext
+    # Hours of work for local Spark: only a cancelled job group frees the one slot in time.
+    slow = ("SELECT CAST(1001 AS BIGINT) AS driver_id, current_timestamp() AS event_timestamp FROM "
+            "(SELECT count(*) AS n FROM range(1000000000000) WHERE id % 7 = 3) WHERE n > 0")
+    for client, client_repo in _repos(tmp_path, {"type": "spark"}, OfflineServerConfig(max_concurrent_requests=1)):
+        _die_while_running(client_repo, slow, lambda: bool(context.statusTracker().getActiveJobsIds()))
+        _wait_for(lambda: not context.statusTracker().getActiveJobsIds(), "the dead client's Spark job still runs",
+                  seconds=60)
+        _wait_for(_served(client, "SELECT CAST(1001 AS BIGINT) AS driver_id, current_timestamp() AS event_timestamp"),
+                  "the dead client's slot was never freed", seconds=120)
+
+
 def test_a_client_stalled_mid_upload_is_dropped_and_logged(server_store: FeatureStore, tmp_path: Path,
                                                            caplog: pytest.LogCaptureFixture) -> None:
     limits = OfflineServerConfig(max_concurrent_requests=1, idle_timeout_seconds=1)
