@@ -17,18 +17,18 @@ def serve_offline(host: str = typer.Option("127.0.0.1", "--host", "-h", help="Ad
                   cert: str = typer.Option(None, "--cert", "-c", help="TLS certificate (PEM); needs --key."),
                   max_upload_mb: int = typer.Option(None, "--max-upload-mb", min=1,
                                                     help="Largest entity frame (or rows to write) a client may "
-                                                         "upload, in MB of Arrow [offline_server.max_upload_bytes; "
-                                                         "default 1024 MB]."),
+                                                         "upload, in MB of Arrow (offline_server.max_upload_bytes; "
+                                                         "default 1024 MB)."),
                   max_concurrent: int = typer.Option(None, "--max-concurrent", min=1,
                                                      help="Requests run at once; more are refused as busy "
-                                                          "[offline_server.max_concurrent_requests; default 4]."),
+                                                          "(offline_server.max_concurrent_requests; default 4)."),
                   batch_rows: int = typer.Option(None, "--batch-rows", min=1,
                                                  help="Rows per streamed record batch "
-                                                      "[offline_server.batch_rows; default 65536]."),
+                                                      "(offline_server.batch_rows; default 65536)."),
                   idle_timeout: float = typer.Option(None, "--idle-timeout", min=0.1,
                                                      help="Seconds an upload may send nothing before the client "
-                                                          "is dropped [offline_server.idle_timeout_seconds; "
-                                                          "default 60].")) -> None:
+                                                          "is dropped (offline_server.idle_timeout_seconds; "
+                                                          "default 60).")) -> None:
     """Serve the offline store over Arrow Flight: training data for `offline_store: {type: remote}` clients.
 
     Clients authenticate with the feature server's tokens (feature_server.auth): a read token for
