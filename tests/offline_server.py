@@ -5,14 +5,15 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from repast.config.repo_config import OfflineServerConfig
 from repast.jobs.backends import Backends
-from repast.server.offline_flight import OfflineFlightServer, OfflineServerLimits
+from repast.server.offline_flight import OfflineFlightServer
 
 
 class ThreadFlightServer:
     """The offline server over `backends`, serving in a background thread until closed."""
 
-    def __init__(self, backends: Backends, limits: OfflineServerLimits | None = None,
+    def __init__(self, backends: Backends, limits: OfflineServerConfig | None = None,
                  tls: tuple[bytes, bytes] | None = None) -> None:
         """`tls`: (certificate, key) as PEM; the server then listens on grpc+tls."""
         location = f"grpc+{'tls' if tls else 'tcp'}://127.0.0.1:0"

@@ -44,11 +44,15 @@ def main(repo: Path = typer.Option(None, "--repo", metavar="PATH",
                                     help="Change to this directory first, then run the command there (Feast's "
                                          "option: paths a repo builds from os.curdir resolve in it)."),
          show_version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
-                                           help="Print the installed repast version and exit.")) -> None:
+                                           help="Print the installed repast version and exit."),
+         verbose: bool = typer.Option(False, "--verbose",
+                                      help="Show the engines' own console output (Spark's log lines and "
+                                           "progress bars), hidden otherwise.")) -> None:
     """Declare features in Python, apply them, build training data and serve them online."""
-    if chdir is not None:
-        import os
+    import os
 
+    os.environ["REPAST_QUIET_ENGINES"] = "0" if verbose else "1"  # read by repast/offline/spark_console.py
+    if chdir is not None:
         if not chdir.is_dir():
             raise typer.BadParameter(f"'{chdir}' is not a directory", param_hint="--chdir")
         os.chdir(chdir)

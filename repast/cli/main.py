@@ -60,6 +60,8 @@ def _print_changes(changes: list[Any], verb: str, before: dict[str, dict[str, An
         return
     for c in changes:
         detail = f" ({', '.join(c.fields)})" if c.fields else ""
+        if c.new_version is not None and c.op == "update":  # what it serves or computes changed
+            detail += f" -> new version v{c.new_version}"
         console.print(f"{marks[c.op]} {KIND_LABELS[c.kind]} {c.name}{detail}", highlight=False)
         if c.op == "update" and before is not None:
             for line in value_lines(before.get(c.kind, {}).get(c.name), c.spec, list(c.fields)):

@@ -87,6 +87,17 @@ class FeatureServerConfig(StrictModel):
     strict_requests: bool = False
 
 
+class OfflineServerConfig(StrictModel):
+    """Bounds of `repast serve-offline` (no Feast key: Feast's offline server has no such section);
+    the command's flags override each. docs/remote.md, "Limits", says what each protects."""
+
+    max_upload_bytes: int = Field(default=1024 * 1024 * 1024, gt=0)  # an entity frame or rows to write, as Arrow
+    max_concurrent_requests: int = Field(default=4, gt=0)  # more at once are refused as busy
+    batch_rows: int = Field(default=65_536, gt=0)  # rows per streamed batch
+    # A client whose upload sends nothing for this long is dropped, freeing its slot.
+    idle_timeout_seconds: float = Field(default=60, gt=0)
+
+
 class BatchEngineConfig(StrictModel):
     """Feast's batch_engine: materialization runs in this process (`local`), the one repast has."""
 
@@ -112,6 +123,7 @@ class RepoConfig(StrictModel):
     online_store: Any = None
     entity_key_serialization_version: int = Field(default=3, ge=1, le=3)
     feature_server: FeatureServerConfig = FeatureServerConfig()
+    offline_server: OfflineServerConfig = OfflineServerConfig()
     batch_engine: BatchEngineConfig = BatchEngineConfig()
     materialization: MaterializationConfig = MaterializationConfig()
     object_storage: ObjectStorageConfig = ObjectStorageConfig()

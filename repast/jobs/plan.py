@@ -8,6 +8,7 @@ from __future__ import annotations
 import getpass
 import os
 import socket
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from repast.definitions import RepoContents
@@ -15,7 +16,7 @@ from repast.definitions.project import Project
 from repast.definitions.registry_objects import NOT_FROM_FILES, kind_of
 from repast.errors import DefinitionError, RegistryConflict
 from repast.jobs.apply import OnlineEffect, commit, online_effects
-from repast.jobs.repo_files import collect, diff, load_repo, version_changes
+from repast.jobs.repo_files import VERSIONED_KINDS, collect, diff, load_repo, version_changes
 from repast.jobs.validation import validate
 from repast.online.base import writable
 from repast.registry import Change, Snapshot, contents_from_snapshot
@@ -40,9 +41,11 @@ def applied_by() -> str:
 
 
 def reported(changes: list[Change]) -> list[Change]:
-    """What plan/apply report: new feature view versions are recorded (history, list-versions) but
-    come with their view's own add/update."""
-    return [c for c in changes if c.kind != "feature_view_version"]
+    """What plan/apply report: new view versions are recorded (history, list-versions) but are told
+    on their view's own add/update (`new_version`)."""
+    versions = {c.spec["view"]: c.spec["version"] for c in changes if c.kind == "feature_view_version" and c.spec}
+    return [replace(c, new_version=versions.get(c.name)) if c.kind in VERSIONED_KINDS else c
+            for c in changes if c.kind != "feature_view_version"]
 
 
 def check_project(objects: list[Any], project: str) -> None:

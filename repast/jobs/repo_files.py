@@ -171,14 +171,18 @@ def diff(desired: RepoContents, registered: Snapshot, partial: bool) -> list[Cha
     return [c for c in changes if c.op != "delete"] + [c for c in reversed(changes) if c.op == "delete"]
 
 
+VERSIONED_KINDS = ("feature_view", "on_demand_feature_view")
+
+
 def version_changes(changes: list[Change], registered: Snapshot) -> list[Change]:
-    """`changes` plus a new FeatureViewVersion for each view they add or change in schema
-    (repast.definitions.versions); a view pinned to a version that does not match is an error."""
+    """`changes` plus a new FeatureViewVersion for each view (feature or on-demand) they add or change
+    in what it serves or how it computes it (repast.definitions.versions); a view pinned to a version
+    that does not match is an error."""
     recorded = registered.specs.get("feature_view_version", {})
     out = []
     for change in changes:
-        if change.kind == "feature_view" and change.op != "delete" and change.spec is not None:
-            version = next_version(change.spec, recorded)
+        if change.kind in VERSIONED_KINDS and change.op != "delete" and change.spec is not None:
+            version = next_version(change.spec, recorded, registered.specs.get(change.kind, {}).get(change.name))
             if version is not None:
                 out.append(Change("add", "feature_view_version", version.name, version.to_dict()))
     return changes + out

@@ -49,9 +49,13 @@ def _check_view(fv: FeatureView, contents: RepoContents, engine: OfflineEngine |
         return
     source = fv.batch_source
     try:
-        schema = engine.source_schema(source)
+        schema = engine.schema_for_apply(source)
+        if schema is None and not fv.schema:  # nothing declared: the source's columns are the schema
+            schema = engine.source_schema(source)
     except RepastError as e:
         raise DefinitionError(f"{at}: source: {e}") from None
+    if schema is None:  # checked when the engine first reads the source
+        return
     _check_timestamps(fv, schema, at)
     if not fv.schema:
         fv.schema = _infer_schema(fv, schema)

@@ -31,6 +31,11 @@ class RetrievalJob(ABC):
         (by default the whole result is read, then split)."""
         yield from self.to_arrow().to_batches(batch_rows)
 
+    def cancel(self) -> None:  # noqa: B027
+        """Stop the engine's work for this job's running `to_*` call, from another thread (the
+        offline server calls it when its client goes away); the call then raises. By default nothing
+        can be stopped and the call runs to its end."""
+
     def to_df(self) -> pd.DataFrame:
         frame: pd.DataFrame = self.to_arrow().to_pandas()
         return frame
@@ -135,6 +140,12 @@ class OfflineEngine(ABC):
 
         Raises DefinitionError naming the source when this engine cannot read it or it is missing.
         """
+
+    def schema_for_apply(self, source: DataSource) -> pa.Schema | None:
+        """The columns `plan` and `apply` check a view against; None when they cannot be had without
+        starting a heavy runtime (the Spark engine's tables and queries: a JVM), so the check waits
+        for the first read. By default `source_schema`."""
+        return self.source_schema(source)
 
     @abstractmethod
     def get_historical_features(self, entity: EntityInput, request: FeatureRequest,

@@ -251,6 +251,9 @@ class DuckDBOfflineEngine(SQLOfflineEngine):
         finally:
             con.close()
 
+    def interrupt(self, conn: Any) -> None:
+        conn.interrupt()
+
     def read_arrow(self, conn: Any, sql: str) -> pa.Table:
         return conn.sql(sql).to_arrow_table()
 

@@ -218,8 +218,16 @@ class PostgresOfflineEngine(SQLOfflineEngine):
             yield conn
             conn.rollback()  # the temporary key table goes with the transaction
 
+    def interrupt(self, conn: Any) -> None:
+        conn.cancel_safe()  # the server stops the statement; the session's next read raises
+
     def read_arrow(self, conn: Any, sql: str) -> pa.Table:
         return pa.Table.from_batches(list(read_query(conn, sql)), schema=schema_of(conn, sql))
+
+    def read_batches(self, conn: Any, sql: str, batch_rows: int) -> Iterator[pa.RecordBatch]:
+        """COPY's rows as Arrow parses them, one block at a time: the result is never whole here
+        (a reader that stops early ends the COPY: psycopg cancels it)."""
+        yield from read_query(conn, sql, batch_rows)
 
     def stream_arrow(self, sql: str, batch_size: int,
                      deferred: dict[str, Callable[[], Any]]) -> Iterator[pa.RecordBatch]:

@@ -21,7 +21,7 @@ import hashlib
 import os
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
@@ -30,6 +30,7 @@ import pyarrow as pa
 from repast.definitions import DataSource, FileSource, SparkSource
 from repast.errors import DefinitionError, require_module
 from repast.offline.file_sources import list_source_files, read_schema
+from repast.offline.spark_console import hide_pyspark_warnings, jvm_output_to_log, quiet, quiet_conf, quiet_session
 from repast.offline.spark_job import SparkRetrievalJob, spark_entity, staged_batches
 from repast.offline.sql_base import KEYS_TABLE, ROW, TS, SQLOfflineEngine
 from repast.offline.window_aggregates import EVENT_ALIAS, aggregate_view_sql
@@ -70,18 +71,25 @@ class SparkOfflineConfig(BackendConfig):
 def spark_session(spark_conf: dict[str, str]) -> SparkSession:
     """The active SparkSession (or a new one with `spark_conf`), set to the engine's settings."""
     require_module("pyspark", "spark")
+    if quiet():  # `repast ...` without --verbose: Spark's console output would mix into repast's
+        hide_pyspark_warnings()  # some are issued as pyspark is imported
     from pyspark.sql import SparkSession
 
     conf = {"spark.master": "local[*]", **spark_conf}
+    if quiet():
+        conf = quiet_conf(conf)
     if conf["spark.master"].startswith("local"):
         # Local Python workers run this interpreter (with repast and pyarrow), not the PATH's python3.
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.appName("repast")
     for key, value in conf.items():
         builder = builder.config(key, value)
-    session = builder.getOrCreate()
+    with jvm_output_to_log() if quiet() else nullcontext():
+        session = builder.getOrCreate()
     for key, value in SESSION_SETTINGS.items():
         session.conf.set(key, value)
+    if quiet():
+        quiet_session(session)
     return session
 
 
@@ -185,6 +193,24 @@ class SparkOfflineEngine(SQLOfflineEngine):
         except Exception as e:  # Spark raises AnalysisException and others: all mean it cannot be read
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise DefinitionError(f"{type(source).__name__} '{source.name}': Spark cannot read it: {first}") from None
+
+    def schema_for_apply(self, source: DataSource) -> pa.Schema | None:
+        """Local Parquet/CSV files: their metadata, read without Spark (so `plan` and `apply` start no
+        JVM), nanosecond timestamps as the microseconds Spark reads; tables, queries and remote
+        files only Spark reads: None."""
+        from repast.offline.file_sources import read_schema, schema_file
+
+        self.check_source(source)
+        local = self._local_files(source)
+        if local is None:
+            return None
+        try:
+            schema = read_schema(local, schema_file(local, str(self.repo_config.repo_path)))
+        except (OSError, pa.ArrowInvalid) as e:
+            reason = " ".join(str(e).split())
+            raise DefinitionError(f"{type(source).__name__} '{source.name}': cannot read it: {reason}") from None
+        return pa.schema([f.with_type(pa.timestamp("us", f.type.tz)) if pa.types.is_timestamp(f.type) else f
+                          for f in schema])
 
     def write_rows(self, source: DataSource, table: pa.Table) -> None:
         self.check_source(source)

@@ -144,6 +144,7 @@ class SparkRetrievalJob(RetrievalJob):
         self.entity = entity
         self.request = request
         self.full_feature_names = full_feature_names
+        self._group: str | None = None  # the Spark job group of the `to_*` call under way
 
     def _keys_view(self, keys: DataFrame) -> str:
         name = f"__repast_keys_{uuid.uuid4().hex[:12]}"
@@ -199,8 +200,30 @@ class SparkRetrievalJob(RetrievalJob):
         schema = assemble(empty.select(names), ts, empty, self.request, self.full_feature_names).schema
         return joined.mapInArrow(run, from_arrow_schema(schema))
 
+    def to_batches(self, batch_rows: int = BATCH_SIZE) -> Iterator[pa.RecordBatch]:
+        """The result in entity order through the staging location: the driver (and the offline
+        server in front of it) holds one batch at a time."""
+        yield from self.batches(batch_rows)
+
+    def cancel(self) -> None:
+        """Cancel the Spark jobs of the `to_*` call under way (its job group)."""
+        group = self._group
+        if group is not None:
+            self.engine.spark.sparkContext.cancelJobGroup(group)
+
     def batches(self, batch_size: int = BATCH_SIZE) -> Iterator[pa.RecordBatch]:
-        """The result in entity order, batch by batch, through the staging location."""
+        """The result in entity order, batch by batch, through the staging location; the Spark jobs
+        it runs form one job group, which `cancel` stops."""
+        context = self.engine.spark.sparkContext
+        self._group = f"repast-retrieval-{uuid.uuid4().hex[:12]}"
+        context.setJobGroup(self._group, "repast retrieval", interruptOnCancel=True)
+        try:
+            yield from self._batches(batch_size)
+        finally:
+            self._group = None
+            context.setLocalProperty("spark.jobGroup.id", None)  # type: ignore[arg-type]  # None: unset
+
+    def _batches(self, batch_size: int) -> Iterator[pa.RecordBatch]:
         if isinstance(self.entity, pa.Table):
             yield from self._batches_for_arrow(self.entity, batch_size)
             return

@@ -97,6 +97,9 @@ class SQLOfflineEngine(OfflineEngine):
     def session(self) -> AbstractContextManager[Any]:
         """A connection for one job; whatever the job created goes away with it."""
 
+    def interrupt(self, conn: Any) -> None:  # noqa: B027
+        """Stop the query running on `conn` of `session()`, from another thread (default: cannot)."""
+
     @abstractmethod
     def read_arrow(self, conn: Any, sql: str) -> pa.Table:
         """The result of `sql` as an Arrow table."""
@@ -260,9 +263,15 @@ class SQLRetrievalJob(RetrievalJob):
         self.request = request
         self.full_feature_names = full_feature_names
         self.deferred: dict[str, Callable[[], Any]] = {}  # relations the spine query reads
+        self._running: Any = None  # the session of the `to_*` call under way, for `cancel`
 
     def repo_path(self) -> str | None:
         return str(self.engine.repo_config.repo_path)
+
+    def cancel(self) -> None:
+        conn = self._running
+        if conn is not None:
+            self.engine.interrupt(conn)
 
     def to_arrow(self) -> pa.Table:
         with self._joined() as (conn, entity, ts, sql):
@@ -288,11 +297,15 @@ class SQLRetrievalJob(RetrievalJob):
         sql = engine.point_in_time_sql(self.request)
         deferred = {**self.deferred, **engine.take_deferred()}
         with engine.session() as conn:
-            engine.attach(conn, deferred)
-            entity = self.entity if isinstance(self.entity, pa.Table) else engine.read_arrow(conn, self.entity)
-            ts = check_entity(entity.schema, self.request)
-            engine.load_keys(conn, key_frame(entity, ts, self.request))
-            yield conn, entity, ts, sql
+            self._running = conn
+            try:
+                engine.attach(conn, deferred)
+                entity = self.entity if isinstance(self.entity, pa.Table) else engine.read_arrow(conn, self.entity)
+                ts = check_entity(entity.schema, self.request)
+                engine.load_keys(conn, key_frame(entity, ts, self.request))
+                yield conn, entity, ts, sql
+            finally:
+                self._running = None
 
 
 SQLOfflineEngine.job_class = SQLRetrievalJob

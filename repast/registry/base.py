@@ -22,6 +22,7 @@ class Change:
     name: str
     spec: dict[str, Any] | None = None  # the new spec (None for delete)
     fields: tuple[str, ...] = ()
+    new_version: int | None = None  # a view's change that records its next version (plan/apply say so)
 
     def to_dict(self) -> dict[str, Any]:
         return {"op": self.op, "kind": self.kind, "name": self.name, "fields": list(self.fields)}

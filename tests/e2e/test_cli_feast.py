@@ -79,6 +79,30 @@ def test_metadata_changes_are_updates_but_record_no_new_version(repo: Path) -> N
     assert change["op"] == "update" and {"owner", "tags", "ttl_seconds"} <= set(change["fields"])
 
 
+def test_a_new_source_or_transformation_records_a_new_version_and_plan_says_so(repo: Path) -> None:
+    import shutil
+
+    ok(repast("apply", cwd=repo))
+    shutil.copy(repo / "data" / "driver_stats.parquet", repo / "data" / "driver_stats_v2.parquet")
+    path = definitions_file(repo)
+    path.write_text(path.read_text()
+                    .replace('path="data/driver_stats.parquet"', 'path="data/driver_stats_v2.parquet"', 1)
+                    .replace('df["conv_rate_plus_val1"] = inputs["conv_rate"] + inputs["val_to_add"]',
+                             'df["conv_rate_plus_val1"] = inputs["conv_rate"] * 2 + inputs["val_to_add"]', 1))
+    plan = ok(repast("plan", cwd=repo))
+    assert "~ FeatureView driver_hourly_stats (source) -> new version v2" in plan
+    assert "transformed_conv_rate (udf_source) -> new version v2" in plan
+    ok(repast("apply", cwd=repo))
+    for view in ("driver_hourly_stats", "transformed_conv_rate"):
+        versions = json.loads(ok(repast("feature-views", "list-versions", view, "--json", cwd=repo)))
+        assert [v["version"] for v in versions] == [1, 2]
+    # Only the source's metadata changes: an update, not a version.
+    path.write_text(path.read_text().replace('path="data/driver_stats_v2.parquet"',
+                                             'path="data/driver_stats_v2.parquet", description="v2 data"', 1))
+    plan = ok(repast("plan", cwd=repo))
+    assert "~ FeatureView driver_hourly_stats (source)" in plan and "new version" not in plan
+
+
 def test_a_view_pinned_to_another_versions_schema_is_refused(repo: Path) -> None:
     ok(repast("apply", cwd=repo))
     path = definitions_file(repo)

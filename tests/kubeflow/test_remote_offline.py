@@ -18,10 +18,9 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from repast.config.repo_config import parse_config
+from repast.config.repo_config import OfflineServerConfig, parse_config
 from repast.errors import ConfigError, EntityKeyError, FeatureNotFound, InputError, StoreUnavailable
 from repast.offline import flight_protocol as wire
-from repast.server.offline_flight import OfflineServerLimits
 from repast.store import FeatureStore
 from tests.kubeflow.test_remote_stores import ThreadServer, _free_port
 from tests.offline_server import ThreadFlightServer
@@ -119,7 +118,7 @@ def test_to_parquet_streams_what_to_arrow_returns(servers: Any, tmp_path: Path, 
 
 def test_results_arrive_in_batches_of_the_servers_size(server_store: FeatureStore, tmp_path: Path,
                                                        servers: Any) -> None:
-    with ThreadFlightServer(server_store.backends, OfflineServerLimits(batch_rows=7)) as small:
+    with ThreadFlightServer(server_store.backends, OfflineServerConfig(batch_rows=7)) as small:
         notebook = notebook_store((servers[0], small), tmp_path)
         batches = list(notebook.get_historical_features(entity_frame(30), FEATURES).to_batches())
     assert [b.num_rows for b in batches] == [7, 7, 7, 7, 2]
@@ -170,7 +169,7 @@ def test_bad_input_is_the_error_the_local_sdk_raises(server_store: FeatureStore,
 
 
 def test_an_upload_over_the_bound_is_refused(server_store: FeatureStore, servers: Any, tmp_path: Path) -> None:
-    with ThreadFlightServer(server_store.backends, OfflineServerLimits(max_upload_bytes=1024)) as small:
+    with ThreadFlightServer(server_store.backends, OfflineServerConfig(max_upload_bytes=1024)) as small:
         notebook = notebook_store((servers[0], small), tmp_path)
         with pytest.raises(InputError, match="larger than the server's bound"):
             notebook.get_historical_features(entity_frame(1000), FEATURES).to_arrow()
@@ -178,7 +177,7 @@ def test_an_upload_over_the_bound_is_refused(server_store: FeatureStore, servers
 
 def test_a_request_over_the_concurrency_bound_is_busy(server_store: FeatureStore, servers: Any,
                                                       tmp_path: Path) -> None:
-    with ThreadFlightServer(server_store.backends, OfflineServerLimits(max_concurrent_requests=1)) as one:
+    with ThreadFlightServer(server_store.backends, OfflineServerConfig(max_concurrent_requests=1)) as one:
         notebook = notebook_store((servers[0], one), tmp_path)
         # A client that starts an upload and never finishes it holds the one slot.
         holder = flight.FlightClient(f"grpc+tcp://127.0.0.1:{one.port}")
@@ -265,7 +264,7 @@ def test_a_client_that_disconnects_mid_upload_frees_its_slot(server_store: Featu
     import subprocess
     import sys
 
-    with ThreadFlightServer(server_store.backends, OfflineServerLimits(max_concurrent_requests=1)) as one:
+    with ThreadFlightServer(server_store.backends, OfflineServerConfig(max_concurrent_requests=1)) as one:
         notebook = notebook_store((servers[0], one), tmp_path)
         command = wire.encode_command("write_rows", source={"type": "file", "name": "held", "path": str(tmp_path / "h"),
                                                             "timestamp_field": "event_timestamp"})
