@@ -98,6 +98,17 @@ class DuckDBOfflineEngine(SQLOfflineEngine):
     dialect = "DuckDB"
     type_name = "duckdb"
     source_kinds: ClassVar[tuple[type[DataSource], ...]] = (FileSource,)
+    double_type: ClassVar[str] = "DOUBLE"
+    approx_distinct: ClassVar[bool] = True
+
+    def quantile_sql(self, expr: str, fraction: float) -> str:
+        return f"approx_quantile({expr}, {fraction!r})"  # a t-digest: one pass, bounded memory
+
+    def distinct_count_sql(self, expr: str) -> str:
+        return f"approx_count_distinct({expr})"
+
+    def key_hash_sql(self, columns: list[str]) -> str:
+        return f"hash({', '.join(columns)})"  # HyperLogLog
 
     def connect(self) -> duckdb.DuckDBPyConnection:
         """A fresh in-memory connection: UTC session zone, so zone-less timestamps read as UTC."""

@@ -9,7 +9,9 @@ here. An engine implements the dialect hooks:
 - `source_place(source)`: a row's place in the source's order, for the tie rule;
 - `latest_per_key_sql(rows, keys, columns)`: one row per key, the latest by the tie rule;
 - `point_in_time_sql(request)`: the join of the loaded key frame to every view;
-- `session()`, `read_arrow`, `stream_arrow`, `load_keys`: how queries run and the keys get in.
+- `session()`, `read_arrow`, `stream_arrow`, `load_keys`: how queries run and the keys get in;
+- for statistics (repast/monitoring/): `double_type`, `text_type`, `day_sql`, `quantile_sql`,
+  `distinct_count_sql` (approximate where the engine has it: `approx_distinct`), run by `run_query`.
 
 A relation may be deferred: an engine that reads a source through Arrow (object storage) names
 it in the SQL and registers a factory (`defer`); whoever runs that SQL takes the factories
@@ -125,6 +127,35 @@ class SQLOfflineEngine(OfflineEngine):
         return [f"{q(src.source_column(k))} AS {q(c)}"
                 for k, c in zip(vr.view.join_keys, vr.request_columns(), strict=True)]
 
+    # ---- statistics hooks (repast/monitoring/statistics_sql.py); the defaults are PostgreSQL's ----
+    double_type: ClassVar[str] = "DOUBLE PRECISION"
+    text_type: ClassVar[str] = "TEXT"
+    approx_distinct: ClassVar[bool] = False  # whether distinct_count_sql counts approximately
+
+    def day_sql(self, ts: str) -> str:
+        """The UTC day of a timestamp expression as 'YYYY-MM-DD' text (the session zone is UTC)."""
+        return f"CAST(CAST(date_trunc('day', {ts}) AS DATE) AS {self.text_type})"
+
+    def quantile_sql(self, expr: str, fraction: float) -> str:
+        """An aggregate: the `fraction` quantile of `expr` (exact here; engines with a sketch use it)."""
+        return f"percentile_cont({fraction!r}) WITHIN GROUP (ORDER BY {expr})"
+
+    def distinct_count_sql(self, expr: str) -> str:
+        return f"count(DISTINCT {expr})"
+
+    def key_hash_sql(self, columns: list[str]) -> str:
+        """A hash of an entity key's columns (skew samples keys by it)."""
+        return f"md5(CAST(ROW({', '.join(columns)}) AS TEXT))"
+
+    def run_query(self, build: Callable[[], str]) -> pa.Table:
+        """Build SQL (which may defer relations, see the module docstring) and run it in one session."""
+        self.take_deferred()
+        sql = build()
+        deferred = self.take_deferred()
+        with self.session() as conn:
+            self.attach(conn, deferred)
+            return self.read_arrow(conn, sql)
+
     spine_union: ClassVar[str] = "UNION ALL BY NAME"
     null_timestamp: ClassVar[str] = "CAST(NULL AS TIMESTAMPTZ)"  # a typed NULL timestamp in the dialect
     job_class: ClassVar[type[SQLRetrievalJob]]
@@ -224,12 +255,7 @@ class SQLOfflineEngine(OfflineEngine):
             yield cast_to_view_types(batch, view)
 
     def read_range(self, view: FeatureView, start: datetime, end: datetime) -> pa.Table:
-        self.take_deferred()
-        sql = self.in_range_sql(view, start, end)
-        deferred = self.take_deferred()
-        with self.session() as conn:
-            self.attach(conn, deferred)
-            return cast_to_view_types(self.read_arrow(conn, sql), view)
+        return cast_to_view_types(self.run_query(lambda: self.in_range_sql(view, start, end)), view)
 
 
 class SQLRetrievalJob(RetrievalJob):
