@@ -25,7 +25,7 @@ import pyarrow as pa
 
 from repast.definitions.feature_refs import resolve_features
 from repast.errors import InputError
-from repast.monitoring.sources import LOG_TIMESTAMP, file_engine, logged_services, served_columns, served_log_source
+from repast.monitoring.sources import LOG_TIMESTAMP, file_engine, logged_services, logged_source, served_columns
 from repast.monitoring.statistics import sql_engine
 from repast.registry import MonitoringRecord, Registry
 from repast.sql_quoting import quote_ident
@@ -74,7 +74,7 @@ class SkewReport:
 def sample_served(engine: SQLOfflineEngine, service: FeatureService, repo_path: str, keys: list[str],
                   start: datetime, end: datetime, sample: int) -> pa.Table:
     """Up to `sample` served rows of the window, chosen by the hash of their entity key."""
-    source = served_log_source(service, repo_path)
+    source, _ = logged_source(engine, service, repo_path)
     ts = quote_ident(LOG_TIMESTAMP)
 
     def build() -> str:

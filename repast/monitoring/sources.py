@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from repast.definitions import FeatureService, FileSource, RepoContents
 from repast.errors import ConfigError, DefinitionError, InputError
@@ -67,13 +67,18 @@ def served_columns(service: FeatureService, contents: RepoContents,
     return found
 
 
-def served_log(engine: SQLOfflineEngine, service: FeatureService, contents: RepoContents,
-               repo_path: str) -> Measured:
+def logged_source(engine: SQLOfflineEngine, service: FeatureService, repo_path: str) -> tuple[FileSource, Any]:
+    """The service's served log and its columns (Arrow schema); InputError when nothing is logged yet."""
     source = served_log_source(service, repo_path)
     try:
-        schema = engine.source_schema(source)
+        return source, engine.source_schema(source)
     except DefinitionError:
         raise InputError(f"feature service '{service.name}' has logged nothing yet at '{source.path}'") from None
+
+
+def served_log(engine: SQLOfflineEngine, service: FeatureService, contents: RepoContents,
+               repo_path: str) -> Measured:
+    source, schema = logged_source(engine, service, repo_path)
     features = [m for m, _ in served_columns(service, contents, schema.names)]
     return Measured(f"served_log:{service.name}", lambda: f"SELECT * FROM {engine.relation(source)}", LOG_TIMESTAMP,
                     features)
