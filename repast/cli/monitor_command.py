@@ -13,6 +13,7 @@ import typer
 from rich.table import Table
 
 from repast.cli.common import console, open_store, user_errors
+from repast.errors import InputError
 
 DRIFT_EXIT = 3  # a threshold was crossed: distinct from 1 (an error) and 2 (bad usage)
 stats_app = typer.Typer(help="Feature statistics, computed in the offline engine and kept by day in the registry.",
@@ -35,18 +36,26 @@ def _number(value: Any, digits: int = 4) -> str:
 def stats_compute(views: list[str] = _VIEWS,
                   start: str = typer.Option(None, "--start", help="Range start (ISO 8601; UTC if no zone)."),
                   end: str = typer.Option(None, "--end", help="End of the time range, exclusive ('now' allowed)."),
+                  window: str = typer.Option(None, "--window", "-w",
+                                             help="Instead of --start: the window before --end (default now), "
+                                                  "e.g. 1d for the last day."),
                   dataset: str = typer.Option(None, "--dataset", help="Measure this saved dataset instead."),
                   served_log: bool = typer.Option(False, "--served-log",
                                                    help="Measure the served-feature log of every logged service."),
                   as_json: bool = typer.Option(False, "--json", help="Print the statistics as JSON lines.")) -> None:
     """Compute per feature and UTC day: count, null rate, min/max/mean/stddev, quantiles, histogram or
     top values, distinct count; keep them in the registry (a re-run replaces its days)."""
+    from repast.monitoring.windows import parse_window
     from repast.types.timestamps import parse_time
 
-    store = open_store()
-    frame = store.compute_feature_statistics(
-        _names(views), parse_time(start, "--start") if start else None, parse_time(end, "--end") if end else None,
-        dataset=dataset, served_log=served_log)
+    start_ts, end_ts = parse_time(start, "--start") if start else None, parse_time(end, "--end") if end else None
+    if window is not None:
+        if start_ts is not None:
+            raise InputError("give --start or --window, not both")
+        end_ts = end_ts or parse_time("now", "--end")
+        start_ts = end_ts - parse_window(window)
+    frame = open_store().compute_feature_statistics(_names(views), start_ts, end_ts, dataset=dataset,
+                                                    served_log=served_log)
     _print_statistics(frame, as_json)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from pathlib import Path
 
@@ -111,7 +112,10 @@ def test_the_stats_command_computes_and_shows_kept_statistics(tmp_path: Path) ->
     monitored_repo(tmp_path, trips(CURRENT_DAY, 24, seed=2))
     runner = CliRunner()
     computed = runner.invoke(app, ["--repo", str(tmp_path), "stats", "compute", "--views", "rides",
-                                   "--start", CURRENT_DAY.isoformat(), "--end", WINDOW_END.isoformat(), "--json"])
+                                   "--window", "1d", "--end", WINDOW_END.isoformat(), "--json"])
     assert computed.exit_code == 0, computed.output
+    assert {json.loads(line)["day"] for line in computed.output.splitlines()} == {f"{CURRENT_DAY:%Y-%m-%d}"}
     shown = runner.invoke(app, ["--repo", str(tmp_path), "stats", "show", "--json"])
     assert shown.output == computed.output
+    both = runner.invoke(app, ["--repo", str(tmp_path), "stats", "compute", "--window", "1d", "--start", "2024-01-01"])
+    assert both.exit_code == 1 and both.output.startswith("Error: give --start or --window")
