@@ -45,15 +45,14 @@ def stats_compute(views: list[str] = _VIEWS,
                   as_json: bool = typer.Option(False, "--json", help="Print the statistics as JSON lines.")) -> None:
     """Compute per feature and UTC day: count, null rate, min/max/mean/stddev, quantiles, histogram or
     top values, distinct count; keep them in the registry (a re-run replaces its days)."""
-    from repast.monitoring.windows import parse_window
-    from repast.types.timestamps import parse_time
+    from repast.types.timestamps import parse_duration, parse_time
 
     start_ts, end_ts = parse_time(start, "--start") if start else None, parse_time(end, "--end") if end else None
     if window is not None:
         if start_ts is not None:
             raise InputError("give --start or --window, not both")
         end_ts = end_ts or parse_time("now", "--end")
-        start_ts = end_ts - parse_window(window)
+        start_ts = end_ts - parse_duration(window, "--window")
     frame = open_store().compute_feature_statistics(_names(views), start_ts, end_ts, dataset=dataset,
                                                     served_log=served_log)
     _print_statistics(frame, as_json)
@@ -97,10 +96,10 @@ def drift(reference: str = typer.Option(..., "--reference", "-r",
           as_json: bool = typer.Option(False, "--json", help="Print the results as JSON lines.")) -> None:
     """Each feature's drift in the window against the reference: PSI and a KS (numeric) or chi-square
     (categorical) test. Exits 3 when a feature crosses its threshold."""
-    from repast.monitoring.windows import parse_window
-    from repast.types.timestamps import parse_time
+    from repast.types.timestamps import parse_duration, parse_time
 
-    report = open_store().check_drift(reference, parse_window(window), parse_time(end, "--end"), _names(views))
+    length, end_ts = parse_duration(window, "--window"), parse_time(end, "--end")
+    report = open_store().check_drift(reference, length, end_ts, _names(views))
     rows = [f.to_dict() for f in report.features]
     if as_json:
         for row in rows:
@@ -125,10 +124,10 @@ def skew(sample: int = typer.Option(10_000, "--sample", "-n", min=1, help="Serve
          as_json: bool = typer.Option(False, "--json", help="Print the results as JSON lines.")) -> None:
     """Training/serving skew: sample the served-feature log by key hash, recompute the features at the
     logged times offline, compare. Exits 3 when a feature's mismatch rate is above its threshold."""
-    from repast.monitoring.windows import parse_window
-    from repast.types.timestamps import parse_time
+    from repast.types.timestamps import parse_duration, parse_time
 
-    report = open_store().check_skew(sample, parse_window(window), parse_time(end, "--end"), _names(services))
+    length, end_ts = parse_duration(window, "--window"), parse_time(end, "--end")
+    report = open_store().check_skew(sample, length, end_ts, _names(services))
     if as_json:
         for f in report.features:
             print(json.dumps(f.to_dict()))

@@ -16,7 +16,7 @@ import yaml
 from repast.config.repo_config import load_config, parse_config
 from repast.errors import ConfigError, InputError
 from repast.store import FeatureStore
-from repast.types.timestamps import parse_time
+from repast.types.timestamps import parse_duration, parse_time
 
 
 def open_store(feature_store_yaml: str = "", config_path: str = "", repo_path: str = "") -> FeatureStore:
@@ -108,9 +108,8 @@ def check_drift(reference: str, window: str = "1d", end_date: str = "", feature_
     the per-feature results as JSON. With `fail_on_drift`, a crossed threshold raises ThresholdCrossed
     (the step fails, so a retraining pipeline can gate on it)."""
     from repast.errors import ThresholdCrossed
-    from repast.monitoring.windows import parse_window
 
-    length, end = parse_window(window), parse_time(end_date or "now", "end_date")
+    length, end = parse_duration(window, "window"), parse_time(end_date or "now", "end_date")
     store = open_store(feature_store_yaml, config_path, repo_path)
     report = store.check_drift(reference, length, end, feature_views or None)
     results = [{k: v for k, v in f.to_dict().items() if k not in ("reference", "current")} for f in report.features]

@@ -119,7 +119,8 @@ def _feature_values(row: dict[str, Any], i: int, f: MeasuredFeature, rows: int, 
     if f.numeric:
         values.update({"min": _number(row[f"lo{i}"]), "max": _number(row[f"hi{i}"]),
                        "mean": _number(row[f"mean{i}"]), "stddev": _number(row[f"sd{i}"]),
-                       "quantiles": {repr(p): _number(row[f"q{i}_{j}"]) for j, p in enumerate(quantiles)}})
+                       "quantiles": {repr(p): _number(q) for p, q in zip(quantiles, row[f"q{i}"] or
+                                                                         [None] * len(quantiles), strict=True)}})
     return values
 
 

@@ -44,15 +44,19 @@ def _number(value: float) -> str:
     return repr(float(value))
 
 
-def _measured(engine: SQLOfflineEngine, rows: str, ts: str, features: list[MeasuredFeature], by_day: bool,
-              extra: list[str] | None = None) -> str:
-    """The rows reduced to `__day`, `__ts` and one column per feature (f0, f1, ...)."""
+def _measured(engine: SQLOfflineEngine, rows: str, ts: str, features: list[MeasuredFeature], by_day: bool) -> str:
+    """The rows reduced to their group `__d` (the day), `__ts` and one column per feature (f0, f1, ...)."""
     day = engine.day_sql(q(ts)) if by_day else f"CAST('all' AS {engine.text_type})"
-    columns = [f"{day} AS __day", f"{q(ts)} AS __ts"]
+    columns = [f"{day} AS __d", f"{q(ts)} AS __ts"]
     for i, f in enumerate(features):
         value = f"CAST({q(f.column)} AS {engine.double_type if f.numeric else engine.text_type})"
         columns.append(f"{value} AS f{i}")
-    return f"SELECT {', '.join(columns + (extra or []))} FROM ({rows}) AS __measured_rows"
+    return f"SELECT {', '.join(columns)} FROM ({rows}) AS __measured_rows"
+
+
+def _day_label(engine: SQLOfflineEngine, by_day: bool) -> str:
+    """The group `__d` as the `__day` label the results carry ('YYYY-MM-DD' or 'all')."""
+    return f"{engine.day_label_sql('__d') if by_day else '__d'} AS __day"
 
 
 def moments_sql(engine: SQLOfflineEngine, rows: str, ts: str, features: list[MeasuredFeature], by_day: bool,
@@ -65,9 +69,9 @@ def moments_sql(engine: SQLOfflineEngine, rows: str, ts: str, features: list[Mea
         if f.numeric:
             aggregates += [f"min({x}) AS lo{i}", f"max({x}) AS hi{i}", f"avg({x}) AS mean{i}",
                            f"stddev_samp({x}) AS sd{i}"]
-            aggregates += [f"{engine.quantile_sql(x, p)} AS q{i}_{j}" for j, p in enumerate(quantiles)]
-    return (f"SELECT __day, {', '.join(aggregates)} FROM ({_measured(engine, rows, ts, features, by_day)}) "
-            "AS __m GROUP BY __day ORDER BY __day")
+            aggregates.append(f"{engine.quantiles_sql(x, quantiles)} AS q{i}")
+    return (f"SELECT {_day_label(engine, by_day)}, {', '.join(aggregates)} "
+            f"FROM ({_measured(engine, rows, ts, features, by_day)}) AS __m GROUP BY __d ORDER BY __d")
 
 
 def _bucket(x: str, low: float, high: float, bins: int) -> str:
@@ -78,12 +82,12 @@ def _bucket(x: str, low: float, high: float, bins: int) -> str:
             f"ELSE LEAST(CAST(FLOOR(({x} - {_number(low)}) / {_number(width)}) AS INTEGER), {bins - 1}) END")
 
 
-def _grouped_by_set(keys: list[str], value: str) -> str:
-    """GROUPING SETS ((__day, k0), (__day, k1), ...) with which set a row belongs to as `__set`."""
+def _grouped_by_set(keys: list[str], value: str, day: str) -> str:
+    """GROUPING SETS ((__d, k0), (__d, k1), ...) with which set a row belongs to as `__set`."""
     which = " ".join(f"WHEN GROUPING({k}) = 0 THEN {i}" for i, k in enumerate(keys))
-    sets = ", ".join(f"(__day, {k})" for k in keys)
+    sets = ", ".join(f"(__d, {k})" for k in keys)
     coalesced = keys[0] if len(keys) == 1 else f"COALESCE({', '.join(keys)})"
-    return (f"SELECT __day, CASE {which} END AS __set, {coalesced} AS {value}, count(*) AS __n "
+    return (f"SELECT __d, {day}, CASE {which} END AS __set, {coalesced} AS {value}, count(*) AS __n "
             f"FROM __src GROUP BY GROUPING SETS ({sets})")
 
 
@@ -92,10 +96,10 @@ def histograms_sql(engine: SQLOfflineEngine, rows: str, ts: str, features: list[
     """Per (day, feature index as __set, bin as __bucket) the count __n, NULL values left out."""
     buckets = [f"{_bucket(f'f{i}', low, high, bins)} AS b{i}" for i, (low, high) in enumerate(edges)]
     measured = _measured(engine, rows, ts, features, by_day)
-    source = f"SELECT __day, {', '.join(buckets)} FROM ({measured}) AS __h"
-    grouped = _grouped_by_set([f"b{i}" for i in range(len(features))], "__bucket").replace(
-        "FROM __src", f"FROM ({source}) AS __src")
-    return f"SELECT * FROM ({grouped}) AS __g WHERE __bucket IS NOT NULL"
+    source = f"SELECT __d, {', '.join(buckets)} FROM ({measured}) AS __h"
+    grouped = _grouped_by_set([f"b{i}" for i in range(len(features))], "__bucket",
+                              _day_label(engine, by_day)).replace("FROM __src", f"FROM ({source}) AS __src")
+    return f"SELECT __day, __set, __bucket, __n FROM ({grouped}) AS __g WHERE __bucket IS NOT NULL"
 
 
 def category_counts_sql(engine: SQLOfflineEngine, rows: str, ts: str, features: list[MeasuredFeature],
@@ -111,10 +115,10 @@ def category_counts_sql(engine: SQLOfflineEngine, rows: str, ts: str, features: 
             known = ", ".join(_literal(v) for v in categories[i]) or "NULL"
             values.append(f"CASE WHEN f{i} IS NULL THEN NULL WHEN f{i} IN ({known}) THEN f{i} "
                           f"ELSE {_literal(OTHER)} END AS v{i}")
-    source = f"SELECT __day, {', '.join(values)} FROM ({measured}) AS __c"
-    grouped = _grouped_by_set([f"v{i}" for i in range(len(features))], "__value").replace(
-        "FROM __src", f"FROM ({source}) AS __src")
-    ranked = (f"SELECT __day, __set, __value, __n, row_number() OVER (PARTITION BY __day, __set "
+    source = f"SELECT __d, {', '.join(values)} FROM ({measured}) AS __c"
+    grouped = _grouped_by_set([f"v{i}" for i in range(len(features))], "__value",
+                              _day_label(engine, by_day)).replace("FROM __src", f"FROM ({source}) AS __src")
+    ranked = (f"SELECT __day, __set, __value, __n, row_number() OVER (PARTITION BY __d, __set "
               f"ORDER BY __n DESC, __value) AS __rank FROM ({grouped}) AS __g WHERE __value IS NOT NULL")
     limit = "" if categories is not None else f" WHERE __rank <= {int(top)}"
     return f"SELECT __day, __set, __value, __n FROM ({ranked}) AS __r{limit}"

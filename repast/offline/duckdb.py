@@ -101,8 +101,10 @@ class DuckDBOfflineEngine(SQLOfflineEngine):
     double_type: ClassVar[str] = "DOUBLE"
     approx_distinct: ClassVar[bool] = True
 
-    def quantile_sql(self, expr: str, fraction: float) -> str:
-        return f"approx_quantile({expr}, {fraction!r})"  # a t-digest: one pass, bounded memory
+    def quantiles_sql(self, expr: str, fractions: list[float]) -> str:
+        # A reservoir sample of 8,192 values per group: bounded memory, and several times cheaper
+        # per row than approx_quantile's t-digest (which dominated a 20-feature statistics run).
+        return f"reservoir_quantile({expr}, [{', '.join(map(repr, fractions))}], 8192)"
 
     def distinct_count_sql(self, expr: str) -> str:
         return f"approx_count_distinct({expr})"

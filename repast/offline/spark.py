@@ -97,8 +97,8 @@ class SparkOfflineEngine(SQLOfflineEngine):
     text_type: ClassVar[str] = "STRING"
     approx_distinct: ClassVar[bool] = True
 
-    def quantile_sql(self, expr: str, fraction: float) -> str:
-        return f"percentile_approx({expr}, {fraction!r})"
+    def quantiles_sql(self, expr: str, fractions: list[float]) -> str:
+        return f"percentile_approx({expr}, array({', '.join(map(repr, fractions))}))"
 
     def distinct_count_sql(self, expr: str) -> str:
         return f"approx_count_distinct({expr})"
