@@ -36,7 +36,7 @@ def _number(value: Any, digits: int = 4) -> str:
 def stats_compute(views: list[str] = _VIEWS,
                   start: str = typer.Option(None, "--start", help="Range start (ISO 8601; UTC if no zone)."),
                   end: str = typer.Option(None, "--end", help="End of the time range, exclusive ('now' allowed)."),
-                  window: str = typer.Option(None, "--window", "-w",
+                  window: str = typer.Option(None, "--window",
                                              help="Instead of --start: the window before --end (default now), "
                                                   "e.g. 1d for the last day."),
                   dataset: str = typer.Option(None, "--dataset", help="Measure this saved dataset instead."),
@@ -88,9 +88,9 @@ def _print_statistics(frame: Any, as_json: bool) -> None:
 
 
 @user_errors
-def drift(reference: str = typer.Option(..., "--reference", "-r",
+def drift(reference: str = typer.Option(..., "--reference",
                                         help="dataset:NAME (a saved dataset) or START..END (ISO dates)."),
-          window: str = typer.Option("1d", "--window", "-w", help="The current window: 30m, 12h, 1d, 2w."),
+          window: str = typer.Option("1d", "--window", help="The current window: 30m, 12h, 1d, 2w."),
           end: str = typer.Option("now", "--end", help="End of the current window (ISO 8601 or 'now')."),
           views: list[str] = _VIEWS,
           as_json: bool = typer.Option(False, "--json", help="Print the results as JSON lines.")) -> None:
@@ -117,7 +117,7 @@ def drift(reference: str = typer.Option(..., "--reference", "-r",
 
 @user_errors
 def skew(sample: int = typer.Option(10_000, "--sample", "-n", min=1, help="Served rows to replay offline."),
-         window: str = typer.Option("1d", "--window", "-w", help="Served rows of this window: 30m, 12h, 1d."),
+         window: str = typer.Option("1d", "--window", help="Served rows of this window: 30m, 12h, 1d."),
          end: str = typer.Option("now", "--end", help="End of the window (ISO 8601 or 'now')."),
          services: list[str] = typer.Option(None, "--services", "-s", metavar="SERVICE[,SERVICE...]",
                                             help="Only these logged feature services."),

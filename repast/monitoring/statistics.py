@@ -130,13 +130,15 @@ def bin_edges(low: float, high: float, bins: int) -> list[float]:
 
 
 def histogram_counts(engine: SQLOfflineEngine, measured: Measured, indexes: list[int],
-                     edges: dict[int, tuple[float, float]], bins: int) -> dict[tuple[str, int], dict[str, Any]]:
-    """Per (day, feature index) the histogram of the given features over the given edges (low, high)."""
+                     edges: dict[int, tuple[float, float]], bins: int,
+                     bounded: bool = False) -> dict[tuple[str, int], dict[str, Any]]:
+    """Per (day, feature index) the histogram of the given features over the given edges (low, high);
+    `bounded`: the edges are the measured rows' own min and max."""
     if not indexes:
         return {}
     chosen = [measured.features[i] for i in indexes]
     result = engine.run_query(lambda: histograms_sql(engine, measured.rows(), measured.ts, chosen, measured.by_day,
-                                                     [edges[i] for i in indexes], bins))
+                                                     [edges[i] for i in indexes], bins, bounded))
     histograms: dict[tuple[str, int], dict[str, Any]] = {}
     for row in table_rows(result):
         i = indexes[int(row["__set"])]
@@ -144,6 +146,8 @@ def histogram_counts(engine: SQLOfflineEngine, measured: Measured, indexes: list
         h = histograms.setdefault((str(row["__day"]), i), {"edges": bin_edges(low, high, bins), "counts": [0] * bins,
                                                              "below": 0, "above": 0})
         bucket, n = int(row["__bucket"]), int(row["__n"])
+        if bounded:  # the max (and any rounding at the edges) belongs to the first or last bin
+            bucket = min(max(bucket, 0), bins - 1)
         if bucket < 0:
             h["below"] += n
         elif bucket >= bins:
@@ -162,7 +166,7 @@ def _histograms(engine: SQLOfflineEngine, measured: Measured, moments: list[dict
         highs = [v for v in (_number(r[f"hi{i}"]) for r in moments) if v is not None]
         if lows and highs:
             edges[i] = (min(lows), max(highs))
-    return histogram_counts(engine, measured, [i for i in numeric if i in edges], edges, bins)
+    return histogram_counts(engine, measured, [i for i in numeric if i in edges], edges, bins, bounded=True)
 
 
 def category_counts(engine: SQLOfflineEngine, measured: Measured, indexes: list[int], top: int,

@@ -74,9 +74,14 @@ def moments_sql(engine: SQLOfflineEngine, rows: str, ts: str, features: list[Mea
             f"FROM ({_measured(engine, rows, ts, features, by_day)}) AS __m GROUP BY __d ORDER BY __d")
 
 
-def _bucket(x: str, low: float, high: float, bins: int) -> str:
-    """The bin of x among `bins` equal bins over [low, high]; -1 below, `bins` above, NULL for NULL."""
+def _bucket(x: str, low: float, high: float, bins: int, bounded: bool) -> str:
+    """The bin of x among `bins` equal bins over [low, high]; -1 below, `bins` above, NULL for NULL.
+    `bounded`: the edges are the data's own min and max, so nothing is below or above them: the bin
+    is the bare floor (the max lands in `bins`, which the caller folds into the last bin), as a CASE
+    per value cost a third of a 20-feature scan. (LEAST would not do: it skips NULLs.)"""
     width = (high - low) / bins if high > low else 1.0
+    if bounded:
+        return f"CAST(FLOOR(({x} - {_number(low)}) / {_number(width)}) AS INTEGER)"
     return (f"CASE WHEN {x} IS NULL THEN NULL WHEN {x} < {_number(low)} THEN -1 "
             f"WHEN {x} > {_number(high)} THEN {bins} WHEN {x} = {_number(high)} THEN {bins - 1} "
             f"ELSE LEAST(CAST(FLOOR(({x} - {_number(low)}) / {_number(width)}) AS INTEGER), {bins - 1}) END")
@@ -92,9 +97,10 @@ def _grouped_by_set(keys: list[str], value: str, day: str) -> str:
 
 
 def histograms_sql(engine: SQLOfflineEngine, rows: str, ts: str, features: list[MeasuredFeature], by_day: bool,
-                   edges: list[tuple[float, float]], bins: int) -> str:
-    """Per (day, feature index as __set, bin as __bucket) the count __n, NULL values left out."""
-    buckets = [f"{_bucket(f'f{i}', low, high, bins)} AS b{i}" for i, (low, high) in enumerate(edges)]
+                   edges: list[tuple[float, float]], bins: int, bounded: bool = False) -> str:
+    """Per (day, feature index as __set, bin as __bucket) the count __n, NULL values left out
+    (`bounded`: see `_bucket`)."""
+    buckets = [f"{_bucket(f'f{i}', low, high, bins, bounded)} AS b{i}" for i, (low, high) in enumerate(edges)]
     measured = _measured(engine, rows, ts, features, by_day)
     source = f"SELECT __d, {', '.join(buckets)} FROM ({measured}) AS __h"
     grouped = _grouped_by_set([f"b{i}" for i in range(len(features))], "__bucket",
