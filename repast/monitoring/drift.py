@@ -230,6 +230,7 @@ def check_drift(registry: Registry, engine: OfflineEngine, config: RepoConfig, r
                 window: timedelta, end: datetime | None = None, views: list[str] | None = None) -> DriftReport:
     """Drift of every measured feature of `views` (default: every view) over [end - window, end)
     against `reference`; the results are kept in the registry (kind "drift", day of `end`)."""
+    registry.check_writable("record drift results")
     sql = sql_engine(engine)
     contents: RepoContents = registry.contents()
     end = as_utc(end or datetime.now(UTC))

@@ -151,6 +151,7 @@ def check_skew(registry: Registry, engine: OfflineEngine, config: RepoConfig, sa
     are kept in the registry (kind "skew", day of `end`)."""
     if sample < 1:
         raise InputError(f"sample must be at least 1 row, got {sample}")
+    registry.check_writable("record skew results")
     sql = sql_engine(engine)
     reader = file_engine(sql, config)
     end = as_utc(end or datetime.now(UTC))

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from repast.errors import ConfigError
@@ -47,7 +47,7 @@ class Measured:
     rows: Callable[[], str]
     ts: str
     features: list[MeasuredFeature]
-    by_day: bool = True
+    by_day: bool | str = True  # see statistics_sql._measured
 
 
 def sql_engine(engine: OfflineEngine) -> SQLOfflineEngine:
@@ -73,7 +73,11 @@ def view_features(view: FeatureView, columns: Callable[[str], str | None] | None
 
 
 def view_in_range(engine: SQLOfflineEngine, view: FeatureView, start: datetime, end: datetime) -> Measured:
-    return Measured("source", lambda: engine.in_range_sql(view, start, end), "event_timestamp", view_features(view))
+    """The view's source over [start, end), by UTC day (a range within one day is that day)."""
+    first, last = as_utc(start), as_utc(end) - timedelta(microseconds=1)
+    one_day = f"{first:%Y-%m-%d}" if f"{first:%Y-%m-%d}" == f"{last:%Y-%m-%d}" else True
+    return Measured("source", lambda: engine.in_range_sql(view, start, end), "event_timestamp", view_features(view),
+                    one_day)
 
 
 def compute(engine: SQLOfflineEngine, measured: Measured, settings: MonitoringConfig) -> list[MonitoringRecord]:

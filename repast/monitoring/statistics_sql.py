@@ -44,9 +44,15 @@ def _number(value: float) -> str:
     return repr(float(value))
 
 
-def _measured(engine: SQLOfflineEngine, rows: str, ts: str, features: list[MeasuredFeature], by_day: bool) -> str:
-    """The rows reduced to their group `__d` (the day), `__ts` and one column per feature (f0, f1, ...)."""
-    day = engine.day_sql(q(ts)) if by_day else f"CAST('all' AS {engine.text_type})"
+def _measured(engine: SQLOfflineEngine, rows: str, ts: str, features: list[MeasuredFeature], by_day: bool | str) -> str:
+    """The rows reduced to their group `__d` (the day), `__ts` and one column per feature (f0, f1, ...).
+
+    `by_day`: True groups by UTC day; False is one group, "all"; a 'YYYY-MM-DD' says every row falls
+    on that day, so the group is that constant (no date_trunc per row: a third of a plain scan)."""
+    if isinstance(by_day, str):
+        day = f"CAST({_literal(by_day)} AS {engine.text_type})"
+    else:
+        day = engine.day_sql(q(ts)) if by_day else f"CAST('all' AS {engine.text_type})"
     columns = [f"{day} AS __d", f"{q(ts)} AS __ts"]
     for i, f in enumerate(features):
         value = f"CAST({q(f.column)} AS {engine.double_type if f.numeric else engine.text_type})"
@@ -54,12 +60,12 @@ def _measured(engine: SQLOfflineEngine, rows: str, ts: str, features: list[Measu
     return f"SELECT {', '.join(columns)} FROM ({rows}) AS __measured_rows"
 
 
-def _day_label(engine: SQLOfflineEngine, by_day: bool) -> str:
+def _day_label(engine: SQLOfflineEngine, by_day: bool | str) -> str:
     """The group `__d` as the `__day` label the results carry ('YYYY-MM-DD' or 'all')."""
-    return f"{engine.day_label_sql('__d') if by_day else '__d'} AS __day"
+    return f"{engine.day_label_sql('__d') if by_day is True else '__d'} AS __day"
 
 
-def moments_sql(engine: SQLOfflineEngine, rows: str, ts: str, features: list[MeasuredFeature], by_day: bool,
+def moments_sql(engine: SQLOfflineEngine, rows: str, ts: str, features: list[MeasuredFeature], by_day: bool | str,
                 quantiles: list[float]) -> str:
     aggregates = ["min(__ts) AS __first", "max(__ts) AS __last", "count(*) AS __rows"]
     for i, f in enumerate(features):
@@ -96,7 +102,7 @@ def _grouped_by_set(keys: list[str], value: str, day: str) -> str:
             f"FROM __src GROUP BY GROUPING SETS ({sets})")
 
 
-def histograms_sql(engine: SQLOfflineEngine, rows: str, ts: str, features: list[MeasuredFeature], by_day: bool,
+def histograms_sql(engine: SQLOfflineEngine, rows: str, ts: str, features: list[MeasuredFeature], by_day: bool | str,
                    edges: list[tuple[float, float]], bins: int, bounded: bool = False) -> str:
     """Per (day, feature index as __set, bin as __bucket) the count __n, NULL values left out
     (`bounded`: see `_bucket`)."""
@@ -109,7 +115,7 @@ def histograms_sql(engine: SQLOfflineEngine, rows: str, ts: str, features: list[
 
 
 def category_counts_sql(engine: SQLOfflineEngine, rows: str, ts: str, features: list[MeasuredFeature],
-                        by_day: bool, top: int, categories: list[list[str]] | None = None) -> str:
+                        by_day: bool | str, top: int, categories: list[list[str]] | None = None) -> str:
     """Per (day, feature index as __set, value as __value) the count __n: the `top` most frequent
     values, or, with `categories`, each given value and OTHER for every other value."""
     measured = _measured(engine, rows, ts, features, by_day)
