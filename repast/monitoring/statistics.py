@@ -21,6 +21,7 @@ from repast.errors import ConfigError
 from repast.monitoring.statistics_sql import (
     MeasuredFeature,
     category_counts_sql,
+    decode_category,
     histograms_sql,
     moments_sql,
     table_rows,
@@ -183,8 +184,8 @@ def category_counts(engine: SQLOfflineEngine, measured: Measured, indexes: list[
                                                           measured.by_day, top, categories))
     counts: dict[tuple[str, int], list[list[Any]]] = {}
     for row in table_rows(result):
-        counts.setdefault((str(row["__day"]), indexes[int(row["__set"])]), []).append(
-            [str(row["__value"]), int(row["__n"])])
+        value = str(row["__value"]) if categories is None else decode_category(str(row["__value"]))
+        counts.setdefault((str(row["__day"]), indexes[int(row["__set"])]), []).append([value, int(row["__n"])])
     return counts
 
 

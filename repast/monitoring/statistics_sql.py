@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from repast.offline.sql_base import SQLOfflineEngine
 
 q = quote_ident
-OTHER = "\x00other"  # the bucket of values outside the given categories (no real value is this)
+OTHER = "\x00other"  # in Python: the bucket of values outside the given categories (no real value is this)
 
 
 @dataclass(frozen=True)
@@ -117,7 +117,8 @@ def histograms_sql(engine: SQLOfflineEngine, rows: str, ts: str, features: list[
 def category_counts_sql(engine: SQLOfflineEngine, rows: str, ts: str, features: list[MeasuredFeature],
                         by_day: bool | str, top: int, categories: list[list[str]] | None = None) -> str:
     """Per (day, feature index as __set, value as __value) the count __n: the `top` most frequent
-    values, or, with `categories`, each given value and OTHER for every other value."""
+    values, or, with `categories`, each given value as 'v:<value>' and every other value as 'o'
+    (labels no value can collide with; `decode_category` reads them)."""
     measured = _measured(engine, rows, ts, features, by_day)
     values = []
     for i in range(len(features)):
@@ -125,8 +126,8 @@ def category_counts_sql(engine: SQLOfflineEngine, rows: str, ts: str, features: 
             values.append(f"f{i} AS v{i}")
         else:
             known = ", ".join(_literal(v) for v in categories[i]) or "NULL"
-            values.append(f"CASE WHEN f{i} IS NULL THEN NULL WHEN f{i} IN ({known}) THEN f{i} "
-                          f"ELSE {_literal(OTHER)} END AS v{i}")
+            values.append(f"CASE WHEN f{i} IS NULL THEN NULL WHEN f{i} IN ({known}) THEN 'v:' || f{i} "
+                          f"ELSE 'o' END AS v{i}")
     source = f"SELECT __d, {', '.join(values)} FROM ({measured}) AS __c"
     grouped = _grouped_by_set([f"v{i}" for i in range(len(features))], "__value",
                               _day_label(engine, by_day)).replace("FROM __src", f"FROM ({source}) AS __src")
@@ -134,6 +135,11 @@ def category_counts_sql(engine: SQLOfflineEngine, rows: str, ts: str, features: 
               f"ORDER BY __n DESC, __value) AS __rank FROM ({grouped}) AS __g WHERE __value IS NOT NULL")
     limit = "" if categories is not None else f" WHERE __rank <= {int(top)}"
     return f"SELECT __day, __set, __value, __n FROM ({ranked}) AS __r{limit}"
+
+
+def decode_category(label: str) -> str:
+    """A value of `category_counts_sql` with categories: the category, or OTHER."""
+    return label[2:] if label.startswith("v:") else OTHER
 
 
 def table_rows(table: Any) -> list[dict[str, Any]]:
