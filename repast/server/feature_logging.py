@@ -3,7 +3,8 @@ Parquet files under the service's FileLoggingDestination (Feast's feature loggin
 
 The request path only appends (request id, time, service, entity rows, response) to a bounded
 queue and never waits: when the queue is full the rows are dropped and counted (`dropped`). One
-background thread turns queued responses into Arrow, and every `flush_interval_secs` (or when
+background thread turns queued responses into Arrow, a batch of them at a time (one Arrow array
+per column per batch: per response it cost more CPU than serving it), and every `flush_interval_secs` (or when
 many rows are waiting) writes one Parquet file per service, beside its final name first and then
 renamed, so a reader never sees a half-written file. Columns per served row: `__request_id`,
 `__log_timestamp` (UTC), the join keys and request data as sent, then per feature its value,
@@ -84,7 +85,7 @@ class ServedRowLogger:
                     self._thread.start()
 
     def _run(self) -> None:
-        pending: dict[str, list[pa.Table]] = {}
+        pending: dict[str, list[_Served]] = {}
         rows = 0
         deadline = time.monotonic() + self.config.flush_interval_secs
         while True:
@@ -102,17 +103,16 @@ class ServedRowLogger:
                 self._write(pending)
                 self._idle.set()
                 return
-            table = served_table(item)
-            pending.setdefault(item.path, []).append(table)
-            rows += table.num_rows
+            pending.setdefault(item.path, []).append(item)
+            rows += len(next(iter(item.request.values()), []))
             if rows >= _MAX_ROWS_PER_FILE or time.monotonic() >= deadline:
                 self._write(pending)
                 pending, rows = {}, 0
                 deadline = time.monotonic() + self.config.flush_interval_secs
 
-    def _write(self, pending: dict[str, list[pa.Table]]) -> None:
-        for path, tables in pending.items():
-            table = pa.concat_tables(tables, promote_options="permissive")
+    def _write(self, pending: dict[str, list[_Served]]) -> None:
+        for path, items in pending.items():
+            table = served_tables(items)
             os.makedirs(path, exist_ok=True)
             name = f"{datetime.now(UTC):%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:8]}.parquet"
             final = os.path.join(path, name)
@@ -137,22 +137,50 @@ class ServedRowLogger:
 
 def served_table(item: _Served) -> pa.Table:
     """One served response as log rows: ids, request columns, then value/status/timestamp per feature."""
+    return served_tables([item])
+
+
+def _log_columns(item: _Served) -> dict[str, list[Any]]:
+    """One served response's log columns as Python lists (see `served_tables`)."""
     values = item.response.to_dict()
     statuses = item.response.statuses()
     stamps = item.response.event_timestamps()
     n = len(next(iter(values.values()), []))
-    columns: dict[str, Any] = {"__request_id": pa.array([item.request_id] * n),
-                               "__log_timestamp": pa.array([item.logged_at] * n, pa.timestamp("us", tz="UTC"))}
+    columns: dict[str, list[Any]] = {"__request_id": [item.request_id] * n, "__log_timestamp": [item.logged_at] * n}
     for name, column in item.request.items():
         if name not in values:
-            columns[name] = _column(column)
+            columns[name] = column
     for name, column in values.items():
-        columns[name] = _column(column)
+        columns[name] = column
         if name in item.request:
             continue
-        columns[f"{name}__status"] = pa.array([str(s) for s in statuses[name]], pa.string())
-        columns[f"{name}__timestamp"] = pa.array(stamps[name], pa.timestamp("us", tz="UTC"))
-    return pa.table(columns)
+        columns[f"{name}__status"] = statuses[name]
+        columns[f"{name}__timestamp"] = stamps[name]
+    return columns
+
+
+def served_tables(items: list[_Served]) -> pa.Table:
+    """Served responses as log rows, in order: responses with the same columns (one service's,
+    normally all) are joined as Python lists and converted with one Arrow array per column."""
+    groups: list[tuple[tuple[str, ...], dict[str, list[Any]]]] = []
+    for item in items:
+        columns = _log_columns(item)
+        names = tuple(columns)
+        if not groups or groups[-1][0] != names:
+            groups.append((names, {name: [] for name in names}))
+        merged = groups[-1][1]
+        for name, column in columns.items():
+            merged[name].extend(column)
+    tables = [pa.table({name: _typed(name, column) for name, column in merged.items()}) for _, merged in groups]
+    return pa.concat_tables(tables, promote_options="permissive") if len(tables) > 1 else tables[0]
+
+
+def _typed(name: str, column: list[Any]) -> pa.Array:
+    if name == "__log_timestamp" or name.endswith("__timestamp"):
+        return pa.array(column, pa.timestamp("us", tz="UTC"))
+    if name.endswith("__status"):
+        return pa.array(column, pa.string())  # FieldStatus is a str enum: its text
+    return _column(column)
 
 
 def _column(values: list[Any]) -> pa.Array:
