@@ -106,3 +106,21 @@ def test_the_feature_server_logs_what_it_served_for_a_logged_service(store: Feat
     assert [r["driver_id"] for r in log] == [1001, 4242]
     assert [r["conv_rate"] for r in log] == served["results"][1]["values"]  # type: ignore[index]
     assert [r["conv_rate__status"] for r in log] == ["PRESENT", "NOT_FOUND"]
+
+
+def test_a_batch_of_responses_is_logged_in_order_whatever_columns_each_has(tmp_path: Path) -> None:
+    logger = ServedRowLogger(FeatureLoggingConfig(flush_interval_secs=0.05), str(tmp_path), autostart=False)
+    service = logged_service("logs")
+    logger.log(service, {"driver_id": [0, 1]}, response(2))
+    logger.log(service, {"driver_id": [7], "val_to_add": [3]}, OnlineResponse(
+        {"driver_id": [7], "conv_rate": [0.25]}, statuses={"conv_rate": [FieldStatus.PRESENT]},
+        event_timestamps={"conv_rate": [T0]}))
+    logger.log(service, {"driver_id": [0]}, response(1))
+    logger.start()
+    assert logger.flush()
+    log = read_feature_log(str(tmp_path / "logs"))
+    assert log.num_rows == 4  # one file: the three responses were converted as one batch
+    rows = log.to_pylist()
+    assert [(r["driver_id"], r["conv_rate"], r["conv_rate__status"], r.get("val_to_add")) for r in rows] == [
+        (0, 0.5, "PRESENT", None), (1, None, "NOT_FOUND", None), (7, 0.25, "PRESENT", 3), (0, 0.5, "PRESENT", None)]
+    logger.close()
