@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from repast.jobs.online_read import OnlineResponse
 
 _MAX_ROWS_PER_FILE = 50_000
+_EPOCH_ISO = "1970-01-01T00:00:00Z"  # the event time an answer gives a value without one
 
 
 @dataclass
@@ -41,7 +43,7 @@ class _Served:
     service: str
     path: str
     request: dict[str, list[Any]]
-    response: OnlineResponse
+    response: OnlineResponse | bytes  # the response, or the JSON answer served (parsed when written)
 
 
 class ServedRowLogger:
@@ -59,7 +61,11 @@ class ServedRowLogger:
         self._idle = threading.Event()
         self._idle.set()
 
-    def log(self, service: FeatureService, request: dict[str, list[Any]], response: OnlineResponse) -> None:
+    def log_answer(self, service: FeatureService, request: dict[str, list[Any]], answer: bytes) -> None:
+        """Queue one served JSON answer (Feast's get-online-features body) of `service`; never blocks."""
+        self.log(service, request, answer)
+
+    def log(self, service: FeatureService, request: dict[str, list[Any]], response: OnlineResponse | bytes) -> None:
         """Queue one served response of `service` (no-op without a logging_config); never blocks."""
         logging = service.logging_config
         if logging is None or not self.config.enabled:
@@ -140,11 +146,23 @@ def served_table(item: _Served) -> pa.Table:
     return served_tables([item])
 
 
+def _answer_columns(answer: bytes) -> tuple[dict[str, list[Any]], dict[str, list[Any]], dict[str, list[Any]]]:
+    """(values, statuses, event times) of a served JSON answer; an event time is ISO text, or None
+    where the answer has the epoch (a value without one)."""
+    body = orjson.loads(answer)
+    values, statuses, stamps = {}, {}, {}
+    for name, result in zip(body["metadata"]["feature_names"], body["results"], strict=True):
+        values[name], statuses[name] = result["values"], result["statuses"]
+        stamps[name] = [None if t == _EPOCH_ISO else t for t in result["event_timestamps"]]
+    return values, statuses, stamps
+
+
 def _log_columns(item: _Served) -> dict[str, list[Any]]:
     """One served response's log columns as Python lists (see `served_tables`)."""
-    values = item.response.to_dict()
-    statuses = item.response.statuses()
-    stamps = item.response.event_timestamps()
+    if isinstance(item.response, bytes):
+        values, statuses, stamps = _answer_columns(item.response)
+    else:
+        values, statuses, stamps = item.response.to_dict(), item.response.statuses(), item.response.event_timestamps()
     n = len(next(iter(values.values()), []))
     columns: dict[str, list[Any]] = {"__request_id": [item.request_id] * n, "__log_timestamp": [item.logged_at] * n}
     for name, column in item.request.items():
@@ -177,6 +195,9 @@ def served_tables(items: list[_Served]) -> pa.Table:
 
 def _typed(name: str, column: list[Any]) -> pa.Array:
     if name == "__log_timestamp" or name.endswith("__timestamp"):
+        if any(isinstance(t, str) for t in column):  # ISO text from a JSON answer: Arrow parses it
+            return pa.array([None if t is None else t if isinstance(t, str) else t.isoformat() for t in column],
+                            pa.string()).cast(pa.timestamp("us", tz="UTC"))
         return pa.array(column, pa.timestamp("us", tz="UTC"))
     if name.endswith("__status"):
         return pa.array(column, pa.string())  # FieldStatus is a str enum: its text
