@@ -36,9 +36,9 @@ def scrape(store: FeatureStore) -> dict[Sample, float]:
 
 
 def test_the_age_of_the_newest_online_value_is_a_gauge_per_view(tmp_path: Path) -> None:
-    store = serving_store(tmp_path)  # the newest row is an hour or two old
+    store = serving_store(tmp_path)
     age = scrape(store)[key("repast_online_newest_value_age_seconds", feature_view="rides")]
-    assert 3600 <= age <= 3 * 3600
+    assert 2 * 3600 <= age <= 4 * 3600  # the newest row is 2-3 hours old (more if the hour turned since)
     assert key("repast_feature_age_seconds", feature_view="rides") in scrape(store)
 
 
