@@ -2,23 +2,25 @@
 Parquet files under the service's FileLoggingDestination (Feast's feature logging).
 
 The request path only appends (request id, time, service, entity rows, response) to a bounded
-queue and never waits: when the queue is full the rows are dropped and counted (`dropped`). One
-background thread turns queued responses into Arrow, a batch of them at a time (one Arrow array
-per column per batch: per response it cost more CPU than serving it), and every `flush_interval_secs` (or when
-many rows are waiting) writes one Parquet file per service, beside its final name first and then
-renamed, so a reader never sees a half-written file. Columns per served row: `__request_id`,
+buffer and never waits or takes a lock: when `queue_capacity` responses wait, the rows are dropped
+and counted (`dropped`). One background thread wakes every `flush_interval_secs` (or when half the
+buffer is full), turns the buffered responses into Arrow a batch at a time (one Arrow array per
+column per batch: per response it cost more CPU than serving it) and writes one Parquet file per
+service, beside its final name first and then renamed, so a reader never sees a half-written file.
+Columns per served row: `__request_id`,
 `__log_timestamp` (UTC), the join keys and request data as sent, then per feature its value,
 `<feature>__status` and `<feature>__timestamp`. `read_feature_log(path)` reads them back.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
-import queue
 import random
 import threading
 import time
 import uuid
+from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -47,41 +49,48 @@ class _Served:
 
 
 class ServedRowLogger:
-    """The bounded queue and its writer thread (see the module docstring)."""
+    """The bounded buffer and its writer thread (see the module docstring)."""
 
     def __init__(self, config: FeatureLoggingConfig, repo_path: str, autostart: bool = True) -> None:
         self.config = config
         self.repo_path = repo_path
-        self.autostart = autostart  # False: the writer starts on start() (a test fills the queue first)
-        self.dropped = 0  # served rows not logged because the queue was full
+        self.autostart = autostart  # False: the writer starts on start() (a test fills the buffer first)
+        self.dropped = 0  # served rows not logged because the buffer was full
         self.written = 0  # served rows written to Parquet
-        self._queue: queue.Queue[_Served | None] = queue.Queue(maxsize=config.queue_capacity)
+        # A deque: append and popleft are atomic, so the request path takes no lock and never wakes
+        # the writer per response (a Queue's notify per put cost a thread switch per request).
+        self._pending: deque[_Served] = deque()
+        self._wake_at = max(1, config.queue_capacity // 2)  # wake the writer early when this many wait
+        self._wake = threading.Event()
+        self._closing = False
+        self._appended = 0  # responses buffered so far (request path)
+        self._done = 0  # of those, written (writer thread)
+        self._ids = (f"{uuid.uuid4().hex[:16]}{n:016x}" for n in itertools.count())  # unique, cheap
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
-        self._idle = threading.Event()
-        self._idle.set()
 
     def log_answer(self, service: FeatureService, request: dict[str, list[Any]], answer: bytes) -> None:
-        """Queue one served JSON answer (Feast's get-online-features body) of `service`; never blocks."""
+        """Buffer one served JSON answer (Feast's get-online-features body) of `service`; never blocks."""
         self.log(service, request, answer)
 
     def log(self, service: FeatureService, request: dict[str, list[Any]], response: OnlineResponse | bytes) -> None:
-        """Queue one served response of `service` (no-op without a logging_config); never blocks."""
+        """Buffer one served response of `service` (no-op without a logging_config); never blocks."""
         logging = service.logging_config
         if logging is None or not self.config.enabled:
             return
         if logging.sample_rate < 1.0 and random.random() >= logging.sample_rate:
             return
+        if len(self._pending) >= self.config.queue_capacity:
+            self.dropped += len(next(iter(request.values()), []))
+            return
         path = logging.destination.to_dict()["path"]
         path = path if os.path.isabs(path) else os.path.join(self.repo_path, path)
-        item = _Served(uuid.uuid4().hex, datetime.now(UTC), service.name, path, request, response)
-        if self.autostart:
+        self._pending.append(_Served(next(self._ids), datetime.now(UTC), service.name, path, request, response))
+        self._appended += 1
+        if self.autostart and self._thread is None:
             self.start()
-        try:
-            self._idle.clear()
-            self._queue.put_nowait(item)
-        except queue.Full:
-            self.dropped += len(next(iter(request.values()), []))
+        if len(self._pending) >= self._wake_at and not self._wake.is_set():
+            self._wake.set()
 
     def start(self) -> None:
         if self._thread is None:
@@ -91,52 +100,58 @@ class ServedRowLogger:
                     self._thread.start()
 
     def _run(self) -> None:
-        pending: dict[str, list[_Served]] = {}
-        rows = 0
-        deadline = time.monotonic() + self.config.flush_interval_secs
         while True:
-            try:
-                item = self._queue.get(timeout=max(0.01, deadline - time.monotonic()))
-            except queue.Empty:
-                item = None
-                if self._queue.empty():
-                    self._write(pending)
-                    pending, rows = {}, 0
-                    deadline = time.monotonic() + self.config.flush_interval_secs
-                    self._idle.set()
-                continue
-            if item is None:  # close(): write what is left and stop
-                self._write(pending)
-                self._idle.set()
+            self._wake.wait(self.config.flush_interval_secs)
+            self._wake.clear()
+            closing = self._closing
+            self._drain()
+            if closing:
                 return
-            pending.setdefault(item.path, []).append(item)
-            rows += len(next(iter(item.request.values()), []))
-            if rows >= _MAX_ROWS_PER_FILE or time.monotonic() >= deadline:
-                self._write(pending)
-                pending, rows = {}, 0
-                deadline = time.monotonic() + self.config.flush_interval_secs
 
-    def _write(self, pending: dict[str, list[_Served]]) -> None:
-        for path, items in pending.items():
-            table = served_tables(items)
-            os.makedirs(path, exist_ok=True)
-            name = f"{datetime.now(UTC):%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:8]}.parquet"
-            final = os.path.join(path, name)
-            pq.write_table(table, final + ".partial")
-            os.replace(final + ".partial", final)
-            self.written += table.num_rows
+    def _drain(self) -> None:
+        """Write every buffered response: one Parquet file per service path and batch of rows."""
+        items: list[_Served] = []
+        while self._pending:
+            items.append(self._pending.popleft())
+        by_path: dict[str, list[_Served]] = {}
+        for item in items:
+            by_path.setdefault(item.path, []).append(item)
+        for path, served in by_path.items():
+            rows, batch = 0, []
+            for item in served:
+                batch.append(item)
+                rows += len(next(iter(item.request.values()), []))
+                if rows >= _MAX_ROWS_PER_FILE:
+                    self._write(path, batch)
+                    rows, batch = 0, []
+            if batch:
+                self._write(path, batch)
+        self._done += len(items)
+
+    def _write(self, path: str, items: list[_Served]) -> None:
+        table = served_tables(items)
+        os.makedirs(path, exist_ok=True)
+        name = f"{datetime.now(UTC):%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:8]}.parquet"
+        final = os.path.join(path, name)
+        pq.write_table(table, final + ".partial")
+        os.replace(final + ".partial", final)
+        self.written += table.num_rows
 
     def flush(self, timeout: float = 10.0) -> bool:
-        """Wait until every queued response is written (tests, shutdown); True when it was."""
+        """Write every buffered response now and wait for it (tests, shutdown); True when it was."""
+        target = self._appended
         deadline = time.monotonic() + timeout
+        self._wake.set()
         while time.monotonic() < deadline:
-            if self._queue.empty() and self._idle.wait(0.05):
+            if self._done >= target:
                 return True
+            time.sleep(0.01)
         return False
 
     def close(self) -> None:
         if self._thread is not None:
-            self._queue.put(None)
+            self._closing = True
+            self._wake.set()
             self._thread.join(timeout=30)
             self._thread = None
 
