@@ -7,9 +7,9 @@ and counted (`dropped`). One background thread wakes every `flush_interval_secs`
 buffer is full), turns the buffered responses into Arrow a batch at a time (one Arrow array per
 column per batch: per response it cost more CPU than serving it) and writes one Parquet file per
 service, beside its final name first and then renamed, so a reader never sees a half-written file.
-Columns per served row: `__request_id`,
-`__log_timestamp` (UTC), the join keys and request data as sent, then per feature its value,
-`<feature>__status` and `<feature>__timestamp`. `read_feature_log(path)` reads them back.
+Columns per served row: `__request_id`, `__log_timestamp` (UTC), the join keys and request data as
+sent, then per feature its value, `<feature>__status` and `<feature>__timestamp`.
+`read_feature_log(path)` reads them back.
 """
 
 from __future__ import annotations
