@@ -65,7 +65,9 @@ class ServedRowLogger:
         self._closing = False
         self._appended = 0  # responses buffered so far (request path)
         self._done = 0  # of those, written (writer thread)
-        self._ids = (f"{uuid.uuid4().hex[:16]}{n:016x}" for n in itertools.count())  # unique, cheap
+        prefix = uuid.uuid4().hex[:16]
+        self._ids = (f"{prefix}{n:016x}" for n in itertools.count())  # unique, without a uuid per response
+        self._paths: dict[int, tuple[FeatureService, str]] = {}  # id(service) -> (service, its log directory)
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
@@ -83,14 +85,26 @@ class ServedRowLogger:
         if len(self._pending) >= self.config.queue_capacity:
             self.dropped += len(next(iter(request.values()), []))
             return
-        path = logging.destination.to_dict()["path"]
-        path = path if os.path.isabs(path) else os.path.join(self.repo_path, path)
+        path = self._path(service)
         self._pending.append(_Served(next(self._ids), datetime.now(UTC), service.name, path, request, response))
         self._appended += 1
         if self.autostart and self._thread is None:
             self.start()
         if len(self._pending) >= self._wake_at and not self._wake.is_set():
             self._wake.set()
+
+    def _path(self, service: FeatureService) -> str:
+        """The service's log directory, resolved once per service definition (the registry's cached
+        objects are reused until it changes)."""
+        known = self._paths.get(id(service))
+        if known is None or known[0] is not service:
+            assert service.logging_config is not None
+            path = service.logging_config.destination.to_dict()["path"]
+            if len(self._paths) > 1024:
+                self._paths.clear()
+            known = self._paths[id(service)] = (service, path if os.path.isabs(path) else
+                                                os.path.join(self.repo_path, path))
+        return known[1]
 
     def start(self) -> None:
         if self._thread is None:

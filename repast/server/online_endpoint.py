@@ -42,6 +42,7 @@ class OnlineFeaturesEndpoint:
         self.feature_log = feature_log
         self.answers = OnlineJsonAnswers(registry)
         self.strict = strict  # feature_server.strict_requests: refuse fields Feast's server would ignore
+        self._faithful: dict[int, tuple[FeatureService, bool]] = {}  # see _logged_from_answer
 
     def answer(self, body: bytes) -> bytes | Awaitable[bytes]:
         req = parse_online_request(body, strict=self.strict)
@@ -68,13 +69,19 @@ class OnlineFeaturesEndpoint:
         return AnswerWithHeaders.of(answer, req.ignored) if req.ignored else answer
 
     def _logged_from_answer(self, service: FeatureService) -> bool:
-        """Whether the answer's JSON holds the served values as they are (numbers, strings, booleans)."""
+        """Whether the answer's JSON holds the served values as they are (numbers, strings, booleans);
+        decided once per service definition (the registry's cached objects are reused until it changes)."""
+        known = self._faithful.get(id(service))
+        if known is not None and known[0] is service:
+            return known[1]
         views = self.registry.contents().feature_views
-        for p in service.projections:
-            view = views.get(p.view_name)
-            if view is None or any(str(f.dtype) not in _JSON_FAITHFUL for f in view.features if f.name in p.features):
-                return False
-        return True
+        faithful = all(view is not None and all(str(f.dtype) in _JSON_FAITHFUL for f in view.features
+                                                if f.name in p.features)
+                       for p in service.projections for view in [views.get(p.view_name)])
+        if len(self._faithful) > 1024:
+            self._faithful.clear()
+        self._faithful[id(service)] = (service, faithful)
+        return faithful
 
     async def _answered_on_a_thread(self, args: tuple[Any, ...], rows: int, ignored: tuple[str, ...],
                                     logged: tuple[FeatureService, dict[str, list[Any]]] | None = None) -> bytes:
