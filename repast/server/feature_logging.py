@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 if TYPE_CHECKING:
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
 
 _MAX_ROWS_PER_FILE = 50_000
 _EPOCH_ISO = "1970-01-01T00:00:00Z"  # the event time an answer gives a value without one
+_UTC_US = pa.timestamp("us", tz="UTC")
 
 
 @dataclass
@@ -175,62 +177,80 @@ def served_table(item: _Served) -> pa.Table:
     return served_tables([item])
 
 
-def _answer_columns(answer: bytes) -> tuple[dict[str, list[Any]], dict[str, list[Any]], dict[str, list[Any]]]:
-    """(values, statuses, event times) of a served JSON answer; an event time is ISO text, or None
-    where the answer has the epoch (a value without one)."""
-    body = orjson.loads(answer)
-    values, statuses, stamps = {}, {}, {}
-    for name, result in zip(body["metadata"]["feature_names"], body["results"], strict=True):
-        values[name], statuses[name] = result["values"], result["statuses"]
-        stamps[name] = [None if t == _EPOCH_ISO else t for t in result["event_timestamps"]]
-    return values, statuses, stamps
-
-
-def _log_columns(item: _Served) -> dict[str, list[Any]]:
-    """One served response's log columns as Python lists (see `served_tables`)."""
+def _parts(item: _Served) -> tuple[tuple[str, ...], list[list[Any]], list[list[Any]], list[list[Any]]]:
+    """(names, values, statuses, event times) of one served response, positionally; from a JSON
+    answer the event times are ISO text (the epoch where a value has none, nulled in `_typed`)."""
     if isinstance(item.response, bytes):
-        values, statuses, stamps = _answer_columns(item.response)
-    else:
-        values, statuses, stamps = item.response.to_dict(), item.response.statuses(), item.response.event_timestamps()
-    n = len(next(iter(values.values()), []))
-    columns: dict[str, list[Any]] = {"__request_id": [item.request_id] * n, "__log_timestamp": [item.logged_at] * n}
-    for name, column in item.request.items():
-        if name not in values:
-            columns[name] = column
-    for name, column in values.items():
-        columns[name] = column
-        if name in item.request:
-            continue
-        columns[f"{name}__status"] = statuses[name]
-        columns[f"{name}__timestamp"] = stamps[name]
-    return columns
+        body = orjson.loads(item.response)
+        results = body["results"]
+        return (tuple(body["metadata"]["feature_names"]), [r["values"] for r in results],
+                [r["statuses"] for r in results], [r["event_timestamps"] for r in results])
+    values, statuses, stamps = item.response.to_dict(), item.response.statuses(), item.response.event_timestamps()
+    return tuple(values), list(values.values()), [statuses[n] for n in values], [stamps[n] for n in values]
+
+
+class _Columns:
+    """The log columns of responses of one shape (request columns and output names), as Python
+    lists laid out once, so adding a response is a few list extends."""
+
+    def __init__(self, request: tuple[str, ...], names: tuple[str, ...]) -> None:
+        self.request_only = [k for k in request if k not in names]
+        self.names = names
+        self.features = [i for i, n in enumerate(names) if n not in request]  # join keys get no status/time
+        self.ids: list[str] = []
+        self.times: list[datetime] = []
+        self.requested: list[list[Any]] = [[] for _ in self.request_only]
+        self.values: list[list[Any]] = [[] for _ in names]
+        self.statuses: list[list[Any]] = [[] for _ in names]
+        self.stamps: list[list[Any]] = [[] for _ in names]
+
+    def add(self, item: _Served, values: list[list[Any]], statuses: list[list[Any]], stamps: list[list[Any]]) -> None:
+        n = len(values[0]) if values else 0
+        self.ids.extend([item.request_id] * n)
+        self.times.extend([item.logged_at] * n)
+        for column, name in zip(self.requested, self.request_only, strict=True):
+            column.extend(item.request[name])
+        for column, v in zip(self.values, values, strict=True):
+            column.extend(v)
+        for i in self.features:
+            self.statuses[i].extend(statuses[i])
+            self.stamps[i].extend(stamps[i])
+
+    def table(self) -> pa.Table:
+        columns: dict[str, pa.Array] = {"__request_id": pa.array(self.ids, pa.string()),
+                                        "__log_timestamp": pa.array(self.times, _UTC_US)}
+        for name, column in zip(self.request_only, self.requested, strict=True):
+            columns[name] = _column(column)
+        features = set(self.features)
+        for i, name in enumerate(self.names):
+            columns[name] = _column(self.values[i])
+            if i in features:
+                columns[f"{name}__status"] = pa.array(self.statuses[i], pa.string())  # FieldStatus: str enum
+                columns[f"{name}__timestamp"] = _times(self.stamps[i])
+        return pa.table(columns)
 
 
 def served_tables(items: list[_Served]) -> pa.Table:
-    """Served responses as log rows, in order: responses with the same columns (one service's,
-    normally all) are joined as Python lists and converted with one Arrow array per column."""
-    groups: list[tuple[tuple[str, ...], dict[str, list[Any]]]] = []
+    """Served responses as log rows, in order: responses of one shape (one service's, normally all)
+    are joined as Python lists and converted with one Arrow array per column."""
+    groups: list[tuple[tuple[tuple[str, ...], tuple[str, ...]], _Columns]] = []
     for item in items:
-        columns = _log_columns(item)
-        names = tuple(columns)
-        if not groups or groups[-1][0] != names:
-            groups.append((names, {name: [] for name in names}))
-        merged = groups[-1][1]
-        for name, column in columns.items():
-            merged[name].extend(column)
-    tables = [pa.table({name: _typed(name, column) for name, column in merged.items()}) for _, merged in groups]
+        names, values, statuses, stamps = _parts(item)
+        key = (tuple(item.request), names)
+        if not groups or groups[-1][0] != key:
+            groups.append((key, _Columns(key[0], names)))
+        groups[-1][1].add(item, values, statuses, stamps)
+    tables = [columns.table() for _, columns in groups]
     return pa.concat_tables(tables, promote_options="permissive") if len(tables) > 1 else tables[0]
 
 
-def _typed(name: str, column: list[Any]) -> pa.Array:
-    if name == "__log_timestamp" or name.endswith("__timestamp"):
-        if any(isinstance(t, str) for t in column):  # ISO text from a JSON answer: Arrow parses it
-            return pa.array([None if t is None else t if isinstance(t, str) else t.isoformat() for t in column],
-                            pa.string()).cast(pa.timestamp("us", tz="UTC"))
-        return pa.array(column, pa.timestamp("us", tz="UTC"))
-    if name.endswith("__status"):
-        return pa.array(column, pa.string())  # FieldStatus is a str enum: its text
-    return _column(column)
+def _times(column: list[Any]) -> pa.Array:
+    """Event times (datetimes, or ISO text from JSON answers, whose epoch means none) as timestamps."""
+    if not any(isinstance(t, str) for t in column):
+        return pa.array(column, _UTC_US)
+    text = pa.array([t.isoformat() if isinstance(t, datetime) else t for t in column], pa.string())
+    text = pc.if_else(pc.equal(text, _EPOCH_ISO), pa.scalar(None, pa.string()), text)
+    return text.cast(_UTC_US)
 
 
 def _column(values: list[Any]) -> pa.Array:
