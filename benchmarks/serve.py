@@ -1,6 +1,7 @@
 """HTTP feature server latency and throughput: 1 entity x 10 features, SQLite online store, loopback.
 
     python benchmarks/serve.py [--entities 10000] [--duration 10] [--rounds 3] [--sustain 60] [--skip-sustain]
+    python benchmarks/serve.py --logging-overhead [--duration 10] [--rounds 5]
 
 Runs `repast serve` as a real process and drives it with wrk (`apt-get install wrk`; without it,
 a small asyncio keep-alive load generator in this file stands in). Runs 1 and 2 also measure, in
@@ -16,6 +17,9 @@ noise moves single runs by 10-20%:
 repast runs twice: as a user starts it (access log on, written to a file) and with --no-access-log.
 Targets (issues 10 and 19): repast as started by default >= 90% of its --no-access-log throughput and
 >= 70% of the reference's in 2, and a p50 <= 2x the reference's in 1; 3 -> 0 errors, flat memory.
+With --logging-overhead (issue 25): one server, two workers, eight connections, requests for the
+same features through a FeatureService without and with a LoggingConfig (every served row logged to
+Parquet), loaded in turn --rounds times; target: logged throughput >= 95% of unlogged.
 Figures are printed; nothing here is a pass/fail test.
 """
 
@@ -44,7 +48,9 @@ from datagen import generate_view_table  # noqa: E402
 FEATURES = 10
 DEFINITIONS = '''
 from datetime import timedelta
-from repast import Entity, FeatureView, Field, FileSource, ValueType
+from repast import Entity, FeatureService, FeatureView, Field, FileSource, ValueType
+from repast.feature_logging import LoggingConfig
+from repast.infra.offline_stores.file_source import FileLoggingDestination
 from repast.types import Float32, Int64
 
 entity = Entity(name="entity", join_keys=["entity_id"], value_type=ValueType.INT64)
@@ -52,6 +58,10 @@ source = FileSource(name="bench_source", path="data/bench.parquet", timestamp_fi
                     created_timestamp_column="created")
 bench = FeatureView(name="bench", entities=[entity], ttl=timedelta(0), source=source,
                     schema=[Field(name=f"f{i}", dtype=Float32 if i % 2 == 0 else Int64) for i in range(10)])
+# The same features with and without feature logging (--logging-overhead).
+bench_unlogged = FeatureService(name="bench_unlogged", features=[bench])
+bench_logged = FeatureService(name="bench_logged", features=[bench],
+                              logging_config=LoggingConfig(destination=FileLoggingDestination(path="logs")))
 '''
 
 
@@ -72,11 +82,35 @@ def make_repo(root: Path, entities: int) -> Path:
     return repo
 
 
-def request_bodies(entities: int, count: int = 200) -> list[str]:
-    features = [f"bench:f{i}" for i in range(FEATURES)]
+def request_bodies(entities: int, count: int = 200, service: str = "") -> list[str]:
+    wanted: dict[str, Any] = {"feature_service": service} if service else \
+        {"features": [f"bench:f{i}" for i in range(FEATURES)]}
     step = max(1, entities // count)
-    return [json.dumps({"features": features, "entities": {"entity_id": [i * step % entities]}})
-            for i in range(count)]
+    return [json.dumps({**wanted, "entities": {"entity_id": [i * step % entities]}}) for i in range(count)]
+
+
+def logging_overhead(repo: Path, entities: int, seconds: int, rounds: int) -> dict[str, float]:
+    """Throughput of one server for the same features without and with feature logging, in turn."""
+    plain, logged = request_bodies(entities, service="bench_unlogged"), request_bodies(entities, service="bench_logged")
+    server = Server(repo, _free_port(), workers=2)
+    try:
+        for bodies in (plain, logged):
+            load(server.url, bodies, 2, 8, 2)  # warm-up
+        runs: dict[str, list[dict[str, float]]] = {"unlogged": [], "logged": []}
+        for _ in range(rounds):
+            for name, bodies in (("unlogged", plain), ("logged", logged)):
+                runs[name].append(load(server.url, bodies, 2, 8, seconds))
+    finally:
+        server.stop()
+    for name, results in runs.items():
+        _report(f"2 workers, 8 connections, FeatureService {name} (median of {rounds} rounds)",
+                {k: _median([r[k] for r in results]) for k in ("p50_ms", "p99_ms", "rps", "requests", "errors")})
+    ratios = [lg["rps"] / un["rps"] for lg, un in zip(runs["logged"], runs["unlogged"], strict=True)]
+    logged_rows = sum(pq.read_metadata(p).num_rows for p in (repo / "logs").glob("*.parquet"))
+    print(f"feature logging: logged/unlogged throughput {_median(ratios):.1%} (rounds: "
+          f"{' '.join(f'{x:.1%}' for x in ratios)}; target >= 95%); {logged_rows:,} served rows logged",
+          flush=True)
+    return {"ratio": _median(ratios)}
 
 
 class Server:
@@ -168,7 +202,7 @@ def run_wrk(url: str, bodies: list[str], threads: int, connections: int, seconds
     out = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", f.name,
                           url + "/get-online-features"], capture_output=True, text=True, check=True).stdout
     Path(f.name).unlink()
-    pct = {p: _ms(v) for p, v in re.findall(r"^\s+(50|75|90|99)%\s+(\S+)$", out, re.M)}
+    pct = {p: _ms(v) for p, v in re.findall(r"^\s+(50|75|90|99)%\s+(\S+)\s*$", out, re.M)}
     requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     socket = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
@@ -336,12 +370,17 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="rounds of repast, bare and floor in turn")
     parser.add_argument("--sustain", type=int, default=60)
     parser.add_argument("--skip-sustain", action="store_true")
+    parser.add_argument("--logging-overhead", action="store_true",
+                        help="only compare serving a FeatureService without and with feature logging")
     args = parser.parse_args()
     print(f"load generator: {'wrk' if shutil.which('wrk') else 'python asyncio (wrk not installed)'}; "
           f"{args.entities:,} entities x {FEATURES} features, SQLite online store, 1 entity per request; "
           f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         repo = make_repo(Path(tmp), args.entities)
+        if args.logging_overhead:
+            logging_overhead(repo, args.entities, args.duration, args.rounds)
+            return
         bodies = request_bodies(args.entities)
         bare_body = _first_answer(repo, bodies[0], Path(tmp) / "bare_body.json")
         _compare("1 worker, 1 connection", _side_by_side(repo, bodies, bare_body, 1, 1, args.duration, args.rounds))

@@ -59,6 +59,10 @@ class MissingExtra(RepastError):
     """An optional dependency is not installed; the message carries the pip command to run."""
 
 
+class ThresholdCrossed(RepastError):
+    """A monitoring check found drift or skew past a threshold (a pipeline step fails on it)."""
+
+
 def require_module(module: str, extra: str) -> None:
     """Raise MissingExtra with the exact install command when `module` cannot be imported."""
     import importlib.util

@@ -5,7 +5,7 @@ repast/jobs/ (or vector/, ui/, server/) with it. It holds no logic of its own.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +31,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from repast.jobs.apply import OnlineEffect
+    from repast.monitoring.drift import DriftReport
+    from repast.monitoring.skew import SkewReport
 
 
 class FeatureStore(FeastSurface):
@@ -236,6 +238,58 @@ class FeatureStore(FeastSurface):
         from repast.jobs.push import write_to_offline_store
 
         write_to_offline_store(self.registry, self.offline_engine, feature_view_name, df, allow_registry_cache)
+
+    # ---- monitoring (repast/monitoring/) -----------------------------------------------------
+    def compute_feature_statistics(self, feature_views: list[str] | None = None, start_date: datetime | None = None,
+                                   end_date: datetime | None = None, *, dataset: str | None = None,
+                                   served_log: bool = False, feature_services: list[str] | None = None) -> pd.DataFrame:
+        """Compute per feature and UTC day, in the offline engine, the statistics of the views' sources
+        over [start_date, end_date), of a saved dataset, or of the served-feature log; they are kept in
+        the registry (replacing those of the same days) and returned as `get_feature_statistics` does."""
+        from repast.monitoring.checks import compute_statistics
+        from repast.monitoring.statistics import records_frame
+
+        records = compute_statistics(self.registry, self.offline_engine, self.config, feature_views, start_date,
+                                     end_date, dataset, served_log, feature_services)
+        frame: pd.DataFrame = records_frame(records)
+        return frame
+
+    def get_feature_statistics(self, feature_views: list[str] | None = None, features: list[str] | None = None,
+                               scope: str | None = None, start_date: datetime | None = None,
+                               end_date: datetime | None = None) -> pd.DataFrame:
+        """The kept statistics, one row per (scope, view, feature, day): rows, count, null_rate,
+        distinct_count, min, max, mean, stddev, quantiles, histogram or top_values. `scope`: "source",
+        "dataset:NAME" or "served_log:SERVICE"; dates select days (a dataset's "all" is always kept)."""
+        from repast.monitoring.checks import get_feature_statistics
+
+        frame: pd.DataFrame = get_feature_statistics(self.registry, feature_views, features, scope,
+                                                     f"{start_date:%Y-%m-%d}" if start_date else None,
+                                                     f"{end_date:%Y-%m-%d}" if end_date else None)
+        return frame
+
+    def check_drift(self, reference: str, window: timedelta = timedelta(days=1), end_date: datetime | None = None,
+                    feature_views: list[str] | None = None) -> DriftReport:
+        """Each feature's drift over [end_date - window, end_date) against `reference` ("dataset:NAME"
+        or "START..END"): PSI and a KS or chi-square test, flagged by the thresholds (docs/monitoring.md)."""
+        from repast.monitoring.drift import check_drift
+
+        return check_drift(self.registry, self.offline_engine, self.config, reference, window, end_date, feature_views)
+
+    def check_skew(self, sample: int = 10_000, window: timedelta = timedelta(days=1),
+                   end_date: datetime | None = None, feature_services: list[str] | None = None) -> SkewReport:
+        """Training/serving skew: up to `sample` served rows of the window, recomputed offline at their
+        logged times and compared per feature (mismatch rate, mean absolute difference, missing/extra)."""
+        from repast.monitoring.skew import check_skew
+
+        return check_skew(self.registry, self.offline_engine, self.config, sample, window, end_date,
+                          feature_services)
+
+    def record_freshness(self) -> None:
+        """Keep today's freshness sample of every online view (age of its newest online value and of
+        its watermark), for the web UI's freshness over time."""
+        from repast.monitoring.freshness import record_freshness
+
+        record_freshness(self.registry, self.online_store)
 
     # ---- web UI (repast/ui/) ----------------------------------------------------------------
     def serve_ui(self, host: str = "127.0.0.1", port: int = 6567, get_registry_dump: Any = None,

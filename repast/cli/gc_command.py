@@ -3,23 +3,17 @@
 from __future__ import annotations
 
 import os
-import re
 from typing import Any
 
 import typer
 
 from repast.cli.common import console, open_store, user_errors
-from repast.errors import InputError
-
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+from repast.types.timestamps import parse_duration
 
 
 def parse_age(text: str) -> float:
     """Seconds in `90s`, `30m`, `1h`, `2d` (or a bare number of seconds)."""
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", text)
-    if m is None:
-        raise InputError(f"--older-than {text!r} is not an age; use e.g. 30m, 1h or 2d")
-    return float(m.group(1)) * _UNITS[m.group(2) or "s"]
+    return parse_duration(text, "--older-than", allow_zero=True).total_seconds()
 
 
 def write_locations(store: Any) -> list[tuple[str, str | None]]:

@@ -398,6 +398,13 @@ app.command("serve_offline", help="Feast's name for serve-offline: the offline s
     _serve_offline)
 
 from repast.cli.gc_command import gc as _gc  # noqa: E402
+from repast.cli.monitor_command import drift as _drift  # noqa: E402
+from repast.cli.monitor_command import skew as _skew  # noqa: E402
+from repast.cli.monitor_command import stats_app as _stats_app  # noqa: E402
+
+app.add_typer(_stats_app, name="stats")
+app.command("drift")(_drift)
+app.command("skew")(_skew)
 
 app.command("gc")(_gc)
 

@@ -110,6 +110,27 @@ class MaterializationConfig(StrictModel):
     pull_latest_features: bool = False
 
 
+class MonitoringConfig(StrictModel):
+    """`monitoring:`: how statistics are computed and when drift and skew fail a check
+    (docs/monitoring.md). A view's or a field's tags of the same name override a threshold."""
+
+    histogram_bins: int = Field(default=10, ge=2, le=1000)
+    top_values: int = Field(default=20, ge=1, le=1000)
+    quantiles: list[float] = [0.05, 0.25, 0.5, 0.75, 0.95]
+    drift_psi_threshold: float = Field(default=0.2, gt=0)
+    # Off by default: over large windows a two-sample test finds any difference significant.
+    drift_p_value_threshold: float | None = Field(default=None, gt=0, lt=1)
+    skew_mismatch_threshold: float = Field(default=0.0, ge=0, le=1)  # a mismatch rate above it fails
+    skew_tolerance: float = Field(default=1e-6, ge=0)  # numeric values this close (relatively) match
+
+    @field_validator("quantiles")
+    @classmethod
+    def _fractions(cls, v: list[float]) -> list[float]:
+        if not v or any(not 0 < x < 1 for x in v):
+            raise ValueError(f"quantiles must be a non-empty list of fractions between 0 and 1, got {v}")
+        return sorted(set(v))
+
+
 class RepoConfig(StrictModel):
     """The whole of feature_store.yaml. `repo_path` is where relative paths are resolved."""
 
@@ -127,6 +148,7 @@ class RepoConfig(StrictModel):
     batch_engine: BatchEngineConfig = BatchEngineConfig()
     materialization: MaterializationConfig = MaterializationConfig()
     object_storage: ObjectStorageConfig = ObjectStorageConfig()
+    monitoring: MonitoringConfig = MonitoringConfig()
     # Feast's key: zone-less entity timestamps are UTC. repast always does this; false would differ.
     coerce_tz_aware: Literal[True] = True
     flags: dict[str, Any] = {}

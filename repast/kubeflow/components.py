@@ -54,6 +54,19 @@ def materialize_incremental(end_date: str = "", feature_views: list[str] = [],  
 
 
 @dsl.component(base_image=IMAGE, install_kfp_package=False)
+def check_drift(reference: str, window: str = "1d", end_date: str = "", feature_views: list[str] = [],  # noqa: B006
+                fail_on_drift: bool = True, feature_store_yaml: str = "", config_path: str = "",
+                repo_path: str = "") -> str:
+    """Drift of the last `window` against `reference` (dataset:NAME or START..END); the step fails on
+    drift unless fail_on_drift is false. Returns the per-feature results (JSON)."""
+    from repast.kubeflow.tasks import check_drift as run
+
+    return run(reference=reference, window=window, end_date=end_date, feature_views=feature_views,
+               fail_on_drift=fail_on_drift, feature_store_yaml=feature_store_yaml, config_path=config_path,
+               repo_path=repo_path)
+
+
+@dsl.component(base_image=IMAGE, install_kfp_package=False)
 def get_historical_features(entities: Input[Dataset], training_data: Output[Dataset],
                             features: list[str] = [], feature_service: str = "",  # noqa: B006
                             full_feature_names: bool = False, feature_store_yaml: str = "",

@@ -16,7 +16,7 @@ import yaml
 from repast.config.repo_config import load_config, parse_config
 from repast.errors import ConfigError, InputError
 from repast.store import FeatureStore
-from repast.types.timestamps import parse_time
+from repast.types.timestamps import parse_duration, parse_time
 
 
 def open_store(feature_store_yaml: str = "", config_path: str = "", repo_path: str = "") -> FeatureStore:
@@ -99,3 +99,22 @@ def get_historical_features(entity_path: str, output_path: str, features: list[s
     pq.write_table(table, output_path)
     return {"rows": table.num_rows, "columns": table.column_names,
             "features": feature_service or ",".join(features or []), "project": store.project}
+
+
+def check_drift(reference: str, window: str = "1d", end_date: str = "", feature_views: list[str] | None = None,
+                fail_on_drift: bool = True, feature_store_yaml: str = "", config_path: str = "",
+                repo_path: str = "") -> str:
+    """Drift of the window before end_date against `reference` (dataset:NAME or START..END); returns
+    the per-feature results as JSON. With `fail_on_drift`, a crossed threshold raises ThresholdCrossed
+    (the step fails, so a retraining pipeline can gate on it)."""
+    from repast.errors import ThresholdCrossed
+
+    length, end = parse_duration(window, "window"), parse_time(end_date or "now", "end_date")
+    store = open_store(feature_store_yaml, config_path, repo_path)
+    report = store.check_drift(reference, length, end, feature_views or None)
+    results = [{k: v for k, v in f.to_dict().items() if k not in ("reference", "current")} for f in report.features]
+    if fail_on_drift and report.drifted:
+        named = ", ".join(f"{f.view}:{f.feature} (PSI {f.psi:.3f}, threshold {f.psi_threshold})"
+                          for f in report.drifted)
+        raise ThresholdCrossed(f"{len(report.drifted)} feature(s) drifted against {reference}: {named}")
+    return json.dumps(results)

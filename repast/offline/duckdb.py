@@ -99,6 +99,19 @@ class DuckDBOfflineEngine(SQLOfflineEngine):
     dialect = "DuckDB"
     type_name = "duckdb"
     source_kinds: ClassVar[tuple[type[DataSource], ...]] = (FileSource,)
+    double_type: ClassVar[str] = "DOUBLE"
+    approx_distinct: ClassVar[bool] = True
+
+    def quantiles_sql(self, expr: str, fractions: list[float]) -> str:
+        # A reservoir sample of 8,192 values per group: bounded memory, and several times cheaper
+        # per row than approx_quantile's t-digest (which dominated a 20-feature statistics run).
+        return f"reservoir_quantile({expr}, [{', '.join(map(repr, fractions))}], 8192)"
+
+    def distinct_count_sql(self, expr: str) -> str:
+        return f"approx_count_distinct({expr})"
+
+    def key_hash_sql(self, columns: list[str]) -> str:
+        return f"hash({', '.join(columns)})"  # HyperLogLog
 
     def connect(self) -> duckdb.DuckDBPyConnection:
         """A fresh in-memory connection: UTC session zone, so zone-less timestamps read as UTC."""

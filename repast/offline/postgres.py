@@ -163,8 +163,6 @@ class PostgresOfflineEngine(SQLOfflineEngine):
         return (f"WITH {', '.join(ctes)} SELECT {', '.join(selects)} FROM {KEYS_TABLE} k {' '.join(joins)} "
                 f"ORDER BY k.{ROW}")
 
-    float_type = "DOUBLE PRECISION"
-
     def minus_micros(self, timestamp: str, micros: int) -> str:
         return f"{timestamp} - interval '1 microsecond' * {micros}"
 

@@ -102,6 +102,18 @@ class SparkOfflineEngine(SQLOfflineEngine):
     dialect = "Spark SQL"
     type_name = "spark"
     source_kinds: ClassVar[tuple[type[DataSource], ...]] = (SparkSource, FileSource)
+    double_type: ClassVar[str] = "DOUBLE"
+    text_type: ClassVar[str] = "STRING"
+    approx_distinct: ClassVar[bool] = True
+
+    def quantiles_sql(self, expr: str, fractions: list[float]) -> str:
+        return f"percentile_approx({expr}, array({', '.join(map(repr, fractions))}))"
+
+    def distinct_count_sql(self, expr: str) -> str:
+        return f"approx_count_distinct({expr})"
+
+    def key_hash_sql(self, columns: list[str]) -> str:
+        return f"hash({', '.join(columns)})"
     spine_union = "UNION ALL"
     null_timestamp = "CAST(NULL AS TIMESTAMP)"
     job_class = SparkRetrievalJob  # type: ignore[assignment]

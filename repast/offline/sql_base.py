@@ -10,8 +10,10 @@ here. An engine implements the dialect hooks:
 - `latest_per_key_sql(rows, keys, columns)`: one row per key, the latest by the tie rule;
 - `point_in_time_sql(request)`: the join of the loaded key frame to every view;
 - `session()`, `read_arrow`, `stream_arrow`, `load_keys`: how queries run and the keys get in;
-- `minus_micros`, `float_type`, `ordered_aggregate_sql`: windowed aggregations (the query itself is
+- `minus_micros`, `double_type`, `ordered_aggregate_sql`: windowed aggregations (the query itself is
   written once, in repast/offline/window_aggregates.py).
+- for statistics (repast/monitoring/): `double_type`, `text_type`, `day_sql`, `quantiles_sql`,
+  `distinct_count_sql` (approximate where the engine has it: `approx_distinct`), run by `run_query`.
 
 A relation may be deferred: an engine that reads a source through Arrow (object storage) names
 it in the SQL and registers a factory (`defer`); whoever runs that SQL takes the factories
@@ -131,8 +133,6 @@ class SQLOfflineEngine(OfflineEngine):
                 for k, c in zip(vr.view.join_keys, vr.request_columns(), strict=True)]
 
     # ---- windowed aggregations (repast/offline/window_aggregates.py) ------------------------
-    float_type: ClassVar[str] = "DOUBLE"  # the dialect's 64-bit float type
-
     def minus_micros(self, timestamp: str, micros: int) -> str:
         """SQL for the timestamp expression `timestamp` minus `micros` microseconds."""
         return f"{timestamp} - to_microseconds({micros})"
@@ -142,6 +142,41 @@ class SQLOfflineEngine(OfflineEngine):
         """last, first or last_n (the n latest, oldest first) of the non-null `value`s of a group of
         the view's rows (columns __ts, __created, __place of window_aggregates.EVENT_ALIAS), ordered
         by the tie rule (event time, created time with null lowest, place); NULL when none."""
+
+    # ---- statistics hooks (repast/monitoring/statistics_sql.py); the defaults are PostgreSQL's ----
+    double_type: ClassVar[str] = "DOUBLE PRECISION"  # the dialect's 64-bit float type (also aggregations)
+    text_type: ClassVar[str] = "TEXT"
+    approx_distinct: ClassVar[bool] = False  # whether distinct_count_sql counts approximately
+
+    def day_sql(self, ts: str) -> str:
+        """The UTC day of a timestamp expression, as a timestamp (the session zone is UTC)."""
+        return f"date_trunc('day', {ts})"
+
+    def day_label_sql(self, day: str) -> str:
+        """A day of `day_sql` as 'YYYY-MM-DD' text; applied after grouping, once per group, as a
+        text cast per row nearly doubled the cost of a statistics scan."""
+        return f"CAST(CAST({day} AS DATE) AS {self.text_type})"
+
+    def quantiles_sql(self, expr: str, fractions: list[float]) -> str:
+        """An aggregate: the list of the `fractions` quantiles of `expr`, in one pass (exact here;
+        engines with a sketch or a sample use it)."""
+        return f"percentile_cont(ARRAY[{', '.join(map(repr, fractions))}]) WITHIN GROUP (ORDER BY {expr})"
+
+    def distinct_count_sql(self, expr: str) -> str:
+        return f"count(DISTINCT {expr})"
+
+    def key_hash_sql(self, columns: list[str]) -> str:
+        """A hash of an entity key's columns (skew samples keys by it)."""
+        return f"md5(CAST(ROW({', '.join(columns)}) AS TEXT))"
+
+    def run_query(self, build: Callable[[], str]) -> pa.Table:
+        """Build SQL (which may defer relations, see the module docstring) and run it in one session."""
+        self.take_deferred()
+        sql = build()
+        deferred = self.take_deferred()
+        with self.session() as conn:
+            self.attach(conn, deferred)
+            return self.read_arrow(conn, sql)
 
     spine_union: ClassVar[str] = "UNION ALL BY NAME"
     null_timestamp: ClassVar[str] = "CAST(NULL AS TIMESTAMPTZ)"  # a typed NULL timestamp in the dialect
@@ -245,12 +280,7 @@ class SQLOfflineEngine(OfflineEngine):
             yield cast_to_view_types(batch, view)
 
     def read_range(self, view: FeatureView, start: datetime, end: datetime) -> pa.Table:
-        self.take_deferred()
-        sql = self.in_range_sql(view, start, end)
-        deferred = self.take_deferred()
-        with self.session() as conn:
-            self.attach(conn, deferred)
-            return cast_to_view_types(self.read_arrow(conn, sql), view)
+        return cast_to_view_types(self.run_query(lambda: self.in_range_sql(view, start, end)), view)
 
 
 class SQLRetrievalJob(RetrievalJob):

@@ -9,7 +9,7 @@ by event or created time); nulls are ignored; an empty window gives null (count:
 and last_n order events by (event time, created time (null first), place in the source): the
 tie rule of point-in-time joins, so `last` is the value a point-in-time join would pick.
 
-The dialects differ only where SQL does: `minus_micros` (timestamp arithmetic), `float_type`, and
+The dialects differ only where SQL does: `minus_micros` (timestamp arithmetic), `double_type`, and
 `ordered_aggregate_sql` (last / first / last_n).
 """
 
@@ -65,7 +65,7 @@ def aggregate_view_sql(engine: SQLOfflineEngine, vr: ViewRequest, keys_table: st
 def aggregate_sql(engine: SQLOfflineEngine, agg: Aggregation, value: str, output_type: str) -> str:
     """The SQL aggregate of `value` (NULL outside the aggregation's window) for one aggregation
     whose feature is of type `output_type`."""
-    kind, double = agg.kind, engine.float_type
+    kind, double = agg.kind, engine.double_type
     if kind == "count":
         return f"COUNT({value})"
     if kind == "count_distinct":

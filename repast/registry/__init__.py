@@ -16,6 +16,7 @@ from repast.registry.base import (
     HistoryEntry,
     MaterializationRecord,
     MaterializationRun,
+    MonitoringRecord,
     RegistryStore,
     Snapshot,
 )
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
 # registry_type -> "module:Class": this kind's part of the one plugin table.
 REGISTRY_STORES = PLUGINS[REGISTRY]
 
-__all__ = ["REGISTRY_STORES", "Change", "HistoryEntry", "MaterializationRecord", "Registry",
+__all__ = ["REGISTRY_STORES", "Change", "HistoryEntry", "MaterializationRecord", "MonitoringRecord", "Registry",
            "RegistryStore", "Snapshot", "contents_from_snapshot", "open_registry_store"]
 
 
@@ -217,6 +218,13 @@ class Registry:
 
     def project_names(self) -> list[str]:
         return self._store.project_names()
+
+    def record_monitoring(self, records: list[MonitoringRecord]) -> None:
+        """Keep statistics / drift / skew results (each replaces the stored one with its key)."""
+        self._store.record_monitoring(self.project, records)
+
+    def monitoring_records(self, kind: str, project: str | None = None) -> list[MonitoringRecord]:
+        return self._store.monitoring_records(project or self.project, kind)
 
     def delete_project(self) -> None:
         self._store.delete_project(self.project)

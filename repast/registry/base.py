@@ -83,6 +83,27 @@ class MaterializationRun:
     rows: int
 
 
+@dataclass(frozen=True)
+class MonitoringRecord:
+    """One monitoring result kept beside the definitions: a feature's statistics over one UTC day
+    (or a whole dataset), or one drift or skew check. A record replaces an earlier one with the
+    same key (kind, scope, view, feature, day), so re-running a day's check is idempotent."""
+
+    kind: str  # "statistics" | "drift" | "skew"
+    scope: str  # what was measured: "source", "dataset:NAME", "served_log:SERVICE"; drift: the reference
+    view: str
+    feature: str
+    day: str  # YYYY-MM-DD (UTC) of the data measured, or "all" for a whole dataset
+    start: datetime  # the time range measured (first and last event time seen)
+    end: datetime
+    rows: int
+    values: dict[str, Any]  # JSON-able: the statistics, or the check's scores
+    computed_at: datetime
+
+    def key(self) -> tuple[str, str, str, str, str]:
+        return self.kind, self.scope, self.view, self.feature, self.day
+
+
 class RegistryStore(ABC):
     """Backends store specs as JSON per (project, kind, name) and keep a version per project."""
 
@@ -148,4 +169,16 @@ class RegistryStore(ABC):
 
     def project_names(self) -> list[str]:
         """Every project with definitions in this registry (empty when the store cannot list them)."""
+        return []
+
+    # Monitoring results (repast/monitoring/): kept by the SQL and object stores.
+    def record_monitoring(self, project: str, records: list[MonitoringRecord]) -> None:
+        """Keep `records`, each replacing the stored one with its key, all in one write."""
+        from repast.errors import ConfigError
+
+        raise ConfigError(f"the {type(self).__name__} registry keeps no monitoring results; use a SQL or "
+                          "object-storage registry (registry: data/registry.db, postgresql://..., s3://...)")
+
+    def monitoring_records(self, project: str, kind: str) -> list[MonitoringRecord]:
+        """Every stored record of `kind`, ordered by (view, feature, day, scope)."""
         return []

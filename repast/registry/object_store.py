@@ -21,6 +21,7 @@ from repast.registry.base import (
     HistoryEntry,
     MaterializationRecord,
     MaterializationRun,
+    MonitoringRecord,
     RegistryStore,
     Snapshot,
 )
@@ -159,3 +160,24 @@ class ObjectRegistryStore(RegistryStore):
             doc["projects"].pop(project, None)
 
         self._update(change)
+
+    def record_monitoring(self, project: str, records: list[MonitoringRecord]) -> None:
+        def change(doc: dict[str, Any]) -> None:
+            p = self._project(doc, project)
+            kept = p.setdefault("monitoring", {})
+            for r in records:
+                kept["|".join(r.key())] = {"kind": r.kind, "scope": r.scope, "view": r.view, "feature": r.feature,
+                                           "day": r.day, "start": as_utc(r.start).isoformat(),
+                                           "end": as_utc(r.end).isoformat(), "rows": r.rows, "values": r.values,
+                                           "computed_at": as_utc(r.computed_at).isoformat()}
+            doc["projects"][project] = p
+
+        self._update(change)
+
+    def monitoring_records(self, project: str, kind: str) -> list[MonitoringRecord]:
+        kept = self._project(self._load()[0], project).get("monitoring", {}).values()
+        records = [MonitoringRecord(m["kind"], m["scope"], m["view"], m["feature"], m["day"],
+                                    datetime.fromisoformat(m["start"]), datetime.fromisoformat(m["end"]),
+                                    int(m["rows"]), m["values"], datetime.fromisoformat(m["computed_at"]))
+                   for m in kept if m["kind"] == kind]
+        return sorted(records, key=lambda r: (r.view, r.feature, r.day, r.scope))

@@ -18,6 +18,7 @@ from repast.registry.base import (
     HistoryEntry,
     MaterializationRecord,
     MaterializationRun,
+    MonitoringRecord,
     RegistryStore,
     Snapshot,
 )
@@ -79,6 +80,21 @@ runs = sa.Table(
     sa.Column("end_ts", sa.DateTime(timezone=True), nullable=False),
     sa.Column("finished_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("rows_written", sa.BigInteger, nullable=False),
+)
+# Statistics, drift and skew results (repast/monitoring/), one row per (kind, scope, view, feature, day).
+monitoring = sa.Table(
+    "repast_monitoring", metadata,
+    sa.Column("project", sa.String(255), primary_key=True),
+    sa.Column("kind", sa.String(32), primary_key=True),
+    sa.Column("scope", sa.String(255), primary_key=True),
+    sa.Column("view", sa.String(255), primary_key=True),
+    sa.Column("feature", sa.String(255), primary_key=True),
+    sa.Column("day", sa.String(16), primary_key=True),
+    sa.Column("start_ts", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("end_ts", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("row_count", sa.BigInteger, nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("computed_at", sa.DateTime(timezone=True), nullable=False),
 )
 
 
@@ -315,7 +331,7 @@ class SQLRegistryStore(RegistryStore):
     def delete_project(self, project: str) -> None:
         self._ensure_tables()
         with self.engine.begin() as conn:
-            for table in (objects, history, materializations, watermarks, runs, projects):
+            for table in (objects, history, materializations, watermarks, runs, monitoring, projects):
                 conn.execute(sa.delete(table).where(table.c.project == project))
 
     def record_run(self, project: str, run: MaterializationRun) -> None:
@@ -331,3 +347,27 @@ class SQLRegistryStore(RegistryStore):
             rows = conn.execute(sa.select(runs).where(runs.c.project == project)).all()
         return {r.view: MaterializationRun(r.view, as_utc(r.start_ts), as_utc(r.end_ts), as_utc(r.finished_at),
                                            int(r.rows_written)) for r in rows}
+
+    @_database_errors("record monitoring results")
+    def record_monitoring(self, project: str, records: list[MonitoringRecord]) -> None:
+        self._ensure_tables()
+        c = monitoring.c
+        with self.engine.begin() as conn:  # one transaction: a check's results land together or not at all
+            for r in records:
+                conn.execute(sa.delete(monitoring).where(
+                    (c.project == project) & (c.kind == r.kind) & (c.scope == r.scope) & (c.view == r.view)
+                    & (c.feature == r.feature) & (c.day == r.day)))
+                conn.execute(sa.insert(monitoring).values(
+                    project=project, kind=r.kind, scope=r.scope, view=r.view, feature=r.feature, day=r.day,
+                    start_ts=r.start, end_ts=r.end, row_count=r.rows, payload=json.dumps(r.values),
+                    computed_at=r.computed_at))
+
+    @_database_errors("read monitoring results")
+    def monitoring_records(self, project: str, kind: str) -> list[MonitoringRecord]:
+        self._ensure_tables()
+        c = monitoring.c
+        with self._connect() as conn:
+            rows = conn.execute(sa.select(monitoring).where((c.project == project) & (c.kind == kind))
+                                .order_by(c.view, c.feature, c.day, c.scope)).all()
+        return [MonitoringRecord(r.kind, r.scope, r.view, r.feature, r.day, as_utc(r.start_ts), as_utc(r.end_ts),
+                                 int(r.row_count), json.loads(r.payload), as_utc(r.computed_at)) for r in rows]

@@ -205,7 +205,7 @@ def create_app(backends: Backends) -> FeatureServerApp:
     backends.registry.contents()
     # Requests may re-check the registry inline on the event loop: never for longer than a moment.
     backends.registry.check_off_the_caller()
-    metrics = ServerMetrics(backends.registry)
+    metrics = ServerMetrics(backends.registry, lambda: backends.online_store)
     server = FeatureServer(backends, metrics)
     app = FeatureServerApp(title="repast feature server", version=__version__,
                            description="Feast-compatible HTTP API of a repast feature store.")

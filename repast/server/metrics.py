@@ -13,12 +13,14 @@ from __future__ import annotations
 import os
 import time
 from bisect import bisect_left
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+
+from repast.server.monitoring_metrics import FreshnessCollector, MonitoringCollector
 
 if TYPE_CHECKING:
     from repast.registry import Registry
@@ -80,7 +82,7 @@ class RegistryCollector(Collector):
 class ServerMetrics:
     """The server's metrics; `observe` is called once per request by the middleware."""
 
-    def __init__(self, registry: Registry) -> None:
+    def __init__(self, registry: Registry, online_store: Callable[[], Any] | None = None) -> None:
         self.multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
         values = CollectorRegistry(auto_describe=True)
         self.requests = Counter("repast_http_requests", "HTTP requests by endpoint and status",
@@ -105,6 +107,9 @@ class ServerMetrics:
             multiprocess.MultiProcessCollector(self.scrape_registry)  # type: ignore[no-untyped-call]
         self.scrape_registry.register(MaterializationCollector(registry))
         self.scrape_registry.register(RegistryCollector(registry))
+        if online_store is not None:
+            self.scrape_registry.register(FreshnessCollector(registry, online_store))
+        self.scrape_registry.register(MonitoringCollector(registry))
 
     def observe(self, endpoint: str, status: int, seconds: float) -> None:
         key = (endpoint, status)

@@ -3,7 +3,10 @@ endpoint's request, whichever path delivers it (the HTTP protocol's own answer o
 
 `answer(body)` returns the response bytes at once while the store is read inline on the event
 loop (no coroutine to create and await), else an awaitable of them: a read on the store threads
-(repast.server.dispatch), or a feature service whose served rows are logged.
+(repast.server.dispatch), or a feature service whose served rows are logged from the response itself.
+A logged service whose features are all numbers, strings or booleans is answered on the fast path
+and its answer bytes are logged (parsed off the request path): taking the general path to keep the
+response cost two thirds of the server's throughput.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from repast.server.online_json import OnlineJsonAnswers
 from repast.server.responses import online_response_json
 from repast.server.schemas import IGNORED_FIELDS_HEADER, OnlineRequest, parse_online_request
 
+_JSON_FAITHFUL = frozenset({"Int32", "Int64", "Float32", "Float64", "String", "Bool"})
+
 
 class OnlineFeaturesEndpoint:
     """Feast's get-online-features JSON in, Feast's response JSON out (see the module docstring)."""
@@ -37,29 +42,53 @@ class OnlineFeaturesEndpoint:
         self.feature_log = feature_log
         self.answers = OnlineJsonAnswers(registry)
         self.strict = strict  # feature_server.strict_requests: refuse fields Feast's server would ignore
+        self._faithful: dict[int, tuple[FeatureService, bool]] = {}  # see _logged_from_answer
 
     def answer(self, body: bytes) -> bytes | Awaitable[bytes]:
         req = parse_online_request(body, strict=self.strict)
         rows = req.rows
         self.limits.check_rows(rows)
         features: Any = req.features
+        logged: tuple[FeatureService, dict[str, list[Any]]] | None = None
         if req.feature_service is not None:
             features = self.registry.contents().get("feature_service", req.feature_service)
             self.limits.check_values(rows, len(features.feature_refs()))
             if features.logging_config is not None and self.feature_log.config.enabled:
-                return self._served_and_logged(features, req)
+                if not self._logged_from_answer(features):
+                    return self._served_and_logged(features, req)
+                logged = (features, req.entities)
         else:
             self.limits.check_values(rows, len(features))
         args = (self.online_store, features, req.entities, req.full_feature_names)
         if not self.reads.inline:
-            return self._answered_on_a_thread(args, rows, req.ignored)
+            return self._answered_on_a_thread(args, rows, req.ignored, logged)
         answer = self.reads.call_inline(self.answers.answer, *args)
         self.metrics.count_rows(rows)
+        if logged is not None:
+            self.feature_log.log_answer(logged[0], logged[1], answer)  # queued, parsed off the request path
         return AnswerWithHeaders.of(answer, req.ignored) if req.ignored else answer
 
-    async def _answered_on_a_thread(self, args: tuple[Any, ...], rows: int, ignored: tuple[str, ...]) -> bytes:
+    def _logged_from_answer(self, service: FeatureService) -> bool:
+        """Whether the answer's JSON holds the served values as they are (numbers, strings, booleans);
+        decided once per service definition (the registry's cached objects are reused until it changes)."""
+        known = self._faithful.get(id(service))
+        if known is not None and known[0] is service:
+            return known[1]
+        views = self.registry.contents().feature_views
+        faithful = all(view is not None and all(str(f.dtype) in _JSON_FAITHFUL for f in view.features
+                                                if f.name in p.features)
+                       for p in service.projections for view in [views.get(p.view_name)])
+        if len(self._faithful) > 1024:
+            self._faithful.clear()
+        self._faithful[id(service)] = (service, faithful)
+        return faithful
+
+    async def _answered_on_a_thread(self, args: tuple[Any, ...], rows: int, ignored: tuple[str, ...],
+                                    logged: tuple[FeatureService, dict[str, list[Any]]] | None = None) -> bytes:
         answer = await self.reads.threaded(self.answers.answer, *args)
         self.metrics.count_rows(rows)
+        if logged is not None:
+            self.feature_log.log_answer(logged[0], logged[1], answer)
         return AnswerWithHeaders.of(answer, ignored) if ignored else answer
 
     async def _served_and_logged(self, service: FeatureService, req: OnlineRequest) -> bytes:

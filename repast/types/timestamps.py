@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
 
@@ -25,6 +25,20 @@ def parse_time(text: str, what: str) -> datetime:
     except ValueError:
         raise InputError(f"{what}: '{text}' is not an ISO-8601 time such as 2024-05-01T00:00:00 "
                          "(or 'now')") from None
+
+
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_duration(text: str, what: str, allow_zero: bool = False) -> timedelta:
+    """A length a user typed: `90s`, `30m`, `12h`, `1d`, `2w` (a bare number is seconds); positive
+    unless `allow_zero`."""
+    import re
+
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*", text or "")
+    if match is None or (float(match.group(1)) == 0 and not allow_zero):
+        raise InputError(f"{what} {text!r} is not a length of time such as 30m, 12h, 1d or 2w")
+    return timedelta(seconds=float(match.group(1)) * _SECONDS[match.group(2) or "s"])
 
 
 def normalize_timestamps(column: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:

@@ -23,6 +23,7 @@ from repast.ui import tryit
 from repast.ui.api import freshness_json, object_history, object_json, online_json, project_json, resolve
 from repast.ui.catalog import KIND_SLUGS, KIND_TITLES, SLUGS, Catalog, Ref, feature_fields
 from repast.ui.lineage import lineage, render_svg
+from repast.ui.monitoring import monitoring_pictures
 from repast.ui.search import all_tags, find, make_query
 from repast.ui.state import TOKEN_COOKIE, UiState
 
@@ -113,6 +114,11 @@ class PageRoutes:
         report = await run_in_threadpool(freshness_json, self.state, catalog)
         return render(self.state, request, "freshness.html", project=project, report=report)
 
+    async def monitoring(self, request: Request, project: str) -> Response:
+        await self.catalog(project)  # an unknown project is a 404 like everywhere else
+        pictures = await run_in_threadpool(monitoring_pictures, self.state.backends.registry, project)
+        return render(self.state, request, "monitoring.html", project=project, **pictures)
+
     async def list_kind(self, request: Request, project: str, slug: str, q: str = "", tag: str = "",
                         offset: int = 0) -> Response:
         if slug not in SLUGS:
@@ -155,6 +161,7 @@ def page_router(state: UiState) -> APIRouter:
         ("/", pages.index), ("/projects", pages.projects), (p, pages.project), (f"{p}/search", pages.search),
         (f"{p}/lineage", pages.project_lineage), (f"{p}/history", pages.history),
         (f"{p}/history/{{version}}", pages.history_version), (f"{p}/freshness", pages.freshness),
+        (f"{p}/monitoring", pages.monitoring),
         (f"{p}/{{slug}}", pages.list_kind), (f"{p}/{{slug}}/{{name:path}}", pages.get_object),
         ("/login", pages.login_form),
     ]

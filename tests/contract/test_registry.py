@@ -439,3 +439,26 @@ def test_a_watermark_of_new_storage_replaces_the_old_one(
     backend.record_materialization(unique_name, "stats", day, day + timedelta(days=1), "s2")
     record = backend.materializations(unique_name)["stats"]
     assert (record.storage, record.end) == ("s2", day + timedelta(days=1))
+
+
+def test_monitoring_results_are_kept_by_key_and_a_rerun_replaces_its_day(
+        make_store: Callable[..., FeatureStore], unique_name: str) -> None:
+    from repast.registry.base import MonitoringRecord
+
+    registry = registry_backend(make_store())
+    day = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def record(feature: str, date: str, rows: int) -> MonitoringRecord:
+        return MonitoringRecord("statistics", "source", "stats", feature, date, day, day + timedelta(hours=23), rows,
+                                {"count": rows, "histogram": {"counts": [rows, 0]}}, day)
+
+    registry.record_monitoring(unique_name, [record("a", "2026-01-01", 5), record("a", "2026-01-02", 6),
+                                             record("b", "2026-01-01", 7)])
+    registry.record_monitoring(unique_name, [record("a", "2026-01-02", 9)])
+    kept = registry.monitoring_records(unique_name, "statistics")
+    assert [(r.feature, r.day, r.rows, r.values["histogram"]["counts"]) for r in kept] == [
+        ("a", "2026-01-01", 5, [5, 0]), ("a", "2026-01-02", 9, [9, 0]), ("b", "2026-01-01", 7, [7, 0])]
+    assert (kept[0].start, kept[0].end) == (day, day + timedelta(hours=23))
+    assert registry.monitoring_records(unique_name, "drift") == []
+    make_store().teardown()
+    assert registry.monitoring_records(unique_name, "statistics") == []

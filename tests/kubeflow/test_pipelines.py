@@ -100,7 +100,7 @@ def test_example_pipeline_compiles_with_the_config_secret_mounted(tmp_path: Path
 def test_components_compile_and_never_install_packages_at_run_time(tmp_path: Path) -> None:
     from kfp import compiler
 
-    for name in ("apply_repo", "materialize", "materialize_incremental", "get_historical_features"):
+    for name in ("apply_repo", "materialize", "materialize_incremental", "get_historical_features", "check_drift"):
         path = tmp_path / f"{name}.yaml"
         compiler.Compiler().compile(getattr(components, name), str(path))
         container = next(iter(yaml.safe_load(path.read_text())["deploymentSpec"]["executors"].values()))["container"]

@@ -28,6 +28,7 @@ PAGES = {
     "history": (f"{P}/history", ["update", "driver_hourly_stats"]),
     "version": (f"{P}/history/2", ["tags.tier", "gold"]),
     "freshness": (f"{P}/freshness", ["driver_hourly_stats_fresh", "stale"]),
+    "monitoring": (f"{P}/monitoring", ["No monitoring results yet.", "repast drift"]),
 }
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
+import pyarrow as pa
 import pytest
 
 from repast import FeatureService, FeatureStore
@@ -106,3 +108,39 @@ def test_the_feature_server_logs_what_it_served_for_a_logged_service(store: Feat
     assert [r["driver_id"] for r in log] == [1001, 4242]
     assert [r["conv_rate"] for r in log] == served["results"][1]["values"]  # type: ignore[index]
     assert [r["conv_rate__status"] for r in log] == ["PRESENT", "NOT_FOUND"]
+
+
+def test_a_batch_of_responses_is_logged_in_order_whatever_columns_each_has(tmp_path: Path) -> None:
+    logger = ServedRowLogger(FeatureLoggingConfig(flush_interval_secs=0.05), str(tmp_path), autostart=False)
+    service = logged_service("logs")
+    logger.log(service, {"driver_id": [0, 1]}, response(2))
+    logger.log(service, {"driver_id": [7], "val_to_add": [3]}, OnlineResponse(
+        {"driver_id": [7], "conv_rate": [0.25]}, statuses={"conv_rate": [FieldStatus.PRESENT]},
+        event_timestamps={"conv_rate": [T0]}))
+    logger.log(service, {"driver_id": [0]}, response(1))
+    logger.start()
+    assert logger.flush()
+    log = read_feature_log(str(tmp_path / "logs"))
+    assert log.num_rows == 4  # one file: the three responses were converted as one batch
+    rows = log.to_pylist()
+    assert [(r["driver_id"], r["conv_rate"], r["conv_rate__status"], r.get("val_to_add")) for r in rows] == [
+        (0, 0.5, "PRESENT", None), (1, None, "NOT_FOUND", None), (7, 0.25, "PRESENT", 3), (0, 0.5, "PRESENT", None)]
+    logger.close()
+
+
+def test_a_logged_answer_keeps_each_values_event_time_and_none_where_it_has_none(store: FeatureStore) -> None:
+    app = create_app(store.backends)
+
+    async def serve() -> dict[str, Any]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            body = {"feature_service": "logged", "entities": {"driver_id": [1001, 4242]}}
+            return (await client.post("/get-online-features", json=body)).json()  # type: ignore[no-any-return]
+    served = asyncio.run(serve())
+    assert app.state.feature_server.feature_log.flush()
+    log = read_feature_log(str(store.repo_path / "logs"))
+    stamps = log.column("conv_rate__timestamp")
+    assert stamps.type == pa.timestamp("us", tz="UTC")
+    served_at = served["results"][1]["event_timestamps"][0]
+    assert stamps[0].as_py() == datetime.fromisoformat(served_at.replace("Z", "+00:00"))
+    assert stamps[1].as_py() is None  # NOT_FOUND: the answer's epoch is no event time
