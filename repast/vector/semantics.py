@@ -60,15 +60,25 @@ def fusion_depth(top_k: int) -> int:
 # ---- distances -------------------------------------------------------------------------------
 
 def exact_distances(vectors: np.ndarray, query: np.ndarray, metric: Metric) -> np.ndarray:
-    """Distances (float64) of each row of `vectors` to `query`: the definition every path reports."""
+    """Distances (float64) of each row of `vectors` to `query`: the definition every path reports.
+    Under COSINE each vector is scaled by its largest magnitude before its norm is taken, so no
+    finite scale overflows or underflows; a zero vector has similarity 0 (distance 1)."""
     v = np.asarray(vectors, dtype=np.float64)
     q = np.asarray(query, dtype=np.float64)
     if metric is Metric.L2:
         return np.sqrt(((v - q) ** 2).sum(axis=1))  # type: ignore[no-any-return]
-    dots = v @ q
     if metric is Metric.INNER_PRODUCT:
-        return -dots
-    return 1.0 - dots / (np.linalg.norm(v, axis=1) * np.linalg.norm(q))  # type: ignore[no-any-return]
+        return -(v @ q)
+    return 1.0 - _unit_rows(v) @ _unit_rows(q[None, :])[0]  # type: ignore[no-any-return]
+
+
+def _unit_rows(v: np.ndarray) -> np.ndarray:
+    """Each row divided by its length (zero rows stay zero), computed after scaling by its largest magnitude."""
+    largest = np.abs(v).max(axis=1, keepdims=True) if v.shape[1] else np.zeros((len(v), 1))
+    safe = np.where(largest > 0, largest, 1.0)
+    scaled = v / safe
+    lengths = np.linalg.norm(scaled, axis=1, keepdims=True)
+    return scaled / np.where(lengths > 0, lengths, 1.0)
 
 
 def order_hits(keys: Sequence[str], distances: Sequence[float]) -> list[int]:
@@ -87,6 +97,12 @@ def fuse(vector_keys: Sequence[str], keyword_keys: Sequence[str], top_k: int) ->
 
 # ---- the exact index -------------------------------------------------------------------------
 
+# Where float32 scoring is trusted: rows and queries no longer than this (products and squares stay
+# far inside float32's 3.4e38) and, under COSINE, rows no shorter than its inverse square.
+_FLOAT32_SAFE = 1e15
+_EXACT_CHUNK = 16_384  # rows converted to float64 at a time by the exact fallback
+
+
 class VectorMatrix:
     """Documents' vectors as one float32 matrix with their entity keys, plus keyword postings.
 
@@ -102,6 +118,8 @@ class VectorMatrix:
         self.neg_inv_norms = np.zeros(0, dtype=np.float32)  # -1/|m|, for COSINE scores
         self.squared_norms = np.zeros(0, dtype=np.float32)  # |m|^2, for L2 scores
         self.alive = np.zeros(0, dtype=bool)
+        self.tiny = np.zeros(0, dtype=bool)  # 0 < |m| < 1e-30: COSINE scores them in float64
+        self.tiny_rows = 0
         self.keys: list[str] = []
         self.row_of: dict[str, int] = {}
         self.row_terms: list[frozenset[str]] = []
@@ -130,7 +148,9 @@ class VectorMatrix:
         neg_inv[:self.size] = self.neg_inv_norms[:self.size]
         squared = np.zeros(capacity, dtype=np.float32)
         squared[:self.size] = self.squared_norms[:self.size]
-        self.matrix, self.norms, self.alive = matrix, norms, alive
+        tiny = np.zeros(capacity, dtype=bool)
+        tiny[:self.size] = self.tiny[:self.size]
+        self.matrix, self.norms, self.alive, self.tiny = matrix, norms, alive, tiny
         self.neg_inv_norms, self.squared_norms = neg_inv, squared
 
     def upsert(self, keys: Sequence[str], vectors: np.ndarray, texts: Sequence[str | None] | None = None) -> None:
@@ -146,10 +166,13 @@ class VectorMatrix:
         rows = np.fromiter((self.row_of[k] for k in keys), dtype=np.int64, count=len(keys))
         self.matrix[rows] = vectors
         norms = np.linalg.norm(vectors.astype(np.float64), axis=1)
+        tiny = (norms > 0) & (norms < 1.0 / _FLOAT32_SAFE ** 2)
+        self.tiny_rows += int(tiny.sum()) - int(self.tiny[rows].sum())
+        self.tiny[rows] = tiny
         self.norms[rows] = norms
-        with np.errstate(divide="ignore"):
-            self.neg_inv_norms[rows] = np.where(norms > 0, -1.0 / norms, 0.0)
-        self.squared_norms[rows] = norms ** 2
+        with np.errstate(divide="ignore", over="ignore"):  # such rows are scored in float64 (_scores)
+            self.neg_inv_norms[rows] = np.where(norms > 0, -1.0 / np.where(norms > 0, norms, 1.0), 0.0)
+            self.squared_norms[rows] = norms ** 2
         self.alive[rows] = True
         if texts is not None:
             for row, text in zip(rows.tolist(), texts, strict=True):
@@ -206,21 +229,35 @@ class VectorMatrix:
         return [(keys[i], float(exact[i])) for i in order]
 
     def _scores(self, q: np.ndarray, metric: Metric) -> tuple[np.ndarray, float]:
-        """Per row a float32 score ordered as the distance (one matrix-vector product, in place),
-        and a bound on its rounding error: (d + 2) unit roundoffs of the products' magnitude, doubled."""
-        score = self.matrix[:self.size] @ q.astype(np.float32)
+        """Per row a score ordered as the distance, and a bound on its rounding error. One float32
+        matrix-vector product (in place) where float32 holds every product and sum; otherwise
+        (rows or a query beyond 1e15 in length, or COSINE over rows shorter than 1e-30) the exact
+        float64 distances, so no scale a store accepts overflows, underflows or loses the ranking."""
+        size = self.size
+        max_norm = float(self.norms[:size].max())
         q_norm = float(np.linalg.norm(q))
+        if max_norm > _FLOAT32_SAFE or q_norm > _FLOAT32_SAFE or (
+                metric is Metric.COSINE and self.tiny_rows > 0) or (
+                metric is Metric.L2 and max_norm < 1.0 / _FLOAT32_SAFE):
+            return self._exact_scores(q, metric), 0.0
+        score = self.matrix[:size] @ q.astype(np.float32)
         unit = 2.0 * (self.dimension + 2) * 2.0 ** -24
         if metric is Metric.COSINE:  # -(m.q)/|m|: the cosine distance scaled by |q|, plus a constant
-            score *= self.neg_inv_norms[:self.size]
+            score *= self.neg_inv_norms[:size]
             return score, unit * q_norm
-        max_norm = float(self.norms[:self.size].max())
         if metric is Metric.INNER_PRODUCT:
             np.negative(score, out=score)
             return score, unit * max_norm * q_norm
         score *= -2.0  # |m|^2 - 2 m.q: the squared distance less |q|^2
-        score += self.squared_norms[:self.size]
+        score += self.squared_norms[:size]
         return score, unit * (2.0 * max_norm * q_norm + max_norm ** 2)
+
+    def _exact_scores(self, q: np.ndarray, metric: Metric) -> np.ndarray:
+        out = np.empty(self.size, dtype=np.float64)
+        for start in range(0, self.size, _EXACT_CHUNK):
+            stop = min(self.size, start + _EXACT_CHUNK)
+            out[start:stop] = exact_distances(self.matrix[start:stop], q, metric)
+        return out
 
     def keyword(self, query_string: str, top_k: int, mask: np.ndarray | None = None) -> list[tuple[str, int]]:
         """Keyword matches (entity key, matched terms), most terms first, then entity key."""
@@ -254,15 +291,46 @@ def check_vector_column(arr: pa.Array, field: Field, view: str, keys: pa.Array |
     values = np.asarray(pc.list_flatten(arr).to_numpy(zero_copy_only=False), dtype=np.float64)
     if len(values) and not np.isfinite(values).all():
         row = _row_of_value(arr, int(np.flatnonzero(~np.isfinite(values))[0]))
+        cast = " (a value beyond float32's range, |x| > 3.4e38, becomes one)" \
+            if pa.types.is_float32(arr.type.value_type) else ""
         raise InputError(f"feature view '{view}': row {row}{_key_of(keys, row)}: vector field '{field.name}' "
-                         "holds a null, NaN or infinite value")
+                         f"holds a null, NaN or infinite value{cast}")
+    beyond = np.abs(values) > _FLOAT32_MAX
+    if beyond.any():
+        at = int(np.flatnonzero(beyond)[0])
+        row = _row_of_value(arr, at)
+        raise InputError(f"feature view '{view}': row {row}{_key_of(keys, row)}: vector field '{field.name}' "
+                         f"holds {values[at]:g}, beyond float32's range (|x| <= {_FLOAT32_MAX:.7g}), the type "
+                         "vector search computes in; scale the embedding down")
+    if length and len(values):
+        _check_lengths(arr, values.reshape(-1, length), field, view, keys)
     if getattr(field, "vector_search_metric", None) and parse_metric(field.vector_search_metric, view) \
             is Metric.COSINE and length and len(values):
-        norms = np.abs(values.reshape(-1, length)).sum(axis=1)
-        if (norms == 0).any():
-            row = _row_of_value(arr, int(np.flatnonzero(norms == 0)[0]) * length)
+        zero = ~(values.reshape(-1, length).astype(np.float32) != 0).any(axis=1)
+        if zero.any():
+            row = _row_of_value(arr, int(np.flatnonzero(zero)[0]) * length)
             raise InputError(f"feature view '{view}': row {row}{_key_of(keys, row)}: vector field "
-                             f"'{field.name}' is all zeros, which has no COSINE distance")
+                             f"'{field.name}' is all zeros in float32 (the type vector search computes in; "
+                             "values below 1.4e-45 round to 0), which has no COSINE direction")
+
+
+def vector_lengths(rows: np.ndarray) -> np.ndarray:
+    """Each row's euclidean length in float64, scaled by its largest magnitude first (no overflow or underflow)."""
+    largest = np.abs(rows).max(axis=1) if rows.shape[1] else np.zeros(len(rows))
+    safe = np.where(largest > 0, largest, 1.0)
+    return largest * np.linalg.norm(rows / safe[:, None], axis=1)  # type: ignore[no-any-return]
+
+
+def _check_lengths(arr: pa.Array, rows: np.ndarray, field: Field, view: str, keys: pa.Array | None) -> None:
+    """Refuse a non-zero vector whose length lies outside [MIN_LENGTH, MAX_LENGTH] (docs/vector.md, "Numbers")."""
+    lengths = vector_lengths(rows.astype(np.float32).astype(np.float64))
+    outside = (lengths > 0) & ((lengths < MIN_LENGTH) | (lengths > MAX_LENGTH))
+    if outside.any():
+        at = int(np.flatnonzero(outside)[0])
+        row = _row_of_value(arr, at * rows.shape[1])
+        raise InputError(f"feature view '{view}': row {row}{_key_of(keys, row)}: vector field '{field.name}' has "
+                         f"length {lengths[at]:g}, outside {MIN_LENGTH:g}..{MAX_LENGTH:g}, where float32 (the type "
+                         "vector search computes in) ranks exactly; scale the embeddings")
 
 
 def _first(mask: pa.Array) -> int:
@@ -280,6 +348,9 @@ def _key_of(keys: pa.Array | None, row: int) -> str:
 
 
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
+# The lengths a stored vector (and an L2 / inner-product query) may have: their products and
+# squares then stay far inside float32's normal range, in every store's arithmetic (pgvector too).
+MIN_LENGTH, MAX_LENGTH = 1e-15, 1e15
 
 
 def query_vector(query: Any, field: Field, view: str, metric: Metric = Metric.L2) -> np.ndarray:
@@ -290,8 +361,9 @@ def query_vector(query: Any, field: Field, view: str, metric: Metric = Metric.L2
       normalized to length 1, in float64: a finite query of any scale (1e300, 1e-320) ranks as its
       direction does;
     - L2, INNER_PRODUCT: the scale counts, so a query with a value beyond float32's range
-      (|x| > 3.4e38), or a non-zero query all of whose values round to 0 in float32, is refused
-      naming the field (InputError, a 400 from the server).
+      (|x| > 3.4e38), a non-zero query all of whose values round to 0 in float32, a query longer
+      than MAX_LENGTH, or an INNER_PRODUCT query shorter than MIN_LENGTH is refused naming the
+      field (InputError, a 400 from the server).
     """
     try:
         q = np.asarray(query, dtype=np.float64)
@@ -318,4 +390,8 @@ def query_vector(query: Any, field: Field, view: str, metric: Metric = Metric.L2
     if largest > 0.0 and not q.astype(np.float32).any():
         raise InputError(f"every query value rounds to 0 in float32 (largest |x| = {largest:g}), the type vector "
                          f"field {name} is searched in under {metric}; scale the query up")
+    size = float(vector_lengths(q.astype(np.float32).astype(np.float64)[None, :])[0])
+    if size > MAX_LENGTH or (metric is Metric.INNER_PRODUCT and 0.0 < size < MIN_LENGTH):
+        raise InputError(f"query length {size:g} is outside {MIN_LENGTH:g}..{MAX_LENGTH:g}, where float32 (the "
+                         f"type vector field {name} is searched in under {metric}) ranks exactly; scale the query")
     return q
