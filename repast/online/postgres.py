@@ -37,7 +37,12 @@ from repast.plugins.base_config import PostgresConnectionConfig
 from repast.plugins.capabilities import Capabilities
 from repast.sql_quoting import quote_ident
 from repast.types import Array, FeatureType, Struct
-from repast.vector.postgres_columns import build_vector_indexes, ensure_vector_storage, unbuilt_vector_indexes
+from repast.vector.postgres_columns import (
+    Hnsw,
+    build_vector_indexes,
+    ensure_vector_storage,
+    unbuilt_vector_indexes,
+)
 
 _MIN_TS = -(2**63)
 _PG_TYPES = {"Int32": "INTEGER", "Int64": "BIGINT", "Float32": "REAL", "Float64": "DOUBLE PRECISION",
@@ -61,7 +66,14 @@ class PostgresOnlineConfig(PostgresConnectionConfig):
     # HNSW candidates kept while searching (pgvector's hnsw.ef_search, at least top_k + 10): more
     # is slower and closer to exact. pgvector's default; recall@10 0.99 on benchmarks/vector.py's
     # clustered data at 100k x 384 (docs/vector.md: harder data needs more).
-    vector_ef_search: int = Field(default=40, ge=1, le=1000)
+    vector_ef_search: int = Field(default=64, ge=1, le=1000)
+    # The HNSW index's build parameters (pgvector's m and ef_construction; its defaults). Changing
+    # them replaces the index at the next apply (built from the table's rows).
+    vector_index_m: int = Field(default=16, ge=2, le=100)
+    vector_index_ef_construction: int = Field(default=64, ge=4, le=1000)
+
+    def hnsw(self) -> Hnsw:
+        return Hnsw(self.vector_index_m, self.vector_index_ef_construction)
 
 
 def _table_name(project: str, view: str) -> str:
@@ -108,7 +120,7 @@ def read_columns(view: FeatureView, features: Sequence[str], alias: str = "") ->
 
 class PostgresOnlineStore(OnlineStore):
     Config = PostgresOnlineConfig
-    capabilities = Capabilities(reads_on_own_thread=True)  # _bounded
+    capabilities = Capabilities(reads_on_own_thread=True, approximate_vector_index=True)  # _bounded; pgvector HNSW
 
     def __init__(self, config: PostgresOnlineConfig, repo_config: Any) -> None:
         super().__init__(config, repo_config)
@@ -215,7 +227,8 @@ class PostgresOnlineStore(OnlineStore):
                              "DO UPDATE SET signature = excluded.signature",
                              (project, view.name, new_storage_record(signature)))
             for view in keep:  # vector settings are not part of the signature: checked every apply
-                ensure_vector_storage(conn, self.config.db_schema, _table_name(project, view.name), view)
+                ensure_vector_storage(conn, self.config.db_schema, _table_name(project, view.name), view,
+                                      self.config.hnsw())
             for view in delete:
                 conn.execute(f"DROP TABLE IF EXISTS {self._table(project, view.name)}")
                 conn.execute(f"DELETE FROM {meta} WHERE project = %s AND view = %s", (project, view.name))
@@ -262,7 +275,8 @@ class PostgresOnlineStore(OnlineStore):
             conn.execute("SET LOCAL statement_timeout = 0")  # a large batch may take longer than a read
             # A vector field's HNSW index is built after the first write, not kept up row by row
             # (bulk building is many times faster); readers are not blocked while it builds.
-            unbuilt = unbuilt_vector_indexes(conn, self.config.db_schema, _table_name(project, view.name), view)
+            unbuilt = unbuilt_vector_indexes(conn, self.config.db_schema, _table_name(project, view.name), view,
+                                             self.config.hnsw())
             conn.execute(f"CREATE TEMP TABLE _repast_stage ON COMMIT DROP AS SELECT {collist} FROM {table} "
                          "WITH NO DATA")
             _copy_rows(conn, f"COPY _repast_stage ({collist}) FROM STDIN", view, rows)
@@ -277,7 +291,8 @@ class PostgresOnlineStore(OnlineStore):
                 f"ON CONFLICT (_entity_key) DO UPDATE SET {updates} "
                 f"WHERE (excluded._event_ts, coalesce(excluded._created_ts, {_MIN_TS})) >= "
                 f"(t._event_ts, coalesce(t._created_ts, {_MIN_TS}))")
-            build_vector_indexes(conn, self.config.db_schema, _table_name(project, view.name), unbuilt)
+            build_vector_indexes(conn, self.config.db_schema, _table_name(project, view.name), unbuilt,
+                                     self.config.hnsw())
 
     @staticmethod
     def read_columns(view: FeatureView, features: Sequence[str], alias: str = "") -> tuple[list[str], Any]:

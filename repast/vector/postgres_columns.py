@@ -7,6 +7,7 @@ repast.vector.postgres searches them).
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from repast.errors import DefinitionError
@@ -34,11 +35,24 @@ def vector_column(field: Field) -> str:
     return _name(_PREFIX + field.name)
 
 
-def index_name(table: str, field: Field) -> str:
-    return _name(f"{table}__{field.name}__{field.vector_search_metric}".lower())
+@dataclass(frozen=True)
+class Hnsw:
+    """pgvector's HNSW build parameters (the store's vector_index_m / vector_index_ef_construction)."""
+
+    m: int = 16
+    ef_construction: int = 64
 
 
-def ensure_vector_storage(conn: Any, schema: str, table: str, view: FeatureView) -> None:
+DEFAULT_HNSW = Hnsw()  # pgvector's defaults: the index keeps the name it had before they were settable
+
+
+def index_name(table: str, field: Field, hnsw: Hnsw = DEFAULT_HNSW) -> str:
+    """Named by its parameters too, so an apply with other parameters replaces the index."""
+    built = "" if hnsw == DEFAULT_HNSW else f"__m{hnsw.m}_ef{hnsw.ef_construction}"
+    return _name(f"{table}__{field.name}__{field.vector_search_metric}{built}".lower())
+
+
+def ensure_vector_storage(conn: Any, schema: str, table: str, view: FeatureView, hnsw: Hnsw = DEFAULT_HNSW) -> None:
     """In the apply's transaction: the generated vector column and HNSW index of each vector field
     of `view`, replacing those of an earlier declaration; DefinitionError without pgvector."""
     fields = vector_fields(view)
@@ -62,7 +76,7 @@ def ensure_vector_storage(conn: Any, schema: str, table: str, view: FeatureView)
             except Exception as e:  # a stored array of another length cannot become vector(n)
                 raise DefinitionError(f"feature view '{view.name}': vector field '{f.name}' cannot be indexed: "
                                       f"{str(e).splitlines()[0]}") from None
-        _ensure_index(conn, schema, qualified, table, f)
+        _ensure_index(conn, schema, qualified, table, f, hnsw)
 
 
 def _vector_columns(conn: Any, schema: str, table: str) -> dict[str, str]:
@@ -87,8 +101,8 @@ def _require_pgvector(conn: Any, view: FeatureView, field: Field, where: str) ->
             "there, or use the sqlite online store") from None
 
 
-def _ensure_index(conn: Any, schema: str, qualified: str, table: str, field: Field) -> None:
-    name = index_name(table, field)
+def _ensure_index(conn: Any, schema: str, qualified: str, table: str, field: Field, hnsw: Hnsw) -> None:
+    name = index_name(table, field, hnsw)
     others = conn.execute(
         "SELECT indexname FROM pg_indexes WHERE schemaname = %s AND tablename = %s AND indexdef LIKE %s "
         "AND indexname <> %s", (schema, table, f"%({quote_ident(vector_column(field))} %", name)).fetchall()
@@ -97,16 +111,18 @@ def _ensure_index(conn: Any, schema: str, qualified: str, table: str, field: Fie
     # An empty table gets its index from its first write, built in bulk (build_vector_indexes).
     if field.vector_length <= HNSW_MAX_DIMENSIONS and conn.execute(f"SELECT EXISTS (SELECT FROM {qualified})"
                                                                    ).fetchone()[0]:
-        _create_index(conn, qualified, table, field)
+        _create_index(conn, qualified, table, field, hnsw)
 
 
-def _create_index(conn: Any, qualified: str, table: str, field: Field) -> None:
+def _create_index(conn: Any, qualified: str, table: str, field: Field, hnsw: Hnsw) -> None:
     metric = Metric(str(field.vector_search_metric))
-    conn.execute(f"CREATE INDEX IF NOT EXISTS {quote_ident(index_name(table, field))} ON {qualified} "
-                 f"USING hnsw ({quote_ident(vector_column(field))} {OPCLASSES[metric]})")
+    conn.execute(f"CREATE INDEX IF NOT EXISTS {quote_ident(index_name(table, field, hnsw))} ON {qualified} "
+                 f"USING hnsw ({quote_ident(vector_column(field))} {OPCLASSES[metric]}) "
+                 f"WITH (m = {int(hnsw.m)}, ef_construction = {int(hnsw.ef_construction)})")
 
 
-def unbuilt_vector_indexes(conn: Any, schema: str, table: str, view: FeatureView) -> list[Field]:
+def unbuilt_vector_indexes(conn: Any, schema: str, table: str, view: FeatureView,
+                           hnsw: Hnsw = DEFAULT_HNSW) -> list[Field]:
     """In a write's transaction, before it writes: the vector fields of `view` whose HNSW index is
     not built yet (the table was empty at apply). The table is then locked against other writers
     (not readers) until the write's end, when build_vector_indexes builds them over all its rows."""
@@ -115,7 +131,7 @@ def unbuilt_vector_indexes(conn: Any, schema: str, table: str, view: FeatureView
         return []
 
     def missing() -> list[Field]:
-        names = [f"{quote_ident(schema)}.{quote_ident(index_name(table, f))}" for f in fields]
+        names = [f"{quote_ident(schema)}.{quote_ident(index_name(table, f, hnsw))}" for f in fields]
         found = conn.execute("SELECT " + ", ".join(["to_regclass(%s) IS NOT NULL"] * len(names)), names).fetchone()
         return [f for f, there in zip(fields, found, strict=True) if not there]
 
@@ -126,6 +142,6 @@ def unbuilt_vector_indexes(conn: Any, schema: str, table: str, view: FeatureView
     return missing()
 
 
-def build_vector_indexes(conn: Any, schema: str, table: str, fields: list[Field]) -> None:
+def build_vector_indexes(conn: Any, schema: str, table: str, fields: list[Field], hnsw: Hnsw = DEFAULT_HNSW) -> None:
     for f in fields:
-        _create_index(conn, f"{quote_ident(schema)}.{quote_ident(table)}", table, f)
+        _create_index(conn, f"{quote_ident(schema)}.{quote_ident(table)}", table, f, hnsw)

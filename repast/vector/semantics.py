@@ -120,8 +120,10 @@ class VectorMatrix:
         self.alive = np.zeros(0, dtype=bool)
         self.tiny = np.zeros(0, dtype=bool)  # 0 < |m| < 1e-30: COSINE scores them in float64
         self.tiny_rows = 0
+        self.event_us = np.zeros(0, dtype=np.int64)  # each row's event time (for a view's ttl), when given
         self.keys: list[str] = []
-        self.row_of: dict[str, int] = {}
+        self.row_of: dict[str, int] = {}  # the live documents' rows
+        self._seeded: dict[str, int] = {}  # rows given by `seed`, not upserted yet
         self.row_terms: list[frozenset[str]] = []
         self.postings: dict[str, set[int]] = {}
         self.size = 0
@@ -150,20 +152,45 @@ class VectorMatrix:
         squared[:self.size] = self.squared_norms[:self.size]
         tiny = np.zeros(capacity, dtype=bool)
         tiny[:self.size] = self.tiny[:self.size]
+        event_us = np.zeros(capacity, dtype=np.int64)
+        event_us[:self.size] = self.event_us[:self.size]
+        self.event_us = event_us
         self.matrix, self.norms, self.alive, self.tiny = matrix, norms, alive, tiny
         self.neg_inv_norms, self.squared_norms = neg_inv, squared
 
-    def upsert(self, keys: Sequence[str], vectors: np.ndarray, texts: Sequence[str | None] | None = None) -> None:
-        """Set the vector (and keyword text) of each key; a key seen before keeps its row."""
-        vectors = np.asarray(vectors, dtype=np.float32).reshape(len(keys), self.dimension)
-        new = [k for k in dict.fromkeys(keys) if k not in self.row_of]
+    def seed(self, keys: Sequence[str]) -> None:
+        """Give `keys` the first rows, in order, without vectors (not alive until upserted): a
+        persisted graph's labels are rows, so its documents get back the rows it knows them by."""
+        start = self.size
+        self._add_rows(list(keys), live=False)
+        self._seeded.update((k, start + i) for i, k in enumerate(keys))
+
+    def seeded_row(self, key: str) -> int | None:
+        """The row `seed` gave a key that was not upserted since (a document now removed)."""
+        return self._seeded.get(key)
+
+    def _add_rows(self, new: list[str], live: bool = True) -> None:
         self._grow(len(new))
         for k in new:
-            self.row_of[k] = self.size
+            if live:
+                self.row_of[k] = self.size
             self.keys.append(k)
             self.row_terms.append(frozenset())
             self.size += 1
+
+    def upsert(self, keys: Sequence[str], vectors: np.ndarray, texts: Sequence[str | None] | None = None,
+               event_us: np.ndarray | None = None) -> None:
+        """Set the vector (and keyword text, event time) of each key; a key seen before keeps its row."""
+        vectors = np.asarray(vectors, dtype=np.float32).reshape(len(keys), self.dimension)
+        if self._seeded:
+            for k in dict.fromkeys(keys):
+                row = None if k in self.row_of else self._seeded.pop(k, None)
+                if row is not None:
+                    self.row_of[k] = row
+        self._add_rows([k for k in dict.fromkeys(keys) if k not in self.row_of])
         rows = np.fromiter((self.row_of[k] for k in keys), dtype=np.int64, count=len(keys))
+        if event_us is not None:
+            self.event_us[rows] = event_us
         self.matrix[rows] = vectors
         norms = np.linalg.norm(vectors.astype(np.float64), axis=1)
         tiny = (norms > 0) & (norms < 1.0 / _FLOAT32_SAFE ** 2)

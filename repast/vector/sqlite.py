@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -32,9 +33,10 @@ from repast.errors import InputError, StoreUnavailable
 from repast.online.sqlite import raw_table_name
 from repast.sql_quoting import quote_ident
 from repast.vector.base import Filters, VectorSearch
-from repast.vector.metric import Metric
+from repast.vector.metric import Metric, parse_metric
 from repast.vector.semantics import VectorMatrix, text_fields, vector_fields
 from repast.vector.sqlite_columns import item_type
+from repast.vector.sqlite_hnsw import Graph, GraphFiles, GraphSettings, approximate, available
 
 if TYPE_CHECKING:
     from repast.definitions import FeatureView, Field
@@ -44,6 +46,7 @@ CHANGES = "repast_vector_changes"
 _PRUNE_AT = 1_000_000  # change entries kept before the oldest half is deleted
 _LOAD_CHUNK = 2_000  # rows parsed at a time when an index is loaded
 _STATE = "SELECT * FROM pragma_schema_version(), pragma_data_version()"
+_SAVE_EVERY = 10_000  # graph rows changed between saves of a field's approximate index
 
 
 @dataclass
@@ -52,6 +55,8 @@ class _Index:
     last_change: int = 0
     keywords: bool = False  # the documents' keyword terms are loaded (at the first keyword search)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    graph: Graph | None = None  # the approximate index, for the field's declared metric
+    project: str = ""
 
 
 def _literal(text: str) -> str:
@@ -74,7 +79,12 @@ class SqliteVectorSearch(VectorSearch):
         if index is None:
             return []
         with index.lock:
-            mask = self._filter_mask(project, view, index.matrix, filters)
+            mask = _both(self._filter_mask(project, view, index.matrix, filters), _fresh_rows(view, index.matrix))
+            graph = index.graph
+            if graph is not None and not exact and metric is graph.metric:
+                hits = approximate(index.matrix, graph, query, top_k, mask)
+                if hits is not None:
+                    return hits
             return index.matrix.nearest(query, metric, top_k, mask)
 
     def keyword(self, project: str, view: FeatureView, query_string: str, top_k: int,
@@ -130,7 +140,8 @@ class SqliteVectorSearch(VectorSearch):
         with self._lock:
             index = self._indexes.get(key)
             if index is None or index.matrix.dimension != field.vector_length:
-                index = self._indexes[key] = _Index(VectorMatrix(field.vector_length), last_change=-1)
+                index = self._indexes[key] = _Index(VectorMatrix(field.vector_length), last_change=-1,
+                                                    project=key[0])
         with index.lock:
             self._catch_up(conn, raw, view, field, index)
         return index
@@ -172,45 +183,95 @@ class SqliteVectorSearch(VectorSearch):
         if index.last_change < 0 or low > index.last_change + 1:  # never loaded, or entries were pruned
             self._reload(conn, raw, view, field, index)
             return
-        changed = conn.execute(f"SELECT DISTINCT key FROM {CHANGES} WHERE id > ? AND id <= ? AND tbl = ?",
-                               (index.last_change, high, raw)).fetchall()
-        keys = [k for (k,) in changed]
+        keys = self._changed_keys(conn, raw, index.last_change, high)
         if any(k is None for k in keys):
             self._reload(conn, raw, view, field, index)
             return
         if keys:
             rows = self._documents(conn, raw, view, field, keys, index.keywords)
-            self._apply(index.matrix, rows, field, [str(k) for k in keys], index.keywords)
+            changed = self._apply(index.matrix, rows, field, [str(k) for k in keys], index.keywords)
+            if index.graph is not None:
+                index.graph.update(changed, index.matrix.matrix, index.matrix.alive)
         index.last_change = high
+        self._keep_graph(view, field, index)
         if high - low > _PRUNE_AT:
             conn.execute(f"DELETE FROM {CHANGES} WHERE id <= ?", (high - _PRUNE_AT // 2,))
 
+    @staticmethod
+    def _changed_keys(conn: sqlite3.Connection, raw: str, after: int, upto: int) -> list[Any]:
+        """The keys logged for `raw` in (after, upto]; None among them is a reset (the table was rebuilt)."""
+        return [k for (k,) in conn.execute(f"SELECT DISTINCT key FROM {CHANGES} WHERE id > ? AND id <= ? AND tbl = ?",
+                                           (after, upto, raw))]
+
     def _reload(self, conn: sqlite3.Connection, raw: str, view: FeatureView, field: Field, index: _Index) -> None:
         """Load every document, a chunk at a time (so parsing never holds more than one chunk as
-        Python objects), in one read snapshot together with the change id it corresponds to."""
+        Python objects), in one read snapshot together with the change id it corresponds to; adopt
+        the persisted graph when the change log still holds every entry since it was saved."""
         conn.execute("BEGIN")
         try:
-            (high,) = conn.execute(f"SELECT coalesce(max(id), 0) FROM {CHANGES}").fetchone()
+            low, high = conn.execute(f"SELECT coalesce(min(id), 0), coalesce(max(id), 0) FROM {CHANGES}").fetchone()
             (count,) = conn.execute(f"SELECT count(*) FROM {quote_ident(raw)}").fetchone()
+            saved = self._files(index.project, view, field).load(
+                field.vector_length, _declared(field), self._settings(), self.store.storage_id(index.project, view)) \
+                if self._indexing() else None
+            dirty: list[Any] = []
+            if saved is not None:
+                dirty = self._changed_keys(conn, raw, saved.generation, high)
+                if saved.generation > high or low > saved.generation + 1 or None in dirty:
+                    saved = None  # the log no longer says what changed since: rebuilt
             matrix = VectorMatrix(field.vector_length)
-            matrix.reserve(count)
+            matrix.reserve(max(count, len(saved.keys) if saved else 0))
+            if saved is not None:
+                matrix.seed(saved.keys)
             cursor = conn.execute(self._select(raw, view, field, index.keywords))
             while rows := cursor.fetchmany(_LOAD_CHUNK):
                 self._apply(matrix, rows, field, [], index.keywords)
         finally:
             conn.execute("COMMIT")
-        index.matrix = matrix
-        index.last_change = high
+        index.matrix, index.last_change, index.graph = matrix, high, None
+        if saved is not None:
+            labels = [matrix.row_of.get(str(k), matrix.seeded_row(str(k))) for k in dirty]
+            saved.graph.update(np.array([r for r in labels if r is not None], dtype=np.int64), matrix.matrix,
+                               matrix.alive)
+            if len(saved.graph) == len(matrix):  # else some change escaped the log: rebuilt
+                index.graph = saved.graph
+        self._keep_graph(view, field, index)
+
+    def _keep_graph(self, view: FeatureView, field: Field, index: _Index) -> None:
+        """Build the graph once the field has enough documents; save it after a build and every
+        _SAVE_EVERY changed rows (a reopen then applies at most that many from the log)."""
+        graph = index.graph
+        if graph is None:
+            if not self._indexing() or len(index.matrix) < self.store.config.vector_index_min_documents:
+                return
+            graph = index.graph = Graph(field.vector_length, _declared(field), self._settings())
+            graph.build(index.matrix.matrix[:index.matrix.size], index.matrix.alive[:index.matrix.size])
+            graph.unsaved = _SAVE_EVERY
+        if graph.unsaved >= _SAVE_EVERY:
+            self._files(index.project, view, field).save(graph, index.last_change,
+                                                         self.store.storage_id(index.project, view),
+                                                         index.matrix.keys[:index.matrix.size])
+
+    def _indexing(self) -> bool:
+        return bool(self.store.config.vector_index) and available()
+
+    def _settings(self) -> GraphSettings:
+        config = self.store.config
+        return GraphSettings(config.vector_index_m, config.vector_index_ef_construction,
+                             config.vector_index_ef_search)
+
+    def _files(self, project: str, view: FeatureView, field: Field) -> GraphFiles:
+        return GraphFiles(str(self.store.path), project, view.name, field.name)
 
     @staticmethod
     def _select(raw: str, view: FeatureView, field: Field, texts: bool) -> str:
-        cols = ", ".join(["_entity_key", quote_ident(field.name),
+        cols = ", ".join(["_entity_key", quote_ident(field.name), "_event_ts",
                           *(quote_ident(t) for t in (text_fields(view) if texts else []))])
         return f"SELECT {cols} FROM {quote_ident(raw)}"
 
     def _documents(self, conn: sqlite3.Connection, raw: str, view: FeatureView, field: Field,
                    keys: Sequence[Any], texts: bool) -> list[tuple[Any, ...]]:
-        """(entity key, vector BLOB, text...) of the given keys (texts only with `texts`)."""
+        """(entity key, vector BLOB, event time, text...) of the given keys (texts only with `texts`)."""
         sql = self._select(raw, view, field, texts)
         out: list[tuple[Any, ...]] = []
         for i in range(0, len(keys), 30_000):
@@ -220,17 +281,23 @@ class SqliteVectorSearch(VectorSearch):
 
     @staticmethod
     def _apply(matrix: VectorMatrix, rows: list[tuple[Any, ...]], field: Field, changed: list[str],
-               with_texts: bool) -> None:
-        """Upsert the rows with a vector of the declared length; remove the other changed keys."""
+               with_texts: bool) -> np.ndarray:
+        """Upsert the rows with a vector of the declared length; remove the other changed keys.
+        The matrix rows touched (for the graph)."""
         size = field.vector_length * item_type(field).itemsize
         present = [r for r in rows if isinstance(r[1], bytes) and len(r[1]) == size]
         keys = [str(r[0]) for r in present]
+        kept = set(keys)
+        gone = [k for k in changed if k not in kept]
+        touched = [matrix.row_of[k] for k in gone if k in matrix.row_of]
         if present:
             vectors = np.frombuffer(b"".join(r[1] for r in present), dtype=item_type(field))
-            texts = [" ".join(t for t in r[2:] if t) for r in present] if with_texts else None
-            matrix.upsert(keys, vectors.reshape(len(present), field.vector_length), texts)
-        kept = set(keys)
-        matrix.remove([k for k in changed if k not in kept])
+            texts = [" ".join(t for t in r[3:] if t) for r in present] if with_texts else None
+            matrix.upsert(keys, vectors.reshape(len(present), field.vector_length), texts,
+                          np.fromiter((r[2] for r in present), dtype=np.int64, count=len(present)))
+            touched += [matrix.row_of[k] for k in keys]
+        matrix.remove(gone)
+        return np.array(touched, dtype=np.int64)
 
     def _load_keywords(self, project: str, view: FeatureView, index: _Index) -> None:
         """The keyword terms of the index's documents, read once, at the first keyword search (a
@@ -262,3 +329,21 @@ class SqliteVectorSearch(VectorSearch):
         except sqlite3.Error as e:
             raise StoreUnavailable(f"SQLite online store '{self.store.path}': {e}") from None
         return matrix.mask_of(str(k) for (k,) in keys)
+
+
+def _declared(field: Field) -> Metric:
+    return parse_metric(field.vector_search_metric, field.name)
+
+
+def _both(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
+    return b if a is None else a if b is None else a & b
+
+
+def _fresh_rows(view: FeatureView, matrix: VectorMatrix) -> np.ndarray | None:
+    """Rows within the view's ttl (event time >= now - ttl), None when every row is (or no ttl):
+    a document older than its ttl is not returned, as the offline documents as of now leave it out."""
+    ttl_us = int(view.ttl.total_seconds() * 1_000_000) if view.ttl else 0
+    if ttl_us <= 0 or matrix.size == 0:
+        return None
+    fresh = matrix.event_us[:matrix.size] >= time.time_ns() // 1000 - ttl_us
+    return None if fresh.all() else fresh
