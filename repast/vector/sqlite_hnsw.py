@@ -94,7 +94,7 @@ class Graph:
             self.index.remove(present)
         live = labels[alive[labels.astype(np.int64)]]
         if len(live):
-            self.index.add(live, np.ascontiguousarray(matrix[live.astype(np.int64)]))
+            self.index.add(live, np.ascontiguousarray(matrix[live.astype(np.int64)]), threads=os.cpu_count() or 1)
         self.unsaved += len(labels)
 
     def search(self, query: np.ndarray, count: int) -> np.ndarray:
