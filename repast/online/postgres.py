@@ -41,6 +41,9 @@ from repast.vector.postgres_columns import (
     Hnsw,
     build_vector_indexes,
     ensure_vector_storage,
+    read_column,
+    stage_column,
+    stored_as_vector,
     unbuilt_vector_indexes,
 )
 
@@ -107,7 +110,9 @@ def read_columns(view: FeatureView, features: Sequence[str], alias: str = "") ->
     """The select list `_event_ts, <features>` of a read (columns of table `alias`, e.g. "t."), and
     how one selected row (those columns, in that order) becomes its ReadRow."""
     dtypes = {f.name: f.dtype for f in view.features}
-    cols = [f"{alias}_event_ts", *(_select(f, dtypes[f], alias) for f in features)]
+    vectors = {f.name: f for f in view.features if stored_as_vector(f)}
+    cols = [f"{alias}_event_ts", *(read_column(vectors[f], alias) if f in vectors else _select(f, dtypes[f], alias)
+                                   for f in features)]
     decoders = [_read_decoder(dtypes[f]) for f in features]
     if not any(decoders):
         return cols, tuple
@@ -277,7 +282,8 @@ class PostgresOnlineStore(OnlineStore):
             # (bulk building is many times faster); readers are not blocked while it builds.
             unbuilt = unbuilt_vector_indexes(conn, self.config.db_schema, _table_name(project, view.name), view,
                                              self.config.hnsw())
-            conn.execute(f"CREATE TEMP TABLE _repast_stage ON COMMIT DROP AS SELECT {collist} FROM {table} "
+            staged = ", ".join(["_entity_key", "_event_ts", "_created_ts", *(stage_column(f) for f in view.features)])
+            conn.execute(f"CREATE TEMP TABLE _repast_stage ON COMMIT DROP AS SELECT {staged} FROM {table} "
                          "WITH NO DATA")
             _copy_rows(conn, f"COPY _repast_stage ({collist}) FROM STDIN", view, rows)
             # ON CONFLICT may touch a row only once per statement: with duplicate keys in the batch,

@@ -1,9 +1,10 @@
 """Vector search in the PostgreSQL online store, with pgvector.
 
-A vector field keeps its ordinary array column (what `read` returns) and gains a stored generated
-column `_vec__<field> vector(n)` computed from it, with an HNSW index for the declared metric
-(vector_l2_ops, vector_cosine_ops, vector_ip_ops). Being generated, it is in step with every write
-in the writing transaction; an update or a null vector (a removed document) shows at once.
+A Float32 vector field is stored once, as a `vector(n)` column under its own name (reads cast it
+to an array); an Array(Float64) one keeps its float8[] column and gains a stored generated column
+`_vec__<field> vector(n)` (repast.vector.postgres_columns). Each has an HNSW index for the declared
+metric (vector_l2_ops, vector_cosine_ops, vector_ip_ops), in step with every write in the writing
+transaction; an update or a null vector (a removed document) shows at once.
 pgvector's operators already follow repast's rule (a distance, lower is closer): `<->` euclidean,
 `<=>` 1 - cosine similarity, `<#>` the negative inner product.
 
@@ -125,7 +126,8 @@ class PostgresVectorSearch(VectorSearch):
             return self.store._run(run)  # type: ignore[no-any-return]
         except psycopg.errors.UndefinedTable:
             return []  # nothing was ever stored for this view
-        except (psycopg.errors.UndefinedColumn, psycopg.errors.UndefinedObject) as e:
+        except (psycopg.errors.UndefinedColumn, psycopg.errors.UndefinedObject,
+                psycopg.errors.UndefinedFunction) as e:  # e.g. a table from before apply converted it
             raise InputError(f"feature view '{view.name}' has no vector storage in the PostgreSQL online store "
                              f"({str(e).splitlines()[0]}); run `repast apply` with this online store") from None
 

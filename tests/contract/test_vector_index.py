@@ -240,3 +240,68 @@ def test_postgres_builds_its_hnsw_index_with_the_configured_m_and_ef_constructio
     finally:
         docs.store.teardown()
         docs.store.online_store.close()
+
+
+@pytest.mark.pgvector
+def test_postgres_stores_an_embedding_once_and_converts_an_older_table_in_place(
+        request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    """Before, a vector field kept its real[] column plus a generated `_vec__<field> vector(n)` copy;
+    now the column itself is vector(n). An apply converts an older table without losing a document."""
+    import psycopg
+
+    name = "vi_once_" + uuid.uuid4().hex[:8]
+    online = indexed_store("postgres", request, tmp_path, name)
+    docs = open_docs(tmp_path, name, online)
+    table = f'"{name}"."{name}__docs"'
+    try:
+        view = docs.apply(docs_view(8, "COSINE"))
+        vectors = clustered(300, 8, seed=19)
+        docs.write(view, list(range(300)), vectors)
+        with psycopg.connect(online["url"], autocommit=True) as conn:
+            def columns() -> dict[str, str]:
+                return dict(conn.execute(
+                    "SELECT column_name, udt_name FROM information_schema.columns WHERE table_schema = %s "
+                    "AND table_name = %s", (name, f"{name}__docs")).fetchall())
+
+            assert columns()["embedding"] == "vector" and not any(c.startswith("_vec__") for c in columns())
+            # The older layout, as an earlier version left it.
+            conn.execute(f"DROP INDEX IF EXISTS \"{name}\".\"{name}__docs__embedding__cosine\"")
+            conn.execute(f"ALTER TABLE {table} ALTER COLUMN embedding TYPE real[] USING embedding::real[]")
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN _vec__embedding vector(8) "
+                         "GENERATED ALWAYS AS (embedding::vector(8)) STORED")
+            conn.execute(f"CREATE INDEX ON {table} USING hnsw (_vec__embedding vector_cosine_ops)")
+            docs.store.online_store.close()
+            docs = open_docs(tmp_path, name, online)
+            docs.apply(view)
+            assert columns()["embedding"] == "vector" and "_vec__embedding" not in columns()
+            (indexes,) = conn.execute("SELECT count(*) FROM pg_indexes WHERE schemaname = %s AND indexdef LIKE %s",
+                                      (name, "%USING hnsw (embedding %")).fetchone()
+            assert indexes == 1
+        got = docs.store.get_online_features(["docs:embedding"], {"doc_id": [0, 299]}).to_dict()
+        assert np.array(got["embedding"], dtype=np.float32).tolist() == vectors[[0, 299]].tolist()
+        for query in clustered(5, 8, seed=20):
+            assert_same_ranking(docs.search(query, 10, exact=True), reference(vectors, list(range(300)), query,
+                                                                              "COSINE", 10))
+    finally:
+        docs.store.teardown()
+        docs.store.online_store.close()
+
+
+@pytest.mark.pgvector
+def test_postgres_keeps_a_float64_embedding_exact_beside_its_vector_copy(
+        request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    from repast.types import Array, Float64
+
+    name = "vi_f64_" + uuid.uuid4().hex[:8]
+    docs = open_docs(tmp_path, name, indexed_store("postgres", request, tmp_path, name))
+    try:
+        view = docs_view(3, "L2")
+        view.features[0].dtype = Array(Float64)
+        docs.apply(view)
+        exact = [0.1, 1 / 3, 2 ** -40]  # not float32 values
+        docs.write(view, [1, 2], [exact, [5.0, 5.0, 5.0]])
+        assert docs.store.get_online_features(["docs:embedding"], {"doc_id": [1]}).to_dict()["embedding"] == [exact]
+        assert docs.search([0.1, 0.3, 0.0], 1)["doc_id"] == [1]
+    finally:
+        docs.store.teardown()
+        docs.store.online_store.close()
