@@ -281,17 +281,21 @@ def bench_http(repo: Path, queries: np.ndarray, ref: Reference, in_process: Call
         for q in queries[:20]:
             post(q)
         paired("HTTP HNSW top-10", post, ref, queries)
-        http_ms, local_ms = [], []
+        http_ms, local_ms, health_ms = [], [], []
         for q in queries:
             t0 = time.perf_counter()
             post(q)
             t1 = time.perf_counter()
             in_process(q)
             t2 = time.perf_counter()
+            client.get("/health")  # the floor of any request: this client, the server's loop, no work
+            t3 = time.perf_counter()
             http_ms.append((t1 - t0) * 1000)
             local_ms.append((t2 - t1) * 1000)
+            health_ms.append((t3 - t2) * 1000)
         print(f"  HTTP p50 {np.median(http_ms):.2f} ms vs in-process p50 {np.median(local_ms):.2f} ms (alternating): "
-              f"HTTP adds {np.median(http_ms) - np.median(local_ms):.2f} ms", flush=True)
+              f"HTTP adds {np.median(http_ms) - np.median(local_ms):.2f} ms; GET /health alone p50 "
+              f"{np.median(health_ms):.2f} ms (the client and server floor)", flush=True)
 
 
 def main() -> None:

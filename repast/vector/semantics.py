@@ -120,6 +120,7 @@ class VectorMatrix:
         self.alive = np.zeros(0, dtype=bool)
         self.tiny = np.zeros(0, dtype=bool)  # 0 < |m| < 1e-30: COSINE scores them in float64
         self.tiny_rows = 0
+        self.max_norm = 0.0  # an upper bound of the rows' lengths (it never shrinks: a bound is enough)
         self.event_us = np.zeros(0, dtype=np.int64)  # each row's event time (for a view's ttl), when given
         self.keys: list[str] = []
         self.row_of: dict[str, int] = {}  # the live documents' rows
@@ -197,6 +198,8 @@ class VectorMatrix:
         self.tiny_rows += int(tiny.sum()) - int(self.tiny[rows].sum())
         self.tiny[rows] = tiny
         self.norms[rows] = norms
+        if len(norms):
+            self.max_norm = max(self.max_norm, float(norms.max()))
         with np.errstate(divide="ignore", over="ignore"):  # such rows are scored in float64 (_scores)
             self.neg_inv_norms[rows] = np.where(norms > 0, -1.0 / np.where(norms > 0, norms, 1.0), 0.0)
             self.squared_norms[rows] = norms ** 2
@@ -261,7 +264,7 @@ class VectorMatrix:
         (rows or a query beyond 1e15 in length, or COSINE over rows shorter than 1e-30) the exact
         float64 distances, so no scale a store accepts overflows, underflows or loses the ranking."""
         size = self.size
-        max_norm = float(self.norms[:size].max())
+        max_norm = self.max_norm
         q_norm = float(np.linalg.norm(q))
         if max_norm > _FLOAT32_SAFE or q_norm > _FLOAT32_SAFE or (
                 metric is Metric.COSINE and self.tiny_rows > 0) or (

@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 from repast import FeatureStore, RepoConfig
+from repast.errors import InputError
 from repast.online import VECTOR_SEARCH
 from repast.plugins.capabilities import capabilities_of
 from repast.plugins.table import ONLINE, plugin_class
@@ -272,6 +273,10 @@ def test_postgres_stores_an_embedding_once_and_converts_an_older_table_in_place(
             conn.execute(f"CREATE INDEX ON {table} USING hnsw (_vec__embedding vector_cosine_ops)")
             docs.store.online_store.close()
             docs = open_docs(tmp_path, name, online)
+            with pytest.raises(InputError, match="run `repast apply`"):  # until the apply converts it
+                docs.search(vectors[0], 1)
+            assert docs.store.get_online_features(["docs:embedding"], {"doc_id": [0]}).to_dict()["embedding"] \
+                == [vectors[0].tolist()]
             docs.apply(view)
             assert columns()["embedding"] == "vector" and "_vec__embedding" not in columns()
             (indexes,) = conn.execute("SELECT count(*) FROM pg_indexes WHERE schemaname = %s AND indexdef LIKE %s",
