@@ -193,10 +193,13 @@ def bench_store(kind: str, online: str, vectors: np.ndarray, queries: np.ndarray
         if kind == "sqlite":
             print(f"  first query (loads the vectors) {first_ms:,.0f} ms; process memory +{rss_mb() - before:,.0f} MB "
                   f"(the float32 vectors alone: {vectors.nbytes / 2**20:,.0f} MB)", flush=True)
-            t0 = time.perf_counter()
-            search(queries[0], False)
-            built = time.perf_counter() - t0
-            print(f"  first approximate query (builds the HNSW graph) {built:,.1f} s: "
+            # The first search started building the graph in the background (exact answers meanwhile);
+            # it is saved beside the online file once built.
+            headers = repo / "data" / "online.db.vectors"
+            while not list(headers.glob("*.json")):
+                time.sleep(0.05)
+            built = time.perf_counter() - t0 - first_ms / 1000
+            print(f"  HNSW graph built in the background in {built:,.1f} s after the load (and saved): "
                   f"{len(vectors) / built:,.0f} documents/s", flush=True)
         # PostgreSQL's exact scan reads every row from disk pages: a tenth of the queries is enough.
         paired("in-process exact top-10", lambda q: search(q, True), ref,

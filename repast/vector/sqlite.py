@@ -47,6 +47,7 @@ _PRUNE_AT = 1_000_000  # change entries kept before the oldest half is deleted
 _LOAD_CHUNK = 2_000  # rows parsed at a time when an index is loaded
 _STATE = "SELECT * FROM pragma_schema_version(), pragma_data_version()"
 _SAVE_EVERY = 10_000  # graph rows changed between saves of a field's approximate index
+_FOREGROUND_BUILD = 20_000  # documents a search waits for the graph to be built over (a few seconds)
 
 
 @dataclass
@@ -57,6 +58,8 @@ class _Index:
     lock: threading.Lock = field(default_factory=threading.Lock)
     graph: Graph | None = None  # the approximate index, for the field's declared metric
     project: str = ""
+    building: bool = False  # a graph is being built in the background (searches scan exactly meanwhile)
+    pending: list[np.ndarray] = field(default_factory=list)  # rows changed since that build began
 
 
 def _literal(text: str) -> str:
@@ -80,6 +83,8 @@ class SqliteVectorSearch(VectorSearch):
             return []
         with index.lock:
             mask = _both(self._filter_mask(project, view, index.matrix, filters), _fresh_rows(view, index.matrix))
+            if index.graph is None:  # built once enough documents are in (or a reload dropped it)
+                self._keep_graph(view, field, index)
             graph = index.graph
             if graph is not None and not exact and metric is graph.metric:
                 hits = approximate(index.matrix, graph, query, top_k, mask)
@@ -192,6 +197,8 @@ class SqliteVectorSearch(VectorSearch):
             changed = self._apply(index.matrix, rows, field, [str(k) for k in keys], index.keywords)
             if index.graph is not None:
                 index.graph.update(changed, index.matrix.matrix, index.matrix.alive)
+            elif index.building:
+                index.pending.append(changed)
         index.last_change = high
         self._keep_graph(view, field, index)
         if high - low > _PRUNE_AT:
@@ -238,11 +245,16 @@ class SqliteVectorSearch(VectorSearch):
         self._keep_graph(view, field, index)
 
     def _keep_graph(self, view: FeatureView, field: Field, index: _Index) -> None:
-        """Build the graph once the field has enough documents; save it after a build and every
+        """Build the graph once the field has enough documents (in the background above
+        _FOREGROUND_BUILD documents, scanning exactly meanwhile); save it after a build and every
         _SAVE_EVERY changed rows (a reopen then applies at most that many from the log)."""
         graph = index.graph
         if graph is None:
-            if not self._indexing() or len(index.matrix) < self.store.config.vector_index_min_documents:
+            count = len(index.matrix)
+            if not self._indexing() or count < self.store.config.vector_index_min_documents or index.building:
+                return
+            if count > _FOREGROUND_BUILD:
+                self._build_in_background(view, field, index)
                 return
             graph = index.graph = Graph(field.vector_length, _declared(field), self._settings())
             graph.build(index.matrix.matrix[:index.matrix.size], index.matrix.alive[:index.matrix.size])
@@ -251,6 +263,30 @@ class SqliteVectorSearch(VectorSearch):
             self._files(index.project, view, field).save(graph, index.last_change,
                                                          self.store.storage_id(index.project, view),
                                                          index.matrix.keys[:index.matrix.size])
+
+    def _build_in_background(self, view: FeatureView, field: Field, index: _Index) -> None:
+        """Build from the matrix as it is (rows written meanwhile are re-added from `pending`),
+        then adopt the graph unless the matrix was reloaded since."""
+        matrix = index.matrix
+        rows, alive = matrix.matrix, matrix.alive[:matrix.size].copy()
+        index.building, index.pending = True, []
+
+        def build() -> None:
+            try:
+                graph = Graph(field.vector_length, _declared(field), self._settings())
+                graph.build(rows[:len(alive)], alive)
+                with index.lock:
+                    if index.matrix is matrix:
+                        if index.pending:
+                            graph.update(np.concatenate(index.pending), matrix.matrix, matrix.alive)
+                        graph.unsaved = _SAVE_EVERY
+                        index.graph = graph
+                        index.building, index.pending = False, []
+                        self._keep_graph(view, field, index)
+            finally:
+                index.building, index.pending = False, []
+
+        threading.Thread(target=build, name=f"repast-hnsw-{view.name}", daemon=True).start()
 
     def _indexing(self) -> bool:
         return bool(self.store.config.vector_index) and available()
