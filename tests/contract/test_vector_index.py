@@ -310,3 +310,27 @@ def test_postgres_keeps_a_float64_embedding_exact_beside_its_vector_copy(
     finally:
         docs.store.teardown()
         docs.store.online_store.close()
+
+
+@needs_usearch
+def test_a_large_graph_is_built_in_the_background_while_searches_scan_exactly(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import repast.vector.sqlite as sqlite_search
+
+    monkeypatch.setattr(sqlite_search, "_FOREGROUND_BUILD", 500)  # "large": above 500 documents here
+    docs = sqlite_docs(tmp_path)
+    view = docs.apply(docs_view(16, "L2"))
+    vectors = clustered(4000, 16, seed=21)
+    ids = list(range(4000))
+    docs.write(view, ids, vectors)
+    assert_same_ranking(docs.search(vectors[5], 10), reference(vectors, ids, vectors[5], "L2", 10))
+    docs.write(view, [6], [vectors[5]], ts=NOW + timedelta(seconds=1))  # during the build
+    vectors[6] = vectors[5]
+    headers = tmp_path / "online.db.vectors"
+    deadline = time.monotonic() + 120
+    while not list(headers.glob("*.json")) and time.monotonic() < deadline:
+        docs.search(vectors[5], 10)
+        time.sleep(0.05)
+    assert list(headers.glob("*.json")), "the graph was not built within 120 s"
+    assert sorted(docs.search(vectors[5], 2)["doc_id"]) == [5, 6]
+    assert recall(docs, vectors, ids, clustered(20, 16, seed=22), "L2") >= 0.95
