@@ -24,7 +24,6 @@ import sqlite3
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -37,6 +36,7 @@ from repast.vector.metric import Metric, parse_metric
 from repast.vector.semantics import VectorMatrix, text_fields, vector_fields
 from repast.vector.sqlite_columns import item_type
 from repast.vector.sqlite_hnsw import Graph, GraphFiles, GraphSettings, approximate, available
+from repast.vector.sqlite_keeper import FieldIndex, GraphPolicy, keep_graph, note_changed
 
 if TYPE_CHECKING:
     from repast.definitions import FeatureView, Field
@@ -46,20 +46,6 @@ CHANGES = "repast_vector_changes"
 _PRUNE_AT = 1_000_000  # change entries kept before the oldest half is deleted
 _LOAD_CHUNK = 2_000  # rows parsed at a time when an index is loaded
 _STATE = "SELECT * FROM pragma_schema_version(), pragma_data_version()"
-_SAVE_EVERY = 10_000  # graph rows changed between saves of a field's approximate index
-_FOREGROUND_BUILD = 20_000  # documents a search waits for the graph to be built over (a few seconds)
-
-
-@dataclass
-class _Index:
-    matrix: VectorMatrix
-    last_change: int = 0
-    keywords: bool = False  # the documents' keyword terms are loaded (at the first keyword search)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    graph: Graph | None = None  # the approximate index, for the field's declared metric
-    project: str = ""
-    building: bool = False  # a graph is being built in the background (searches scan exactly meanwhile)
-    pending: list[np.ndarray] = field(default_factory=list)  # rows changed since that build began
 
 
 def _literal(text: str) -> str:
@@ -71,7 +57,7 @@ class SqliteVectorSearch(VectorSearch):
 
     def __init__(self, store: Any) -> None:
         super().__init__(store)
-        self._indexes: dict[tuple[str, str, str], _Index] = {}
+        self._indexes: dict[tuple[str, str, str], FieldIndex] = {}
         self._lock = threading.Lock()
         self._seen = threading.local()  # per thread (= per connection): the state each index was fresh at
 
@@ -87,7 +73,7 @@ class SqliteVectorSearch(VectorSearch):
                 self._keep_graph(view, field, index)
             graph = index.graph
             if graph is not None and not exact and metric is graph.metric:
-                hits = approximate(index.matrix, graph, query, top_k, mask)
+                hits = approximate(index.matrix, graph, query, top_k, mask, index.pending_rows())
                 if hits is not None:
                     return hits
             return index.matrix.nearest(query, metric, top_k, mask)
@@ -108,7 +94,7 @@ class SqliteVectorSearch(VectorSearch):
             return index.matrix.keyword(query_string, top_k, mask)
 
     # ---- keeping the index in step ------------------------------------------------------------
-    def _fresh(self, project: str, view: FeatureView, field: Field) -> _Index | None:
+    def _fresh(self, project: str, view: FeatureView, field: Field) -> FieldIndex | None:
         """The view's index with every logged change applied; None when the view has no table.
 
         When nothing was committed to the database since this thread's connection last brought
@@ -137,7 +123,7 @@ class SqliteVectorSearch(VectorSearch):
         return index
 
     def _catch_up_all(self, conn: sqlite3.Connection, raw: str, view: FeatureView, field: Field,
-                      key: tuple[str, str, str]) -> _Index | None:
+                      key: tuple[str, str, str]) -> FieldIndex | None:
         if not self._has_table(conn, raw):
             return None
         if not self._has_triggers(conn, raw):
@@ -145,7 +131,7 @@ class SqliteVectorSearch(VectorSearch):
         with self._lock:
             index = self._indexes.get(key)
             if index is None or index.matrix.dimension != field.vector_length:
-                index = self._indexes[key] = _Index(VectorMatrix(field.vector_length), last_change=-1,
+                index = self._indexes[key] = FieldIndex(VectorMatrix(field.vector_length), last_change=-1,
                                                     project=key[0])
         with index.lock:
             self._catch_up(conn, raw, view, field, index)
@@ -181,7 +167,7 @@ class SqliteVectorSearch(VectorSearch):
             raise
 
     def _catch_up(self, conn: sqlite3.Connection, raw: str, view: FeatureView, field: Field,
-                  index: _Index) -> None:
+                  index: FieldIndex) -> None:
         low, high = conn.execute(f"SELECT coalesce(min(id), 0), coalesce(max(id), 0) FROM {CHANGES}").fetchone()
         if high == index.last_change:
             return
@@ -195,10 +181,7 @@ class SqliteVectorSearch(VectorSearch):
         if keys:
             rows = self._documents(conn, raw, view, field, keys, index.keywords)
             changed = self._apply(index.matrix, rows, field, [str(k) for k in keys], index.keywords)
-            if index.graph is not None:
-                index.graph.update(changed, index.matrix.matrix, index.matrix.alive)
-            elif index.building:
-                index.pending.append(changed)
+            note_changed(index, changed, self._policy(view, field))
         index.last_change = high
         self._keep_graph(view, field, index)
         if high - low > _PRUNE_AT:
@@ -210,7 +193,7 @@ class SqliteVectorSearch(VectorSearch):
         return [k for (k,) in conn.execute(f"SELECT DISTINCT key FROM {CHANGES} WHERE id > ? AND id <= ? AND tbl = ?",
                                            (after, upto, raw))]
 
-    def _reload(self, conn: sqlite3.Connection, raw: str, view: FeatureView, field: Field, index: _Index) -> None:
+    def _reload(self, conn: sqlite3.Connection, raw: str, view: FeatureView, field: Field, index: FieldIndex) -> None:
         """Load every document, a chunk at a time (so parsing never holds more than one chunk as
         Python objects), in one read snapshot together with the change id it corresponds to; adopt
         the persisted graph when the change log still holds every entry since it was saved."""
@@ -236,57 +219,28 @@ class SqliteVectorSearch(VectorSearch):
         finally:
             conn.execute("COMMIT")
         index.matrix, index.last_change, index.graph = matrix, high, None
+        index.pending.clear()
         if saved is not None:
             labels = [matrix.row_of.get(str(k), matrix.seeded_row(str(k))) for k in dirty]
-            saved.graph.update(np.array([r for r in labels if r is not None], dtype=np.int64), matrix.matrix,
-                               matrix.alive)
-            if len(saved.graph) == len(matrix):  # else some change escaped the log: rebuilt
+            changed = np.array([r for r in labels if r is not None], dtype=np.int64)
+            if _consistent(saved.graph, matrix, changed):  # else some change escaped the log: rebuilt
                 index.graph = saved.graph
+                note_changed(index, changed, self._policy(view, field))
         self._keep_graph(view, field, index)
 
-    def _keep_graph(self, view: FeatureView, field: Field, index: _Index) -> None:
-        """Build the graph once the field has enough documents (in the background above
-        _FOREGROUND_BUILD documents, scanning exactly meanwhile); save it after a build and every
-        _SAVE_EVERY changed rows (a reopen then applies at most that many from the log)."""
-        graph = index.graph
-        if graph is None:
-            count = len(index.matrix)
-            if not self._indexing() or count < self.store.config.vector_index_min_documents or index.building:
-                return
-            if count > _FOREGROUND_BUILD:
-                self._build_in_background(view, field, index)
-                return
-            graph = index.graph = Graph(field.vector_length, _declared(field), self._settings())
-            graph.build(index.matrix.matrix[:index.matrix.size], index.matrix.alive[:index.matrix.size])
-            graph.unsaved = _SAVE_EVERY
-        if graph.unsaved >= _SAVE_EVERY:
-            self._files(index.project, view, field).save(graph, index.last_change,
+    def _policy(self, view: FeatureView, field: Field) -> GraphPolicy:
+        def save(index: FieldIndex) -> None:
+            assert index.graph is not None
+            self._files(index.project, view, field).save(index.graph, index.last_change,
                                                          self.store.storage_id(index.project, view),
                                                          index.matrix.keys[:index.matrix.size])
 
-    def _build_in_background(self, view: FeatureView, field: Field, index: _Index) -> None:
-        """Build from the matrix as it is (rows written meanwhile are re-added from `pending`),
-        then adopt the graph unless the matrix was reloaded since."""
-        matrix = index.matrix
-        rows, alive = matrix.matrix, matrix.alive[:matrix.size].copy()
-        index.building, index.pending = True, []
+        return GraphPolicy(field.vector_length, _declared(field), self._settings(),
+                           self.store.config.vector_index_min_documents, save)
 
-        def build() -> None:
-            try:
-                graph = Graph(field.vector_length, _declared(field), self._settings())
-                graph.build(rows[:len(alive)], alive)
-                with index.lock:
-                    if index.matrix is matrix:
-                        if index.pending:
-                            graph.update(np.concatenate(index.pending), matrix.matrix, matrix.alive)
-                        graph.unsaved = _SAVE_EVERY
-                        index.graph = graph
-                        index.building, index.pending = False, []
-                        self._keep_graph(view, field, index)
-            finally:
-                index.building, index.pending = False, []
-
-        threading.Thread(target=build, name=f"repast-hnsw-{view.name}", daemon=True).start()
+    def _keep_graph(self, view: FeatureView, field: Field, index: FieldIndex) -> None:
+        if self._indexing():
+            keep_graph(index, self._policy(view, field))
 
     def _indexing(self) -> bool:
         return bool(self.store.config.vector_index) and available()
@@ -335,7 +289,7 @@ class SqliteVectorSearch(VectorSearch):
         matrix.remove(gone)
         return np.array(touched, dtype=np.int64)
 
-    def _load_keywords(self, project: str, view: FeatureView, index: _Index) -> None:
+    def _load_keywords(self, project: str, view: FeatureView, index: FieldIndex) -> None:
         """The keyword terms of the index's documents, read once, at the first keyword search (a
         process that only searches by vector never holds them); later catch-ups keep them."""
         texts = text_fields(view)
@@ -383,3 +337,13 @@ def _fresh_rows(view: FeatureView, matrix: VectorMatrix) -> np.ndarray | None:
         return None
     fresh = matrix.event_us[:matrix.size] >= time.time_ns() // 1000 - ttl_us
     return None if fresh.all() else fresh
+
+
+def _consistent(graph: Graph, matrix: VectorMatrix, changed: np.ndarray) -> bool:
+    """A reopened graph holds every live row except (perhaps) those changed since it was saved,
+    and nothing else but those: no change escaped the log."""
+    live = np.flatnonzero(matrix.alive[:matrix.size])
+    settled = np.setdiff1d(live, changed)
+    held = graph.index.contains(settled.astype(np.uint64)) if len(settled) else np.zeros(0, dtype=bool)
+    extra = int(graph.index.contains(changed.astype(np.uint64)).sum()) if len(changed) else 0
+    return bool(held.all()) and len(graph) == len(settled) + extra

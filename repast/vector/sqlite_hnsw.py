@@ -197,11 +197,12 @@ _PAD = 10  # candidates read beyond top_k, so ties and near-ties at the cut are 
 MIN_FRACTION = 0.1  # below this share of documents passing filters / ttl, the exact scan answers
 
 
-def approximate(matrix: Any, graph: Graph, query: np.ndarray, top_k: int,
-                mask: np.ndarray | None) -> list[tuple[str, float]] | None:
-    """The top_k (entity key, distance) from the graph's candidates, re-ranked exactly from the
-    matrix; None where the graph cannot answer (the caller scans exactly): fewer than
-    MIN_FRACTION of the documents pass `mask`, or fewer than top_k of the candidates do."""
+def approximate(matrix: Any, graph: Graph, query: np.ndarray, top_k: int, mask: np.ndarray | None,
+                pending: np.ndarray | None = None) -> list[tuple[str, float]] | None:
+    """The top_k (entity key, distance) from the graph's candidates and the `pending` rows (changed,
+    not in the graph yet), re-ranked exactly from the matrix; None where the graph cannot answer
+    (the caller scans exactly): fewer than MIN_FRACTION of the documents pass `mask`, or fewer
+    than top_k of the candidates do."""
     from repast.vector.semantics import exact_distances, order_hits
 
     size = matrix.size
@@ -213,6 +214,8 @@ def approximate(matrix: Any, graph: Graph, query: np.ndarray, top_k: int,
     if fraction < MIN_FRACTION:
         return None
     rows = graph.search(query, min(len(graph), int(np.ceil((top_k + _PAD) / fraction))))
+    if pending is not None:
+        rows = np.unique(np.concatenate([rows, pending]))
     rows = rows[(rows >= 0) & (rows < size)]
     rows = rows[passing[rows]]
     if len(rows) < min(top_k, live):

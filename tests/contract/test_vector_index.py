@@ -176,7 +176,7 @@ from datetime import timedelta
 from tests.contract.test_vector_index import sqlite_docs, clustered
 from tests.contract.test_online_vectors import docs_view, NOW
 from pathlib import Path
-import repast.vector.sqlite as s; s._SAVE_EVERY = 40  # saves often, so a kill may land inside one
+import repast.vector.sqlite_keeper as k; k.SAVE_EVERY = 40; k.SYNC_INLINE = 10  # saves and syncs often
 docs = sqlite_docs(Path({tmp!r}))
 view = docs_view(16, "L2")
 rng = np.random.default_rng({seed})
@@ -315,9 +315,9 @@ def test_postgres_keeps_a_float64_embedding_exact_beside_its_vector_copy(
 @needs_usearch
 def test_a_large_graph_is_built_in_the_background_while_searches_scan_exactly(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import repast.vector.sqlite as sqlite_search
+    import repast.vector.sqlite_keeper as keeper
 
-    monkeypatch.setattr(sqlite_search, "_FOREGROUND_BUILD", 500)  # "large": above 500 documents here
+    monkeypatch.setattr(keeper, "FOREGROUND_BUILD", 500)  # "large": above 500 documents here
     docs = sqlite_docs(tmp_path)
     view = docs.apply(docs_view(16, "L2"))
     vectors = clustered(4000, 16, seed=21)

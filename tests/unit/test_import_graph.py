@@ -34,7 +34,7 @@ LAYERS: list[list[str]] = [
     ["repast.definitions"],  # the declarative model: pure data
     # backends, and what they compute for every store alike
     ["repast.offline", "repast.online", "repast.registry", "repast.vector.semantics", "repast.vector.base",
-     "repast.vector.sqlite", "repast.vector.sqlite_columns", "repast.vector.sqlite_hnsw",
+     "repast.vector.sqlite", "repast.vector.sqlite_columns", "repast.vector.sqlite_hnsw", "repast.vector.sqlite_keeper",
      "repast.vector.postgres", "repast.vector.postgres_columns",
      "repast.ondemand.transform", "repast.ondemand.storage"],
     ["repast.config"],  # feature_store.yaml, which names backends
