@@ -27,7 +27,8 @@ from repast.types.timestamps import as_utc
 from repast.vector.base import Filters
 from repast.vector.documents import DocumentQuery, parse_request, retrieve
 from repast.vector.metric import Metric
-from repast.vector.semantics import VectorMatrix, check_vector_column, text_fields
+from repast.vector.numbers import check_vector_column
+from repast.vector.semantics import VectorMatrix, text_fields
 
 if TYPE_CHECKING:
     from repast.jobs.backends import Backends

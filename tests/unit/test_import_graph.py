@@ -33,7 +33,8 @@ LAYERS: list[list[str]] = [
      "repast.vector.metric", "repast.plugins.table"],
     ["repast.definitions"],  # the declarative model: pure data
     # backends, and what they compute for every store alike
-    ["repast.offline", "repast.online", "repast.registry", "repast.vector.semantics", "repast.vector.base",
+    ["repast.offline", "repast.online", "repast.registry", "repast.vector.semantics", "repast.vector.numbers",
+     "repast.vector.base",
      "repast.vector.sqlite", "repast.vector.sqlite_columns", "repast.vector.sqlite_hnsw", "repast.vector.sqlite_keeper",
      "repast.vector.postgres", "repast.vector.postgres_columns",
      "repast.ondemand.transform", "repast.ondemand.storage"],
