@@ -32,30 +32,48 @@ def check_vector_column(arr: pa.Array, field: Field, view: str, keys: pa.Array |
         row = _first(bad)
         raise InputError(f"feature view '{view}': row {row}{_key_of(keys, row)}: vector field '{field.name}' "
                          f"has {lengths[row].as_py()} values, but vector_length is {length}")
-    values = np.asarray(pc.list_flatten(arr).to_numpy(zero_copy_only=False), dtype=np.float64)
-    if len(values) and not np.isfinite(values).all():
-        row = _row_of_value(arr, int(np.flatnonzero(~np.isfinite(values))[0]))
-        cast = " (a value beyond float32's range, |x| > 3.4e38, becomes one)" \
-            if pa.types.is_float32(arr.type.value_type) else ""
-        raise InputError(f"feature view '{view}': row {row}{_key_of(keys, row)}: vector field '{field.name}' "
-                         f"holds a null, NaN or infinite value{cast}")
-    beyond = np.abs(values) > _FLOAT32_MAX
+    flat = pc.list_flatten(arr)
+    # float32 stays float32 (zero copy); a null element reads as NaN.
+    values = np.asarray(flat.to_numpy(zero_copy_only=False),
+                        dtype=np.float32 if pa.types.is_float32(flat.type) else np.float64)
+    if not len(values):
+        return
+    rows = values.reshape(-1, length) if length else values.reshape(1, -1)
+    largest = _largest_finite(arr, rows, field, view, keys)
+    if not length:
+        return
+    beyond = largest > _FLOAT32_MAX
     if beyond.any():
         at = int(np.flatnonzero(beyond)[0])
-        row = _row_of_value(arr, at)
+        row = _row_of_value(arr, at * length)
         raise InputError(f"feature view '{view}': row {row}{_key_of(keys, row)}: vector field '{field.name}' "
-                         f"holds {values[at]:g}, beyond float32's range (|x| <= {_FLOAT32_MAX:.7g}), the type "
-                         "vector search computes in; scale the embedding down")
-    if length and len(values):
-        _check_lengths(arr, values.reshape(-1, length), field, view, keys)
+                         f"holds a value of magnitude {largest[at]:g}, beyond float32's range (|x| <= "
+                         f"{_FLOAT32_MAX:.7g}), the type vector search computes in; scale the embedding down")
+    _check_lengths(arr, rows, largest, field, view, keys)
     if getattr(field, "vector_search_metric", None) and parse_metric(field.vector_search_metric, view) \
-            is Metric.COSINE and length and len(values):
-        zero = ~(values.reshape(-1, length).astype(np.float32) != 0).any(axis=1)
+            is Metric.COSINE:
+        zero = largest.astype(np.float32) == 0
         if zero.any():
             row = _row_of_value(arr, int(np.flatnonzero(zero)[0]) * length)
             raise InputError(f"feature view '{view}': row {row}{_key_of(keys, row)}: vector field "
                              f"'{field.name}' is all zeros in float32 (the type vector search computes in; "
                              "values below 1.4e-45 round to 0), which has no COSINE direction")
+
+
+def _largest_finite(arr: pa.Array, rows: np.ndarray, field: Field, view: str, keys: pa.Array | None) -> np.ndarray:
+    """Per row its largest magnitude (float64), refusing a null, NaN or infinite value: from each
+    row's maximum and minimum (they show NaN and infinities), two passes where element-wise
+    checks would take several over the whole batch."""
+    high, low = rows.max(axis=1), rows.min(axis=1)
+    broken = ~(np.isfinite(high) & np.isfinite(low))
+    if broken.any():
+        at = int(np.flatnonzero(broken)[0])
+        row = _row_of_value(arr, at * rows.shape[1] + int(np.flatnonzero(~np.isfinite(rows[at]))[0]))
+        cast = " (a value beyond float32's range, |x| > 3.4e38, becomes one)" \
+            if pa.types.is_float32(arr.type.value_type) else ""
+        raise InputError(f"feature view '{view}': row {row}{_key_of(keys, row)}: vector field '{field.name}' "
+                         f"holds a null, NaN or infinite value{cast}")
+    return np.maximum(high, -low).astype(np.float64)  # type: ignore[no-any-return]
 
 
 def vector_lengths(rows: np.ndarray) -> np.ndarray:
@@ -65,13 +83,20 @@ def vector_lengths(rows: np.ndarray) -> np.ndarray:
     return largest * np.linalg.norm(rows / safe[:, None], axis=1)  # type: ignore[no-any-return]
 
 
-def _check_lengths(arr: pa.Array, rows: np.ndarray, field: Field, view: str, keys: pa.Array | None) -> None:
-    """Refuse a non-zero vector whose length lies outside [MIN_LENGTH, MAX_LENGTH] (docs/vector.md, "Numbers")."""
-    lengths = vector_lengths(rows.astype(np.float32).astype(np.float64))
+def _check_lengths(arr: pa.Array, rows: np.ndarray, largest: np.ndarray, field: Field, view: str,
+                   keys: pa.Array | None) -> None:
+    """Refuse a non-zero vector whose length lies outside [MIN_LENGTH, MAX_LENGTH] (docs/vector.md,
+    "Numbers"). A length lies between the largest magnitude and sqrt(d) times it, so only rows
+    whose bounds straddle a limit have their length computed."""
+    top = largest * np.sqrt(rows.shape[1])
+    near = np.flatnonzero((largest > 0) & ((largest < MIN_LENGTH) | (top > MAX_LENGTH)))
+    if not len(near):
+        return
+    lengths = vector_lengths(rows[near].astype(np.float32).astype(np.float64))
     outside = (lengths > 0) & ((lengths < MIN_LENGTH) | (lengths > MAX_LENGTH))
     if outside.any():
         at = int(np.flatnonzero(outside)[0])
-        row = _row_of_value(arr, at * rows.shape[1])
+        row = _row_of_value(arr, int(near[at]) * rows.shape[1])
         raise InputError(f"feature view '{view}': row {row}{_key_of(keys, row)}: vector field '{field.name}' has "
                          f"length {lengths[at]:g}, outside {MIN_LENGTH:g}..{MAX_LENGTH:g}, where float32 (the type "
                          "vector search computes in) ranks exactly; scale the embeddings")
