@@ -205,6 +205,11 @@ def bench_store(kind: str, online: str, vectors: np.ndarray, queries: np.ndarray
         paired("in-process exact top-10", lambda q: search(q, True), ref,
                queries if kind == "sqlite" else queries[:max(10, len(queries) // 10)])
         paired("in-process HNSW top-10", lambda q: search(q, False), ref, queries)
+        if kind == "sqlite":  # the graph alone, as the store asks it (top_k + 10 candidates): its floor
+            (index,) = store.online_store._repast_vector_search._indexes.values()
+            if index.graph is not None:
+                paired("HNSW graph alone (usearch)", lambda q: index.graph.search(
+                    (q / np.linalg.norm(q)).astype(np.float32), TOP_K + 10), ref, queries)
         hits = sum(len(set(search(q, False)) & set(ref.top(q).tolist())) for q in queries)
         config = store.online_store.config
         ef = config.vector_ef_search if kind == "postgres" else config.vector_index_ef_search
