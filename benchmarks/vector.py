@@ -262,7 +262,7 @@ def sweep_ef_search(url: str | None, queries: np.ndarray, ref: Reference, efs: t
 
     if url is None:
         return
-    sql = ("SELECT _entity_key FROM vbench.vbench__docs ORDER BY _vec__embedding <=> %s::vector LIMIT 10")
+    sql = ("SELECT _entity_key FROM vbench.vbench__docs ORDER BY embedding <=> %s::vector LIMIT 10")
     with psycopg.connect(url, autocommit=True) as conn:
         for ef in dict.fromkeys(efs):
             conn.execute(f"SET hnsw.ef_search = {ef}")
