@@ -30,7 +30,7 @@ import hashlib
 import json
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +41,7 @@ from repast.vector.metric import Metric
 
 _USEARCH_METRIC = {Metric.COSINE: "cos", Metric.L2: "l2sq", Metric.INNER_PRODUCT: "ip"}
 _VERSION = 1
+_BUILD_CHUNK = 4_096  # rows added between checks for the process exiting
 
 
 def available() -> bool:
@@ -79,10 +80,15 @@ class Graph:
     def __len__(self) -> int:
         return len(self.index)
 
-    def build(self, matrix: np.ndarray, alive: np.ndarray) -> None:
+    def build(self, matrix: np.ndarray, alive: np.ndarray, stop: Callable[[], bool] = lambda: False) -> bool:
+        """Add every live row, a chunk at a time; False when `stop()` said so between chunks."""
         rows = np.flatnonzero(alive).astype(np.uint64)
-        if len(rows):
-            self.index.add(rows, np.ascontiguousarray(matrix[rows.astype(np.int64)]), threads=os.cpu_count() or 1)
+        for start in range(0, len(rows), _BUILD_CHUNK):
+            if stop():
+                return False
+            chunk = rows[start:start + _BUILD_CHUNK]
+            self.index.add(chunk, np.ascontiguousarray(matrix[chunk.astype(np.int64)]), threads=os.cpu_count() or 1)
+        return True
 
     def update(self, rows: np.ndarray, matrix: np.ndarray, alive: np.ndarray) -> None:
         """Bring `rows` in step with the matrix: removed, then added again where alive."""

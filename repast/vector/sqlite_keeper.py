@@ -14,8 +14,10 @@ searches wait for graph insertions (repast.vector.sqlite calls these under the f
 
 from __future__ import annotations
 
+import atexit
 import itertools
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -31,7 +33,27 @@ if TYPE_CHECKING:
 SAVE_EVERY = 10_000  # graph rows changed between saves
 FOREGROUND_BUILD = 20_000  # documents a search waits for the graph to be built over (a few seconds)
 SYNC_INLINE = 256  # changed rows a catch-up puts into the graph itself
-_SYNC_CHUNK = 128  # rows the background sync inserts per hold of the lock
+_SYNC_CHUNK = 32  # rows the background sync inserts per hold of the lock (searches wait at most that)
+
+# Background builds and syncs stop between chunks when the interpreter exits: a thread inside
+# usearch's C++ code at exit would abort the process.
+_EXITING = threading.Event()
+_THREADS: list[threading.Thread] = []
+
+
+def _stop_background() -> None:
+    _EXITING.set()
+    for thread in list(_THREADS):
+        thread.join(timeout=30)
+
+
+atexit.register(_stop_background)
+
+
+def _start(target: Callable[[], None], name: str) -> None:
+    thread = threading.Thread(target=target, name=name, daemon=True)
+    _THREADS[:] = [t for t in _THREADS if t.is_alive()] + [thread]
+    thread.start()
 
 
 @dataclass
@@ -104,7 +126,9 @@ def _build_in_background(index: FieldIndex, policy: GraphPolicy) -> None:
     def build() -> None:
         try:
             graph = Graph(policy.dimension, policy.metric, policy.settings)
-            graph.build(rows[:len(alive)], alive)
+            if not graph.build(rows[:len(alive)], alive, _EXITING.is_set):
+                index.building = False
+                return
             with index.lock:
                 index.building = False
                 if index.matrix is matrix:
@@ -118,7 +142,7 @@ def _build_in_background(index: FieldIndex, policy: GraphPolicy) -> None:
             index.building = False
             raise
 
-    threading.Thread(target=build, name="repast-hnsw-build", daemon=True).start()
+    _start(build, "repast-hnsw-build")
 
 
 def _sync_in_background(index: FieldIndex, policy: GraphPolicy) -> None:
@@ -142,8 +166,12 @@ def _sync_in_background(index: FieldIndex, policy: GraphPolicy) -> None:
                         index.syncing = False
                         keep_graph(index, policy)
                         return
+                    if _EXITING.is_set():
+                        index.syncing = False
+                        return
+                time.sleep(0.001)  # the lock's waiters (searches) go first
         except BaseException:
             index.syncing = False
             raise
 
-    threading.Thread(target=sync, name="repast-hnsw-sync", daemon=True).start()
+    _start(sync, "repast-hnsw-sync")

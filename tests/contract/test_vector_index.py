@@ -334,3 +334,26 @@ def test_a_large_graph_is_built_in_the_background_while_searches_scan_exactly(
     assert list(headers.glob("*.json")), "the graph was not built within 120 s"
     assert sorted(docs.search(vectors[5], 2)["doc_id"]) == [5, 6]
     assert recall(docs, vectors, ids, clustered(20, 16, seed=22), "L2") >= 0.95
+
+
+EXITER = """
+import sys
+sys.path.insert(0, {root!r})
+import repast.vector.sqlite_keeper as k; k.FOREGROUND_BUILD = 100
+from tests.contract.test_vector_index import sqlite_docs, clustered
+from tests.contract.test_online_vectors import docs_view
+from pathlib import Path
+docs = sqlite_docs(Path({tmp!r}))
+view = docs.apply(docs_view(256, "L2"))
+docs.write(view, list(range(30000)), clustered(30000, 256, seed=1))
+docs.search(clustered(1, 256, seed=2)[0], 5)  # starts the build in the background, then the process ends
+"""
+
+
+@needs_usearch
+def test_a_process_ending_while_its_graph_builds_exits_cleanly(tmp_path: Path) -> None:
+    root = str(Path(__file__).resolve().parents[2])
+    done = subprocess.run([sys.executable, "-c", EXITER.format(root=root, tmp=str(tmp_path))],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "terminate called" not in done.stderr
