@@ -35,7 +35,7 @@ from repast.vector.base import Filters, VectorSearch
 from repast.vector.metric import Metric, parse_metric
 from repast.vector.semantics import VectorMatrix, text_fields, vector_fields
 from repast.vector.sqlite_columns import item_type
-from repast.vector.sqlite_hnsw import Graph, GraphFiles, GraphSettings, approximate, available
+from repast.vector.sqlite_hnsw import GraphFiles, GraphSettings, approximate, available
 from repast.vector.sqlite_keeper import FieldIndex, GraphPolicy, keep_graph, note_changed
 
 if TYPE_CHECKING:
@@ -220,12 +220,10 @@ class SqliteVectorSearch(VectorSearch):
             conn.execute("COMMIT")
         index.matrix, index.last_change, index.graph = matrix, high, None
         index.pending.clear()
-        if saved is not None:
-            labels = [matrix.row_of.get(str(k), matrix.seeded_row(str(k))) for k in dirty]
-            changed = np.array([r for r in labels if r is not None], dtype=np.int64)
-            if _consistent(saved.graph, matrix, changed):  # else some change escaped the log: rebuilt
-                index.graph = saved.graph
-                note_changed(index, changed, self._policy(view, field))
+        if saved is not None:  # the rows changed since it was saved are re-added, found by comparison
+            index.graph = saved.graph
+            note_changed(index, saved.graph.stale(matrix.matrix[:matrix.size], matrix.alive[:matrix.size]),
+                         self._policy(view, field))
         self._keep_graph(view, field, index)
 
     def _policy(self, view: FeatureView, field: Field) -> GraphPolicy:
@@ -338,12 +336,3 @@ def _fresh_rows(view: FeatureView, matrix: VectorMatrix) -> np.ndarray | None:
     fresh = matrix.event_us[:matrix.size] >= time.time_ns() // 1000 - ttl_us
     return None if fresh.all() else fresh
 
-
-def _consistent(graph: Graph, matrix: VectorMatrix, changed: np.ndarray) -> bool:
-    """A reopened graph holds every live row except (perhaps) those changed since it was saved,
-    and nothing else but those: no change escaped the log."""
-    live = np.flatnonzero(matrix.alive[:matrix.size])
-    settled = np.setdiff1d(live, changed)
-    held = graph.index.contains(settled.astype(np.uint64)) if len(settled) else np.zeros(0, dtype=bool)
-    extra = int(graph.index.contains(changed.astype(np.uint64)).sum()) if len(changed) else 0
-    return bool(held.all()) and len(graph) == len(settled) + extra

@@ -76,6 +76,10 @@ class Graph:
         self.index: Any = index  # Any: usearch types expansion_search read-only, but it is settable
         self.index.expansion_search = settings.expansion_search
         self.unsaved = 0  # rows changed since the graph was last saved
+        # Rows removed (and added again) since the graph was built: HNSW search degrades as
+        # removals accumulate (recall 1.0 -> 0.94 after ten times its size in updates), so the
+        # keeper rebuilds past a share of the graph's size.
+        self.churned = 0
 
     def __len__(self) -> int:
         return len(self.index)
@@ -98,10 +102,25 @@ class Graph:
         present = labels[self.index.contains(labels)]
         if len(present):
             self.index.remove(present)
+            self.churned += len(present)
         live = labels[alive[labels.astype(np.int64)]]
         if len(live):
             self.index.add(live, np.ascontiguousarray(matrix[live.astype(np.int64)]), threads=os.cpu_count() or 1)
         self.unsaved += len(labels)
+
+    def stale(self, matrix: np.ndarray, alive: np.ndarray) -> np.ndarray:
+        """The labels where the graph and the matrix disagree: a live row missing or held with
+        another vector, or a label held for a row no longer live. Checked when a saved graph is
+        adopted, so whatever happened between its save and now (a killed writer, a change the log
+        lost), the graph is repaired rather than trusted."""
+        live = np.flatnonzero(alive)
+        held = self.index.get(live.astype(np.uint64)) if len(live) else ()
+        missing = np.fromiter((v is None for v in held), dtype=bool, count=len(live))
+        found = np.flatnonzero(~missing)
+        vectors = np.stack([held[i] for i in found.tolist()]) if len(found) else np.zeros((0, self.dimension))
+        moved = found[(vectors != matrix[live[found]]).any(axis=1)] if len(found) else found
+        dead = np.setdiff1d(np.asarray(self.index.keys, dtype=np.int64), live)
+        return np.unique(np.concatenate([live[missing], live[moved], dead]))
 
     def search(self, query: np.ndarray, count: int) -> np.ndarray:
         """Up to `count` labels (matrix rows), nearest first by the graph's metric."""
@@ -150,7 +169,7 @@ class GraphFiles:
         name = f"{self.stem}.{token}.usearch"
         header = {"version": _VERSION, "generation": generation, "storage": storage, "dimension": graph.dimension,
                   "metric": graph.metric.value, "settings": [graph.settings.connectivity, graph.settings.expansion_add],
-                  "count": len(graph), "graph": name, "keys": keys}
+                  "count": len(graph), "churned": graph.churned, "graph": name, "keys": keys}
         with self._locked():
             tmp = self.folder / f".{name}.tmp"
             graph.index.save(str(tmp))
@@ -180,7 +199,9 @@ class GraphFiles:
                 return None
         except (OSError, ValueError, KeyError, TypeError, RuntimeError):
             return None  # missing, half-written by a killed process, or of another layout: rebuilt
-        return Saved(Graph(dimension, metric, settings, index), int(header["generation"]), list(header["keys"]))
+        graph = Graph(dimension, metric, settings, index)
+        graph.churned = int(header.get("churned", 0))
+        return Saved(graph, int(header["generation"]), list(header["keys"]))
 
     def remove(self) -> None:
         with self._locked():

@@ -10,6 +10,8 @@ searches wait for graph insertions (repast.vector.sqlite calls these under the f
   the next query however large the backlog (repast.vector.sqlite_hnsw.approximate).
 - The graph is saved only when nothing is pending: its header's generation then says exactly
   which changes it holds.
+- A graph whose removed-and-re-added rows exceed half its size is rebuilt from the matrix (HNSW
+  routes worse as removals accumulate).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ if TYPE_CHECKING:
 
 SAVE_EVERY = 10_000  # graph rows changed between saves
 FOREGROUND_BUILD = 20_000  # documents a search waits for the graph to be built over (a few seconds)
+REBUILD_SHARE, REBUILD_MIN = 0.5, 500  # rows churned (see Graph.churned) past which a graph is rebuilt
 SYNC_INLINE = 256  # changed rows a catch-up puts into the graph itself
 _SYNC_CHUNK = 32  # rows the background sync inserts per hold of the lock (searches wait at most that)
 
@@ -88,6 +91,9 @@ class GraphPolicy:
 def keep_graph(index: FieldIndex, policy: GraphPolicy) -> None:
     """Build the graph once the field has enough documents; save it when due and consistent."""
     graph = index.graph
+    if graph is not None and graph.churned > max(REBUILD_MIN, REBUILD_SHARE * len(graph)):
+        graph = index.graph = None  # rebuilt below (exact scans meanwhile, if in the background)
+        index.pending.clear()
     if graph is None:
         count = len(index.matrix)
         if count < policy.min_documents or index.building:
