@@ -67,8 +67,9 @@ class PostgresOnlineConfig(PostgresConnectionConfig):
     vector_enabled: bool = False  # Feast's vector keys: accepted here, used by vector retrieval
     vector_len: int | None = None
     # HNSW candidates kept while searching (pgvector's hnsw.ef_search, at least top_k + 10): more
-    # is slower and closer to exact. pgvector's default; recall@10 0.99 on benchmarks/vector.py's
-    # clustered data at 100k x 384 (docs/vector.md: harder data needs more).
+    # is slower and closer to exact. 64, not pgvector's 40: 40 gave recall@10 0.93-0.945 on the
+    # contract's clustered test data; 64 gives 1.000 on benchmarks/vector.py's clustered 100k x 384
+    # (docs/vector.md: harder data needs more).
     vector_ef_search: int = Field(default=64, ge=1, le=1000)
     # The HNSW index's build parameters (pgvector's m and ef_construction; its defaults). Changing
     # them replaces the index at the next apply (built from the table's rows).
