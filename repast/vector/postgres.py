@@ -118,9 +118,14 @@ class PostgresVectorSearch(VectorSearch):
             # Binary results: an embedding's floats are not parsed from text (halves a search's time).
             if ef_search is None:  # autocommit: the statement alone, prepared on first use
                 return conn.execute(sql, args, prepare=True, binary=True).fetchall()  # type: ignore[no-any-return]
-            with conn.transaction():
+            # A deeper request raises ef_search for itself: BEGIN, SET LOCAL, the search and COMMIT
+            # sent together in one pipelined exchange (one round trip), not four.
+            with conn.pipeline():
+                conn.execute("BEGIN")
                 conn.execute(f"SET LOCAL hnsw.ef_search = {int(ef_search)}")
-                return conn.execute(sql, args, prepare=True, binary=True).fetchall()  # type: ignore[no-any-return]
+                cursor = conn.execute(sql, args, prepare=True, binary=True)
+                conn.execute("COMMIT")
+            return cursor.fetchall()  # type: ignore[no-any-return]
 
         try:
             return self.store._run(run)  # type: ignore[no-any-return]

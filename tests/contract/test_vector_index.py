@@ -357,3 +357,21 @@ def test_a_process_ending_while_its_graph_builds_exits_cleanly(tmp_path: Path) -
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "terminate called" not in done.stderr
+
+
+@pytest.mark.pgvector
+def test_postgres_a_request_deeper_than_ef_search_returns_top_k_hits(request: pytest.FixtureRequest,
+                                                                     tmp_path: Path) -> None:
+    """pgvector's HNSW scan returns at most hnsw.ef_search rows (64 by default): a deeper request
+    widens the search for itself (in the same round trip)."""
+    name = "vi_deep_" + uuid.uuid4().hex[:8]
+    docs = open_docs(tmp_path, name, {**indexed_store("postgres", request, tmp_path, name), "vector_ef_search": 20})
+    try:
+        view = docs.apply(docs_view(384, "COSINE"))  # enough rows and width that the planner reads the index
+        rng = np.random.default_rng(25)
+        docs.write(view, list(range(3000)), rng.normal(size=(3000, 384)).astype(np.float32))
+        got = docs.search(rng.normal(size=384), 30)
+        assert len(got["doc_id"]) == 30 and got["distance"] == sorted(got["distance"])
+    finally:
+        docs.store.teardown()
+        docs.store.online_store.close()
