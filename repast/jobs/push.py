@@ -139,7 +139,7 @@ def view_rows(view: FeatureView, table: pa.Table, what: str) -> pa.Table:
     for f in view.features:
         cols[f.name] = _feature(table, source.source_column(f.name), f.dtype, what)
         if f.vector_index:
-            from repast.vector.semantics import check_vector_column
+            from repast.vector.numbers import check_vector_column
 
             check_vector_column(cols[f.name], f, view.name, cols[view.join_keys[0]] if view.join_keys else None)
     cols[EVENT_TS] = _timestamp(table, source.timestamp_field, what)
@@ -168,7 +168,7 @@ def offline_rows(source: DataSource, views: list[FeatureView], table: pa.Table, 
         for f in view.features:
             cols[source.source_column(f.name)] = _feature(table, source.source_column(f.name), f.dtype, what)
             if f.vector_index:
-                from repast.vector.semantics import check_vector_column
+                from repast.vector.numbers import check_vector_column
 
                 check_vector_column(cols[source.source_column(f.name)], f, view.name, None)
     cols[source.timestamp_field] = _timestamp(table, source.timestamp_field, what)

@@ -173,7 +173,7 @@ def write_rows(view: FeatureView, batch: pa.RecordBatch | pa.Table, integer_keys
     features = {f.name: _cast_feature(cols[f.name], f.dtype, view.name, f.name) for f in view.features}
     for f in view.features:
         if f.vector_index:  # wrong lengths, NaN, nulls: refused naming the row, before anything is written
-            from repast.vector.semantics import check_vector_column
+            from repast.vector.numbers import check_vector_column
 
             check_vector_column(features[f.name], f, view.name, cols[view.join_keys[0]] if view.join_keys else None)
     if integer_keys:

@@ -41,6 +41,7 @@ from repast.online.base import (
 from repast.online.codec import Decoder, sql_decoder, sql_values
 from repast.online.keys import integer_key, write_rows
 from repast.plugins.base_config import BackendConfig
+from repast.plugins.capabilities import Capabilities
 from repast.sql_quoting import quote_ident
 from repast.types import Array, FeatureType, Struct
 from repast.vector.sqlite_columns import vector_decoders, vector_encoder, vector_layout
@@ -70,6 +71,14 @@ class SqliteOnlineConfig(BackendConfig):
     path: str = "data/online.db"  # relative to the feature repo
     vector_enabled: bool = False  # Feast's vector keys: accepted here, used by vector retrieval
     vector_len: int | None = None
+    # The approximate (HNSW) index of vector fields, with the `vector` extra (usearch) installed:
+    # built once a field has vector_index_min_documents documents; below that, or without usearch,
+    # or with vector_index: false, search scans exactly (docs/vector.md, "Approximate index").
+    vector_index: bool = True
+    vector_index_min_documents: int = 10_000
+    vector_index_m: int = 16  # graph connectivity (HNSW M)
+    vector_index_ef_construction: int = 128
+    vector_index_ef_search: int = 64
 
 
 def raw_table_name(project: str, view: str) -> str:
@@ -171,6 +180,8 @@ def _decode(row: tuple[Any, ...], decoders: list[Decoder | None]) -> tuple[Any, 
 
 class SqliteOnlineStore(OnlineStore):
     Config = SqliteOnlineConfig
+    # An HNSW graph per vector field with the `vector` extra (usearch); the exact scan without it.
+    capabilities = Capabilities(approximate_vector_index=True)
 
     def __init__(self, config: SqliteOnlineConfig, repo_config: Any) -> None:
         super().__init__(config, repo_config)

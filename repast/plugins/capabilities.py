@@ -28,6 +28,9 @@ class Capabilities:
     # Online stores: a read waits for a thread of the store's own (its bound on a frozen server),
     # so the feature server waits for it on one of its store threads, never on its event loop.
     reads_on_own_thread: bool = False
+    # Online stores with vector search: an approximate index answers searches of a vector field
+    # (`exact=True` still scans); the contract's index tests (recall, updates, deletes, ttl) run on them.
+    approximate_vector_index: bool = False
 
 
 DEFAULT = Capabilities()

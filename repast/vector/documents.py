@@ -27,7 +27,8 @@ from repast.online.codec import datetime_from_us
 from repast.online.keys import SEPARATOR, key_types
 from repast.vector.base import Filters, VectorSearch
 from repast.vector.metric import Metric, parse_metric
-from repast.vector.semantics import exact_distances, fuse, fusion_depth, order_hits, query_vector
+from repast.vector.numbers import query_vector
+from repast.vector.semantics import exact_distances, fuse, fusion_depth, order_hits
 
 if TYPE_CHECKING:
     from repast.jobs.backends import Backends

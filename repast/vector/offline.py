@@ -10,6 +10,7 @@ a RAG system would have retrieved on a past date, without leaking later document
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -19,12 +20,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from repast.definitions import FeatureView, Field
+from repast.errors import InputError
 from repast.online.base import ReadRow
 from repast.online.keys import EVENT_TS, serialize_key_columns
 from repast.types.timestamps import as_utc
 from repast.vector.base import Filters
 from repast.vector.documents import DocumentQuery, parse_request, retrieve
 from repast.vector.metric import Metric
+from repast.vector.numbers import check_vector_column
 from repast.vector.semantics import VectorMatrix, text_fields
 
 if TYPE_CHECKING:
@@ -54,7 +57,18 @@ class OfflineDocuments:
         self.position = {k: i for i, k in enumerate(self.keys)}
         self.matrix = VectorMatrix(field.vector_length)
         if n:
-            vectors = table.column(field.name).to_pylist()
+            # The checks a write online makes (length aside: other lengths are not documents), so a
+            # source row online search would refuse is named, not ranked as NaN or infinity.
+            column = table.column(field.name)
+            lengths = pc.list_value_length(column)
+            sized = pc.filter(column, pc.fill_null(pc.equal(lengths, field.vector_length), True))
+            sized_keys = pc.filter(table.column(view.join_keys[0]), pc.fill_null(
+                pc.equal(lengths, field.vector_length), True)) if view.join_keys else None
+            try:
+                check_vector_column(sized, field, view.name, sized_keys)
+            except InputError as e:
+                raise InputError("offline documents: " + re.sub(r": row \d+ \(", ": (", str(e), count=1)) from None
+            vectors = column.to_pylist()
             texts = [" ".join(v for v in parts if v) for parts in
                      zip(*[table.column(t).to_pylist() for t in text_fields(view)], strict=True)] \
                 if text_fields(view) else [""] * n
@@ -93,8 +107,6 @@ def retrieve_documents(store: Backends, features: Sequence[str], query: Any, top
                        as_of: datetime | None, distance_metric: str | None, query_string: str | None,
                        filters: dict[str, Any] | None) -> OnlineResponse:
     """The top_k documents as of `as_of` (default now): the online response shape, from the offline store."""
-    from repast.errors import InputError
-
     if as_of is not None and not isinstance(as_of, datetime):
         raise InputError(f"as_of must be a datetime, got {as_of!r}")
     when = as_utc(as_of) if as_of is not None else datetime.now(UTC)

@@ -1,9 +1,10 @@
 """Vector search in the PostgreSQL online store, with pgvector.
 
-A vector field keeps its ordinary array column (what `read` returns) and gains a stored generated
-column `_vec__<field> vector(n)` computed from it, with an HNSW index for the declared metric
-(vector_l2_ops, vector_cosine_ops, vector_ip_ops). Being generated, it is in step with every write
-in the writing transaction; an update or a null vector (a removed document) shows at once.
+A Float32 vector field is stored once, as a `vector(n)` column under its own name (reads cast it
+to an array); an Array(Float64) one keeps its float8[] column and gains a stored generated column
+`_vec__<field> vector(n)` (repast.vector.postgres_columns). Each has an HNSW index for the declared
+metric (vector_l2_ops, vector_cosine_ops, vector_ip_ops), in step with every write in the writing
+transaction; an update or a null vector (a removed document) shows at once.
 pgvector's operators already follow repast's rule (a distance, lower is closer): `<->` euclidean,
 `<=>` 1 - cosine similarity, `<#>` the negative inner product.
 
@@ -19,6 +20,7 @@ with a DefinitionError.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -62,7 +64,7 @@ class PostgresVectorSearch(VectorSearch):
         distance = f"{column} {OPERATORS[metric]} %(q)s::vector"
         indexed = not (exact or filters) and metric.value == field.vector_search_metric \
             and field.vector_length <= HNSW_MAX_DIMENSIONS
-        where, params = _where(filters)
+        where, params = _where(filters, view)
         decode = None
         if indexed:
             # The index serves `ORDER BY distance LIMIT n` only; ties are then ordered outside it.
@@ -72,7 +74,8 @@ class PostgresVectorSearch(VectorSearch):
                 cols, decode = self.store.read_columns(view, features)
                 named = "".join(f", {c} AS c{i}" for i, c in enumerate(cols))
                 outer = "".join(f", c{i}" for i in range(len(cols)))
-            sql = (f"SELECT k, d{outer} FROM (SELECT _entity_key AS k, {distance} AS d{named} FROM {table} "
+            fresh = f" WHERE {where[5:]}" if where else ""  # the ttl alone (an indexed search has no filters)
+            sql = (f"SELECT k, d{outer} FROM (SELECT _entity_key AS k, {distance} AS d{named} FROM {table}{fresh} "
                    f"ORDER BY {distance} LIMIT %(n)s) s WHERE d IS NOT NULL ORDER BY d, k COLLATE \"C\" LIMIT %(k)s")
         else:
             # OFFSET 0 keeps the scan exact: without it the planner may read the HNSW index in
@@ -100,7 +103,7 @@ class PostgresVectorSearch(VectorSearch):
             return []
         document = "lower(concat_ws(' ', " + ", ".join(quote_ident(t) for t in texts) + "))"
         score = " + ".join(f"({document} ~ %(w{i})s)::int" for i in range(len(words)))
-        where, params = _where(filters)
+        where, params = _where(filters, view)
         sql = (f"SELECT k, s FROM (SELECT _entity_key AS k, {score} AS s FROM {self.store._table(project, view.name)} "
                f"WHERE {quote_ident(vector_column(fields[0]))} IS NOT NULL{where}) m WHERE s > 0 "
                f"ORDER BY s DESC, k COLLATE \"C\" LIMIT %(k)s")
@@ -115,22 +118,32 @@ class PostgresVectorSearch(VectorSearch):
             # Binary results: an embedding's floats are not parsed from text (halves a search's time).
             if ef_search is None:  # autocommit: the statement alone, prepared on first use
                 return conn.execute(sql, args, prepare=True, binary=True).fetchall()  # type: ignore[no-any-return]
-            with conn.transaction():
+            # A deeper request raises ef_search for itself: BEGIN, SET LOCAL, the search and COMMIT
+            # sent together in one pipelined exchange (one round trip), not four.
+            with conn.pipeline():
+                conn.execute("BEGIN")
                 conn.execute(f"SET LOCAL hnsw.ef_search = {int(ef_search)}")
-                return conn.execute(sql, args, prepare=True, binary=True).fetchall()  # type: ignore[no-any-return]
+                cursor = conn.execute(sql, args, prepare=True, binary=True)
+                conn.execute("COMMIT")
+            return cursor.fetchall()  # type: ignore[no-any-return]
 
         try:
             return self.store._run(run)  # type: ignore[no-any-return]
         except psycopg.errors.UndefinedTable:
             return []  # nothing was ever stored for this view
-        except (psycopg.errors.UndefinedColumn, psycopg.errors.UndefinedObject) as e:
+        except (psycopg.errors.UndefinedColumn, psycopg.errors.UndefinedObject,
+                psycopg.errors.UndefinedFunction) as e:  # e.g. a table from before apply converted it
             raise InputError(f"feature view '{view.name}' has no vector storage in the PostgreSQL online store "
                              f"({str(e).splitlines()[0]}); run `repast apply` with this online store") from None
 
 
-def _where(filters: Filters) -> tuple[str, dict[str, Any]]:
-    """The filters' `AND column = %(fN)s` conditions and their named parameters."""
-    if not filters:
-        return "", {}
-    return ("".join(f" AND {quote_ident(name)} = %(f{i})s" for i, name in enumerate(filters)),
-            {f"f{i}": v for i, v in enumerate(filters.values())})
+def _where(filters: Filters, view: FeatureView) -> tuple[str, dict[str, Any]]:
+    """The filters' `AND column = %(fN)s` conditions and their named parameters, and the view's
+    ttl as `AND _event_ts >= now - ttl`: a document older than its ttl is not returned."""
+    where = "".join(f" AND {quote_ident(name)} = %(f{i})s" for i, name in enumerate(filters))
+    params: dict[str, Any] = {f"f{i}": v for i, v in enumerate(filters.values())}
+    ttl_us = int(view.ttl.total_seconds() * 1_000_000) if view.ttl else 0
+    if ttl_us > 0:
+        where += " AND _event_ts >= %(fresh)s"
+        params["fresh"] = time.time_ns() // 1000 - ttl_us
+    return where, params

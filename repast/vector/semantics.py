@@ -22,14 +22,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 
-from repast.errors import InputError
-from repast.vector.metric import Metric, parse_metric
+from repast.vector.metric import Metric
 
 if TYPE_CHECKING:
     from repast.definitions import FeatureView, Field
@@ -60,15 +57,25 @@ def fusion_depth(top_k: int) -> int:
 # ---- distances -------------------------------------------------------------------------------
 
 def exact_distances(vectors: np.ndarray, query: np.ndarray, metric: Metric) -> np.ndarray:
-    """Distances (float64) of each row of `vectors` to `query`: the definition every path reports."""
+    """Distances (float64) of each row of `vectors` to `query`: the definition every path reports.
+    Under COSINE each vector is scaled by its largest magnitude before its norm is taken, so no
+    finite scale overflows or underflows; a zero vector has similarity 0 (distance 1)."""
     v = np.asarray(vectors, dtype=np.float64)
     q = np.asarray(query, dtype=np.float64)
     if metric is Metric.L2:
         return np.sqrt(((v - q) ** 2).sum(axis=1))  # type: ignore[no-any-return]
-    dots = v @ q
     if metric is Metric.INNER_PRODUCT:
-        return -dots
-    return 1.0 - dots / (np.linalg.norm(v, axis=1) * np.linalg.norm(q))  # type: ignore[no-any-return]
+        return -(v @ q)
+    return 1.0 - _unit_rows(v) @ _unit_rows(q[None, :])[0]  # type: ignore[no-any-return]
+
+
+def _unit_rows(v: np.ndarray) -> np.ndarray:
+    """Each row divided by its length (zero rows stay zero), computed after scaling by its largest magnitude."""
+    largest = np.abs(v).max(axis=1, keepdims=True) if v.shape[1] else np.zeros((len(v), 1))
+    safe = np.where(largest > 0, largest, 1.0)
+    scaled = v / safe
+    lengths = np.linalg.norm(scaled, axis=1, keepdims=True)
+    return scaled / np.where(lengths > 0, lengths, 1.0)
 
 
 def order_hits(keys: Sequence[str], distances: Sequence[float]) -> list[int]:
@@ -87,6 +94,12 @@ def fuse(vector_keys: Sequence[str], keyword_keys: Sequence[str], top_k: int) ->
 
 # ---- the exact index -------------------------------------------------------------------------
 
+# Where float32 scoring is trusted: rows and queries no longer than this (products and squares stay
+# far inside float32's 3.4e38) and, under COSINE, rows no shorter than its inverse square.
+_FLOAT32_SAFE = 1e15
+_EXACT_CHUNK = 16_384  # rows converted to float64 at a time by the exact fallback
+
+
 class VectorMatrix:
     """Documents' vectors as one float32 matrix with their entity keys, plus keyword postings.
 
@@ -102,8 +115,13 @@ class VectorMatrix:
         self.neg_inv_norms = np.zeros(0, dtype=np.float32)  # -1/|m|, for COSINE scores
         self.squared_norms = np.zeros(0, dtype=np.float32)  # |m|^2, for L2 scores
         self.alive = np.zeros(0, dtype=bool)
+        self.tiny = np.zeros(0, dtype=bool)  # 0 < |m| < 1e-30: COSINE scores them in float64
+        self.tiny_rows = 0
+        self.max_norm = 0.0  # an upper bound of the rows' lengths (it never shrinks: a bound is enough)
+        self.event_us = np.zeros(0, dtype=np.int64)  # each row's event time (for a view's ttl), when given
         self.keys: list[str] = []
-        self.row_of: dict[str, int] = {}
+        self.row_of: dict[str, int] = {}  # the live documents' rows
+        self._seeded: dict[str, int] = {}  # rows given by `seed`, not upserted yet
         self.row_terms: list[frozenset[str]] = []
         self.postings: dict[str, set[int]] = {}
         self.size = 0
@@ -130,26 +148,58 @@ class VectorMatrix:
         neg_inv[:self.size] = self.neg_inv_norms[:self.size]
         squared = np.zeros(capacity, dtype=np.float32)
         squared[:self.size] = self.squared_norms[:self.size]
-        self.matrix, self.norms, self.alive = matrix, norms, alive
+        tiny = np.zeros(capacity, dtype=bool)
+        tiny[:self.size] = self.tiny[:self.size]
+        event_us = np.zeros(capacity, dtype=np.int64)
+        event_us[:self.size] = self.event_us[:self.size]
+        self.event_us = event_us
+        self.matrix, self.norms, self.alive, self.tiny = matrix, norms, alive, tiny
         self.neg_inv_norms, self.squared_norms = neg_inv, squared
 
-    def upsert(self, keys: Sequence[str], vectors: np.ndarray, texts: Sequence[str | None] | None = None) -> None:
-        """Set the vector (and keyword text) of each key; a key seen before keeps its row."""
-        vectors = np.asarray(vectors, dtype=np.float32).reshape(len(keys), self.dimension)
-        new = [k for k in dict.fromkeys(keys) if k not in self.row_of]
+    def seed(self, keys: Sequence[str]) -> None:
+        """Give `keys` the first rows, in order, without vectors (not alive until upserted): a
+        persisted graph's labels are rows, so its documents get back the rows it knows them by."""
+        start = self.size
+        self._add_rows(list(keys), live=False)
+        self._seeded.update((k, start + i) for i, k in enumerate(keys))
+
+    def seeded_row(self, key: str) -> int | None:
+        """The row `seed` gave a key that was not upserted since (a document now removed)."""
+        return self._seeded.get(key)
+
+    def _add_rows(self, new: list[str], live: bool = True) -> None:
         self._grow(len(new))
         for k in new:
-            self.row_of[k] = self.size
+            if live:
+                self.row_of[k] = self.size
             self.keys.append(k)
             self.row_terms.append(frozenset())
             self.size += 1
+
+    def upsert(self, keys: Sequence[str], vectors: np.ndarray, texts: Sequence[str | None] | None = None,
+               event_us: np.ndarray | None = None) -> None:
+        """Set the vector (and keyword text, event time) of each key; a key seen before keeps its row."""
+        vectors = np.asarray(vectors, dtype=np.float32).reshape(len(keys), self.dimension)
+        if self._seeded:
+            for k in dict.fromkeys(keys):
+                row = None if k in self.row_of else self._seeded.pop(k, None)
+                if row is not None:
+                    self.row_of[k] = row
+        self._add_rows([k for k in dict.fromkeys(keys) if k not in self.row_of])
         rows = np.fromiter((self.row_of[k] for k in keys), dtype=np.int64, count=len(keys))
+        if event_us is not None:
+            self.event_us[rows] = event_us
         self.matrix[rows] = vectors
         norms = np.linalg.norm(vectors.astype(np.float64), axis=1)
+        tiny = (norms > 0) & (norms < 1.0 / _FLOAT32_SAFE ** 2)
+        self.tiny_rows += int(tiny.sum()) - int(self.tiny[rows].sum())
+        self.tiny[rows] = tiny
         self.norms[rows] = norms
-        with np.errstate(divide="ignore"):
-            self.neg_inv_norms[rows] = np.where(norms > 0, -1.0 / norms, 0.0)
-        self.squared_norms[rows] = norms ** 2
+        if len(norms):
+            self.max_norm = max(self.max_norm, float(norms.max()))
+        with np.errstate(divide="ignore", over="ignore"):  # such rows are scored in float64 (_scores)
+            self.neg_inv_norms[rows] = np.where(norms > 0, -1.0 / np.where(norms > 0, norms, 1.0), 0.0)
+            self.squared_norms[rows] = norms ** 2
         self.alive[rows] = True
         if texts is not None:
             for row, text in zip(rows.tolist(), texts, strict=True):
@@ -206,21 +256,35 @@ class VectorMatrix:
         return [(keys[i], float(exact[i])) for i in order]
 
     def _scores(self, q: np.ndarray, metric: Metric) -> tuple[np.ndarray, float]:
-        """Per row a float32 score ordered as the distance (one matrix-vector product, in place),
-        and a bound on its rounding error: (d + 2) unit roundoffs of the products' magnitude, doubled."""
-        score = self.matrix[:self.size] @ q.astype(np.float32)
+        """Per row a score ordered as the distance, and a bound on its rounding error. One float32
+        matrix-vector product (in place) where float32 holds every product and sum; otherwise
+        (rows or a query beyond 1e15 in length, or COSINE over rows shorter than 1e-30) the exact
+        float64 distances, so no scale a store accepts overflows, underflows or loses the ranking."""
+        size = self.size
+        max_norm = self.max_norm
         q_norm = float(np.linalg.norm(q))
+        if max_norm > _FLOAT32_SAFE or q_norm > _FLOAT32_SAFE or (
+                metric is Metric.COSINE and self.tiny_rows > 0) or (
+                metric is Metric.L2 and max_norm < 1.0 / _FLOAT32_SAFE):
+            return self._exact_scores(q, metric), 0.0
+        score = self.matrix[:size] @ q.astype(np.float32)
         unit = 2.0 * (self.dimension + 2) * 2.0 ** -24
         if metric is Metric.COSINE:  # -(m.q)/|m|: the cosine distance scaled by |q|, plus a constant
-            score *= self.neg_inv_norms[:self.size]
+            score *= self.neg_inv_norms[:size]
             return score, unit * q_norm
-        max_norm = float(self.norms[:self.size].max())
         if metric is Metric.INNER_PRODUCT:
             np.negative(score, out=score)
             return score, unit * max_norm * q_norm
         score *= -2.0  # |m|^2 - 2 m.q: the squared distance less |q|^2
-        score += self.squared_norms[:self.size]
+        score += self.squared_norms[:size]
         return score, unit * (2.0 * max_norm * q_norm + max_norm ** 2)
+
+    def _exact_scores(self, q: np.ndarray, metric: Metric) -> np.ndarray:
+        out = np.empty(self.size, dtype=np.float64)
+        for start in range(0, self.size, _EXACT_CHUNK):
+            stop = min(self.size, start + _EXACT_CHUNK)
+            out[start:stop] = exact_distances(self.matrix[start:stop], q, metric)
+        return out
 
     def keyword(self, query_string: str, top_k: int, mask: np.ndarray | None = None) -> list[tuple[str, int]]:
         """Keyword matches (entity key, matched terms), most terms first, then entity key."""
@@ -232,90 +296,3 @@ class VectorMatrix:
             counts = {r: c for r, c in counts.items() if mask[r]}
         ranked = sorted(counts, key=lambda r: (-counts[r], self.keys[r]))[:top_k]
         return [(self.keys[r], counts[r]) for r in ranked]
-
-
-# ---- checking vectors on write ---------------------------------------------------------------
-
-def check_vector_column(arr: pa.Array, field: Field, view: str, keys: pa.Array | None = None) -> None:
-    """Refuse (InputError naming the row) a vector of the wrong length, with a null or non-finite
-    element, or, under COSINE, a zero vector (it has no direction). A null vector is allowed: the
-    document then has no embedding and is not searched."""
-    length = int(getattr(field, "vector_length", 0) or 0)
-    arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
-    if not (pa.types.is_list(arr.type) or pa.types.is_large_list(arr.type)):
-        raise InputError(f"feature view '{view}': vector field '{field.name}' must hold lists of floats, "
-                         f"got {arr.type}")
-    lengths = pc.list_value_length(arr)
-    bad = pc.and_(pc.is_valid(arr), pc.not_equal(lengths, length)) if length else None
-    if bad is not None and pc.any(bad).as_py():
-        row = _first(bad)
-        raise InputError(f"feature view '{view}': row {row}{_key_of(keys, row)}: vector field '{field.name}' "
-                         f"has {lengths[row].as_py()} values, but vector_length is {length}")
-    values = np.asarray(pc.list_flatten(arr).to_numpy(zero_copy_only=False), dtype=np.float64)
-    if len(values) and not np.isfinite(values).all():
-        row = _row_of_value(arr, int(np.flatnonzero(~np.isfinite(values))[0]))
-        raise InputError(f"feature view '{view}': row {row}{_key_of(keys, row)}: vector field '{field.name}' "
-                         "holds a null, NaN or infinite value")
-    if getattr(field, "vector_search_metric", None) and parse_metric(field.vector_search_metric, view) \
-            is Metric.COSINE and length and len(values):
-        norms = np.abs(values.reshape(-1, length)).sum(axis=1)
-        if (norms == 0).any():
-            row = _row_of_value(arr, int(np.flatnonzero(norms == 0)[0]) * length)
-            raise InputError(f"feature view '{view}': row {row}{_key_of(keys, row)}: vector field "
-                             f"'{field.name}' is all zeros, which has no COSINE distance")
-
-
-def _first(mask: pa.Array) -> int:
-    return int(np.flatnonzero(mask.to_numpy(zero_copy_only=False))[0])
-
-
-def _row_of_value(arr: pa.Array, value_index: int) -> int:
-    """The row holding the `value_index`-th flattened value (null rows hold none)."""
-    lengths = np.asarray(pc.list_value_length(arr).fill_null(0).to_numpy(zero_copy_only=False))
-    return int(np.searchsorted(np.cumsum(lengths), value_index, side="right"))
-
-
-def _key_of(keys: pa.Array | None, row: int) -> str:
-    return "" if keys is None else f" (entity key {keys[row].as_py()!r})"
-
-
-_FLOAT32_MAX = float(np.finfo(np.float32).max)
-
-
-def query_vector(query: Any, field: Field, view: str, metric: Metric = Metric.L2) -> np.ndarray:
-    """A request's query embedding, checked against the field's declared length, and made
-    representable in float32 (the type stores search in) without changing its ranking:
-
-    - COSINE: only the direction counts, so the query is scaled by its largest magnitude, then
-      normalized to length 1, in float64: a finite query of any scale (1e300, 1e-320) ranks as its
-      direction does;
-    - L2, INNER_PRODUCT: the scale counts, so a query with a value beyond float32's range
-      (|x| > 3.4e38), or a non-zero query all of whose values round to 0 in float32, is refused
-      naming the field (InputError, a 400 from the server).
-    """
-    try:
-        q = np.asarray(query, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise InputError(f"query must be a list of numbers, got {type(query).__name__}") from None
-    name = f"'{view}:{field.name}'"
-    length = int(getattr(field, "vector_length", 0) or 0)
-    if q.ndim != 1:
-        raise InputError(f"query must be a 1-D list of numbers (one vector), got an array of shape {q.shape} "
-                         f"for vector field {name}")
-    if length and len(q) != length:
-        raise InputError(f"query has {q.size} values, but vector field {name} has vector_length {length}")
-    if not np.isfinite(q).all():
-        raise InputError("query holds a NaN or infinite value")
-    largest = float(np.abs(q).max()) if q.size else 0.0
-    if metric is Metric.COSINE:
-        if largest == 0.0:
-            return q
-        scaled = q / largest
-        return scaled / np.linalg.norm(scaled)
-    if largest > _FLOAT32_MAX:
-        raise InputError(f"query value {largest:g} is beyond float32's range (|x| <= {_FLOAT32_MAX:.7g}), the "
-                         f"type vector field {name} is searched in under {metric}; scale the query down")
-    if largest > 0.0 and not q.astype(np.float32).any():
-        raise InputError(f"every query value rounds to 0 in float32 (largest |x| = {largest:g}), the type vector "
-                         f"field {name} is searched in under {metric}; scale the query up")
-    return q

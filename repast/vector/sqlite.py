@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -32,9 +32,11 @@ from repast.errors import InputError, StoreUnavailable
 from repast.online.sqlite import raw_table_name
 from repast.sql_quoting import quote_ident
 from repast.vector.base import Filters, VectorSearch
-from repast.vector.metric import Metric
+from repast.vector.metric import Metric, parse_metric
 from repast.vector.semantics import VectorMatrix, text_fields, vector_fields
 from repast.vector.sqlite_columns import item_type
+from repast.vector.sqlite_hnsw import GraphFiles, GraphSettings, approximate, available
+from repast.vector.sqlite_keeper import FieldIndex, GraphPolicy, keep_graph, note_changed
 
 if TYPE_CHECKING:
     from repast.definitions import FeatureView, Field
@@ -46,14 +48,6 @@ _LOAD_CHUNK = 2_000  # rows parsed at a time when an index is loaded
 _STATE = "SELECT * FROM pragma_schema_version(), pragma_data_version()"
 
 
-@dataclass
-class _Index:
-    matrix: VectorMatrix
-    last_change: int = 0
-    keywords: bool = False  # the documents' keyword terms are loaded (at the first keyword search)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-
 def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
@@ -63,7 +57,7 @@ class SqliteVectorSearch(VectorSearch):
 
     def __init__(self, store: Any) -> None:
         super().__init__(store)
-        self._indexes: dict[tuple[str, str, str], _Index] = {}
+        self._indexes: dict[tuple[str, str, str], FieldIndex] = {}
         self._lock = threading.Lock()
         self._seen = threading.local()  # per thread (= per connection): the state each index was fresh at
 
@@ -74,7 +68,14 @@ class SqliteVectorSearch(VectorSearch):
         if index is None:
             return []
         with index.lock:
-            mask = self._filter_mask(project, view, index.matrix, filters)
+            mask = _both(self._filter_mask(project, view, index.matrix, filters), _fresh_rows(view, index.matrix))
+            if index.graph is None:  # built once enough documents are in (or a reload dropped it)
+                self._keep_graph(view, field, index)
+            graph = index.graph
+            if graph is not None and not exact and metric is graph.metric:
+                hits = approximate(index.matrix, graph, query, top_k, mask, index.pending_rows())
+                if hits is not None:
+                    return hits
             return index.matrix.nearest(query, metric, top_k, mask)
 
     def keyword(self, project: str, view: FeatureView, query_string: str, top_k: int,
@@ -93,7 +94,7 @@ class SqliteVectorSearch(VectorSearch):
             return index.matrix.keyword(query_string, top_k, mask)
 
     # ---- keeping the index in step ------------------------------------------------------------
-    def _fresh(self, project: str, view: FeatureView, field: Field) -> _Index | None:
+    def _fresh(self, project: str, view: FeatureView, field: Field) -> FieldIndex | None:
         """The view's index with every logged change applied; None when the view has no table.
 
         When nothing was committed to the database since this thread's connection last brought
@@ -122,7 +123,7 @@ class SqliteVectorSearch(VectorSearch):
         return index
 
     def _catch_up_all(self, conn: sqlite3.Connection, raw: str, view: FeatureView, field: Field,
-                      key: tuple[str, str, str]) -> _Index | None:
+                      key: tuple[str, str, str]) -> FieldIndex | None:
         if not self._has_table(conn, raw):
             return None
         if not self._has_triggers(conn, raw):
@@ -130,7 +131,8 @@ class SqliteVectorSearch(VectorSearch):
         with self._lock:
             index = self._indexes.get(key)
             if index is None or index.matrix.dimension != field.vector_length:
-                index = self._indexes[key] = _Index(VectorMatrix(field.vector_length), last_change=-1)
+                index = self._indexes[key] = FieldIndex(VectorMatrix(field.vector_length), last_change=-1,
+                                                    project=key[0])
         with index.lock:
             self._catch_up(conn, raw, view, field, index)
         return index
@@ -165,52 +167,99 @@ class SqliteVectorSearch(VectorSearch):
             raise
 
     def _catch_up(self, conn: sqlite3.Connection, raw: str, view: FeatureView, field: Field,
-                  index: _Index) -> None:
+                  index: FieldIndex) -> None:
         low, high = conn.execute(f"SELECT coalesce(min(id), 0), coalesce(max(id), 0) FROM {CHANGES}").fetchone()
         if high == index.last_change:
             return
         if index.last_change < 0 or low > index.last_change + 1:  # never loaded, or entries were pruned
             self._reload(conn, raw, view, field, index)
             return
-        changed = conn.execute(f"SELECT DISTINCT key FROM {CHANGES} WHERE id > ? AND id <= ? AND tbl = ?",
-                               (index.last_change, high, raw)).fetchall()
-        keys = [k for (k,) in changed]
+        keys = self._changed_keys(conn, raw, index.last_change, high)
         if any(k is None for k in keys):
             self._reload(conn, raw, view, field, index)
             return
         if keys:
             rows = self._documents(conn, raw, view, field, keys, index.keywords)
-            self._apply(index.matrix, rows, field, [str(k) for k in keys], index.keywords)
+            changed = self._apply(index.matrix, rows, field, [str(k) for k in keys], index.keywords)
+            note_changed(index, changed, self._policy(view, field))
         index.last_change = high
+        self._keep_graph(view, field, index)
         if high - low > _PRUNE_AT:
             conn.execute(f"DELETE FROM {CHANGES} WHERE id <= ?", (high - _PRUNE_AT // 2,))
 
-    def _reload(self, conn: sqlite3.Connection, raw: str, view: FeatureView, field: Field, index: _Index) -> None:
+    @staticmethod
+    def _changed_keys(conn: sqlite3.Connection, raw: str, after: int, upto: int) -> list[Any]:
+        """The keys logged for `raw` in (after, upto]; None among them is a reset (the table was rebuilt)."""
+        return [k for (k,) in conn.execute(f"SELECT DISTINCT key FROM {CHANGES} WHERE id > ? AND id <= ? AND tbl = ?",
+                                           (after, upto, raw))]
+
+    def _reload(self, conn: sqlite3.Connection, raw: str, view: FeatureView, field: Field, index: FieldIndex) -> None:
         """Load every document, a chunk at a time (so parsing never holds more than one chunk as
-        Python objects), in one read snapshot together with the change id it corresponds to."""
+        Python objects), in one read snapshot together with the change id it corresponds to; adopt
+        the persisted graph when the change log still holds every entry since it was saved."""
         conn.execute("BEGIN")
         try:
-            (high,) = conn.execute(f"SELECT coalesce(max(id), 0) FROM {CHANGES}").fetchone()
+            low, high = conn.execute(f"SELECT coalesce(min(id), 0), coalesce(max(id), 0) FROM {CHANGES}").fetchone()
             (count,) = conn.execute(f"SELECT count(*) FROM {quote_ident(raw)}").fetchone()
+            saved = self._files(index.project, view, field).load(
+                field.vector_length, _declared(field), self._settings(), self.store.storage_id(index.project, view)) \
+                if self._indexing() else None
+            dirty: list[Any] = []
+            if saved is not None:
+                dirty = self._changed_keys(conn, raw, saved.generation, high)
+                if saved.generation > high or low > saved.generation + 1 or None in dirty:
+                    saved = None  # the log no longer says what changed since: rebuilt
             matrix = VectorMatrix(field.vector_length)
-            matrix.reserve(count)
+            matrix.reserve(max(count, len(saved.keys) if saved else 0))
+            if saved is not None:
+                matrix.seed(saved.keys)
             cursor = conn.execute(self._select(raw, view, field, index.keywords))
             while rows := cursor.fetchmany(_LOAD_CHUNK):
                 self._apply(matrix, rows, field, [], index.keywords)
         finally:
             conn.execute("COMMIT")
-        index.matrix = matrix
-        index.last_change = high
+        index.matrix, index.last_change, index.graph = matrix, high, None
+        index.pending.clear()
+        if saved is not None:  # the rows changed since it was saved are re-added, found by comparison
+            index.graph = saved.graph
+            note_changed(index, saved.graph.stale(matrix.matrix[:matrix.size], matrix.alive[:matrix.size]),
+                         self._policy(view, field))
+        self._keep_graph(view, field, index)
+
+    def _policy(self, view: FeatureView, field: Field) -> GraphPolicy:
+        def save(index: FieldIndex) -> None:
+            assert index.graph is not None
+            self._files(index.project, view, field).save(index.graph, index.last_change,
+                                                         self.store.storage_id(index.project, view),
+                                                         index.matrix.keys[:index.matrix.size])
+
+        return GraphPolicy(field.vector_length, _declared(field), self._settings(),
+                           self.store.config.vector_index_min_documents, save)
+
+    def _keep_graph(self, view: FeatureView, field: Field, index: FieldIndex) -> None:
+        if self._indexing():
+            keep_graph(index, self._policy(view, field))
+
+    def _indexing(self) -> bool:
+        return bool(self.store.config.vector_index) and available()
+
+    def _settings(self) -> GraphSettings:
+        config = self.store.config
+        return GraphSettings(config.vector_index_m, config.vector_index_ef_construction,
+                             config.vector_index_ef_search)
+
+    def _files(self, project: str, view: FeatureView, field: Field) -> GraphFiles:
+        return GraphFiles(str(self.store.path), project, view.name, field.name)
 
     @staticmethod
     def _select(raw: str, view: FeatureView, field: Field, texts: bool) -> str:
-        cols = ", ".join(["_entity_key", quote_ident(field.name),
+        cols = ", ".join(["_entity_key", quote_ident(field.name), "_event_ts",
                           *(quote_ident(t) for t in (text_fields(view) if texts else []))])
         return f"SELECT {cols} FROM {quote_ident(raw)}"
 
     def _documents(self, conn: sqlite3.Connection, raw: str, view: FeatureView, field: Field,
                    keys: Sequence[Any], texts: bool) -> list[tuple[Any, ...]]:
-        """(entity key, vector BLOB, text...) of the given keys (texts only with `texts`)."""
+        """(entity key, vector BLOB, event time, text...) of the given keys (texts only with `texts`)."""
         sql = self._select(raw, view, field, texts)
         out: list[tuple[Any, ...]] = []
         for i in range(0, len(keys), 30_000):
@@ -220,19 +269,25 @@ class SqliteVectorSearch(VectorSearch):
 
     @staticmethod
     def _apply(matrix: VectorMatrix, rows: list[tuple[Any, ...]], field: Field, changed: list[str],
-               with_texts: bool) -> None:
-        """Upsert the rows with a vector of the declared length; remove the other changed keys."""
+               with_texts: bool) -> np.ndarray:
+        """Upsert the rows with a vector of the declared length; remove the other changed keys.
+        The matrix rows touched (for the graph)."""
         size = field.vector_length * item_type(field).itemsize
         present = [r for r in rows if isinstance(r[1], bytes) and len(r[1]) == size]
         keys = [str(r[0]) for r in present]
+        kept = set(keys)
+        gone = [k for k in changed if k not in kept]
+        touched = [matrix.row_of[k] for k in gone if k in matrix.row_of]
         if present:
             vectors = np.frombuffer(b"".join(r[1] for r in present), dtype=item_type(field))
-            texts = [" ".join(t for t in r[2:] if t) for r in present] if with_texts else None
-            matrix.upsert(keys, vectors.reshape(len(present), field.vector_length), texts)
-        kept = set(keys)
-        matrix.remove([k for k in changed if k not in kept])
+            texts = [" ".join(t for t in r[3:] if t) for r in present] if with_texts else None
+            matrix.upsert(keys, vectors.reshape(len(present), field.vector_length), texts,
+                          np.fromiter((r[2] for r in present), dtype=np.int64, count=len(present)))
+            touched += [matrix.row_of[k] for k in keys]
+        matrix.remove(gone)
+        return np.array(touched, dtype=np.int64)
 
-    def _load_keywords(self, project: str, view: FeatureView, index: _Index) -> None:
+    def _load_keywords(self, project: str, view: FeatureView, index: FieldIndex) -> None:
         """The keyword terms of the index's documents, read once, at the first keyword search (a
         process that only searches by vector never holds them); later catch-ups keep them."""
         texts = text_fields(view)
@@ -262,3 +317,22 @@ class SqliteVectorSearch(VectorSearch):
         except sqlite3.Error as e:
             raise StoreUnavailable(f"SQLite online store '{self.store.path}': {e}") from None
         return matrix.mask_of(str(k) for (k,) in keys)
+
+
+def _declared(field: Field) -> Metric:
+    return parse_metric(field.vector_search_metric, field.name)
+
+
+def _both(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
+    return b if a is None else a if b is None else a & b
+
+
+def _fresh_rows(view: FeatureView, matrix: VectorMatrix) -> np.ndarray | None:
+    """Rows within the view's ttl (event time >= now - ttl), None when every row is (or no ttl):
+    a document older than its ttl is not returned, as the offline documents as of now leave it out."""
+    ttl_us = int(view.ttl.total_seconds() * 1_000_000) if view.ttl else 0
+    if ttl_us <= 0 or matrix.size == 0:
+        return None
+    fresh = matrix.event_us[:matrix.size] >= time.time_ns() // 1000 - ttl_us
+    return None if fresh.all() else fresh
+

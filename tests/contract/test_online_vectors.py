@@ -357,34 +357,3 @@ def test_a_rebuilt_view_does_not_serve_its_old_documents(docs: Docs) -> None:
     assert docs.search([0, 0], 1)["doc_id"] == [1]
     docs.apply(docs_view(2, "L2", extra=[Field(name="title", dtype=String)]))  # new feature: storage rebuilt
     assert docs.search([0, 0], 1)["doc_id"] == []
-
-
-# ---- queries at the edges of float32 (docs/vector.md, "Numbers") ------------------------------
-
-@pytest.mark.parametrize("scale", [1e300, 1e-320, 1e-30, 3.0], ids=["overflow", "subnormal", "tiny", "plain"])
-def test_a_cosine_query_ranks_by_its_direction_at_any_finite_scale(docs: Docs, scale: float) -> None:
-    view = docs.apply(docs_view(8, "COSINE"))
-    rng = np.random.default_rng(11)
-    vectors = rng.normal(size=(100, 8)).astype(np.float32)
-    ids = list(range(100))
-    docs.write(view, ids, vectors)
-    direction = rng.integers(-3, 4, size=8).astype(np.float64)
-    got = docs.search(direction * scale, 10, exact=True)
-    assert_same_ranking(got, reference(vectors, ids, direction, "COSINE", 10))
-
-
-@pytest.mark.parametrize("metric", ["L2", "INNER_PRODUCT"])
-@pytest.mark.parametrize("scale", [1e300, 1e-320], ids=["overflow", "underflow"])
-def test_an_l2_or_inner_product_query_float32_cannot_hold_is_refused_naming_the_field(
-        docs: Docs, metric: str, scale: float) -> None:
-    view = docs.apply(docs_view(8, metric))
-    docs.write(view, [1, 2], np.ones((2, 8), dtype=np.float32))
-    with pytest.raises(InputError, match=r"^(?=.*float32)(?=.*docs:embedding)"):
-        docs.search(np.full(8, scale), 2)
-
-
-def test_a_two_dimensional_query_is_refused_saying_it_must_be_one_dimensional(docs: Docs) -> None:
-    view = docs.apply(docs_view(8, "L2"))
-    with pytest.raises(InputError, match=r"1-D") as refused:
-        docs.store.retrieve_online_documents_v2([f"{view.name}:embedding"], query=np.ones((1, 8)), top_k=1)
-    assert "has 8 values" not in str(refused.value)

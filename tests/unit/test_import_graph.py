@@ -33,8 +33,10 @@ LAYERS: list[list[str]] = [
      "repast.vector.metric", "repast.plugins.table"],
     ["repast.definitions"],  # the declarative model: pure data
     # backends, and what they compute for every store alike
-    ["repast.offline", "repast.online", "repast.registry", "repast.vector.semantics", "repast.vector.base",
-     "repast.vector.sqlite", "repast.vector.sqlite_columns", "repast.vector.postgres", "repast.vector.postgres_columns",
+    ["repast.offline", "repast.online", "repast.registry", "repast.vector.semantics", "repast.vector.numbers",
+     "repast.vector.base",
+     "repast.vector.sqlite", "repast.vector.sqlite_columns", "repast.vector.sqlite_hnsw", "repast.vector.sqlite_keeper",
+     "repast.vector.postgres", "repast.vector.postgres_columns",
      "repast.ondemand.transform", "repast.ondemand.storage"],
     ["repast.config"],  # feature_store.yaml, which names backends
     # the operations, over the collaborators they take

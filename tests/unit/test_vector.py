@@ -15,7 +15,8 @@ from repast import Field
 from repast.errors import DefinitionError, InputError
 from repast.types import Array, Float32, Float64, Int64, String
 from repast.vector.metric import Metric
-from repast.vector.semantics import VectorMatrix, check_vector_column, exact_distances, fuse, terms
+from repast.vector.numbers import check_vector_column
+from repast.vector.semantics import VectorMatrix, exact_distances, fuse, terms
 
 
 def embedding(dim: int = 3, metric: str | None = "L2") -> Field:

@@ -1,0 +1,183 @@
+"""Keeping a SQLite vector field's HNSW graph in step with its matrix, without making writes or
+searches wait for graph insertions (repast.vector.sqlite calls these under the field's lock).
+
+- A graph over up to FOREGROUND_BUILD documents is built by the search that finds it missing; a
+  larger one in a background thread (searches scan exactly meanwhile).
+- Rows changed by a catch-up go into the graph at once when they are few (SYNC_INLINE) and no
+  backlog exists; otherwise they join `pending`, which a background thread moves into the graph a
+  chunk at a time, taking the lock per chunk so searches interleave.
+- A search answered by the graph also scans the pending rows exactly, so an update is visible to
+  the next query however large the backlog (repast.vector.sqlite_hnsw.approximate).
+- The graph is saved only when nothing is pending: its header's generation then says exactly
+  which changes it holds.
+- A graph whose removed-and-re-added rows exceed half its size is rebuilt from the matrix (HNSW
+  routes worse as removals accumulate).
+"""
+
+from __future__ import annotations
+
+import atexit
+import itertools
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from repast.vector.sqlite_hnsw import Graph, GraphSettings
+
+if TYPE_CHECKING:
+    from repast.vector.metric import Metric
+    from repast.vector.semantics import VectorMatrix
+
+SAVE_EVERY = 10_000  # graph rows changed between saves
+FOREGROUND_BUILD = 20_000  # documents a search waits for the graph to be built over (a few seconds)
+REBUILD_SHARE, REBUILD_MIN = 0.5, 500  # rows churned (see Graph.churned) past which a graph is rebuilt
+SYNC_INLINE = 256  # changed rows a catch-up puts into the graph itself
+_SYNC_CHUNK = 32  # rows the background sync inserts per hold of the lock (searches wait at most that)
+
+# Background builds and syncs stop between chunks when the interpreter exits: a thread inside
+# usearch's C++ code at exit would abort the process.
+_EXITING = threading.Event()
+_THREADS: list[threading.Thread] = []
+
+
+def _stop_background() -> None:
+    _EXITING.set()
+    for thread in list(_THREADS):
+        thread.join(timeout=30)
+
+
+atexit.register(_stop_background)
+
+
+def _start(target: Callable[[], None], name: str) -> None:
+    thread = threading.Thread(target=target, name=name, daemon=True)
+    _THREADS[:] = [t for t in _THREADS if t.is_alive()] + [thread]
+    thread.start()
+
+
+@dataclass
+class FieldIndex:
+    """One vector field of one view in one process: its matrix, its graph and their state."""
+
+    matrix: VectorMatrix
+    last_change: int = 0  # the change-log id the matrix reflects
+    keywords: bool = False  # the documents' keyword terms are loaded (at the first keyword search)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    graph: Graph | None = None  # the approximate index, for the field's declared metric
+    project: str = ""
+    pending: set[int] = field(default_factory=set)  # matrix rows changed, not in the graph yet
+    building: bool = False
+    syncing: bool = False
+
+    def pending_rows(self) -> np.ndarray | None:
+        return np.fromiter(self.pending, dtype=np.int64, count=len(self.pending)) if self.pending else None
+
+
+@dataclass(frozen=True)
+class GraphPolicy:
+    """How the store builds graphs: the field's shape, HNSW settings, the threshold, and how to save."""
+
+    dimension: int
+    metric: Metric
+    settings: GraphSettings
+    min_documents: int
+    save: Callable[[FieldIndex], None]
+
+
+def keep_graph(index: FieldIndex, policy: GraphPolicy) -> None:
+    """Build the graph once the field has enough documents; save it when due and consistent."""
+    graph = index.graph
+    if graph is not None and graph.churned > max(REBUILD_MIN, REBUILD_SHARE * len(graph)):
+        graph = index.graph = None  # rebuilt below (exact scans meanwhile, if in the background)
+        index.pending.clear()
+    if graph is None:
+        count = len(index.matrix)
+        if count < policy.min_documents or index.building:
+            return
+        if count > FOREGROUND_BUILD:
+            _build_in_background(index, policy)
+            return
+        graph = index.graph = Graph(policy.dimension, policy.metric, policy.settings)
+        graph.build(index.matrix.matrix[:index.matrix.size], index.matrix.alive[:index.matrix.size])
+        graph.unsaved = SAVE_EVERY
+        index.pending.clear()
+    if graph.unsaved >= SAVE_EVERY and not index.pending:
+        policy.save(index)
+
+
+def note_changed(index: FieldIndex, rows: np.ndarray, policy: GraphPolicy) -> None:
+    """Rows a catch-up changed in the matrix: into the graph now, or pending."""
+    if index.graph is None and not index.building:
+        return
+    if index.graph is not None and not index.pending and len(rows) <= SYNC_INLINE:
+        index.graph.update(rows, index.matrix.matrix, index.matrix.alive)
+        return
+    index.pending.update(rows.tolist())
+    if index.graph is not None:
+        _sync_in_background(index, policy)
+
+
+def _build_in_background(index: FieldIndex, policy: GraphPolicy) -> None:
+    """Build from the matrix as it is (rows written meanwhile are pending), then adopt the graph
+    unless the matrix was reloaded since."""
+    matrix = index.matrix
+    rows, alive = matrix.matrix, matrix.alive[:matrix.size].copy()
+    index.building = True
+    index.pending.clear()
+
+    def build() -> None:
+        try:
+            graph = Graph(policy.dimension, policy.metric, policy.settings)
+            if not graph.build(rows[:len(alive)], alive, _EXITING.is_set):
+                index.building = False
+                return
+            with index.lock:
+                index.building = False
+                if index.matrix is matrix:
+                    graph.unsaved = SAVE_EVERY
+                    index.graph = graph
+                    if index.pending:
+                        _sync_in_background(index, policy)
+                    else:
+                        keep_graph(index, policy)
+        except BaseException:
+            index.building = False
+            raise
+
+    _start(build, "repast-hnsw-build")
+
+
+def _sync_in_background(index: FieldIndex, policy: GraphPolicy) -> None:
+    if index.syncing:
+        return
+    index.syncing = True
+    matrix = index.matrix
+
+    def sync() -> None:
+        try:
+            while True:
+                with index.lock:  # the flag is cleared under the lock: a catch-up then starts a new sync
+                    graph = index.graph
+                    if graph is None or index.matrix is not matrix or not index.pending:
+                        index.syncing = False
+                        return
+                    chunk = np.fromiter(itertools.islice(index.pending, _SYNC_CHUNK), dtype=np.int64)
+                    graph.update(chunk, matrix.matrix, matrix.alive)
+                    index.pending.difference_update(chunk.tolist())
+                    if not index.pending:
+                        index.syncing = False
+                        keep_graph(index, policy)
+                        return
+                    if _EXITING.is_set():
+                        index.syncing = False
+                        return
+                time.sleep(0.001)  # the lock's waiters (searches) go first
+        except BaseException:
+            index.syncing = False
+            raise
+
+    _start(sync, "repast-hnsw-sync")
