@@ -26,6 +26,7 @@ FEAST_PATHS: dict[str, dict[str, str]] = {
     "repast.data_format": {"ParquetFormat": f"{_DEFS}.sources:ParquetFormat",
                            "CsvFormat": f"{_DEFS}.sources:CsvFormat"},
     "repast.entity": {"Entity": f"{_DEFS}.entity:Entity"},
+    "repast.aggregation": {"Aggregation": f"{_DEFS}.aggregation:Aggregation"},
     "repast.field": {"Field": f"{_DEFS}.entity:Field"},
     "repast.value_type": {"ValueType": "repast.types:ValueType"},
     "repast.feature_view": {"FeatureView": f"{_DEFS}.feature_view:FeatureView"},
