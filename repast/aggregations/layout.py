@@ -1,6 +1,6 @@
 """The partial-aggregate columns of a view's tile rows: one definition every store creates storage from.
 
-A tile row is keyed by (entity key, tile start) and holds, per input column `c` of the view's
+A tile row is keyed by (entity key, tile end) (tiles are (end - tile, end]) and holds, per input column `c` of the view's
 aggregations, only the partials its functions need:
 
     c__n            non-null values (every input: count, and whether mean/min/... have a value)
@@ -8,7 +8,7 @@ aggregations, only the partials its functions need:
                     stddev: merged with Chan's formula, stable where a sum of squares is not)
     c__min c__max   in the column's kind
     c__first c__last (+ _e, _c)   the value with its (event_ts, created_ts) in microseconds
-    c__last_n       JSON [[event_ts, created_ts, value], ...], newest first, at most k
+    c__last_n       JSON [[event_ts, created_ts, value], ...], newest first, at most n
     c__distinct     JSON sorted list of the distinct values (exact)
 
 plus `_events` (events in the tile, nulls included) and `_max_ets` (its newest event time): the
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from repast.definitions import FeatureView
 
 Kind = Literal["int", "float", "text"]
-KEY, TILE = "_entity_key", "_tile_start"
+KEY, TILE = "_entity_key", "_tile_end"
 EVENTS, MAX_ETS = "_events", "_max_ets"
 _INT_TYPES = {"Int32", "Int64", "Bool", "UnixTimestamp"}
 _FLOAT_TYPES = {"Float32", "Float64"}

@@ -16,8 +16,9 @@ from typing import Any
 
 from repast.aggregations.layout import InputPartials, TileLayout
 from repast.aggregations.spec import TiledAggregation, window_start_us
+from repast.definitions.aggregation import tile_end
 
-TileRow = tuple[Any, ...]  # (tile_start, *layout columns)
+TileRow = tuple[Any, ...]  # (tile end, *layout columns)
 
 
 def _present(values: Sequence[Any]) -> list[Any]:
@@ -65,7 +66,7 @@ def _m2(ns: Sequence[Any], sums: Sequence[Any], m2s: Sequence[Any]) -> float:
 
 
 def fold_rows(layout: TileLayout, rows: Sequence[TileRow]) -> TileRow:
-    """Several rows of ONE tile (a stored tile and a pushed one) as one row, tile start kept."""
+    """Several rows of ONE tile (a stored tile and a pushed one) as one row, tile end kept."""
     names = layout.column_names
     cols = {name: [r[i + 1] for r in rows] for i, name in enumerate(names)}
     out: dict[str, Any] = {"_events": sum(cols["_events"]), "_max_ets": max(cols["_max_ets"])}
@@ -83,7 +84,7 @@ def finalize(agg: TiledAggregation, folded: dict[str, Any]) -> Any:
     if f == "count_distinct":
         return len(json.loads(folded[f"{c}__distinct"]))
     if f == "last_n":
-        return [x[2] for x in json.loads(folded[f"{c}__last_n"])[:agg.n]]
+        return [x[2] for x in reversed(json.loads(folded[f"{c}__last_n"])[:agg.n])]  # oldest first
     if f in ("min", "max", "first", "last"):
         return folded[f"{c}__{f}"]
     if f == "sum":
@@ -99,15 +100,16 @@ def finalize(agg: TiledAggregation, folded: dict[str, Any]) -> Any:
 def values_at(layout: TileLayout, rows: Sequence[TileRow], t_us: int,
               aggregations: Sequence[TiledAggregation]) -> tuple[list[Any], list[int | None]]:
     """Per aggregation, (value, newest event time in its window or None when the window has no
-    event) at t, from one key's tile rows sorted by tile start."""
+    event) at t, from one key's tile rows sorted by tile end. Tiles after t's own hold only events
+    later than t (pushed ahead of time): they are left out."""
     names = layout.column_names
     index = {name: i + 1 for i, name in enumerate(names)}
-    starts = [r[0] for r in rows]
-    end = bisect.bisect_right(starts, t_us)
+    ends = [r[0] for r in rows]
+    end = bisect.bisect_right(ends, tile_end(t_us, layout.tile_us))
     values: list[Any] = []
     newest: list[int | None] = []
     for agg in aggregations:
-        window = rows[bisect.bisect_left(starts, window_start_us(t_us, agg.window_us, agg.tile_us), 0, end):end]
+        window = rows[bisect.bisect_right(ends, window_start_us(t_us, agg.window_us, agg.tile_us), 0, end):end]
         inp = layout.inputs[agg.column]
         cols = {name: [r[index[name]] for r in window] for name, _ in inp.columns()}
         values.append(finalize(agg, fold_input(inp, cols)))

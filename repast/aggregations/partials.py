@@ -87,7 +87,9 @@ def _input_sql(inp: InputPartials) -> tuple[list[str], list[str]]:
 def tiles_sql(layout: TileLayout, min_tile_us: int | None) -> str:
     """The query from the `events` relation (event_frame) to tile rows in layout order."""
     g = layout.tile_us
-    inner = [f"{KEY}", f"(e - (((e % {g}) + {g}) % {g})) AS {TILE}", f"count(*) AS {EVENTS}", f"max(e) AS {MAX_ETS}"]
+    # The tile's end, ceil(e / g) * g: tiles are (end - g, end] (definitions.aggregation.tile_end);
+    # right whether % truncates or floors.
+    inner = [f"{KEY}", f"(e + (({g} - e % {g}) % {g})) AS {TILE}", f"count(*) AS {EVENTS}", f"max(e) AS {MAX_ETS}"]
     outer = [KEY, TILE, EVENTS, MAX_ETS]
     for inp in layout.inputs.values():
         i, o = _input_sql(inp)
@@ -100,7 +102,7 @@ def tiles_sql(layout: TileLayout, min_tile_us: int | None) -> str:
 
 def compute_tiles(view: FeatureView, layout: TileLayout, events: pa.Table,
                   min_tile_us: int | None = None) -> pa.Table:
-    """Tile rows (key, tile start, layout columns) of `events`, keyed tiles from `min_tile_us` on."""
+    """Tile rows (key, tile start, layout columns) of `events`, tiles ending at or after `min_tile_us`."""
     import duckdb
 
     frame = event_frame(view, layout, events)  # noqa: F841 - read by name in the query

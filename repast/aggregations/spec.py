@@ -1,15 +1,18 @@
-"""What the online half needs from a view's aggregations: one TiledAggregation per output feature.
+"""What the online half needs from a view's aggregations: one TiledAggregation per output feature,
+and the window rule in tile terms.
 
 The definitions (repast.definitions.aggregation) are the source of truth; `tiled_aggregations`
-reads them into this small record, so the tile code depends on a few fields only.
+reads them into this small record. Tiles are (end - tile, end], aligned to the epoch
+(`tile_end`), and stored under their end.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
 from math import gcd
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from repast.definitions.aggregation import tile_end
 
 if TYPE_CHECKING:
     from repast.definitions import FeatureView
@@ -29,34 +32,19 @@ class TiledAggregation:
 
     name: str
     column: str
-    function: str
+    function: str  # canonical (Aggregation.kind)
     window_us: int
     tile_us: int
-    n: int = 0  # last_n's k
-
-
-def _us(delta: timedelta) -> int:
-    return (delta.days * 86_400 + delta.seconds) * US + delta.microseconds
-
-
-def _function(agg: Any) -> tuple[str, int]:
-    """(function name, last_n's k) of a definition."""
-    function = str(agg.function)
-    k = int(getattr(agg, "n", 0) or 0)
-    if function.startswith("last_n(") and function.endswith(")"):  # "last_n(5)"
-        return "last_n", int(function[len("last_n("):-1])
-    return function, k
+    n: int = 0  # last_n's n
 
 
 def tiled_aggregations(view: FeatureView) -> list[TiledAggregation]:
     """The view's aggregations as TiledAggregation records, in declaration order (none: [])."""
     out = []
-    for agg in getattr(view, "aggregations", None) or []:
-        function, k = _function(agg)
-        window = _us(agg.time_window)
-        tile = _us(agg.slide_interval) if getattr(agg, "slide_interval", None) else default_tile_us(window)
-        name = getattr(agg, "name", "") or f"{function}_{agg.column}"
-        out.append(TiledAggregation(name, agg.column, function, window, tile, k))
+    for agg in view.aggregations:
+        tile = agg.tile_interval
+        tile_us = (tile.days * 86_400 + tile.seconds) * US + tile.microseconds
+        out.append(TiledAggregation(agg.feature_name, agg.column, agg.kind, agg.window_us, tile_us, agg.n or 0))
     return out
 
 
@@ -70,20 +58,16 @@ def storage_tile_us(aggs: list[TiledAggregation]) -> int:
 
 
 def horizon_us(aggs: list[TiledAggregation]) -> int:
-    """How far back from now any window reaches: older tiles are outside every window."""
+    """How far back from now any window reaches: tiles ending earlier are outside every window."""
     return max((a.window_us + a.tile_us for a in aggs), default=0)
 
 
-def default_tile_us(window_us: int) -> int:
-    """Tile size when the definition names none (placeholder until the definitions' own rule)."""
-    for limit, tile in ((3600 * US, 60 * US), (86_400 * US, 300 * US)):
-        if window_us <= limit and window_us % tile == 0:
-            return tile
-    return 3600 * US if window_us % (3600 * US) == 0 else window_us
-
-
 def window_start_us(t_us: int, window_us: int, tile_us: int) -> int:
-    """THE boundary rule: an event is in the window at t iff window_start_us(t) <= event_ts <= t.
-    The start is the window length before the start of t's tile (so at a tile boundary the window
-    is exactly [t - window, t]); tiles then hold exactly the events of a window."""
-    return (t_us // tile_us) * tile_us - window_us
+    """THE online boundary rule: an event counts at t iff window_start_us(t) < event_ts <= t.
+
+    The start is the window length before the end of t's tile: at a tile end it is exactly the
+    definitions' (t - W, t]; between tile ends the start stays on the tile grid, so the window is
+    exactly the W/S tiles ending with t's tile (that tile cut at t). See
+    /work/wt/notes/to-23-offline.md: the offline rule must round the same way for equality at
+    every t."""
+    return tile_end(t_us, tile_us) - window_us
