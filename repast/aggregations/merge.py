@@ -11,7 +11,7 @@ import bisect
 import heapq
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from repast.aggregations.layout import InputPartials, TileLayout
@@ -25,7 +25,7 @@ def _present(values: Sequence[Any]) -> list[Any]:
     return [v for v in values if v is not None]
 
 
-def fold_input(inp: InputPartials, cols: dict[str, Sequence[Any]]) -> dict[str, Any]:
+def fold_input(inp: InputPartials, cols: Mapping[str, Sequence[Any]]) -> dict[str, Any]:
     """One input's partials over several tiles (columns of equal length) as one partial."""
     c = inp.column
     ns = cols[f"{c}__n"]
