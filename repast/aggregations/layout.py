@@ -1,7 +1,7 @@
 """The partial-aggregate columns of a view's tile rows: one definition every store creates storage from.
 
-A tile row is keyed by (entity key, tile end) (tiles are (end - tile, end]) and holds, per input column `c` of the view's
-aggregations, only the partials its functions need:
+A tile row is keyed by (entity key, tile end) (tiles are (end - tile, end]) and holds, per input column
+`c` of the view's aggregations, only the partials its functions need:
 
     c__n            non-null values (every input: count, and whether mean/min/... have a value)
     c__sum c__m2    sum, and the sum of squared deviations from the tile's mean (mean, variance,

@@ -131,3 +131,10 @@ def _cap_last_n(layout: TileLayout, table: pa.Table) -> pa.Table:
                for t in texts]
         table = table.set_column(idx, name, pa.array(cut, pa.string()))
     return table
+
+
+def empty_tiles(layout: TileLayout) -> pa.Table:
+    """No tile rows, in the layout's columns."""
+    types = {"int": pa.int64(), "float": pa.float64(), "text": pa.string()}
+    return pa.table({KEY: pa.array([], pa.string()), TILE: pa.array([], pa.int64()),
+                     **{n: pa.array([], types[k]) for n, k in layout.columns}})

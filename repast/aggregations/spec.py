@@ -71,3 +71,15 @@ def window_start_us(t_us: int, window_us: int, tile_us: int) -> int:
     /work/wt/notes/to-23-offline.md: the offline rule must round the same way for equality at
     every t."""
     return tile_end(t_us, tile_us) - window_us
+
+
+def events_view(view: FeatureView) -> FeatureView:
+    """The view as its raw events: same name, source and keys, its features the aggregation inputs
+    (what materialization reads from the source and what a push or an offline write carries)."""
+    import copy
+
+    if not view.aggregations:
+        return view
+    events = copy.copy(view)
+    events.aggregations = []
+    return events

@@ -20,11 +20,10 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 import pyarrow as pa
@@ -33,6 +32,7 @@ import pyarrow.compute as pc
 from repast.aggregations.layout import tile_layout
 from repast.definitions import FeatureView
 from repast.errors import DefinitionError, RepastError, StoreUnavailable
+from repast.online import sqlite_tiles
 from repast.online.base import (
     OnlineStore,
     ReadRow,
@@ -40,7 +40,6 @@ from repast.online.base import (
     parse_storage_record,
     view_signature,
 )
-from repast.online import sqlite_tiles
 from repast.online.codec import Decoder, sql_decoder, sql_values
 from repast.online.keys import integer_key, write_rows
 from repast.plugins.base_config import BackendConfig

@@ -81,7 +81,10 @@ class TileSQL:
                 f"AND tile_end <= {self.p}"]
 
 
-def added(layout: TileLayout, stored: Sequence[tuple[Any, ...]], new: Sequence[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+Row = tuple[Any, ...]  # (key, tile end, *partials)
+
+
+def added(layout: TileLayout, stored: Sequence[Row], new: Sequence[Row]) -> list[Row]:
     """The rows to write when `new` tile rows (key, end, ...) are added to the `stored` ones."""
     by_tile: dict[tuple[Any, Any], list[TileRow]] = {}
     for row in (*stored, *new):
