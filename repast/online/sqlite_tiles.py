@@ -12,7 +12,7 @@ import pyarrow as pa
 
 from repast.aggregations.layout import TileLayout
 from repast.aggregations.merge import TileRow
-from repast.online.tiles_sql import BATCH_MARK, MARKS, TileSQL, added, grouped, tile_rows, tiles_table
+from repast.online.tiles_sql import BATCH_MARK, TileSQL, added, grouped, tile_rows, tiles_table
 from repast.sql_quoting import quote_ident
 
 SQL = TileSQL("?", {"int": "INTEGER", "float": "REAL", "text": "TEXT"}, "TEXT")
@@ -22,8 +22,7 @@ _MAX_KEYS = 10_000
 def ensure(conn: sqlite3.Connection, view_table: str, layout: TileLayout) -> str:
     """The quoted tile table, created when missing; tile tables of other layouts are dropped."""
     name = tiles_table(view_table, layout)
-    for (other,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE ?",
-                                 (view_table.replace("_", "\\_") + "\\_\\_tiles\\_%",)).fetchall():
+    for (other,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall():
         if other != name and other.startswith(view_table + "__tiles_"):
             conn.execute(f"DROP TABLE {quote_ident(other)}")
     for sql in SQL.create(quote_ident(name), layout):
@@ -43,8 +42,8 @@ def write(conn: sqlite3.Connection, project: str, view: str, view_table: str, la
     conn.execute("BEGIN IMMEDIATE")
     try:
         table = ensure(conn, view_table, layout)
-        if batch_id is not None and conn.execute(f"SELECT 1 FROM {MARKS} WHERE project = ? AND view = ? AND name = ?",
-                                                 (project, view, BATCH_MARK + batch_id)).fetchone():
+        mark = (project, view, BATCH_MARK + (batch_id or ""))
+        if batch_id is not None and conn.execute(SQL.batch_applied(), mark).fetchone():
             conn.execute("ROLLBACK")
             return 0
         if add and rows:

@@ -46,12 +46,13 @@ class TileSQL:
     p: str
     types: Mapping[Kind, str]
     key_type: str
+    marks: str = MARKS  # the (quoted, qualified) marks table
 
     def create(self, table: str, layout: TileLayout) -> list[str]:
         cols = "".join(f", {quote_ident(n)} {self.types[k]}" for n, k in layout.columns)
         return [f"CREATE TABLE IF NOT EXISTS {table} ({KEY} {self.key_type} NOT NULL, {TILE} BIGINT NOT NULL"
                 f"{cols}, PRIMARY KEY ({KEY}, {TILE}))",
-                f"CREATE TABLE IF NOT EXISTS {MARKS} (project TEXT NOT NULL, view TEXT NOT NULL, "
+                f"CREATE TABLE IF NOT EXISTS {self.marks} (project TEXT NOT NULL, view TEXT NOT NULL, "
                 f"name TEXT NOT NULL, value TEXT, tile_end BIGINT, PRIMARY KEY (project, view, name))"]
 
     def upsert(self, table: str, layout: TileLayout) -> str:
@@ -67,18 +68,21 @@ class TileSQL:
                 f"ORDER BY {KEY}, {TILE}")
 
     def mark_upsert(self) -> str:
-        return (f"INSERT INTO {MARKS} VALUES ({', '.join([self.p] * 5)}) ON CONFLICT (project, view, name) "
+        return (f"INSERT INTO {self.marks} VALUES ({', '.join([self.p] * 5)}) ON CONFLICT (project, view, name) "
                 "DO UPDATE SET value = excluded.value, tile_end = excluded.tile_end")
 
+    def batch_applied(self) -> str:
+        return f"SELECT 1 FROM {self.marks} WHERE project = {self.p} AND view = {self.p} AND name = {self.p}"
+
     def mark_select(self, n: int) -> str:
-        return f"SELECT name, value FROM {MARKS} WHERE project = {self.p} AND view = {self.p} AND name IN " \
+        return f"SELECT name, value FROM {self.marks} WHERE project = {self.p} AND view = {self.p} AND name IN " \
                f"({', '.join([self.p] * n)})"
 
     def expire(self, table: str) -> list[str]:
-        """Tiles ending at or before a time, and batch marks of no later tile: outside every window."""
+        """Tiles ending at or before a time, and batch marks of no later tile: outside every window
+        (caller marks carry no tile end and stay)."""
         return [f"DELETE FROM {table} WHERE {TILE} <= {self.p}",
-                f"DELETE FROM {MARKS} WHERE project = {self.p} AND view = {self.p} AND name LIKE 'batch:%' "
-                f"AND tile_end <= {self.p}"]
+                f"DELETE FROM {self.marks} WHERE project = {self.p} AND view = {self.p} AND tile_end <= {self.p}"]
 
 
 Row = tuple[Any, ...]  # (key, tile end, *partials)
