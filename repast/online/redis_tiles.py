@@ -118,8 +118,9 @@ def _stored(pipe: Any, pre: str, rows: Sequence[tuple[Any, ...]]) -> list[tuple[
 
 def read_commands(project: str, view: str, layout: TileLayout, keys: Sequence[str], after_us: int,
                   through_us: int) -> tuple[list[int], list[tuple[Any, ...]]]:
-    """The tile ends of the range and one HMGET of them per key."""
+    """The tile ends of the range and one HMGET of them per key (no further back than any window)."""
     g = layout.tile_us
+    after_us = max(after_us, through_us - layout.horizon_us - g)
     ends = list(range(after_us - after_us % g + g, through_us + 1, g))
     pre = prefix(project, view, layout)
     return ends, [("HMGET", pre + k, *ends) for k in keys]

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 import yaml
 
@@ -166,3 +167,60 @@ def test_fresh_push_is_read_without_rematerializing(store: FeatureStore) -> None
     assert after.to_dict()["last_amount"][0] == 4.0
     assert after.statuses()["sum_amount"][:2] == [FieldStatus.PRESENT, FieldStatus.NOT_FOUND]
     assert after.event_timestamps()["sum_amount"][0] == at
+
+
+# --- The tile storage contract (repast.online.base.TileStorage), on every store --------------------
+
+def tiles_of(fs: FeatureStore, events: list[Any]) -> tuple[Any, Any, Any]:
+    from repast.aggregations.layout import tile_layout
+    from repast.aggregations.partials import compute_tiles
+    from repast.aggregations.spec import events_view
+    from repast.jobs.push import view_rows
+
+    view = fs.get_feature_view("rides")
+    layout = tile_layout(view)
+    rows = view_rows(view, pa.Table.from_pandas(frame(events)), "test")
+    return view, layout, compute_tiles(events_view(view), layout, rows)
+
+
+def stored_count(fs: FeatureStore, rider: int, at: datetime) -> int:
+    return int(read_at(fs, at).to_dict()["count_amount"][[0, 1, 2, 9].index(rider)])
+
+
+def test_a_batch_applied_twice_counts_once_and_marks_commit_with_it(store: FeatureStore) -> None:
+    view, layout, tiles = tiles_of(store, [(0, BASE, None, 1.0, 1), (0, BASE + timedelta(minutes=7), None, 2.0, 1)])
+    online = store.online_store
+    marks = {"kafka:rides:0": "41"}
+    assert online.write_tiles(store.project, view, layout, tiles, add=True, batch_id="b1", marks=marks) == 2
+    assert online.write_tiles(store.project, view, layout, tiles, add=True, batch_id="b1",
+                              marks={"kafka:rides:0": "99"}) == 0  # replayed: nothing changes, marks neither
+    assert online.read_marks(store.project, view, ["kafka:rides:0", "kafka:rides:1"]) == marks
+    assert stored_count(store, 0, BASE + timedelta(minutes=10)) == 2
+
+
+def test_materialized_tiles_replace_what_is_stored(store: FeatureStore) -> None:
+    view, layout, tiles = tiles_of(store, [(1, BASE, None, 1.0, 1)])
+    for _ in range(3):
+        store.online_store.write_tiles(store.project, view, layout, tiles, add=False)
+    assert stored_count(store, 1, BASE) == 1
+
+
+def test_tiles_outside_every_window_are_deleted_when_their_key_is_written(store: FeatureStore) -> None:
+    view, layout, tiles = tiles_of(store, [(2, BASE, None, 1.0, 1), (2, NOW, None, 1.0, 1)])
+    store.online_store.write_tiles(store.project, view, layout, tiles, add=False)
+    newest = us(NOW)
+    store.online_store.write_tiles(store.project, view, layout, tiles.slice(1, 1), add=False,
+                                   expire_through_us=us(BASE) + 1)
+    rows = store.online_store.read_tiles(store.project, view, layout, ["2"], us(BASE) - 3600 * US_PER_S, newest)
+    assert [r[0] for r in rows[0]] == [newest]
+
+
+def test_concurrent_pushes_to_one_tile_lose_nothing(store: FeatureStore) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def push(i: int) -> None:
+        store.push("rides_push", frame([(0, BASE + timedelta(seconds=i), None, 1.0, i)]))
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(push, range(24)))
+    assert stored_count(store, 0, BASE + timedelta(minutes=1)) == 24
