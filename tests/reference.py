@@ -89,7 +89,7 @@ def windowed_value(events: list[tuple[int, int | None, Any]], function: str, t_u
                    tile_us: int, n: int = 0) -> Any:
     """`function` over the events (event_us, created_us or None, value) with start < event <= t.
 
-    Nulls are ignored; an empty window is 0 for count and count_distinct, null otherwise; stddev
+    Nulls are ignored; an empty window is 0 for count and count_distinct, null otherwise (last_n too); stddev
     and variance are the sample ones; first/last/last_n order by (event, created, value), a missing
     created time first; last_n is oldest first."""
     start = online_window_start_us(t_us, window_us, tile_us)
@@ -100,10 +100,10 @@ def windowed_value(events: list[tuple[int, int | None, Any]], function: str, t_u
         return len(values)
     if function == "count_distinct":
         return len(set(values))
-    if function == "last_n":
-        return values[-n:]
     if not values:
         return None
+    if function == "last_n":
+        return values[-n:]
     simple = {"sum": sum, "min": min, "max": max, "first": lambda vs: vs[0], "last": lambda vs: vs[-1],
               "mean": lambda vs: sum(vs) / len(vs)}
     if function in simple:

@@ -83,8 +83,8 @@ def finalize(agg: TiledAggregation, folded: dict[str, Any]) -> Any:
         return n
     if f == "count_distinct":
         return len(json.loads(folded[f"{c}__distinct"]))
-    if f == "last_n":
-        return [x[2] for x in reversed(json.loads(folded[f"{c}__last_n"])[:agg.n])]  # oldest first
+    if f == "last_n":  # null, not [], without a value (as every function but the counts)
+        return None if not n else [x[2] for x in reversed(json.loads(folded[f"{c}__last_n"])[:agg.n])]  # oldest first
     if f in ("min", "max", "first", "last"):
         return folded[f"{c}__{f}"]
     if f == "sum":

@@ -224,3 +224,22 @@ def test_concurrent_pushes_to_one_tile_lose_nothing(store: FeatureStore) -> None
     with ThreadPoolExecutor(4) as pool:
         list(pool.map(push, range(24)))
     assert stored_count(store, 0, BASE + timedelta(minutes=1)) == 24
+
+
+def test_the_feature_server_answers_aggregated_features_as_the_sdk_does(store: FeatureStore) -> None:
+    import orjson
+
+    from repast.server.online_json import OnlineJsonAnswers
+    from repast.server.responses import online_response_json
+
+    now = datetime.now(UTC)
+    store.push("rides_push", frame([(0, now - timedelta(minutes=20), None, 2.0, 1),
+                                    (0, now - timedelta(minutes=10), None, 5.0, 7)]))
+    refs = ["rides:sum_amount", "rides:count_amount", "rides:last_n_amount", "rides:mean_amount"]
+    entities = {"rider_id": [0, 5]}
+    fast = OnlineJsonAnswers(store.registry).answer(store.online_store, refs, entities, False)
+    general = online_response_json(get_online_features(store.registry, store.online_store, refs, entities))
+    assert fast == general
+    results = orjson.loads(fast)["results"]
+    assert [r["values"] for r in results[1:]] == [[7.0, None], [2, 0], [[2.0, 5.0], None], [3.5, None]]
+    assert results[2]["statuses"] == ["PRESENT", "NOT_FOUND"]
