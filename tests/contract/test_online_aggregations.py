@@ -18,6 +18,8 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from repast import Aggregation, Entity, FeatureStore, FeatureView, Field, FileSource, PushSource
 from repast.jobs.online_read import FieldStatus, get_online_features
@@ -308,3 +310,38 @@ def test_online_equals_training_data_with_exact_ties(store: FeatureStore) -> Non
     when = BASE + timedelta(minutes=90)
     events = [(0, when, when, 9.0, 1), (0, when, when, 1.0, 2), (0, when, when, 5.0, 3)]
     online_equals_offline(store, events, tile_ends(events))
+
+
+# --- Property: any events, materialized in part and pushed in part (some batches twice) ------------
+
+_EXAMPLE = iter(range(10**9))
+tied_event = st.tuples(st.integers(0, 2), st.integers(0, 40), st.sampled_from([None, 0, 60]),
+                       st.none() | st.integers(-8, 8).map(lambda v: v / 2), st.none() | st.integers(0, 9))
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(tied_event, max_size=25), split=st.integers(0, 40), later=st.lists(st.integers(0, 90), max_size=3),
+       replay=st.booleans())
+def test_online_reads_equal_the_reference_after_materialization_and_pushes(
+        store: FeatureStore, rows: list[tuple[Any, ...]], split: int, later: list[int], replay: bool) -> None:
+    example = next(_EXAMPLE) * 10  # fresh riders per example: the store is shared by the examples
+    minute = timedelta(minutes=1)  # events on a minute grid: on tile ends and window starts often
+    events = [(r + example, BASE + m * minute, None if c is None else BASE + m * minute + c * timedelta(seconds=1),
+               v, i) for r, m, c, v, i in rows]
+    cut = BASE + split * minute
+    frame([e for e in events if e[1] <= cut]).to_parquet(Path(store.repo_path) / "data" / "rides.parquet")
+    store.materialize(BASE - timedelta(hours=1), cut)
+    pushed = frame([e for e in events if e[1] > cut])
+    for batch in ([pushed, pushed] if replay else [pushed]):
+        if len(batch):
+            store.push("rides_push", batch)
+    newest = max((e[1] for e in events), default=cut)
+    riders = [example, example + 1, example + 2]
+    refs = [f"rides:{a.feature_name}" for a in aggregations()]
+    first = max(newest, cut)
+    for t in [first] + [first + m * minute + timedelta(seconds=s) for m, s in zip(later, [0, 7, 59], strict=False)]:
+        response = get_online_features(store.registry, store.online_store, refs, {"rider_id": riders}, at=t).to_dict()
+        for agg in aggregations():
+            for i, rider in enumerate(riders):
+                want, got = expected(events, rider, t, agg), response[agg.feature_name][i]
+                assert same(got, want), f"{agg.feature_name} of {rider} at {t}: online {got!r}, reference {want!r}"
