@@ -49,8 +49,9 @@ class InputPartials:
     partials: set[str] = field(default_factory=set)
     last_n: int = 0  # the largest k of the column's last_n aggregations
 
-    def columns(self) -> list[tuple[str, Kind]]:
-        c, p = self.column, self.partials
+    def columns(self, only: set[str] | None = None) -> list[tuple[str, Kind]]:
+        """The partial columns, in storage order (`only`: of these partials, and the count)."""
+        c, p = self.column, self.partials if only is None else self.partials & only
         out: list[tuple[str, Kind]] = [(f"{c}__n", "int")]
         if "sum" in p:
             out.append((f"{c}__sum", "float"))

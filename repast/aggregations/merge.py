@@ -11,11 +11,11 @@ import bisect
 import heapq
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from repast.aggregations.layout import InputPartials, TileLayout
-from repast.aggregations.spec import TiledAggregation, window_start_us
+from repast.aggregations.spec import PARTIALS, TiledAggregation, window_start_us
 from repast.definitions.aggregation import tile_end
 
 TileRow = tuple[Any, ...]  # (tile end, *layout columns)
@@ -25,12 +25,16 @@ def _present(values: Sequence[Any]) -> list[Any]:
     return [v for v in values if v is not None]
 
 
-def fold_input(inp: InputPartials, cols: Mapping[str, Sequence[Any]]) -> dict[str, Any]:
-    """One input's partials over several tiles (columns of equal length) as one partial."""
+def fold_input(inp: InputPartials, cols: Mapping[str, Sequence[Any]], partials: Collection[str] | None = None,
+               in_time_order: bool = False) -> dict[str, Any]:
+    """One input's partials over several tile rows (columns of equal length) as one partial; last_n
+    and distinct as Python lists. `partials`: only these (default: all the input keeps).
+    `in_time_order`: the rows are distinct tiles, oldest first (a read's window), so first, last
+    and last_n are found in the oldest / newest tiles with values without looking at the rest."""
     c = inp.column
     ns = cols[f"{c}__n"]
     out: dict[str, Any] = {f"{c}__n": sum(n for n in ns if n)}
-    p = inp.partials
+    p = inp.partials if partials is None else partials
     if "sum" in p:
         sums = _present(cols[f"{c}__sum"])
         out[f"{c}__sum"] = sum(sums) if sums else None
@@ -44,15 +48,27 @@ def fold_input(inp: InputPartials, cols: Mapping[str, Sequence[Any]]) -> dict[st
         if m in p:
             entries = [(e, cr, v) for v, e, cr in zip(cols[f"{c}__{m}"], cols[f"{c}__{m}_e"], cols[f"{c}__{m}_c"],
                                                       strict=True) if v is not None]
+            if in_time_order and entries:
+                entries = [entries[0] if m == "first" else entries[-1]]
             e, cr, v = pick(entries) if entries else (None, None, None)
             out.update({f"{c}__{m}": v, f"{c}__{m}_e": e, f"{c}__{m}_c": cr})
     if "last_n" in p:
-        entries = [tuple(x) for t in cols[f"{c}__last_n"] if t for x in json.loads(t)]
-        out[f"{c}__last_n"] = json.dumps([list(x) for x in heapq.nlargest(inp.last_n, entries)])
+        out[f"{c}__last_n"] = _last_n(cols[f"{c}__last_n"], inp.last_n, in_time_order)
     if "distinct" in p:
-        values = {x for t in cols[f"{c}__distinct"] if t for x in json.loads(t)}
-        out[f"{c}__distinct"] = json.dumps(sorted(values))
+        out[f"{c}__distinct"] = sorted({x for t in cols[f"{c}__distinct"] if t for x in json.loads(t)})
     return out
+
+
+def _last_n(lists: Sequence[str | None], k: int, in_time_order: bool) -> list[list[Any]]:
+    """The k greatest [event, created, value] of the tiles' lists (each newest first); in time
+    order, from the newest tiles only, until k are found."""
+    entries: list[tuple[Any, ...]] = []
+    for text in (reversed(lists) if in_time_order else lists):
+        if text:
+            entries += [tuple(x) for x in json.loads(text)]
+            if in_time_order and len(entries) >= k:
+                break
+    return [list(x) for x in heapq.nlargest(k, entries)]
 
 
 def _m2(ns: Sequence[Any], sums: Sequence[Any], m2s: Sequence[Any]) -> float:
@@ -72,7 +88,7 @@ def fold_rows(layout: TileLayout, rows: Sequence[TileRow]) -> TileRow:
     out: dict[str, Any] = {"_events": sum(cols["_events"]), "_max_ets": max(cols["_max_ets"])}
     for inp in layout.inputs.values():
         out.update(fold_input(inp, cols))
-    return (rows[0][0], *(out[n] for n in names))
+    return (rows[0][0], *(json.dumps(out[n]) if isinstance(out[n], list) else out[n] for n in names))
 
 
 def finalize(agg: TiledAggregation, folded: dict[str, Any]) -> Any:
@@ -82,9 +98,9 @@ def finalize(agg: TiledAggregation, folded: dict[str, Any]) -> Any:
     if f == "count":
         return n
     if f == "count_distinct":
-        return len(json.loads(folded[f"{c}__distinct"]))
-    if f == "last_n":  # null, not [], without a value (as every function but the counts)
-        return None if not n else [x[2] for x in reversed(json.loads(folded[f"{c}__last_n"])[:agg.n])]  # oldest first
+        return len(folded[f"{c}__distinct"])
+    if f == "last_n":  # null, not [], without a value (as every function but the counts); oldest first
+        return None if not n else [x[2] for x in reversed(folded[f"{c}__last_n"][:agg.n])]
     if f in ("min", "max", "first", "last"):
         return folded[f"{c}__{f}"]
     if f == "sum":
@@ -101,18 +117,31 @@ def values_at(layout: TileLayout, rows: Sequence[TileRow], t_us: int,
               aggregations: Sequence[TiledAggregation]) -> tuple[list[Any], list[int | None]]:
     """Per aggregation, (value, newest event time in its window or None when the window has no
     event) at t, from one key's tile rows sorted by tile end. Tiles after t's own hold only events
-    later than t (pushed ahead of time): they are left out."""
-    names = layout.column_names
-    index = {name: i + 1 for i, name in enumerate(names)}
+    later than t (pushed ahead of time): they are left out. Aggregations of one column over one
+    window share one fold."""
+    index = {name: i + 1 for i, name in enumerate(layout.column_names)}
     ends = [r[0] for r in rows]
     end = bisect.bisect_right(ends, tile_end(t_us, layout.tile_us))
+    folds: dict[tuple[str, int], tuple[dict[str, Any], int | None]] = {}
     values: list[Any] = []
     newest: list[int | None] = []
     for agg in aggregations:
-        window = rows[bisect.bisect_right(ends, window_start_us(t_us, agg.window_us, agg.tile_us), 0, end):end]
-        inp = layout.inputs[agg.column]
-        cols = {name: [r[index[name]] for r in window] for name, _ in inp.columns()}
-        values.append(finalize(agg, fold_input(inp, cols)))
-        times = [r[index["_max_ets"]] for r in window if r[index["_events"]]]
-        newest.append(max(times) if times else None)
+        first = bisect.bisect_right(ends, window_start_us(t_us, agg.window_us, agg.tile_us), 0, end)
+        key = (agg.column, first)
+        if key not in folds:
+            folds[key] = _fold_window(layout, index, rows[first:end], agg.column, aggregations)
+        folded, time = folds[key]
+        values.append(finalize(agg, folded))
+        newest.append(time)
     return values, newest
+
+
+def _fold_window(layout: TileLayout, index: Mapping[str, int], window: Sequence[TileRow], column: str,
+                 aggregations: Sequence[TiledAggregation]) -> tuple[dict[str, Any], int | None]:
+    """The folded partials of `column` that the requested aggregations need, and the window's newest event time."""
+    inp = layout.inputs[column]
+    needed = {p for a in aggregations if a.column == column for p in PARTIALS[a.function]}
+    cols = {n: [r[index[n]] for r in window] for n, _ in inp.columns(needed)}
+    events, times = index["_events"], index["_max_ets"]
+    latest = max((r[times] for r in window if r[events]), default=None)
+    return fold_input(inp, cols, needed, in_time_order=True), latest
