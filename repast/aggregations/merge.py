@@ -12,6 +12,7 @@ import heapq
 import json
 import math
 from collections.abc import Collection, Mapping, Sequence
+from itertools import compress
 from typing import Any
 
 from repast.aggregations.layout import InputPartials, TileLayout
@@ -33,7 +34,7 @@ def fold_input(inp: InputPartials, cols: Mapping[str, Sequence[Any]], partials: 
     and last_n are found in the oldest / newest tiles with values without looking at the rest."""
     c = inp.column
     ns = cols[f"{c}__n"]
-    out: dict[str, Any] = {f"{c}__n": sum(n for n in ns if n)}
+    out: dict[str, Any] = {f"{c}__n": sum(filter(None, ns))}
     p = inp.partials if partials is None else partials
     if "sum" in p:
         sums = _present(cols[f"{c}__sum"])
@@ -141,7 +142,9 @@ def _fold_window(layout: TileLayout, index: Mapping[str, int], window: Sequence[
     """The folded partials of `column` that the requested aggregations need, and the window's newest event time."""
     inp = layout.inputs[column]
     needed = {p for a in aggregations if a.column == column for p in PARTIALS[a.function]}
-    cols = {n: [r[index[n]] for r in window] for n, _ in inp.columns(needed)}
-    events, times = index["_events"], index["_max_ets"]
-    latest = max((r[times] for r in window if r[events]), default=None)
+    if not window:
+        return fold_input(inp, {n: () for n, _ in inp.columns(needed)}, needed, in_time_order=True), None
+    columns = list(zip(*window, strict=True))  # one transposition in C, then columns by position
+    cols = {n: columns[index[n]] for n, _ in inp.columns(needed)}
+    latest = max(compress(columns[index["_max_ets"]], columns[index["_events"]]), default=None)
     return fold_input(inp, cols, needed, in_time_order=True), latest

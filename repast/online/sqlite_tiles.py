@@ -15,7 +15,8 @@ from repast.aggregations.merge import TileRow
 from repast.online.tiles_sql import BATCH_MARK, TileSQL, added, grouped, tile_rows, tiles_table
 from repast.sql_quoting import quote_ident
 
-SQL = TileSQL("?", {"int": "INTEGER", "float": "REAL", "text": "TEXT"}, "TEXT")
+# WITHOUT ROWID: the rows are stored in key order, so a read's window of tiles is one range of pages.
+SQL = TileSQL("?", {"int": "INTEGER", "float": "REAL", "text": "TEXT"}, "TEXT", table_options=" WITHOUT ROWID")
 _MAX_KEYS = 10_000
 
 

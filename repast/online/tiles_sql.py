@@ -47,11 +47,12 @@ class TileSQL:
     types: Mapping[Kind, str]
     key_type: str
     marks: str = MARKS  # the (quoted, qualified) marks table
+    table_options: str = ""  # after the CREATE TABLE's columns
 
     def create(self, table: str, layout: TileLayout) -> list[str]:
         cols = "".join(f", {quote_ident(n)} {self.types[k]}" for n, k in layout.columns)
         return [f"CREATE TABLE IF NOT EXISTS {table} ({KEY} {self.key_type} NOT NULL, {TILE} BIGINT NOT NULL"
-                f"{cols}, PRIMARY KEY ({KEY}, {TILE}))",
+                f"{cols}, PRIMARY KEY ({KEY}, {TILE})){self.table_options}",
                 f"CREATE TABLE IF NOT EXISTS {self.marks} (project TEXT NOT NULL, view TEXT NOT NULL, "
                 f"name TEXT NOT NULL, value TEXT, tile_end BIGINT, PRIMARY KEY (project, view, name))"]
 
