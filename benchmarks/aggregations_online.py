@@ -38,14 +38,13 @@ from repast.types import Float64, Int64
 rider = Entity(name="rider", join_keys=["rider_id"])
 events = FileSource(name="events", path="data/events.parquet", timestamp_field="event_timestamp")
 W, S = timedelta(hours=24), timedelta(minutes=5)
-agg = FeatureView(name="agg", entities=[rider], source=events,
-                  schema=[Field(name="rider_id", dtype=Int64)] + [Field(name=f"f{i}", dtype=Float64) for i in range(10)],
+FIELDS = [Field(name="rider_id", dtype=Int64)] + [Field(name=f"f{i}", dtype=Float64) for i in range(10)]
+agg = FeatureView(name="agg", entities=[rider], source=events, schema=FIELDS,
                   aggregations=[Aggregation(column="f0", function=f, time_window=W, slide_interval=S,
                                             n=5 if f == "last_n" else None)
                                 for f in ("count", "sum", "mean", "min", "max", "first", "last", "stddev",
                                           "variance", "last_n")])
-plain = FeatureView(name="plain", entities=[rider], source=events,
-                    schema=[Field(name="rider_id", dtype=Int64)] + [Field(name=f"f{i}", dtype=Float64) for i in range(10)])
+plain = FeatureView(name="plain", entities=[rider], source=events, schema=FIELDS)
 """
 AGG = ["agg:" + n for n in ("count_f0", "sum_f0", "mean_f0", "min_f0", "max_f0", "first_f0", "last_f0",
                             "stddev_f0", "variance_f0", "last_n_f0")]
