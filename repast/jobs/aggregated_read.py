@@ -21,6 +21,7 @@ from repast.aggregations.merge import values_at
 from repast.aggregations.spec import TiledAggregation, tiled_aggregations, window_start_us
 from repast.definitions.aggregation import tile_end
 from repast.online.base import ReadRow, tile_storage
+from repast.plugins.capabilities import capabilities_of
 from repast.types.timestamps import as_utc
 
 if TYPE_CHECKING:
@@ -61,7 +62,11 @@ def aggregated_read(view: FeatureView, features: Sequence[str]) -> AggregatedRea
 
 def read_aggregated(online: OnlineReader, project: str, view: FeatureView, plan: AggregatedRead,
                     keys: Sequence[str], t_us: int) -> list[ReadRow]:
-    """Per key, (newest event time in the windows or None, *values at t) in plan order."""
+    """Per key, (newest event time in the windows or None, *values at t) in plan order. A store
+    that merges aggregations itself (the remote store: its feature server does, at its own now) is
+    read as for any feature."""
+    if capabilities_of(online).merges_aggregations:
+        return online.read(project, view, keys, [a.name for a in plan.aggregations])
     after, through = plan.tile_range(t_us)
     tiles = tile_storage(online, view).read_tiles(project, view, plan.layout, keys, after, through)
     out: list[ReadRow] = []

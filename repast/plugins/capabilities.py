@@ -32,6 +32,9 @@ class Capabilities:
     # push write them, reads merge them. Without it, `tiles_reason` says why.
     tiles: bool = False
     tiles_reason: str = ""
+    # Online stores: a read of aggregated features comes back merged (a feature server's client,
+    # whose server merges the tiles at its own now), so the reader asks it as for any feature.
+    merges_aggregations: bool = False
 
 
 DEFAULT = Capabilities()
