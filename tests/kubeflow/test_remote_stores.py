@@ -231,9 +231,8 @@ def test_remote_online_store_reads_aggregated_features_merged_by_the_server(
     driver = store.get_entity("driver")
     view = FeatureView(name="trips_1h", entities=[driver], source=push,
                        schema=[Field(name="avg_daily_trips", dtype=Int64)],
-                       aggregations=[Aggregation(column="avg_daily_trips", function="sum", time_window=timedelta(hours=1)),
-                                     Aggregation(column="avg_daily_trips", function="count",
-                                                 time_window=timedelta(hours=1))])
+                       aggregations=[Aggregation(column="avg_daily_trips", function=f, time_window=timedelta(hours=1))
+                                     for f in ("sum", "count")])
     store.apply([view])
     now = pd.Timestamp.now(tz="UTC")
     store.write_to_online_store("trips_1h", pd.DataFrame({
