@@ -165,14 +165,14 @@ def materialization(root: Path, events: int) -> None:
         seconds = time.perf_counter() - t0
         n = entities * max(1, events // entities)
         print(f"sqlite  materialize {view:5} {n:,} events in {seconds:6.1f} s = {n / seconds:12,.0f} events/s "
-              f"({result[0].rows:,} rows read)", flush=True)
+              f"({result[0].rows:,} {'tile rows' if view == 'agg' else 'latest rows'} written)", flush=True)
     store.online_store.close()
 
 
 def run(args: argparse.Namespace) -> None:
     print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores", flush=True)
     with tempfile.TemporaryDirectory(prefix="repast-agg-online-") as tmp:
-        for i, kind in enumerate(args.stores.split(",")):
+        for i, kind in enumerate(s for s in args.stores.split(",") if s):
             reads(kind, Path(tmp), args.calls, 18230 + i)
         if args.events:
             materialization(Path(tmp), args.events)

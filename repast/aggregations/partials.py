@@ -9,13 +9,12 @@ resolve the same way here, in the read-time merge and offline.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from repast.aggregations.layout import EVENTS, KEY, MAX_ETS, TILE, InputPartials, Kind, TileLayout
+from repast.aggregations.layout import EVENTS, KEY, MAX_ETS, TILE, InputPartials, TileLayout
 from repast.online.keys import CREATED_TS, EVENT_TS, serialize_key_columns
 from repast.sql_quoting import quote_ident
 from repast.types.timestamps import normalize_timestamps
@@ -24,7 +23,6 @@ if TYPE_CHECKING:
     from repast.definitions import FeatureView
 
 NO_CREATED = -(2**63)  # a missing created timestamp: below every other
-_CAST: dict[Kind, Callable[[str], Any]] = {"int": int, "float": float, "text": str}
 
 
 def _us(column: pa.ChunkedArray | pa.Array, n: int) -> pa.Array:
@@ -73,11 +71,11 @@ def _input_sql(inp: InputPartials) -> tuple[list[str], list[str]]:
             inner.append(f"{agg}({entry}) {nn} AS {s}")
             outer += [f"{s}.v AS {quote_ident(f'{c}__{m}')}", f"{s}.e AS {quote_ident(f'{c}__{m}_e')}",
                       f"{s}.c AS {quote_ident(f'{c}__{m}_c')}"]
-    if "last_n" in p:
+    if "last_n" in p:  # the n latest, newest first, as [event, created, value] with typed values
         order = f"e DESC, coalesce(cr, {NO_CREATED}) DESC, {v} DESC"
-        inner.append(f"to_json(list([e::VARCHAR, coalesce(cr, {NO_CREATED})::VARCHAR, {v}::VARCHAR] "
-                     f"ORDER BY {order}) {nn})::VARCHAR AS {quote_ident(c + '__last_n_all')}")
-        outer.append(f"{quote_ident(c + '__last_n_all')} AS {quote_ident(c + '__last_n')}")
+        inner.append(f"to_json(list_slice(list(json_array(e, coalesce(cr, {NO_CREATED}), {v}) ORDER BY {order}) "
+                     f"{nn}, 1, {inp.last_n}))::VARCHAR AS {quote_ident(c + '__last_n')}")
+        outer.append(quote_ident(c + "__last_n"))
     if "distinct" in p:
         inner.append(f"to_json(list(DISTINCT {v} ORDER BY {v}) {nn})::VARCHAR AS {quote_ident(c + '__distinct')}")
         outer.append(quote_ident(c + "__distinct"))
@@ -109,28 +107,9 @@ def compute_tiles(view: FeatureView, layout: TileLayout, events: pa.Table,
     conn = duckdb.connect()
     try:
         conn.register("events", frame)
-        table = conn.sql(tiles_sql(layout, min_tile_us)).to_arrow_table()
+        return conn.sql(tiles_sql(layout, min_tile_us)).to_arrow_table()
     finally:
         conn.close()
-    return _cap_last_n(layout, table)
-
-
-def _cap_last_n(layout: TileLayout, table: pa.Table) -> pa.Table:
-    """last_n lists cut to k entries (JSON text); an empty list for no values."""
-    import json
-
-    for inp in layout.inputs.values():
-        if "last_n" not in inp.partials:
-            continue
-        name = f"{inp.column}__last_n"
-        idx = table.column_names.index(name)
-        texts = table.column(name).to_pylist()
-        # Cut per tile: a bounded list, k at most (a Python pass over tiles, not over events).
-        cast = _CAST[inp.kind]
-        cut = [json.dumps([[int(e), int(c), cast(v)] for e, c, v in json.loads(t)[:inp.last_n]]) if t else "[]"
-               for t in texts]
-        table = table.set_column(idx, name, pa.array(cut, pa.string()))
-    return table
 
 
 def empty_tiles(layout: TileLayout) -> pa.Table:

@@ -169,7 +169,7 @@ def materialize_view(registry: Registry, engine: OfflineEngine, online: OnlineSt
     # microseconds, so one microsecond more is the closed window. The next incremental run starts
     # at `end` again: those rows are written twice, which latest-wins makes harmless.
     window_end = end + timedelta(microseconds=1)
-    if view.aggregations:  # tiles, recomputed whole from the source (repast.jobs.tile_writes)
+    if view.aggregations:  # tiles (rows: tiles written), recomputed whole from the source (jobs/tile_writes.py)
         stats.rows = materialize_tiles(registry.project, engine, online, view, start, end)
     elif writes_in_place(engine, registry, view):
         sink = OnlineSink(type(online), online.config, online.repo_config, registry.project, view)

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from repast.online.base import OnlineStore
 
 _US = timedelta(microseconds=1)
+TILE_CHUNK = 50_000  # tile rows per write transaction of a materialization
 
 
 def _layout(view: FeatureView) -> TileLayout:
@@ -72,7 +73,7 @@ def push_tiles(project: str, online: OnlineStore, view: FeatureView, rows: pa.Ta
 
 def materialize_tiles(project: str, engine: OfflineEngine, online: OnlineStore, view: FeatureView,
                       start: datetime, end: datetime) -> int:
-    """Recompute and replace the tiles (start, end] touches; returns the source events read."""
+    """Recompute and replace the tiles (start, end] touches; returns the tile rows written."""
     layout = _layout(view)
     store = tile_storage(online, view)
     horizon = expired_through(layout)
@@ -80,10 +81,14 @@ def materialize_tiles(project: str, engine: OfflineEngine, online: OnlineStore, 
     first = max(tile_end(micros(start), layout.tile_us) - layout.tile_us, horizon - layout.tile_us)
     low = datetime(1970, 1, 1, tzinfo=end.tzinfo) + timedelta(microseconds=first) + _US
     if low > end:
-        store.write_tiles(project, view, layout, empty_tiles(layout), add=False, expire_through_us=horizon)
-        return 0
+        return store.write_tiles(project, view, layout, empty_tiles(layout), add=False, expire_through_us=horizon)
     events = engine.read_range(events_view(view), low, end + _US)
     tiles = compute_tiles(events_view(view), layout, events, min_tile_us=horizon + 1)
-    store.write_tiles(project, view, layout, tiles, add=False, expire_through_us=horizon)
-    return int(events.num_rows)
+    del events
+    # In chunks: each a transaction of whole tiles, so a run cut off midway is completed by running
+    # it again (tiles are replaced, never added to), and only one chunk is ever Python rows.
+    written = store.write_tiles(project, view, layout, empty_tiles(layout), add=False, expire_through_us=horizon)
+    for chunk in tiles.to_batches(max_chunksize=TILE_CHUNK):
+        written += store.write_tiles(project, view, layout, pa.Table.from_batches([chunk]), add=False)
+    return written
 
