@@ -71,10 +71,9 @@ def _input_sql(inp: InputPartials) -> tuple[list[str], list[str]]:
             inner.append(f"{agg}({entry}) {nn} AS {s}")
             outer += [f"{s}.v AS {quote_ident(f'{c}__{m}')}", f"{s}.e AS {quote_ident(f'{c}__{m}_e')}",
                       f"{s}.c AS {quote_ident(f'{c}__{m}_c')}"]
-    if "last_n" in p:  # the n latest, newest first, as [event, created, value] with typed values
-        order = f"e DESC, coalesce(cr, {NO_CREATED}) DESC, {v} DESC"
-        inner.append(f"to_json(list_slice(list(json_array(e, coalesce(cr, {NO_CREATED}), {v}) ORDER BY {order}) "
-                     f"{nn}, 1, {inp.last_n}))::VARCHAR AS {quote_ident(c + '__last_n')}")
+    if "last_n" in p:  # the n latest, newest first, as [event, created, value] (arg_max keeps n: no sort)
+        inner.append(f"to_json(arg_max(json_array(e, coalesce(cr, {NO_CREATED}), {v}), {entry}, {inp.last_n}) {nn})"
+                     f"::VARCHAR AS {quote_ident(c + '__last_n')}")
         outer.append(quote_ident(c + "__last_n"))
     if "distinct" in p:
         inner.append(f"to_json(list(DISTINCT {v} ORDER BY {v}) {nn})::VARCHAR AS {quote_ident(c + '__distinct')}")
