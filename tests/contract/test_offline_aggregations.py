@@ -94,3 +94,41 @@ def test_engine_aggregates_match_the_reference(offline: OfflineHarness, rows: li
     for got_row, expected_row in zip(got, expected, strict=True):
         mismatched = {k: (got_row[k], v) for k, v in expected_row.items() if not same(got_row[k], v)}
         assert not mismatched, (expected_row, mismatched)
+
+
+def trips(offline: OfflineHarness) -> FeatureView:  # noqa: F811
+    """Driver 1: amounts 1, 2, 4 at minutes 0, 5, 10; driver 2: 8 at minute 10. Source columns drv/amt."""
+    table = pa.table({"drv": pa.array([1, 1, 1, 2], pa.int64()),
+                      "ts": pa.array([BASE, BASE + 5 * MIN, BASE + 10 * MIN, BASE + 10 * MIN],
+                                     pa.timestamp("us", tz="UTC")),
+                      "amt": pa.array([1.0, 2.0, 4.0, 8.0])})
+    name = f"trips_{uuid.uuid4().hex[:8]}"
+    source = offline.source(name, table, timestamp_field="ts", field_mapping={"drv": "driver_id", "amt": "amount"})
+    return FeatureView(name=name, source=source, entities=[Entity(name="driver", join_keys=["driver_id"])],
+                       schema=[Field(name="amount", dtype=Float64)],
+                       aggregations=[Aggregation(column="amount", function="sum", time_window=10 * MIN)])
+
+
+def test_aggregation_reads_mapped_columns_and_takes_full_feature_names(offline: OfflineHarness) -> None:  # noqa: F811
+    fv = trips(offline)
+    entity = pa.table({"driver_id": [1, 1, 2], "event_timestamp": pa.array(
+        [BASE + 10 * MIN, BASE + 5 * MIN, BASE + 9 * MIN], pa.timestamp("us", tz="UTC"))})
+    result = offline.retrieve([fv], entity, [f"{fv.name}:sum_amount"], full_feature_names=True).to_arrow()
+    assert result.column(f"{fv.name}__sum_amount").to_pylist() == [6.0, 3.0, None]  # (t - 10m, t]
+
+
+def test_aggregation_takes_an_entity_query(offline: OfflineHarness) -> None:  # noqa: F811
+    fv = trips(offline)
+    sql = offline.entity_sql(pa.table({"driver_id": [2, 1], "event_timestamp": pa.array(
+        [BASE + 10 * MIN, BASE + 11 * MIN], pa.timestamp("us", tz="UTC"))}))
+    assert offline.retrieve([fv], sql, [f"{fv.name}:sum_amount"]).to_arrow().column("sum_amount").to_pylist() \
+        == [8.0, 6.0]
+
+
+def test_aggregation_without_entity_frame_is_taken_at_each_entitys_latest_event(offline: OfflineHarness) -> None:  # noqa: F811
+    from repast.offline.base import SpineRange
+
+    fv = trips(offline)
+    result = offline.retrieve([fv], SpineRange(BASE, BASE + 10 * MIN), [f"{fv.name}:sum_amount"]).to_arrow()
+    assert sorted(zip(result.column("driver_id").to_pylist(), result.column("sum_amount").to_pylist(),
+                      strict=True)) == [(1, 6.0), (2, 8.0)]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -24,10 +26,22 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return cwd / "repo"
 
 
-def _with_view(repo: Path, view_code: str) -> Path:
+@contextmanager
+def view_file(repo: Path, view_code: str) -> Iterator[None]:
+    """The repo with one more definitions file while the block runs."""
     path = repo / "aggregated.py"
     path.write_text(HEADER + view_code)
-    return path
+    try:
+        yield
+    finally:
+        path.unlink()
+
+
+def assert_refused(repo: Path, command: str, view_code: str, expected: str) -> None:
+    """One Error line naming `expected`, and the view is not in the registry afterwards."""
+    with view_file(repo, view_code):
+        assert_user_error(repast(command, cwd=repo), expected)
+        assert "agg_view" not in ok(repast("feature-views", "list", cwd=repo))
 
 
 @pytest.mark.parametrize("command", ["plan", "apply"])
@@ -40,40 +54,26 @@ def _with_view(repo: Path, view_code: str) -> Path:
      "has the name of a join key"),
 ])
 def test_bad_aggregation_is_one_error_line(repo: Path, command: str, aggregation: str, expected: str) -> None:
-    path = _with_view(repo, f"""
+    assert_refused(repo, command, f"""
 trips = FeatureView(name="agg_view", entities=[driver], source=driver_stats_source,
                     schema=[Field(name="conv_rate", dtype=Float32)], aggregations=[{aggregation}])
-""")
-    try:
-        assert_user_error(repast(command, cwd=repo), expected)
-        assert "agg_view" not in ok(repast("feature-views", "list", cwd=repo))
-    finally:
-        path.unlink()
+""", expected)
 
 
 def test_aggregation_of_a_column_missing_from_an_inferred_schema_is_refused_at_apply(repo: Path) -> None:
-    path = _with_view(repo, """
+    assert_refused(repo, "apply", """
 trips = FeatureView(name="agg_view", entities=[driver], source=driver_stats_source,
                     aggregations=[Aggregation(column="fare", function="sum", time_window=timedelta(hours=1))])
-""")
-    try:
-        assert_user_error(repast("apply", cwd=repo), "feature view 'agg_view': aggregation 'sum_fare' reads column "
-                                                     "'fare', which is not in the view's schema")
-        assert "agg_view" not in ok(repast("feature-views", "list", cwd=repo))
-    finally:
-        path.unlink()
+""", "feature view 'agg_view': aggregation 'sum_fare' reads column 'fare', which is not in the view's schema")
 
 
 def test_good_aggregated_view_applies_with_its_features(repo: Path) -> None:
-    path = _with_view(repo, """
+    with view_file(repo, """
 trips = FeatureView(name="agg_view", entities=[driver], source=driver_stats_source,
                     schema=[Field(name="avg_daily_trips", dtype=Int64)],
                     aggregations=[Aggregation(column="avg_daily_trips", function="sum",
                                               time_window=timedelta(hours=1))])
-""")
-    try:
+"""):
         ok(repast("apply", cwd=repo))
         assert "agg_view" in ok(repast("feature-views", "list", cwd=repo))
         assert '"function": "sum"' in ok(repast("feature-views", "describe", "agg_view", cwd=repo))
-    finally:
-        path.unlink()
