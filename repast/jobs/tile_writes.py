@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
 _US = timedelta(microseconds=1)
 TILE_CHUNK = 50_000  # tile rows per write transaction of a materialization
+READ_PARTS = 4  # time ranges a materialization reads the window's events in
 
 
 def _layout(view: FeatureView) -> TileLayout:
@@ -73,22 +74,29 @@ def push_tiles(project: str, online: OnlineStore, view: FeatureView, rows: pa.Ta
 
 def materialize_tiles(project: str, engine: OfflineEngine, online: OnlineStore, view: FeatureView,
                       start: datetime, end: datetime) -> int:
-    """Recompute and replace the tiles (start, end] touches; returns the tile rows written."""
+    """Recompute and replace the tiles (start, end] touches; returns the tile rows written.
+
+    The events are read in up to READ_PARTS time ranges cut at tile ends (each tile's events in one
+    part), so memory holds a part of the window's events at a time."""
     layout = _layout(view)
     store = tile_storage(online, view)
     horizon = expired_through(layout)
-    # From the start of the tile holding `start` (tiles are (end - S, end]), so tiles are whole.
-    first = max(tile_end(micros(start), layout.tile_us) - layout.tile_us, horizon - layout.tile_us)
-    low = datetime(1970, 1, 1, tzinfo=end.tzinfo) + timedelta(microseconds=first) + _US
-    if low > end:
-        return store.write_tiles(project, view, layout, empty_tiles(layout), add=False, expire_through_us=horizon)
-    events = engine.read_range(events_view(view), low, end + _US)
-    tiles = compute_tiles(events_view(view), layout, events, min_tile_us=horizon + 1)
-    del events
-    # In chunks: each a transaction of whole tiles, so a run cut off midway is completed by running
-    # it again (tiles are replaced, never added to), and only one chunk is ever Python rows.
     written = store.write_tiles(project, view, layout, empty_tiles(layout), add=False, expire_through_us=horizon)
-    for chunk in tiles.to_batches(max_chunksize=TILE_CHUNK):
-        written += store.write_tiles(project, view, layout, pa.Table.from_batches([chunk]), add=False)
+    # From the start of the tile holding `start` (tiles are (end - S, end]), so tiles are whole.
+    first = max(tile_end(micros(start), layout.tile_us) - layout.tile_us,
+                tile_end(horizon + 1, layout.tile_us) - layout.tile_us)
+    last = micros(end)
+    span = tile_end(max(1, -(-(last - first) // READ_PARTS)), layout.tile_us)
+    for low in range(first, last, span):
+        events = engine.read_range(events_view(view), _time(low) + _US, _time(min(low + span, last)) + _US)
+        tiles = compute_tiles(events_view(view), layout, events, min_tile_us=horizon + 1)
+        del events
+        # Each chunk a transaction of whole tiles: a run cut off midway is completed by running it
+        # again (tiles are replaced, never added to), and only one chunk is ever Python rows.
+        for chunk in tiles.to_batches(max_chunksize=TILE_CHUNK):
+            written += store.write_tiles(project, view, layout, pa.Table.from_batches([chunk]), add=False)
     return written
 
+
+def _time(us: int) -> datetime:
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=us)
