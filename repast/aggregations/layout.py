@@ -17,7 +17,8 @@ read's status and event timestamp. Kinds are "int", "float" or "text", which eve
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Literal
 
 from repast.aggregations.spec import PARTIALS, TiledAggregation, horizon_us, storage_tile_us, tiled_aggregations
@@ -73,6 +74,22 @@ class TileLayout:
     inputs: dict[str, InputPartials]
     tile_us: int
     horizon_us: int
+    # Coarse tiles (a multiple of tile_us), kept beside the fine ones so that a read merges the
+    # window's interior from few coarse tiles and only its two edges from fine ones; 0: none.
+    coarse_us: int = 0
+    fine: TileLayout | None = field(default=None, compare=False, repr=False)  # of a coarse layout
+
+    def coarse(self) -> TileLayout | None:
+        """The layout of the coarse tiles (the same columns, stored apart), or None."""
+        if not self.coarse_us:
+            return None
+        return replace(self, tile_us=self.coarse_us, coarse_us=0, fine=self)
+
+    def levels(self) -> list[TileLayout]:
+        """Every tile level of the view: fine, then coarse when kept."""
+        base = self.fine or self
+        coarse = base.coarse()
+        return [base] if coarse is None else [base, coarse]
 
     @property
     def columns(self) -> list[tuple[str, Kind]]:
@@ -103,7 +120,15 @@ def make_layout(aggregations: list[TiledAggregation], dtypes: dict[str, str | No
         inp.partials.update(PARTIALS[a.function])
         if a.function == "last_n":
             inp.last_n = max(inp.last_n, a.n)
-    return TileLayout(aggregations, inputs, storage_tile_us(aggregations), horizon_us(aggregations))
+    tile = storage_tile_us(aggregations)
+    return TileLayout(aggregations, inputs, tile, horizon_us(aggregations), coarse_tile_us(aggregations, tile))
+
+
+def coarse_tile_us(aggregations: list[TiledAggregation], tile_us: int) -> int:
+    """The coarse tile size: k fine tiles with k near sqrt(tiles of the longest window / 2), which
+    makes a read's rows (2k fine at the edges + window/k coarse) fewest; 0 when k < 2."""
+    k = round(math.sqrt(max(a.window_us for a in aggregations) / tile_us / 2))
+    return tile_us * k if k >= 2 else 0
 
 
 def tile_layout(view: FeatureView) -> TileLayout | None:

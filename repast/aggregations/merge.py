@@ -114,23 +114,37 @@ def finalize(agg: TiledAggregation, folded: dict[str, Any]) -> Any:
     return variance if f == "variance" else math.sqrt(variance)
 
 
-def values_at(layout: TileLayout, rows: Sequence[TileRow], t_us: int,
-              aggregations: Sequence[TiledAggregation]) -> tuple[list[Any], list[int | None]]:
+def window_bounds(layout: TileLayout, start_us: int, end_us: int) -> tuple[int, int]:
+    """(L, R) of the window (start, end] (end a fine tile end): fine tiles cover (start, L] and
+    (R, end], coarse tiles (L, R]; L == R when the window holds no whole coarse tile."""
+    c = layout.coarse_us
+    if not c:
+        return end_us, end_us
+    left = min(tile_end(start_us, c), end_us)
+    return left, max(left, end_us - end_us % c)
+
+
+def values_at(layout: TileLayout, rows: Sequence[TileRow], t_us: int, aggregations: Sequence[TiledAggregation],
+              coarse: Sequence[TileRow] = ()) -> tuple[list[Any], list[int | None]]:
     """Per aggregation, (value, newest event time in its window or None when the window has no
-    event) at t, from one key's tile rows sorted by tile end. Tiles after t's own hold only events
-    later than t (pushed ahead of time): they are left out. Aggregations of one column over one
-    window share one fold."""
+    event) at t, from one key's fine tile rows and coarse tile rows (when the layout keeps them),
+    each sorted by tile end. Tiles after t's own hold only events later than t (pushed ahead of
+    time): they are left out. Aggregations of one column over one window share one fold."""
     index = {name: i + 1 for i, name in enumerate(layout.column_names)}
-    ends = [r[0] for r in rows]
-    end = bisect.bisect_right(ends, tile_end(t_us, layout.tile_us))
+    ends, coarse_ends = [r[0] for r in rows], [r[0] for r in coarse]
+    end_us = tile_end(t_us, layout.tile_us)
     folds: dict[tuple[str, int], tuple[dict[str, Any], int | None]] = {}
     values: list[Any] = []
     newest: list[int | None] = []
     for agg in aggregations:
-        first = bisect.bisect_right(ends, window_start_us(t_us, agg.window_us, agg.tile_us), 0, end)
-        key = (agg.column, first)
+        start = window_start_us(t_us, agg.window_us, agg.tile_us)
+        key = (agg.column, start)
         if key not in folds:
-            folds[key] = _fold_window(layout, index, rows[first:end], agg.column, aggregations)
+            left, right = window_bounds(layout, start, end_us)
+            window = [*rows[bisect.bisect_right(ends, start):bisect.bisect_right(ends, left)],
+                      *coarse[bisect.bisect_right(coarse_ends, left):bisect.bisect_right(coarse_ends, right)],
+                      *rows[bisect.bisect_right(ends, right):bisect.bisect_right(ends, end_us)]]
+            folds[key] = _fold_window(layout, index, window, agg.column, aggregations)
         folded, time = folds[key]
         values.append(finalize(agg, folded))
         newest.append(time)

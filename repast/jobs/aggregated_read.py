@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from repast.aggregations.layout import TileLayout, tile_layout
-from repast.aggregations.merge import values_at
+from repast.aggregations.merge import TileRow, values_at, window_bounds
 from repast.aggregations.spec import TiledAggregation, tiled_aggregations, window_start_us
 from repast.definitions.aggregation import tile_end
 from repast.online.base import ReadRow, tile_storage
@@ -45,10 +45,20 @@ class AggregatedRead:
     layout: TileLayout
     aggregations: list[TiledAggregation]  # the requested features', in request order
 
-    def tile_range(self, t_us: int) -> tuple[int, int]:
-        """(after, through): the tile ends the requested windows at t cover."""
-        after = min(window_start_us(t_us, a.window_us, a.tile_us) for a in self.aggregations)
-        return after, tile_end(t_us, self.layout.tile_us)
+    def fine_ranges(self, t_us: int) -> list[tuple[int, int]]:
+        """(after, through] ranges of fine tile ends the requested windows at t need: all of each
+        window without coarse tiles, else its two edges."""
+        end = tile_end(t_us, self.layout.tile_us)
+        starts = sorted({window_start_us(t_us, a.window_us, a.tile_us) for a in self.aggregations})
+        bounds = [(s, *window_bounds(self.layout, s, end)) for s in starts]
+        return [(s, left) for s, left, _ in bounds] + [(min(right for _, _, right in bounds), end)]
+
+    def coarse_range(self, t_us: int) -> tuple[int, int]:
+        """The (after, through] range of coarse tile ends the requested windows at t need."""
+        end = tile_end(t_us, self.layout.tile_us)
+        bounds = [window_bounds(self.layout, window_start_us(t_us, a.window_us, a.tile_us), end)
+                  for a in self.aggregations]
+        return min(left for left, _ in bounds), max(right for _, right in bounds)
 
 
 def aggregated_read(view: FeatureView, features: Sequence[str]) -> AggregatedRead | None:
@@ -67,11 +77,21 @@ def read_aggregated(online: OnlineReader, project: str, view: FeatureView, plan:
     read as for any feature."""
     if capabilities_of(online).merges_aggregations:
         return online.read(project, view, keys, [a.name for a in plan.aggregations])
-    after, through = plan.tile_range(t_us)
-    tiles = tile_storage(online, view).read_tiles(project, view, plan.layout, keys, after, through)
+    store = tile_storage(online, view)
+    fine: list[dict[int, TileRow]] = [{} for _ in keys]
+    for after, through in plan.fine_ranges(t_us):
+        if after < through:
+            for found, rows in zip(fine, store.read_tiles(project, view, plan.layout, keys, after, through),
+                                   strict=True):
+                found.update((r[0], r) for r in rows)
+    coarse_layout = plan.layout.coarse()
+    coarse: list[list[TileRow]] = [[] for _ in keys]
+    if coarse_layout is not None and (bounds := plan.coarse_range(t_us))[0] < bounds[1]:
+        coarse = store.read_tiles(project, view, coarse_layout, keys, *bounds)
     out: list[ReadRow] = []
-    for rows in tiles:
-        values, newest = values_at(plan.layout, rows, t_us, plan.aggregations)
+    for by_end, coarse_rows in zip(fine, coarse, strict=True):
+        values, newest = values_at(plan.layout, [by_end[e] for e in sorted(by_end)], t_us, plan.aggregations,
+                                   coarse_rows)
         times = [x for x in newest if x is not None]
         out.append((max(times) if times else None, *values))
     return out

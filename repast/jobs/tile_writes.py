@@ -63,38 +63,47 @@ def batch_id(rows: pa.Table) -> str:
 
 def push_tiles(project: str, online: OnlineStore, view: FeatureView, rows: pa.Table,
                marks: Mapping[str, str] | None = None) -> int:
-    """Add a batch of events (engine column contract) to the view's tiles, once per batch content;
-    `marks` (e.g. a stream consumer's offsets) are committed in the same transaction. Returns the
-    tile rows written (0 for a batch applied before)."""
-    layout = _layout(view)
-    tiles = compute_tiles(events_view(view), layout, rows, min_tile_us=expired_through(layout) + 1)
-    return tile_storage(online, view).write_tiles(project, view, layout, tiles, add=True,
-                                                  batch_id=batch_id(rows), marks=marks)
+    """Add a batch of events (engine column contract) to the view's tiles of every level, once per
+    batch content; `marks` (e.g. a stream consumer's offsets) are committed in the transaction of
+    the last level, so a batch cut off between levels is completed by sending it again (the levels
+    already written find the batch's id and skip). Returns the tile rows written (0 when applied before)."""
+    levels = _layout(view).levels()
+    store, events, content = tile_storage(online, view), events_view(view), batch_id(rows)
+    written = 0
+    for i, level in enumerate(levels):
+        tiles = compute_tiles(events, level, rows, min_tile_us=expired_through(level) + 1)
+        last = i == len(levels) - 1
+        written += store.write_tiles(project, view, level, tiles, add=True, batch_id=f"{content}:{level.tile_us}",
+                                     marks=marks if last else None)
+    return written
 
 
 def materialize_tiles(project: str, engine: OfflineEngine, online: OnlineStore, view: FeatureView,
                       start: datetime, end: datetime) -> int:
-    """Recompute and replace the tiles (start, end] touches; returns the tile rows written.
+    """Recompute and replace the tiles of every level that (start, end] touches; returns the tile
+    rows written.
 
-    The events are read in up to READ_PARTS time ranges cut at tile ends (each tile's events in one
-    part), so memory holds a part of the window's events at a time."""
-    layout = _layout(view)
-    store = tile_storage(online, view)
-    horizon = expired_through(layout)
-    written = store.write_tiles(project, view, layout, empty_tiles(layout), add=False, expire_through_us=horizon)
+    The events are read in up to READ_PARTS time ranges cut at the ends of the largest tiles (each
+    tile's events in one part), so memory holds a part of the window's events at a time."""
+    levels = _layout(view).levels()
+    store, events_of = tile_storage(online, view), events_view(view)
+    horizon = expired_through(levels[0])
+    written = sum(store.write_tiles(project, view, level, empty_tiles(level), add=False, expire_through_us=horizon)
+                  for level in levels)
+    grid = levels[-1].tile_us  # the largest tile: every level's tiles are whole within a part
     # From the start of the tile holding `start` (tiles are (end - S, end]), so tiles are whole.
-    first = max(tile_end(micros(start), layout.tile_us) - layout.tile_us,
-                tile_end(horizon + 1, layout.tile_us) - layout.tile_us)
+    first = max(tile_end(micros(start), grid) - grid, tile_end(horizon + 1, grid) - grid)
     last = micros(end)
-    span = tile_end(max(1, -(-(last - first) // READ_PARTS)), layout.tile_us)
+    span = tile_end(max(1, -(-(last - first) // READ_PARTS)), grid)
     for low in range(first, last, span):
-        events = engine.read_range(events_view(view), _time(low) + _US, _time(min(low + span, last)) + _US)
-        tiles = compute_tiles(events_view(view), layout, events, min_tile_us=horizon + 1)
+        events = engine.read_range(events_of, _time(low) + _US, _time(min(low + span, last)) + _US)
+        for level in levels:
+            tiles = compute_tiles(events_of, level, events, min_tile_us=horizon + 1)
+            # Each chunk a transaction of whole tiles: a run cut off midway is completed by running
+            # it again (tiles are replaced, never added to), and only one chunk is ever Python rows.
+            for chunk in tiles.to_batches(max_chunksize=TILE_CHUNK):
+                written += store.write_tiles(project, view, level, pa.Table.from_batches([chunk]), add=False)
         del events
-        # Each chunk a transaction of whole tiles: a run cut off midway is completed by running it
-        # again (tiles are replaced, never added to), and only one chunk is ever Python rows.
-        for chunk in tiles.to_batches(max_chunksize=TILE_CHUNK):
-            written += store.write_tiles(project, view, layout, pa.Table.from_batches([chunk]), add=False)
     return written
 
 

@@ -46,16 +46,17 @@ def _tile_tables(conn: Any, schema: str, view_table: str) -> list[str]:
 
 
 def ensure(conn: Any, schema: str, view_table: str, layout: TileLayout) -> str:
-    """The tile table, created when missing (inside the caller's transaction); other layouts' dropped."""
-    name = _raw(view_table, layout)
+    """The tile table of `layout`; the tables of every level of the view are created when missing
+    (inside the caller's transaction), tile tables of other layouts dropped."""
+    names = {_raw(view_table, level): level for level in layout.levels()}
     for other in _tile_tables(conn, schema, view_table):
-        if other != name:
+        if other not in names:
             conn.execute(f"DROP TABLE IF EXISTS {quote_ident(schema)}.{quote_ident(other)}")
     conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(schema)}")
-    table = _name(schema, view_table, layout)
-    for sql in dialect(schema).create(table, layout):
-        conn.execute(sql)
-    return table
+    for level in names.values():
+        for sql in dialect(schema).create(_name(schema, view_table, level), level):
+            conn.execute(sql)
+    return _name(schema, view_table, layout)
 
 
 def drop(conn: Any, schema: str, view_table: str) -> None:

@@ -21,14 +21,16 @@ _MAX_KEYS = 10_000
 
 
 def ensure(conn: sqlite3.Connection, view_table: str, layout: TileLayout) -> str:
-    """The quoted tile table, created when missing; tile tables of other layouts are dropped."""
-    name = tiles_table(view_table, layout)
+    """The quoted tile table of `layout`; the tables of every level of the view are created when
+    missing, tile tables of other layouts dropped."""
+    names = {tiles_table(view_table, level): level for level in layout.levels()}
     for (other,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall():
-        if other != name and other.startswith(view_table + "__tiles_"):
+        if other not in names and other.startswith(view_table + "__tiles_"):
             conn.execute(f"DROP TABLE {quote_ident(other)}")
-    for sql in SQL.create(quote_ident(name), layout):
-        conn.execute(sql)
-    return quote_ident(name)
+    for name, level in names.items():
+        for sql in SQL.create(quote_ident(name), level):
+            conn.execute(sql)
+    return quote_ident(tiles_table(view_table, layout))
 
 
 def drop(conn: sqlite3.Connection, view_table: str) -> None:
