@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import TYPE_CHECKING, Literal
 
 from repast.aggregations.spec import PARTIALS, TiledAggregation, horizon_us, storage_tile_us, tiled_aggregations
@@ -91,22 +92,26 @@ class TileLayout:
         coarse = base.coarse()
         return [base] if coarse is None else [base, coarse]
 
-    @property
+    @cached_property
     def columns(self) -> list[tuple[str, Kind]]:
-        """Partial columns after the key and tile start, in storage order."""
+        """Partial columns after the key and tile end, in storage order."""
         out: list[tuple[str, Kind]] = [(EVENTS, "int"), (MAX_ETS, "int")]
         for inp in self.inputs.values():
             out += inp.columns()
         return out
 
-    @property
+    @cached_property
     def column_names(self) -> list[str]:
         return [name for name, _ in self.columns]
 
-    def signature(self) -> str:
-        """What the tile storage depends on: a change rebuilds it (the next materialization refills)."""
+    @cached_property
+    def storage_signature(self) -> str:
         cols = ",".join(f"{n}:{k}" for n, k in self.columns)
         return f";tiles={self.tile_us}:{cols};last_n={max((i.last_n for i in self.inputs.values()), default=0)}"
+
+    def signature(self) -> str:
+        """What the tile storage depends on: a change rebuilds it (the next materialization refills)."""
+        return self.storage_signature
 
 
 def make_layout(aggregations: list[TiledAggregation], dtypes: dict[str, str | None]) -> TileLayout | None:

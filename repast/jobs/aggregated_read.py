@@ -45,20 +45,14 @@ class AggregatedRead:
     layout: TileLayout
     aggregations: list[TiledAggregation]  # the requested features', in request order
 
-    def fine_ranges(self, t_us: int) -> list[tuple[int, int]]:
-        """(after, through] ranges of fine tile ends the requested windows at t need: all of each
-        window without coarse tiles, else its two edges."""
+    def tile_ranges(self, t_us: int) -> tuple[list[tuple[int, int]], tuple[int, int]]:
+        """The (after, through] ranges of tile ends the requested windows at t need: fine tiles
+        (all of a window without coarse tiles, else its two edges), and coarse tiles."""
         end = tile_end(t_us, self.layout.tile_us)
-        starts = sorted({window_start_us(t_us, a.window_us, a.tile_us) for a in self.aggregations})
-        bounds = [(s, *window_bounds(self.layout, s, end)) for s in starts]
-        return [(s, left) for s, left, _ in bounds] + [(min(right for _, _, right in bounds), end)]
-
-    def coarse_range(self, t_us: int) -> tuple[int, int]:
-        """The (after, through] range of coarse tile ends the requested windows at t need."""
-        end = tile_end(t_us, self.layout.tile_us)
-        bounds = [window_bounds(self.layout, window_start_us(t_us, a.window_us, a.tile_us), end)
-                  for a in self.aggregations]
-        return min(left for left, _ in bounds), max(right for _, right in bounds)
+        starts = {window_start_us(t_us, a.window_us, a.tile_us) for a in self.aggregations}
+        bounds = [(s, *window_bounds(self.layout, s, end)) for s in sorted(starts)]
+        fine = [(s, left) for s, left, _ in bounds] + [(min(right for _, _, right in bounds), end)]
+        return fine, (min(left for _, left, _ in bounds), max(right for _, _, right in bounds))
 
 
 def aggregated_read(view: FeatureView, features: Sequence[str]) -> AggregatedRead | None:
@@ -78,16 +72,17 @@ def read_aggregated(online: OnlineReader, project: str, view: FeatureView, plan:
     if capabilities_of(online).merges_aggregations:
         return online.read(project, view, keys, [a.name for a in plan.aggregations])
     store = tile_storage(online, view)
+    fine_ranges, coarse_range = plan.tile_ranges(t_us)
     fine: list[dict[int, TileRow]] = [{} for _ in keys]
-    for after, through in plan.fine_ranges(t_us):
+    for after, through in fine_ranges:
         if after < through:
             for found, rows in zip(fine, store.read_tiles(project, view, plan.layout, keys, after, through),
                                    strict=True):
                 found.update((r[0], r) for r in rows)
     coarse_layout = plan.layout.coarse()
     coarse: list[list[TileRow]] = [[] for _ in keys]
-    if coarse_layout is not None and (bounds := plan.coarse_range(t_us))[0] < bounds[1]:
-        coarse = store.read_tiles(project, view, coarse_layout, keys, *bounds)
+    if coarse_layout is not None and coarse_range[0] < coarse_range[1]:
+        coarse = store.read_tiles(project, view, coarse_layout, keys, *coarse_range)
     out: list[ReadRow] = []
     for by_end, coarse_rows in zip(fine, coarse, strict=True):
         values, newest = values_at(plan.layout, [by_end[e] for e in sorted(by_end)], t_us, plan.aggregations,

@@ -13,7 +13,6 @@ A read is one HMGET per key of exactly the tiles of the window (one pipelined ro
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -22,7 +21,7 @@ import pyarrow as pa
 
 from repast.aggregations.layout import TileLayout
 from repast.aggregations.merge import TileRow
-from repast.online.tiles_sql import BATCH_MARK, added, tile_rows
+from repast.online.tiles_sql import BATCH_MARK, added, layout_digest, tile_rows
 
 _PUT_SCRIPT = """
 local threshold, expire_ms = tonumber(ARGV[1]), ARGV[2]
@@ -41,8 +40,7 @@ _RETRIES = 20
 
 
 def prefix(project: str, view: str, layout: TileLayout) -> str:
-    digest = hashlib.sha1(layout.signature().encode()).hexdigest()[:10]
-    return f"repast:{project}:{view}:tiles:{digest}:"
+    return f"repast:{project}:{view}:tiles:{layout_digest(layout.signature())}:"
 
 
 def marks_key(project: str, view: str) -> str:

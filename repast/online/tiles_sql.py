@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import pyarrow as pa
@@ -29,8 +30,12 @@ BATCH_MARK = "batch:"
 
 def tiles_table(view_table: str, layout: TileLayout) -> str:
     """The unquoted tile table name of a view's table and layout."""
-    digest = hashlib.sha1(layout.signature().encode()).hexdigest()[:10]
-    return f"{view_table}__tiles_{digest}"
+    return f"{view_table}__tiles_{layout_digest(layout.signature())}"
+
+
+@lru_cache(maxsize=1024)
+def layout_digest(signature: str) -> str:
+    return hashlib.sha1(signature.encode()).hexdigest()[:10]
 
 
 def tile_rows(tiles: pa.Table, layout: TileLayout) -> list[tuple[Any, ...]]:
@@ -63,10 +68,7 @@ class TileSQL:
                 f"ON CONFLICT ({KEY}, {TILE}) DO UPDATE SET {sets}")
 
     def select(self, table: str, layout: TileLayout, n_keys: int) -> str:
-        cols = ", ".join([KEY, TILE, *(quote_ident(n) for n in layout.column_names)])
-        keys = ", ".join([self.p] * n_keys)
-        return (f"SELECT {cols} FROM {table} WHERE {KEY} IN ({keys}) AND {TILE} > {self.p} AND {TILE} <= {self.p} "
-                f"ORDER BY {KEY}, {TILE}")
+        return _select(self.p, table, tuple(layout.column_names), n_keys)
 
     def mark_upsert(self) -> str:
         return (f"INSERT INTO {self.marks} VALUES ({', '.join([self.p] * 5)}) ON CONFLICT (project, view, name) "
@@ -87,6 +89,15 @@ class TileSQL:
 
 
 Row = tuple[Any, ...]  # (key, tile end, *partials)
+
+
+@lru_cache(maxsize=1024)
+def _select(p: str, table: str, columns: tuple[str, ...], n_keys: int) -> str:
+    """The read of tile rows, built once per (table, columns, number of keys): reads are hot."""
+    cols = ", ".join([KEY, TILE, *(quote_ident(n) for n in columns)])
+    keys = ", ".join([p] * n_keys)
+    return (f"SELECT {cols} FROM {table} WHERE {KEY} IN ({keys}) AND {TILE} > {p} AND {TILE} <= {p} "
+            f"ORDER BY {KEY}, {TILE}")
 
 
 def added(layout: TileLayout, stored: Sequence[Row], new: Sequence[Row]) -> list[Row]:
