@@ -61,19 +61,26 @@ def batch_id(rows: pa.Table) -> str:
     return hashlib.sha256(sink.getvalue().to_pybytes()).hexdigest()
 
 
-def push_tiles(project: str, online: OnlineStore, view: FeatureView, rows: pa.Table,
-               marks: Mapping[str, str] | None = None) -> int:
+def push_tiles(project: str, online: OnlineStore, view: FeatureView, rows: pa.Table | None,
+               marks: Mapping[str, str] | None = None, batch: str | None = None) -> int:
     """Add a batch of events (engine column contract) to the view's tiles of every level, once per
-    batch content; `marks` (e.g. a stream consumer's offsets) are committed in the transaction of
-    the last level, so a batch cut off between levels is completed by sending it again (the levels
-    already written find the batch's id and skip). Returns the tile rows written (0 when applied before)."""
+    batch: `batch` names it (a stream consumer: its topic, partitions and offset ranges), else its
+    content hash; rows None: only the marks. `marks` (e.g. a stream consumer's offsets) are
+    committed in the transaction of the LAST level, so a batch cut off between levels is completed
+    by sending it again (the levels already written find the batch's id and skip). Returns the tile
+    rows written (0 for a batch applied before)."""
     levels = _layout(view).levels()
-    store, events, content = tile_storage(online, view), events_view(view), batch_id(rows)
+    store, events = tile_storage(online, view), events_view(view)
+    name = batch or (batch_id(rows) if rows is not None else None)
     written = 0
     for i, level in enumerate(levels):
-        tiles = compute_tiles(events, level, rows, min_tile_us=expired_through(level) + 1)
         last = i == len(levels) - 1
-        written += store.write_tiles(project, view, level, tiles, add=True, batch_id=f"{content}:{level.tile_us}",
+        if rows is None and not last:
+            continue
+        tiles = empty_tiles(level) if rows is None else \
+            compute_tiles(events, level, rows, min_tile_us=expired_through(level) + 1)
+        written += store.write_tiles(project, view, level, tiles, add=True,
+                                     batch_id=None if name is None else f"{name}:{level.tile_us}",
                                      marks=marks if last else None)
     return written
 

@@ -207,6 +207,22 @@ def test_a_batch_applied_twice_counts_once_and_marks_commit_with_it(store: Featu
     assert tiles_count(store, view, layout, 0) == 2
 
 
+def test_a_stream_batch_adds_to_every_level_once_with_its_offsets(store: FeatureStore) -> None:
+    from repast.jobs.push import view_rows
+    from repast.jobs.tile_writes import push_tiles
+
+    view = store.get_feature_view("rides")
+    rows = view_rows(view, pa.Table.from_pandas(frame([(1, BASE + timedelta(minutes=m), None, 1.0, 1)
+                                                        for m in range(0, 50, 7)])), "test")
+    online, offsets = store.online_store, ["kafka:rides:0"]
+    assert push_tiles(store.project, online, view, rows, {"kafka:rides:0": "8"}, batch="rides:0:0-7") > 0
+    assert push_tiles(store.project, online, view, rows, {"kafka:rides:0": "99"}, batch="rides:0:0-7") == 0
+    assert online.read_marks(store.project, view, offsets) == {"kafka:rides:0": "8"}
+    assert stored_count(store, 1, BASE + timedelta(minutes=55)) == 8  # the read merges coarse and fine tiles
+    push_tiles(store.project, online, view, None, {"kafka:rides:0": "12"})  # offsets only: no events
+    assert online.read_marks(store.project, view, offsets) == {"kafka:rides:0": "12"}
+
+
 def test_materialized_tiles_replace_what_is_stored(store: FeatureStore) -> None:
     view, layout, tiles = tiles_of(store, [(1, BASE, None, 1.0, 1)])
     for _ in range(3):
