@@ -368,3 +368,43 @@ def test_online_reads_equal_the_reference_after_materialization_and_pushes(
             for i, rider in enumerate(riders):
                 want, got = expected(events, rider, t, agg), response[agg.feature_name][i]
                 assert same(got, want), f"{agg.feature_name} of {rider} at {t}: online {got!r}, reference {want!r}"
+
+
+KILLED_PUSHER = """
+import sys
+import pandas as pd
+from repast import FeatureStore
+from tests.contract.test_online_aggregations import BASE, frame
+from datetime import timedelta
+store = FeatureStore(repo_path=sys.argv[1])
+for i in range(int(sys.argv[2])):
+    store.push("rides_push", frame([(7, BASE + timedelta(seconds=i * 13), None, float(i), i)]))
+    print(i, flush=True)
+"""
+
+
+def test_pushes_killed_at_any_point_then_resent_count_each_event_once(store: FeatureStore) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    n = 30
+    script = Path(store.repo_path) / "pusher.py"
+    script.write_text(KILLED_PUSHER)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[2]), *sys.path])}
+    proc = subprocess.Popen([sys.executable, str(script), str(store.repo_path), str(n)], stdout=subprocess.PIPE,
+                            text=True, env=env)
+    assert proc.stdout is not None
+    acknowledged = [int(proc.stdout.readline()) for _ in range(5)]
+    time.sleep(random.Random(1).uniform(0, 0.3))  # somewhere in a later push: between levels, mid-transaction
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert acknowledged == list(range(5))
+    for i in range(n):  # the writer's retry after the crash: every batch again, the same rows
+        store.push("rides_push", frame([(7, BASE + timedelta(seconds=i * 13), None, float(i), i)]))
+    at = BASE + timedelta(minutes=10)
+    rider = get_online_features(store.registry, store.online_store, ["rides:count_amount", "rides:sum_amount"],
+                                {"rider_id": [7]}, at=at).to_dict()
+    assert rider["count_amount"] == [n] and rider["sum_amount"] == [float(sum(range(n)))]
