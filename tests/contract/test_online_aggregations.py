@@ -1,7 +1,7 @@
 """Aggregated features online, on every online store: materialized tiles plus pushed events,
 read at t, equal the brute-force windowed aggregate at t (tests/reference.py), for every function.
 
-Timestamps are recent (tiles older than every window expire against the wall clock); reads pass
+Timestamps are around the next hours (tiles older than every window expire against the wall clock); reads pass
 `at=t` to the read job, always at or after the newest event, as a read at "now" is.
 """
 
@@ -30,7 +30,9 @@ from tests.reference import US_PER_S, windowed_value
 FUNCTIONS = ["count", "sum", "mean", "min", "max", "first", "last", "variance", "stddev", "count_distinct", "last_n"]
 TILE = timedelta(minutes=5)
 WINDOW = timedelta(hours=1)
-NOW = datetime.now(UTC).replace(second=0, microsecond=0)
+# Ahead of the wall clock: tiles ending (longest window + tile) before the real now expire, and a
+# suite may run these tests long after this module was imported.
+NOW = datetime.now(UTC).replace(second=0, microsecond=0) + timedelta(hours=3)
 BASE = NOW - timedelta(hours=2)
 
 
@@ -372,13 +374,13 @@ def test_online_reads_equal_the_reference_after_materialization_and_pushes(
 
 KILLED_PUSHER = """
 import sys
-import pandas as pd
+from datetime import datetime, timedelta
 from repast import FeatureStore
-from tests.contract.test_online_aggregations import BASE, frame
-from datetime import timedelta
+from tests.contract.test_online_aggregations import frame
 store = FeatureStore(repo_path=sys.argv[1])
+base = datetime.fromisoformat(sys.argv[3])  # the parent's BASE: this process may start in another minute
 for i in range(int(sys.argv[2])):
-    store.push("rides_push", frame([(7, BASE + timedelta(seconds=i * 13), None, float(i), i)]))
+    store.push("rides_push", frame([(7, base + timedelta(seconds=i * 13), None, float(i), i)]))
     print(i, flush=True)
 """
 
@@ -394,8 +396,8 @@ def test_pushes_killed_at_any_point_then_resent_count_each_event_once(store: Fea
     script = Path(store.repo_path) / "pusher.py"
     script.write_text(KILLED_PUSHER)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[2]), *sys.path])}
-    proc = subprocess.Popen([sys.executable, str(script), str(store.repo_path), str(n)], stdout=subprocess.PIPE,
-                            text=True, env=env)
+    proc = subprocess.Popen([sys.executable, str(script), str(store.repo_path), str(n), BASE.isoformat()],
+                            stdout=subprocess.PIPE, text=True, env=env)
     assert proc.stdout is not None
     acknowledged = [int(proc.stdout.readline()) for _ in range(5)]
     time.sleep(random.Random(1).uniform(0, 0.3))  # somewhere in a later push: between levels, mid-transaction

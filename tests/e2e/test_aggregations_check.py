@@ -10,8 +10,12 @@ import pytest
 
 from tests.e2e.test_cli import assert_user_error, ok, repast
 
-NOW = datetime.now(UTC).replace(second=0, microsecond=0)
-AT = NOW.replace(minute=NOW.minute - NOW.minute % 5)  # a tile end: the window rules agree there
+
+def tile_end_now() -> datetime:
+    """The latest 5-minute tile end: the window rules agree there. Taken when the repo is made (tiles
+    older than every window expire against the wall clock)."""
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    return now.replace(minute=now.minute - now.minute % 5)
 DEFINITIONS = """
 from datetime import timedelta
 from repast import Aggregation, Entity, FeatureView, Field, FileSource, PushSource
@@ -37,27 +41,37 @@ def rides(rows: list[tuple[int, datetime, float]]) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("aggcheck")
+def made(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, datetime]:
+    path, at = tmp_path_factory.mktemp("aggcheck"), tile_end_now()
     (path / "data").mkdir()
     (path / "feature_store.yaml").write_text("project: aggcheck\nregistry: data/registry.db\nprovider: local\n")
     (path / "rides.py").write_text(DEFINITIONS)
-    rides([(r, AT - timedelta(minutes=m), float(m)) for r in range(8) for m in range(1, 90, 7)]).to_parquet(
+    rides([(r, at - timedelta(minutes=m), float(m)) for r in range(8) for m in range(1, 90, 7)]).to_parquet(
         path / "data" / "rides.parquet")
     ok(repast("apply", cwd=path))
-    ok(repast("materialize", (AT - timedelta(hours=3)).isoformat(), AT.isoformat(), cwd=path))
-    return path
+    ok(repast("materialize", (at - timedelta(hours=3)).isoformat(), at.isoformat(), cwd=path))
+    return path, at
 
 
-def test_materialized_tiles_agree_with_training_data(repo: Path) -> None:
-    out = ok(repast("aggregations", "check", "rides", "--sample", "5", "--at", AT.isoformat(), "--seed", "1", cwd=repo))
+@pytest.fixture
+def repo(made: tuple[Path, datetime]) -> Path:
+    return made[0]
+
+
+@pytest.fixture
+def at(made: tuple[Path, datetime]) -> str:
+    return made[1].isoformat()
+
+
+def test_materialized_tiles_agree_with_training_data(repo: Path, at: str) -> None:
+    out = ok(repast("aggregations", "check", "rides", "--sample", "5", "--at", at, "--seed", "1", cwd=repo))
     assert "5 entity key(s) sampled" in out
     assert out.splitlines()[1:] == ["  sum_amount    0/5 mismatched (0.0%)", "  count_amount  0/5 mismatched (0.0%)",
                                     "  max_amount    0/5 mismatched (0.0%)"]
 
 
-def test_an_event_pushed_online_only_is_a_mismatch_and_exit_1(repo: Path) -> None:
-    when = AT.isoformat()
+def test_an_event_pushed_online_only_is_a_mismatch_and_exit_1(repo: Path, at: str) -> None:
+    when = at
     script = ("import pandas as pd\nfrom repast import FeatureStore\n"
               f"df = pd.DataFrame({{'rider_id': [3], 'event_timestamp': pd.to_datetime(['{when}'], utc=True), "
               "'amount': [1000.0]})\n"
@@ -70,7 +84,7 @@ def test_an_event_pushed_online_only_is_a_mismatch_and_exit_1(repo: Path) -> Non
         subprocess.run([sys.executable, "push_once.py"], cwd=repo, check=True)
     finally:
         (repo / "push_once.py").unlink()
-    result = repast("aggregations", "check", "rides", "--sample", "100", "--at", AT.isoformat(), cwd=repo)
+    result = repast("aggregations", "check", "rides", "--sample", "100", "--at", at, cwd=repo)
     assert result.returncode == 1
     assert "  sum_amount    1/8 mismatched (12.5%)  e.g. rider_id=3: online 1261.0, offline 261.0" in result.stdout
     assert "Error: 3 aggregated feature(s) of 'rides' differ between online and offline" in result.stderr
