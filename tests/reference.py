@@ -126,3 +126,45 @@ def windowed_aggregates(entity_rows: list[dict[str, Any]], timestamp_column: str
             result[agg.name] = aggregate([r[agg.column] for r in window_events(view, keys, at, agg.window)], agg)
         output.append(result)
     return output
+
+
+# --- Windowed aggregates, online side (issue 23 tiles): the value at t by brute force -------------
+
+US_PER_S = 1_000_000
+_NO_CREATED_US = -(2**63)
+
+
+def online_window_start_us(t_us: int, window_us: int, tile_us: int) -> int:
+    """The (excluded) start of the window at t: the window length before the end of t's tile,
+    tiles being (end - tile, end] aligned to the epoch."""
+    return -(-t_us // tile_us) * tile_us - window_us
+
+
+def windowed_value(events: list[tuple[int, int | None, Any]], function: str, t_us: int, window_us: int,
+                   tile_us: int, n: int = 0) -> Any:
+    """`function` over the events (event_us, created_us or None, value) with start < event <= t.
+
+    Nulls are ignored; an empty window is 0 for count and count_distinct, null otherwise (last_n too); stddev
+    and variance are the sample ones; first/last/last_n order by (event, created, value), a missing
+    created time first; last_n is oldest first."""
+    start = online_window_start_us(t_us, window_us, tile_us)
+    chosen = sorted((e, _NO_CREATED_US if c is None else c, v) for e, c, v in events
+                    if start < e <= t_us and v is not None)
+    values = [v for _, _, v in chosen]
+    if function == "count":
+        return len(values)
+    if function == "count_distinct":
+        return len(set(values))
+    if not values:
+        return None
+    if function == "last_n":
+        return values[-n:]
+    simple = {"sum": sum, "min": min, "max": max, "first": lambda vs: vs[0], "last": lambda vs: vs[-1],
+              "mean": lambda vs: sum(vs) / len(vs)}
+    if function in simple:
+        return simple[function](values)
+    if len(values) < 2:
+        return None
+    mean = sum(values) / len(values)
+    variance = sum((v - mean) ** 2 for v in values) / (len(values) - 1)
+    return variance if function == "variance" else variance ** 0.5

@@ -45,7 +45,8 @@ class RemoteOnlineStore(OnlineReader):
     Config = RemoteOnlineConfig
     capabilities: ClassVar[Capabilities] = Capabilities(write=False, read_only_reason=(
         "online_store type 'remote' ({backend.config.path}) is read-only: it cannot {action}. Run this with "
-        "the feature server's own feature_store.yaml, or push through the server's /push endpoint"))
+        "the feature server's own feature_store.yaml, or push through the server's /push endpoint"),
+        merges_aggregations=True)
 
     def __init__(self, config: RemoteOnlineConfig, repo_config: Any) -> None:
         super().__init__(config, repo_config)
@@ -105,7 +106,9 @@ def _rows(response: Any, columns: list[str], n: int, url: str) -> list[ReadRow]:
     rows: list[ReadRow] = []
     for i in range(n):
         if all(r["statuses"][i] == NOT_FOUND for r in picked):
-            rows.append(None)
+            values = [r["values"][i] for r in picked]
+            # Aggregated features without an event in their windows still carry their counts (0).
+            rows.append(None if all(v is None for v in values) else (None, *values))
             continue
         stamps = [r["event_timestamps"][i] for r in picked if r["statuses"][i] != NOT_FOUND]
         rows.append((_epoch_us(stamps[0]), *(r["values"][i] for r in picked)))

@@ -31,6 +31,13 @@ class Capabilities:
     # Online stores with vector search: an approximate index answers searches of a vector field
     # (`exact=True` still scans); the contract's index tests (recall, updates, deletes, ttl) run on them.
     approximate_vector_index: bool = False
+    # Online stores: keeps aggregation tiles (repast.online.base.TileStorage): materialization and
+    # push write them, reads merge them. Without it, `tiles_reason` says why.
+    tiles: bool = False
+    tiles_reason: str = ""
+    # Online stores: a read of aggregated features comes back merged (a feature server's client,
+    # whose server merges the tiles at its own now), so the reader asks it as for any feature.
+    merges_aggregations: bool = False
 
 
 DEFAULT = Capabilities()

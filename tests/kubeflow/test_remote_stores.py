@@ -216,3 +216,30 @@ def test_zone_less_event_timestamps_from_the_server_are_read_as_utc(monkeypatch:
     finally:
         monkeypatch.delenv("TZ")
         time.tzset()
+
+
+def test_remote_online_store_reads_aggregated_features_merged_by_the_server(
+        served: tuple[FeatureStore, str], tmp_path: Path) -> None:
+    import pandas as pd
+
+    from repast import Aggregation, FeatureView, Field, PushSource
+    from repast.types import Int64
+
+    store, url = served
+    push = store.get_data_source("driver_stats_push_source")
+    assert isinstance(push, PushSource)
+    driver = store.get_entity("driver")
+    view = FeatureView(name="trips_1h", entities=[driver], source=push,
+                       schema=[Field(name="avg_daily_trips", dtype=Int64)],
+                       aggregations=[Aggregation(column="avg_daily_trips", function=f, time_window=timedelta(hours=1))
+                                     for f in ("sum", "count")])
+    store.apply([view])
+    now = pd.Timestamp.now(tz="UTC")
+    store.write_to_online_store("trips_1h", pd.DataFrame({
+        "driver_id": [1001, 1001], "event_timestamp": [now - pd.Timedelta(minutes=5), now],
+        "created": [now, now], "conv_rate": [0.1, 0.2], "acc_rate": [0.1, 0.2], "avg_daily_trips": [3, 4]}))
+    features = ["trips_1h:sum_avg_daily_trips", "trips_1h:count_avg_daily_trips"]
+    got = client_store(url, tmp_path).get_online_features(features, {"driver_id": [1001, 1002]})
+    assert got.to_dict() == {"driver_id": [1001, 1002], "sum_avg_daily_trips": [7, None],
+                             "count_avg_daily_trips": [2, 0]}
+    assert [s.value for s in got.statuses()["count_avg_daily_trips"]] == ["PRESENT", "NOT_FOUND"]

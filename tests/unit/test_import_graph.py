@@ -37,7 +37,7 @@ LAYERS: list[list[str]] = [
      "repast.vector.base",
      "repast.vector.sqlite", "repast.vector.sqlite_columns", "repast.vector.sqlite_hnsw", "repast.vector.sqlite_keeper",
      "repast.vector.postgres", "repast.vector.postgres_columns",
-     "repast.ondemand.transform", "repast.ondemand.storage"],
+     "repast.ondemand.transform", "repast.ondemand.storage", "repast.aggregations"],
     ["repast.config"],  # feature_store.yaml, which names backends
     # the operations, over the collaborators they take
     ["repast.ondemand", "repast.jobs", "repast.vector", "repast.monitoring"],

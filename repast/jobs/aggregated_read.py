@@ -1,0 +1,92 @@
+"""The online read of aggregated features: each key's tiles of the longest requested window,
+fetched in one batched store read, merged at the request time (repast.aggregations.merge).
+
+A view with aggregations reads as any other view (ReadRow per key), with these semantics:
+- the value of each feature is its aggregation over the window ending at the request time, by
+  the boundary rule (repast.aggregations.spec.window_start_us), fresh without rematerializing;
+- the row's event timestamp is the newest event time within the requested windows, and None when
+  no event is in any of them: the read then reports NOT_FOUND, with count and count_distinct 0
+  (as training data) and the other features null.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from repast.aggregations.layout import TileLayout, tile_layout
+from repast.aggregations.merge import TileRow, values_at, window_bounds
+from repast.aggregations.spec import TiledAggregation, tiled_aggregations, window_start_us
+from repast.definitions.aggregation import tile_end
+from repast.online.base import ReadRow, tile_storage
+from repast.plugins.capabilities import capabilities_of
+from repast.types.timestamps import as_utc
+
+if TYPE_CHECKING:
+    from repast.definitions import FeatureView
+    from repast.online.base import OnlineReader
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def micros(at: datetime) -> int:
+    """A time as UTC microseconds since the epoch (a naive time is UTC)."""
+    d = as_utc(at) - _EPOCH
+    return (d.days * 86_400 + d.seconds) * 1_000_000 + d.microseconds
+
+
+@dataclass(frozen=True)
+class AggregatedRead:
+    """What a read of some of a view's aggregated features needs, resolved once per plan."""
+
+    layout: TileLayout
+    aggregations: list[TiledAggregation]  # the requested features', in request order
+
+    def tile_ranges(self, t_us: int) -> tuple[list[tuple[int, int]], tuple[int, int]]:
+        """The (after, through] ranges of tile ends the requested windows at t need: fine tiles
+        (all of a window without coarse tiles, else its two edges), and coarse tiles."""
+        end = tile_end(t_us, self.layout.tile_us)
+        starts = {window_start_us(t_us, a.window_us, a.tile_us) for a in self.aggregations}
+        bounds = [(s, *window_bounds(self.layout, s, end)) for s in sorted(starts)]
+        fine = [(s, left) for s, left, _ in bounds] + [(min(right for _, _, right in bounds), end)]
+        return fine, (min(left for _, left, _ in bounds), max(right for _, _, right in bounds))
+
+
+def aggregated_read(view: FeatureView, features: Sequence[str]) -> AggregatedRead | None:
+    """The read of `features` of an aggregated view; None for an ordinary view."""
+    layout = tile_layout(view)
+    if layout is None:
+        return None
+    by_name = {a.name: a for a in tiled_aggregations(view)}
+    return AggregatedRead(layout, [by_name[f] for f in features])
+
+
+def read_aggregated(online: OnlineReader, project: str, view: FeatureView, plan: AggregatedRead,
+                    keys: Sequence[str], t_us: int) -> list[ReadRow]:
+    """Per key, (newest event time in the windows or None, *values at t) in plan order. A store
+    that merges aggregations itself (the remote store: its feature server does, at its own now) is
+    read as for any feature."""
+    if capabilities_of(online).merges_aggregations:
+        return online.read(project, view, keys, [a.name for a in plan.aggregations])
+    store = tile_storage(online, view)
+    fine_ranges, coarse_range = plan.tile_ranges(t_us)
+    fine: list[dict[int, TileRow]] = [{} for _ in keys]
+    for after, through in fine_ranges:
+        if after < through:
+            for found, rows in zip(fine, store.read_tiles(project, view, plan.layout, keys, after, through),
+                                   strict=True):
+                found.update((r[0], r) for r in rows)
+    coarse_layout = plan.layout.coarse()
+    coarse: list[list[TileRow]] = [[] for _ in keys]
+    if coarse_layout is not None and coarse_range[0] < coarse_range[1]:
+        coarse = store.read_tiles(project, view, coarse_layout, keys, *coarse_range)
+    out: list[ReadRow] = []
+    for by_end, coarse_rows in zip(fine, coarse, strict=True):
+        values, newest = values_at(plan.layout, [by_end[e] for e in sorted(by_end)], t_us, plan.aggregations,
+                                   coarse_rows)
+        times = [x for x in newest if x is not None]
+        out.append((max(times) if times else None, *values))
+    return out
