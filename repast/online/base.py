@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
@@ -135,6 +135,25 @@ def writable(store: OnlineReader, action: str) -> OnlineStore:
     if isinstance(store, OnlineStore) and capabilities_of(store).write:
         return store
     raise write_refused(store, action)
+
+
+# (topic, partition) -> the next offset to consume there: how far a stream has been written.
+StreamOffsets = Mapping[tuple[str, int], int]
+
+
+@runtime_checkable
+class StreamOffsetStore(Protocol):
+    """Capability: a store that records stream offsets in the same transaction as the rows they
+    produced (repast/streaming/ relies on it for exactly-once in effect: after a crash, the stored
+    offsets say exactly which events the stored rows include). Dropping a view's storage drops
+    its offsets too."""
+
+    def write_batch_at_offsets(self, project: str, view: FeatureView, batch: pa.RecordBatch | pa.Table,
+                               offsets: StreamOffsets) -> int:
+        """write_batch, and set the view's offsets to `offsets`, all or nothing."""
+
+    def stream_offsets(self, project: str, view_name: str) -> dict[tuple[str, int], int]:
+        """The offsets stored for the view (empty when none)."""
 
 
 @runtime_checkable
