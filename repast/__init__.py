@@ -4,6 +4,7 @@ from repast import types
 from repast.client import Client
 from repast.config.repo_config import RepoConfig
 from repast.definitions import (
+    Aggregation,
     BatchFeatureView,
     Entity,
     FeatureService,
@@ -32,7 +33,8 @@ from repast.version import __version__ as __version__
 _install_feast_paths()  # Feast's module paths: `from repast.data_source import PushMode` (see feast_paths.py)
 
 __all__ = [
-    "BatchFeatureView", "Client", "Entity", "FeatureService", "FeatureStore", "FeatureView", "Field", "FileSource",
+    "Aggregation", "BatchFeatureView", "Client", "Entity", "FeatureService", "FeatureStore", "FeatureView", "Field",
+    "FileSource",
     "OnDemandFeatureView", "PostgreSQLSource", "PushMode", "PushSource", "RepoConfig", "RequestSource", "ValueType",
     "types", "ConflictPolicy", "LabelView", "FileLoggingDestination", "LoggingConfig", "Project", "SavedDataset",
     "SavedDatasetFileStorage", "SparkSource", "KafkaSource", "StreamFeatureView", "JsonFormat", "AvroFormat",

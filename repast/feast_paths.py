@@ -30,6 +30,7 @@ FEAST_PATHS: dict[str, dict[str, str]] = {
                            "AvroFormat": f"{_DEFS}.stream_sources:AvroFormat",
                            "StreamFormat": f"{_DEFS}.stream_sources:StreamFormat"},
     "repast.entity": {"Entity": f"{_DEFS}.entity:Entity"},
+    "repast.aggregation": {"Aggregation": f"{_DEFS}.aggregation:Aggregation"},
     "repast.field": {"Field": f"{_DEFS}.entity:Field"},
     "repast.value_type": {"ValueType": "repast.types:ValueType"},
     "repast.feature_view": {"FeatureView": f"{_DEFS}.feature_view:FeatureView"},

@@ -1,5 +1,6 @@
 """The declarative model: plain data, no I/O."""
 
+from repast.definitions.aggregation import Aggregation
 from repast.definitions.entity import Entity, Field
 from repast.definitions.feature_service import FeatureService
 from repast.definitions.feature_view import BatchFeatureView, FeatureView, Projection
@@ -20,7 +21,7 @@ from repast.definitions.stream_sources import AvroFormat, JsonFormat, KafkaSourc
 from repast.definitions.stream_view import StreamFeatureView
 
 __all__ = [
-    "KINDS", "BatchFeatureView", "CsvFormat", "DataSource", "Entity", "FeatureService", "FeatureView",
+    "KINDS", "Aggregation", "BatchFeatureView", "CsvFormat", "DataSource", "Entity", "FeatureService", "FeatureView",
     "Field", "FileSource", "OnDemandFeatureView", "ParquetFormat", "PostgreSQLSource", "Projection",
     "PushSource", "RepoContents", "RequestSource", "object_from_dict", "on_demand_feature_view",
     "source_from_dict", "spec_of", "SparkSource", "AvroFormat", "JsonFormat", "KafkaSource", "StreamFeatureView",

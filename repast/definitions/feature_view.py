@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from repast.definitions.aggregation import Aggregation, check_aggregations
 from repast.definitions.entity import Entity, Field
 from repast.definitions.source_types import source_from_dict
 from repast.definitions.sources import DataSource, PushSource, RequestSource
@@ -77,6 +78,10 @@ class FeatureView(ProjectableMixin):
     """Features of `entities`, read from `source`; `ttl` bounds how old a value may be (0 = no limit).
 
     `schema` may list the entity join key columns too (as in Feast); they are not features.
+
+    With `aggregations` (docs/aggregations.md) the view's features are its aggregations only, named
+    by `Aggregation.feature_name`; its `schema` declares the source columns they read (and the
+    join keys), which are then inputs, not features.
     """
 
     kind = "feature_view"
@@ -85,7 +90,7 @@ class FeatureView(ProjectableMixin):
                  entities: list[Entity] | list[str] | None = None, ttl: timedelta | None = None,
                  online: bool = True, offline: bool = True, description: str = "",
                  tags: dict[str, str] | None = None, owner: str = "", enable_validation: bool = False,
-                 version: str | int = "latest") -> None:
+                 version: str | int = "latest", aggregations: list[Aggregation] | None = None) -> None:
         if not name or not isinstance(name, str):
             raise DefinitionError(f"FeatureView needs a non-empty name, got {name!r}")
         if not isinstance(source, DataSource) or isinstance(source, RequestSource):
@@ -108,12 +113,41 @@ class FeatureView(ProjectableMixin):
         self.enable_validation = bool(enable_validation)
         self.version = _version(name, version)
         self.join_keys: list[str] = [k for e in self.entity_objects for k in e.join_keys]
+        if aggregations is not None and not isinstance(aggregations, list | tuple):
+            raise DefinitionError(f"FeatureView '{name}': aggregations must be a list of Aggregation, "
+                                  f"got {aggregations!r}")
+        self.aggregations: list[Aggregation] = list(aggregations or [])
+        self.check_aggregations()
         self.projection = Projection(name, self.feature_names())
 
     @property
     def features(self) -> list[Field]:
-        """The feature fields: the schema without the entity join key columns."""
+        """The feature fields: the schema without the entity join key columns, or with
+        aggregations, one field per aggregation."""
+        if self.aggregations:
+            declared = {f.name: f.dtype for f in self.schema}
+            return [Field(name=a.feature_name, dtype=a.output_type(declared.get(a.column)))
+                    for a in self.aggregations]
         return [f for f in self.schema if f.name not in self.join_keys]
+
+    @property
+    def aggregation_inputs(self) -> list[str]:
+        """The source columns the aggregations read (schema names, before field_mapping), in
+        first-use order; empty for a view without aggregations."""
+        return list(dict.fromkeys(a.column for a in self.aggregations))
+
+    def source_feature_columns(self) -> list[str]:
+        """The schema names an engine reads from the source for this view's values: the
+        aggregation inputs, or the features of a plain view."""
+        return self.aggregation_inputs if self.aggregations else self.feature_names()
+
+    def check_aggregations(self) -> None:
+        """Check the aggregations against the declared schema (DefinitionError naming the fix);
+        a view whose schema is inferred at apply is checked again then."""
+        if self.aggregations:
+            check_aggregations(self.name, self.aggregations,
+                               {f.name: f.dtype for f in self.schema if f.name not in self.join_keys},
+                               self.join_keys)
 
     @property
     def entity_columns(self) -> list[Field]:
@@ -148,7 +182,8 @@ class FeatureView(ProjectableMixin):
                 "tags": self.tags, "owner": self.owner,
                 # Only when set, so views registered before these existed compare unchanged.
                 **({"enable_validation": True} if self.enable_validation else {}),
-                **({"version": self.version} if self.version != "latest" else {})}
+                **({"version": self.version} if self.version != "latest" else {}),
+                **({"aggregations": [a.to_dict() for a in self.aggregations]} if self.aggregations else {})}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], entities: dict[str, Entity] | None = None) -> FeatureView:
@@ -158,7 +193,8 @@ class FeatureView(ProjectableMixin):
                    ttl=timedelta(seconds=d.get("ttl_seconds", 0)), online=d.get("online", True),
                    offline=d.get("offline", True), description=d.get("description", ""),
                    tags=d.get("tags"), owner=d.get("owner", ""),
-                   enable_validation=d.get("enable_validation", False), version=d.get("version", "latest"))
+                   enable_validation=d.get("enable_validation", False), version=d.get("version", "latest"),
+                   aggregations=[Aggregation.from_dict(a) for a in d.get("aggregations", [])])
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, FeatureView) and self.to_dict() == other.to_dict() \
@@ -186,7 +222,8 @@ def _version(name: str, version: str | int) -> str:
 class BatchFeatureView(FeatureView):
     """Feast's view over batch data only: as FeatureView, but its source must be a batch source
     (FileSource, PostgreSQLSource), not a PushSource, as Feast requires. It is registered as a
-    feature view. Feast's transformations on it (`udf`, `aggregations`) are not supported."""
+    feature view. `aggregations` work as on FeatureView (docs/aggregations.md); Feast's `udf`
+    transformation on it is not supported."""
 
     def __init__(self, *, name: str, source: DataSource, **kwargs: Any) -> None:
         if isinstance(source, PushSource):

@@ -65,6 +65,10 @@ def _check_view(fv: FeatureView, contents: RepoContents, engine: OfflineEngine |
     if not fv.schema:
         fv.schema = _infer_schema(fv, schema)
         fv.projection.features = fv.feature_names()
+    try:
+        fv.check_aggregations()
+    except DefinitionError as e:
+        raise DefinitionError(f"{at}: {e}") from None
     for key in fv.join_keys:
         if source.source_column(key) not in schema.names:
             raise DefinitionError(f"{at}: join key '{key}' is not a column of source '{source.name}' "
