@@ -15,6 +15,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+from repast.definitions.aggregation import Aggregation
 from repast.definitions.entity import Entity, Field
 from repast.definitions.feature_view import FeatureView
 from repast.definitions.on_demand import _source_text
@@ -31,7 +32,7 @@ class StreamFeatureView(FeatureView):
 
     def __init__(self, *, name: str, source: DataSource, schema: list[Field] | None = None,
                  entities: list[Entity] | list[str] | None = None, ttl: timedelta | None = None,
-                 aggregations: list[Any] | None = None, udf: Callable[..., Any] | None = None,
+                 aggregations: list[Aggregation] | None = None, udf: Callable[..., Any] | None = None,
                  udf_string: str = "", mode: str = "pandas", timestamp_field: str = "",
                  online: bool = True, offline: bool = True, description: str = "",
                  tags: dict[str, str] | None = None, owner: str = "", **feast_only: Any) -> None:
@@ -48,8 +49,8 @@ class StreamFeatureView(FeatureView):
         if udf is not None and not callable(udf):
             raise DefinitionError(f"StreamFeatureView '{name}': udf must be a function, got {udf!r}")
         super().__init__(name=name, source=source, schema=schema, entities=entities, ttl=ttl, online=online,
-                         offline=offline, description=description, tags=tags, owner=owner)
-        self.aggregations = list(aggregations or [])
+                         offline=offline, description=description, tags=tags, owner=owner,
+                         aggregations=aggregations)
         self.mode = mode
         self.timestamp_field = timestamp_field or source.timestamp_field
         self._udf = udf
@@ -75,8 +76,7 @@ class StreamFeatureView(FeatureView):
 
     def to_dict(self) -> dict[str, Any]:
         d = {**super().to_dict(), "stream_feature_view": {
-            "mode": self.mode, "timestamp_field": self.timestamp_field, "udf_source": self.udf_source,
-            "aggregations": [a.to_dict() for a in self.aggregations]}}
+            "mode": self.mode, "timestamp_field": self.timestamp_field, "udf_source": self.udf_source}}
         if self.has_udf:  # beside the spec, as on-demand views keep theirs: a diff leaves it out
             d["udf_pickle"] = self._payload()
         return d
@@ -91,7 +91,7 @@ class StreamFeatureView(FeatureView):
         ents: list[Any] = [entities[e] if entities and e in entities else e for e in d["entities"]]
         view = cls(name=d["name"], source=source_from_dict(d["source"]), entities=ents,
                    schema=[Field.from_dict(f) for f in d["schema"]], ttl=timedelta(seconds=d.get("ttl_seconds", 0)),
-                   aggregations=[_aggregation_from_dict(a) for a in stream.get("aggregations", [])],
+                   aggregations=[Aggregation.from_dict(a) for a in d.get("aggregations", [])],
                    udf_string=stream.get("udf_source", ""), mode=stream.get("mode", "pandas"),
                    timestamp_field=stream.get("timestamp_field", ""), online=d.get("online", True),
                    offline=d.get("offline", True), description=d.get("description", ""), tags=d.get("tags"),
@@ -109,7 +109,3 @@ class StreamFeatureView(FeatureView):
 
     def __repr__(self) -> str:
         return f"StreamFeatureView(name={self.name!r}, features={self.feature_names()!r})"
-
-
-def _aggregation_from_dict(d: dict[str, Any]) -> Any:
-    raise DefinitionError(f"aggregations of stream feature views need repast's Aggregation (got {d!r})")

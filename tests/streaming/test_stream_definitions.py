@@ -120,3 +120,12 @@ def _store(tmp_path: Path) -> FeatureStore:
     (tmp_path / "feature_store.yaml").write_text(
         "project: streamdefs\nregistry: registry.db\nprovider: local\nonline_store: {type: sqlite, path: online.db}\n")
     return FeatureStore(repo_path=str(tmp_path))
+
+
+def test_stream_feature_view_takes_aggregations_and_keeps_them_through_the_registry() -> None:
+    from repast.definitions.aggregation import Aggregation
+
+    view = stream_view(aggregations=[Aggregation(column="trips", function="sum", time_window=timedelta(hours=1))])
+    assert view.feature_names() == ["sum_trips"]
+    rebuilt = object_from_dict("feature_view", view.to_dict())
+    assert isinstance(rebuilt, StreamFeatureView) and rebuilt.aggregations == view.aggregations
