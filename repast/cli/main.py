@@ -399,6 +399,10 @@ from repast.cli.gc_command import gc as _gc  # noqa: E402
 
 app.command("gc")(_gc)
 
+from repast.cli.stream_command import stream as _stream  # noqa: E402
+
+app.command("stream")(_stream)
+
 from repast.cli.feast_commands import register as _register_feast_commands  # noqa: E402
 
 _register_feast_commands(app, GROUPS)

@@ -1,0 +1,57 @@
+"""Where the consumer stands: per (topic, partition), the next offset each store still needs.
+
+Two records, each written with the data it describes, so neither can claim data that is not there:
+- online, per view: the offsets stored by the online store in the transaction of the rows
+  (StreamOffsetStore);
+- offline, per batch source: the part files themselves, named by topic, partition and offset
+  range (`part-kafka-<topic>-<partition>-<first>-<last>`), so the next offset is one past the
+  highest `last` found. A part is renamed into place whole, so a part that exists is complete.
+
+A partition is read from the lowest of these (no store misses an event) and each store is given
+only the events at or past its own position (no store gets one twice).
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from collections.abc import Iterable
+
+from repast.definitions import FileSource
+from repast.errors import DefinitionError
+from repast.offline.file_sources import list_source_files
+
+_PART = re.compile(r"^part-kafka-(?P<topic>.+)-(?P<partition>\d{5})-(?P<first>\d{20})-(?P<last>\d{20})\.")
+
+
+def part_name(topic: str, partition: int, first: int, last: int) -> str:
+    """The name (without extension) of the part holding offsets first..last of one partition."""
+    return f"part-kafka-{topic}-{partition:05d}-{first:020d}-{last:020d}"
+
+
+def offline_positions(source: FileSource, repo_path: str, endpoint: str | None, topic: str) -> dict[int, int]:
+    """Per partition of `topic`, one past the last offset the batch source's stream parts hold."""
+    try:
+        files = list_source_files(source, repo_path, endpoint)
+    except DefinitionError:  # no files yet: nothing written
+        return {}
+    return next_offsets(posixpath.basename(f) for f in files if posixpath.basename(f).startswith("part-kafka-")) \
+        .get(topic, {})
+
+
+def next_offsets(names: Iterable[str]) -> dict[str, dict[int, int]]:
+    """topic -> partition -> one past the highest last offset among the part names."""
+    out: dict[str, dict[int, int]] = {}
+    for name in names:
+        found = _PART.match(name)
+        if found:
+            partitions = out.setdefault(found["topic"], {})
+            partition = int(found["partition"])
+            partitions[partition] = max(partitions.get(partition, 0), int(found["last"]) + 1)
+    return out
+
+
+def start_offset(positions: Iterable[int | None]) -> int | None:
+    """Where to read a partition from: the lowest position any store has (None when none has one)."""
+    known = [p for p in positions if p is not None]
+    return min(known) if known else None
