@@ -37,7 +37,8 @@ LAYERS: list[list[str]] = [
      "repast.vector.sqlite", "repast.vector.sqlite_columns", "repast.vector.postgres", "repast.vector.postgres_columns",
      "repast.ondemand.transform", "repast.ondemand.storage"],
     ["repast.config"],  # feature_store.yaml, which names backends
-    ["repast.ondemand", "repast.jobs", "repast.vector", "repast.streaming"],  # the operations, over the collaborators they take
+    # the operations, over the collaborators they take
+    ["repast.ondemand", "repast.jobs", "repast.vector", "repast.streaming"],
     ["repast.server", "repast.ui", "repast.client"],  # given the collaborators (jobs.backends), never the facade
     ["repast.store", "repast.store_feast"],  # the composition root: wires the rest
     # entry points: the command, the server's worker processes, the Kubeflow/KServe/Spark entries
