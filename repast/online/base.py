@@ -148,9 +148,9 @@ class StreamOffsetStore(Protocol):
     offsets say exactly which events the stored rows include). Dropping a view's storage drops
     its offsets too."""
 
-    def write_batch_at_offsets(self, project: str, view: FeatureView, batch: pa.RecordBatch | pa.Table,
+    def write_batch_at_offsets(self, project: str, view: FeatureView, batch: pa.RecordBatch | pa.Table | None,
                                offsets: StreamOffsets) -> int:
-        """write_batch, and set the view's offsets to `offsets`, all or nothing."""
+        """write_batch (None: no rows), and set the view's offsets to `offsets`, all or nothing."""
 
     def stream_offsets(self, project: str, view_name: str) -> dict[tuple[str, int], int]:
         """The offsets stored for the view (empty when none)."""

@@ -238,14 +238,14 @@ class RedisOnlineStore(OnlineStore):
     def _offsets_key(project: str, view: str) -> str:
         return f"repast:{project}:__stream_offsets__:{view}"
 
-    def write_batch_at_offsets(self, project: str, view: FeatureView, batch: pa.RecordBatch | pa.Table,
+    def write_batch_at_offsets(self, project: str, view: FeatureView, batch: pa.RecordBatch | pa.Table | None,
                                offsets: StreamOffsets) -> int:
         """StreamOffsetStore: the rows' scripts and the offsets in one MULTI/EXEC transaction. EVAL
         (not EVALSHA) inside it: a script missing on the server would fail that call alone at EXEC
         while the offsets were still set."""
-        rows = write_rows(view, batch)
+        rows = write_rows(view, batch) if batch is not None else None
         calls = [("EVAL", _WRITE_SCRIPT, *call[2:]) for call in self._script_calls(project, view, rows)("")] \
-            if len(rows) else []
+            if rows is not None and len(rows) else []
         fields = [x for (topic, partition), offset in offsets.items() for x in (f"{topic}\0{partition}", offset)]
         commands = [("MULTI",), *calls, *([("HSET", self._offsets_key(project, view.name), *fields)] if fields else []),
                     ("EXEC",)]
@@ -253,7 +253,7 @@ class RedisOnlineStore(OnlineStore):
         failed = [r for r in (replies[-1] or [None]) if r is None or isinstance(r, Exception)]
         if failed:
             raise StoreUnavailable(f"Redis online store: a stream write to '{view.name}' failed: {failed[0]}")
-        return len(rows)
+        return len(rows) if rows is not None else 0
 
     def stream_offsets(self, project: str, view_name: str) -> dict[tuple[str, int], int]:
         stored = self._call(self._client().hgetall, self._offsets_key(project, view_name))

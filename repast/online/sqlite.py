@@ -277,7 +277,7 @@ class SqliteOnlineStore(OnlineStore):
     def write_batch(self, project: str, view: FeatureView, batch: pa.RecordBatch | pa.Table) -> int:
         return self._write_batch(project, view, batch, None)
 
-    def write_batch_at_offsets(self, project: str, view: FeatureView, batch: pa.RecordBatch | pa.Table,
+    def write_batch_at_offsets(self, project: str, view: FeatureView, batch: pa.RecordBatch | pa.Table | None,
                                offsets: StreamOffsets) -> int:
         """StreamOffsetStore: the rows and the offsets in one SQLite transaction."""
         rows = [(project, view.name, topic, partition, offset) for (topic, partition), offset in offsets.items()]
@@ -293,8 +293,19 @@ class SqliteOnlineStore(OnlineStore):
             raise StoreUnavailable(f"SQLite online store '{self.path}': {e}") from None
         return {(topic, int(partition)): int(offset) for topic, partition, offset in found}
 
-    def _write_batch(self, project: str, view: FeatureView, batch: pa.RecordBatch | pa.Table,
+    def _write_batch(self, project: str, view: FeatureView, batch: pa.RecordBatch | pa.Table | None,
                      also: Callable[[sqlite3.Connection], Any] | None) -> int:
+        if batch is None:
+            assert also is not None
+            conn = self._conn()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                also(conn)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            return 0
         rows = write_rows(view, batch, integer_keys=integer_key(view))
         n = len(rows)
         if n == 0 and also is None:

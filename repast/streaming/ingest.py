@@ -25,7 +25,6 @@ from repast.errors import ConfigError, DefinitionError
 from repast.jobs.push import offline_rows, view_rows
 from repast.offline.file_sources import write_part
 from repast.online.base import OnlineStore, StreamOffsets, StreamOffsetStore
-from repast.online.keys import EVENT_TS
 from repast.streaming.messages import (
     OFFSET,
     PARTITION,
@@ -217,8 +216,6 @@ def write_online(online: OnlineStore, project: str, view: FeatureView, rows: pa.
     """The one online write of the consumer: rows (may be None) and the view's new offsets,
     together. A view with aggregations goes to its tiles instead (issue 23's tile storage)."""
     assert isinstance(online, StreamOffsetStore)
-    if rows is None:
-        rows = pa.table({EVENT_TS: pa.array([], pa.timestamp("us", tz="UTC"))})
     if getattr(view, "aggregations", None):
         raise ConfigError(f"feature view '{view.name}' has aggregations; streaming them into tiles is not built yet")
     online.write_batch_at_offsets(project, view, rows, offsets)

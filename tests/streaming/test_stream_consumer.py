@@ -75,3 +75,18 @@ def test_bad_messages_go_to_the_dead_letter_file_and_the_rest_is_written(kafka_b
     assert "missing driver_id" in reasons[bad[2].decode()]
     assert "missing event_timestamp" in reasons[bad[3].decode()]
     assert all({"topic", "partition", "offset"} <= set(letter) for letter in letters)
+
+
+def test_a_batch_of_only_bad_messages_moves_the_position_and_is_not_refused_twice(kafka_broker: Broker,
+                                                                                   tmp_path: Path) -> None:
+    topic = topic_name()
+    kafka_broker.create_topic(topic, partitions=1)
+    repo = write_repo(tmp_path, kafka_broker.bootstrap, topic)
+    dead = tmp_path / "dead.jsonl"
+    kafka_broker.produce(topic, [b"{", b"[]", b"{}"])
+    run_cli(repo, "stream", "--from", "earliest", "--until-caught-up", "--dead-letters", str(dead), *FAST)
+    good = events(10)
+    kafka_broker.produce(topic, *encode(good))
+    run_cli(repo, "stream", "--until-caught-up", "--dead-letters", str(dead), *FAST)
+    assert len(dead.read_text().splitlines()) == 3
+    assert online_values(repo, 20) == expected_online(good)
