@@ -10,15 +10,13 @@ import random
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
 import pytest
 
 from tests.streaming.broker import Broker
-from tests.streaming.repo import ROOT, encode, events, expected_online, offline_rows, online_values, run_cli, \
-    write_repo
+from tests.streaming.repo import ROOT, encode, events, expected_online, offline_rows, online_values, run_cli, write_repo
 
 TRIALS = 8
 FAILPOINTS = "parse=0.03,after_online=0.04,after_offline=0.04"
