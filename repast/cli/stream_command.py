@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -41,6 +42,9 @@ def stream(views: str = typer.Option(None, "--views", "-v", help="Comma-separate
            kafka_option: list[str] = typer.Option(None, "--kafka-option", metavar="KEY=VALUE",
                                                   help="A librdkafka setting, e.g. security.protocol=SSL; repeat "
                                                        "for several."),
+           backfill: bool = typer.Option(True, "--backfill/--no-backfill",
+                                         help="On the first start, load the online store from the views' batch "
+                                              "sources first (a materialize up to now)."),
            until_caught_up: bool = typer.Option(False, "--until-caught-up",
                                                 help="Stop once every assigned partition is read to its end "
                                                      "(a backfill run, tests).")) -> None:
@@ -62,8 +66,25 @@ def stream(views: str = typer.Option(None, "--views", "-v", help="Comma-separate
     endpoint = getattr(store.config.offline_store, "endpoint_override", None)
     online = writable(store.online_store, "repast stream")
     consumer = StreamConsumer(store.project, groups, online, str(store.repo_path), endpoint, options, metrics)
+    if consumer.first_start and backfill:
+        _backfill(store, groups)
     if metrics_port:
         server = serve_metrics(metrics, metrics_host, metrics_port)
         console.print(f"Metrics on http://{metrics_host}:{server.server_port}/metrics and /ready", highlight=False)
     install_signal_handlers(consumer)
     consumer.run()
+
+
+def _backfill(store: Any, groups: list[Any]) -> None:
+    """The first start: values already in the batch sources go online before the stream's (the
+    online store keeps the latest per key, so the order does not matter)."""
+    from datetime import UTC, datetime
+
+    from repast.streaming.positions import has_files
+
+    endpoint = getattr(store.config.offline_store, "endpoint_override", None)
+    names = [v.name for g in groups for v in g.views if v.online and not v.aggregations
+             and has_files(g.source.batch_source, str(store.repo_path), endpoint)]
+    if names:
+        store.materialize(datetime(1970, 1, 1, tzinfo=UTC), datetime.now(UTC), names)
+        console.print(f"Backfilled {', '.join(names)} from their batch sources.", highlight=False)

@@ -90,7 +90,8 @@ class StreamConsumer:
         if options.start not in (None, "earliest", "latest"):
             _millis(options.start)  # a bad --from fails here, before anything is read
         self.starts = {topic: ingest.load_positions() for topic, ingest in self.ingests.items()}
-        if options.start is None and not any(self.starts.values()):
+        self.first_start = not any(self.starts.values())
+        if options.start is None and self.first_start:
             raise InputError("first start: no store has a position for these views yet; say where to begin with "
                              "--from earliest, --from latest or --from TIMESTAMP (docs/streaming.md)")
 

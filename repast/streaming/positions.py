@@ -39,6 +39,13 @@ def offline_positions(source: FileSource, repo_path: str, endpoint: str | None, 
         .get(topic, {})
 
 
+def has_files(source: FileSource, repo_path: str, endpoint: str | None) -> bool:
+    try:
+        return bool(list_source_files(source, repo_path, endpoint))
+    except DefinitionError:
+        return False
+
+
 def next_offsets(names: Iterable[str]) -> dict[str, dict[int, int]]:
     """topic -> partition -> one past the highest last offset among the part names."""
     out: dict[str, dict[int, int]] = {}

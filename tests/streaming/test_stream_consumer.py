@@ -90,3 +90,26 @@ def test_a_batch_of_only_bad_messages_moves_the_position_and_is_not_refused_twic
     run_cli(repo, "stream", "--until-caught-up", "--dead-letters", str(dead), *FAST)
     assert len(dead.read_text().splitlines()) == 3
     assert online_values(repo, 20) == expected_online(good)
+
+
+def test_the_first_start_backfills_the_online_store_from_the_batch_source(kafka_broker: Broker,
+                                                                          tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from tests.streaming.repo import T0
+
+    topic = topic_name()
+    kafka_broker.create_topic(topic)
+    history = tmp_path / "data" / "trips"
+    history.mkdir(parents=True)
+    pq.write_table(pa.table({"driver_id": pa.array(range(20), pa.int64()),
+                             "event_timestamp": pa.array([T0.replace(year=2024)] * 20, pa.timestamp("us", tz="UTC")),
+                             "rate": [-1.0] * 20, "trips": pa.array([-1] * 20, pa.int64())}), history / "history.parquet")
+    repo = write_repo(tmp_path, kafka_broker.bootstrap, topic)
+    rows = events(50, drivers=10)
+    kafka_broker.produce(topic, *encode(rows))
+    run_cli(repo, "stream", "--from", "earliest", "--until-caught-up", *FAST)
+    expected = {**{d: (-1.0, -1) for d in range(20)}, **expected_online(rows)}
+    assert online_values(repo, 20) == expected
+    assert offline_rows(repo) == sorted([(d, -1) for d in range(20)] + [(r["driver_id"], r["trips"]) for r in rows])
