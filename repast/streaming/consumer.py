@@ -188,12 +188,13 @@ class StreamConsumer:
                 tp.offset = offset if offset >= 0 else OFFSET_END
         consumer.assign(partitions)
         self.assignment = {(tp.topic, tp.partition) for tp in partitions}
-        self.metrics.assigned = True
+        self.metrics.assigned = set(self.assignment)
         log.info("repast stream: assigned %s",
                  ", ".join(f"{tp.topic}[{tp.partition}]@{tp.offset}" for tp in partitions))
 
     def _on_revoke(self, consumer: Any, partitions: list[Any]) -> None:
         self.assignment -= {(tp.topic, tp.partition) for tp in partitions}
+        self.metrics.assigned = set(self.assignment)
         for tp in partitions:
             self.metrics.lags.pop((tp.topic, tp.partition), None)
 

@@ -36,7 +36,7 @@ class StreamMetrics:
                                  "(sampled).", buckets=LATENCY_BUCKETS, registry=self.registry)
         self.ready_lag = ready_lag
         self.lags: dict[tuple[str, int], int] = {}
-        self.assigned = False
+        self.assigned: set[tuple[str, int]] = set()  # the partitions this process reads
 
     def set_lag(self, topic: str, partition: int, lag: int) -> None:
         self.lags[(topic, partition)] = lag
@@ -52,7 +52,10 @@ class StreamMetrics:
     def readiness(self) -> tuple[bool, str]:
         if not self.assigned:
             return False, "no partitions assigned yet"
-        behind = {k: v for k, v in self.lags.items() if v > self.ready_lag}
+        unknown = sorted(self.assigned - set(self.lags))
+        if unknown:
+            return False, f"lag of {unknown[0][0]}[{unknown[0][1]}] not known yet"
+        behind = {k: v for k, v in self.lags.items() if k in self.assigned and v > self.ready_lag}
         if behind:
             (topic, partition), lag = max(behind.items(), key=lambda kv: kv[1])
             return False, f"partition {topic}[{partition}] is {lag} messages behind (ready at <= {self.ready_lag})"

@@ -105,7 +105,8 @@ def test_the_first_start_backfills_the_online_store_from_the_batch_source(kafka_
     history.mkdir(parents=True)
     pq.write_table(pa.table({"driver_id": pa.array(range(20), pa.int64()),
                              "event_timestamp": pa.array([T0.replace(year=2024)] * 20, pa.timestamp("us", tz="UTC")),
-                             "rate": [-1.0] * 20, "trips": pa.array([-1] * 20, pa.int64())}), history / "history.parquet")
+                             "rate": [-1.0] * 20, "trips": pa.array([-1] * 20, pa.int64())}),
+                   history / "history.parquet")
     repo = write_repo(tmp_path, kafka_broker.bootstrap, topic)
     rows = events(50, drivers=10)
     kafka_broker.produce(topic, *encode(rows))
