@@ -403,6 +403,10 @@ from repast.cli.stream_command import stream as _stream  # noqa: E402
 
 app.command("stream")(_stream)
 
+from repast.cli.aggregations_command import aggregations_app as _aggregations_app  # noqa: E402
+
+app.add_typer(_aggregations_app, name="aggregations")
+
 from repast.cli.feast_commands import register as _register_feast_commands  # noqa: E402
 
 _register_feast_commands(app, GROUPS)

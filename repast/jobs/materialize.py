@@ -27,6 +27,7 @@ import pyarrow as pa
 from repast.definitions import FeatureView
 from repast.errors import InputError, TransientError
 from repast.jobs.row_validation import check_rows, check_source_types
+from repast.jobs.tile_writes import materialize_tiles
 from repast.ondemand.storage import storage_view
 from repast.ondemand.writes import refresh_after_write
 from repast.online.base import writable
@@ -168,7 +169,9 @@ def materialize_view(registry: Registry, engine: OfflineEngine, online: OnlineSt
     # microseconds, so one microsecond more is the closed window. The next incremental run starts
     # at `end` again: those rows are written twice, which latest-wins makes harmless.
     window_end = end + timedelta(microseconds=1)
-    if writes_in_place(engine, registry, view):
+    if view.aggregations:  # tiles, recomputed whole from the source (repast.jobs.tile_writes)
+        stats.rows = materialize_tiles(registry.project, engine, online, view, start, end)
+    elif writes_in_place(engine, registry, view):
         sink = OnlineSink(type(online), online.config, online.repo_config, registry.project, view)
         stats.rows = engine.write_latest_online(view, start, window_end, sink, batch_size)  # type: ignore[attr-defined]
     else:

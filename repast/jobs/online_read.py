@@ -21,6 +21,7 @@ import pyarrow as pa
 from repast.definitions import FeatureService, FeatureView
 from repast.definitions.feature_refs import OnDemandRequest, ViewRequest, resolve_features
 from repast.errors import EntityKeyError, InputError
+from repast.jobs.aggregated_read import AggregatedRead, aggregated_read, micros, read_aggregated
 from repast.ondemand.storage import read_stored
 from repast.ondemand.transform import on_demand_values
 from repast.online.base import ReadRow
@@ -149,6 +150,7 @@ class ViewRead:
     key_types: list[FeatureType | None]
     ttl_us: int  # 0: no age limit
     outputs: list[tuple[int, str]]  # (index in `features`, output name) of the requested features
+    aggregated: AggregatedRead | None = None  # a view with aggregations: tiles merged at read time
 
 
 @dataclass
@@ -166,7 +168,8 @@ def _view_read(req: ViewRequest, full_feature_names: bool) -> ViewRead:
     features = tuple(req.read_features)
     outputs = [(features.index(f), req.output_name(f, full_feature_names)) for f in req.features]
     ttl_us = int(req.view.ttl.total_seconds() * 1_000_000)
-    return ViewRead(req.view, req.name, features, req.request_columns(), key_types(req.view), ttl_us, outputs)
+    return ViewRead(req.view, req.name, features, req.request_columns(), key_types(req.view), ttl_us, outputs,
+                    aggregated_read(req.view, features))
 
 
 def build_read_plan(contents: RepoContents, features: list[str] | FeatureService,
@@ -241,8 +244,10 @@ def entity_row_columns(entity_rows: list[dict[str, Any]] | dict[str, list[Any]],
 
 def get_online_features(registry: Registry, online: OnlineReader, features: list[str] | FeatureService,
                         entity_rows: list[dict[str, Any]] | dict[str, list[Any]],
-                        full_feature_names: bool = False) -> OnlineResponse:
+                        full_feature_names: bool = False, at: datetime | None = None) -> OnlineResponse:
     """Latest values per entity row, features in request order after the join key columns.
+    Aggregated features are merged over the windows ending at `at` (default: now; see
+    repast.jobs.aggregated_read).
 
     Raises EntityKeyError before any read when a join key is missing or has the wrong type,
     FeatureNotFound for unknown views/features, InputError for malformed rows or missing request data.
@@ -252,8 +257,10 @@ def get_online_features(registry: Registry, online: OnlineReader, features: list
     keys = [serialize_request_keys([columns[c] for c in r.key_columns], r.key_columns, r.key_types)
             for r in plan.reads]
     project = registry.project
-    rows = [online.read(project, r.view, k, r.features) if n else [] for r, k in zip(plan.reads, keys, strict=True)]
-    now_us = time.time_ns() // 1000
+    now_us = time.time_ns() // 1000 if at is None else micros(at)
+    rows = [[] if not n else online.read(project, r.view, k, r.features) if r.aggregated is None
+            else read_aggregated(online, project, r.view, r.aggregated, k, now_us)
+            for r, k in zip(plan.reads, keys, strict=True)]
     values: dict[str, list[Any]] = {c: columns[c] for c in plan.entity_columns}
     for r, view_rows in zip(plan.reads, rows, strict=True):
         if view_rows and None not in view_rows:  # every key found: transpose the rows in one go
@@ -284,10 +291,11 @@ def _statuses(plan: ReadPlan, values: dict[str, list[Any]], rows: list[list[Read
     stamps: dict[str, list[datetime | None]] = {c: [None] * n for c in plan.entity_columns}
     for r, view_rows in zip(plan.reads, rows, strict=True):
         oldest = now_us - r.ttl_us if r.ttl_us else None
-        ts = [None if row is None else datetime_from_us(row[0]) for row in view_rows]
+        # An aggregated row without an event in its windows (time None) is NOT_FOUND, with its counts 0.
+        ts = [None if row is None or row[0] is None else datetime_from_us(row[0]) for row in view_rows]
         # A row's status before its values are looked at; a null value then makes it NULL_VALUE.
-        of_row = [missing if row is None else old if oldest is not None and row[0] < oldest else present
-                  for row in view_rows]
+        of_row = [missing if row is None or row[0] is None else old if oldest is not None and row[0] < oldest
+                  else present for row in view_rows]
         for _, name in r.outputs:
             column = values[name]
             statuses[name] = list(of_row) if None not in column else \

@@ -13,9 +13,11 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from repast.aggregations.spec import events_view
 from repast.definitions import DataSource, FeatureView, PushSource
 from repast.errors import FeatureNotFound, InputError
 from repast.jobs.row_validation import check_rows
+from repast.jobs.tile_writes import push_tiles
 from repast.ondemand.writes import refresh_after_write
 from repast.online.base import writable
 from repast.online.keys import CREATED_TS, EVENT_TS, key_types
@@ -25,7 +27,7 @@ from repast.types.timestamps import UTC_US, normalize_timestamps
 
 if TYPE_CHECKING:
     from repast.offline.base import OfflineEngine
-    from repast.online.base import OnlineReader
+    from repast.online.base import OnlineReader, OnlineStore
     from repast.registry import Registry
 
 
@@ -130,7 +132,9 @@ def _key(table: pa.Table, col: str, dtype: FeatureType | None, what: str) -> pa.
 
 
 def view_rows(view: FeatureView, table: pa.Table, what: str) -> pa.Table:
-    """Frame (batch source column names) -> the engine column contract the online stores take."""
+    """Frame (batch source column names) -> the engine column contract the online stores take
+    (for a view with aggregations: its events, the aggregation inputs)."""
+    view = events_view(view)
     source = view.batch_source
     what = f"{what} (feature view '{view.name}')"
     cols: dict[str, pa.Array] = {}
@@ -159,7 +163,7 @@ def offline_rows(source: DataSource, views: list[FeatureView], table: pa.Table, 
     Columns of the frame that the source has (`source_columns`) but no view declares are kept
     as they are: Feast pushes whole source rows. Frame columns the source does not have are dropped."""
     cols: dict[str, pa.Array] = {}
-    for view in views:
+    for view in map(events_view, views):
         for key, dtype in zip(view.join_keys, key_types(view), strict=True):
             col = source.source_column(key)
             cols[col] = _key(table, col, dtype, what)
@@ -213,8 +217,7 @@ def push(registry: Registry, engine: OfflineEngine, online_store: OnlineReader, 
         write_offline(engine, source.batch_source, views, table, what)
     for view, rows in online:
         assert writer is not None  # `online` is empty without one
-        writer.write_batch(registry.project, view, rows)
-        refresh_after_write(registry, writer, view, rows)
+        write_online(registry, writer, view, rows)
 
 
 def write_to_online_store(registry: Registry, online_store: OnlineReader, feature_view_name: str, df: Any) -> None:
@@ -223,6 +226,15 @@ def write_to_online_store(registry: Registry, online_store: OnlineReader, featur
     what = f"write_to_online_store('{feature_view_name}')"
     writer = writable(online_store, what)
     rows = view_rows(view, as_arrow(df, what), what)
+    write_online(registry, writer, view, rows)
+
+
+def write_online(registry: Registry, writer: OnlineStore, view: FeatureView, rows: pa.Table) -> None:
+    """Checked rows into the online store: the latest row per key, or for a view with aggregations,
+    its events added to the tiles (once per batch: repast.jobs.tile_writes)."""
+    if view.aggregations:
+        push_tiles(registry.project, writer, view, rows)
+        return
     writer.write_batch(registry.project, view, rows)
     refresh_after_write(registry, writer, view, rows)
 

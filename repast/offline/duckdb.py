@@ -29,6 +29,7 @@ from repast.offline.file_sources import list_source_files, read_schema, schema_f
 from repast.offline.object_scan import PLACE_COLUMN, remote_dataset, scan_reader, window_filter
 from repast.offline.sql_base import KEYS_TABLE, ROW, TS, SQLOfflineEngine
 from repast.offline.storage_paths import explain, is_remote
+from repast.offline.window_aggregates import EVENT_ALIAS, aggregate_view_sql
 from repast.plugins.base_config import BackendConfig
 from repast.sql_quoting import quote_ident, quote_literal
 from repast.types.timestamps import as_utc
@@ -185,6 +186,8 @@ class DuckDBOfflineEngine(SQLOfflineEngine):
                 f"created_timestamp DESC NULLS LAST, __place DESC) = 1 ORDER BY {by}")
 
     def point_in_time_sql(self, request: FeatureRequest) -> str:
+        if all(vr.view.aggregations for vr in request.views):
+            return self._aggregates_only_sql(request)
         selects: list[str] = []
         joins: list[str] = []
         for i, vr in enumerate(request.views):
@@ -195,7 +198,18 @@ class DuckDBOfflineEngine(SQLOfflineEngine):
         return (f"WITH e AS (SELECT *, {order_key} AS __order FROM {KEYS_TABLE}) "
                 f"SELECT {', '.join(selects)} FROM e {' '.join(joins)} ORDER BY e.{ROW}")
 
+    def _aggregates_only_sql(self, request: FeatureRequest) -> str:
+        """Only aggregated views: each grouped query has one row per entity row already, so the
+        first is the spine (no join back to the key frame, no ASOF order key)."""
+        parts = [f"({aggregate_view_sql(self, vr, KEYS_TABLE)}) v{i}" for i, vr in enumerate(request.views)]
+        joins = [f"JOIN {part} ON v{i + 1}.__row = v0.__row" for i, part in enumerate(parts[1:])]
+        selects = [f"v{i}.{q(vr.output_name(f, True))}" for i, vr in enumerate(request.views) for f in vr.read_features]
+        return f"SELECT {', '.join(selects)} FROM {parts[0]} {' '.join(joins)} ORDER BY v0.__row"
+
     def _view_join(self, alias: str, vr: ViewRequest) -> tuple[list[str], str]:
+        if vr.view.aggregations:
+            selects = [f"{alias}.{q(vr.output_name(f, True))}" for f in vr.read_features]
+            return selects, f"LEFT JOIN ({aggregate_view_sql(self, vr, KEYS_TABLE)}) {alias} ON {alias}.__row = e.{ROW}"
         src = vr.view.batch_source
         ts = self.timestamp(src.timestamp_field)
         columns = [f"{q(src.source_column(k))} AS __k{j}" for j, k in enumerate(vr.view.join_keys)]
@@ -218,6 +232,16 @@ class DuckDBOfflineEngine(SQLOfflineEngine):
                 value = f"CASE WHEN {alias}.__ts >= e.{TS} - to_microseconds({ttl_us}) THEN {value} END"
             selects.append(f"{value} AS {q(vr.output_name(feature, True))}")
         return selects, join
+
+    def ordered_aggregate_sql(self, kind: str, value: str, n: int) -> str:
+        a = EVENT_ALIAS
+        order = (f"{{'t': epoch_us({a}.__ts)::HUGEINT * {_SHIFT} + COALESCE(epoch_us({a}.__created), "
+                 f"{-_CREATED_OFFSET})::HUGEINT + {_CREATED_OFFSET}, 'p': {a}.__place}}")
+        if kind == "last_n":
+            return (f"list_reverse(list_slice(list({value} ORDER BY {order} DESC) FILTER (WHERE {value} IS NOT NULL), "
+                    f"1, {n}))")
+        # arg_max/arg_min skip rows whose ordering value is NULL: those without a value.
+        return f"arg_{'max' if kind == 'last' else 'min'}({value}, CASE WHEN {value} IS NOT NULL THEN {order} END)"
 
     @contextmanager
     def session(self) -> Iterator[duckdb.DuckDBPyConnection]:

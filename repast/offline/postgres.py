@@ -20,6 +20,7 @@ from repast.definitions import DataSource, PostgreSQLSource
 from repast.errors import DefinitionError, InputError, StoreUnavailable, require_module
 from repast.offline.pg_arrow import arrow_to_csv, pg_type, read_query, schema_of
 from repast.offline.sql_base import KEYS_TABLE, ROW, TS, SQLOfflineEngine, SQLRetrievalJob
+from repast.offline.window_aggregates import EVENT_ALIAS, aggregate_view_sql
 from repast.plugins.base_config import PostgresConnectionConfig
 from repast.sql_quoting import quote_ident, quote_literal
 from repast.types.timestamps import as_utc
@@ -162,10 +163,27 @@ class PostgresOfflineEngine(SQLOfflineEngine):
         return (f"WITH {', '.join(ctes)} SELECT {', '.join(selects)} FROM {KEYS_TABLE} k {' '.join(joins)} "
                 f"ORDER BY k.{ROW}")
 
+    float_type = "DOUBLE PRECISION"
+
+    def minus_micros(self, timestamp: str, micros: int) -> str:
+        return f"{timestamp} - interval '1 microsecond' * {micros}"
+
+    def ordered_aggregate_sql(self, kind: str, value: str, n: int) -> str:
+        a = EVENT_ALIAS
+        up = f"{a}.__ts, {a}.__created NULLS FIRST, {a}.__place"
+        down = f"{a}.__ts DESC, {a}.__created DESC NULLS LAST, {a}.__place DESC"
+        if kind == "last_n":  # PostgreSQL computes the repeated identical aggregate once
+            ordered = f"(array_agg({value} ORDER BY {up}) FILTER (WHERE {value} IS NOT NULL))"
+            return f"{ordered}[greatest(cardinality({ordered}) - {n} + 1, 1):]"
+        order = down if kind == "last" else up
+        return f"(array_agg({value} ORDER BY {order}) FILTER (WHERE {value} IS NOT NULL))[1]"
+
     def _view_cte(self, i: int, vr: ViewRequest) -> list[str]:
         """Three CTEs for one view: u (view rows and entity rows), g (running count of view rows
         in (keys, ts, kind, created, place) order: an entity row shares it with the last view row at
         or before it) and r (that row's features, if within ttl)."""
+        if vr.view.aggregations:
+            return [f"r{i} AS ({aggregate_view_sql(self, vr, KEYS_TABLE)})"]
         src = vr.view.batch_source
         keys = [f"__k{j}" for j in range(len(vr.view.join_keys))]
         feats = [f"__f{j}" for j in range(len(vr.read_features))]

@@ -32,6 +32,7 @@ from repast.errors import DefinitionError, require_module
 from repast.offline.file_sources import list_source_files, read_schema
 from repast.offline.spark_job import SparkRetrievalJob, spark_entity, staged_batches
 from repast.offline.sql_base import KEYS_TABLE, ROW, TS, SQLOfflineEngine
+from repast.offline.window_aggregates import EVENT_ALIAS, aggregate_view_sql
 from repast.plugins.base_config import BackendConfig
 from repast.plugins.capabilities import Capabilities
 from repast.sql_quoting import quote_ident
@@ -247,7 +248,9 @@ class SparkOfflineEngine(SQLOfflineEngine):
     def _view_ctes(self, i: int, vr: ViewRequest, keys_view: str) -> list[str]:
         """u: view rows (kind 0, features in one struct) and entity rows (kind 1); m: for each
         row, the last view row at or before it in (ts, kind, created, place) order; r: per entity
-        row, that row's features when within ttl."""
+        row, that row's features when within ttl. An aggregated view: r, its windowed aggregates."""
+        if vr.view.aggregations:
+            return [f"r{i} AS ({aggregate_view_sql(self, vr, keys_view)})"]
         src = vr.view.batch_source
         keys = [f"__k{j}" for j in range(len(vr.view.join_keys))]
         created = self.timestamp(src.created_timestamp_column) if src.created_timestamp_column else "NULL"
@@ -274,6 +277,21 @@ class SparkOfflineEngine(SQLOfflineEngine):
             f"ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS __m FROM u{i})",
             f"r{i} AS (SELECT __row, {out} FROM m{i} WHERE __kind = 1)",
         ]
+
+    def minus_micros(self, timestamp: str, micros: int) -> str:
+        return f"timestamp_micros(unix_micros({timestamp}) - {micros})"
+
+    def ordered_aggregate_sql(self, kind: str, value: str, n: int) -> str:
+        a = EVENT_ALIAS
+        order = (f"named_struct('t', {a}.__ts, 'c', coalesce({a}.__created, timestamp_micros(-62135596800000000)), "
+                 f"'p', {a}.__place)")
+        if kind == "last_n":  # structs sort by their fields in order: the tie rule, oldest first
+            events = (f"array_sort(collect_list(CASE WHEN {value} IS NOT NULL THEN "
+                      f"named_struct('o', {order}, 'v', {value}) END))")
+            return (f"CASE WHEN size({events}) > 0 THEN transform(slice({events}, "
+                    f"greatest(size({events}) - {n} + 1, 1), {n}), e -> e.v) END")
+        # max_by/min_by skip rows whose ordering value is NULL: those without a value.
+        return f"{'max' if kind == 'last' else 'min'}_by({value}, CASE WHEN {value} IS NOT NULL THEN {order} END)"
 
     def write_latest_online(self, view: FeatureView, start: datetime, end: datetime, sink: Any,
                             batch_size: int) -> int:

@@ -9,7 +9,9 @@ here. An engine implements the dialect hooks:
 - `source_place(source)`: a row's place in the source's order, for the tie rule;
 - `latest_per_key_sql(rows, keys, columns)`: one row per key, the latest by the tie rule;
 - `point_in_time_sql(request)`: the join of the loaded key frame to every view;
-- `session()`, `read_arrow`, `stream_arrow`, `load_keys`: how queries run and the keys get in.
+- `session()`, `read_arrow`, `stream_arrow`, `load_keys`: how queries run and the keys get in;
+- `minus_micros`, `float_type`, `ordered_aggregate_sql`: windowed aggregations (the query itself is
+  written once, in repast/offline/window_aggregates.py).
 
 A relation may be deferred: an engine that reads a source through Arrow (object storage) names
 it in the SQL and registers a factory (`defer`); whoever runs that SQL takes the factories
@@ -125,6 +127,19 @@ class SQLOfflineEngine(OfflineEngine):
         return [f"{q(src.source_column(k))} AS {q(c)}"
                 for k, c in zip(vr.view.join_keys, vr.request_columns(), strict=True)]
 
+    # ---- windowed aggregations (repast/offline/window_aggregates.py) ------------------------
+    float_type: ClassVar[str] = "DOUBLE"  # the dialect's 64-bit float type
+
+    def minus_micros(self, timestamp: str, micros: int) -> str:
+        """SQL for the timestamp expression `timestamp` minus `micros` microseconds."""
+        return f"{timestamp} - to_microseconds({micros})"
+
+    @abstractmethod
+    def ordered_aggregate_sql(self, kind: str, value: str, n: int) -> str:
+        """last, first or last_n (the n latest, oldest first) of the non-null `value`s of a group of
+        the view's rows (columns __ts, __created, __place of window_aggregates.EVENT_ALIAS), ordered
+        by the tie rule (event time, created time with null lowest, place); NULL when none."""
+
     spine_union: ClassVar[str] = "UNION ALL BY NAME"
     null_timestamp: ClassVar[str] = "CAST(NULL AS TIMESTAMPTZ)"  # a typed NULL timestamp in the dialect
     job_class: ClassVar[type[SQLRetrievalJob]]
@@ -198,7 +213,7 @@ class SQLOfflineEngine(OfflineEngine):
         src = view.batch_source
         self.check_source(src)
         columns = [f"{q(src.source_column(k))} AS {q(k)}" for k in view.join_keys]
-        columns += [f"{q(src.source_column(f))} AS {q(f)}" for f in view.feature_names()]
+        columns += [f"{q(src.source_column(f))} AS {q(f)}" for f in view.source_feature_columns()]
         created = self.timestamp(src.created_timestamp_column) if src.created_timestamp_column \
             else self.null_timestamp
         columns += [f"{self.timestamp(src.timestamp_field)} AS event_timestamp", f"{created} AS created_timestamp"]
@@ -215,6 +230,9 @@ class SQLOfflineEngine(OfflineEngine):
                     batch_size: int = 100_000) -> Iterator[pa.RecordBatch]:
         # Key order costs the engine little and saves the online store much: batches of random keys
         # make each write transaction touch (and rewrite) pages across the whole stored key space.
+        if view.aggregations:  # its online values are tiles of partial aggregates, not a latest row
+            raise DefinitionError(f"feature view '{view.name}' has aggregations: it has no latest row per key to "
+                                  "materialize; its online values are built from tiles")
         columns = [*view.join_keys, *view.feature_names(), "event_timestamp", "created_timestamp"]
         self.take_deferred()
         sql = self.latest_per_key_sql(self.in_range_sql(view, start, end, with_place=True),

@@ -22,6 +22,8 @@ import pyarrow as pa
 from repast.plugins.capabilities import Capabilities, capabilities_of, write_refused
 
 if TYPE_CHECKING:
+    from repast.aggregations.layout import TileLayout
+    from repast.aggregations.merge import TileRow
     from repast.definitions import FeatureView
     from repast.plugins.base_config import BackendConfig, RepoSettings
 
@@ -163,3 +165,39 @@ class NewestValueReader(Protocol):
 
     def newest_event_time(self, project: str, view_name: str) -> datetime | None:
         """The latest event time stored for the view, or None when it stores nothing."""
+
+
+@runtime_checkable
+class TileStorage(Protocol):
+    """Capability (declared as `Capabilities(tiles=True)`): aggregation tiles per (view, entity key,
+    tile end), partial columns as repast.aggregations.layout says.
+
+    Idempotence: `add=False` (materialization) replaces whole tiles recomputed from the offline
+    source; `add=True` (push) folds the partials into the stored tiles and, with a `batch_id`,
+    records it in the same transaction, so re-applying a batch changes nothing (returns 0).
+    `marks` (name -> value, e.g. a stream consumer's offsets) commit atomically with the tiles;
+    `read_marks` reads them back. `expire_through_us`: tiles ending at or before it are deleted in
+    the same transaction (outside every window)."""
+
+    def write_tiles(self, project: str, view: FeatureView, layout: TileLayout, tiles: pa.Table, *, add: bool,
+                    batch_id: str | None = None, marks: Mapping[str, str] | None = None,
+                    expire_through_us: int | None = None) -> int:
+        """Write tile rows (key, tile end, partials); returns the tile rows written."""
+
+    def read_tiles(self, project: str, view: FeatureView, layout: TileLayout, keys: Sequence[str],
+                   after_us: int, through_us: int) -> list[list[TileRow]]:
+        """Per serialized key, in order, its tile rows (end, *partials) with after < end <= through, by end."""
+
+    def read_marks(self, project: str, view: FeatureView, names: Sequence[str]) -> dict[str, str]:
+        """The stored marks among `names`."""
+
+
+def tile_storage(store: OnlineReader, view: FeatureView) -> TileStorage:
+    """`store` as tile storage; ConfigError naming the view and the store's reason when it keeps none."""
+    from repast.errors import ConfigError
+
+    caps = capabilities_of(store)
+    if caps.tiles and isinstance(store, TileStorage):
+        return store
+    reason = caps.tiles_reason or f"{type(store).__name__} does not keep aggregation tiles"
+    raise ConfigError(f"feature view '{view.name}' has aggregations, but the online store cannot serve them: {reason}")

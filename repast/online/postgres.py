@@ -11,18 +11,20 @@ from __future__ import annotations
 import hashlib
 import io
 import struct
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field
 
+from repast.aggregations.layout import tile_layout
 from repast.definitions import FeatureView
 from repast.errors import EntityKeyError, InputError, StoreUnavailable, require_module
+from repast.online import postgres_tiles
 from repast.online.base import (
     OnlineStore,
     ReadRow,
@@ -39,6 +41,10 @@ from repast.plugins.capabilities import Capabilities
 from repast.sql_quoting import quote_ident
 from repast.types import Array, FeatureType, Struct
 from repast.vector.postgres_columns import build_vector_indexes, ensure_vector_storage, unbuilt_vector_indexes
+
+if TYPE_CHECKING:
+    from repast.aggregations.layout import TileLayout
+    from repast.aggregations.merge import TileRow
 
 _MIN_TS = -(2**63)
 _PG_TYPES = {"Int32": "INTEGER", "Int64": "BIGINT", "Float32": "REAL", "Float64": "DOUBLE PRECISION",
@@ -109,7 +115,7 @@ def read_columns(view: FeatureView, features: Sequence[str], alias: str = "") ->
 
 class PostgresOnlineStore(OnlineStore):
     Config = PostgresOnlineConfig
-    capabilities = Capabilities(reads_on_own_thread=True)  # _bounded
+    capabilities = Capabilities(reads_on_own_thread=True, tiles=True)  # _bounded
 
     def __init__(self, config: PostgresOnlineConfig, repo_config: Any) -> None:
         super().__init__(config, repo_config)
@@ -220,7 +226,10 @@ class PostgresOnlineStore(OnlineStore):
                              (project, view.name, new_storage_record(signature)))
             for view in keep:  # vector settings are not part of the signature: checked every apply
                 ensure_vector_storage(conn, self.config.db_schema, _table_name(project, view.name), view)
+                if (tiles := tile_layout(view)) is not None:
+                    postgres_tiles.ensure(conn, self.config.db_schema, _table_name(project, view.name), tiles)
             for view in delete:
+                postgres_tiles.drop(conn, self.config.db_schema, _table_name(project, view.name))
                 conn.execute(f"DROP TABLE IF EXISTS {self._table(project, view.name)}")
                 conn.execute(f"DELETE FROM {meta} WHERE project = %s AND view = %s", (project, view.name))
                 conn.execute(f"DELETE FROM {self._offsets} WHERE project = %s AND view = %s", (project, view.name))
@@ -336,6 +345,22 @@ class PostgresOnlineStore(OnlineStore):
         except psycopg.DataError as e:
             raise _nul_error(e, view, keys, "read") from None
         return [None if (r := found.get(k)) is None else decode(r) for k in keys]
+
+    def write_tiles(self, project: str, view: FeatureView, layout: TileLayout, tiles: pa.Table, *, add: bool,
+                    batch_id: str | None = None, marks: Mapping[str, str] | None = None,
+                    expire_through_us: int | None = None) -> int:
+        """TileStorage: see repast.online.postgres_tiles."""
+        return self._run(postgres_tiles.write, self.config.db_schema, project, view.name,  # type: ignore[no-any-return]
+                         _table_name(project, view.name), layout, tiles, add, batch_id, marks, expire_through_us)
+
+    def read_tiles(self, project: str, view: FeatureView, layout: TileLayout, keys: Sequence[str],
+                   after_us: int, through_us: int) -> list[list[TileRow]]:
+        return self._bounded(postgres_tiles.read, self.config.db_schema,  # type: ignore[no-any-return]
+                             _table_name(project, view.name), layout, keys, after_us, through_us)
+
+    def read_marks(self, project: str, view: FeatureView, names: Sequence[str]) -> dict[str, str]:
+        return self._run(postgres_tiles.read_marks, self.config.db_schema, project,  # type: ignore[no-any-return]
+                         view.name, names)
 
     def ping(self) -> None:
         self._bounded(lambda conn: conn.execute("SELECT 1").fetchone())

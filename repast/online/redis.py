@@ -13,8 +13,8 @@ apply, the view's keys are deleted (SCAN + UNLINK) and come back with the next m
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any, Literal
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -22,6 +22,7 @@ from pydantic import Field, SecretStr
 
 from repast.definitions import FeatureView
 from repast.errors import ConfigError, StoreUnavailable, require_module
+from repast.online import redis_tiles
 from repast.online.base import (
     OnlineStore,
     ReadRow,
@@ -33,6 +34,11 @@ from repast.online.base import (
 from repast.online.codec import Decoder, text_decoder, text_values
 from repast.online.keys import write_rows
 from repast.plugins.base_config import BackendConfig
+from repast.plugins.capabilities import Capabilities
+
+if TYPE_CHECKING:
+    from repast.aggregations.layout import TileLayout
+    from repast.aggregations.merge import TileRow
 
 _ROWS_PER_CALL = 1000  # rows per script call: bounds the time Redis is busy with one call
 
@@ -137,11 +143,13 @@ def _glob_escape(text: str) -> str:
 
 class RedisOnlineStore(OnlineStore):
     Config = RedisOnlineConfig
+    capabilities = Capabilities(tiles=True)
 
     def __init__(self, config: RedisOnlineConfig, repo_config: Any) -> None:
         super().__init__(config, repo_config)
         self._redis: Any = None
         self._sha: str | None = None
+        self._tiles_sha: str | None = None
         self._decoders: dict[tuple[int, tuple[str, ...]], tuple[FeatureView, list[Decoder]]] = {}
 
     def _client(self) -> Any:
@@ -349,6 +357,41 @@ class RedisOnlineStore(OnlineStore):
         return [None if values[0] is None else
                 (int(values[0]), *[None if v is None else d(v) for v, d in zip(values[1:], decoders, strict=True)])
                 for values in results]
+
+    def _tile_script(self) -> str:
+        if self._tiles_sha is None:
+            self._tiles_sha = self._call(self._client().script_load, redis_tiles._PUT_SCRIPT)
+        return self._tiles_sha
+
+    def write_tiles(self, project: str, view: FeatureView, layout: TileLayout, tiles: pa.Table, *, add: bool,
+                    batch_id: str | None = None, marks: Mapping[str, str] | None = None,
+                    expire_through_us: int | None = None) -> int:
+        """TileStorage: see repast.online.redis_tiles (the key of a tile expires with its newest tile)."""
+        for attempt in (1, 2):
+            try:
+                if add or batch_id is not None or marks:
+                    return self._call(redis_tiles.write_add, self._client(),  # type: ignore[no-any-return]
+                                      self._tile_script(), project, view.name, layout, tiles, batch_id, marks)
+                return self._call(redis_tiles.write_replace, self._pipeline,  # type: ignore[no-any-return]
+                                  self._tile_script(), project, view.name, layout, tiles, expire_through_us)
+            except Exception as e:
+                if "NOSCRIPT" not in str(e) or attempt == 2:
+                    raise
+                self._tiles_sha = None  # the server lost its scripts: load again (writes are idempotent)
+        raise AssertionError("unreachable")
+
+    def read_tiles(self, project: str, view: FeatureView, layout: TileLayout, keys: Sequence[str],
+                   after_us: int, through_us: int) -> list[list[TileRow]]:
+        ends, commands = redis_tiles.read_commands(project, view.name, layout, keys, after_us, through_us)
+        if len(commands) == 1:
+            replies = [self._call(self._client().execute_command, *commands[0])]
+        else:
+            replies = self._call(self._pipeline, commands)
+        return redis_tiles.decode(ends, replies)
+
+    def read_marks(self, project: str, view: FeatureView, names: Sequence[str]) -> dict[str, str]:
+        values = self._call(self._client().hmget, redis_tiles.marks_key(project, view.name), list(names))
+        return {n: v.decode() for n, v in zip(names, values, strict=True) if v is not None}
 
     def ping(self) -> None:
         self._call(self._client().ping)

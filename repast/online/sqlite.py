@@ -20,17 +20,19 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from repast.aggregations.layout import tile_layout
 from repast.definitions import FeatureView
 from repast.errors import DefinitionError, RepastError, StoreUnavailable
+from repast.online import sqlite_tiles
 from repast.online.base import (
     OnlineStore,
     ReadRow,
@@ -42,9 +44,14 @@ from repast.online.base import (
 from repast.online.codec import Decoder, sql_decoder, sql_values
 from repast.online.keys import integer_key, write_rows
 from repast.plugins.base_config import BackendConfig
+from repast.plugins.capabilities import Capabilities
 from repast.sql_quoting import quote_ident
 from repast.types import Array, FeatureType, Struct
 from repast.vector.sqlite_columns import vector_decoders, vector_encoder, vector_layout
+
+if TYPE_CHECKING:
+    from repast.aggregations.layout import TileLayout
+    from repast.aggregations.merge import TileRow
 
 _META = "repast_online_views"
 _OFFSETS = "repast_stream_offsets"  # StreamOffsetStore: written in the rows' own transaction
@@ -173,6 +180,7 @@ def _decode(row: tuple[Any, ...], decoders: list[Decoder | None]) -> tuple[Any, 
 
 class SqliteOnlineStore(OnlineStore):
     Config = SqliteOnlineConfig
+    capabilities = Capabilities(tiles=True)
 
     def __init__(self, config: SqliteOnlineConfig, repo_config: Any) -> None:
         super().__init__(config, repo_config)
@@ -213,8 +221,12 @@ class SqliteOnlineStore(OnlineStore):
             conn.execute("BEGIN IMMEDIATE")
             for view in views_to_keep:
                 self._ensure_table(conn, project, view)
+                layout = tile_layout(view)
+                if layout is not None:
+                    sqlite_tiles.ensure(conn, raw_table_name(project, view.name), layout)
             for view in views_to_delete:
                 self._drop_table(conn, project, view.name)
+                sqlite_tiles.drop(conn, raw_table_name(project, view.name))
             conn.execute("COMMIT")
         except (sqlite3.Error, RepastError) as e:
             if conn.in_transaction:
@@ -391,6 +403,30 @@ class SqliteOnlineStore(OnlineStore):
             sql = spec.select + "(" + ",".join("?" * len(chunk)) + ")"
             found.update({r[0]: r[1:] for r in conn.execute(sql, chunk).fetchall()})
         return [found.get(k) for k in params]
+
+    def write_tiles(self, project: str, view: FeatureView, layout: TileLayout, tiles: pa.Table, *, add: bool,
+                    batch_id: str | None = None, marks: Mapping[str, str] | None = None,
+                    expire_through_us: int | None = None) -> int:
+        """TileStorage: see repast.online.sqlite_tiles."""
+        try:
+            return sqlite_tiles.write(self._conn(), project, view.name, raw_table_name(project, view.name), layout,
+                                      tiles, add, batch_id, marks, expire_through_us)
+        except sqlite3.Error as e:
+            raise StoreUnavailable(f"SQLite online store '{self.path}': {e}") from None
+
+    def read_tiles(self, project: str, view: FeatureView, layout: TileLayout, keys: Sequence[str],
+                   after_us: int, through_us: int) -> list[list[TileRow]]:
+        try:
+            return sqlite_tiles.read(self._conn(), raw_table_name(project, view.name), layout, keys, after_us,
+                                     through_us)
+        except sqlite3.Error as e:
+            raise StoreUnavailable(f"SQLite online store '{self.path}': {e}") from None
+
+    def read_marks(self, project: str, view: FeatureView, names: Sequence[str]) -> dict[str, str]:
+        try:
+            return sqlite_tiles.read_marks(self._conn(), project, view.name, names)
+        except sqlite3.Error as e:
+            raise StoreUnavailable(f"SQLite online store '{self.path}': {e}") from None
 
     def ping(self) -> None:
         try:

@@ -28,6 +28,10 @@ class Capabilities:
     # Online stores: a read waits for a thread of the store's own (its bound on a frozen server),
     # so the feature server waits for it on one of its store threads, never on its event loop.
     reads_on_own_thread: bool = False
+    # Online stores: keeps aggregation tiles (repast.online.base.TileStorage): materialization and
+    # push write them, reads merge them. Without it, `tiles_reason` says why.
+    tiles: bool = False
+    tiles_reason: str = ""
 
 
 DEFAULT = Capabilities()

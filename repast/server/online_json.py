@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from repast.jobs.aggregated_read import read_aggregated
 from repast.jobs.online_read import ReadPlan, ViewRead, entity_row_columns, get_online_features, read_plan
 from repast.online.codec import EPOCH
 from repast.online.keys import serialize_request_keys
@@ -77,7 +78,7 @@ class _ViewJson:
             row = rows[0]
             if row is None:
                 return self.missing_one
-            if self.split and None not in row:
+            if self.split and None not in row:  # (an aggregated row without events has time None)
                 stamp = orjson.dumps(EPOCH + timedelta(microseconds=row[0]), option=_TIME_OPTS)
                 tail = (_OLD_ONE if oldest is not None and row[0] < oldest else _PRESENT_ONE) + stamp + b"]}"
                 values = orjson.dumps(row, option=_OPTS)[1:-1].split(b",")
@@ -86,9 +87,11 @@ class _ViewJson:
         return self._encode_columns(rows, oldest)
 
     def _encode_columns(self, rows: list[ReadRow], oldest: int | None) -> bytes:
-        of_row = [_MISSING if row is None else _OLD if oldest is not None and row[0] < oldest else _PRESENT
+        # An aggregated row with no event in its windows (time None) is NOT_FOUND, its counts 0.
+        of_row = [_MISSING if row is None or row[0] is None else _OLD if oldest is not None and row[0] < oldest
+                  else _PRESENT for row in rows]
+        stamps = [_EPOCH_ISO if row is None or row[0] is None else EPOCH + timedelta(microseconds=row[0])
                   for row in rows]
-        stamps = [_EPOCH_ISO if row is None else EPOCH + timedelta(microseconds=row[0]) for row in rows]
         stamps_json = orjson.dumps(stamps, option=_TIME_OPTS)
         tail = _tail(of_row, stamps_json)
         parts = []
@@ -174,9 +177,10 @@ class OnlineJsonAnswers:
         n = len(next(iter(entities.values())))
         project = registry.project
         rows = []
-        for r, k in zip(plan.reads, keys, strict=True):
-            rows.append(online.read(project, r.view, k, r.features))
         now_us = time.time_ns() // 1000
+        for r, k in zip(plan.reads, keys, strict=True):
+            rows.append(online.read(project, r.view, k, r.features) if r.aggregated is None
+                        else read_aggregated(online, project, r.view, r.aggregated, k, now_us))
         key_tail = _KEY_TAIL_ONE if n == 1 else _tail([_PRESENT] * n, _epoch_stamps(n))
         for i in range(len(parts)):
             parts[i] += key_tail

@@ -35,7 +35,7 @@ LAYERS: list[list[str]] = [
     # backends, and what they compute for every store alike
     ["repast.offline", "repast.online", "repast.registry", "repast.vector.semantics", "repast.vector.base",
      "repast.vector.sqlite", "repast.vector.sqlite_columns", "repast.vector.postgres", "repast.vector.postgres_columns",
-     "repast.ondemand.transform", "repast.ondemand.storage"],
+     "repast.ondemand.transform", "repast.ondemand.storage", "repast.aggregations"],
     ["repast.config"],  # feature_store.yaml, which names backends
     # the operations, over the collaborators they take
     ["repast.ondemand", "repast.jobs", "repast.vector", "repast.streaming"],
