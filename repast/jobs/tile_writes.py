@@ -59,15 +59,20 @@ def batch_id(rows: pa.Table) -> str:
     return hashlib.sha256(sink.getvalue().to_pybytes()).hexdigest()
 
 
-def push_tiles(project: str, online: OnlineStore, view: FeatureView, rows: pa.Table,
-               marks: Mapping[str, str] | None = None) -> int:
-    """Add a batch of events (engine column contract) to the view's tiles, once per batch content;
-    `marks` (e.g. a stream consumer's offsets) are committed in the same transaction. Returns the
-    tile rows written (0 for a batch applied before)."""
+def push_tiles(project: str, online: OnlineStore, view: FeatureView, rows: pa.Table | None,
+               marks: Mapping[str, str] | None = None, batch: str | None = None) -> int:
+    """Add a batch of events (engine column contract) to the view's tiles, once per batch: `batch`
+    names it (a stream consumer: its topic, partitions and offset ranges), else its content hash;
+    `marks` (e.g. a stream consumer's offsets) are committed in the same transaction; rows None:
+    only the marks. Returns the tile rows written (0 for a batch applied before)."""
     layout = _layout(view)
-    tiles = compute_tiles(events_view(view), layout, rows, min_tile_us=expired_through(layout) + 1)
+    if rows is None:
+        tiles = empty_tiles(layout)
+    else:
+        tiles = compute_tiles(events_view(view), layout, rows, min_tile_us=expired_through(layout) + 1)
     return tile_storage(online, view).write_tiles(project, view, layout, tiles, add=True,
-                                                  batch_id=batch_id(rows), marks=marks)
+                                                  batch_id=batch or (batch_id(rows) if rows is not None else None),
+                                                  marks=marks)
 
 
 def materialize_tiles(project: str, engine: OfflineEngine, online: OnlineStore, view: FeatureView,

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from repast.definitions import FeatureView, KafkaSource, RepoContents
-from repast.errors import ConfigError, FeatureViewNotFound, InputError, require_module
+from repast.errors import ConfigError, FeatureViewNotFound, InputError, StoreUnavailable, require_module
 from repast.online.base import OnlineStore
 from repast.streaming.ingest import SourceIngest, SourceViews
 from repast.streaming.messages import DeadLetter, Message
@@ -89,11 +89,29 @@ class StreamConsumer:
         self.assignment: set[tuple[str, int]] = set()
         if options.start not in (None, "earliest", "latest"):
             _millis(options.start)  # a bad --from fails here, before anything is read
-        self.starts = {topic: ingest.load_positions() for topic, ingest in self.ingests.items()}
+        self.partitions = self._partitions()
+        self.starts = {topic: ingest.load_positions(self.partitions[topic]) for topic, ingest in self.ingests.items()}
         self.first_start = not any(self.starts.values())
         if options.start is None and self.first_start:
             raise InputError("first start: no store has a position for these views yet; say where to begin with "
                              "--from earliest, --from latest or --from TIMESTAMP (docs/streaming.md)")
+
+    def _partitions(self) -> dict[str, list[int]]:
+        """Each topic's partitions (the broker's metadata); ConfigError for a topic that is not there."""
+        from confluent_kafka import KafkaException
+        from confluent_kafka.admin import AdminClient
+
+        admin = AdminClient({"bootstrap.servers": self.servers, **{k: v for k, v in self.options.kafka_options.items()
+                                                                    if not k.startswith(("session.", "group."))}},
+                            logger=_QUIET)
+        try:
+            found = admin.list_topics(timeout=30).topics
+        except KafkaException as e:
+            raise StoreUnavailable(f"Kafka at {self.servers} cannot be reached: {e.args[0].str()}") from None
+        missing = [t for t in self.ingests if t not in found or found[t].error is not None]
+        if missing:
+            raise ConfigError(f"Kafka at {self.servers} has no topic {missing[0]!r}; create it first")
+        return {t: sorted(found[t].partitions) for t in self.ingests}
 
     # ---- the loop --------------------------------------------------------------------------------
     def run(self) -> None:
@@ -169,7 +187,8 @@ class StreamConsumer:
         written it since), else from --from."""
         from confluent_kafka import OFFSET_BEGINNING, OFFSET_END
 
-        starts = {topic: self.ingests[topic].load_positions() for topic in {tp.topic for tp in partitions}}
+        starts = {topic: self.ingests[topic].load_positions([tp.partition for tp in partitions if tp.topic == topic])
+                  for topic in {tp.topic for tp in partitions}}
         by_time = []
         for tp in partitions:
             if tp.partition in starts[tp.topic]:

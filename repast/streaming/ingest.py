@@ -23,8 +23,9 @@ import pyarrow.compute as pc
 from repast.definitions import FeatureView, KafkaSource, StreamFeatureView
 from repast.errors import ConfigError, DefinitionError
 from repast.jobs.push import offline_rows, view_rows
+from repast.jobs.tile_writes import push_tiles
 from repast.offline.file_sources import write_part
-from repast.online.base import OnlineStore, StreamOffsets, StreamOffsetStore
+from repast.online.base import OnlineStore, StreamOffsets, StreamOffsetStore, tile_storage
 from repast.streaming.messages import (
     OFFSET,
     PARTITION,
@@ -72,9 +73,12 @@ class SourceIngest:
 
     def __init__(self, project: str, group: SourceViews, online: OnlineStore, repo_path: str,
                  endpoint: str | None) -> None:
-        if any(v.online for v in group.views) and not isinstance(online, StreamOffsetStore):
+        if any(v.online and not v.aggregations for v in group.views) and not isinstance(online, StreamOffsetStore):
             raise ConfigError(f"online store {type(online).__name__} cannot record stream offsets with its rows; "
                               "`repast stream` needs the sqlite, redis or postgres online store")
+        for view in group.views:
+            if view.online and view.aggregations:
+                tile_storage(online, view)  # ConfigError naming the view when the store keeps no tiles
         self.project, self.group, self.online = project, group, online
         self.repo_path, self.endpoint = repo_path, endpoint
         self.udf_view = group.udf_view
@@ -88,17 +92,14 @@ class SourceIngest:
     def topic(self) -> str:
         return self.group.source.topic
 
-    def load_positions(self) -> dict[int, int]:
+    def load_positions(self, partitions: Sequence[int]) -> dict[int, int]:
         """Read every store's position; per partition with any, where to start reading."""
-        assert isinstance(self.online, StreamOffsetStore) or not self.online_views
-        self.online_next = {v.name: {p: o for (t, p), o in self.online.stream_offsets(self.project, v.name).items()
-                                     if t == self.topic} for v in self.online_views} \
-            if isinstance(self.online, StreamOffsetStore) else {}
+        self.online_next = {v.name: self._online_positions(v, partitions) for v in self.online_views}
         self.offline_next = offline_positions(self.group.source.batch_source, self.repo_path, self.endpoint,
                                               self.topic) if self.writes_offline else {}
-        partitions = {p for positions in [*self.online_next.values(), self.offline_next] for p in positions}
+        known = {p for positions in [*self.online_next.values(), self.offline_next] for p in positions}
         starts = {}
-        for p in partitions:
+        for p in known:
             found = start_offset([*(n.get(p) for n in self.online_next.values()), self.offline_next.get(p)])
             if found is not None:
                 starts[p] = found
@@ -126,6 +127,14 @@ class SourceIngest:
         failpoint("after_offline")
         late, times = self._lateness(table)
         return IngestResult(table.num_rows - len(refused), dead, late, times)
+
+    def _online_positions(self, view: FeatureView, partitions: Sequence[int]) -> dict[int, int]:
+        if view.aggregations:  # kept as marks in the tiles' transaction
+            marks = tile_storage(self.online, view).read_marks(
+                self.project, view, [_mark(self.topic, p) for p in partitions])
+            return {p: int(marks[_mark(self.topic, p)]) for p in partitions if _mark(self.topic, p) in marks}
+        assert isinstance(self.online, StreamOffsetStore)
+        return {p: o for (t, p), o in self.online.stream_offsets(self.project, view.name).items() if t == self.topic}
 
     # ---- rows ------------------------------------------------------------------------------------
     def _join_keys(self) -> list[str]:
@@ -176,7 +185,10 @@ class SourceIngest:
             known = self.online_next.setdefault(view.name, {})
             # Never backwards: a replay for the offline store's sake leaves an online position ahead.
             offsets = {p: max(known.get(p, 0), end + 1) for p, (_, end) in ranges.items()}
-            write_online(self.online, self.project, view, rows, {(self.topic, p): o for p, o in offsets.items()})
+            batch = f"kafka:{self.topic}:" + ",".join(f"{p}:{max(first, known.get(p, 0))}-{end}"
+                                                       for p, (first, end) in sorted(ranges.items()))
+            write_online(self.online, self.project, view, rows, {(self.topic, p): o for p, o in offsets.items()},
+                         batch)
             known.update(offsets)
 
     def _write_offline(self, parts: list[pa.Table | None], messages: Sequence[Message]) -> None:
@@ -212,13 +224,20 @@ class SourceIngest:
 
 
 def write_online(online: OnlineStore, project: str, view: FeatureView, rows: pa.Table | None,
-                 offsets: StreamOffsets) -> None:
-    """The one online write of the consumer: rows (may be None) and the view's new offsets,
-    together. A view with aggregations goes to its tiles instead (issue 23's tile storage)."""
+                 offsets: StreamOffsets, batch: str) -> None:
+    """The one online write of the consumer: rows (None: none) and the view's new offsets in one
+    transaction: the latest row per key with the offsets (StreamOffsetStore), or for a view with
+    aggregations, the events added to its tiles with the offsets as marks (TileStorage; `batch`
+    names the offset ranges, recorded in the tiles' ledger too)."""
+    if view.aggregations:
+        push_tiles(project, online, view, rows, {_mark(t, p): str(o) for (t, p), o in offsets.items()}, batch)
+        return
     assert isinstance(online, StreamOffsetStore)
-    if getattr(view, "aggregations", None):
-        raise ConfigError(f"feature view '{view.name}' has aggregations; streaming them into tiles is not built yet")
     online.write_batch_at_offsets(project, view, rows, offsets)
+
+
+def _mark(topic: str, partition: int) -> str:
+    return f"kafka:{topic}:{partition}"
 
 
 def failpoint(name: str) -> None:

@@ -31,6 +31,14 @@ driver_trips = StreamFeatureView(
     schema=[Field(name="driver_id", dtype=Int64), Field(name="rate", dtype=Float64),
             Field(name="trips", dtype=Int64)]{udf})
 '''
+AGGREGATED = '''
+from repast import Aggregation
+trip_sums = StreamFeatureView(
+    name="trip_sums", entities=[driver], ttl=timedelta(days=1), source=trips_stream,
+    schema=[Field(name="driver_id", dtype=Int64), Field(name="trips", dtype=Int64)],
+    aggregations=[Aggregation(column="trips", function="sum", time_window=timedelta(days=1)),
+                  Aggregation(column="trips", function="count", time_window=timedelta(days=1))]{udf})
+'''
 UDF = '''
 
 def add_one(df):
@@ -41,11 +49,13 @@ T0 = datetime(2025, 1, 1, tzinfo=UTC)
 
 
 def write_repo(path: Path, bootstrap: str, topic: str, online: str = "{type: sqlite, path: data/online.db}",
-               project: str = "streamtest", udf: bool = False) -> Path:
+               project: str = "streamtest", udf: bool = False, aggregated: bool = False) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     (path / "feature_store.yaml").write_text(f"project: {project}\nregistry: data/registry.db\nprovider: local\n"
                                              f"online_store: {online}\n")
     defs = DEFS.format(bootstrap=bootstrap, topic=topic, udf=", udf=add_one" if udf else "")
+    if aggregated:
+        defs += AGGREGATED.format(udf=", udf=add_one" if udf else "")
     (path / "defs.py").write_text((UDF if udf else "") + defs)
     run_cli(path, "apply")
     return path
@@ -60,12 +70,13 @@ def run_cli(repo: Path, *args: str, env: dict[str, str] | None = None, timeout: 
     return result
 
 
-def events(n: int, drivers: int = 20, start: int = 0) -> list[dict[str, Any]]:
-    """n events; each driver's times increase, with some out of order (late) and some equal."""
+def events(n: int, drivers: int = 20, start: int = 0, base: datetime = T0) -> list[dict[str, Any]]:
+    """n events from `base` on; each driver's times increase, with some out of order (late) and
+    some equal."""
     out = []
     for i in range(start, start + n):
         shift = -600 if i % 17 == 0 else (i // 2)  # every 17th is ten minutes late
-        when = T0 + timedelta(seconds=shift)
+        when = base + timedelta(seconds=shift)
         out.append({"driver_id": i % drivers, "event_timestamp": when.isoformat(), "rate": i / 10, "trips": i})
     return out
 
@@ -100,3 +111,27 @@ def offline_rows(repo: Path) -> list[tuple[int, int]]:
         return []
     table = ds.dataset(str(path), format="parquet").to_table(columns=["driver_id", "trips"])
     return sorted(zip(table.column("driver_id").to_pylist(), table.column("trips").to_pylist(), strict=True))
+
+
+def recent() -> datetime:
+    """A base time whose events stay inside a one-day window while a test runs."""
+    return datetime.now(UTC).replace(microsecond=0) - timedelta(hours=3)
+
+
+def expected_sums(rows: list[dict[str, Any]], trips_plus: int = 0) -> dict[int, tuple[int, int]]:
+    """Per driver: the sum and the count of trips over every event (all inside the window)."""
+    out: dict[int, tuple[int, int]] = {}
+    for r in rows:
+        total, count = out.get(r["driver_id"], (0, 0))
+        out[r["driver_id"]] = (total + r["trips"] + trips_plus, count + 1)
+    return out
+
+
+def online_sums(repo: Path, drivers: int) -> dict[int, tuple[int, int]]:
+    from repast import FeatureStore
+
+    with FeatureStore(repo_path=str(repo)) as store:
+        got = store.get_online_features(["trip_sums:sum_trips", "trip_sums:count_trips"],
+                                        [{"driver_id": d} for d in range(drivers)]).to_dict()
+    return {d: (s, c) for d, s, c in zip(got["driver_id"], got["sum_trips"], got["count_trips"], strict=True)
+            if c}

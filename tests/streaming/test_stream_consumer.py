@@ -114,3 +114,19 @@ def test_the_first_start_backfills_the_online_store_from_the_batch_source(kafka_
     expected = {**{d: (-1.0, -1) for d in range(20)}, **expected_online(rows)}
     assert online_values(repo, 20) == expected
     assert offline_rows(repo) == sorted([(d, -1) for d in range(20)] + [(r["driver_id"], r["trips"]) for r in rows])
+
+
+def test_aggregated_views_are_fed_into_tiles_once(kafka_broker: Broker, tmp_path: Path) -> None:
+    from tests.streaming.repo import expected_sums, online_sums, recent
+
+    topic = topic_name()
+    kafka_broker.create_topic(topic)
+    repo = write_repo(tmp_path, kafka_broker.bootstrap, topic, udf=True, aggregated=True)
+    first, second = events(200, base=recent()), events(200, start=200, base=recent())
+    kafka_broker.produce(topic, *encode(first))
+    run_cli(repo, "stream", "--from", "earliest", "--until-caught-up", *FAST)
+    kafka_broker.produce(topic, *encode(second))
+    run_cli(repo, "stream", "--until-caught-up", *FAST)
+    run_cli(repo, "stream", "--until-caught-up", *FAST)  # nothing new: nothing added twice
+    assert online_sums(repo, 20) == expected_sums(first + second, trips_plus=1)
+    assert online_values(repo, 20) == expected_online(first + second, trips_plus=1)

@@ -1,7 +1,8 @@
 """Exactly once in effect: `repast stream` SIGKILLed at random points (while parsing, between the
 online and the offline write, after both writes before the Kafka commit, and at random times) over
-many trials, then run to the end; the online values and the offline rows equal the reference
-computed from the produced events: nothing lost, nothing twice."""
+many trials, then run to the end; the online values, the aggregation tiles (sums and counts) and
+the offline rows equal the reference computed from the produced events: nothing lost, nothing
+twice."""
 
 from __future__ import annotations
 
@@ -12,11 +13,24 @@ import subprocess
 import sys
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.streaming.broker import Broker
-from tests.streaming.repo import ROOT, encode, events, expected_online, offline_rows, online_values, run_cli, write_repo
+from tests.streaming.repo import (
+    ROOT,
+    encode,
+    events,
+    expected_online,
+    expected_sums,
+    offline_rows,
+    online_sums,
+    online_values,
+    recent,
+    run_cli,
+    write_repo,
+)
 
 TRIALS = 8
 FAILPOINTS = "parse=0.03,after_online=0.04,after_offline=0.04"
@@ -43,10 +57,11 @@ def _run_until_killed(repo: Path, trial: int, rng: random.Random) -> int:
 
 def _kill_trials(broker: Broker, repo: Path, topic: str, seed: int) -> None:
     rng = random.Random(seed)
-    produced = []
+    base = recent()  # inside the aggregations' one-day window
+    produced: list[dict[str, Any]] = []
     statuses = []
     for trial in range(TRIALS):
-        batch = events(400, start=len(produced))
+        batch = events(400, start=len(produced), base=base)
         broker.produce(topic, *encode(batch))
         produced += batch
         statuses.append(_run_until_killed(repo, trial, rng))
@@ -54,6 +69,7 @@ def _kill_trials(broker: Broker, repo: Path, topic: str, seed: int) -> None:
             "--group-id", f"final-{uuid.uuid4().hex[:6]}", timeout=300)
     assert any(s == -signal.SIGKILL for s in statuses), f"no trial was killed: {statuses}"
     assert online_values(repo, 20) == expected_online(produced, trips_plus=1)
+    assert online_sums(repo, 20) == expected_sums(produced, trips_plus=1)
     assert offline_rows(repo) == sorted((r["driver_id"], r["trips"] + 1) for r in produced)
 
 
@@ -61,7 +77,7 @@ def _kill_trials(broker: Broker, repo: Path, topic: str, seed: int) -> None:
 def test_sigkill_at_any_point_loses_and_duplicates_nothing_on_sqlite(kafka_broker: Broker, tmp_path: Path) -> None:
     topic = f"kill-{uuid.uuid4().hex[:8]}"
     kafka_broker.create_topic(topic, partitions=3)
-    repo = write_repo(tmp_path, kafka_broker.bootstrap, topic, udf=True)
+    repo = write_repo(tmp_path, kafka_broker.bootstrap, topic, udf=True, aggregated=True)
     _kill_trials(kafka_broker, repo, topic, seed=24)
 
 
@@ -71,7 +87,7 @@ def test_sigkill_at_any_point_loses_and_duplicates_nothing_on_redis(kafka_broker
     topic = f"kill-{uuid.uuid4().hex[:8]}"
     kafka_broker.create_topic(topic, partitions=3)
     project = f"stream24_{uuid.uuid4().hex[:8]}"
-    repo = write_repo(tmp_path, kafka_broker.bootstrap, topic, udf=True, project=project,
+    repo = write_repo(tmp_path, kafka_broker.bootstrap, topic, udf=True, aggregated=True, project=project,
                       online=f"{{type: redis, connection_string: \"{redis_url}\"}}")
     try:
         _kill_trials(kafka_broker, repo, topic, seed=2424)
@@ -85,7 +101,7 @@ def test_sigkill_at_any_point_loses_and_duplicates_nothing_on_postgres(kafka_bro
     topic = f"kill-{uuid.uuid4().hex[:8]}"
     kafka_broker.create_topic(topic, partitions=3)
     schema = f"stream24_{uuid.uuid4().hex[:8]}"
-    repo = write_repo(tmp_path, kafka_broker.bootstrap, topic, udf=True,
+    repo = write_repo(tmp_path, kafka_broker.bootstrap, topic, udf=True, aggregated=True,
                       online=f"{{type: postgres, url: \"{postgres_url}\", db_schema: {schema}}}")
     try:
         _kill_trials(kafka_broker, repo, topic, seed=242424)
