@@ -149,9 +149,10 @@ class SourceIngest:
     def _convert(self, table: pa.Table) -> tuple[list[pa.Table], pa.Table | None]:
         """The udf, then each online view's rows and the offline rows: every check before any write."""
         rows = self._apply_udf(table)
-        online = [view_rows(v, _at_or_past(rows, self.online_next.get(v.name, {})), "stream")
-                  .append_column(PARTITION, _at_or_past(rows, self.online_next.get(v.name, {})).column(PARTITION))
-                  for v in self.online_views]
+        online = []
+        for view in self.online_views:
+            past = _at_or_past(rows, self.online_next.get(view.name, {}))
+            online.append(view_rows(view, past, "stream").append_column(PARTITION, past.column(PARTITION)))
         offline = None
         if self.writes_offline:
             past = _at_or_past(rows, self.offline_next)
