@@ -22,9 +22,16 @@ from pathlib import Path
 from typing import Any
 
 from repast.definitions import FeatureView, KafkaSource, RepoContents
-from repast.errors import ConfigError, FeatureViewNotFound, InputError, StoreUnavailable, require_module
+from repast.errors import (
+    ConfigError,
+    FeatureViewNotFound,
+    InputError,
+    StoreUnavailable,
+    TransientError,
+    require_module,
+)
 from repast.online.base import OnlineStore
-from repast.streaming.ingest import SourceIngest, SourceViews
+from repast.streaming.ingest import IngestResult, SourceIngest, SourceViews
 from repast.streaming.messages import DeadLetter, Message
 from repast.streaming.metrics import StreamMetrics
 from repast.types.timestamps import parse_time
@@ -151,7 +158,9 @@ class StreamConsumer:
         self._broker_back()
         commits = []
         for topic, messages in by_topic.items():
-            result = self.ingests[topic].ingest(messages)
+            result = self._ingest(topic, messages)
+            if result is None:  # stopped while a store was unavailable: nothing to commit
+                return
             self._dead_letters(result.dead_letters)
             now_ms = int(time.time() * 1000)
             self.metrics.observe_latencies(now_ms, [m.timestamp_ms for m in messages[::max(1, len(messages) // 100)]])
@@ -160,6 +169,26 @@ class StreamConsumer:
             self.metrics.late.labels(topic).inc(result.late)
             commits += self._commit_offsets(topic, messages)
         self._commit(consumer, commits)
+
+    def _ingest(self, topic: str, messages: list[Message]) -> IngestResult | None:
+        """Write the batch; while a store is unavailable (a timeout, a restart), wait and write it
+        again: every store skips what it already holds, so a write that did land is not repeated.
+        One log line when a store becomes unavailable, one when it is back. None when stopped."""
+        wait, since = 0.5, None
+        while True:
+            try:
+                result = self.ingests[topic].ingest(messages)
+            except TransientError as e:
+                if since is None:
+                    since = time.monotonic()
+                    log.warning("repast stream: a store is unavailable (%s); retrying the batch", e)
+                if self.stopping.wait(wait):
+                    return None
+                wait = min(wait * 2, 10.0)
+                continue
+            if since is not None:
+                log.warning("repast stream: the stores answer again after %.0f s", time.monotonic() - since)
+            return result
 
     def _commit_offsets(self, topic: str, messages: list[Message]) -> list[Any]:
         from confluent_kafka import TopicPartition

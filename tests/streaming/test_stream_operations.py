@@ -58,6 +58,9 @@ def test_metrics_ready_and_a_graceful_sigterm(kafka_broker: Broker, tmp_path: Pa
         assert status == 200
         assert f'repast_stream_events_total{{topic="{topic}"}} 300.0' in text
         assert "repast_stream_event_to_online_seconds_count" in text
+        # Every 17th event is ten minutes older than its neighbours; the watermark delay is five.
+        late = float(text.split(f'repast_stream_late_events_total{{topic="{topic}"}} ')[1].split()[0])
+        assert 0 < late <= len([i for i in range(300) if i % 17 == 0])
         assert f'repast_stream_consumer_lag{{partition="0",topic="{topic}"}} 0.0' in text
         process.send_signal(signal.SIGTERM)
         _, err = process.communicate(timeout=30)
@@ -95,3 +98,59 @@ def test_a_broker_outage_is_waited_out_with_one_log_line(kafka_broker: Broker, t
     assert err.count("is unreachable") == 1, err
     assert "Traceback" not in err
     assert len(err.splitlines()) < 20, err
+
+
+def _redis(port: int, data: Path) -> subprocess.Popen[bytes]:
+    process = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data),
+                                "--appendonly", "yes", "--appendfsync", "always", "--save", ""],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _wait_for(lambda: _listening(port), 10)
+    return process
+
+
+def _listening(port: int) -> bool:
+    import socket
+
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+        return True
+    except OSError:
+        return False
+
+
+def test_an_online_store_outage_is_waited_out_and_the_batch_written_once_it_is_back(
+        kafka_broker: Broker, tmp_path: Path) -> None:
+    import shutil
+
+    import pytest
+
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed: this test stops and restarts a Redis of its own")
+    port, data = free_port(), tmp_path / "redis"
+    data.mkdir()
+    redis = _redis(port, data)
+    topic = f"store-outage-{uuid.uuid4().hex[:8]}"
+    kafka_broker.create_topic(topic)
+    repo = write_repo(tmp_path / "repo", kafka_broker.bootstrap, topic,
+                      online=f"{{type: redis, connection_string: \"redis://127.0.0.1:{port}/0\"}}")
+    first, second = events(100), events(100, start=100)
+    kafka_broker.produce(topic, *encode(first))
+    process = _start(repo, free_port())
+    try:
+        _wait_for(lambda: len(offline_rows(repo)) == 100)
+        redis.terminate()
+        redis.wait(10)
+        kafka_broker.produce(topic, *encode(second))
+        time.sleep(3)  # the consumer meets the outage and waits
+        redis = _redis(port, data)
+        _wait_for(lambda: len(offline_rows(repo)) == 200)
+        _wait_for(lambda: online_values(repo, 20) == expected_online(first + second))
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+        redis.kill()
+    assert process.returncode == 0, err
+    assert err.count("a store is unavailable") == 1 and err.count("the stores answer again") == 1, err
+    assert "Traceback" not in err
+    assert sorted(offline_rows(repo)) == sorted((r["driver_id"], r["trips"]) for r in first + second)
