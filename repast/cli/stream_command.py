@@ -58,7 +58,7 @@ def stream(views: str = typer.Option(None, "--views", "-v", help="Comma-separate
     store = open_store()
     groups = stream_views(store.registry.contents(), [v.strip() for v in views.split(",") if v.strip()]
                           if views else None)
-    options = StreamOptions(views=None, start=start, batch_size=batch_size,
+    options = StreamOptions(start=start, batch_size=batch_size,
                             dead_letters=dead_letters or store.repo_path / "data" / "dead_letters" /
                             f"{store.project}.jsonl", group_id=group_id,
                             kafka_options=_kafka_options(kafka_option or []), until_caught_up=until_caught_up)

@@ -43,7 +43,6 @@ log = logging.getLogger("repast.stream")
 class StreamOptions:
     """How `repast stream` runs (the CLI's options)."""
 
-    views: list[str] | None = None
     start: str | None = None  # earliest | latest | a timestamp
     batch_size: int = 10_000
     poll_seconds: float = 0.05
