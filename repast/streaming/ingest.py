@@ -100,7 +100,7 @@ class SourceIngest:
         known = {p for positions in [*self.online_next.values(), self.offline_next] for p in positions}
         starts = {}
         for p in known:
-            found = start_offset([*(n.get(p) for n in self.online_next.values()), self.offline_next.get(p)])
+            found = start_offset(self._positions(p))
             if found is not None:
                 starts[p] = found
         return starts
@@ -128,6 +128,11 @@ class SourceIngest:
         late, times = self._lateness(table)
         return IngestResult(table.num_rows - len(refused), dead, late, times)
 
+    def _positions(self, partition: int) -> list[int | None]:
+        """Each store's position in the partition (None: nothing written there yet)."""
+        online = [self.online_next.get(v.name, {}).get(partition) for v in self.online_views]
+        return [*online, self.offline_next.get(partition)] if self.writes_offline else online
+
     def _online_positions(self, view: FeatureView, partitions: Sequence[int]) -> dict[int, int]:
         if view.aggregations:  # kept as marks in the tiles' transaction
             marks = tile_storage(self.online, view).read_marks(
@@ -142,7 +147,7 @@ class SourceIngest:
 
     def _needed(self, table: pa.Table) -> pa.Table:
         """The rows some store still needs (a replay after a crash skips what every store has)."""
-        floors = {p: start_offset([*(n.get(p) for n in self.online_next.values()), self.offline_next.get(p)]) or 0
+        floors = {p: start_offset(self._positions(p)) or 0
                   for p in pc.unique(table.column(PARTITION)).to_pylist()}
         return _at_or_past(table, floors)
 
@@ -191,6 +196,7 @@ class SourceIngest:
             write_online(self.online, self.project, view, rows, {(self.topic, p): o for p, o in offsets.items()},
                          batch)
             known.update(offsets)
+            failpoint("after_view")
 
     def _write_offline(self, parts: list[pa.Table | None], messages: Sequence[Message]) -> None:
         if not self.writes_offline:

@@ -7,8 +7,9 @@ Two records, each written with the data it describes, so neither can claim data 
   range (`part-kafka-<topic>-<partition>-<first>-<last>`), so the next offset is one past the
   highest `last` found. A part is renamed into place whole, so a part that exists is complete.
 
-A partition is read from the lowest of these (no store misses an event) and each store is given
-only the events at or past its own position (no store gets one twice).
+A partition is read from the lowest of these (no store misses an event; a store with no position
+there needs it from the beginning) and each store is given only the events at or past its own
+position (no store gets one twice).
 """
 
 from __future__ import annotations
@@ -59,6 +60,10 @@ def next_offsets(names: Iterable[str]) -> dict[str, dict[int, int]]:
 
 
 def start_offset(positions: Iterable[int | None]) -> int | None:
-    """Where to read a partition from: the lowest position any store has (None when none has one)."""
-    known = [p for p in positions if p is not None]
-    return min(known) if known else None
+    """Where to read a partition from: the lowest position of its stores, a store without one
+    (nothing written there yet: a view added later, a first start killed between two stores'
+    writes) counting as the partition's beginning; None when no store has a position."""
+    found = list(positions)
+    if all(p is None for p in found):
+        return None
+    return min(p if p is not None else 0 for p in found)

@@ -61,3 +61,4 @@ def test_avro_messages_are_decoded_with_their_record_schema() -> None:
     assert table.column("driver_id").to_pylist() == [1, 2]
     assert table.schema.field("event_timestamp").type == pa.timestamp("us", tz="UTC")
     assert [d.message.offset for d in dead] == [1]
+

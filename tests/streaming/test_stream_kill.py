@@ -33,7 +33,9 @@ from tests.streaming.repo import (
 )
 
 TRIALS = 8
-FAILPOINTS = "parse=0.03,after_online=0.04,after_offline=0.04"
+# Killed before parsing, after one view's online write (the next view not yet written), after every
+# online write (offline not yet written), after both (before the Kafka commit).
+FAILPOINTS = "parse=0.03,after_view=0.03,after_online=0.03,after_offline=0.03"
 
 
 def _run_until_killed(repo: Path, trial: int, rng: random.Random) -> int:
