@@ -35,7 +35,7 @@ from repast.streaming.messages import (
     refuse_incomplete,
     split_failures,
 )
-from repast.streaming.positions import offline_positions, part_name, start_offset
+from repast.streaming.positions import offline_positions, part_name, start_offset, write_marker
 
 FAILPOINTS_ENV = "REPAST_STREAM_FAILPOINTS"  # tests only: "parse=0.1,after_online=0.1" kills the process
 
@@ -208,9 +208,12 @@ class SourceIngest:
             if end < begin:
                 continue
             mine = rows.filter(pc.equal(rows.column(PARTITION), partition)) if rows is not None else None
+            name = part_name(self.topic, partition, begin, end)
             if mine is not None and mine.num_rows:
                 write_part(self.group.source.batch_source, self.repo_path, mine.drop_columns([PARTITION, OFFSET]),
-                           self.endpoint, part_name(self.topic, partition, begin, end))
+                           self.endpoint, name)
+            else:  # no rows (all refused): the position still moves, durably
+                write_marker(self.group.source.batch_source, self.repo_path, self.endpoint, name)
             self.offline_next[partition] = end + 1
 
     def _lateness(self, table: pa.Table) -> tuple[int, list[int]]:

@@ -5,7 +5,9 @@ Two records, each written with the data it describes, so neither can claim data 
   (StreamOffsetStore);
 - offline, per batch source: the part files themselves, named by topic, partition and offset
   range (`part-kafka-<topic>-<partition>-<first>-<last>`), so the next offset is one past the
-  highest `last` found. A part is renamed into place whole, so a part that exists is complete.
+  highest `last` found. A part is renamed into place whole, so a part that exists is complete. A
+  range whose messages gave no rows (all dead letters) leaves an empty marker of the same name
+  with a `_` in front, which readers of the source skip (names starting with `_` are not data).
 
 A partition is read from the lowest of these (no store misses an event; a store with no position
 there needs it from the beginning) and each store is given only the events at or past its own
@@ -14,13 +16,16 @@ position (no store gets one twice).
 
 from __future__ import annotations
 
+import os
 import posixpath
 import re
 from collections.abc import Iterable
 
+import pyarrow.fs as pafs
+
 from repast.definitions import FileSource
 from repast.errors import DefinitionError
-from repast.offline.file_sources import list_source_files
+from repast.offline.file_sources import list_source_files, parts_directory, source_filesystem
 
 _PART = re.compile(r"^part-kafka-(?P<topic>.+)-(?P<partition>\d{5})-(?P<first>\d{20})-(?P<last>\d{20})\.")
 
@@ -31,13 +36,30 @@ def part_name(topic: str, partition: int, first: int, last: int) -> str:
 
 
 def offline_positions(source: FileSource, repo_path: str, endpoint: str | None, topic: str) -> dict[int, int]:
-    """Per partition of `topic`, one past the last offset the batch source's stream parts hold."""
-    try:
-        files = list_source_files(source, repo_path, endpoint)
-    except DefinitionError:  # no files yet: nothing written
-        return {}
-    return next_offsets(posixpath.basename(f) for f in files if posixpath.basename(f).startswith("part-kafka-")) \
-        .get(topic, {})
+    """Per partition of `topic`, one past the last offset the batch source's stream parts (and
+    markers) hold."""
+    fs, _ = source_filesystem(source, repo_path, endpoint)
+    directory = parts_directory(source, repo_path, endpoint)
+    found = fs.get_file_info(pafs.FileSelector(directory, allow_not_found=True))
+    return next_offsets(posixpath.basename(f.path).removeprefix("_") for f in found
+                        if f.type == pafs.FileType.File).get(topic, {})
+
+
+def write_marker(source: FileSource, repo_path: str, endpoint: str | None, name: str) -> None:
+    """Record a range that gave no rows: an empty `_<name>` file beside the parts (durable)."""
+    fs, _ = source_filesystem(source, repo_path, endpoint)
+    directory = parts_directory(source, repo_path, endpoint)
+    fs.create_dir(directory, recursive=True)
+    path = posixpath.join(directory, f"_{name}.{source.file_format}")
+    with fs.open_output_stream(path):
+        pass
+    if isinstance(fs, pafs.LocalFileSystem):
+        for synced in (path, directory):
+            fd = os.open(synced, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
 
 
 def has_files(source: FileSource, repo_path: str, endpoint: str | None) -> bool:

@@ -107,7 +107,7 @@ def online_values(repo: Path, drivers: int) -> dict[int, tuple[float, int]]:
 def offline_rows(repo: Path) -> list[tuple[int, int]]:
     """(driver_id, trips) of every row in the batch source, sorted."""
     path = repo / "data" / "trips"
-    if not path.exists():
+    if not path.exists() or not any(p.suffix == ".parquet" and p.name[0] not in "._" for p in path.iterdir()):
         return []
     table = ds.dataset(str(path), format="parquet").to_table(columns=["driver_id", "trips"])
     return sorted(zip(table.column("driver_id").to_pylist(), table.column("trips").to_pylist(), strict=True))
