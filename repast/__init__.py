@@ -11,16 +11,19 @@ from repast.definitions import (
     FeatureView,
     Field,
     FileSource,
+    KafkaSource,
     OnDemandFeatureView,
     PostgreSQLSource,
     PushSource,
     RequestSource,
     SparkSource,
+    StreamFeatureView,
 )
 from repast.definitions.label_view import ConflictPolicy, LabelView
 from repast.definitions.logging_config import FileLoggingDestination, LoggingConfig
 from repast.definitions.project import Project
 from repast.definitions.saved_dataset import SavedDataset, SavedDatasetFileStorage
+from repast.definitions.stream_sources import AvroFormat, JsonFormat
 from repast.feast_paths import install as _install_feast_paths
 from repast.jobs.push import PushMode
 from repast.store import FeatureStore
@@ -34,5 +37,5 @@ __all__ = [
     "FileSource",
     "OnDemandFeatureView", "PostgreSQLSource", "PushMode", "PushSource", "RepoConfig", "RequestSource", "ValueType",
     "types", "ConflictPolicy", "LabelView", "FileLoggingDestination", "LoggingConfig", "Project", "SavedDataset",
-    "SavedDatasetFileStorage", "SparkSource",
+    "SavedDatasetFileStorage", "SparkSource", "KafkaSource", "StreamFeatureView", "JsonFormat", "AvroFormat",
 ]

@@ -16,6 +16,7 @@ from repast.definitions.label_view import LabelView
 from repast.definitions.on_demand import OnDemandFeatureView
 from repast.definitions.project import Project
 from repast.definitions.saved_dataset import SavedDataset, SavedDatasetStorage
+from repast.definitions.stream_view import StreamFeatureView
 from repast.definitions.versions import FeatureViewVersion
 from repast.errors import FeatureViewNotFound, InputError, ProjectNotFound, SavedDatasetNotFound
 from repast.registry.base import Change
@@ -92,12 +93,15 @@ class FeastSurface:
     # ---- views by kind -----------------------------------------------------------------------
     def list_batch_feature_views(self, allow_cache: bool = False,
                                  tags: dict[str, str] | None = None) -> list[FeatureView]:
-        """Every feature view: each is backed by batch data (a push source's too)."""
-        return [v for v in self.registry.contents().feature_views.values() if matches_tags(v, tags)]
+        """Every feature view but the stream feature views (a push source's is backed by batch data)."""
+        return [v for v in self.registry.contents().feature_views.values()
+                if not isinstance(v, StreamFeatureView) and matches_tags(v, tags)]
 
-    def list_stream_feature_views(self, allow_cache: bool = False, tags: dict[str, str] | None = None) -> list[Any]:
-        """Always empty: repast has no stream feature views (fresh rows arrive by push)."""
-        return []
+    def list_stream_feature_views(self, allow_cache: bool = False,
+                                  tags: dict[str, str] | None = None) -> list[StreamFeatureView]:
+        """The stream feature views (`repast stream` feeds them), with every tag in `tags` when given."""
+        return [v for v in self.registry.contents().feature_views.values()
+                if isinstance(v, StreamFeatureView) and matches_tags(v, tags)]
 
     def list_all_feature_views(self, allow_cache: bool = False,
                                tags: dict[str, str] | None = None) -> list[FeatureView | OnDemandFeatureView]:

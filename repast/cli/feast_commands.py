@@ -134,7 +134,43 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         store = open_store()
         print(json.dumps(displayable(store.config), indent=2))
 
+    _register_stream_views(app)
     _register_refused(app)
+
+
+def _register_stream_views(app: typer.Typer) -> None:
+    """`repast stream-feature-views list|describe`: the feature views `repast stream` feeds."""
+    from repast.cli.common import console, open_store, user_errors
+
+    group = typer.Typer(help="List and describe registered stream feature views.", no_args_is_help=True)
+
+    @group.command("list")
+    @user_errors
+    def stream_list(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
+        """List the stream feature views: name, source topic, features."""
+        found = open_store().list_stream_feature_views()
+        if as_json:
+            print(json.dumps([_stream_dict(v) for v in found], indent=2, default=str))
+            return
+        table = Table("name", "source", "topic", "features")
+        for v in found:
+            table.add_row(v.name, v.source.name, str(getattr(v.source, "topic", "")), ", ".join(v.feature_names()))
+        console.print(table)
+
+    @group.command("describe")
+    @user_errors
+    def stream_describe(name: str = typer.Argument(..., help="Stream feature view name.")) -> None:
+        """Show one stream feature view as JSON."""
+        found = {v.name: v for v in open_store().list_stream_feature_views()}
+        if name not in found:
+            raise FeatureNotFound(f"stream feature view '{name}' is not registered; registered: {sorted(found)}")
+        print(json.dumps(_stream_dict(found[name]), indent=2, default=str))
+
+    app.add_typer(group, name="stream-feature-views")
+
+
+def _stream_dict(view: Any) -> dict[str, Any]:
+    return dict(view.spec_dict())
 
 
 def _register_refused(app: typer.Typer) -> None:

@@ -198,7 +198,7 @@ def _object_rows(kind: str, obj: Any) -> list[str]:
     if kind == "entity":
         return [obj.name, ", ".join(obj.join_keys), obj.description]
     if kind == "data_source":
-        return [obj.name, d["type"], d.get("path") or d.get("table") or d.get("query") or ""]
+        return [obj.name, d["type"], d.get("path") or d.get("table") or d.get("query") or d.get("topic") or ""]
     if kind in ("feature_view", "on_demand_feature_view"):
         return [obj.name, ", ".join(getattr(obj, "entities", [])), ", ".join(obj.feature_names())]
     return [obj.name, ", ".join(obj.feature_refs()), obj.description]
@@ -407,6 +407,10 @@ app.command("drift")(_drift)
 app.command("skew")(_skew)
 
 app.command("gc")(_gc)
+
+from repast.cli.stream_command import stream as _stream  # noqa: E402
+
+app.command("stream")(_stream)
 
 from repast.cli.aggregations_command import aggregations_app as _aggregations_app  # noqa: E402
 

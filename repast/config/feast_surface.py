@@ -50,7 +50,7 @@ FEAST_SURFACE: list[Part] = [
     *_parts("command", "", SUPPORTED,
             "apply plan teardown registry-dump materialize materialize-incremental serve ui init version "
             "entities data-sources feature-views on-demand-feature-views feature-services projects "
-            "saved-datasets delete validate configuration"),
+            "saved-datasets delete validate configuration stream-feature-views"),
     Part("command", "", "serve_offline", SUPPORTED,
          "repast's offline server (Arrow Flight, repast's own protocol: see docs/remote.md)"),
     Part("command", "", "serve_registry", REFUSED,
@@ -60,8 +60,6 @@ FEAST_SURFACE: list[Part] = [
     Part("command", "", "permissions", REFUSED,
          "Feast's permissions are not built; the feature server has read and write tokens "
          "(feature_server.auth)"),
-    Part("command", "", "stream-feature-views", REFUSED,
-         "StreamFeatureView is not supported; fresh rows arrive by push"),
     Part("command", "", "demo-notebooks", REFUSED, "repast ships no notebooks; `repast init` writes a sample repo"),
     # ---- options of `serve` -------------------------------------------------------------------
     *_parts("option", "serve", SUPPORTED,

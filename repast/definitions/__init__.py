@@ -17,10 +17,12 @@ from repast.definitions.sources import (
     RequestSource,
 )
 from repast.definitions.spark_source import SparkSource
+from repast.definitions.stream_sources import AvroFormat, JsonFormat, KafkaSource
+from repast.definitions.stream_view import StreamFeatureView
 
 __all__ = [
     "KINDS", "Aggregation", "BatchFeatureView", "CsvFormat", "DataSource", "Entity", "FeatureService", "FeatureView",
     "Field", "FileSource", "OnDemandFeatureView", "ParquetFormat", "PostgreSQLSource", "Projection",
     "PushSource", "RepoContents", "RequestSource", "object_from_dict", "on_demand_feature_view",
-    "source_from_dict", "spec_of", "SparkSource",
+    "source_from_dict", "spec_of", "SparkSource", "AvroFormat", "JsonFormat", "KafkaSource", "StreamFeatureView",
 ]

@@ -11,6 +11,7 @@ from repast.definitions.aggregation import Aggregation, check_aggregations
 from repast.definitions.entity import Entity, Field
 from repast.definitions.source_types import source_from_dict
 from repast.definitions.sources import DataSource, PushSource, RequestSource
+from repast.definitions.stream_sources import KafkaSource
 from repast.errors import DefinitionError
 
 
@@ -157,8 +158,10 @@ class FeatureView(ProjectableMixin):
 
     @property
     def batch_source(self) -> DataSource:
-        """The source offline engines read (a push source's batch source)."""
-        return self.source.batch_source if isinstance(self.source, PushSource) else self.source
+        """The source offline engines read (a push or Kafka source's batch source)."""
+        if isinstance(self.source, (PushSource, KafkaSource)):
+            return self.source.batch_source
+        return self.source
 
     def resolve_entities(self, entities: dict[str, Entity]) -> None:
         """Bind entity names to Entity objects (after loading from the registry)."""

@@ -14,6 +14,7 @@ from repast.definitions.project import Project
 from repast.definitions.saved_dataset import SavedDataset
 from repast.definitions.source_types import source_from_dict
 from repast.definitions.sources import DataSource
+from repast.definitions.stream_view import StreamFeatureView
 from repast.definitions.versions import FeatureViewVersion
 from repast.errors import (
     DataSourceNotFound,
@@ -61,6 +62,8 @@ def object_from_dict(kind: str, d: dict[str, Any]) -> Any:
     if kind == "data_source":
         return source_from_dict(d)
     if kind == "feature_view":
+        if "stream_feature_view" in d:
+            return StreamFeatureView.from_dict(d)
         return LabelView.from_dict(d) if "label_view" in d else FeatureView.from_dict(d)
     if kind == "on_demand_feature_view":
         return OnDemandFeatureView.from_dict(d)
@@ -77,7 +80,7 @@ def object_from_dict(kind: str, d: dict[str, Any]) -> Any:
 
 def spec_of(obj: Any) -> dict[str, Any]:
     """The comparable spec of a definition (ODFV pickles excluded: they differ across runs)."""
-    if isinstance(obj, OnDemandFeatureView):
+    if isinstance(obj, (OnDemandFeatureView, StreamFeatureView)):
         return obj.spec_dict()
     return obj.to_dict()  # type: ignore[no-any-return]
 

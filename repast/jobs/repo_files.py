@@ -189,6 +189,6 @@ def version_changes(changes: list[Change], registered: Snapshot) -> list[Change]
 
 
 def _comparable(kind: str, spec: dict[str, Any]) -> dict[str, Any]:
-    if kind == "on_demand_feature_view":
+    if kind in ("on_demand_feature_view", "feature_view"):  # a stream feature view's udf too
         return {k: v for k, v in spec.items() if k not in ("udf_pickle", "udf_signature")}
     return spec

@@ -10,7 +10,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from repast.definitions import FeatureView, Field, OnDemandFeatureView, RepoContents
+from repast.definitions import FeatureView, Field, KafkaSource, OnDemandFeatureView, RepoContents, StreamFeatureView
 from repast.definitions.registry_objects import KIND_LABELS
 from repast.errors import DefinitionError, RepastError
 from repast.offline.base import OfflineEngine
@@ -48,14 +48,23 @@ def _check_view(fv: FeatureView, contents: RepoContents, engine: OfflineEngine |
     if engine is None or not fv.offline and not fv.schema:
         return
     source = fv.batch_source
-    try:
-        schema = engine.schema_for_apply(source)
-        if schema is None and not fv.schema:  # nothing declared: the source's columns are the schema
-            schema = engine.source_schema(source)
-    except RepastError as e:
-        raise DefinitionError(f"{at}: source: {e}") from None
-    if schema is None:  # checked when the engine first reads the source
-        return
+    if isinstance(fv.source, KafkaSource):
+        # The messages are the view's rows (the batch source may have no files before the first
+        # events arrive); a udf makes rows of its own, which the consumer checks batch by batch.
+        if isinstance(fv, StreamFeatureView) and fv.has_udf:
+            if not fv.schema:
+                raise DefinitionError(f"{at}: a stream feature view with a udf needs an explicit schema")
+            return
+        schema = fv.source.message_format.message_schema()
+    else:
+        try:
+            schema = engine.schema_for_apply(source)
+            if schema is None and not fv.schema:  # nothing declared: the source's columns are the schema
+                schema = engine.source_schema(source)
+        except RepastError as e:
+            raise DefinitionError(f"{at}: source: {e}") from None
+        if schema is None:  # checked when the engine first reads the source
+            return
     _check_timestamps(fv, schema, at)
     if not fv.schema:
         fv.schema = _infer_schema(fv, schema)

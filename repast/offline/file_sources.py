@@ -183,19 +183,24 @@ def parts_directory(source: FileSource, repo_path: str, endpoint: str | None = N
     return path  # a source that does not exist yet and names no file: a directory of parts
 
 
-def write_part(source: FileSource, repo_path: str, table: pa.Table, endpoint: str | None = None) -> str:
+def write_part(source: FileSource, repo_path: str, table: pa.Table, endpoint: str | None = None,
+               part_name: str | None = None) -> str:
     """Add `table` to the source as one new immutable part file; returns its path.
 
     The rows are first conformed to the existing files' columns and types (so every file reads
     as one table); a frame that does not fit raises InputError before anything is written.
+    `part_name` (without the extension) names the part instead of the time and a random id: a
+    writer that names its parts by what they hold (the stream consumer: topic, partition, offset
+    range) rewrites the same part, whole, when it writes the same rows again.
     """
     try:
-        return _write_part(source, repo_path, table, endpoint)
+        return _write_part(source, repo_path, table, endpoint, part_name)
     except OSError as e:
         raise explain(e, source.path, _setting(source)) from None
 
 
-def _write_part(source: FileSource, repo_path: str, table: pa.Table, endpoint: str | None) -> str:
+def _write_part(source: FileSource, repo_path: str, table: pa.Table, endpoint: str | None,
+                part_name: str | None) -> str:
     fs, path = source_filesystem(source, repo_path, endpoint)
     directory = parts_directory(source, repo_path, endpoint)
     try:
@@ -204,7 +209,7 @@ def _write_part(source: FileSource, repo_path: str, table: pa.Table, endpoint: s
         existing = []
     table = conform(source, table, existing, fs)
     # Names sort in write order (the time first), which is the source's order for the tie rule.
-    name = f"part-{time.time_ns():020d}-{uuid.uuid4().hex[:12]}.{source.file_format}"
+    name = f"{part_name or f'part-{time.time_ns():020d}-{uuid.uuid4().hex[:12]}'}.{source.file_format}"
     final = posixpath.join(directory, name)
     if _is_glob(path) and not _glob_regex(path).match(final):
         raise DefinitionError(f"FileSource '{source.name}': a new part file would not match '{source.path}'")

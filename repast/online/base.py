@@ -139,6 +139,25 @@ def writable(store: OnlineReader, action: str) -> OnlineStore:
     raise write_refused(store, action)
 
 
+# (topic, partition) -> the next offset to consume there: how far a stream has been written.
+StreamOffsets = Mapping[tuple[str, int], int]
+
+
+@runtime_checkable
+class StreamOffsetStore(Protocol):
+    """Capability: a store that records stream offsets in the same transaction as the rows they
+    produced (repast/streaming/ relies on it for exactly-once in effect: after a crash, the stored
+    offsets say exactly which events the stored rows include). Dropping a view's storage drops
+    its offsets too."""
+
+    def write_batch_at_offsets(self, project: str, view: FeatureView, batch: pa.RecordBatch | pa.Table | None,
+                               offsets: StreamOffsets) -> int:
+        """write_batch (None: no rows), and set the view's offsets to `offsets`, all or nothing."""
+
+    def stream_offsets(self, project: str, view_name: str) -> dict[tuple[str, int], int]:
+        """The offsets stored for the view (empty when none)."""
+
+
 @runtime_checkable
 class NewestValueReader(Protocol):
     """Capability: a store that can say how fresh a view's stored values are (the web UI's

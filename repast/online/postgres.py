@@ -28,6 +28,7 @@ from repast.online import postgres_tiles
 from repast.online.base import (
     OnlineStore,
     ReadRow,
+    StreamOffsets,
     caller_bounds_waits,
     new_storage_record,
     parse_storage_record,
@@ -220,6 +221,8 @@ class PostgresOnlineStore(OnlineStore):
             conn.execute(f"CREATE SCHEMA IF NOT EXISTS {self.schema}")
             conn.execute(f"CREATE TABLE IF NOT EXISTS {meta} (project TEXT, view TEXT, signature TEXT, "
                          "PRIMARY KEY (project, view))")
+            conn.execute(f"CREATE TABLE IF NOT EXISTS {self._offsets} (project TEXT, view TEXT, topic TEXT, "
+                         "partition INTEGER, next_offset BIGINT, PRIMARY KEY (project, view, topic, partition))")
             stored = dict(conn.execute(f"SELECT view, signature FROM {meta} WHERE project = %s",
                                        (project,)).fetchall())
             for view in keep:
@@ -234,6 +237,7 @@ class PostgresOnlineStore(OnlineStore):
                 # Layout changed (or new): rebuild; values come back with the next materialization.
                 features = "".join(f", {quote_ident(f.name)} {_pg_type(f.dtype)}" for f in view.features)
                 conn.execute(f"DROP TABLE IF EXISTS {self._table(project, view.name)}")
+                conn.execute(f"DELETE FROM {self._offsets} WHERE project = %s AND view = %s", (project, view.name))
                 conn.execute(f"CREATE TABLE {self._table(project, view.name)} (_entity_key TEXT PRIMARY KEY, "
                              f"_event_ts BIGINT NOT NULL, _created_ts BIGINT{features})")
                 conn.execute(f"INSERT INTO {meta} VALUES (%s, %s, %s) ON CONFLICT (project, view) "
@@ -248,6 +252,7 @@ class PostgresOnlineStore(OnlineStore):
                 postgres_tiles.drop(conn, self.config.db_schema, _table_name(project, view.name))
                 conn.execute(f"DROP TABLE IF EXISTS {self._table(project, view.name)}")
                 conn.execute(f"DELETE FROM {meta} WHERE project = %s AND view = %s", (project, view.name))
+                conn.execute(f"DELETE FROM {self._offsets} WHERE project = %s AND view = %s", (project, view.name))
 
     def storage_id(self, project: str, view: FeatureView) -> str | None:
         return self._run(self._storage_id, project, view)  # type: ignore[no-any-return]
@@ -266,23 +271,48 @@ class PostgresOnlineStore(OnlineStore):
     def teardown(self, project: str, views: list[FeatureView]) -> None:
         self.update(project, [], views)
 
+    @property
+    def _offsets(self) -> str:
+        return f"{self.schema}.repast_stream_offsets"  # StreamOffsetStore: set in the rows' transaction
+
     def write_batch(self, project: str, view: FeatureView, batch: pa.RecordBatch | pa.Table) -> int:
+        return self.write_batch_at_offsets(project, view, batch, None)
+
+    def write_batch_at_offsets(self, project: str, view: FeatureView, batch: pa.RecordBatch | pa.Table | None,
+                               offsets: StreamOffsets | None) -> int:
+        """write_batch; with `offsets` (StreamOffsetStore), set them in the same transaction."""
+        if batch is None:
+            assert offsets is not None
+            self._run(self._write_offsets, project, view, offsets)
+            return 0
         rows = write_rows(view, batch)
-        if len(rows) == 0:
+        if len(rows) == 0 and offsets is None:
             return 0
         import psycopg
 
         try:
-            self._run(self._write, project, view, rows)
+            self._run(self._write, project, view, rows, offsets)
         except psycopg.DataError as e:
             raise _nul_error(e, view, rows.keys.to_pylist(), "written") from None
         except psycopg.errors.UndefinedTable:
             # Storage was never created here (e.g. applied with another online store): create it.
             self.update(project, [view], [])
-            self._run(self._write, project, view, rows)
+            self._run(self._write, project, view, rows, offsets)
         return len(rows)
 
-    def _write(self, conn: Any, project: str, view: FeatureView, rows: WriteRows) -> None:
+    def stream_offsets(self, project: str, view_name: str) -> dict[tuple[str, int], int]:
+        import psycopg
+
+        def read(conn: Any) -> list[tuple[str, int, int]]:
+            try:
+                return conn.execute(f"SELECT topic, partition, next_offset FROM {self._offsets} "  # type: ignore[no-any-return]
+                                    "WHERE project = %s AND view = %s", (project, view_name)).fetchall()
+            except psycopg.errors.UndefinedTable:
+                return []
+        return {(topic, int(p)): int(o) for topic, p, o in self._run(read)}
+
+    def _write(self, conn: Any, project: str, view: FeatureView, rows: WriteRows,
+               offsets: StreamOffsets | None = None) -> None:
         table = self._table(project, view.name)
         cols = ["_entity_key", "_event_ts", "_created_ts", *(quote_ident(f) for f in view.feature_names())]
         collist = ", ".join(cols)
@@ -310,6 +340,15 @@ class PostgresOnlineStore(OnlineStore):
                 f"(t._event_ts, coalesce(t._created_ts, {_MIN_TS}))")
             build_vector_indexes(conn, self.config.db_schema, _table_name(project, view.name), unbuilt,
                                      self.config.hnsw())
+            if offsets:
+                self._write_offsets(conn, project, view, offsets)
+
+    def _write_offsets(self, conn: Any, project: str, view: FeatureView, offsets: StreamOffsets) -> None:
+        with conn.transaction():  # nested in the rows' transaction: a savepoint of it
+            conn.cursor().executemany(
+                f"INSERT INTO {self._offsets} VALUES (%s, %s, %s, %s, %s) ON CONFLICT (project, view, topic, "
+                "partition) DO UPDATE SET next_offset = excluded.next_offset",
+                [(project, view.name, t, p, o) for (t, p), o in offsets.items()])
 
     @staticmethod
     def read_columns(view: FeatureView, features: Sequence[str], alias: str = "") -> tuple[list[str], Any]:

@@ -23,7 +23,14 @@ from pydantic import Field, SecretStr
 from repast.definitions import FeatureView
 from repast.errors import ConfigError, StoreUnavailable, require_module
 from repast.online import redis_tiles
-from repast.online.base import OnlineStore, ReadRow, new_storage_record, parse_storage_record, view_signature
+from repast.online.base import (
+    OnlineStore,
+    ReadRow,
+    StreamOffsets,
+    new_storage_record,
+    parse_storage_record,
+    view_signature,
+)
 from repast.online.codec import Decoder, text_decoder, text_values
 from repast.online.keys import write_rows
 from repast.plugins.base_config import BackendConfig
@@ -194,12 +201,14 @@ class RedisOnlineStore(OnlineStore):
             if layout != signature:
                 if view.name in stored:
                     self._delete_view_keys(project, view.name)
+                    self._call(client.delete, self._offsets_key(project, view.name))
                 self._call(client.hset, meta, view.name, new_storage_record(signature))
             elif storage is None:  # made before storage ids: adopt it as it is
                 self._call(client.hset, meta, view.name, new_storage_record(signature))
         for view in views_to_delete:
             self._delete_view_keys(project, view.name)
             self._call(client.hdel, meta, view.name)
+            self._call(client.delete, self._offsets_key(project, view.name))
         self._decoders.clear()
 
     def _delete_view_keys(self, project: str, view: str) -> None:
@@ -228,9 +237,42 @@ class RedisOnlineStore(OnlineStore):
 
     def write_batch(self, project: str, view: FeatureView, batch: pa.RecordBatch | pa.Table) -> int:
         rows = write_rows(view, batch)
-        n = len(rows)
-        if n == 0:
+        if len(rows) == 0:
             return 0
+        self._call(self._run_scripts, self._script_calls(project, view, rows))
+        return len(rows)
+
+    @staticmethod
+    def _offsets_key(project: str, view: str) -> str:
+        return f"repast:{project}:__stream_offsets__:{view}"
+
+    def write_batch_at_offsets(self, project: str, view: FeatureView, batch: pa.RecordBatch | pa.Table | None,
+                               offsets: StreamOffsets) -> int:
+        """StreamOffsetStore: the rows' scripts and the offsets in one MULTI/EXEC transaction. EVAL
+        (not EVALSHA) inside it: a script missing on the server would fail that call alone at EXEC
+        while the offsets were still set."""
+        rows = write_rows(view, batch) if batch is not None else None
+        calls = [("EVAL", _WRITE_SCRIPT, *call[2:]) for call in self._script_calls(project, view, rows)("")] \
+            if rows is not None and len(rows) else []
+        fields = [x for (topic, partition), offset in offsets.items() for x in (f"{topic}\0{partition}", offset)]
+        commands = [("MULTI",), *calls, *([("HSET", self._offsets_key(project, view.name), *fields)] if fields else []),
+                    ("EXEC",)]
+        replies = self._call(self._pipeline, commands)
+        failed = [r for r in (replies[-1] or [None]) if r is None or isinstance(r, Exception)]
+        if failed:
+            raise StoreUnavailable(f"Redis online store: a stream write to '{view.name}' failed: {failed[0]}")
+        return len(rows) if rows is not None else 0
+
+    def stream_offsets(self, project: str, view_name: str) -> dict[tuple[str, int], int]:
+        stored = self._call(self._client().hgetall, self._offsets_key(project, view_name))
+        out = {}
+        for field, offset in stored.items():
+            topic, _, partition = field.decode().rpartition("\0")
+            out[(topic, int(partition))] = int(offset)
+        return out
+
+    def _script_calls(self, project: str, view: FeatureView, rows: Any) -> Callable[[str], Iterator[tuple[Any, ...]]]:
+        n = len(rows)
         prefix = self._prefix(project, view.name)
         feats = view.features
         dense = not any(rows.features[f.name].null_count for f in feats)
@@ -252,8 +294,7 @@ class RedisOnlineStore(OnlineStore):
                     [x for row in part for x in row if x is not None]
                 yield ("EVALSHA", sha, stop - start, *keys, *head, *args)
 
-        self._call(self._run_scripts, script_calls)
-        return n
+        return script_calls
 
     def _run_scripts(self, script_calls: Callable[[str], Iterator[tuple[Any, ...]]]) -> None:
         client = self._client()

@@ -36,6 +36,7 @@ from repast.online import sqlite_tiles
 from repast.online.base import (
     OnlineStore,
     ReadRow,
+    StreamOffsets,
     new_storage_record,
     parse_storage_record,
     view_signature,
@@ -53,6 +54,7 @@ if TYPE_CHECKING:
     from repast.aggregations.merge import TileRow
 
 _META = "repast_online_views"
+_OFFSETS = "repast_stream_offsets"  # StreamOffsetStore: written in the rows' own transaction
 _MIN_TS = -(2**63)
 _MAX_INT = 2**63 - 1
 _MAX_PARAMS = 30_000  # below SQLite's limit of host parameters per statement
@@ -212,6 +214,8 @@ class SqliteOnlineStore(OnlineStore):
             conn.execute("PRAGMA cache_size=-65536")
             conn.execute(f"CREATE TABLE IF NOT EXISTS {_META} (project TEXT, view TEXT, signature TEXT, "
                          "PRIMARY KEY (project, view))")
+            conn.execute(f"CREATE TABLE IF NOT EXISTS {_OFFSETS} (project TEXT, view TEXT, topic TEXT, "
+                         "partition INTEGER, next_offset INTEGER, PRIMARY KEY (project, view, topic, partition))")
             _migrate_table_names(conn)
         except (sqlite3.Error, OSError) as e:
             raise StoreUnavailable(f"SQLite online store '{self.path}' cannot be opened: {e}") from None
@@ -277,6 +281,7 @@ class SqliteOnlineStore(OnlineStore):
     def _drop_table(conn: sqlite3.Connection, project: str, view: str) -> None:
         conn.execute(f"DROP TABLE IF EXISTS {table_name(project, view)}")
         conn.execute(f"DELETE FROM {_META} WHERE project = ? AND view = ?", (project, view))
+        conn.execute(f"DELETE FROM {_OFFSETS} WHERE project = ? AND view = ?", (project, view))
 
     def storage_id(self, project: str, view: FeatureView) -> str | None:
         try:
@@ -291,9 +296,40 @@ class SqliteOnlineStore(OnlineStore):
         self.update(project, [], views)
 
     def write_batch(self, project: str, view: FeatureView, batch: pa.RecordBatch | pa.Table) -> int:
+        return self._write_batch(project, view, batch, None)
+
+    def write_batch_at_offsets(self, project: str, view: FeatureView, batch: pa.RecordBatch | pa.Table | None,
+                               offsets: StreamOffsets) -> int:
+        """StreamOffsetStore: the rows and the offsets in one SQLite transaction."""
+        rows = [(project, view.name, topic, partition, offset) for (topic, partition), offset in offsets.items()]
+        return self._write_batch(project, view, batch,
+                                 lambda conn: conn.executemany(f"INSERT OR REPLACE INTO {_OFFSETS} VALUES "
+                                                               "(?, ?, ?, ?, ?)", rows))
+
+    def stream_offsets(self, project: str, view_name: str) -> dict[tuple[str, int], int]:
+        try:
+            found = self._conn().execute(f"SELECT topic, partition, next_offset FROM {_OFFSETS} "
+                                         "WHERE project = ? AND view = ?", (project, view_name)).fetchall()
+        except sqlite3.Error as e:
+            raise StoreUnavailable(f"SQLite online store '{self.path}': {e}") from None
+        return {(topic, int(partition)): int(offset) for topic, partition, offset in found}
+
+    def _write_batch(self, project: str, view: FeatureView, batch: pa.RecordBatch | pa.Table | None,
+                     also: Callable[[sqlite3.Connection], Any] | None) -> int:
+        if batch is None:
+            assert also is not None
+            conn = self._conn()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                also(conn)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            return 0
         rows = write_rows(view, batch, integer_keys=integer_key(view))
         n = len(rows)
-        if n == 0:
+        if n == 0 and also is None:
             return 0
         # Key order makes the inserts walk the key index (or the rowid B-tree) once instead of jumping
         # at random. The sort is stable, so among one key's duplicates the last row still wins.
@@ -310,18 +346,18 @@ class SqliteOnlineStore(OnlineStore):
         sql = _upsert_sql(project, view)
         conn = self._conn()
         try:
-            self._write(conn, sql, python_rows, n)
+            self._write(conn, sql, python_rows, n, also)
         except sqlite3.OperationalError as e:
             if "no such table" not in str(e):
                 raise StoreUnavailable(f"SQLite online store '{self.path}': {e}") from None
             # Storage was never created here (e.g. applied with another online store): create it.
             self.update(project, [view], [])
-            self._write(conn, sql, python_rows, n)
+            self._write(conn, sql, python_rows, n, also)
         return n
 
     @staticmethod
     def _write(conn: sqlite3.Connection, sql: str, python_rows: Callable[[int], list[tuple[Any, ...]]],
-               n: int) -> None:
+               n: int, also: Callable[[sqlite3.Connection], Any] | None = None) -> None:
         """One transaction; chunk i+1 is converted to Python rows in a helper thread while chunk i
         is inserted (sqlite3 releases the GIL while SQLite works, so the two overlap)."""
         conn.execute("BEGIN IMMEDIATE")
@@ -332,6 +368,8 @@ class SqliteOnlineStore(OnlineStore):
                 if start + _CHUNK < n:
                     pending = _converter().submit(python_rows, start + _CHUNK)
                 conn.executemany(sql, chunk)
+            if also is not None:
+                also(conn)
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")

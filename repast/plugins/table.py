@@ -53,6 +53,7 @@ PLUGINS: dict[str, dict[str, str]] = {
         "push": "repast.definitions.sources:PushSource",
         "request": "repast.definitions.sources:RequestSource",
         "spark": "repast.definitions.spark_source:SparkSource",
+        "kafka": "repast.definitions.stream_sources:KafkaSource",
     },
     # A capability, not a backend: online_store.type -> its vector search (repast.vector.base),
     # built as `Class(online_store)`; a store type missing here cannot search vectors.

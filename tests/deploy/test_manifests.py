@@ -20,7 +20,7 @@ from repast.config.repo_config import ENV_CONFIG_PATH, MOUNTED_CONFIG_PATH, pars
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
-OVERLAYS = ["embedded", "postgres", "redis-online", "kubeflow", "s3-redis", "gcs-redis"]
+OVERLAYS = ["embedded", "postgres", "redis-online", "kubeflow", "s3-redis", "gcs-redis", "stream"]
 K8S_VERSION = "1.30.0"
 CONFIG_SECRET = "repast-feature-store"
 MOUNT_DIR = str(Path(MOUNTED_CONFIG_PATH).parent)
@@ -343,3 +343,30 @@ def test_no_overlay_uses_a_deprecated_kustomize_field(kustomization: Path) -> No
     assert "patchesStrategicMerge" not in yaml.safe_load(kustomization.read_text())
     done = subprocess.run([kubectl, "kustomize", str(kustomization.parent)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and "deprecated" not in done.stderr.lower(), done.stderr
+
+
+STREAM = "repast-stream"
+
+
+def test_stream_consumer_replicas_share_partitions_with_ready_probes_and_a_grace_period() -> None:
+    docs = render("stream")
+    deployment = one(docs, "Deployment", STREAM)
+    assert deployment["spec"]["replicas"] >= 2  # one consumer group: the replicas share the partitions
+    spec = pod_spec(docs, "Deployment", STREAM)
+    (container,) = spec["containers"]
+    assert container["command"] == ["repast", "--repo", MOUNTED_CONFIG_PATH, "stream"]
+    args = container["args"]
+    assert args[args.index("--metrics-host") + 1] == "0.0.0.0"
+    port = int(args[args.index("--metrics-port") + 1])
+    assert {"name": "metrics", "containerPort": port} in container["ports"]
+    assert container["readinessProbe"]["httpGet"] == {"path": "/ready", "port": "metrics"}
+    assert spec["terminationGracePeriodSeconds"] >= 30  # SIGTERM: finish the batch, commit, leave
+    assert spec["securityContext"]["runAsNonRoot"] is True
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    dead = args[args.index("--dead-letters") + 1]
+    writable = {m["mountPath"] for m in container["volumeMounts"] if not m.get("readOnly")}
+    assert any(dead.startswith(path + "/") for path in writable)
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    mount = next(m for m in container["volumeMounts"] if m["mountPath"] == MOUNT_DIR)
+    assert volumes[mount["name"]]["secret"]["secretName"] == CONFIG_SECRET
+    assert config_vars(secret_config(docs, CONFIG_SECRET)) <= {e["name"] for e in container["env"]}

@@ -40,7 +40,7 @@ LAYERS: list[list[str]] = [
      "repast.ondemand.transform", "repast.ondemand.storage", "repast.aggregations"],
     ["repast.config"],  # feature_store.yaml, which names backends
     # the operations, over the collaborators they take
-    ["repast.ondemand", "repast.jobs", "repast.vector", "repast.monitoring"],
+    ["repast.ondemand", "repast.jobs", "repast.vector", "repast.monitoring", "repast.streaming"],
     ["repast.server", "repast.ui", "repast.client"],  # given the collaborators (jobs.backends), never the facade
     ["repast.store", "repast.store_feast"],  # the composition root: wires the rest
     # entry points: the command, the server's worker processes, the Kubeflow/KServe/Spark entries

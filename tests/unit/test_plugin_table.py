@@ -65,5 +65,5 @@ def test_sources_are_rebuilt_through_the_table_and_an_unknown_type_is_refused() 
     batch = FileSource(name="rides", path="data/rides.parquet", timestamp_field="ts")
     push = PushSource(name="rides_push", batch_source=batch)
     assert source_from_dict(push.to_dict()) == push
-    with pytest.raises(DefinitionError, match="unknown data source type 'kafka'"):
-        source_from_dict({**batch.to_dict(), "type": "kafka"})
+    with pytest.raises(DefinitionError, match="unknown data source type 'kinesis'"):
+        source_from_dict({**batch.to_dict(), "type": "kinesis"})

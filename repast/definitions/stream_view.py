@@ -1,0 +1,111 @@
+"""StreamFeatureView: a feature view fed by a stream (a KafkaSource), with Feast's names.
+
+It is a FeatureView (training reads the KafkaSource's batch source, serving reads the online
+store) that `repast stream` keeps fresh. It is registered as a feature view with a
+`stream_feature_view` section in its spec. An optional `udf` turns each batch of parsed
+messages into the view's rows before they are written: pandas mode (the default; Feast's
+default "spark" means the same here) takes and returns a DataFrame, python mode a dict of
+column -> list. The function is stored as on-demand views store theirs (cloudpickle, base64).
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from repast.definitions.aggregation import Aggregation
+from repast.definitions.entity import Entity, Field
+from repast.definitions.feature_view import FeatureView
+from repast.definitions.on_demand import _source_text
+from repast.definitions.source_types import source_from_dict
+from repast.definitions.sources import DataSource, PushSource
+from repast.definitions.stream_sources import KafkaSource
+from repast.errors import DefinitionError
+
+STREAM_MODES = ("pandas", "python")
+
+
+class StreamFeatureView(FeatureView):
+    """Features of `entities` computed from the events of `source` (a KafkaSource, or a PushSource)."""
+
+    def __init__(self, *, name: str, source: DataSource, schema: list[Field] | None = None,
+                 entities: list[Entity] | list[str] | None = None, ttl: timedelta | None = None,
+                 aggregations: list[Aggregation] | None = None, udf: Callable[..., Any] | None = None,
+                 udf_string: str = "", mode: str = "pandas", timestamp_field: str = "",
+                 online: bool = True, offline: bool = True, description: str = "",
+                 tags: dict[str, str] | None = None, owner: str = "", **feast_only: Any) -> None:
+        if not isinstance(source, (KafkaSource, PushSource)):
+            raise DefinitionError(f"StreamFeatureView '{name}': source must be a KafkaSource or a PushSource, "
+                                  f"got {source!r}")
+        unknown = sorted(set(feast_only) - {"feature_transformation", "enable_tiling", "tiling_hop_size"})
+        if unknown:
+            raise DefinitionError(f"StreamFeatureView '{name}': unknown argument(s) {unknown}")
+        mode = "pandas" if mode == "spark" else mode
+        if mode not in STREAM_MODES:
+            raise DefinitionError(f"StreamFeatureView '{name}': mode must be one of {STREAM_MODES} "
+                                  f"(or Feast's \"spark\", which means pandas), got {mode!r}")
+        if udf is not None and not callable(udf):
+            raise DefinitionError(f"StreamFeatureView '{name}': udf must be a function, got {udf!r}")
+        super().__init__(name=name, source=source, schema=schema, entities=entities, ttl=ttl, online=online,
+                         offline=offline, description=description, tags=tags, owner=owner,
+                         aggregations=aggregations)
+        self.mode = mode
+        self.timestamp_field = timestamp_field or source.timestamp_field
+        self._udf = udf
+        self._udf_payload: str | None = None
+        self.udf_source = udf_string or (_source_text(udf) if udf is not None else "")
+        self.has_udf = udf is not None
+
+    @property
+    def udf(self) -> Callable[..., Any] | None:
+        """The function, deserialized from the registry on first use (only a consumer runs it)."""
+        if self._udf is None and self._udf_payload:
+            import cloudpickle
+
+            self._udf = cloudpickle.loads(base64.b64decode(self._udf_payload))
+        return self._udf
+
+    def _payload(self) -> str:
+        if self._udf_payload is None and self._udf is not None:
+            import cloudpickle
+
+            self._udf_payload = base64.b64encode(cloudpickle.dumps(self._udf)).decode()
+        return self._udf_payload or ""
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {**super().to_dict(), "stream_feature_view": {
+            "mode": self.mode, "timestamp_field": self.timestamp_field, "udf_source": self.udf_source}}
+        if self.has_udf:  # beside the spec, as on-demand views keep theirs: a diff leaves it out
+            d["udf_pickle"] = self._payload()
+        return d
+
+    def spec_dict(self) -> dict[str, Any]:
+        """What a diff compares: without the pickle (pickles differ across runs)."""
+        return {k: v for k, v in self.to_dict().items() if k != "udf_pickle"}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], entities: dict[str, Entity] | None = None) -> StreamFeatureView:
+        stream = d["stream_feature_view"]
+        ents: list[Any] = [entities[e] if entities and e in entities else e for e in d["entities"]]
+        view = cls(name=d["name"], source=source_from_dict(d["source"]), entities=ents,
+                   schema=[Field.from_dict(f) for f in d["schema"]], ttl=timedelta(seconds=d.get("ttl_seconds", 0)),
+                   aggregations=[Aggregation.from_dict(a) for a in d.get("aggregations", [])],
+                   udf_string=stream.get("udf_source", ""), mode=stream.get("mode", "pandas"),
+                   timestamp_field=stream.get("timestamp_field", ""), online=d.get("online", True),
+                   offline=d.get("offline", True), description=d.get("description", ""), tags=d.get("tags"),
+                   owner=d.get("owner", ""))
+        view._udf_payload = d.get("udf_pickle") or None
+        view.has_udf = view._udf_payload is not None
+        return view
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, StreamFeatureView) and self.spec_dict() == other.spec_dict() \
+            and self.projection == other.projection
+
+    def __hash__(self) -> int:
+        return hash(("feature_view", self.name))
+
+    def __repr__(self) -> str:
+        return f"StreamFeatureView(name={self.name!r}, features={self.feature_names()!r})"
