@@ -75,7 +75,9 @@ def stream_views(contents: RepoContents, names: Sequence[str] | None) -> list[So
         raise ConfigError("the Kafka sources name different kafka_bootstrap_servers; run one `repast stream "
                           "--views ...` per cluster")
     for g in out:
-        g.udf_view  # noqa: B018 - refuses views of one source with different udfs, before anything runs
+        udf_view = g.udf_view  # refuses views of one source with different udfs, before anything runs
+        if udf_view is not None:
+            udf_view.udf  # noqa: B018 - with registry.signing_key, an unsigned or altered udf is refused here, unrun
     return out
 
 
