@@ -105,8 +105,10 @@ class SourceIngest:
                 starts[p] = found
         return starts
 
-    def ingest(self, messages: Sequence[Message]) -> IngestResult:
-        """Write one batch (messages of this source's topic, any partitions, in offset order)."""
+    def ingest(self, messages: Sequence[Message],
+               refuse: Callable[[list[DeadLetter]], None] = lambda dead: None) -> IngestResult:
+        """Write one batch (messages of this source's topic, any partitions, in offset order).
+        `refuse` gets the refused messages before any write moves a position (so none is lost)."""
         failpoint("parse")
         table, dead = parse_messages(self.group.source, messages)
         by_origin = {(m.partition, m.offset): m for m in messages}
@@ -121,6 +123,7 @@ class SourceIngest:
         if failed:  # some rows fail the udf or the views' types: find them one by one
             converted, refused = split_failures(_rows(table), lambda part: self._convert(pa.concat_tables(part)))
             dead += [DeadLetter(by_origin[_origin(row)], reason) for row, reason in refused]
+        refuse(dead)
         self._write_online([c[0] for c in converted], _ranges(messages))
         failpoint("after_online")
         self._write_offline([c[1] for c in converted], messages)
