@@ -161,6 +161,7 @@ class StreamConsumer:
         self._broker_back()
         commits = []
         for topic, messages in by_topic.items():
+            self.ingests[topic].high_watermarks = _high_watermarks(consumer, topic, {m.partition for m in messages})
             result = self._ingest(topic, messages)
             if result is None:  # stopped while a store was unavailable: nothing to commit
                 return
@@ -294,6 +295,14 @@ class StreamConsumer:
 def install_signal_handlers(consumer: StreamConsumer) -> None:
     signal.signal(signal.SIGTERM, consumer.stop)
     signal.signal(signal.SIGINT, consumer.stop)
+
+
+def _high_watermarks(consumer: Any, topic: str, partitions: set[int]) -> dict[int, int]:
+    """Each partition's high watermark from the last fetch (no request to the broker)."""
+    from confluent_kafka import TopicPartition
+
+    found = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), cached=True) for p in partitions}
+    return {p: hw[1] for p, hw in found.items() if hw is not None and hw[1] >= 0}
 
 
 def _millis(text: str) -> int:
