@@ -152,9 +152,9 @@ class Timed(SourceIngest):
     latencies: list[float]
     batches: list[tuple[float, float, int]]
 
-    def ingest(self, messages: Any) -> Any:
+    def ingest(self, messages: Any, *refuse: Any) -> Any:
         began = time.perf_counter()
-        result = super().ingest(messages)
+        result = super().ingest(messages, *refuse)
         done_ns = time.time_ns()
         self.batches.append((began, time.perf_counter(), len(messages)))
         step = max(1, len(messages) // 200)

@@ -31,7 +31,13 @@ def stream(views: str = typer.Option(None, "--views", "-v", help="Comma-separate
            batch_size: int = typer.Option(10_000, "--batch-size", min=1, help="Messages polled per batch."),
            dead_letters: Path = typer.Option(None, "--dead-letters", metavar="PATH",
                                              help="JSON-lines file for refused messages (default: "
-                                                  "<repo>/data/dead_letters/<project>.jsonl)."),
+                                                  "<repo>/data/dead_letters/<project>.jsonl, unless "
+                                                  "--dead-letter-topic is given)."),
+           dead_letter_topic: str = typer.Option(None, "--dead-letter-topic", metavar="TOPIC",
+                                                 help="Produce refused messages to this topic (on the sources' "
+                                                      "cluster; create it first): key and value as received, "
+                                                      "the reason, topic, partition and offset in repast.* "
+                                                      "headers."),
            metrics_port: int = typer.Option(9465, "--metrics-port", min=0,
                                             help="Port of GET /metrics and GET /ready (0: no HTTP port)."),
            metrics_host: str = typer.Option("127.0.0.1", "--metrics-host", help="Address of the metrics port."),
@@ -58,9 +64,9 @@ def stream(views: str = typer.Option(None, "--views", "-v", help="Comma-separate
     store = open_store()
     groups = stream_views(store.registry.contents(), [v.strip() for v in views.split(",") if v.strip()]
                           if views else None)
-    options = StreamOptions(start=start, batch_size=batch_size,
-                            dead_letters=dead_letters or store.repo_path / "data" / "dead_letters" /
-                            f"{store.project}.jsonl", group_id=group_id,
+    default_file = None if dead_letter_topic else store.repo_path / "data" / "dead_letters" / f"{store.project}.jsonl"
+    options = StreamOptions(start=start, batch_size=batch_size, dead_letters=dead_letters or default_file,
+                            dead_letter_topic=dead_letter_topic or None, group_id=group_id,
                             kafka_options=_kafka_options(kafka_option or []), until_caught_up=until_caught_up)
     metrics = StreamMetrics(ready_lag)
     endpoint = getattr(store.config.offline_store, "endpoint_override", None)

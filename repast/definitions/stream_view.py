@@ -5,7 +5,9 @@ store) that `repast stream` keeps fresh. It is registered as a feature view with
 `stream_feature_view` section in its spec. An optional `udf` turns each batch of parsed
 messages into the view's rows before they are written: pandas mode (the default; Feast's
 default "spark" means the same here) takes and returns a DataFrame, python mode a dict of
-column -> list. The function is stored as on-demand views store theirs (cloudpickle, base64).
+column -> list. The function is stored as on-demand views store theirs (cloudpickle, base64), and
+signed the same way when `registry.signing_key` is set: only `repast stream` deserializes it, after
+checking the signature when it holds the key (repast/definitions/signing.py, docs/security.md).
 """
 
 from __future__ import annotations
@@ -54,16 +56,24 @@ class StreamFeatureView(FeatureView):
         self.mode = mode
         self.timestamp_field = timestamp_field or source.timestamp_field
         self._udf = udf
-        self._udf_payload: str | None = None
+        self._udf_payload: str | None = None  # the serialized function, as stored
+        self.udf_signature: str | None = None
+        self.signing_key: str | None = None  # set by a registry reader that has registry.signing_key
         self.udf_source = udf_string or (_source_text(udf) if udf is not None else "")
         self.has_udf = udf is not None
 
     @property
     def udf(self) -> Callable[..., Any] | None:
-        """The function, deserialized from the registry on first use (only a consumer runs it)."""
+        """The function; a stored one is deserialized here, on first use (only a consumer runs it),
+        after its signature check when the reader holds the signing key."""
         if self._udf is None and self._udf_payload:
             import cloudpickle
 
+            if self.signing_key is not None:
+                from repast.definitions.signing import STREAM_SCOPE, check_udf_signature
+
+                check_udf_signature(self.signing_key, self.name, self._udf_payload, self.udf_source,
+                                    self.udf_signature, label="stream feature view", scope=STREAM_SCOPE)
             self._udf = cloudpickle.loads(base64.b64decode(self._udf_payload))
         return self._udf
 
@@ -79,11 +89,13 @@ class StreamFeatureView(FeatureView):
             "mode": self.mode, "timestamp_field": self.timestamp_field, "udf_source": self.udf_source}}
         if self.has_udf:  # beside the spec, as on-demand views keep theirs: a diff leaves it out
             d["udf_pickle"] = self._payload()
+            if self.udf_signature is not None:
+                d["udf_signature"] = self.udf_signature
         return d
 
     def spec_dict(self) -> dict[str, Any]:
-        """What a diff compares: without the pickle (pickles differ across runs)."""
-        return {k: v for k, v in self.to_dict().items() if k != "udf_pickle"}
+        """What a diff compares: without the pickle and its signature (pickles differ across runs)."""
+        return {k: v for k, v in self.to_dict().items() if k not in ("udf_pickle", "udf_signature")}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], entities: dict[str, Entity] | None = None) -> StreamFeatureView:
@@ -97,6 +109,7 @@ class StreamFeatureView(FeatureView):
                    offline=d.get("offline", True), description=d.get("description", ""), tags=d.get("tags"),
                    owner=d.get("owner", ""))
         view._udf_payload = d.get("udf_pickle") or None
+        view.udf_signature = d.get("udf_signature")
         view.has_udf = view._udf_payload is not None
         return view
 

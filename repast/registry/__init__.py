@@ -8,6 +8,7 @@ import time
 from typing import TYPE_CHECKING
 
 from repast.definitions.registry_objects import KINDS, RepoContents, object_from_dict
+from repast.definitions.stream_view import StreamFeatureView
 from repast.errors import StoreUnavailable
 from repast.log_limit import FailureLog
 from repast.plugins.table import PLUGINS, REGISTRY, plugin_class
@@ -40,14 +41,17 @@ def open_registry_store(section: RegistryConfig, settings: RepoSettings) -> Regi
 
 
 def contents_from_snapshot(snapshot: Snapshot, signing_key: str | None = None) -> RepoContents:
-    """The definitions of a snapshot. Stored on-demand functions stay serialized until run; with
-    `signing_key` their signature is checked then."""
+    """The definitions of a snapshot. Stored functions (on-demand views', stream views' udfs) stay
+    serialized until run; with `signing_key` their signature is checked then."""
     contents = RepoContents()
     for kind in KINDS:
         for spec in snapshot.specs.get(kind, {}).values():
             contents.add(object_from_dict(kind, spec))
     for odfv in contents.on_demand_feature_views.values():
         odfv.signing_key = signing_key
+    for view in contents.feature_views.values():
+        if isinstance(view, StreamFeatureView):
+            view.signing_key = signing_key
     return contents.bind()
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import signal
 import threading
 import time
@@ -31,8 +30,9 @@ from repast.errors import (
     require_module,
 )
 from repast.online.base import OnlineStore
+from repast.streaming.dead_letters import DeadLetterSink
 from repast.streaming.ingest import IngestResult, SourceIngest, SourceViews
-from repast.streaming.messages import DeadLetter, Message
+from repast.streaming.messages import Message
 from repast.streaming.metrics import StreamMetrics
 from repast.types.timestamps import parse_time
 
@@ -46,7 +46,8 @@ class StreamOptions:
     start: str | None = None  # earliest | latest | a timestamp
     batch_size: int = 10_000
     poll_seconds: float = 0.05
-    dead_letters: Path = Path("dead_letters.jsonl")
+    dead_letters: Path | None = Path("dead_letters.jsonl")  # a JSON-lines file (None: none)
+    dead_letter_topic: str | None = None  # a Kafka topic, on the source's cluster (None: none)
     group_id: str | None = None
     kafka_options: dict[str, str] = field(default_factory=dict)
     until_caught_up: bool = False  # stop once every assigned partition is read to its end
@@ -75,7 +76,9 @@ def stream_views(contents: RepoContents, names: Sequence[str] | None) -> list[So
         raise ConfigError("the Kafka sources name different kafka_bootstrap_servers; run one `repast stream "
                           "--views ...` per cluster")
     for g in out:
-        g.udf_view  # noqa: B018 - refuses views of one source with different udfs, before anything runs
+        udf_view = g.udf_view  # refuses views of one source with different udfs, before anything runs
+        if udf_view is not None:
+            udf_view.udf  # noqa: B018 - with registry.signing_key, an unsigned or altered udf is refused here, unrun
     return out
 
 
@@ -96,6 +99,8 @@ class StreamConsumer:
         if options.start not in (None, "earliest", "latest"):
             _millis(options.start)  # a bad --from fails here, before anything is read
         self.partitions = self._partitions()
+        self.dead_letters = DeadLetterSink(options.dead_letters, options.dead_letter_topic,
+                                           {**self._client_config(), "logger": _QUIET})
         self.starts = {topic: ingest.load_positions(self.partitions[topic]) for topic, ingest in self.ingests.items()}
         self.first_start = not any(self.starts.values())
         if options.start is None and self.first_start:
@@ -107,14 +112,13 @@ class StreamConsumer:
         from confluent_kafka import KafkaException
         from confluent_kafka.admin import AdminClient
 
-        admin = AdminClient({"bootstrap.servers": self.servers, **{k: v for k, v in self.options.kafka_options.items()
-                                                                    if not k.startswith(("session.", "group."))}},
-                            logger=_QUIET)
+        admin = AdminClient(self._client_config(), logger=_QUIET)
         try:
             found = admin.list_topics(timeout=30).topics
         except KafkaException as e:
             raise StoreUnavailable(f"Kafka at {self.servers} cannot be reached: {e.args[0].str()}") from None
-        missing = [t for t in self.ingests if t not in found or found[t].error is not None]
+        wanted = [*self.ingests, *[self.options.dead_letter_topic] * (self.options.dead_letter_topic is not None)]
+        missing = [t for t in wanted if t not in found or found[t].error is not None]
         if missing:
             raise ConfigError(f"Kafka at {self.servers} has no topic {missing[0]!r}; create it first")
         return {t: sorted(found[t].partitions) for t in self.ingests}
@@ -146,7 +150,7 @@ class StreamConsumer:
             error = m.error()
             if error is None:
                 by_topic[m.topic()].append(Message(m.topic(), m.partition(), m.offset(), m.value(),
-                                                   m.timestamp()[1]))
+                                                   m.timestamp()[1], m.key()))
                 self.at_end.discard((m.topic(), m.partition()))  # an end event after it in this batch re-adds
             elif error.code() == KafkaError._PARTITION_EOF:
                 self.at_end.add((m.topic(), m.partition()))
@@ -157,10 +161,10 @@ class StreamConsumer:
         self._broker_back()
         commits = []
         for topic, messages in by_topic.items():
+            self.ingests[topic].high_watermarks = _high_watermarks(consumer, topic, {m.partition for m in messages})
             result = self._ingest(topic, messages)
             if result is None:  # stopped while a store was unavailable: nothing to commit
                 return
-            self._dead_letters(result.dead_letters)
             now_ms = int(time.time() * 1000)
             self.metrics.observe_latencies(now_ms, [m.timestamp_ms for m in messages[::max(1, len(messages) // 100)]])
             self.metrics.events.labels(topic).inc(result.events)
@@ -176,7 +180,7 @@ class StreamConsumer:
         wait, since = 0.5, None
         while True:
             try:
-                result = self.ingests[topic].ingest(messages)
+                result = self.ingests[topic].ingest(messages, self.dead_letters)
             except TransientError as e:
                 if since is None:
                     since = time.monotonic()
@@ -269,18 +273,10 @@ class StreamConsumer:
                 if int(p) >= 0 and (topic, int(p)) in self.assignment and part.get("consumer_lag", -1) >= 0:
                     self.metrics.set_lag(topic, int(p), int(part["consumer_lag"]))
 
-    def _dead_letters(self, dead: list[DeadLetter]) -> None:
-        """Append refused messages to the dead-letter file (JSON lines), synced before the commit."""
-        if not dead:
-            return
-        path = self.options.dead_letters
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("a", encoding="utf-8") as out:
-            for letter in dead:
-                out.write(json.dumps(letter.to_dict()) + "\n")
-            out.flush()
-            os.fsync(out.fileno())
-        log.warning("repast stream: %d message(s) refused to %s (first: %s)", len(dead), path, dead[0].reason)
+    def _client_config(self) -> dict[str, Any]:
+        """The connection settings of an admin client or producer (--kafka-option, group settings aside)."""
+        return {"bootstrap.servers": self.servers, **{k: v for k, v in self.options.kafka_options.items()
+                                                      if not k.startswith(("session.", "group."))}}
 
     def _group(self) -> str:
         return self.options.group_id or f"repast-{self.project}"
@@ -299,6 +295,14 @@ class StreamConsumer:
 def install_signal_handlers(consumer: StreamConsumer) -> None:
     signal.signal(signal.SIGTERM, consumer.stop)
     signal.signal(signal.SIGINT, consumer.stop)
+
+
+def _high_watermarks(consumer: Any, topic: str, partitions: set[int]) -> dict[int, int]:
+    """Each partition's high watermark from the last fetch (no request to the broker)."""
+    from confluent_kafka import TopicPartition
+
+    found = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), cached=True) for p in partitions}
+    return {p: hw[1] for p, hw in found.items() if hw is not None and hw[1] >= 0}
 
 
 def _millis(text: str) -> int:

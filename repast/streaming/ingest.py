@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import random
 import signal
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +27,7 @@ from repast.jobs.push import offline_rows, view_rows
 from repast.jobs.tile_writes import push_tiles
 from repast.offline.file_sources import write_part
 from repast.online.base import OnlineStore, StreamOffsets, StreamOffsetStore, tile_storage
+from repast.streaming.lag import lag_marks
 from repast.streaming.messages import (
     OFFSET,
     PARTITION,
@@ -87,6 +89,7 @@ class SourceIngest:
         self.online_next: dict[str, dict[int, int]] = {}
         self.offline_next: dict[int, int] = {}
         self.newest_us: dict[int, int] = {}  # per partition: the newest event time seen (the watermark)
+        self.high_watermarks: dict[int, int] = {}  # per partition, as the consumer last saw it (for the UI's lag)
 
     @property
     def topic(self) -> str:
@@ -105,8 +108,10 @@ class SourceIngest:
                 starts[p] = found
         return starts
 
-    def ingest(self, messages: Sequence[Message]) -> IngestResult:
-        """Write one batch (messages of this source's topic, any partitions, in offset order)."""
+    def ingest(self, messages: Sequence[Message],
+               refuse: Callable[[list[DeadLetter]], None] = lambda dead: None) -> IngestResult:
+        """Write one batch (messages of this source's topic, any partitions, in offset order).
+        `refuse` gets the refused messages before any write moves a position (so none is lost)."""
         failpoint("parse")
         table, dead = parse_messages(self.group.source, messages)
         by_origin = {(m.partition, m.offset): m for m in messages}
@@ -121,6 +126,7 @@ class SourceIngest:
         if failed:  # some rows fail the udf or the views' types: find them one by one
             converted, refused = split_failures(_rows(table), lambda part: self._convert(pa.concat_tables(part)))
             dead += [DeadLetter(by_origin[_origin(row)], reason) for row, reason in refused]
+        refuse(dead)
         self._write_online([c[0] for c in converted], _ranges(messages))
         failpoint("after_online")
         self._write_offline([c[1] for c in converted], messages)
@@ -193,8 +199,10 @@ class SourceIngest:
             offsets = {p: max(known.get(p, 0), end + 1) for p, (_, end) in ranges.items()}
             batch = f"kafka:{self.topic}:" + ",".join(f"{p}:{max(first, known.get(p, 0))}-{end}"
                                                        for p, (first, end) in sorted(ranges.items()))
-            write_online(self.online, self.project, view, rows, {(self.topic, p): o for p, o in offsets.items()},
-                         batch)
+            seen = {p: hw for p, hw in self.high_watermarks.items() if p in ranges}
+            marks = lag_marks(self.topic, seen, int(time.time() * 1000)) if not view.aggregations else {}
+            write_online(self.online, self.project, view, rows,
+                         {**{(self.topic, p): o for p, o in offsets.items()}, **marks}, batch)
             known.update(offsets)
             failpoint("after_view")
 

@@ -36,6 +36,7 @@ class Message:
     offset: int
     value: bytes | None
     timestamp_ms: int = 0  # the broker's timestamp (the producer's create time by default)
+    key: bytes | None = None
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ class StreamMetrics:
         self.registry = CollectorRegistry()
         self.events = Counter("repast_stream_events", "Events written (online and offline).", ["topic"],
                               registry=self.registry)
-        self.dead_letters = Counter("repast_stream_dead_letters", "Messages refused to the dead-letter file.",
+        self.dead_letters = Counter("repast_stream_dead_letters", "Messages refused (dead letters).",
                                     ["topic"], registry=self.registry)
         self.late = Counter("repast_stream_late_events",
                             "Events older than the newest seen minus watermark_delay_threshold.", ["topic"],

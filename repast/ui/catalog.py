@@ -100,10 +100,11 @@ class Catalog:
 
 
 def build_catalog(project: str, snapshot: Snapshot) -> Catalog:
-    """Index a snapshot: entries per kind, lineage edges, search text. ODFV pickles are dropped."""
+    """Index a snapshot: entries per kind, lineage edges, search text. Stored functions' pickles (on-demand
+    and stream views') are dropped."""
     specs = {kind: dict(snapshot.specs.get(kind, {})) for kind in OBJECT_KINDS}
-    specs["on_demand_feature_view"] = {n: {k: v for k, v in s.items() if k != "udf_pickle"}
-                                       for n, s in specs["on_demand_feature_view"].items()}
+    for kind in ("feature_view", "on_demand_feature_view"):
+        specs[kind] = {n: {k: v for k, v in s.items() if k != "udf_pickle"} for n, s in specs[kind].items()}
     catalog = Catalog(project, snapshot.version, specs)
     for kind in OBJECT_KINDS:
         for name, spec in sorted(specs[kind].items()):

@@ -5,6 +5,10 @@ newest stored value is older than its ttl (the age at which reads report OUTSIDE
 without a ttl is stale only when nothing is stored. What a store or registry cannot tell (a remote
 registry keeps no watermarks here; Redis does not report the newest value; a store that is down)
 is shown as unknown.
+
+A view fed by `repast stream` (a KafkaSource) also shows its stream lag: per partition, the high
+watermark the consumer last saw minus the view's position, as recorded with its last batch, and how
+long ago that was (repast/streaming/lag.py): an old age means the consumer is behind or stopped.
 """
 
 from __future__ import annotations
@@ -14,8 +18,9 @@ from datetime import datetime
 from typing import Any
 
 from repast.errors import ConfigError, StoreUnavailable
-from repast.online.base import NewestValueReader
+from repast.online.base import NewestValueReader, StreamOffsetStore
 from repast.registry import Registry
+from repast.streaming.lag import PartitionLag, read_lag
 from repast.ui.catalog import Catalog
 
 
@@ -31,13 +36,27 @@ class ViewFreshness:
     age_seconds: float | None = None
     stale: bool = False
     reason: str = ""
+    stream: list[PartitionLag] | None = None  # a view fed by a Kafka source: each partition's recorded lag
+    age_now: datetime | None = None  # when the report was made (the stream lag's age is measured to it)
 
     def to_json(self) -> dict[str, Any]:
         iso = {k: getattr(self, k).isoformat() if getattr(self, k) else None
                for k in ("watermark", "last_run", "newest_value")}
         return {"view": self.view, "online": self.online, "ttl_seconds": self.ttl_seconds, **iso,
                 "rows_written": self.rows_written, "age_seconds": self.age_seconds, "stale": self.stale,
-                "reason": self.reason}
+                "reason": self.reason, "stream_lag": self._stream_json()}
+
+    def _stream_json(self) -> dict[str, Any] | None:
+        """The lag summed over partitions, as of the oldest record (its age in seconds, as of `age_now`)."""
+        if self.stream is None:
+            return None
+        as_of = min((p.seen_at for p in self.stream), default=None)
+        return {"messages": sum(p.lag for p in self.stream) if self.stream else None,
+                "as_of": as_of.isoformat() if as_of else None,
+                "age_seconds": max(0.0, (self.age_now - as_of).total_seconds()) if as_of and self.age_now else None,
+                "partitions": [{"topic": p.topic, "partition": p.partition, "position": p.position,
+                                "high_watermark": p.high_watermark, "lag": p.lag, "seen_at": p.seen_at.isoformat()}
+                               for p in self.stream]}
 
 
 @dataclass
@@ -75,6 +94,8 @@ def freshness(catalog: Catalog, registry: Registry, online_store: Any, now: date
             f.last_run = marks[name].recorded_at
         if name in runs:
             f.last_run, f.rows_written = runs[name].finished_at, runs[name].rows
+        if f.online and "topic" in spec.get("source", {}) and not spec.get("aggregations"):
+            f.stream, f.age_now = _stream_lag(online_store, catalog.project, name, notes), now
         if f.online and reader is not None:
             try:
                 f.newest_value = reader.newest_event_time(catalog.project, name)
@@ -85,6 +106,17 @@ def freshness(catalog: Catalog, registry: Registry, online_store: Any, now: date
                 _judge(f, now)
         result.append(f)
     return FreshnessReport(result, notes)
+
+
+def _stream_lag(store: Any, project: str, view: str, notes: list[str]) -> list[PartitionLag] | None:
+    """The view's recorded stream lag; None when the store keeps no stream offsets or is down."""
+    if not isinstance(store, StreamOffsetStore):
+        return None
+    try:
+        return read_lag(store.stream_offsets(project, view))
+    except StoreUnavailable as e:
+        notes.append(f"Stream lag of {view} is unknown: the online store is unavailable ({e}).")
+        return None
 
 
 def _judge(f: ViewFreshness, now: datetime) -> None:

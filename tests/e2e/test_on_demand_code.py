@@ -255,8 +255,10 @@ CLI_COMMANDS = [
     ["materialize", "2020-01-01T00:00:00", "2030-01-01T00:00:00"], ["materialize-incremental", "2030-01-01T00:00:00"],
     ["delete", "driver_activity_v1"], ["configuration"], ["gc"], ["apply"], ["teardown", "--yes"],
     # Feast's commands repast refuses with the reason (exit 1): nothing to run, nothing read.
-    ["serve_registry"], ["serve_transformations"], ["permissions"], ["stream-feature-views"],
-    ["demo-notebooks"],
+    ["serve_registry"], ["serve_transformations"], ["permissions"], ["demo-notebooks"],
+    # The stream commands (tests/streaming/test_stream_udf_signing.py walks them over a stream view's udf).
+    ["stream-feature-views", "list"], ["stream-feature-views", "describe", "none"], ["aggregations", "check", "none"],
+    ["stream", "--from", "earliest", "--until-caught-up", "--metrics-port", "0"],
 ]
 # Not run here: `init` (makes another repo), `serve` (test_server_start_does_not_run_stored_code), the
 # offline server (a blocking server: tests/e2e/test_serve_offline.py starts it), `ui`

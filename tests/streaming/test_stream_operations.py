@@ -14,7 +14,8 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.streaming.broker import Broker, free_port
+from tests.object_storage import ObjectServer
+from tests.streaming.broker import Broker, free_port, persistent_broker
 from tests.streaming.repo import ROOT, encode, events, expected_online, offline_rows, online_values, write_repo
 
 
@@ -98,6 +99,39 @@ def test_a_broker_outage_is_waited_out_with_one_log_line(kafka_broker: Broker, t
     assert err.count("is unreachable") == 1, err
     assert "Traceback" not in err
     assert len(err.splitlines()) < 20, err
+
+
+def test_after_broker_restarts_the_consumer_resumes_without_loss_or_duplicate(
+        kafka_broker: Broker, s3_server: ObjectServer, tmp_path: Path) -> None:
+    """Two outages of a broker that keeps its topics (S3 storage): events produced before, between and
+    after them reach both stores exactly once, and each outage is one 'unreachable' and one 'back' line."""
+    own = persistent_broker(kafka_broker.binary, s3_server.endpoint, s3_server.bucket)
+    own.start()
+    topic = f"restart-{uuid.uuid4().hex[:8]}"
+    own.create_topic(topic)
+    repo = write_repo(tmp_path, own.bootstrap, topic)
+    batches = [events(100), events(100, start=100), events(100, start=200)]
+    own.produce(topic, *encode(batches[0]))
+    process = _start(repo, free_port())
+    try:
+        _wait_for(lambda: len(offline_rows(repo)) == 100)
+        for i in (1, 2):
+            own.stop()
+            time.sleep(8)  # the consumer retries all this while
+            own.start()  # the same storage: the topic, its messages and the group's offsets are there
+            own.produce(topic, *encode(batches[i]))
+            _wait_for(lambda n=100 * (i + 1): len(offline_rows(repo)) >= n, 90)  # type: ignore[misc]
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+        own.stop()
+    every = [r for b in batches for r in b]
+    assert offline_rows(repo) == sorted((r["driver_id"], r["trips"]) for r in every)
+    assert online_values(repo, 20) == expected_online(every)
+    assert err.count("is unreachable") == 2 and err.count("is back after") == 2, err
+    assert "Traceback" not in err
+    assert len(err.splitlines()) < 30, err
 
 
 def _redis(port: int, data: Path) -> subprocess.Popen[bytes]:
