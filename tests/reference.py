@@ -75,68 +75,58 @@ def point_in_time_join(entity_rows: list[dict[str, Any]], timestamp_column: str,
 
 @dataclass
 class ReferenceAggregation:
-    """One windowed aggregation: `function` of source column `column` over `window`, output `name`."""
+    """One windowed aggregation: `function` of source column `column` over `window` of `tile`s, output `name`."""
 
     column: str
     function: str  # canonical: count, count_distinct, sum, mean, min, max, last, first, stddev, variance, last_n
     window: timedelta
+    tile: timedelta
     name: str
     n: int = 1
 
 
-def window_events(view: ReferenceView, keys: tuple[Any, ...], at: datetime, window: timedelta) -> list[dict[str, Any]]:
-    """The view's rows with these keys and at - window < event_ts <= at, in the tie rule's order
-    (event_ts, created_ts with null first, place in the source). Every row counts; null keys match nothing."""
-    if any(k is None for k in keys):
-        return []
-    rows = [(i, row) for i, row in enumerate(view.rows) if tuple(row[c] for c in view.key_columns) == keys
-            and row[view.timestamp_field] is not None and at - window < utc(row[view.timestamp_field]) <= at]
-    return [row for _, row in sorted(rows, key=lambda ir: (*_rank(view, ir[1]), ir[0]))]
-
-
-def aggregate(values: list[Any], agg: ReferenceAggregation) -> Any:
-    """`agg.function` of `values` (oldest first), nulls ignored; null when none is left, count 0."""
-    present = [v for v in values if v is not None]
-    if agg.function == "count":
-        return len(present)
-    if agg.function == "count_distinct":
-        return len(set(present))
-    if not present:
-        return None
-    if agg.function in ("stddev", "variance"):
-        if len(present) < 2:
-            return None
-        mean = sum(present) / len(present)
-        variance = sum((v - mean) ** 2 for v in present) / (len(present) - 1)
-        return variance ** 0.5 if agg.function == "stddev" else variance
-    simple = {"sum": sum, "min": min, "max": max, "last": lambda v: v[-1], "first": lambda v: v[0],
-              "mean": lambda v: sum(v) / len(v), "last_n": lambda v: v[-agg.n:]}
-    return simple[agg.function](present)
-
-
 def windowed_aggregates(entity_rows: list[dict[str, Any]], timestamp_column: str, view: ReferenceView,
                         aggregations: list[ReferenceAggregation]) -> list[dict[str, Any]]:
-    """Every entity row, in order, with its columns, then each aggregation over the window ending at its time."""
+    """Every entity row, in order, with its columns, then each aggregation at its time (windowed_value)."""
     output = []
     for entity_row in entity_rows:
         at = utc(entity_row[timestamp_column])
         result = {**entity_row, timestamp_column: at}
         keys = tuple(entity_row[c] for c in view.request_columns)
+        rows = [] if any(k is None for k in keys) else [  # null keys match nothing
+            row for row in view.rows if tuple(row[c] for c in view.key_columns) == keys
+            and row[view.timestamp_field] is not None]
         for agg in aggregations:
-            result[agg.name] = aggregate([r[agg.column] for r in window_events(view, keys, at, agg.window)], agg)
+            events = [(micros(row[view.timestamp_field]), _created_us(view, row), row[agg.column]) for row in rows]
+            result[agg.name] = windowed_value(events, agg.function, micros(at), micros_of(agg.window),
+                                              micros_of(agg.tile), agg.n)
         output.append(result)
     return output
 
 
-# --- Windowed aggregates, online side (issue 23 tiles): the value at t by brute force -------------
+# --- Windowed aggregates: the value at t by brute force (training data and online reads) ----------
 
 US_PER_S = 1_000_000
 _NO_CREATED_US = -(2**63)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def online_window_start_us(t_us: int, window_us: int, tile_us: int) -> int:
-    """The (excluded) start of the window at t: the window length before the end of t's tile,
-    tiles being (end - tile, end] aligned to the epoch."""
+def micros_of(d: timedelta) -> int:
+    return d // timedelta(microseconds=1)
+
+
+def micros(t: datetime) -> int:
+    return micros_of(utc(t) - _EPOCH)
+
+
+def _created_us(view: ReferenceView, row: dict[str, Any]) -> int | None:
+    created = row.get(view.created_column) if view.created_column else None
+    return None if created is None else micros(created)
+
+
+def window_start_us(t_us: int, window_us: int, tile_us: int) -> int:
+    """The window rule, restated: the (excluded) start of the window at t is the window length
+    before the end of t's tile, tiles being (end - tile, end] aligned to the epoch."""
     return -(-t_us // tile_us) * tile_us - window_us
 
 
@@ -147,7 +137,7 @@ def windowed_value(events: list[tuple[int, int | None, Any]], function: str, t_u
     Nulls are ignored; an empty window is 0 for count and count_distinct, null otherwise (last_n too); stddev
     and variance are the sample ones; first/last/last_n order by (event, created, value), a missing
     created time first; last_n is oldest first."""
-    start = online_window_start_us(t_us, window_us, tile_us)
+    start = window_start_us(t_us, window_us, tile_us)
     chosen = sorted((e, _NO_CREATED_US if c is None else c, v) for e, c, v in events
                     if start < e <= t_us and v is not None)
     values = [v for _, _, v in chosen]

@@ -16,8 +16,8 @@ from itertools import compress
 from typing import Any
 
 from repast.aggregations.layout import InputPartials, TileLayout
-from repast.aggregations.spec import PARTIALS, TiledAggregation, window_start_us
-from repast.definitions.aggregation import tile_end
+from repast.aggregations.spec import PARTIALS, TiledAggregation
+from repast.definitions.aggregation import tile_end, window_start_us
 
 TileRow = tuple[Any, ...]  # (tile end, *layout columns)
 

@@ -1,5 +1,5 @@
-"""What the online half needs from a view's aggregations: one TiledAggregation per output feature,
-and the window rule in tile terms.
+"""What the online half needs from a view's aggregations: one TiledAggregation per output feature.
+The window rule itself is repast.definitions.aggregation.window_start_us, shared with training data.
 
 The definitions (repast.definitions.aggregation) are the source of truth; `tiled_aggregations`
 reads them into this small record. Tiles are (end - tile, end], aligned to the epoch
@@ -11,8 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from math import gcd
 from typing import TYPE_CHECKING
-
-from repast.definitions.aggregation import tile_end
 
 if TYPE_CHECKING:
     from repast.definitions import FeatureView
@@ -60,17 +58,6 @@ def storage_tile_us(aggs: list[TiledAggregation]) -> int:
 def horizon_us(aggs: list[TiledAggregation]) -> int:
     """How far back from now any window reaches: tiles ending earlier are outside every window."""
     return max((a.window_us + a.tile_us for a in aggs), default=0)
-
-
-def window_start_us(t_us: int, window_us: int, tile_us: int) -> int:
-    """THE online boundary rule: an event counts at t iff window_start_us(t) < event_ts <= t.
-
-    The start is the window length before the end of t's tile: at a tile end it is exactly the
-    definitions' (t - W, t]; between tile ends the start stays on the tile grid, so the window is
-    exactly the W/S tiles ending with t's tile (that tile cut at t). See
-    /work/wt/notes/to-23-offline.md: the offline rule must round the same way for equality at
-    every t."""
-    return tile_end(t_us, tile_us) - window_us
 
 
 def events_view(view: FeatureView) -> FeatureView:

@@ -1,28 +1,33 @@
 """Aggregation: a feature computed over a sliding time window of a view's events (docs/aggregations.md).
 
-The window rule, one for training and serving: the value of an aggregation with window W for an
-entity at time t is computed from the view's events with the entity's keys and
+THE window rule, one for training data and serving, stated here once: the value of an aggregation
+with window W and tile interval S (`tile_interval`) for an entity at time t is computed from the
+view's events with the entity's keys and
 
-    t - W < event_timestamp <= t
+    E - W < event_timestamp <= t,   E = tile_end(t, S)
 
-(the window's start is excluded, its end included, so consecutive windows of length W share no
-event and an event at exactly t counts at t). `in_window` states it in code; the offline engines
-write the same inequality in SQL, and the online tiles use `tile_end`, whose tiles (end - tile,
-end] split time the same way. Every event counts (events are not deduplicated by event or created
-time); null values are ignored by every function; a window without a non-null value gives null,
-except count and count_distinct, which give 0.
+where E is the end of the epoch-aligned tile (E - S, E] holding t (t itself when t is a tile end).
+At a tile end the window is exactly (t - W, t]; between tile ends its start stays on the tile grid,
+so the window is the W/S tiles ending with t's tile, that tile cut at t: what the online store
+merges from its tiles. `window_start_us` / `in_window` state it in code; the offline engines write
+the same inequality in SQL (repast/offline/window_aggregates.py) and the online read merges
+exactly those tiles (repast/aggregations). Every event counts (events are not deduplicated by
+event or created time); null values are ignored by every function; a window without a non-null
+value gives null, except count and count_distinct, which give 0. first, last and last_n order
+events by (event_timestamp, created_timestamp with null lowest, value): exact ties keep the
+greatest value as `last`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from repast.errors import DefinitionError
 from repast.types import Array, FeatureType, Float64, Int64, PrimitiveType
 
-__all__ = ["FUNCTIONS", "Aggregation", "check_aggregations", "in_window", "tile_end", "window_start"]
+__all__ = ["FUNCTIONS", "Aggregation", "check_aggregations", "in_window", "tile_end", "window_start_us"]
 
 # Canonical function -> what its input may be ("any", "numeric", "ordered") and what it outputs.
 FUNCTIONS: dict[str, str] = {
@@ -41,26 +46,37 @@ _NOT_SCALAR = ("Map", "Json")
 _NICE_TILES = (1, 5, 10, 15, 30, 60, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 604800)
 TILES_PER_WINDOW = 12
 _US = 1_000_000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _micros(d: timedelta) -> int:
     return (d.days * 86_400 + d.seconds) * _US + d.microseconds
 
 
-def window_start(t: datetime, time_window: timedelta) -> datetime:
-    """The excluded start of the window ending at `t`: events after it and at or before t count."""
-    return t - time_window
-
-
-def in_window(event_timestamp: datetime, t: datetime, time_window: timedelta) -> bool:
-    """The window rule: does an event at `event_timestamp` count for the value at `t`?"""
-    return t - time_window < event_timestamp <= t
-
-
 def tile_end(event_timestamp_us: int, tile_us: int) -> int:
     """The end (microseconds since the epoch) of the tile holding an event: tiles are (end - tile,
     end], aligned to the epoch, so a window (t - W, t] with t on a tile end is exactly its tiles."""
     return -(-event_timestamp_us // tile_us) * tile_us
+
+
+def window_start_us(t_us: int, window_us: int, tile_us: int) -> int:
+    """THE window rule: the excluded start of the window at `t_us`, the window length before the end
+    of t's tile; an event counts at t iff window_start_us(t) < event_ts <= t (all microseconds
+    since the epoch)."""
+    return tile_end(t_us, tile_us) - window_us
+
+
+def epoch_us(t: datetime) -> int:
+    """Microseconds since the epoch (a naive datetime is UTC)."""
+    aware = t if t.tzinfo is not None else t.replace(tzinfo=UTC)
+    return (aware - _EPOCH) // timedelta(microseconds=1)
+
+
+def in_window(event_timestamp: datetime, t: datetime, aggregation: Aggregation) -> bool:
+    """Does an event at `event_timestamp` count for `aggregation`'s value at `t`? (window_start_us)"""
+    t_us = epoch_us(t)
+    start = window_start_us(t_us, aggregation.window_us, aggregation.tile_us)
+    return start < epoch_us(event_timestamp) <= t_us
 
 
 def window_label(d: timedelta) -> str:
@@ -145,6 +161,10 @@ class Aggregation:
     @property
     def window_us(self) -> int:
         return _micros(self.time_window)
+
+    @property
+    def tile_us(self) -> int:
+        return _micros(self.tile_interval)
 
     def output_type(self, input_type: FeatureType | None) -> FeatureType:
         """The feature's type given its column's (Float64 for an unknown column of a numeric function)."""

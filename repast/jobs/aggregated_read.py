@@ -3,7 +3,7 @@ fetched in one batched store read, merged at the request time (repast.aggregatio
 
 A view with aggregations reads as any other view (ReadRow per key), with these semantics:
 - the value of each feature is its aggregation over the window ending at the request time, by
-  the boundary rule (repast.aggregations.spec.window_start_us), fresh without rematerializing;
+  the boundary rule (repast.definitions.aggregation.window_start_us), fresh without rematerializing;
 - the row's event timestamp is the newest event time within the requested windows, and None when
   no event is in any of them: the read then reports NOT_FOUND, with count and count_distinct 0
   (as training data) and the other features null.
@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING
 
 from repast.aggregations.layout import TileLayout, tile_layout
 from repast.aggregations.merge import TileRow, values_at, window_bounds
-from repast.aggregations.spec import TiledAggregation, tiled_aggregations, window_start_us
-from repast.definitions.aggregation import tile_end
+from repast.aggregations.spec import TiledAggregation, tiled_aggregations
+from repast.definitions.aggregation import tile_end, window_start_us
 from repast.online.base import ReadRow, tile_storage
 from repast.plugins.capabilities import capabilities_of
 from repast.types.timestamps import as_utc

@@ -246,10 +246,10 @@ class DuckDBOfflineEngine(SQLOfflineEngine):
             selects.append(f"{value} AS {q(vr.output_name(feature, True))}")
         return selects, join
 
-    def ordered_aggregate_sql(self, kind: str, value: str, n: int) -> str:
+    def ordered_aggregate_sql(self, kind: str, value: str, n: int, text: bool) -> str:
         a = EVENT_ALIAS
         order = (f"{{'t': epoch_us({a}.__ts)::HUGEINT * {_SHIFT} + COALESCE(epoch_us({a}.__created), "
-                 f"{-_CREATED_OFFSET})::HUGEINT + {_CREATED_OFFSET}, 'p': {a}.__place}}")
+                 f"{-_CREATED_OFFSET})::HUGEINT + {_CREATED_OFFSET}, 'v': {value}}}")
         if kind == "last_n":
             return (f"list_reverse(list_slice(list({value} ORDER BY {order} DESC) FILTER (WHERE {value} IS NOT NULL), "
                     f"1, {n}))")

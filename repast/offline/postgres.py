@@ -163,13 +163,18 @@ class PostgresOfflineEngine(SQLOfflineEngine):
         return (f"WITH {', '.join(ctes)} SELECT {', '.join(selects)} FROM {KEYS_TABLE} k {' '.join(joins)} "
                 f"ORDER BY k.{ROW}")
 
-    def minus_micros(self, timestamp: str, micros: int) -> str:
+    def minus_micros(self, timestamp: str, micros: int | str) -> str:
         return f"{timestamp} - interval '1 microsecond' * {micros}"
 
-    def ordered_aggregate_sql(self, kind: str, value: str, n: int) -> str:
+    def epoch_micros_sql(self, timestamp: str) -> str:
+        # EXTRACT gives numeric seconds (exact) on PostgreSQL 14+, a double before: round, not truncate.
+        return f"round(EXTRACT(EPOCH FROM {timestamp}) * 1000000)::bigint"
+
+    def ordered_aggregate_sql(self, kind: str, value: str, n: int, text: bool) -> str:
         a = EVENT_ALIAS
-        up = f"{a}.__ts, {a}.__created NULLS FIRST, {a}.__place"
-        down = f"{a}.__ts DESC, {a}.__created DESC NULLS LAST, {a}.__place DESC"
+        collate = ' COLLATE "C"' if text else ""  # code point order, as the tiles and the other engines
+        up = f"{a}.__ts, {a}.__created NULLS FIRST, ({value}){collate}"
+        down = f"{a}.__ts DESC, {a}.__created DESC NULLS LAST, ({value}){collate} DESC"
         if kind == "last_n":  # PostgreSQL computes the repeated identical aggregate once
             ordered = f"(array_agg({value} ORDER BY {up}) FILTER (WHERE {value} IS NOT NULL))"
             return f"{ordered}[greatest(cardinality({ordered}) - {n} + 1, 1):]"

@@ -316,13 +316,16 @@ class SparkOfflineEngine(SQLOfflineEngine):
             f"r{i} AS (SELECT __row, {out} FROM m{i} WHERE __kind = 1)",
         ]
 
-    def minus_micros(self, timestamp: str, micros: int) -> str:
+    def minus_micros(self, timestamp: str, micros: int | str) -> str:
         return f"timestamp_micros(unix_micros({timestamp}) - {micros})"
 
-    def ordered_aggregate_sql(self, kind: str, value: str, n: int) -> str:
+    def epoch_micros_sql(self, timestamp: str) -> str:
+        return f"unix_micros({timestamp})"
+
+    def ordered_aggregate_sql(self, kind: str, value: str, n: int, text: bool) -> str:
         a = EVENT_ALIAS
         order = (f"named_struct('t', {a}.__ts, 'c', coalesce({a}.__created, timestamp_micros(-62135596800000000)), "
-                 f"'p', {a}.__place)")
+                 f"'v', {value})")
         if kind == "last_n":  # structs sort by their fields in order: the tie rule, oldest first
             events = (f"array_sort(collect_list(CASE WHEN {value} IS NOT NULL THEN "
                       f"named_struct('o', {order}, 'v', {value}) END))")

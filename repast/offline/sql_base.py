@@ -133,15 +133,21 @@ class SQLOfflineEngine(OfflineEngine):
                 for k, c in zip(vr.view.join_keys, vr.request_columns(), strict=True)]
 
     # ---- windowed aggregations (repast/offline/window_aggregates.py) ------------------------
-    def minus_micros(self, timestamp: str, micros: int) -> str:
-        """SQL for the timestamp expression `timestamp` minus `micros` microseconds."""
+    def minus_micros(self, timestamp: str, micros: int | str) -> str:
+        """SQL for the timestamp expression `timestamp` minus `micros` microseconds (a number or a
+        BIGINT SQL expression)."""
         return f"{timestamp} - to_microseconds({micros})"
 
+    def epoch_micros_sql(self, timestamp: str) -> str:
+        """SQL for the exact BIGINT microseconds since the epoch of a timestamp expression."""
+        return f"epoch_us({timestamp})"
+
     @abstractmethod
-    def ordered_aggregate_sql(self, kind: str, value: str, n: int) -> str:
+    def ordered_aggregate_sql(self, kind: str, value: str, n: int, text: bool) -> str:
         """last, first or last_n (the n latest, oldest first) of the non-null `value`s of a group of
-        the view's rows (columns __ts, __created, __place of window_aggregates.EVENT_ALIAS), ordered
-        by the tie rule (event time, created time with null lowest, place); NULL when none."""
+        the view's rows (columns __ts, __created of window_aggregates.EVENT_ALIAS), ordered by
+        (event time, created time with null lowest, value), the order the online tiles use too
+        (`text`: the values are strings, compared by code point); NULL when none."""
 
     # ---- statistics hooks (repast/monitoring/statistics_sql.py); the defaults are PostgreSQL's ----
     double_type: ClassVar[str] = "DOUBLE PRECISION"  # the dialect's 64-bit float type (also aggregations)

@@ -321,16 +321,11 @@ def test_online_at_a_tile_end_equals_training_data_at_that_time(store: FeatureSt
     online_equals_offline(store, events, tile_ends(events))
 
 
-@pytest.mark.xfail(strict=True, reason="window rule not reconciled (docs/aggregations.md: (t - W, t]; tiles merge "
-                                       "(tile_end(t) - W, t]): see /work/wt/notes/to-23-offline.md")
 def test_online_between_tile_ends_equals_training_data_at_that_time(store: FeatureStore) -> None:
     events = untied(generated_events(4, 300))
     online_equals_offline(store, events, [t + timedelta(minutes=2, seconds=7) for t in tile_ends(events)])
 
 
-@pytest.mark.xfail(strict=True, reason="tie rule not reconciled: offline breaks exact (event, created) ties of "
-                                       "first/last/last_n by place in the source, tiles by value; see "
-                                       "/work/wt/notes/to-23-offline.md")
 def test_online_equals_training_data_with_exact_ties(store: FeatureStore) -> None:
     when = BASE + timedelta(minutes=90)
     events = [(0, when, when, 9.0, 1), (0, when, when, 1.0, 2), (0, when, when, 5.0, 3)]

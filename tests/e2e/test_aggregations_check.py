@@ -12,10 +12,12 @@ from tests.e2e.test_cli import assert_user_error, ok, repast
 
 
 def tile_end_now() -> datetime:
-    """The latest 5-minute tile end: the window rules agree there. Taken when the repo is made (tiles
-    older than every window expire against the wall clock)."""
+    """The latest 5-minute tile end, taken when the repo is made (tiles older than every window
+    expire against the wall clock); the source's events are before it."""
     now = datetime.now(UTC).replace(second=0, microsecond=0)
     return now.replace(minute=now.minute - now.minute % 5)
+
+
 DEFINITIONS = """
 from datetime import timedelta
 from repast import Aggregation, Entity, FeatureView, Field, FileSource, PushSource
@@ -68,6 +70,15 @@ def test_materialized_tiles_agree_with_training_data(repo: Path, at: str) -> Non
     assert "5 entity key(s) sampled" in out
     assert out.splitlines()[1:] == ["  sum_amount    0/5 mismatched (0.0%)", "  count_amount  0/5 mismatched (0.0%)",
                                     "  max_amount    0/5 mismatched (0.0%)"]
+
+
+def test_between_tile_ends_tiles_agree_with_training_data(repo: Path, made: tuple[Path, datetime]) -> None:
+    """2.5 minutes after a tile end: the 1 h windows start 55 minutes before it, on the 5-minute tile
+    grid (an event 57 minutes before it counts neither online nor offline)."""
+    between = (made[1] + timedelta(minutes=2, seconds=30)).isoformat()
+    out = ok(repast("aggregations", "check", "rides", "--sample", "8", "--at", between, "--seed", "1", cwd=repo))
+    assert out.splitlines()[1:] == ["  sum_amount    0/8 mismatched (0.0%)", "  count_amount  0/8 mismatched (0.0%)",
+                                    "  max_amount    0/8 mismatched (0.0%)"]
 
 
 def test_an_event_pushed_online_only_is_a_mismatch_and_exit_1(repo: Path, at: str) -> None:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from repast import Aggregation, BatchFeatureView, Entity, FeatureView, Field, FileSource
-from repast.definitions.aggregation import default_tile, in_window, tile_end
+from repast.definitions.aggregation import default_tile, epoch_us, in_window, tile_end, window_start_us
 from repast.errors import DefinitionError
 from repast.types import Array, Float32, Float64, Int32, Int64, String, UnixTimestamp
 
@@ -88,12 +88,25 @@ def test_a_given_slide_interval_is_the_tile() -> None:
     assert agg.tile_interval == timedelta(minutes=1)
 
 
-def test_window_excludes_its_start_and_includes_its_end() -> None:
-    t = datetime(2026, 1, 1, 12, tzinfo=UTC)
-    assert in_window(t, t, HOUR)
-    assert not in_window(t - HOUR, t, HOUR)
-    assert in_window(t - HOUR + timedelta(microseconds=1), t, HOUR)
-    assert not in_window(t + timedelta(microseconds=1), t, HOUR)
+def test_at_a_tile_end_the_window_excludes_its_start_and_includes_its_end() -> None:
+    t, hourly = datetime(2026, 1, 1, 12, tzinfo=UTC), Aggregation(column="amount", function="sum", time_window=HOUR)
+    assert in_window(t, t, hourly)
+    assert not in_window(t - HOUR, t, hourly)
+    assert in_window(t - HOUR + timedelta(microseconds=1), t, hourly)
+    assert not in_window(t + timedelta(microseconds=1), t, hourly)
+
+
+@pytest.mark.parametrize("day", [datetime(2026, 1, 1, tzinfo=UTC), datetime(1960, 1, 1, tzinfo=UTC)])
+def test_between_tile_ends_the_window_starts_on_the_tile_grid(day: datetime) -> None:
+    """1 h window of 5-minute tiles at 12:02: t's tile ends at 12:05, so the window is (11:05, 12:02]."""
+    hourly = Aggregation(column="amount", function="sum", time_window=HOUR)  # 5-minute tiles
+    t = day + timedelta(hours=12, minutes=2)
+    start = window_start_us(epoch_us(t), hourly.window_us, hourly.tile_us)
+    assert start == epoch_us(day + timedelta(hours=11, minutes=5))
+    assert not in_window(day + timedelta(hours=11, minutes=5), t, hourly)
+    assert in_window(day + timedelta(hours=11, minutes=5, microseconds=1), t, hourly)
+    assert not in_window(day + timedelta(hours=11, minutes=3), t, hourly)  # within t - W, before the grid
+    assert in_window(t, t, hourly)
 
 
 def test_tiles_end_on_the_window_rule_side_of_their_boundary() -> None:
