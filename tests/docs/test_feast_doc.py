@@ -32,4 +32,4 @@ def test_not_supported_table_lists_no_name_repast_provides() -> None:
 
 
 def test_the_table_is_found() -> None:
-    assert "StreamFeatureView" in not_supported_names()
+    assert "KinesisSource" in not_supported_names()

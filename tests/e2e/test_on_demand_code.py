@@ -199,6 +199,13 @@ def _sdk_calls() -> dict[str, object]:
         "push_async": lambda s: _run(s.push_async("driver_stats_push_source", pd.DataFrame(_row()))),
         "serve_registry": lambda s: s.serve_registry(),
         "serve_transformations": lambda s: s.serve_transformations(),
+        # Monitoring reads sources, saved datasets and the served log; none asks for the on-demand view.
+        "compute_feature_statistics": lambda s: s.compute_feature_statistics(
+            ["driver_hourly_stats"], datetime(2020, 1, 1, tzinfo=UTC), now),
+        "get_feature_statistics": lambda s: s.get_feature_statistics(),
+        "check_drift": lambda s: s.check_drift("2020-01-01..2021-01-01", feature_views=["driver_hourly_stats"]),
+        "check_skew": lambda s: s.check_skew(sample=10),
+        "record_freshness": lambda s: s.record_freshness(),
     }
 
 
@@ -259,6 +266,9 @@ CLI_COMMANDS = [
     # The stream commands (tests/streaming/test_stream_udf_signing.py walks them over a stream view's udf).
     ["stream-feature-views", "list"], ["stream-feature-views", "describe", "none"], ["aggregations", "check", "none"],
     ["stream", "--from", "earliest", "--until-caught-up", "--metrics-port", "0"],
+    # Monitoring (docs/monitoring.md): statistics, drift, skew, freshness.
+    ["stats", "compute", "--views", "driver_hourly_stats", "--start", "2020-01-01", "--end", "2030-01-01"],
+    ["stats", "show"], ["stats", "freshness"], ["drift", "--reference", "2020-01-01..2021-01-01"], ["skew"],
 ]
 # Not run here: `init` (makes another repo), `serve` (test_server_start_does_not_run_stored_code), the
 # offline server (a blocking server: tests/e2e/test_serve_offline.py starts it), `ui`
