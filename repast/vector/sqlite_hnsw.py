@@ -84,6 +84,12 @@ class Graph:
     def __len__(self) -> int:
         return len(self.index)
 
+    def copy(self) -> Graph:
+        """An independent copy (the background sync inserts into one while searches read this)."""
+        twin = Graph(self.dimension, self.metric, self.settings, self.index.copy())
+        twin.unsaved, twin.churned = self.unsaved, self.churned
+        return twin
+
     def build(self, matrix: np.ndarray, alive: np.ndarray, stop: Callable[[], bool] = lambda: False) -> bool:
         """Add every live row, a chunk at a time; False when `stop()` said so between chunks."""
         rows = np.flatnonzero(alive).astype(np.uint64)
