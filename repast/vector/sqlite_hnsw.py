@@ -100,8 +100,9 @@ class Graph:
             self.index.add(chunk, np.ascontiguousarray(matrix[chunk.astype(np.int64)]), threads=os.cpu_count() or 1)
         return True
 
-    def update(self, rows: np.ndarray, matrix: np.ndarray, alive: np.ndarray) -> None:
-        """Bring `rows` in step with the matrix: removed, then added again where alive."""
+    def update(self, rows: np.ndarray, matrix: np.ndarray, alive: np.ndarray, threads: int = 0) -> None:
+        """Bring `rows` in step with the matrix: removed, then added again where alive (on `threads`
+        threads; 0: every core)."""
         labels = np.unique(rows).astype(np.uint64)
         if not len(labels):
             return
@@ -111,7 +112,8 @@ class Graph:
             self.churned += len(present)
         live = labels[alive[labels.astype(np.int64)]]
         if len(live):
-            self.index.add(live, np.ascontiguousarray(matrix[live.astype(np.int64)]), threads=os.cpu_count() or 1)
+            self.index.add(live, np.ascontiguousarray(matrix[live.astype(np.int64)]),
+                           threads=threads or os.cpu_count() or 1)
         self.unsaved += len(labels)
 
     def stale(self, matrix: np.ndarray, alive: np.ndarray) -> np.ndarray:
@@ -236,8 +238,6 @@ def approximate(matrix: Any, graph: Graph, query: np.ndarray, top_k: int, mask: 
     not in the graph yet), re-ranked exactly from the matrix; None where the graph cannot answer
     (the caller scans exactly): fewer than MIN_FRACTION of the documents pass `mask`, or fewer
     than top_k of the candidates do."""
-    from repast.vector.semantics import exact_distances, order_hits
-
     size = matrix.size
     passing = matrix.alive[:size] if mask is None else matrix.alive[:size] & mask
     live = len(matrix) if mask is None else int(passing.sum())
@@ -253,7 +253,4 @@ def approximate(matrix: Any, graph: Graph, query: np.ndarray, top_k: int, mask: 
     rows = rows[passing[rows]]
     if len(rows) < min(top_k, live):
         return None
-    distances = exact_distances(matrix.matrix[rows], query, graph.metric)
-    keys = [matrix.keys[r] for r in rows.tolist()]
-    order = order_hits(keys, distances.tolist())[:top_k]
-    return [(keys[i], float(distances[i])) for i in order]
+    return matrix.nearest_among(rows, query, graph.metric, top_k)  # type: ignore[no-any-return]

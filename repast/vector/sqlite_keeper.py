@@ -194,7 +194,7 @@ def _sync_once(index: FieldIndex, matrix: VectorMatrix, policy: GraphPolicy) -> 
             return False
         # The matrix is read without the lock: a row a catch-up rewrites meanwhile has a new stamp
         # and stays pending, so the next round re-inserts it.
-        work.update(rows[start:start + _SYNC_CHUNK], matrix.matrix, matrix.alive)
+        work.update(rows[start:start + _SYNC_CHUNK], matrix.matrix, matrix.alive, threads=1)  # a core for searches
     if work.unsaved >= SAVE_EVERY:
         policy.save(work, *made_from)  # holds every change up to made_from's generation
     with index.lock:

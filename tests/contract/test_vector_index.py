@@ -182,14 +182,14 @@ def test_a_search_during_a_long_background_insert_answers_without_waiting_for_it
     inserting, release, finished = threading.Event(), threading.Event(), threading.Event()
     original = Graph.update
 
-    def held_update(self: Graph, rows: np.ndarray, matrix: np.ndarray, alive: np.ndarray) -> None:
+    def held_update(self: Graph, rows: np.ndarray, matrix: np.ndarray, alive: np.ndarray, threads: int = 0) -> None:
         if threading.current_thread().name == "repast-hnsw-sync":
             inserting.set()
             release.wait(60)  # a safety bound only: the search below must not need it
-            original(self, rows, matrix, alive)
+            original(self, rows, matrix, alive, threads)
             finished.set()
             return
-        original(self, rows, matrix, alive)
+        original(self, rows, matrix, alive, threads)
 
     monkeypatch.setattr(Graph, "update", held_update)
     docs = sqlite_docs(tmp_path)
