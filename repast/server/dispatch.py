@@ -11,9 +11,7 @@ would hold the loop for its whole bound when frozen. A threaded call is answered
 `deadline_seconds`: when the store has not answered by then the caller gets StoreUnavailable (a
 503) and the thread is left to finish on its own, so a frozen store cannot hold requests for
 longer than the deadline. Vector searches use calls of their own with no deadline (an exact scan
-may take long on a busy host, and the store bounds its own waits) and a second threshold of slow:
-`slow_cpu_seconds` of the loop thread's CPU time (an exact scan computes for tens of milliseconds;
-wall time would count the preemptions of a loaded host too, and send every search to a thread).
+may take long on a busy host, and the store bounds its own waits).
 """
 
 from __future__ import annotations
@@ -38,11 +36,9 @@ class StoreCalls:
     # Slow means a stall (a store waiting on the network), not a busy host: a loaded machine can
     # preempt a fast call for tens of milliseconds, and threads cost every request a GIL handoff.
     def __init__(self, slow_seconds: float = 0.25, cool_off_seconds: float = 5.0,
-                 deadline_seconds: float | None = 1.0, always_threaded: bool = False,
-                 slow_cpu_seconds: float = float("inf")) -> None:
+                 deadline_seconds: float | None = 1.0, always_threaded: bool = False) -> None:
         self.always_threaded = always_threaded  # a store whose reads hop to threads of its own anyway
         self.slow_seconds = slow_seconds
-        self.slow_cpu_seconds = slow_cpu_seconds
         self.cool_off_seconds = cool_off_seconds
         self.deadline_seconds = deadline_seconds  # None: the caller waits for the store's own bounds
         self.threaded_until = 0.0
@@ -60,7 +56,7 @@ class StoreCalls:
 
     def call_inline(self, fn: Callable[..., T], *args: Any) -> T:
         """Run `fn` on the caller's thread (the event loop), watching for a stall."""
-        start, cpu = time.monotonic(), time.thread_time()
+        start = time.monotonic()
         try:
             result = fn(*args)
         except StoreUnavailable:
@@ -71,8 +67,7 @@ class StoreCalls:
                 self.threaded_until = failed + self.cool_off_seconds
             raise
         end = time.monotonic()
-        slow = end - start > self.slow_seconds or time.thread_time() - cpu > self.slow_cpu_seconds
-        if slow and self._warm:
+        if end - start > self.slow_seconds and self._warm:
             self.threaded_until = end + self.cool_off_seconds
         self._warm = True
         return result

@@ -10,9 +10,12 @@ Answered like the hot endpoint (repast.server.online_endpoint): in the HTTP prot
 parsed with orjson and checked by hand (the query straight into a NumPy array), no pydantic model per
 request; a body that fails the hand check goes through the model for its exact 422. A search runs
 inline on the event loop while searches are fast (an approximate index answers in about a
-millisecond), else on a thread (repast.server.dispatch): any search computing longer than
-`INLINE_SEARCH_SECONDS` of CPU time (an exact scan of many documents) or stalling sends the next ones
-to threads for a cool-off, and `exact: true` and stores that wait on the network (PostgreSQL) always take a thread.
+millisecond), else on a thread (repast.server.dispatch): while the searches' CPU time, averaged
+over the last few (an exponential average), exceeds `INLINE_SEARCH_SECONDS` (exact scans of many
+documents), or the store stalls, they run on threads; `exact: true` and stores that wait on the
+network (PostgreSQL) always take a thread. CPU time, not wall time: a loaded host preempts a fast
+search for milliseconds, which must not send every search to a thread; an average, so one garbage
+collection does not either.
 Measured at load 8 on 2 cores: FastAPI's route, pydantic's validation of the query's floats and
 the thread pool's hop added 6.2 ms at p50; a hop to a thread alone 1.9 ms; answered inline 0.2 ms
 above GET /health's round trip.
@@ -20,6 +23,7 @@ above GET /health's round trip.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -39,9 +43,9 @@ if TYPE_CHECKING:
     from repast.jobs.backends import Backends
 
 PATH = "/retrieve-online-documents"
-# A search computing longer than this (an exact scan) sends the next ones to threads for COOL_OFF_SECONDS.
+# Searches computing longer than this on average (exact scans) run on threads.
 INLINE_SEARCH_SECONDS = 0.003
-COOL_OFF_SECONDS = 5.0
+_AVERAGE_WEIGHT = 0.2  # of the latest search in the average
 
 
 class RetrieveOnlineDocumentsRequest(RequestBody):
@@ -77,19 +81,27 @@ class DocumentsEndpoint:
     def __init__(self, backends: Backends) -> None:
         self.backends = backends
         self.strict = backends.config.feature_server.strict_requests
-        self.calls = StoreCalls(slow_cpu_seconds=INLINE_SEARCH_SECONDS, cool_off_seconds=COOL_OFF_SECONDS,
-                                deadline_seconds=None,
+        self.calls = StoreCalls(deadline_seconds=None,
                                 always_threaded=backends.online_store.capabilities.reads_on_own_thread)
+        self.cpu_seconds = 0.0  # the searches' CPU time, averaged (module docstring)
 
     def answer(self, body: bytes) -> bytes | Awaitable[bytes]:
         """Parse and check `body` (ApiError 400/422 at once), then search: the answer's bytes, or
         an awaitable of them (module docstring)."""
         features, query, args = self._parsed(body)
-        if args["exact"] or not self.calls.inline:
+        if args["exact"] or self.cpu_seconds > INLINE_SEARCH_SECONDS or not self.calls.inline:
             return self.calls.threaded(self._search, features, query, args)
         return self.calls.call_inline(self._search, features, query, args)
 
     def _search(self, features: list[str] | str, query: np.ndarray | None, args: dict[str, Any]) -> bytes:
+        began = time.thread_time()
+        try:
+            return self._searched(features, query, args)
+        finally:
+            if not args["exact"]:  # the average says what the searches answered inline would cost
+                self.cpu_seconds += _AVERAGE_WEIGHT * (time.thread_time() - began - self.cpu_seconds)
+
+    def _searched(self, features: list[str] | str, query: np.ndarray | None, args: dict[str, Any]) -> bytes:
         if isinstance(features, str):  # a feature service: its features, as the registry has them now
             service = self.backends.registry.contents().get("feature_service", features)
             features = [f"{p.view_name}:{f}" for p in service.projections for f in p.features]

@@ -201,3 +201,29 @@ def test_over_http_the_answer_is_the_sdks(docs: Docs) -> None:
     sdk = docs.store.retrieve_online_documents_v2(["docs:text", "docs:embedding"], query=[1, 0.5], top_k=2)
     assert answer.json()["results"][0]["values"] == sdk.to_dict()["doc_id"]
     assert answer.json()["metadata"]["feature_names"] == list(sdk.to_dict())
+
+
+def test_over_http_searches_run_inline_while_cheap_and_on_threads_while_costly(docs: Docs) -> None:
+    import asyncio
+
+    from repast.server.documents import INLINE_SEARCH_SECONDS, DocumentsEndpoint
+
+    view = docs.apply(docs_view(2, "L2"))
+    docs.write(view, [1, 2], [[1, 0], [0, 1]])
+    endpoint = DocumentsEndpoint(docs.store.backends)
+    body = orjson.dumps({"features": ["docs:text"], "query": [1, 0], "top_k": 1})
+
+    async def answered() -> tuple[bool, Any]:
+        answer = endpoint.answer(body)
+        inline = isinstance(answer, bytes)
+        return inline, orjson.loads(answer if inline else await answer)  # type: ignore[arg-type]
+
+    try:
+        threaded_store = docs.store.online_store.capabilities.reads_on_own_thread
+        inline, got = asyncio.run(answered())
+        assert inline is not threaded_store and got["results"][0]["values"] == [1]
+        endpoint.cpu_seconds = 10 * INLINE_SEARCH_SECONDS  # as after exact scans of many documents
+        inline, got = asyncio.run(answered())
+        assert not inline and got["results"][0]["values"] == [1]
+    finally:
+        endpoint.close()

@@ -79,28 +79,6 @@ def test_a_store_reading_on_threads_of_its_own_is_always_called_on_a_thread() ->
     assert not _thread_of_call(calls)
 
 
-def _computing(cpu_seconds: float) -> None:
-    began = time.thread_time()
-    while time.thread_time() - began < cpu_seconds:
-        pass
-
-
-def test_a_call_computing_beyond_slow_cpu_seconds_moves_later_calls_to_threads() -> None:
-    # How a vector search that scans exactly (tens of ms of CPU) leaves the event loop.
-    calls = StoreCalls(slow_cpu_seconds=0.005, cool_off_seconds=60)
-    assert _thread_of_call(calls)  # warm
-    asyncio.run(calls.call(_computing, 0.0))
-    assert calls.inline
-    asyncio.run(calls.call(_computing, 0.02))
-    assert not calls.inline
-
-
-def test_a_call_waiting_without_computing_stays_inline_under_slow_cpu_seconds() -> None:
-    # A loaded host preempts a fast search: wall time passes, not the thread's CPU time.
-    calls = StoreCalls(slow_cpu_seconds=0.005, cool_off_seconds=60)
-    assert _thread_of_call(calls)
-    assert _thread_of_call(calls, sleep=0.05)
-
 
 def test_without_a_deadline_a_threaded_call_is_awaited_to_its_end() -> None:
     calls = StoreCalls(deadline_seconds=None, always_threaded=True)
