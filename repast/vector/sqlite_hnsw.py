@@ -246,8 +246,16 @@ def approximate(matrix: Any, graph: Graph, query: np.ndarray, top_k: int, mask: 
     fraction = live / max(1, len(matrix))
     if fraction < MIN_FRACTION:
         return None
-    rows = graph.search(query, min(len(graph), int(np.ceil((top_k + _PAD) / fraction))))
+    count = min(len(graph), int(np.ceil((top_k + _PAD) / fraction)))
+    rows = graph.search(query, count)
     if pending is not None:
+        # The graph still holds the pending rows' old vectors: where they sat near the query they
+        # would take the candidates' places (and the answer would miss documents the graph holds
+        # right), so the graph is asked again, deeper, until `count` candidates are not pending.
+        wanted, depth = count, count
+        while depth < len(graph) and len(rows) - int(np.isin(rows, pending).sum()) < wanted:
+            depth = min(len(graph), 2 * depth + wanted)
+            rows = graph.search(query, depth)
         rows = np.unique(np.concatenate([rows, pending]))
     rows = rows[(rows >= 0) & (rows < size)]
     rows = rows[passing[rows]]

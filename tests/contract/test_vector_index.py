@@ -220,6 +220,42 @@ def test_a_search_during_a_long_background_insert_answers_without_waiting_for_it
     assert recall(docs, vectors, ids, clustered(20, 16, seed=33), "L2") >= 0.95
 
 
+@needs_usearch
+def test_documents_moved_away_but_still_in_the_graph_do_not_hide_the_nearest(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The documents nearest a query are moved far away in one batch; while their move waits for the
+    background sync (held), the graph still holds their old vectors around the query. The answer
+    must be the table's: the next nearest documents, not the moved ones."""
+    import threading
+
+    from repast.vector import sqlite_keeper
+    from repast.vector.sqlite_hnsw import Graph
+
+    release = threading.Event()
+    original = Graph.update
+
+    def held_update(self: Graph, rows: np.ndarray, matrix: np.ndarray, alive: np.ndarray, threads: int = 0) -> None:
+        if threading.current_thread().name == "repast-hnsw-sync":
+            release.wait(60)
+        original(self, rows, matrix, alive, threads)
+
+    monkeypatch.setattr(Graph, "update", held_update)
+    docs = sqlite_docs(tmp_path)
+    view = docs.apply(docs_view(16, "L2"))
+    vectors = clustered(2000, 16, seed=41)
+    ids = list(range(2000))
+    docs.write(view, ids, vectors)
+    query = vectors[0].astype(np.float64)
+    docs.search(query, 10)  # the graph, built by this search
+    nearest = [i for i, _ in reference(vectors, ids, query, "L2", sqlite_keeper.SYNC_INLINE + 40)]
+    vectors[nearest] = vectors[nearest] + 1_000.0  # far from everything
+    docs.write(view, nearest, vectors[nearest], ts=NOW + timedelta(seconds=1))
+    try:
+        assert_same_ranking(docs.search(query, 10), reference(vectors, ids, query, "L2", 10))
+    finally:
+        release.set()
+
+
 WRITER = """
 import sys, numpy as np
 sys.path.insert(0, {root!r})
