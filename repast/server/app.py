@@ -22,7 +22,7 @@ from repast.jobs.materialize import materialize, materialize_incremental
 from repast.jobs.push import push, write_to_online_store
 from repast.server.auth import auth_from_config
 from repast.server.dispatch import StoreCalls
-from repast.server.documents import document_routes
+from repast.server.documents import DocumentsEndpoint, document_routes
 from repast.server.errors import error_body
 from repast.server.feature_logging import ServedRowLogger
 from repast.server.limits import HeaderBounds, RequestLimits
@@ -71,6 +71,7 @@ class FeatureServer:
         self.online = OnlineFeaturesEndpoint(backends.registry, backends.online_store, self.reads,
                                              RequestLimits.from_config(config), metrics, self.feature_log,
                                              strict=self.strict)
+        self.documents = DocumentsEndpoint(backends)
 
     def _parsed(self, body: bytes, model: type[Body]) -> Body:
         return parse_body(body, model, strict=self.strict)
@@ -122,6 +123,7 @@ class FeatureServer:
         """Release the server's own threads (store calls, served-row log); the store is its owner's."""
         self.feature_log.close()
         self.reads.close()
+        self.documents.close()
 
     def _known_views(self, names: list[str] | None) -> list[str] | None:
         """Check every named view before any is materialized, so a typo writes nothing."""
@@ -219,7 +221,7 @@ def create_app(backends: Backends) -> FeatureServerApp:
          "Load the latest row per entity with start_ts <= event_ts < end_ts online."),
         ("/materialize-incremental", server.materialize_incremental, MaterializeIncrementalRequest,
          "Materialize each view from where its last run ended up to end_ts."),
-        *document_routes(backends),
+        *document_routes(server.documents),
     ]
     for path, handler, model, summary in posts:
         app.add_api_route(path, handler, methods=["POST"], summary=summary, openapi_extra=request_schema(model))
@@ -236,7 +238,8 @@ def create_app(backends: Backends) -> FeatureServerApp:
     config = backends.config.feature_server
     app.entry = ServerMiddleware(app.framework, metrics=metrics, auth=auth_from_config(config),
                                  max_body_bytes=config.max_body_bytes,
-                                 fast_routes={"/get-online-features": server.online.answer},
+                                 fast_routes={"/get-online-features": server.online.answer,
+                                              "/retrieve-online-documents": server.documents.answer},
                                  bounds=HeaderBounds.from_config(config))
     app.router.on_shutdown.append(app.entry.access_log.close)
     return app

@@ -10,7 +10,8 @@ whose client has no read timeout) is always called on a thread: inline it would 
 would hold the loop for its whole bound when frozen. A threaded call is answered within
 `deadline_seconds`: when the store has not answered by then the caller gets StoreUnavailable (a
 503) and the thread is left to finish on its own, so a frozen store cannot hold requests for
-longer than the deadline.
+longer than the deadline. Vector searches use calls of their own with no deadline (an exact scan
+may take long on a busy host, and the store bounds its own waits).
 """
 
 from __future__ import annotations
@@ -35,11 +36,11 @@ class StoreCalls:
     # Slow means a stall (a store waiting on the network), not a busy host: a loaded machine can
     # preempt a fast call for tens of milliseconds, and threads cost every request a GIL handoff.
     def __init__(self, slow_seconds: float = 0.25, cool_off_seconds: float = 5.0,
-                 deadline_seconds: float = 1.0, always_threaded: bool = False) -> None:
+                 deadline_seconds: float | None = 1.0, always_threaded: bool = False) -> None:
         self.always_threaded = always_threaded  # a store whose reads hop to threads of its own anyway
         self.slow_seconds = slow_seconds
         self.cool_off_seconds = cool_off_seconds
-        self.deadline_seconds = deadline_seconds
+        self.deadline_seconds = deadline_seconds  # None: the caller waits for the store's own bounds
         self.threaded_until = 0.0
         self._warm = False  # the first call builds plans and opens connections: slow, but not a stall
         self._executor: ThreadPoolExecutor | None = None
@@ -75,6 +76,8 @@ class StoreCalls:
         """Run `fn` on a store thread; StoreUnavailable when it has not returned by the deadline."""
         if self._executor is None:
             self._executor = ThreadPoolExecutor(STORE_THREADS, thread_name_prefix="repast-store")
+        if self.deadline_seconds is None:
+            return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
         future = asyncio.get_running_loop().run_in_executor(self._executor, _bounded_here, fn, *args)
         try:
             return await asyncio.wait_for(future, self.deadline_seconds)

@@ -245,38 +245,56 @@ class VectorMatrix:
         score, margin = self._scores(q, metric)
         if n_live < self.size:
             score[~live] = np.inf
-        k = min(top_k, n_live)
+        return self._ranked(np.arange(self.size), score, margin, q, metric, min(top_k, n_live))
+
+    def nearest_among(self, rows: np.ndarray, query: np.ndarray, metric: Metric,
+                      top_k: int) -> list[tuple[str, float]]:
+        """`nearest` over the given (live) rows only: an approximate index's candidates. Scored in
+        float32 first, so thousands of candidates (rows changed but not in the graph yet) cost a
+        small product, not a float64 distance and a sort each."""
+        if len(rows) == 0 or top_k <= 0:
+            return []
+        q = np.asarray(query, dtype=np.float64)
+        score, margin = self._scores(q, metric, rows)
+        return self._ranked(rows, score, margin, q, metric, min(top_k, len(rows)))
+
+    def _ranked(self, rows: np.ndarray, score: np.ndarray, margin: float, q: np.ndarray, metric: Metric,
+                k: int) -> list[tuple[str, float]]:
         kth = np.partition(score, k - 1)[k - 1]
         # float32 products may misorder rows within their rounding error of the cut: every row that
         # close to it is re-ranked exactly, so the answer is the exact top-k.
-        candidates = np.flatnonzero(score <= kth + margin)
+        candidates = rows[np.flatnonzero(score <= kth + margin)]
         exact = exact_distances(self.matrix[candidates], q, metric)
         keys = [self.keys[i] for i in candidates.tolist()]
         order = order_hits(keys, exact.tolist())[:k]
         return [(keys[i], float(exact[i])) for i in order]
 
-    def _scores(self, q: np.ndarray, metric: Metric) -> tuple[np.ndarray, float]:
-        """Per row a score ordered as the distance, and a bound on its rounding error. One float32
-        matrix-vector product (in place) where float32 holds every product and sum; otherwise
-        (rows or a query beyond 1e15 in length, or COSINE over rows shorter than 1e-30) the exact
-        float64 distances, so no scale a store accepts overflows, underflows or loses the ranking."""
+    def _scores(self, q: np.ndarray, metric: Metric, rows: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+        """Per row (all, or `rows`) a score ordered as the distance, and a bound on its rounding
+        error. One float32 matrix-vector product (in place) where float32 holds every product and
+        sum; otherwise (rows or a query beyond 1e15 in length, or COSINE over rows shorter than
+        1e-30) the exact float64 distances, so no scale a store accepts overflows, underflows or
+        loses the ranking."""
         size = self.size
+        pick: slice | np.ndarray = slice(0, size) if rows is None else rows
         max_norm = self.max_norm
         q_norm = float(np.linalg.norm(q))
         if max_norm > _FLOAT32_SAFE or q_norm > _FLOAT32_SAFE or (
                 metric is Metric.COSINE and self.tiny_rows > 0) or (
                 metric is Metric.L2 and max_norm < 1.0 / _FLOAT32_SAFE):
+            if rows is not None:
+                return exact_distances(self.matrix[rows], q, metric), 0.0
             return self._exact_scores(q, metric), 0.0
-        score = self.matrix[:size] @ q.astype(np.float32)
+        score = self.matrix[pick] @ q.astype(np.float32)
         unit = 2.0 * (self.dimension + 2) * 2.0 ** -24
         if metric is Metric.COSINE:  # -(m.q)/|m|: the cosine distance scaled by |q|, plus a constant
-            score *= self.neg_inv_norms[:size]
+            score *= self.neg_inv_norms[pick]
             return score, unit * q_norm
         if metric is Metric.INNER_PRODUCT:
             np.negative(score, out=score)
             return score, unit * max_norm * q_norm
         score *= -2.0  # |m|^2 - 2 m.q: the squared distance less |q|^2
-        score += self.squared_norms[:size]
+        score += self.squared_norms[pick]
         return score, unit * (2.0 * max_norm * q_norm + max_norm ** 2)
 
     def _exact_scores(self, q: np.ndarray, metric: Metric) -> np.ndarray:

@@ -35,7 +35,7 @@ from repast.vector.base import Filters, VectorSearch
 from repast.vector.metric import Metric, parse_metric
 from repast.vector.semantics import VectorMatrix, text_fields, vector_fields
 from repast.vector.sqlite_columns import item_type
-from repast.vector.sqlite_hnsw import GraphFiles, GraphSettings, approximate, available
+from repast.vector.sqlite_hnsw import Graph, GraphFiles, GraphSettings, approximate, available
 from repast.vector.sqlite_keeper import FieldIndex, GraphPolicy, keep_graph, note_changed
 
 if TYPE_CHECKING:
@@ -181,7 +181,7 @@ class SqliteVectorSearch(VectorSearch):
         if keys:
             rows = self._documents(conn, raw, view, field, keys, index.keywords)
             changed = self._apply(index.matrix, rows, field, [str(k) for k in keys], index.keywords)
-            note_changed(index, changed, self._policy(view, field))
+            note_changed(index, changed, self._policy(view, field, index.project))
         index.last_change = high
         self._keep_graph(view, field, index)
         if high - low > _PRUNE_AT:
@@ -223,22 +223,19 @@ class SqliteVectorSearch(VectorSearch):
         if saved is not None:  # the rows changed since it was saved are re-added, found by comparison
             index.graph = saved.graph
             note_changed(index, saved.graph.stale(matrix.matrix[:matrix.size], matrix.alive[:matrix.size]),
-                         self._policy(view, field))
+                         self._policy(view, field, index.project))
         self._keep_graph(view, field, index)
 
-    def _policy(self, view: FeatureView, field: Field) -> GraphPolicy:
-        def save(index: FieldIndex) -> None:
-            assert index.graph is not None
-            self._files(index.project, view, field).save(index.graph, index.last_change,
-                                                         self.store.storage_id(index.project, view),
-                                                         index.matrix.keys[:index.matrix.size])
+    def _policy(self, view: FeatureView, field: Field, project: str) -> GraphPolicy:
+        def save(graph: Graph, generation: int, keys: list[str]) -> None:
+            self._files(project, view, field).save(graph, generation, self.store.storage_id(project, view), keys)
 
         return GraphPolicy(field.vector_length, _declared(field), self._settings(),
                            self.store.config.vector_index_min_documents, save)
 
     def _keep_graph(self, view: FeatureView, field: Field, index: FieldIndex) -> None:
         if self._indexing():
-            keep_graph(index, self._policy(view, field))
+            keep_graph(index, self._policy(view, field, index.project))
 
     def _indexing(self) -> bool:
         return bool(self.store.config.vector_index) and available()

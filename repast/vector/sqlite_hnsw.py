@@ -84,6 +84,12 @@ class Graph:
     def __len__(self) -> int:
         return len(self.index)
 
+    def copy(self) -> Graph:
+        """An independent copy (the background sync inserts into one while searches read this)."""
+        twin = Graph(self.dimension, self.metric, self.settings, self.index.copy())
+        twin.unsaved, twin.churned = self.unsaved, self.churned
+        return twin
+
     def build(self, matrix: np.ndarray, alive: np.ndarray, stop: Callable[[], bool] = lambda: False) -> bool:
         """Add every live row, a chunk at a time; False when `stop()` said so between chunks."""
         rows = np.flatnonzero(alive).astype(np.uint64)
@@ -94,8 +100,9 @@ class Graph:
             self.index.add(chunk, np.ascontiguousarray(matrix[chunk.astype(np.int64)]), threads=os.cpu_count() or 1)
         return True
 
-    def update(self, rows: np.ndarray, matrix: np.ndarray, alive: np.ndarray) -> None:
-        """Bring `rows` in step with the matrix: removed, then added again where alive."""
+    def update(self, rows: np.ndarray, matrix: np.ndarray, alive: np.ndarray, threads: int = 0) -> None:
+        """Bring `rows` in step with the matrix: removed, then added again where alive (on `threads`
+        threads; 0: every core)."""
         labels = np.unique(rows).astype(np.uint64)
         if not len(labels):
             return
@@ -105,7 +112,8 @@ class Graph:
             self.churned += len(present)
         live = labels[alive[labels.astype(np.int64)]]
         if len(live):
-            self.index.add(live, np.ascontiguousarray(matrix[live.astype(np.int64)]), threads=os.cpu_count() or 1)
+            self.index.add(live, np.ascontiguousarray(matrix[live.astype(np.int64)]),
+                           threads=threads or os.cpu_count() or 1)
         self.unsaved += len(labels)
 
     def stale(self, matrix: np.ndarray, alive: np.ndarray) -> np.ndarray:
@@ -230,8 +238,6 @@ def approximate(matrix: Any, graph: Graph, query: np.ndarray, top_k: int, mask: 
     not in the graph yet), re-ranked exactly from the matrix; None where the graph cannot answer
     (the caller scans exactly): fewer than MIN_FRACTION of the documents pass `mask`, or fewer
     than top_k of the candidates do."""
-    from repast.vector.semantics import exact_distances, order_hits
-
     size = matrix.size
     passing = matrix.alive[:size] if mask is None else matrix.alive[:size] & mask
     live = len(matrix) if mask is None else int(passing.sum())
@@ -240,14 +246,19 @@ def approximate(matrix: Any, graph: Graph, query: np.ndarray, top_k: int, mask: 
     fraction = live / max(1, len(matrix))
     if fraction < MIN_FRACTION:
         return None
-    rows = graph.search(query, min(len(graph), int(np.ceil((top_k + _PAD) / fraction))))
+    count = min(len(graph), int(np.ceil((top_k + _PAD) / fraction)))
+    rows = graph.search(query, count)
     if pending is not None:
+        # The graph still holds the pending rows' old vectors: where they sat near the query they
+        # would take the candidates' places (and the answer would miss documents the graph holds
+        # right), so the graph is asked again, deeper, until `count` candidates are not pending.
+        wanted, depth = count, count
+        while depth < len(graph) and len(rows) - int(np.isin(rows, pending).sum()) < wanted:
+            depth = min(len(graph), 2 * depth + wanted)
+            rows = graph.search(query, depth)
         rows = np.unique(np.concatenate([rows, pending]))
     rows = rows[(rows >= 0) & (rows < size)]
     rows = rows[passing[rows]]
     if len(rows) < min(top_k, live):
         return None
-    distances = exact_distances(matrix.matrix[rows], query, graph.metric)
-    keys = [matrix.keys[r] for r in rows.tolist()]
-    order = order_hits(keys, distances.tolist())[:top_k]
-    return [(keys[i], float(distances[i])) for i in order]
+    return matrix.nearest_among(rows, query, graph.metric, top_k)  # type: ignore[no-any-return]

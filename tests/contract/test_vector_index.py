@@ -169,6 +169,93 @@ def test_an_unreadable_graph_is_rebuilt_from_the_table(tmp_path: Path) -> None:
     assert recall(reopened, vectors, list(range(1000)), clustered(20, 16, seed=14), "L2") >= 0.95
 
 
+@needs_usearch
+def test_a_search_during_a_long_background_insert_answers_without_waiting_for_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The background sync's graph insertion is held inside usearch (an Event) while a search runs:
+    the search must answer, exactly as the table says, before the insertion ends."""
+    import threading
+
+    from repast.vector import sqlite_keeper
+    from repast.vector.sqlite_hnsw import Graph
+
+    inserting, release, finished = threading.Event(), threading.Event(), threading.Event()
+    original = Graph.update
+
+    def held_update(self: Graph, rows: np.ndarray, matrix: np.ndarray, alive: np.ndarray, threads: int = 0) -> None:
+        if threading.current_thread().name == "repast-hnsw-sync":
+            inserting.set()
+            release.wait(60)  # a safety bound only: the search below must not need it
+            original(self, rows, matrix, alive, threads)
+            finished.set()
+            return
+        original(self, rows, matrix, alive, threads)
+
+    monkeypatch.setattr(Graph, "update", held_update)
+    docs = sqlite_docs(tmp_path)
+    view = docs.apply(docs_view(16, "L2"))
+    vectors = clustered(2000, 16, seed=31)
+    ids = list(range(2000))
+    docs.write(view, ids, vectors)
+    docs.search(vectors[0], 10)  # the graph, built by this search
+    moved = list(range(sqlite_keeper.SYNC_INLINE + 50))  # more than a catch-up inserts itself: pending
+    vectors[moved] = clustered(len(moved), 16, seed=32)
+    docs.write(view, moved, vectors[moved], ts=NOW + timedelta(seconds=1))
+    try:
+        docs.search(vectors[0], 10)  # catches up: the changed rows go to the background sync
+        assert inserting.wait(60), "the background sync did not start"
+        for probe in (3, 100, 1500):
+            got = docs.search(vectors[probe], 10)
+            assert_same_ranking(got, reference(vectors, ids, vectors[probe], "L2", 10))
+        assert not finished.is_set()  # answered while the insertion was still held
+    finally:
+        release.set()
+    index = next(iter(docs.store.online_store._repast_vector_search._indexes.values()))
+    for _ in range(600):  # the swap, then nothing is pending
+        if not index.pending and not index.syncing:
+            break
+        time.sleep(0.05)
+    assert finished.is_set() and not index.pending
+    assert_same_ranking(docs.search(vectors[7], 10), reference(vectors, ids, vectors[7], "L2", 10))
+    assert recall(docs, vectors, ids, clustered(20, 16, seed=33), "L2") >= 0.95
+
+
+@needs_usearch
+def test_documents_moved_away_but_still_in_the_graph_do_not_hide_the_nearest(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The documents nearest a query are moved far away in one batch; while their move waits for the
+    background sync (held), the graph still holds their old vectors around the query. The answer
+    must be the table's: the next nearest documents, not the moved ones."""
+    import threading
+
+    from repast.vector import sqlite_keeper
+    from repast.vector.sqlite_hnsw import Graph
+
+    release = threading.Event()
+    original = Graph.update
+
+    def held_update(self: Graph, rows: np.ndarray, matrix: np.ndarray, alive: np.ndarray, threads: int = 0) -> None:
+        if threading.current_thread().name == "repast-hnsw-sync":
+            release.wait(60)
+        original(self, rows, matrix, alive, threads)
+
+    monkeypatch.setattr(Graph, "update", held_update)
+    docs = sqlite_docs(tmp_path)
+    view = docs.apply(docs_view(16, "L2"))
+    vectors = clustered(2000, 16, seed=41)
+    ids = list(range(2000))
+    docs.write(view, ids, vectors)
+    query = vectors[0].astype(np.float64)
+    docs.search(query, 10)  # the graph, built by this search
+    nearest = [i for i, _ in reference(vectors, ids, query, "L2", sqlite_keeper.SYNC_INLINE + 40)]
+    vectors[nearest] = vectors[nearest] + 1_000.0  # far from everything
+    docs.write(view, nearest, vectors[nearest], ts=NOW + timedelta(seconds=1))
+    try:
+        assert_same_ranking(docs.search(query, 10), reference(vectors, ids, query, "L2", 10))
+    finally:
+        release.set()
+
+
 WRITER = """
 import sys, numpy as np
 sys.path.insert(0, {root!r})

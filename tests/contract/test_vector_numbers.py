@@ -173,3 +173,57 @@ def test_over_http_an_l2_query_search_cannot_rank_is_a_400_naming_it(docs: Docs,
 
 
 _ = Path  # the fixture's type names
+
+
+@pytest.mark.parametrize(("body", "status", "named"), [
+    (b'{"features": ["docs:text"], "top_k": 1, "query": [1, 0, 0]}', 400, "vector_length 2"),
+    (b'{"features": ["nope:text"], "top_k": 1, "query": [1, 0]}', 404, "nope"),
+    (b'{"features": ["docs:text"], "top_k": 1, "query": [true, 0]}', 422, "query"),
+    (b'{"features": ["docs:text"], "top_k": 0, "query": [1, 0]}', 422, "top_k"),
+    (b'{"features": ["docs:text"], "top_k": 1, "query": [1, 0], "exact": "yes"}', 422, "exact"),
+    (b'{"features": ["docs:text"], "top_k": 1, "query": [1, 0', 400, "not valid JSON"),
+], ids=["wrong-length", "unknown-view", "bool-in-query", "top-k-0", "exact-not-bool", "bad-json"])
+def test_over_http_a_bad_request_is_a_4xx_naming_what_is_wrong(docs: Docs, body: bytes, status: int,
+                                                               named: str) -> None:
+    view = docs.apply(docs_view(2, "L2"))
+    docs.write(view, [1], [[1, 0]])
+    answer = post(docs, body)
+    assert answer.status_code == status, answer.text
+    assert named in answer.json()["detail"]
+
+
+def test_over_http_the_answer_is_the_sdks(docs: Docs) -> None:
+    view = docs.apply(docs_view(2, "COSINE"))
+    docs.write(view, [1, 2, 3], [[1, 0], [0, 1], [1, 1]])
+    body = {"features": ["docs:text", "docs:embedding"], "query": [1, 0.5], "top_k": 2, "exact": True}
+    answer = post(docs, body)
+    assert answer.status_code == 200, answer.text
+    sdk = docs.store.retrieve_online_documents_v2(["docs:text", "docs:embedding"], query=[1, 0.5], top_k=2)
+    assert answer.json()["results"][0]["values"] == sdk.to_dict()["doc_id"]
+    assert answer.json()["metadata"]["feature_names"] == list(sdk.to_dict())
+
+
+def test_over_http_searches_run_inline_while_cheap_and_on_threads_while_costly(docs: Docs) -> None:
+    import asyncio
+
+    from repast.server.documents import INLINE_SEARCH_SECONDS, DocumentsEndpoint
+
+    view = docs.apply(docs_view(2, "L2"))
+    docs.write(view, [1, 2], [[1, 0], [0, 1]])
+    endpoint = DocumentsEndpoint(docs.store.backends)
+    body = orjson.dumps({"features": ["docs:text"], "query": [1, 0], "top_k": 1})
+
+    async def answered() -> tuple[bool, Any]:
+        answer = endpoint.answer(body)
+        inline = isinstance(answer, bytes)
+        return inline, orjson.loads(answer if inline else await answer)  # type: ignore[arg-type]
+
+    try:
+        threaded_store = docs.store.online_store.capabilities.reads_on_own_thread
+        inline, got = asyncio.run(answered())
+        assert inline is not threaded_store and got["results"][0]["values"] == [1]
+        endpoint.cpu_seconds = 10 * INLINE_SEARCH_SECONDS  # as after exact scans of many documents
+        inline, got = asyncio.run(answered())
+        assert not inline and got["results"][0]["values"] == [1]
+    finally:
+        endpoint.close()

@@ -77,3 +77,9 @@ def test_a_store_reading_on_threads_of_its_own_is_always_called_on_a_thread() ->
     calls = StoreCalls(always_threaded=True)
     assert not calls.inline
     assert not _thread_of_call(calls)
+
+
+
+def test_without_a_deadline_a_threaded_call_is_awaited_to_its_end() -> None:
+    calls = StoreCalls(deadline_seconds=None, always_threaded=True)
+    assert asyncio.run(calls.call(lambda: time.sleep(0.05) or 7)) == 7
