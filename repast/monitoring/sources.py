@@ -3,7 +3,8 @@ each read as a FileSource by the offline engine (the served log is an offline so
 `served_log_source(service)` can back a FeatureView too).
 
 The served log of a FeatureService with a LoggingConfig is its FileLoggingDestination directory
-of Parquet files (repast/server/feature_logging.py): `__request_id`, `__log_timestamp`, the join
+of Parquet files, converted from the feature server's spools when read (repast/jobs/served_log.py):
+`__request_id`, `__log_timestamp`, the join
 keys, then per feature its value (named `feature`, or `view__feature` when the request asked for
 full names), `<name>__status` and `<name>__timestamp`.
 """
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from repast.definitions import FeatureService, FileSource, RepoContents
 from repast.errors import ConfigError, DefinitionError, InputError
+from repast.jobs.served_log import convert_spools
 from repast.monitoring.statistics import Measured, view_features
 from repast.monitoring.statistics_sql import MeasuredFeature
 
@@ -68,8 +70,11 @@ def served_columns(service: FeatureService, contents: RepoContents,
 
 
 def logged_source(engine: SQLOfflineEngine, service: FeatureService, repo_path: str) -> tuple[FileSource, Any]:
-    """The service's served log and its columns (Arrow schema); InputError when nothing is logged yet."""
+    """The service's served log and its columns (Arrow schema); InputError when nothing is logged yet.
+    The spools the feature server sealed are converted to the log's Parquet files first."""
     source = served_log_source(service, repo_path)
+    if "://" not in source.path:
+        convert_spools(source.path)
     try:
         return source, engine.source_schema(source)
     except DefinitionError:
