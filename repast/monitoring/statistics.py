@@ -23,6 +23,7 @@ from repast.monitoring.statistics_sql import (
     category_counts_sql,
     decode_category,
     histograms_sql,
+    long_counts,
     moments_sql,
     table_rows,
 )
@@ -145,7 +146,7 @@ def histogram_counts(engine: SQLOfflineEngine, measured: Measured, indexes: list
     result = engine.run_query(lambda: histograms_sql(engine, measured.rows(), measured.ts, chosen, measured.by_day,
                                                      [edges[i] for i in indexes], bins, bounded))
     histograms: dict[tuple[str, int], dict[str, Any]] = {}
-    for row in table_rows(result):
+    for row in long_counts(table_rows(result), len(indexes)):
         i = indexes[int(row["__set"])]
         low, high = edges[i]
         h = histograms.setdefault((str(row["__day"]), i), {"edges": bin_edges(low, high, bins), "counts": [0] * bins,
