@@ -32,11 +32,15 @@ def _absolute(path: str, repo_path: str) -> str:
 
 
 def served_log_source(service: FeatureService, repo_path: str) -> FileSource:
-    """The served-feature log of `service` as a FileSource (timestamp: the time it was served)."""
+    """The served-feature log of `service` as a FileSource (timestamp: the time it was served), the
+    spools the feature server sealed converted to the log's Parquet files first (a reader's work,
+    so it never competes with serving)."""
     if service.logging_config is None:
         raise DefinitionError(f"feature service '{service.name}' has no logging_config, so nothing it serves is "
                               "logged; add logging_config=LoggingConfig(destination=FileLoggingDestination(path=...))")
     path = _absolute(service.logging_config.destination.to_dict()["path"], repo_path)
+    if "://" not in path:
+        convert_spools(path)
     return FileSource(name=f"served_log_{service.name}", path=path, timestamp_field=LOG_TIMESTAMP)
 
 
@@ -70,11 +74,8 @@ def served_columns(service: FeatureService, contents: RepoContents,
 
 
 def logged_source(engine: SQLOfflineEngine, service: FeatureService, repo_path: str) -> tuple[FileSource, Any]:
-    """The service's served log and its columns (Arrow schema); InputError when nothing is logged yet.
-    The spools the feature server sealed are converted to the log's Parquet files first."""
+    """The service's served log and its columns (Arrow schema); InputError when nothing is logged yet."""
     source = served_log_source(service, repo_path)
-    if "://" not in source.path:
-        convert_spools(source.path)
     try:
         return source, engine.source_schema(source)
     except DefinitionError:

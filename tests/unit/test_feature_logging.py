@@ -16,8 +16,8 @@ from repast.config.repo_config import FeatureLoggingConfig
 from repast.feature_logging import LoggingConfig
 from repast.infra.offline_stores.file_source import FileLoggingDestination
 from repast.jobs.online_read import FieldStatus, OnlineResponse
-from repast.server.app import create_app
 from repast.jobs.served_log import SpoolFile
+from repast.server.app import create_app
 from repast.server.feature_logging import ServedRowLogger, read_feature_log
 
 T0 = datetime(2024, 5, 1, tzinfo=UTC)
