@@ -1,9 +1,10 @@
 """The served-feature log on disk: spools the feature server appends to, converted to Parquet by readers.
 
 The serving process only appends what it already has, the JSON answer it served, to a spool file:
-one line per served response, `{"i": request id, "t": microseconds since the epoch, "q": the
+one line per served response, `{"i": its number, "t": microseconds since the epoch, "q": the
 request's entity/request columns, "r": the answer}`, a batch of lines in one write. A spool is
-`<log path>/_spool/<started>-<host>-<pid>-<n>.jsonl` while its writer appends to it and is renamed
+`<log path>/_spool/<started>-<host>-<pid>-<id prefix>-<n>.jsonl` while its writer appends to it (a
+response's request id is the id prefix and its number in 16 hex digits) and is renamed
 to `....sealed.jsonl` when sealed (every flush interval). Turning spools into the Parquet log
 (Arrow conversion: more CPU than serving the response) happens outside the serving process, when
 the log is read (`convert_spools`, called by `read_feature_log` and the served-log source): each
@@ -37,19 +38,19 @@ _UTC_US = pa.timestamp("us", tz="UTC")
 _HOST = socket.gethostname().replace("-", "_")
 
 
-def spool_record(request_id: str, logged_at_us: int, request: dict[str, list[Any]], answer: bytes) -> bytes:
+def spool_record(number: int, logged_at_us: int, request: dict[str, list[Any]], answer: bytes) -> bytes:
     """One served response as a spool line (the answer's bytes as they were served: no parsing)."""
-    return b"".join((b'{"i":"', request_id.encode(), b'","t":', str(logged_at_us).encode(), b',"q":',
-                     orjson.dumps(request, option=orjson.OPT_SERIALIZE_NUMPY, default=str), b',"r":', answer,
-                     b"}\n"))
+    return b'{"i":%d,"t":%d,"q":%s,"r":%s}\n' % (
+        number, logged_at_us, orjson.dumps(request, option=orjson.OPT_SERIALIZE_NUMPY, default=str), answer)
 
 
 class SpoolFile:
     """The spool one writer appends to under a log path; `seal` hands it to the readers."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, id_prefix: str) -> None:
+        """`id_prefix`: 16 hex digits, the writer's; with a record's number, its request id."""
         self.directory = os.path.join(path, SPOOL_DIR)
-        self.prefix = f"{datetime.now(UTC):%Y%m%dT%H%M%S%f}-{_HOST}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.prefix = f"{datetime.now(UTC):%Y%m%dT%H%M%S%f}-{_HOST}-{os.getpid()}-{id_prefix}"
         self.count = 0
         self._name: str | None = None
         self._fd = -1
@@ -72,7 +73,7 @@ class SpoolFile:
             os.replace(self._name + ACTIVE, self._name + SEALED)
 
 
-def spool_items(data: bytes) -> list[tuple[str, int, dict[str, list[Any]], dict[str, Any]]]:
+def spool_items(data: bytes, id_prefix: str) -> list[tuple[str, int, dict[str, list[Any]], dict[str, Any]]]:
     """The records of a spool's bytes: (request id, time in us, request, answer); a torn last line
     (no newline, or not JSON: the writer was killed mid-write) is skipped."""
     items = []
@@ -81,7 +82,7 @@ def spool_items(data: bytes) -> list[tuple[str, int, dict[str, list[Any]], dict[
             record = orjson.loads(line)
         except orjson.JSONDecodeError:
             continue
-        items.append((record["i"], record["t"], record["q"], record["r"]))
+        items.append((f"{id_prefix}{record['i']:016x}", record["t"], record["q"], record["r"]))
     return items
 
 
@@ -121,9 +122,10 @@ def convert_spools(path: str) -> int:
 
 
 def _convert(spool: str, final: str) -> int:
+    parts = os.path.basename(spool).split("-")
     try:
         with open(spool, "rb") as f:
-            items = spool_items(f.read())
+            items = spool_items(f.read(), parts[3] if len(parts) > 3 else "")
     except FileNotFoundError:  # another reader converted it
         return 0
     table = served_tables(items) if items else None

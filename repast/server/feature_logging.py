@@ -23,7 +23,6 @@ import threading
 import time
 import uuid
 from collections import deque
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from repast.jobs.served_log import SpoolFile, read_feature_log, spool_record
@@ -37,14 +36,9 @@ if TYPE_CHECKING:
 __all__ = ["ServedRowLogger", "read_feature_log"]
 
 
-@dataclass
-class _Served:
-    request_id: str
-    logged_at_us: int  # when it was served, microseconds since the epoch
-    service: str
-    path: str
-    request: dict[str, list[Any]]
-    response: OnlineResponse | bytes  # the response, or the JSON answer served (kept as it is)
+# A buffered response: (number, served at in ns since the epoch, log directory, request, response or
+# the JSON answer served). A tuple, not an object: building it is most of the request path's cost.
+_Served = tuple[int, int, str, dict[str, list[Any]], "OnlineResponse | bytes"]
 
 
 class ServedRowLogger:
@@ -64,8 +58,8 @@ class ServedRowLogger:
         self._closing = False
         self._appended = 0  # responses buffered so far (request path)
         self._done = 0  # of those, written (writer thread)
-        prefix = uuid.uuid4().hex[:16]
-        self._ids = (f"{prefix}{n:016x}" for n in itertools.count())  # unique, without a uuid per response
+        self._id_prefix = uuid.uuid4().hex[:16]  # request ids: this prefix + the response's number, in hex
+        self._numbers = itertools.count()
         self._paths: dict[int, tuple[FeatureService, str]] = {}  # id(service) -> (service, its log directory)
         self._spools: dict[str, SpoolFile] = {}  # log directory -> this process's spool there (writer thread)
         self._thread: threading.Thread | None = None
@@ -86,7 +80,7 @@ class ServedRowLogger:
             self.dropped += len(next(iter(request.values()), []))
             return
         path = self._path(service)
-        self._pending.append(_Served(next(self._ids), time.time_ns() // 1000, service.name, path, request, response))
+        self._pending.append((next(self._numbers), time.time_ns(), path, request, response))
         self._appended += 1
         if self.autostart and self._thread is None:
             self.start()
@@ -129,14 +123,16 @@ class ServedRowLogger:
         rows: dict[str, int] = {}
         taken = 0
         while self._pending:
-            item = self._pending.popleft()
+            number, served_ns, path, request, response = self._pending.popleft()
             taken += 1
-            lines.setdefault(item.path, []).append(_record(item))
-            rows[item.path] = rows.get(item.path, 0) + len(next(iter(item.request.values()), []))
+            if not isinstance(response, bytes):
+                response = online_response_json(response)
+            lines.setdefault(path, []).append(spool_record(number, served_ns // 1000, request, response))
+            rows[path] = rows.get(path, 0) + len(next(iter(request.values()), []))
         for path, batch in lines.items():
             spool = self._spools.get(path)
             if spool is None:
-                spool = self._spools[path] = SpoolFile(path)
+                spool = self._spools[path] = SpoolFile(path, self._id_prefix)
             spool.append(batch)
             self.written += rows[path]
         for spool in self._spools.values():
@@ -161,9 +157,3 @@ class ServedRowLogger:
             self._thread.join(timeout=30)
             self._thread = None
 
-
-def _record(item: _Served) -> bytes:
-    answer = item.response
-    if not isinstance(answer, bytes):
-        answer = online_response_json(answer)
-    return spool_record(item.request_id, item.logged_at_us, item.request, answer)
