@@ -34,16 +34,22 @@ def events() -> pa.Table:
     })
 
 
-def statistics(offline: OfflineHarness, days: int = 2) -> dict[tuple[str, str], dict]:  # type: ignore[type-arg]  # noqa: F811
+def statistics(offline: OfflineHarness, days: tuple[int, ...] = (2,)) -> dict[tuple[str, str], dict]:  # type: ignore[type-arg]  # noqa: F811
+    """Per (feature, day) the statistics of the events over the first `days` days (several: each
+    computed in turn over the same source, keyed (feature, day, days) after the first)."""
     if not isinstance(offline.engine, SQLOfflineEngine):
         pytest.skip("not implemented, because the remote engine is a client of the offline server: statistics are "
                     "computed where the engine is configured directly (test_the_remote_engine_refuses_statistics)")
     source = offline.source("events", events(), timestamp_field="ts")
     fv = view("events", source, ["id"], {"amount": Float64, "trips": Int64, "city": String, "active": Bool,
                                          "clock": Float64})
-    records = compute(offline.engine, view_in_range(offline.engine, fv, DAY, DAY + timedelta(days=days)),
-                      MonitoringConfig(histogram_bins=4, top_values=2))
-    return {(r.feature, r.day): {"rows": r.rows, "start": r.start, "end": r.end, **r.values} for r in records}
+    found = {}
+    for n, span in enumerate(days):
+        records = compute(offline.engine, view_in_range(offline.engine, fv, DAY, DAY + timedelta(days=span)),
+                          MonitoringConfig(histogram_bins=4, top_values=2))
+        found.update({(r.feature, r.day, *([span] if n else [])): {"rows": r.rows, "start": r.start, "end": r.end,
+                                                                  **r.values} for r in records})
+    return found
 
 
 def test_statistics_are_computed_per_utc_day_with_counts_and_null_rates(offline: OfflineHarness) -> None:  # noqa: F811
@@ -77,10 +83,10 @@ def test_each_days_stddev_is_exact_even_when_the_mean_dwarfs_it(offline: Offline
 
 
 def test_a_one_day_range_gets_that_days_statistics(offline: OfflineHarness) -> None:  # noqa: F811
-    one, both = statistics(offline, days=1), statistics(offline)
-    assert sorted({day for _, day in one}) == ["2024-03-01"]
+    stats = statistics(offline, days=(2, 1))
+    assert sorted(key[1] for key in stats if len(key) == 3) == ["2024-03-01"] * 5  # one day, every feature
     for feature in ("amount", "clock", "trips"):
-        first, alone = both[(feature, "2024-03-01")], one[(feature, "2024-03-01")]
+        first, alone = stats[(feature, "2024-03-01")], stats[(feature, "2024-03-01", 1)]
         assert {k: alone[k] for k in ("rows", "count", "min", "max")} == {k: first[k] for k in ("rows", "count", "min",
                                                                                                 "max")}
         assert sum(alone["histogram"]["counts"]) == alone["count"]  # on the day's own bins
