@@ -23,7 +23,6 @@ from repast.monitoring.statistics_sql import (
     category_counts_sql,
     decode_category,
     histograms_sql,
-    long_counts,
     moments_sql,
     table_rows,
 )
@@ -88,11 +87,10 @@ def compute(engine: SQLOfflineEngine, measured: Measured, settings: MonitoringCo
     if not features:
         return []
     quantiles = list(settings.quantiles)
-    two_pass = engine.value_counts_sql("x") is not None  # stddev from the histogram scan's squared deviations
     moments = table_rows(engine.run_query(lambda: moments_sql(
-        engine, measured.rows(), measured.ts, features, measured.by_day, quantiles, stddev=not two_pass)))
+        engine, measured.rows(), measured.ts, features, measured.by_day, quantiles)))
     numeric = [i for i, f in enumerate(features) if f.numeric]
-    histograms = _histograms(engine, measured, moments, numeric, settings.histogram_bins, two_pass)
+    histograms = _histograms(engine, measured, moments, numeric, settings.histogram_bins)
     categorical = [i for i, f in enumerate(features) if not f.numeric]
     tops = category_counts(engine, measured, categorical, settings.top_values)
     now = datetime.now(UTC)
@@ -102,26 +100,13 @@ def compute(engine: SQLOfflineEngine, measured: Measured, settings: MonitoringCo
         for i, f in enumerate(features):
             values = _feature_values(row, i, f, rows, quantiles, engine.approx_distinct)
             if f.numeric and (day, i) in histograms:
-                values["histogram"] = dict(histograms[(day, i)])
-                squares = values["histogram"].pop("_squares", None)
-                if two_pass:
-                    values["stddev"] = _stddev(squares, values["count"], values["mean"])
+                values["histogram"] = histograms[(day, i)]
             if not f.numeric and (day, i) in tops:
                 values["top_values"] = tops[(day, i)]
                 values["other_count"] = values["count"] - sum(n for _, n in tops[(day, i)])
             records.append(MonitoringRecord(STATISTICS, measured.scope, f.view, f.feature, day,
                                             as_utc(row["__first"]), as_utc(row["__last"]), rows, values, now))
     return sorted(records, key=lambda r: (r.view, r.feature, r.day))  # as the registry returns them
-
-
-def _stddev(squares: tuple[float, float] | None, count: int, mean: float | None) -> float | None:
-    """The sample stddev from the sum of squared deviations from a pivot near the mean (the run's
-    mean): var = (sum (x - p)^2 - n (mean - p)^2) / (n - 1); two passes, so no cancellation of
-    large squares as with sum(x^2)."""
-    if squares is None or mean is None or count < 2:
-        return None
-    pivot, total = squares
-    return _number(math.sqrt(max(0.0, (total - count * (mean - pivot) ** 2) / (count - 1))))
 
 
 def _number(value: Any) -> float | None:
@@ -138,7 +123,7 @@ def _feature_values(row: dict[str, Any], i: int, f: MeasuredFeature, rows: int, 
                               "distinct_count": int(row[f"d{i}"] or 0), "distinct_approx": approx}
     if f.numeric:
         values.update({"min": _number(row[f"lo{i}"]), "max": _number(row[f"hi{i}"]),
-                       "mean": _number(row[f"mean{i}"]), "stddev": _number(row.get(f"sd{i}")),
+                       "mean": _number(row[f"mean{i}"]), "stddev": _number(row[f"sd{i}"]),
                        "quantiles": {repr(p): _number(q) for p, q in zip(quantiles, row[f"q{i}"] or
                                                                          [None] * len(quantiles), strict=True)}})
     return values
@@ -150,20 +135,17 @@ def bin_edges(low: float, high: float, bins: int) -> list[float]:
 
 
 def histogram_counts(engine: SQLOfflineEngine, measured: Measured, indexes: list[int],
-                     edges: dict[int, tuple[float, float]], bins: int, bounded: bool = False,
-                     pivots: dict[int, float] | None = None) -> dict[tuple[str, int], dict[str, Any]]:
+                     edges: dict[int, tuple[float, float]], bins: int,
+                     bounded: bool = False) -> dict[tuple[str, int], dict[str, Any]]:
     """Per (day, feature index) the histogram of the given features over the given edges (low, high);
-    `bounded`: the edges are the measured rows' own min and max; `pivots` (engines with
-    `value_counts_sql`): each histogram also gets `_squares`, (pivot, sum of (x - pivot)^2)."""
+    `bounded`: the edges are the measured rows' own min and max."""
     if not indexes:
         return {}
     chosen = [measured.features[i] for i in indexes]
-    chosen_pivots = None if pivots is None else [pivots[i] for i in indexes]
-    rows = table_rows(engine.run_query(lambda: histograms_sql(
-        engine, measured.rows(), measured.ts, chosen, measured.by_day, [edges[i] for i in indexes], bins, bounded,
-        chosen_pivots)))
+    result = engine.run_query(lambda: histograms_sql(engine, measured.rows(), measured.ts, chosen, measured.by_day,
+                                                     [edges[i] for i in indexes], bins, bounded))
     histograms: dict[tuple[str, int], dict[str, Any]] = {}
-    for row in long_counts(rows, len(indexes)):
+    for row in table_rows(result):
         i = indexes[int(row["__set"])]
         low, high = edges[i]
         h = histograms.setdefault((str(row["__day"]), i), {"edges": bin_edges(low, high, bins), "counts": [0] * bins,
@@ -177,27 +159,19 @@ def histogram_counts(engine: SQLOfflineEngine, measured: Measured, indexes: list
             h["above"] += n
         else:
             h["counts"][bucket] += n
-    for row in rows if chosen_pivots is not None else []:
-        for k, (i, pivot) in enumerate(zip(indexes, chosen_pivots or [], strict=True)):
-            if (str(row["__day"]), i) in histograms and row[f"ss{k}"] is not None:
-                histograms[(str(row["__day"]), i)]["_squares"] = (pivot, float(row[f"ss{k}"]))
     return histograms
 
 
 def _histograms(engine: SQLOfflineEngine, measured: Measured, moments: list[dict[str, Any]], numeric: list[int],
-                bins: int, squares: bool) -> dict[tuple[str, int], dict[str, Any]]:
-    """Fixed bins between the feature's min and max over the whole run (the same edges every day);
-    `squares`: with the sums of squared deviations from the run's mean (see `_stddev`)."""
-    edges, pivots = {}, {}
+                bins: int) -> dict[tuple[str, int], dict[str, Any]]:
+    """Fixed bins between the feature's min and max over the whole run (the same edges every day)."""
+    edges = {}
     for i in numeric:
         lows = [v for v in (_number(r[f"lo{i}"]) for r in moments) if v is not None]
         highs = [v for v in (_number(r[f"hi{i}"]) for r in moments) if v is not None]
-        means = [(m, int(r[f"c{i}"])) for r in moments if (m := _number(r[f"mean{i}"])) is not None]
         if lows and highs:
             edges[i] = (min(lows), max(highs))
-            pivots[i] = sum(m * n for m, n in means) / max(1, sum(n for _, n in means))
-    return histogram_counts(engine, measured, [i for i in numeric if i in edges], edges, bins, bounded=True,
-                            pivots=pivots if squares else None)
+    return histogram_counts(engine, measured, [i for i in numeric if i in edges], edges, bins, bounded=True)
 
 
 def category_counts(engine: SQLOfflineEngine, measured: Measured, indexes: list[int], top: int,

@@ -7,8 +7,7 @@ aggregates come back to Python. Per measured day (or one group, "all"):
 - `moments`: row count, time range, and per feature the non-null count, min/max/mean/stddev,
   quantiles and a distinct count (numeric features), or the distinct count (categorical);
 - `histograms`: per numeric feature the counts in fixed bins between given edges, plus the values
-  below and above them (all features in one scan: a map aggregate per feature where the dialect has
-  one, DuckDB's histogram(), else GROUPING SETS);
+  below and above them (all features in one scan, by GROUPING SETS);
 - `category_counts`: per categorical feature the top values, or the counts of given values and of
   all others together.
 """
@@ -66,32 +65,19 @@ def _day_label(engine: SQLOfflineEngine, by_day: bool | str) -> str:
     return f"{engine.day_label_sql('__d') if by_day is True else '__d'} AS __day"
 
 
-def _aggregated(engine: SQLOfflineEngine, by_day: bool | str, aggregates: list[str], source: str) -> str:
-    """`aggregates` of `source` per group as rows with `__day`: grouped by day, or, when the group is
-    one constant (one day, or "all"), one ungrouped aggregate (grouping 10M rows by a constant cost
-    DuckDB half again the time), with no row for no rows, as grouping gives."""
-    if by_day is True:
-        return (f"SELECT {_day_label(engine, by_day)}, {', '.join(aggregates)} FROM ({source}) AS __m "
-                "GROUP BY __d ORDER BY __d")
-    day = _literal(by_day) if isinstance(by_day, str) else "'all'"
-    return (f"SELECT CAST({day} AS {engine.text_type}) AS __day, {', '.join(aggregates)} FROM ({source}) AS __m "
-            "HAVING count(*) > 0")
-
-
 def moments_sql(engine: SQLOfflineEngine, rows: str, ts: str, features: list[MeasuredFeature], by_day: bool | str,
-                quantiles: list[float], stddev: bool = True) -> str:
-    """`stddev` False: no stddev_samp (a third of DuckDB's time for this scan); the histogram scan
-    then sums the squared deviations instead (`histograms_sql`'s `pivots`)."""
+                quantiles: list[float]) -> str:
     aggregates = ["min(__ts) AS __first", "max(__ts) AS __last", "count(*) AS __rows"]
     for i, f in enumerate(features):
         x = f"f{i}"
         aggregates.append(f"count({x}) AS c{i}")
         aggregates.append(f"{engine.distinct_count_sql(x)} AS d{i}")
         if f.numeric:
-            aggregates += [f"min({x}) AS lo{i}", f"max({x}) AS hi{i}", f"avg({x}) AS mean{i}"]
-            aggregates += [f"stddev_samp({x}) AS sd{i}"] if stddev else []
+            aggregates += [f"min({x}) AS lo{i}", f"max({x}) AS hi{i}", f"avg({x}) AS mean{i}",
+                           f"stddev_samp({x}) AS sd{i}"]
             aggregates.append(f"{engine.quantiles_sql(x, quantiles)} AS q{i}")
-    return _aggregated(engine, by_day, aggregates, _measured(engine, rows, ts, features, by_day))
+    return (f"SELECT {_day_label(engine, by_day)}, {', '.join(aggregates)} "
+            f"FROM ({_measured(engine, rows, ts, features, by_day)}) AS __m GROUP BY __d ORDER BY __d")
 
 
 def _bucket(x: str, low: float, high: float, bins: int, bounded: bool) -> str:
@@ -117,31 +103,15 @@ def _grouped_by_set(keys: list[str], value: str, day: str) -> str:
 
 
 def histograms_sql(engine: SQLOfflineEngine, rows: str, ts: str, features: list[MeasuredFeature], by_day: bool | str,
-                   edges: list[tuple[float, float]], bins: int, bounded: bool = False,
-                   pivots: list[float] | None = None) -> str:
+                   edges: list[tuple[float, float]], bins: int, bounded: bool = False) -> str:
     """Per (day, feature index as __set, bin as __bucket) the count __n, NULL values left out
-    (`bounded`: see `_bucket`); where the dialect counts values into a map (`value_counts_sql`),
-    per day one map `h<i>` of bin -> count per feature instead (`long_counts` reads both), and with
-    `pivots` (map form only) `ss<i>`, the sum of squared deviations from the pivot (for stddev)."""
+    (`bounded`: see `_bucket`)."""
     buckets = [f"{_bucket(f'f{i}', low, high, bins, bounded)} AS b{i}" for i, (low, high) in enumerate(edges)]
-    deviations = [f"(f{i} - {_number(p)}) * (f{i} - {_number(p)}) AS s{i}" for i, p in enumerate(pivots or [])]
     measured = _measured(engine, rows, ts, features, by_day)
-    source = f"SELECT __d, {', '.join(buckets + deviations)} FROM ({measured}) AS __h"
-    if engine.value_counts_sql("b0") is not None:
-        return _aggregated(engine, by_day, [f"{engine.value_counts_sql(f'b{i}')} AS h{i}"
-                                            for i in range(len(features))] +
-                           [f"sum(s{i}) AS ss{i}" for i in range(len(pivots or []))], source)
+    source = f"SELECT __d, {', '.join(buckets)} FROM ({measured}) AS __h"
     grouped = _grouped_by_set([f"b{i}" for i in range(len(features))], "__bucket",
                               _day_label(engine, by_day)).replace("FROM __src", f"FROM ({source}) AS __src")
     return f"SELECT __day, __set, __bucket, __n FROM ({grouped}) AS __g WHERE __bucket IS NOT NULL"
-
-
-def long_counts(rows: list[dict[str, Any]], features: int) -> list[dict[str, Any]]:
-    """Rows of `histograms_sql` as (__day, __set, __bucket, __n), whichever form the dialect gave."""
-    if not rows or "__set" in rows[0]:
-        return rows
-    return [{"__day": row["__day"], "__set": i, "__bucket": bucket, "__n": n}
-            for row in rows for i in range(features) for bucket, n in (row[f"h{i}"] or []) if bucket is not None]
 
 
 def category_counts_sql(engine: SQLOfflineEngine, rows: str, ts: str, features: list[MeasuredFeature],

@@ -110,10 +110,6 @@ class DuckDBOfflineEngine(SQLOfflineEngine):
     def distinct_count_sql(self, expr: str) -> str:
         return f"approx_count_distinct({expr})"
 
-    def value_counts_sql(self, expr: str) -> str | None:
-        # histogram(): a small hash map per feature; half the time of GROUPING SETS over 20 features
-        return f"histogram({expr})"
-
     def key_hash_sql(self, columns: list[str]) -> str:
         return f"hash({', '.join(columns)})"  # HyperLogLog
 

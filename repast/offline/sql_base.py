@@ -165,12 +165,6 @@ class SQLOfflineEngine(OfflineEngine):
     def distinct_count_sql(self, expr: str) -> str:
         return f"count(DISTINCT {expr})"
 
-    def value_counts_sql(self, expr: str) -> str | None:
-        """An aggregate: the count of each value of `expr` in the group as a map, when the dialect
-        has one (statistics then bin every feature in one aggregate each, without GROUPING SETS);
-        None: it has none."""
-        return None
-
     def key_hash_sql(self, columns: list[str]) -> str:
         """A hash of an entity key's columns (skew samples keys by it)."""
         return f"md5(CAST(ROW({', '.join(columns)}) AS TEXT))"
