@@ -3,7 +3,8 @@ each read as a FileSource by the offline engine (the served log is an offline so
 `served_log_source(service)` can back a FeatureView too).
 
 The served log of a FeatureService with a LoggingConfig is its FileLoggingDestination directory
-of Parquet files (repast/server/feature_logging.py): `__request_id`, `__log_timestamp`, the join
+of Parquet files, converted from the feature server's spools when read (repast/jobs/served_log.py):
+`__request_id`, `__log_timestamp`, the join
 keys, then per feature its value (named `feature`, or `view__feature` when the request asked for
 full names), `<name>__status` and `<name>__timestamp`.
 """
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from repast.definitions import FeatureService, FileSource, RepoContents
 from repast.errors import ConfigError, DefinitionError, InputError
+from repast.jobs.served_log import convert_spools
 from repast.monitoring.statistics import Measured, view_features
 from repast.monitoring.statistics_sql import MeasuredFeature
 
@@ -30,11 +32,15 @@ def _absolute(path: str, repo_path: str) -> str:
 
 
 def served_log_source(service: FeatureService, repo_path: str) -> FileSource:
-    """The served-feature log of `service` as a FileSource (timestamp: the time it was served)."""
+    """The served-feature log of `service` as a FileSource (timestamp: the time it was served), the
+    spools the feature server sealed converted to the log's Parquet files first (a reader's work,
+    so it never competes with serving)."""
     if service.logging_config is None:
         raise DefinitionError(f"feature service '{service.name}' has no logging_config, so nothing it serves is "
                               "logged; add logging_config=LoggingConfig(destination=FileLoggingDestination(path=...))")
     path = _absolute(service.logging_config.destination.to_dict()["path"], repo_path)
+    if "://" not in path:
+        convert_spools(path)
     return FileSource(name=f"served_log_{service.name}", path=path, timestamp_field=LOG_TIMESTAMP)
 
 

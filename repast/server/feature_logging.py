@@ -1,15 +1,17 @@
-"""Feature logging: what the feature server served for a FeatureService with a LoggingConfig, as
-Parquet files under the service's FileLoggingDestination (Feast's feature logging).
+"""Feature logging: what the feature server served for a FeatureService with a LoggingConfig, kept
+under the service's FileLoggingDestination (Feast's feature logging) as spools that readers turn
+into Parquet (repast/jobs/served_log.py says how, and which columns the log has).
 
-The request path only appends (request id, time, service, entity rows, response) to a bounded
-buffer and never waits or takes a lock: when `queue_capacity` responses wait, the rows are dropped
-and counted (`dropped`). One background thread wakes every `flush_interval_secs` (or when half the
-buffer is full), turns the buffered responses into Arrow a batch at a time (one Arrow array per
-column per batch: per response it cost more CPU than serving it) and writes one Parquet file per
-service, beside its final name first and then renamed, so a reader never sees a half-written file.
-Columns per served row: `__request_id`, `__log_timestamp` (UTC), the join keys and request data as
-sent, then per feature its value, `<feature>__status` and `<feature>__timestamp`.
-`read_feature_log(path)` reads them back.
+The request path only appends (request id, time, service, entity rows, the answer's bytes) to a
+bounded buffer and never waits or takes a lock: when `queue_capacity` responses wait, the rows are
+dropped and counted (`dropped`). One background thread wakes every `flush_interval_secs` (or when
+half the buffer is full) and appends the buffered responses to this process's spool, one line each
+and one write per batch: no parsing, no Arrow, no Parquet in the serving process (converting them
+took the GIL from the requests). The spool is sealed every flush interval, so what was served is
+readable a flush interval later, as before. A killed server loses the responses still in the buffer
+(at most `flush_interval_secs` of them, or `queue_capacity`); what reached the spool is kept (a
+line torn by the kill is skipped). A general-path response (an OnlineResponse) is rendered as the
+JSON answer it was served as, in the writer thread.
 """
 
 from __future__ import annotations
@@ -21,33 +23,22 @@ import threading
 import time
 import uuid
 from collections import deque
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-import orjson
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
+from repast.jobs.served_log import SpoolFile, read_feature_log, spool_record
+from repast.server.responses import online_response_json
 
 if TYPE_CHECKING:
     from repast.config.repo_config import FeatureLoggingConfig
     from repast.definitions.feature_service import FeatureService
     from repast.jobs.online_read import OnlineResponse
 
-_MAX_ROWS_PER_FILE = 50_000
-_EPOCH_ISO = "1970-01-01T00:00:00Z"  # the event time an answer gives a value without one
-_UTC_US = pa.timestamp("us", tz="UTC")
+__all__ = ["ServedRowLogger", "read_feature_log"]
 
 
-@dataclass
-class _Served:
-    request_id: str
-    logged_at: datetime
-    service: str
-    path: str
-    request: dict[str, list[Any]]
-    response: OnlineResponse | bytes  # the response, or the JSON answer served (parsed when written)
+# A buffered response: (number, served at in ns since the epoch, log directory, request, response or
+# the JSON answer served). A tuple, not an object: building it is most of the request path's cost.
+_Served = tuple[int, int, str, dict[str, list[Any]], "OnlineResponse | bytes"]
 
 
 class ServedRowLogger:
@@ -58,7 +49,7 @@ class ServedRowLogger:
         self.repo_path = repo_path
         self.autostart = autostart  # False: the writer starts on start() (a test fills the buffer first)
         self.dropped = 0  # served rows not logged because the buffer was full
-        self.written = 0  # served rows written to Parquet
+        self.written = 0  # served rows written to the spool
         # A deque: append and popleft are atomic, so the request path takes no lock and never wakes
         # the writer per response (a Queue's notify per put cost a thread switch per request).
         self._pending: deque[_Served] = deque()
@@ -67,9 +58,10 @@ class ServedRowLogger:
         self._closing = False
         self._appended = 0  # responses buffered so far (request path)
         self._done = 0  # of those, written (writer thread)
-        prefix = uuid.uuid4().hex[:16]
-        self._ids = (f"{prefix}{n:016x}" for n in itertools.count())  # unique, without a uuid per response
+        self._id_prefix = uuid.uuid4().hex[:16]  # request ids: this prefix + the response's number, in hex
+        self._numbers = itertools.count()
         self._paths: dict[int, tuple[FeatureService, str]] = {}  # id(service) -> (service, its log directory)
+        self._spools: dict[str, SpoolFile] = {}  # log directory -> this process's spool there (writer thread)
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
@@ -88,7 +80,7 @@ class ServedRowLogger:
             self.dropped += len(next(iter(request.values()), []))
             return
         path = self._path(service)
-        self._pending.append(_Served(next(self._ids), datetime.now(UTC), service.name, path, request, response))
+        self._pending.append((next(self._numbers), time.time_ns(), path, request, response))
         self._appended += 1
         if self.autostart and self._thread is None:
             self.start()
@@ -125,33 +117,27 @@ class ServedRowLogger:
                 return
 
     def _drain(self) -> None:
-        """Write every buffered response: one Parquet file per service path and batch of rows."""
-        items: list[_Served] = []
+        """Append every buffered response to its service's spool (one write per path), then seal
+        the spools, so readers can convert what was served."""
+        lines: dict[str, list[bytes]] = {}
+        rows: dict[str, int] = {}
+        taken = 0
         while self._pending:
-            items.append(self._pending.popleft())
-        by_path: dict[str, list[_Served]] = {}
-        for item in items:
-            by_path.setdefault(item.path, []).append(item)
-        for path, served in by_path.items():
-            rows, batch = 0, []
-            for item in served:
-                batch.append(item)
-                rows += len(next(iter(item.request.values()), []))
-                if rows >= _MAX_ROWS_PER_FILE:
-                    self._write(path, batch)
-                    rows, batch = 0, []
-            if batch:
-                self._write(path, batch)
-        self._done += len(items)
-
-    def _write(self, path: str, items: list[_Served]) -> None:
-        table = served_tables(items)
-        os.makedirs(path, exist_ok=True)
-        name = f"{datetime.now(UTC):%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:8]}.parquet"
-        final = os.path.join(path, name)
-        pq.write_table(table, final + ".partial")
-        os.replace(final + ".partial", final)
-        self.written += table.num_rows
+            number, served_ns, path, request, response = self._pending.popleft()
+            taken += 1
+            if not isinstance(response, bytes):
+                response = online_response_json(response)
+            lines.setdefault(path, []).append(spool_record(number, served_ns // 1000, request, response))
+            rows[path] = rows.get(path, 0) + len(next(iter(request.values()), []))
+        for path, batch in lines.items():
+            spool = self._spools.get(path)
+            if spool is None:
+                spool = self._spools[path] = SpoolFile(path, self._id_prefix)
+            spool.append(batch)
+            self.written += rows[path]
+        for spool in self._spools.values():
+            spool.seal()
+        self._done += taken
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Write every buffered response now and wait for it (tests, shutdown); True when it was."""
@@ -171,98 +157,3 @@ class ServedRowLogger:
             self._thread.join(timeout=30)
             self._thread = None
 
-
-def served_table(item: _Served) -> pa.Table:
-    """One served response as log rows: ids, request columns, then value/status/timestamp per feature."""
-    return served_tables([item])
-
-
-def _parts(item: _Served) -> tuple[tuple[str, ...], list[list[Any]], list[list[Any]], list[list[Any]]]:
-    """(names, values, statuses, event times) of one served response, positionally; from a JSON
-    answer the event times are ISO text (the epoch where a value has none, nulled in `_typed`)."""
-    if isinstance(item.response, bytes):
-        body = orjson.loads(item.response)
-        results = body["results"]
-        return (tuple(body["metadata"]["feature_names"]), [r["values"] for r in results],
-                [r["statuses"] for r in results], [r["event_timestamps"] for r in results])
-    values, statuses, stamps = item.response.to_dict(), item.response.statuses(), item.response.event_timestamps()
-    return tuple(values), list(values.values()), [statuses[n] for n in values], [stamps[n] for n in values]
-
-
-class _Columns:
-    """The log columns of responses of one shape (request columns and output names), as Python
-    lists laid out once, so adding a response is a few list extends."""
-
-    def __init__(self, request: tuple[str, ...], names: tuple[str, ...]) -> None:
-        self.request_only = [k for k in request if k not in names]
-        self.names = names
-        self.features = [i for i, n in enumerate(names) if n not in request]  # join keys get no status/time
-        self.ids: list[str] = []
-        self.times: list[datetime] = []
-        self.requested: list[list[Any]] = [[] for _ in self.request_only]
-        self.values: list[list[Any]] = [[] for _ in names]
-        self.statuses: list[list[Any]] = [[] for _ in names]
-        self.stamps: list[list[Any]] = [[] for _ in names]
-
-    def add(self, item: _Served, values: list[list[Any]], statuses: list[list[Any]], stamps: list[list[Any]]) -> None:
-        n = len(values[0]) if values else 0
-        self.ids.extend([item.request_id] * n)
-        self.times.extend([item.logged_at] * n)
-        for column, name in zip(self.requested, self.request_only, strict=True):
-            column.extend(item.request[name])
-        for column, v in zip(self.values, values, strict=True):
-            column.extend(v)
-        for i in self.features:
-            self.statuses[i].extend(statuses[i])
-            self.stamps[i].extend(stamps[i])
-
-    def table(self) -> pa.Table:
-        columns: dict[str, pa.Array] = {"__request_id": pa.array(self.ids, pa.string()),
-                                        "__log_timestamp": pa.array(self.times, _UTC_US)}
-        for name, column in zip(self.request_only, self.requested, strict=True):
-            columns[name] = _column(column)
-        features = set(self.features)
-        for i, name in enumerate(self.names):
-            columns[name] = _column(self.values[i])
-            if i in features:
-                columns[f"{name}__status"] = pa.array(self.statuses[i], pa.string())  # FieldStatus: str enum
-                columns[f"{name}__timestamp"] = _times(self.stamps[i])
-        return pa.table(columns)
-
-
-def served_tables(items: list[_Served]) -> pa.Table:
-    """Served responses as log rows, in order: responses of one shape (one service's, normally all)
-    are joined as Python lists and converted with one Arrow array per column."""
-    groups: list[tuple[tuple[tuple[str, ...], tuple[str, ...]], _Columns]] = []
-    for item in items:
-        names, values, statuses, stamps = _parts(item)
-        key = (tuple(item.request), names)
-        if not groups or groups[-1][0] != key:
-            groups.append((key, _Columns(key[0], names)))
-        groups[-1][1].add(item, values, statuses, stamps)
-    tables = [columns.table() for _, columns in groups]
-    return pa.concat_tables(tables, promote_options="permissive") if len(tables) > 1 else tables[0]
-
-
-def _times(column: list[Any]) -> pa.Array:
-    """Event times (datetimes, or ISO text from JSON answers, whose epoch means none) as timestamps."""
-    if not any(isinstance(t, str) for t in column):
-        return pa.array(column, _UTC_US)
-    text = pa.array([t.isoformat() if isinstance(t, datetime) else t for t in column], pa.string())
-    text = pc.if_else(pc.equal(text, _EPOCH_ISO), pa.scalar(None, pa.string()), text)
-    return text.cast(_UTC_US)
-
-
-def _column(values: list[Any]) -> pa.Array:
-    try:
-        return pa.array(values)
-    except (pa.ArrowInvalid, pa.ArrowTypeError):  # mixed or unusual values: keep their text
-        return pa.array([None if v is None else str(v) for v in values], pa.string())
-
-
-def read_feature_log(path: str) -> pa.Table:
-    """Every row logged under a FileLoggingDestination path (finished files only)."""
-    files = sorted(os.path.join(path, f) for f in os.listdir(path) if f.endswith(".parquet"))
-    if not files:
-        return pa.table({})
-    return pa.concat_tables([pq.read_table(f) for f in files], promote_options="permissive")

@@ -30,18 +30,26 @@ def events() -> pa.Table:
         "trips": pa.array(np.arange(n) % 5, pa.int64()),
         "city": pa.array([["paris", "lyon", "nice", "o'hare"][i % 4] if i % 8 else None for i in range(n)]),
         "active": pa.array([i % 3 == 0 for i in range(n)]),
+        "clock": pa.array(1.7e9 + rng.normal(0, 1, n) + (np.arange(n) >= N) * 5, pa.float64()),  # mean >> stddev
     })
 
 
-def statistics(offline: OfflineHarness) -> dict[tuple[str, str], dict]:  # type: ignore[type-arg]  # noqa: F811
+def statistics(offline: OfflineHarness, days: tuple[int, ...] = (2,)) -> dict[tuple[str, str], dict]:  # type: ignore[type-arg]  # noqa: F811
+    """Per (feature, day) the statistics of the events over the first `days` days (several: each
+    computed in turn over the same source, keyed (feature, day, days) after the first)."""
     if not isinstance(offline.engine, SQLOfflineEngine):
         pytest.skip("not implemented, because the remote engine is a client of the offline server: statistics are "
                     "computed where the engine is configured directly (test_the_remote_engine_refuses_statistics)")
     source = offline.source("events", events(), timestamp_field="ts")
-    fv = view("events", source, ["id"], {"amount": Float64, "trips": Int64, "city": String, "active": Bool})
-    records = compute(offline.engine, view_in_range(offline.engine, fv, DAY, DAY + timedelta(days=2)),
-                      MonitoringConfig(histogram_bins=4, top_values=2))
-    return {(r.feature, r.day): {"rows": r.rows, "start": r.start, "end": r.end, **r.values} for r in records}
+    fv = view("events", source, ["id"], {"amount": Float64, "trips": Int64, "city": String, "active": Bool,
+                                         "clock": Float64})
+    found = {}
+    for n, span in enumerate(days):
+        records = compute(offline.engine, view_in_range(offline.engine, fv, DAY, DAY + timedelta(days=span)),
+                          MonitoringConfig(histogram_bins=4, top_values=2))
+        found.update({(r.feature, r.day, *([span] if n else [])): {"rows": r.rows, "start": r.start, "end": r.end,
+                                                                  **r.values} for r in records})
+    return found
 
 
 def test_statistics_are_computed_per_utc_day_with_counts_and_null_rates(offline: OfflineHarness) -> None:  # noqa: F811
@@ -64,6 +72,25 @@ def test_numeric_moments_and_quantiles_match_numpy(offline: OfflineHarness) -> N
     # Engines with a sketch (DuckDB, Spark) answer approximately: within a few percent of the data's spread.
     spread = values.max() - values.min()
     assert abs(stats["quantiles"]["0.5"] - np.quantile(values, 0.5)) < 0.05 * spread
+
+
+def test_each_days_stddev_is_exact_even_when_the_mean_dwarfs_it(offline: OfflineHarness) -> None:  # noqa: F811
+    stats = statistics(offline)
+    for day, rows in (("2024-03-01", events().slice(0, N)), ("2024-03-02", events().slice(N, N))):
+        for feature in ("amount", "clock"):
+            values = np.array([v for v in rows.column(feature).to_pylist() if v is not None])
+            assert stats[(feature, day)]["stddev"] == pytest.approx(values.std(ddof=1), rel=1e-4), (feature, day)
+
+
+def test_a_one_day_range_gets_that_days_statistics(offline: OfflineHarness) -> None:  # noqa: F811
+    stats = statistics(offline, days=(2, 1))
+    assert sorted(key[1] for key in stats if len(key) == 3) == ["2024-03-01"] * 5  # one day, every feature
+    for feature in ("amount", "clock", "trips"):
+        first, alone = stats[(feature, "2024-03-01")], stats[(feature, "2024-03-01", 1)]
+        assert {k: alone[k] for k in ("rows", "count", "min", "max")} == {k: first[k] for k in ("rows", "count", "min",
+                                                                                                "max")}
+        assert sum(alone["histogram"]["counts"]) == alone["count"]  # on the day's own bins
+        assert alone["stddev"] == pytest.approx(first["stddev"], rel=1e-4)
 
 
 def test_histograms_use_fixed_bins_over_the_runs_min_and_max(offline: OfflineHarness) -> None:  # noqa: F811

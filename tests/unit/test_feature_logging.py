@@ -16,6 +16,7 @@ from repast.config.repo_config import FeatureLoggingConfig
 from repast.feature_logging import LoggingConfig
 from repast.infra.offline_stores.file_source import FileLoggingDestination
 from repast.jobs.online_read import FieldStatus, OnlineResponse
+from repast.jobs.served_log import SpoolFile
 from repast.server.app import create_app
 from repast.server.feature_logging import ServedRowLogger, read_feature_log
 
@@ -144,3 +145,39 @@ def test_a_logged_answer_keeps_each_values_event_time_and_none_where_it_has_none
     served_at = served["results"][1]["event_timestamps"][0]
     assert stamps[0].as_py() == datetime.fromisoformat(served_at.replace("Z", "+00:00"))
     assert stamps[1].as_py() is None  # NOT_FOUND: the answer's epoch is no event time
+
+
+KILLED_WRITER = """
+import os, signal, sys
+from repast.jobs.served_log import SpoolFile, spool_record
+answer = b'{"metadata":{"feature_names":["driver_id","conv_rate"]},"results":[{"values":[1],"statuses":["PRESENT"],' \\
+         b'"event_timestamps":["1970-01-01T00:00:00Z"]},{"values":[0.5],"statuses":["PRESENT"],' \\
+         b'"event_timestamps":["2024-05-01T00:00:00Z"]}]}'
+spool = SpoolFile(sys.argv[1], "feedfacefeedface")
+spool.append([spool_record(n, 1_714_521_600_000_000, {"driver_id": [1]}, answer) for n in range(3)])
+spool.append([spool_record(3, 1_714_521_600_000_000, {"driver_id": [1]}, answer)[:40]])  # killed mid-write
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_a_killed_writer_keeps_every_complete_record_and_skips_the_torn_one(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    subprocess.run([sys.executable, "-c", KILLED_WRITER, str(tmp_path / "logs")], check=False)
+    log = read_feature_log(str(tmp_path / "logs"))
+    assert log.column("__request_id").to_pylist() == [f"feedfacefeedface{n:016x}" for n in range(3)]
+    assert log.column("conv_rate").to_pylist() == [0.5] * 3
+    assert read_feature_log(str(tmp_path / "logs")).num_rows == 3  # converted once: read again, no duplicates
+
+
+def test_a_live_writers_open_spool_is_not_converted_until_sealed(tmp_path: Path) -> None:
+    logger = ServedRowLogger(FeatureLoggingConfig(flush_interval_secs=60), str(tmp_path), autostart=False)
+    service = logged_service("logs")
+    logger.log(service, {"driver_id": [0, 1]}, response(2))
+    spool = SpoolFile(str(tmp_path / "logs"), "0" * 16)
+    spool.append([b'{"i":"x","t":0,"q":{"driver_id":[9]},"r":'])  # open by this (live) process: not read yet
+    logger.start()
+    assert logger.flush()
+    assert read_feature_log(str(tmp_path / "logs")).column("driver_id").to_pylist() == [0, 1]
+    logger.close()

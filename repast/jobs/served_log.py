@@ -1,0 +1,218 @@
+"""The served-feature log on disk: spools the feature server appends to, converted to Parquet by readers.
+
+The serving process only appends what it already has, the JSON answer it served, to a spool file:
+one line per served response, `{"i": its number, "t": microseconds since the epoch, "q": the
+request's entity/request columns, "r": the answer}`, a batch of lines in one write. A spool is
+`<log path>/_spool/<started>-<host>-<pid>-<id prefix>-<n>.jsonl` while its writer appends to it (a
+response's request id is the id prefix and its number in 16 hex digits) and is renamed
+to `....sealed.jsonl` when sealed (every flush interval). Turning spools into the Parquet log
+(Arrow conversion: more CPU than serving the response) happens outside the serving process, when
+the log is read (`convert_spools`, called by `read_feature_log` and the served-log source): each
+sealed spool becomes `<log path>/<its name>.parquet` (written beside it, then renamed, then the
+spool removed; a reader that finds both keeps the Parquet file, so a crash in between duplicates
+nothing). A spool whose writer is gone (its pid is dead on this host, or it was not written for
+`STALE_SECS`) is converted like a sealed one; its last line, torn by a kill mid-write, is skipped.
+Columns per served row: `__request_id`, `__log_timestamp` (UTC), the join keys and request data as
+sent, then per feature its value, `<feature>__status` and `<feature>__timestamp`.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+SPOOL_DIR = "_spool"
+ACTIVE = ".jsonl"
+SEALED = ".sealed.jsonl"
+STALE_SECS = 600.0  # a live writer seals its spool every flush interval; one untouched this long is orphaned
+_EPOCH_ISO = "1970-01-01T00:00:00Z"  # the event time an answer gives a value without one
+_UTC_US = pa.timestamp("us", tz="UTC")
+_HOST = socket.gethostname().replace("-", "_")
+
+
+def spool_record(number: int, logged_at_us: int, request: dict[str, list[Any]], answer: bytes) -> bytes:
+    """One served response as a spool line (the answer's bytes as they were served: no parsing)."""
+    return b'{"i":%d,"t":%d,"q":%s,"r":%s}\n' % (
+        number, logged_at_us, orjson.dumps(request, option=orjson.OPT_SERIALIZE_NUMPY, default=str), answer)
+
+
+class SpoolFile:
+    """The spool one writer appends to under a log path; `seal` hands it to the readers."""
+
+    def __init__(self, path: str, id_prefix: str) -> None:
+        """`id_prefix`: 16 hex digits, the writer's; with a record's number, its request id."""
+        self.directory = os.path.join(path, SPOOL_DIR)
+        self.prefix = f"{datetime.now(UTC):%Y%m%dT%H%M%S%f}-{_HOST}-{os.getpid()}-{id_prefix}"
+        self.count = 0
+        self._name: str | None = None
+        self._fd = -1
+
+    def append(self, lines: list[bytes]) -> None:
+        """One write of the batch; the file is opened on the first batch after a seal."""
+        if self._fd < 0:
+            os.makedirs(self.directory, exist_ok=True)
+            self._name = os.path.join(self.directory, f"{self.prefix}-{self.count:06d}")
+            self._fd = os.open(self._name + ACTIVE, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            self.count += 1
+        data = b"".join(lines)
+        while data:
+            data = data[os.write(self._fd, data):]
+
+    def seal(self) -> None:
+        if self._fd >= 0 and self._name is not None:
+            os.close(self._fd)
+            self._fd = -1
+            os.replace(self._name + ACTIVE, self._name + SEALED)
+
+
+def spool_items(data: bytes, id_prefix: str) -> list[tuple[str, int, dict[str, list[Any]], dict[str, Any]]]:
+    """The records of a spool's bytes: (request id, time in us, request, answer); a torn last line
+    (no newline, or not JSON: the writer was killed mid-write) is skipped."""
+    items = []
+    for line in data.split(b"\n")[:-1]:  # the part after the last newline is torn or empty
+        try:
+            record = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            continue
+        items.append((f"{id_prefix}{record['i']:016x}", record["t"], record["q"], record["r"]))
+    return items
+
+
+def _orphaned(name: str, now: float) -> bool:
+    """An active spool whose writer is gone: its pid is dead on this host, or it is stale."""
+    parts = os.path.basename(name).split("-")
+    try:
+        if len(parts) >= 4 and parts[1] == _HOST:
+            os.kill(int(parts[2]), 0)
+        return now - os.path.getmtime(name) > STALE_SECS
+    except ProcessLookupError:
+        return True
+    except (OSError, ValueError):
+        return False
+
+
+def convert_spools(path: str) -> int:
+    """Turn every sealed (or orphaned) spool under the log `path` into a Parquet file of the log;
+    returns the served rows converted. Safe to run from several readers at once."""
+    directory = os.path.join(path, SPOOL_DIR)
+    try:
+        names = sorted(os.listdir(directory))
+    except FileNotFoundError:
+        return 0
+    now = datetime.now(UTC).timestamp()
+    rows = 0
+    for name in names:
+        spool = os.path.join(directory, name)
+        if name.endswith(SEALED):
+            stem = name[: -len(SEALED)]
+        elif name.endswith(ACTIVE) and _orphaned(spool, now):
+            stem = name[: -len(ACTIVE)]
+        else:
+            continue
+        rows += _convert(spool, os.path.join(path, stem + ".parquet"))
+    return rows
+
+
+def _convert(spool: str, final: str) -> int:
+    parts = os.path.basename(spool).split("-")
+    try:
+        with open(spool, "rb") as f:
+            items = spool_items(f.read(), parts[3] if len(parts) > 3 else "")
+    except FileNotFoundError:  # another reader converted it
+        return 0
+    table = served_tables(items) if items else None
+    if table is not None and not os.path.exists(final):
+        partial = f"{final}.{uuid.uuid4().hex[:8]}.partial"
+        pq.write_table(table, partial)
+        os.replace(partial, final)
+    try:
+        os.unlink(spool)
+    except FileNotFoundError:
+        pass
+    return 0 if table is None else table.num_rows
+
+
+def read_feature_log(path: str) -> pa.Table:
+    """Every row logged under a FileLoggingDestination path (sealed spools converted first)."""
+    convert_spools(path)
+    files = sorted(os.path.join(path, f) for f in os.listdir(path) if f.endswith(".parquet"))
+    if not files:
+        return pa.table({})
+    return pa.concat_tables([pq.read_table(f) for f in files], promote_options="permissive")
+
+
+class _Columns:
+    """The log columns of responses of one shape (request columns and output names), as Python
+    lists laid out once, so adding a response is a few list extends."""
+
+    def __init__(self, request: tuple[str, ...], names: tuple[str, ...]) -> None:
+        self.request_only = [k for k in request if k not in names]
+        self.names = names
+        self.features = [i for i, n in enumerate(names) if n not in request]  # join keys get no status/time
+        self.ids: list[str] = []
+        self.times: list[int] = []
+        self.requested: list[list[Any]] = [[] for _ in self.request_only]
+        self.values: list[list[Any]] = [[] for _ in names]
+        self.statuses: list[list[Any]] = [[] for _ in names]
+        self.stamps: list[list[Any]] = [[] for _ in names]
+
+    def add(self, request_id: str, logged_at_us: int, request: dict[str, list[Any]], results: list[Any]) -> None:
+        n = len(results[0]["values"]) if results else 0
+        self.ids.extend([request_id] * n)
+        self.times.extend([logged_at_us] * n)
+        for column, name in zip(self.requested, self.request_only, strict=True):
+            column.extend(request[name])
+        for column, result in zip(self.values, results, strict=True):
+            column.extend(result["values"])
+        for i in self.features:
+            self.statuses[i].extend(results[i]["statuses"])
+            self.stamps[i].extend(results[i]["event_timestamps"])
+
+    def table(self) -> pa.Table:
+        columns: dict[str, pa.Array] = {"__request_id": pa.array(self.ids, pa.string()),
+                                        "__log_timestamp": pa.array(self.times, pa.int64()).cast(_UTC_US)}
+        for name, column in zip(self.request_only, self.requested, strict=True):
+            columns[name] = _column(column)
+        features = set(self.features)
+        for i, name in enumerate(self.names):
+            columns[name] = _column(self.values[i])
+            if i in features:
+                columns[f"{name}__status"] = pa.array(self.statuses[i], pa.string())  # FieldStatus: str enum
+                columns[f"{name}__timestamp"] = _times(self.stamps[i])
+        return pa.table(columns)
+
+
+def served_tables(items: list[tuple[str, int, dict[str, list[Any]], dict[str, Any]]]) -> pa.Table:
+    """Served responses as log rows, in order: responses of one shape (one service's, normally all)
+    are joined as Python lists and converted with one Arrow array per column."""
+    groups: list[tuple[tuple[tuple[str, ...], tuple[str, ...]], _Columns]] = []
+    for request_id, logged_at_us, request, answer in items:
+        names = tuple(answer["metadata"]["feature_names"])
+        key = (tuple(request), names)
+        if not groups or groups[-1][0] != key:
+            groups.append((key, _Columns(key[0], names)))
+        groups[-1][1].add(request_id, logged_at_us, request, answer["results"])
+    tables = [columns.table() for _, columns in groups]
+    return pa.concat_tables(tables, promote_options="permissive") if len(tables) > 1 else tables[0]
+
+
+def _times(column: list[Any]) -> pa.Array:
+    """Event times as ISO text (the epoch means none) as timestamps."""
+    text = pa.array(column, pa.string())
+    text = pc.if_else(pc.equal(text, _EPOCH_ISO), pa.scalar(None, pa.string()), text)
+    return text.cast(_UTC_US)
+
+
+def _column(values: list[Any]) -> pa.Array:
+    try:
+        return pa.array(values)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # mixed or unusual values: keep their text
+        return pa.array([None if v is None else str(v) for v in values], pa.string())
