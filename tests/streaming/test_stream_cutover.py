@@ -13,6 +13,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from repast.jobs.aggregated_read import micros
 from tests.streaming.broker import Broker
 from tests.streaming.repo import encode, expected_sums, offline_rows, online_sums, recent, run_cli, write_repo
 
@@ -36,6 +37,14 @@ def _write_history(repo: Path, rows: list[dict[str, Any]]) -> None:
         "trips": pa.array([r["trips"] for r in rows], pa.int64())}), history / "history.parquet")
 
 
+def _stored_cutover(repo: Path, topic: str) -> int | None:
+    from repast import FeatureStore
+    from repast.streaming.cutover import stored_cutover
+
+    with FeatureStore(repo_path=str(repo)) as store:
+        return stored_cutover(store.online_store, store.project, store.get_feature_view("trip_sums"), topic)
+
+
 def test_first_start_counts_batch_events_before_the_cutover_and_stream_events_from_it_once(
         kafka_broker: Broker, tmp_path: Path) -> None:
     topic = f"cutover-{uuid.uuid4().hex[:8]}"
@@ -55,6 +64,7 @@ def test_first_start_counts_batch_events_before_the_cutover_and_stream_events_fr
                      env={"REPAST_STREAM_FAILPOINTS": "after_backfill=1"})
     assert killed.returncode == -9, killed.stderr
     assert online_sums(repo, DRIVERS) == expected_sums(batch)
+    assert _stored_cutover(repo, topic) == micros(cutover)
     assert offline_rows(repo) == sorted((r["driver_id"], r["trips"]) for r in batch)
 
     run_cli(repo, "stream", "--from", cutover.isoformat(), "--until-caught-up", *FAST)  # backfills again, then reads
