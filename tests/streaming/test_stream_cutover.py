@@ -6,12 +6,14 @@ batch changes nothing (against a real broker)."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
 from repast.jobs.aggregated_read import micros
 from tests.streaming.broker import Broker
@@ -45,15 +47,41 @@ def _stored_cutover(repo: Path, topic: str) -> int | None:
         return stored_cutover(store.online_store, store.project, store.get_feature_view("trip_sums"), topic)
 
 
+@pytest.fixture(params=["sqlite", "redis", "postgres"])
+def online_store(request: pytest.FixtureRequest) -> Iterator[tuple[str, str]]:
+    """(the online store's YAML, the project) on each store that keeps tiles; its data dropped after."""
+    project = f"cutover24_{uuid.uuid4().hex[:8]}"
+    if request.param == "sqlite":
+        yield "{type: sqlite, path: data/online.db}", project
+    elif request.param == "redis":
+        url = request.getfixturevalue("redis_url")
+        yield f"{{type: redis, connection_string: \"{url}\"}}", project
+    else:
+        from tests.contract.test_online_store import drop_postgres_schema
+
+        url = request.getfixturevalue("postgres_url")
+        yield f"{{type: postgres, url: \"{url}\", db_schema: {project}}}", project
+        drop_postgres_schema(url, project)
+
+
 def test_first_start_counts_batch_events_before_the_cutover_and_stream_events_from_it_once(
-        kafka_broker: Broker, tmp_path: Path) -> None:
+        kafka_broker: Broker, tmp_path: Path, online_store: tuple[str, str]) -> None:
     topic = f"cutover-{uuid.uuid4().hex[:8]}"
     kafka_broker.create_topic(topic, partitions=2)
     cutover = recent() + timedelta(minutes=31, seconds=17)  # inside a tile: batch and stream events share it
     batch = [_event(i, cutover - timedelta(minutes=90) + timedelta(seconds=90 * i)) for i in range(60)]
     assert all(datetime.fromisoformat(r["event_timestamp"]) < cutover for r in batch)
     _write_history(tmp_path, batch)
-    repo = write_repo(tmp_path, kafka_broker.bootstrap, topic, aggregated=True)
+    online, project = online_store
+    repo = write_repo(tmp_path, kafka_broker.bootstrap, topic, online=online, project=project, aggregated=True)
+    try:
+        _cutover_run(kafka_broker, repo, topic, cutover, batch)
+    finally:
+        run_cli(repo, "teardown", check=False)
+
+
+def _cutover_run(kafka_broker: Broker, repo: Path, topic: str, cutover: datetime,
+                 batch: list[dict[str, Any]]) -> None:
     overlap = batch[-20:]  # the stream also holds the batch data's last events: not counted twice
     before_only = [_event(1000 + i, cutover - timedelta(seconds=1 + i)) for i in range(5)]  # before T: batch's
     after = [_event(2000 + i, cutover + timedelta(seconds=i)) for i in range(100)]  # the first one exactly at T
