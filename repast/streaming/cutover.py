@@ -60,22 +60,20 @@ def stored_cutover(online: OnlineStore, project: str, view: FeatureView, topic: 
 def choose_cutover(start: str | None, first_start: bool, source: FileSource, repo_path: str,
                    endpoint: str | None) -> int | None:
     """T for a view starting now (the rule above), microseconds; None: no cut-over."""
-    newest = newest_event_us(source, repo_path, endpoint)
-    if newest is None:
+    try:
+        files = list_source_files(source, repo_path, endpoint)
+    except DefinitionError:  # no file: nothing to backfill, every stream event goes to the tiles
         return None
     if first_start and start == "latest":
         return time.time_ns() // 1000
     if first_start and start not in (None, "earliest"):
         return micros(parse_time(start, "--from"))
-    return newest + 1
+    newest = newest_event_us(source, files, repo_path, endpoint)
+    return None if newest is None else newest + 1
 
 
-def newest_event_us(source: FileSource, repo_path: str, endpoint: str | None) -> int | None:
-    """The newest event time in the batch source's files (None: no file, or no event)."""
-    try:
-        files = list_source_files(source, repo_path, endpoint)
-    except DefinitionError:
-        return None
+def newest_event_us(source: FileSource, files: list[str], repo_path: str, endpoint: str | None) -> int | None:
+    """The newest event time in the batch source's files (None: no event); one column is read."""
     fs, _ = source_filesystem(source, repo_path, endpoint)
     column = ds.dataset(files, filesystem=fs, format=source.file_format) \
         .to_table(columns=[source.timestamp_field]).column(0)
