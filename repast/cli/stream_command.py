@@ -50,7 +50,8 @@ def stream(views: str = typer.Option(None, "--views", "-v", help="Comma-separate
                                                        "for several."),
            backfill: bool = typer.Option(True, "--backfill/--no-backfill",
                                          help="On the first start, load the online store from the views' batch "
-                                              "sources first (a materialize up to now)."),
+                                              "sources first (a materialize up to now; for a view with "
+                                              "aggregations, up to its cut-over time)."),
            until_caught_up: bool = typer.Option(False, "--until-caught-up",
                                                 help="Stop once every assigned partition is read to its end "
                                                      "(a backfill run, tests).")) -> None:
@@ -74,6 +75,10 @@ def stream(views: str = typer.Option(None, "--views", "-v", help="Comma-separate
     consumer = StreamConsumer(store.project, groups, online, str(store.repo_path), endpoint, options, metrics)
     if consumer.first_start and backfill:
         _backfill(store, groups)
+    tiles = consumer.backfill_tiles(store.offline_engine, backfill)
+    if tiles:
+        console.print(f"Backfilled the tiles of {', '.join(tiles)} from their batch sources up to the cut-over "
+                      "(docs/streaming.md).", highlight=False)
     if metrics_port:
         server = serve_metrics(metrics, metrics_host, metrics_port)
         console.print(f"Metrics on http://{metrics_host}:{server.server_port}/metrics and /ready", highlight=False)

@@ -86,17 +86,19 @@ def push_tiles(project: str, online: OnlineStore, view: FeatureView, rows: pa.Ta
 
 
 def materialize_tiles(project: str, engine: OfflineEngine, online: OnlineStore, view: FeatureView,
-                      start: datetime, end: datetime) -> int:
+                      start: datetime, end: datetime, marks: Mapping[str, str] | None = None) -> int:
     """Recompute and replace the tiles of every level that (start, end] touches; returns the tile
-    rows written.
+    rows written. `marks` (a stream consumer's cut-over) commit with the first tile write, before
+    any tile is replaced.
 
     The events are read in up to READ_PARTS time ranges cut at the ends of the largest tiles (each
     tile's events in one part), so memory holds a part of the window's events at a time."""
     levels = _layout(view).levels()
     store, events_of = tile_storage(online, view), events_view(view)
     horizon = expired_through(levels[0])
-    written = sum(store.write_tiles(project, view, level, empty_tiles(level), add=False, expire_through_us=horizon)
-                  for level in levels)
+    written = sum(store.write_tiles(project, view, level, empty_tiles(level), add=False, expire_through_us=horizon,
+                                    marks=marks if i == 0 else None)
+                  for i, level in enumerate(levels))
     grid = levels[-1].tile_us  # the largest tile: every level's tiles are whole within a part
     # From the start of the tile holding `start` (tiles are (end - S, end]), so tiles are whole.
     first = max(tile_end(micros(start), grid) - grid, tile_end(horizon + 1, grid) - grid)

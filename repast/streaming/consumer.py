@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from repast.definitions import FeatureView, KafkaSource, RepoContents
 from repast.errors import (
@@ -31,10 +31,13 @@ from repast.errors import (
 )
 from repast.online.base import OnlineStore
 from repast.streaming.dead_letters import DeadLetterSink
-from repast.streaming.ingest import IngestResult, SourceIngest, SourceViews
+from repast.streaming.ingest import IngestResult, SourceIngest, SourceViews, failpoint
 from repast.streaming.messages import Message
 from repast.streaming.metrics import StreamMetrics
 from repast.types.timestamps import parse_time
+
+if TYPE_CHECKING:
+    from repast.offline.base import OfflineEngine
 
 log = logging.getLogger("repast.stream")
 
@@ -106,6 +109,15 @@ class StreamConsumer:
         if options.start is None and self.first_start:
             raise InputError("first start: no store has a position for these views yet; say where to begin with "
                              "--from earliest, --from latest or --from TIMESTAMP (docs/streaming.md)")
+
+    def backfill_tiles(self, engine: OfflineEngine, enabled: bool = True) -> list[str]:
+        """Before consuming: the cut-over and backfill of aggregated views starting now (their tiles
+        from the batch source before T, from the stream at and after T); the views backfilled."""
+        done = [name for ingest in self.ingests.values()
+                for name in ingest.backfill_tiles(engine, self.options.start, self.first_start, enabled)]
+        if done:
+            failpoint("after_backfill")
+        return done
 
     def _partitions(self) -> dict[str, list[int]]:
         """Each topic's partitions (the broker's metadata); ConfigError for a topic that is not there."""

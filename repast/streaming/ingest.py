@@ -16,7 +16,7 @@ import signal
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -27,6 +27,7 @@ from repast.jobs.push import offline_rows, view_rows
 from repast.jobs.tile_writes import push_tiles
 from repast.offline.file_sources import write_part
 from repast.online.base import OnlineStore, StreamOffsets, StreamOffsetStore, tile_storage
+from repast.streaming.cutover import at_or_after, backfill_tiles, choose_cutover, cutover_mark
 from repast.streaming.lag import lag_marks
 from repast.streaming.messages import (
     OFFSET,
@@ -38,6 +39,9 @@ from repast.streaming.messages import (
     split_failures,
 )
 from repast.streaming.positions import offline_positions, part_name, start_offset, write_marker
+
+if TYPE_CHECKING:
+    from repast.offline.base import OfflineEngine
 
 FAILPOINTS_ENV = "REPAST_STREAM_FAILPOINTS"  # tests only: "parse=0.1,after_online=0.1" kills the process
 
@@ -90,6 +94,7 @@ class SourceIngest:
         self.offline_next: dict[int, int] = {}
         self.newest_us: dict[int, int] = {}  # per partition: the newest event time seen (the watermark)
         self.high_watermarks: dict[int, int] = {}  # per partition, as the consumer last saw it (for the UI's lag)
+        self.cutovers: dict[str, int] = {}  # per aggregated view: its tiles take stream events from this time (us)
 
     @property
     def topic(self) -> str:
@@ -107,6 +112,24 @@ class SourceIngest:
             if found is not None:
                 starts[p] = found
         return starts
+
+    def backfill_tiles(self, engine: OfflineEngine, start: str | None, first_start: bool, enabled: bool) -> list[str]:
+        """The first start of each aggregated view (no position): its tiles from the batch source
+        before the cut-over T (repast/streaming/cutover.py); a T stored by a run killed before the
+        view's first batch is kept, and its backfill run again (it replaces tiles: the same result)."""
+        done = []
+        for view in self.online_views:
+            if not view.aggregations or self.online_next.get(view.name):
+                continue
+            cutover = self.cutovers.get(view.name)
+            if cutover is None and enabled:
+                cutover = choose_cutover(start, first_start, self.group.source.batch_source, self.repo_path,
+                                         self.endpoint)
+            if cutover is not None:
+                backfill_tiles(self.project, engine, self.online, view, self.topic, cutover)
+                self.cutovers[view.name] = cutover
+                done.append(view.name)
+        return done
 
     def ingest(self, messages: Sequence[Message],
                refuse: Callable[[list[DeadLetter]], None] = lambda dead: None) -> IngestResult:
@@ -140,9 +163,11 @@ class SourceIngest:
         return [*online, self.offline_next.get(partition)] if self.writes_offline else online
 
     def _online_positions(self, view: FeatureView, partitions: Sequence[int]) -> dict[int, int]:
-        if view.aggregations:  # kept as marks in the tiles' transaction
+        if view.aggregations:  # kept as marks in the tiles' transaction, with the view's cut-over
             marks = tile_storage(self.online, view).read_marks(
-                self.project, view, [_mark(self.topic, p) for p in partitions])
+                self.project, view, [cutover_mark(self.topic), *(_mark(self.topic, p) for p in partitions)])
+            if cutover_mark(self.topic) in marks:
+                self.cutovers[view.name] = int(marks[cutover_mark(self.topic)])
             return {p: int(marks[_mark(self.topic, p)]) for p in partitions if _mark(self.topic, p) in marks}
         assert isinstance(self.online, StreamOffsetStore)
         return {p: o for (t, p), o in self.online.stream_offsets(self.project, view.name).items() if t == self.topic}
@@ -163,6 +188,8 @@ class SourceIngest:
         online = []
         for view in self.online_views:
             past = _at_or_past(rows, self.online_next.get(view.name, {}))
+            if view.aggregations:  # events before the cut-over are in the tiles from the batch source
+                past = at_or_after(past, self.group.source.timestamp_field, self.cutovers.get(view.name))
             online.append(view_rows(view, past, "stream").append_column(PARTITION, past.column(PARTITION)))
         offline = None
         if self.writes_offline:
