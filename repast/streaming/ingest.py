@@ -38,7 +38,7 @@ from repast.streaming.messages import (
     refuse_incomplete,
     split_failures,
 )
-from repast.streaming.positions import offline_positions, part_name, start_offset, write_marker
+from repast.streaming.positions import offline_positions, part_name, start_offset, tile_mark, write_marker
 
 if TYPE_CHECKING:
     from repast.offline.base import OfflineEngine
@@ -95,6 +95,7 @@ class SourceIngest:
         self.newest_us: dict[int, int] = {}  # per partition: the newest event time seen (the watermark)
         self.high_watermarks: dict[int, int] = {}  # per partition, as the consumer last saw it (for the UI's lag)
         self.cutovers: dict[str, int] = {}  # per aggregated view: its tiles take stream events from this time (us)
+        self.partition_count = 0  # the topic's partitions as known here (the UI reads tile marks by name)
 
     @property
     def topic(self) -> str:
@@ -102,6 +103,7 @@ class SourceIngest:
 
     def load_positions(self, partitions: Sequence[int]) -> dict[int, int]:
         """Read every store's position; per partition with any, where to start reading."""
+        self.partition_count = max(self.partition_count, max(partitions, default=-1) + 1)
         self.online_next = {v.name: self._online_positions(v, partitions) for v in self.online_views}
         self.offline_next = offline_positions(self.group.source.batch_source, self.repo_path, self.endpoint,
                                               self.topic) if self.writes_offline else {}
@@ -165,10 +167,10 @@ class SourceIngest:
     def _online_positions(self, view: FeatureView, partitions: Sequence[int]) -> dict[int, int]:
         if view.aggregations:  # kept as marks in the tiles' transaction, with the view's cut-over
             marks = tile_storage(self.online, view).read_marks(
-                self.project, view, [cutover_mark(self.topic), *(_mark(self.topic, p) for p in partitions)])
+                self.project, view, [cutover_mark(self.topic), *(tile_mark(self.topic, p) for p in partitions)])
             if cutover_mark(self.topic) in marks:
                 self.cutovers[view.name] = int(marks[cutover_mark(self.topic)])
-            return {p: int(marks[_mark(self.topic, p)]) for p in partitions if _mark(self.topic, p) in marks}
+            return {p: int(marks[tile_mark(self.topic, p)]) for p in partitions if tile_mark(self.topic, p) in marks}
         assert isinstance(self.online, StreamOffsetStore)
         return {p: o for (t, p), o in self.online.stream_offsets(self.project, view.name).items() if t == self.topic}
 
@@ -227,7 +229,9 @@ class SourceIngest:
             batch = f"kafka:{self.topic}:" + ",".join(f"{p}:{max(first, known.get(p, 0))}-{end}"
                                                        for p, (first, end) in sorted(ranges.items()))
             seen = {p: hw for p, hw in self.high_watermarks.items() if p in ranges}
-            marks = lag_marks(self.topic, seen, int(time.time() * 1000)) if not view.aggregations else {}
+            self.partition_count = max(self.partition_count, max(ranges, default=-1) + 1)
+            marks = lag_marks(self.topic, seen, int(time.time() * 1000),
+                              self.partition_count if view.aggregations else None)
             write_online(self.online, self.project, view, rows,
                          {**{(self.topic, p): o for p, o in offsets.items()}, **marks}, batch)
             known.update(offsets)
@@ -275,14 +279,10 @@ def write_online(online: OnlineStore, project: str, view: FeatureView, rows: pa.
     aggregations, the events added to its tiles with the offsets as marks (TileStorage; `batch`
     names the offset ranges, recorded in the tiles' ledger too)."""
     if view.aggregations:
-        push_tiles(project, online, view, rows, {_mark(t, p): str(o) for (t, p), o in offsets.items()}, batch)
+        push_tiles(project, online, view, rows, {tile_mark(t, p): str(o) for (t, p), o in offsets.items()}, batch)
         return
     assert isinstance(online, StreamOffsetStore)
     online.write_batch_at_offsets(project, view, rows, offsets)
-
-
-def _mark(topic: str, partition: int) -> str:
-    return f"kafka:{topic}:{partition}"
 
 
 def failpoint(name: str) -> None:

@@ -35,6 +35,11 @@ def part_name(topic: str, partition: int, first: int, last: int) -> str:
     return f"part-kafka-{topic}-{partition:05d}-{first:020d}-{last:020d}"
 
 
+def tile_mark(topic: str, partition: int) -> str:
+    """The tile mark holding a view with aggregations' position in a partition (and its lag entries)."""
+    return f"kafka:{topic}:{partition}"
+
+
 def offline_positions(source: FileSource, repo_path: str, endpoint: str | None, topic: str) -> dict[int, int]:
     """Per partition of `topic`, one past the last offset the batch source's stream parts (and
     markers) hold."""

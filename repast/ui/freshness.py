@@ -6,9 +6,10 @@ without a ttl is stale only when nothing is stored. What a store or registry can
 registry keeps no watermarks here; Redis does not report the newest value; a store that is down)
 is shown as unknown.
 
-A view fed by `repast stream` (a KafkaSource) also shows its stream lag: per partition, the high
-watermark the consumer last saw minus the view's position, as recorded with its last batch, and how
-long ago that was (repast/streaming/lag.py): an old age means the consumer is behind or stopped.
+A view fed by `repast stream` (a KafkaSource, with or without aggregations) also shows its stream
+lag: per partition, the high watermark the consumer last saw minus the view's position, as recorded
+with its last batch, and how long ago that was (repast/streaming/lag.py): an old age means the
+consumer is behind or stopped.
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from repast.definitions import FeatureView
 from repast.errors import ConfigError, StoreUnavailable
-from repast.online.base import NewestValueReader, StreamOffsetStore
+from repast.online.base import NewestValueReader
 from repast.registry import Registry
-from repast.streaming.lag import PartitionLag, read_lag
+from repast.streaming.lag import PartitionLag, recorded_lag
 from repast.ui.catalog import Catalog
 
 
@@ -94,8 +96,8 @@ def freshness(catalog: Catalog, registry: Registry, online_store: Any, now: date
             f.last_run = marks[name].recorded_at
         if name in runs:
             f.last_run, f.rows_written = runs[name].finished_at, runs[name].rows
-        if f.online and "topic" in spec.get("source", {}) and not spec.get("aggregations"):
-            f.stream, f.age_now = _stream_lag(online_store, catalog.project, name, notes), now
+        if f.online and "topic" in spec.get("source", {}):
+            f.stream, f.age_now = _stream_lag(online_store, catalog.project, spec, notes), now
         if f.online and reader is not None:
             try:
                 f.newest_value = reader.newest_event_time(catalog.project, name)
@@ -108,14 +110,16 @@ def freshness(catalog: Catalog, registry: Registry, online_store: Any, now: date
     return FreshnessReport(result, notes)
 
 
-def _stream_lag(store: Any, project: str, view: str, notes: list[str]) -> list[PartitionLag] | None:
-    """The view's recorded stream lag; None when the store keeps no stream offsets or is down."""
-    if not isinstance(store, StreamOffsetStore):
+def _stream_lag(store: Any, project: str, spec: dict[str, Any], notes: list[str]) -> list[PartitionLag] | None:
+    """The view's recorded stream lag; None when the store keeps no stream offsets (or tiles) or is down."""
+    if store is None:
         return None
     try:
-        return read_lag(store.stream_offsets(project, view))
+        return recorded_lag(store, project, FeatureView.from_dict(spec))
+    except ConfigError:
+        return None
     except StoreUnavailable as e:
-        notes.append(f"Stream lag of {view} is unknown: the online store is unavailable ({e}).")
+        notes.append(f"Stream lag of {spec['name']} is unknown: the online store is unavailable ({e}).")
         return None
 
 
