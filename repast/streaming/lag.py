@@ -1,9 +1,9 @@
 """Stream lag where the web UI can read it: with each batch's online write of a view, the consumer
-records, per partition of the batch, the partition's high watermark as it last
-saw it and when, beside the view's positions and in the same transaction (StreamOffsetStore; for a view with
-aggregations, the tiles' marks, see below). So
-`high watermark - position` is the lag at that moment, and its age says how old that moment is: a
-consumer that stopped shows an old, growing age rather than a lag of 0.
+records, per partition of the batch, the partition's high watermark as it last saw it and when,
+beside the view's positions and in the same transaction (StreamOffsetStore; for a view with
+aggregations, the tiles' marks, see below). So `high watermark - position` is the lag at that
+moment, and its age says how old that moment is: a consumer that stopped shows an old, growing age
+rather than a lag of 0.
 
 They are stored as two more (topic, partition) entries per partition, under the topic's name with a
 `#` suffix: `#` is not allowed in Kafka topic names, and the consumer's positions are read for its
