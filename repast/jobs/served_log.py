@@ -18,6 +18,7 @@ sent, then per feature its value, `<feature>__status` and `<feature>__timestamp`
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import uuid
@@ -29,13 +30,17 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from repast.jobs.spool_convert import spool_table
+
 SPOOL_DIR = "_spool"
 ACTIVE = ".jsonl"
 SEALED = ".sealed.jsonl"
+REJECTED = "rejected"  # under the spool directory: damaged lines, kept for a person to look at
 STALE_SECS = 600.0  # a live writer seals its spool every flush interval; one untouched this long is orphaned
 _EPOCH_ISO = "1970-01-01T00:00:00Z"  # the event time an answer gives a value without one
 _UTC_US = pa.timestamp("us", tz="UTC")
 _HOST = socket.gethostname().replace("-", "_")
+_log = logging.getLogger(__name__)
 
 
 def spool_record(number: int, logged_at_us: int, request: dict[str, list[Any]], answer: bytes) -> bytes:
@@ -73,17 +78,19 @@ class SpoolFile:
             os.replace(self._name + ACTIVE, self._name + SEALED)
 
 
-def spool_items(data: bytes, id_prefix: str) -> list[tuple[str, int, dict[str, list[Any]], dict[str, Any]]]:
-    """The records of a spool's bytes: (request id, time in us, request, answer); a torn last line
-    (no newline, or not JSON: the writer was killed mid-write) is skipped."""
-    items = []
-    for line in data.split(b"\n")[:-1]:  # the part after the last newline is torn or empty
+def spool_items(data: bytes, id_prefix: str) -> tuple[list[tuple[str, int, dict[str, list[Any]], dict[str, Any]]],
+                                                 list[bytes]]:
+    """The records of a spool's bytes, (request id, time in us, request, answer), and its bad lines.
+    The part after the last newline is a line torn by a kill mid-write (or nothing) and is skipped;
+    a complete line that is not a served record is returned as bad."""
+    items, bad = [], []
+    for line in data.split(b"\n")[:-1]:
         try:
             record = orjson.loads(line)
-        except orjson.JSONDecodeError:
-            continue
-        items.append((f"{id_prefix}{record['i']:016x}", record["t"], record["q"], record["r"]))
-    return items
+            items.append((f"{id_prefix}{record['i']:016x}", record["t"], record["q"], record["r"]))
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            bad.append(line)
+    return items, bad
 
 
 def _orphaned(name: str, now: float) -> bool:
@@ -122,14 +129,21 @@ def convert_spools(path: str) -> int:
 
 
 def _convert(spool: str, final: str) -> int:
+    """The spool as the Parquet file `final` (none when it already exists: converted before a crash
+    kept the spool), then the spool removed; returns the rows written."""
     parts = os.path.basename(spool).split("-")
     try:
         with open(spool, "rb") as f:
-            items = spool_items(f.read(), parts[3] if len(parts) > 3 else "")
+            data = f.read()
     except FileNotFoundError:  # another reader converted it
         return 0
-    table = served_tables(items) if items else None
-    if table is not None and not os.path.exists(final):
+    table = None
+    if not os.path.exists(final):
+        prefix = parts[3] if len(parts) > 3 else ""
+        table = spool_table(spool, prefix, data.count(b"\n"))
+        if table is None:
+            table = _line_by_line(data, prefix, spool)
+    if table is not None:
         partial = f"{final}.{uuid.uuid4().hex[:8]}.partial"
         pq.write_table(table, partial)
         os.replace(partial, final)
@@ -138,6 +152,20 @@ def _convert(spool: str, final: str) -> int:
     except FileNotFoundError:
         pass
     return 0 if table is None else table.num_rows
+
+
+def _line_by_line(data: bytes, id_prefix: str, spool: str) -> pa.Table | None:
+    """The spool converted in Python, a line at a time (what the C++ path does not lay out as
+    `pa.array` would). A complete line that is not a served record (the file was damaged: a writer
+    only appends whole lines) is not lost: it is kept in `_spool/rejected/<spool name>` and logged."""
+    items, bad = spool_items(data, id_prefix)
+    if bad:
+        rejected = os.path.join(os.path.dirname(spool), REJECTED)
+        os.makedirs(rejected, exist_ok=True)
+        with open(os.path.join(rejected, os.path.basename(spool)), "ab") as f:
+            f.write(b"".join(line + b"\n" for line in bad))
+        _log.warning("served-feature log: %d damaged lines of %s skipped, kept in %s", len(bad), spool, rejected)
+    return served_tables(items) if items else None
 
 
 def read_feature_log(path: str) -> pa.Table:
