@@ -11,7 +11,11 @@ the log is read (`convert_spools`, called by `read_feature_log` and the served-l
 sealed spool becomes `<log path>/<its name>.parquet` (written beside it, then renamed, then the
 spool removed; a reader that finds both keeps the Parquet file, so a crash in between duplicates
 nothing). A spool whose writer is gone (its pid is dead on this host, or it was not written for
-`STALE_SECS`) is converted like a sealed one; its last line, torn by a kill mid-write, is skipped.
+`STALE_SECS`) is converted like a sealed one; its last line, torn by a kill mid-write, is skipped. A spool is
+parsed in C++ and laid out with Arrow (repast/jobs/spool_convert.py); what that path does not lay out
+as `pa.array` would (mixed-type columns, objects) is converted here line by line, and a damaged
+line in the middle (not a served record: a writer only appends whole lines) is skipped, logged and
+kept in `_spool/rejected/`.
 Columns per served row: `__request_id`, `__log_timestamp` (UTC), the join keys and request data as
 sent, then per feature its value, `<feature>__status` and `<feature>__timestamp`.
 """

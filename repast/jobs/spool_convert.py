@@ -82,8 +82,9 @@ def _shape_table(con: duckdb.DuckDBPyConnection, where: str, params: list[Any], 
         [f"json_group_structure(r.results[{k + 1}].values)" for k in range(len(names))] +
         ["json_group_structure(q)"]) + f" FROM spool WHERE {where}", params)
     requested = json.loads(types[-1])
-    select = ["i", "t", "? || lower(lpad(to_hex(i), 16, '0')) AS id"] + [f"from_json(q->'$.{_quoted(key)}', '{_list_type(json.dumps(requested[key]))}') AS q{n}"
-                           for n, key in enumerate(request_only)]
+    select = ["i", "t", "? || lower(lpad(to_hex(i), 16, '0')) AS id"]
+    for n, key in enumerate(request_only):
+        select.append(f"from_json(q->'$.{_quoted(key)}', '{_list_type(json.dumps(requested[key]))}') AS q{n}")
     for k, structure in enumerate(types[:-1]):
         result = f"r.results[{k + 1}]"
         select += [f"from_json({result}.values, '{_list_type(structure)}') AS v{k}",
