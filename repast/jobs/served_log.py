@@ -31,18 +31,15 @@ from typing import Any
 
 import orjson
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from repast.jobs.spool_convert import spool_table
+from repast.jobs.spool_convert import UTC_US, event_times, spool_table
 
 SPOOL_DIR = "_spool"
 ACTIVE = ".jsonl"
 SEALED = ".sealed.jsonl"
 REJECTED = "rejected"  # under the spool directory: damaged lines, kept for a person to look at
 STALE_SECS = 600.0  # a live writer seals its spool every flush interval; one untouched this long is orphaned
-_EPOCH_ISO = "1970-01-01T00:00:00Z"  # the event time an answer gives a value without one
-_UTC_US = pa.timestamp("us", tz="UTC")
 _HOST = socket.gethostname().replace("-", "_")
 _log = logging.getLogger(__name__)
 _IOV_MAX = min(1024, os.sysconf("SC_IOV_MAX") if hasattr(os, "sysconf") else 16)
@@ -228,7 +225,7 @@ class _Columns:
 
     def table(self) -> pa.Table:
         columns: dict[str, pa.Array] = {"__request_id": pa.array(self.ids, pa.string()),
-                                        "__log_timestamp": pa.array(self.times, pa.int64()).cast(_UTC_US)}
+                                        "__log_timestamp": pa.array(self.times, pa.int64()).cast(UTC_US)}
         for name, column in zip(self.request_only, self.requested, strict=True):
             columns[name] = _column(column)
         features = set(self.features)
@@ -236,7 +233,7 @@ class _Columns:
             columns[name] = _column(self.values[i])
             if i in features:
                 columns[f"{name}__status"] = pa.array(self.statuses[i], pa.string())  # FieldStatus: str enum
-                columns[f"{name}__timestamp"] = _times(self.stamps[i])
+                columns[f"{name}__timestamp"] = event_times(pa.array(self.stamps[i], pa.string()))
         return pa.table(columns)
 
 
@@ -252,13 +249,6 @@ def served_tables(items: list[tuple[str, int, dict[str, list[Any]], dict[str, An
         groups[-1][1].add(request_id, logged_at_us, request, answer["results"])
     tables = [columns.table() for _, columns in groups]
     return pa.concat_tables(tables, promote_options="permissive") if len(tables) > 1 else tables[0]
-
-
-def _times(column: list[Any]) -> pa.Array:
-    """Event times as ISO text (the epoch means none) as timestamps."""
-    text = pa.array(column, pa.string())
-    text = pc.if_else(pc.equal(text, _EPOCH_ISO), pa.scalar(None, pa.string()), text)
-    return text.cast(_UTC_US)
 
 
 def _column(values: list[Any]) -> pa.Array:

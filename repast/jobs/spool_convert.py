@@ -22,7 +22,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-_UTC_US = pa.timestamp("us", tz="UTC")
+UTC_US = pa.timestamp("us", tz="UTC")
 _EPOCH_ISO = "1970-01-01T00:00:00Z"  # the event time an answer gives a value without one
 _ANSWER = ('STRUCT(metadata STRUCT(feature_names VARCHAR[]), '
            'results STRUCT("values" JSON, statuses VARCHAR[], event_timestamps VARCHAR[])[])')
@@ -94,14 +94,14 @@ def _shape_table(con: duckdb.DuckDBPyConnection, where: str, params: list[Any], 
     rows = pc.list_parent_indices(served.column("v0").combine_chunks())
     columns: dict[str, Any] = {
         "__request_id": served.column("id").take(rows).cast(pa.string()),
-        "__log_timestamp": served.column("t").take(rows).cast(_UTC_US)}
+        "__log_timestamp": served.column("t").take(rows).cast(UTC_US)}
     for n, key in enumerate(request_only):
         columns[key] = _flat(served.column(f"q{n}"))
     for k, name in enumerate(names):
         columns[name] = _flat(served.column(f"v{k}"))
         if name not in keys:  # a join key gets no status or event time
             columns[f"{name}__status"] = _flat(served.column(f"s{k}")).cast(pa.string())
-            columns[f"{name}__timestamp"] = _times(_flat(served.column(f"e{k}")))
+            columns[f"{name}__timestamp"] = event_times(_flat(served.column(f"e{k}")))
     if ordered:
         columns["__i"] = served.column("i").take(rows)
     return pa.table(columns)
@@ -143,7 +143,7 @@ def _plain(values: pa.Array) -> pa.Array:
     return values
 
 
-def _times(text: pa.Array) -> pa.Array:
+def event_times(text: pa.Array) -> pa.Array:
     """Event times as ISO text (the epoch means none) as timestamps."""
     text = pc.if_else(pc.equal(text, _EPOCH_ISO), pa.scalar(None, pa.string()), text)
-    return text.cast(_UTC_US)
+    return text.cast(UTC_US)
