@@ -235,3 +235,19 @@ def test_a_damaged_line_in_the_middle_is_skipped_and_kept_aside(tmp_path: Path) 
     kept = list((tmp_path / "logs" / "_spool" / "rejected").iterdir())
     assert [p.read_bytes() for p in kept] == [b'{"i":1,"t":5,"q":{"k":[1]},"r":{"metad\x00\n']
     assert read_feature_log(str(tmp_path / "logs")).num_rows == 2
+
+
+def test_buffered_answers_are_not_walked_by_the_garbage_collector_and_a_large_batch_is_written_whole(
+        tmp_path: Path) -> None:
+    import gc
+
+    logger = ServedRowLogger(FeatureLoggingConfig(flush_interval_secs=60), str(tmp_path), autostart=False)
+    service = logged_service("logs")
+    for n in range(600):  # 3,000 pieces: several writev calls of at most IOV_MAX each
+        logger.log_answer(service, {"driver_id": [n]}, answer(["driver_id", "conv_rate"], [[n], [0.5]]))
+    gc.collect(0)
+    assert not any(gc.is_tracked(served) for served in logger._pending)  # no old-generation growth
+    logger.start()
+    assert logger.flush()
+    assert read_feature_log(str(tmp_path / "logs")).column("driver_id").to_pylist() == list(range(600))
+    logger.close()
