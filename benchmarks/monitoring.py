@@ -2,6 +2,7 @@
 
     python benchmarks/monitoring.py [--rows 10000000] [--features 20] [--skew-rows 10000] [--rounds 3]
                                     [--skip-statistics] [--skip-skew] [--logging-overhead]
+                                    [--spool-rows 500000] [--only-spools]
 
 1. Statistics of one day of --rows rows x --features float64 features in the DuckDB engine (the
    default configuration: its memory limit is half of what the process may use): every statistic of
@@ -11,7 +12,13 @@
 2. Skew check of --skew-rows sampled served rows (one view of 10 features, 100,000 entities): the
    served log is read, sampled by key hash, replayed through point-in-time retrieval and compared.
    Reference: the point-in-time retrieval of the same entity rows alone. Target: <= 10 s.
-3. With --logging-overhead: benchmarks/serve.py's comparison of serving a FeatureService without and
+3. Converting the served-feature log's spools to Parquet (what the first read of the log after
+   serving pays): --spool-rows served responses (one entity, a join key and 10 features: 5 float,
+   5 int, as benchmarks/serve.py's logged service) in spools of 50,000 (about what one server worker
+   seals per flush interval at full load). Parsed in C++ (DuckDB's JSON reader + Arrow) against the
+   line-by-line Python conversion it replaced, on the same files, each including its Parquet write;
+   reference: reading the resulting Parquet log.
+4. With --logging-overhead: benchmarks/serve.py's comparison of serving a FeatureService without and
    with feature logging (the same server, in turn). Target: logged >= 95% of unlogged throughput.
 Figures are printed; nothing here is a pass/fail test.
 """
@@ -147,6 +154,71 @@ def skew_run(root: Path, rows: int, rounds: int, entities: int = 100_000, featur
           f"{statistics.median(timings['reference']):.2f} s", flush=True)
 
 
+def _spools(path: Path, rows: int, per_spool: int = 50_000) -> list[Path]:
+    """Sealed spools of `rows` served responses, as the feature server writes them."""
+    import orjson
+
+    from repast.jobs.served_log import SpoolFile, spool_record
+
+    names = ["entity_id"] + [f"f{i}" for i in range(10)]
+    start_us = int(DAY.timestamp() * 1_000_000)
+    for first in range(0, rows, per_spool):
+        spool = SpoolFile(str(path), "feedfacefeedface")
+        lines = []
+        for n in range(first, min(rows, first + per_spool)):
+            key = n % 10_000
+            results = [{"values": [key], "statuses": ["PRESENT"], "event_timestamps": ["1970-01-01T00:00:00Z"]}]
+            results += [{"values": [key * 0.5 + i if i % 2 == 0 else key + i], "statuses": ["PRESENT"],
+                         "event_timestamps": ["2024-01-01T00:00:00Z"]} for i in range(10)]
+            answer = orjson.dumps({"metadata": {"feature_names": names}, "results": results})
+            lines.append(spool_record(n, start_us + n, {"entity_id": [key]}, answer))
+        spool.append(lines)
+        spool.seal()
+    return sorted((path / "_spool").glob("*.sealed.jsonl"))
+
+
+def spool_run(root: Path, rows: int, rounds: int) -> None:
+    from repast.jobs.served_log import read_feature_log, served_tables, spool_items
+    from repast.jobs.spool_convert import spool_table
+
+    spools = _spools(root / "logs", rows)
+    out = root / "converted"
+    out.mkdir()
+    print(f"spooled {rows:,} served responses in {len(spools)} spools "
+          f"({sum(p.stat().st_size for p in spools) / 1e6:,.0f} MB)", flush=True)
+
+    def line_by_line(spool: Path) -> pa.Table:
+        return served_tables(spool_items(spool.read_bytes(), "feedfacefeedface")[0])
+
+    def parsed(spool: Path) -> pa.Table:
+        table = spool_table(str(spool), "feedfacefeedface", spool.read_bytes().count(b"\n"))
+        assert table is not None, "the C++ conversion handed the spool back"
+        return table
+
+    timings: dict[str, list[float]] = {"python": [], "c++": [], "reference": []}
+    for _ in range(rounds):
+        for name, convert in (("python", line_by_line), ("c++", parsed)):
+            t = time.perf_counter()
+            for n, spool in enumerate(spools):
+                pq.write_table(convert(spool), out / f"{name}-{n}.parquet")
+            timings[name].append(time.perf_counter() - t)
+        t = time.perf_counter()
+        assert sum(pq.read_table(out / f"c++-{n}.parquet").num_rows for n in range(len(spools))) == rows
+        timings["reference"].append(time.perf_counter() - t)
+    assert pq.read_table(out / "c++-0.parquet").equals(pq.read_table(out / "python-0.parquet"))
+    t = time.perf_counter()
+    assert read_feature_log(str(root / "logs")).num_rows == rows  # the read path: converts, removes the spools, reads
+    first_read = time.perf_counter() - t
+    median = {name: statistics.median(values) for name, values in timings.items()}
+    print(f"spool -> Parquet conversion, {rows:,} served responses x 11 outputs: C++ (DuckDB JSON + Arrow) median "
+          f"{median['c++']:.2f} s = {rows / median['c++']:,.0f} rows/s (rounds: "
+          f"{' '.join(f'{x:.2f}' for x in timings['c++'])}); line-by-line Python (before) median "
+          f"{median['python']:.2f} s = {rows / median['python']:,.0f} rows/s (rounds: "
+          f"{' '.join(f'{x:.2f}' for x in timings['python'])}); {median['python'] / median['c++']:.1f}x faster; "
+          f"reference: reading the converted Parquet log {median['reference']:.2f} s; the first "
+          f"read_feature_log of the spooled log (convert + read) {first_read:.2f} s", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=10_000_000)
@@ -156,14 +228,18 @@ def main() -> None:
     parser.add_argument("--skip-statistics", action="store_true")
     parser.add_argument("--skip-skew", action="store_true")
     parser.add_argument("--logging-overhead", action="store_true")
+    parser.add_argument("--spool-rows", type=int, default=500_000)
+    parser.add_argument("--only-spools", action="store_true", help="only the spool conversion benchmark")
     args = parser.parse_args()
     print(f"{os.cpu_count()} CPUs; load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
-        if not args.skip_statistics:
+        if args.spool_rows:
+            spool_run(Path(tmp) / "spools", args.spool_rows, args.rounds)
+        if not (args.skip_statistics or args.only_spools):
             statistics_run(Path(tmp) / "statistics", args.rows, args.features, args.rounds)
-        if not args.skip_skew:
+        if not (args.skip_skew or args.only_spools):
             skew_run(Path(tmp) / "skew", args.skew_rows, args.rounds)
-    if args.logging_overhead:
+    if args.logging_overhead and not args.only_spools:
         subprocess.run([sys.executable, str(Path(__file__).parent / "serve.py"), "--logging-overhead",
                         "--rounds", str(max(3, args.rounds))], check=True)
     print(f"load average at the end {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)

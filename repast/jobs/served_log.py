@@ -11,13 +11,18 @@ the log is read (`convert_spools`, called by `read_feature_log` and the served-l
 sealed spool becomes `<log path>/<its name>.parquet` (written beside it, then renamed, then the
 spool removed; a reader that finds both keeps the Parquet file, so a crash in between duplicates
 nothing). A spool whose writer is gone (its pid is dead on this host, or it was not written for
-`STALE_SECS`) is converted like a sealed one; its last line, torn by a kill mid-write, is skipped.
+`STALE_SECS`) is converted like a sealed one; its last line, torn by a kill mid-write, is skipped. A spool is
+parsed in C++ and laid out with Arrow (repast/jobs/spool_convert.py); what that path does not lay out
+as `pa.array` would (mixed-type columns, objects) is converted here line by line, and a damaged
+line in the middle (not a served record: a writer only appends whole lines) is skipped, logged and
+kept in `_spool/rejected/`.
 Columns per served row: `__request_id`, `__log_timestamp` (UTC), the join keys and request data as
 sent, then per feature its value, `<feature>__status` and `<feature>__timestamp`.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import uuid
@@ -26,22 +31,36 @@ from typing import Any
 
 import orjson
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
+
+from repast.jobs.spool_convert import UTC_US, event_times, spool_table
 
 SPOOL_DIR = "_spool"
 ACTIVE = ".jsonl"
 SEALED = ".sealed.jsonl"
+REJECTED = "rejected"  # under the spool directory: damaged lines, kept for a person to look at
 STALE_SECS = 600.0  # a live writer seals its spool every flush interval; one untouched this long is orphaned
-_EPOCH_ISO = "1970-01-01T00:00:00Z"  # the event time an answer gives a value without one
-_UTC_US = pa.timestamp("us", tz="UTC")
 _HOST = socket.gethostname().replace("-", "_")
+_log = logging.getLogger(__name__)
+_IOV_MAX = min(1024, os.sysconf("SC_IOV_MAX") if hasattr(os, "sysconf") else 16)
 
 
-def spool_record(number: int, logged_at_us: int, request: dict[str, list[Any]], answer: bytes) -> bytes:
-    """One served response as a spool line (the answer's bytes as they were served: no parsing)."""
-    return b'{"i":%d,"t":%d,"q":%s,"r":%s}\n' % (
-        number, logged_at_us, orjson.dumps(request, option=orjson.OPT_SERIALIZE_NUMPY, default=str), answer)
+def request_json(request: dict[str, list[Any]]) -> bytes:
+    """A request's entity/request columns as the JSON a spool line keeps."""
+    return orjson.dumps(request, option=orjson.OPT_SERIALIZE_NUMPY, default=str)
+
+
+def spool_pieces(number: int, logged_at_us: int, request: bytes, answer: bytes) -> tuple[bytes, ...]:
+    """One served response's spool line in pieces, written as they are (`os.writev`): the answer's
+    ~1 KB is not copied into a line by Python."""
+    return b'{"i":%d,"t":%d,"q":' % (number, logged_at_us), request, b',"r":', answer, b"}\n"
+
+
+def spool_record(number: int, logged_at_us: int, request: dict[str, list[Any]] | bytes, answer: bytes) -> bytes:
+    """One served response as a spool line (the answer's bytes as they were served: no parsing;
+    `request` as a dict or as its `request_json`)."""
+    return b"".join(spool_pieces(number, logged_at_us, request if isinstance(request, bytes) else
+                                 request_json(request), answer))
 
 
 class SpoolFile:
@@ -56,15 +75,20 @@ class SpoolFile:
         self._fd = -1
 
     def append(self, lines: list[bytes]) -> None:
-        """One write of the batch; the file is opened on the first batch after a seal."""
+        """The batch (lines, or the pieces of lines) in as few writes as the system takes
+        (`os.writev`, up to IOV_MAX pieces each); the file is opened on the first batch after a seal."""
         if self._fd < 0:
             os.makedirs(self.directory, exist_ok=True)
             self._name = os.path.join(self.directory, f"{self.prefix}-{self.count:06d}")
             self._fd = os.open(self._name + ACTIVE, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
             self.count += 1
-        data = b"".join(lines)
-        while data:
-            data = data[os.write(self._fd, data):]
+        for start in range(0, len(lines), _IOV_MAX):
+            chunk = lines[start:start + _IOV_MAX]
+            written = os.writev(self._fd, chunk)
+            if written < sum(map(len, chunk)):  # a short write: the rest, in order
+                rest = b"".join(chunk)[written:]
+                while rest:
+                    rest = rest[os.write(self._fd, rest):]
 
     def seal(self) -> None:
         if self._fd >= 0 and self._name is not None:
@@ -73,17 +97,19 @@ class SpoolFile:
             os.replace(self._name + ACTIVE, self._name + SEALED)
 
 
-def spool_items(data: bytes, id_prefix: str) -> list[tuple[str, int, dict[str, list[Any]], dict[str, Any]]]:
-    """The records of a spool's bytes: (request id, time in us, request, answer); a torn last line
-    (no newline, or not JSON: the writer was killed mid-write) is skipped."""
-    items = []
-    for line in data.split(b"\n")[:-1]:  # the part after the last newline is torn or empty
+def spool_items(data: bytes, id_prefix: str) -> tuple[list[tuple[str, int, dict[str, list[Any]], dict[str, Any]]],
+                                                 list[bytes]]:
+    """The records of a spool's bytes, (request id, time in us, request, answer), and its bad lines.
+    The part after the last newline is a line torn by a kill mid-write (or nothing) and is skipped;
+    a complete line that is not a served record is returned as bad."""
+    items, bad = [], []
+    for line in data.split(b"\n")[:-1]:
         try:
             record = orjson.loads(line)
-        except orjson.JSONDecodeError:
-            continue
-        items.append((f"{id_prefix}{record['i']:016x}", record["t"], record["q"], record["r"]))
-    return items
+            items.append((f"{id_prefix}{record['i']:016x}", record["t"], record["q"], record["r"]))
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            bad.append(line)
+    return items, bad
 
 
 def _orphaned(name: str, now: float) -> bool:
@@ -122,14 +148,21 @@ def convert_spools(path: str) -> int:
 
 
 def _convert(spool: str, final: str) -> int:
+    """The spool as the Parquet file `final` (none when it already exists: converted before a crash
+    kept the spool), then the spool removed; returns the rows written."""
     parts = os.path.basename(spool).split("-")
     try:
         with open(spool, "rb") as f:
-            items = spool_items(f.read(), parts[3] if len(parts) > 3 else "")
+            data = f.read()
     except FileNotFoundError:  # another reader converted it
         return 0
-    table = served_tables(items) if items else None
-    if table is not None and not os.path.exists(final):
+    table = None
+    if not os.path.exists(final):
+        prefix = parts[3] if len(parts) > 3 else ""
+        table = spool_table(spool, prefix, data.count(b"\n"))
+        if table is None:
+            table = _line_by_line(data, prefix, spool)
+    if table is not None:
         partial = f"{final}.{uuid.uuid4().hex[:8]}.partial"
         pq.write_table(table, partial)
         os.replace(partial, final)
@@ -138,6 +171,20 @@ def _convert(spool: str, final: str) -> int:
     except FileNotFoundError:
         pass
     return 0 if table is None else table.num_rows
+
+
+def _line_by_line(data: bytes, id_prefix: str, spool: str) -> pa.Table | None:
+    """The spool converted in Python, a line at a time (what the C++ path does not lay out as
+    `pa.array` would). A complete line that is not a served record (the file was damaged: a writer
+    only appends whole lines) is not lost: it is kept in `_spool/rejected/<spool name>` and logged."""
+    items, bad = spool_items(data, id_prefix)
+    if bad:
+        rejected = os.path.join(os.path.dirname(spool), REJECTED)
+        os.makedirs(rejected, exist_ok=True)
+        with open(os.path.join(rejected, os.path.basename(spool)), "ab") as f:
+            f.write(b"".join(line + b"\n" for line in bad))
+        _log.warning("served-feature log: %d damaged lines of %s skipped, kept in %s", len(bad), spool, rejected)
+    return served_tables(items) if items else None
 
 
 def read_feature_log(path: str) -> pa.Table:
@@ -178,7 +225,7 @@ class _Columns:
 
     def table(self) -> pa.Table:
         columns: dict[str, pa.Array] = {"__request_id": pa.array(self.ids, pa.string()),
-                                        "__log_timestamp": pa.array(self.times, pa.int64()).cast(_UTC_US)}
+                                        "__log_timestamp": pa.array(self.times, pa.int64()).cast(UTC_US)}
         for name, column in zip(self.request_only, self.requested, strict=True):
             columns[name] = _column(column)
         features = set(self.features)
@@ -186,7 +233,7 @@ class _Columns:
             columns[name] = _column(self.values[i])
             if i in features:
                 columns[f"{name}__status"] = pa.array(self.statuses[i], pa.string())  # FieldStatus: str enum
-                columns[f"{name}__timestamp"] = _times(self.stamps[i])
+                columns[f"{name}__timestamp"] = event_times(pa.array(self.stamps[i], pa.string()))
         return pa.table(columns)
 
 
@@ -202,13 +249,6 @@ def served_tables(items: list[tuple[str, int, dict[str, list[Any]], dict[str, An
         groups[-1][1].add(request_id, logged_at_us, request, answer["results"])
     tables = [columns.table() for _, columns in groups]
     return pa.concat_tables(tables, promote_options="permissive") if len(tables) > 1 else tables[0]
-
-
-def _times(column: list[Any]) -> pa.Array:
-    """Event times as ISO text (the epoch means none) as timestamps."""
-    text = pa.array(column, pa.string())
-    text = pc.if_else(pc.equal(text, _EPOCH_ISO), pa.scalar(None, pa.string()), text)
-    return text.cast(_UTC_US)
 
 
 def _column(values: list[Any]) -> pa.Array:

@@ -181,3 +181,73 @@ def test_a_live_writers_open_spool_is_not_converted_until_sealed(tmp_path: Path)
     assert logger.flush()
     assert read_feature_log(str(tmp_path / "logs")).column("driver_id").to_pylist() == [0, 1]
     logger.close()
+
+
+def answer(names: list[str], columns: list[list[Any]]) -> bytes:
+    import orjson
+
+    return orjson.dumps({"metadata": {"feature_names": names}, "results": [
+        {"values": v, "statuses": ["PRESENT"] * len(v), "event_timestamps": ["2024-05-01T00:00:00.123456Z"] * len(v)}
+        for v in columns]})
+
+
+def sealed_spool(path: Path, records: list[bytes]) -> str:
+    spool = SpoolFile(str(path), "feedfacefeedface")
+    spool.append(records)
+    spool.seal()
+    return str(next((path / "_spool").glob("*.sealed.jsonl")))
+
+
+def test_the_parsed_spool_has_the_columns_types_and_order_of_the_line_by_line_conversion(tmp_path: Path) -> None:
+    from repast.jobs.served_log import served_tables, spool_items, spool_record
+    from repast.jobs.spool_convert import spool_table
+
+    names = ["k", "num", "text", "ints", "flag", "none"]
+    records = [
+        spool_record(0, 5, {"k": [1, 2]}, answer(names, [[1, 2], [None, 2], ["x", 'y"z'], [[1, 2], None],
+                                                          [True, None], [None, None]])),
+        spool_record(1, 6, {"k": [-3], "extra": ["e"]}, answer(names, [[-3], [1.5], ["w"], [[3]], [False], [None]])),
+        spool_record(2, 7, {"k": [4]}, answer(names, [[4], [None], [None], [[]], [None], [None]]))]
+    spool = sealed_spool(tmp_path, records)
+    data = Path(spool).read_bytes()
+    parsed = spool_table(spool, "feedfacefeedface", data.count(b"\n"))
+    assert parsed is not None  # parsed in C++, not handed back to the line-by-line conversion
+    expected = served_tables(spool_items(data, "feedfacefeedface")[0])
+    assert parsed.schema == expected.schema and parsed.equals(expected)
+    assert parsed.column("k").to_pylist() == [1, 2, -3, 4] and parsed.column("num").type == pa.float64()
+
+
+def test_a_column_mixing_text_and_numbers_is_logged_as_text(tmp_path: Path) -> None:
+    from repast.jobs.served_log import spool_record
+
+    sealed_spool(tmp_path / "logs", [spool_record(n, 5, {"k": [n]}, answer(["k", "v"], [[n], [value]]))
+                                     for n, value in enumerate([1, "a"])])
+    assert read_feature_log(str(tmp_path / "logs")).column("v").to_pylist() == ["1", "a"]
+
+
+def test_a_damaged_line_in_the_middle_is_skipped_and_kept_aside(tmp_path: Path) -> None:
+    from repast.jobs.served_log import spool_record
+
+    good = [spool_record(n, 5, {"k": [n]}, answer(["k", "v"], [[n], [0.5]])) for n in range(3)]
+    sealed_spool(tmp_path / "logs", [good[0], b'{"i":1,"t":5,"q":{"k":[1]},"r":{"metad\x00\n', good[2]])
+    log = read_feature_log(str(tmp_path / "logs"))
+    assert log.column("k").to_pylist() == [0, 2]  # the rest of the spool is converted
+    kept = list((tmp_path / "logs" / "_spool" / "rejected").iterdir())
+    assert [p.read_bytes() for p in kept] == [b'{"i":1,"t":5,"q":{"k":[1]},"r":{"metad\x00\n']
+    assert read_feature_log(str(tmp_path / "logs")).num_rows == 2
+
+
+def test_buffered_answers_are_not_walked_by_the_garbage_collector_and_a_large_batch_is_written_whole(
+        tmp_path: Path) -> None:
+    import gc
+
+    logger = ServedRowLogger(FeatureLoggingConfig(flush_interval_secs=60), str(tmp_path), autostart=False)
+    service = logged_service("logs")
+    for n in range(600):  # 3,000 pieces: several writev calls of at most IOV_MAX each
+        logger.log_answer(service, {"driver_id": [n]}, answer(["driver_id", "conv_rate"], [[n], [0.5]]))
+    gc.collect(0)
+    assert not any(gc.is_tracked(served) for served in logger._pending)  # no old-generation growth
+    logger.start()
+    assert logger.flush()
+    assert read_feature_log(str(tmp_path / "logs")).column("driver_id").to_pylist() == list(range(600))
+    logger.close()
