@@ -186,8 +186,14 @@ def test_teardown_removes_online_tables_and_registry_records(pg_repo: tuple[Path
     cli(repo, "materialize-incremental")
     assert len(tables(postgres_url, unique_name)) > 1  # the source table and the views' online tables
     cli(repo, "teardown", "--yes")
-    # What stays: the source table, and the store's shared index of views (other projects use it).
-    assert tables(postgres_url, unique_name) == {"driver_stats", "repast_online_views"}
+    # What stays: the source table, and the store's shared bookkeeping that other projects use: its
+    # index of views and the stream consumers' positions (this project's rows are gone from both).
+    assert tables(postgres_url, unique_name) == {"driver_stats", "repast_online_views", "repast_stream_offsets"}
+    import psycopg
+
+    with psycopg.connect(postgres_url) as conn:
+        for table in ("repast_online_views", "repast_stream_offsets"):
+            assert conn.execute(f'SELECT count(*) FROM "{unique_name}".{table}').fetchone() == (0,)
     store = open_store(repo)
     assert store.list_feature_views() == []
     assert "driver_stats" not in cli(repo, "feature-views", "list", "--json")
