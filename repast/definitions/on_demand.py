@@ -10,7 +10,6 @@ run code in every process that runs the view; protect the registry like code (do
 
 from __future__ import annotations
 
-import base64
 import inspect
 import textwrap
 from collections.abc import Callable
@@ -18,6 +17,7 @@ from typing import Any
 
 from repast.definitions.entity import Field
 from repast.definitions.feature_view import FeatureView, ProjectableMixin, Projection
+from repast.definitions.signing import load_stored_function, serialize_function, without_stored_function
 from repast.definitions.source_types import source_from_dict
 from repast.definitions.sources import RequestSource
 from repast.errors import DefinitionError
@@ -81,16 +81,10 @@ class OnDemandFeatureView(ProjectableMixin):
     def udf(self) -> Callable[..., Any]:
         """The function; a stored one is deserialized here, on first use, after its signature check."""
         if self._udf is None:
-            import cloudpickle
-
             assert self._udf_payload is not None
-            if self.signing_key is not None:
-                from repast.definitions.signing import check_udf_signature
-
-                check_udf_signature(self.signing_key, self.name, self._udf_payload, self.udf_source or "",
-                                    self.udf_signature)
-            self._udf = _with_stored_source(cloudpickle.loads(base64.b64decode(self._udf_payload)),
-                                            self.udf_source, self.name)
+            function = load_stored_function(self._udf_payload, self.name, self.udf_source or "",
+                                            self.udf_signature, self.signing_key)
+            self._udf = _with_stored_source(function, self.udf_source, self.name)
         return self._udf
 
     def transform(self, inputs: Any) -> Any:
@@ -99,9 +93,7 @@ class OnDemandFeatureView(ProjectableMixin):
 
     def _payload(self) -> str:
         if self._udf_payload is None:
-            import cloudpickle
-
-            self._udf_payload = base64.b64encode(cloudpickle.dumps(self._udf)).decode()
+            self._udf_payload = serialize_function(self._udf)
         return self._udf_payload
 
     def to_dict(self) -> dict[str, Any]:
@@ -119,7 +111,7 @@ class OnDemandFeatureView(ProjectableMixin):
 
     def spec_dict(self) -> dict[str, Any]:
         """What a diff compares: without the pickle and its signature (pickles differ across runs)."""
-        return {k: v for k, v in self.to_dict().items() if k not in ("udf_pickle", "udf_signature")}
+        return without_stored_function(self.to_dict())
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> OnDemandFeatureView:

@@ -12,13 +12,16 @@ re-signs) is in repast/registry/signing.py. See docs/security.md.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
+from collections.abc import Callable
 from typing import Any
 
 from repast.errors import DefinitionError
 
 SIGNATURE_FIELD = "udf_signature"
+PAYLOAD_FIELD = "udf_pickle"
 VERSION = "v2:"  # the prefix of signatures that cover the source text
 # A stream feature view's udf is signed under "feature_view:<name>" (":" is in no object name), so a
 # signed on-demand function cannot be moved into a stream view of the same name, nor the reverse.
@@ -71,3 +74,27 @@ def check_udf_signature(key: str, view: str, payload: str, source: str, signatur
         raise DefinitionError(f"{at}: the signature of its stored function and source text does not match "
                               "registry.signing_key; refusing to run it (was the registry changed by someone "
                               "without the key?)")
+
+
+def serialize_function(function: Callable[..., Any]) -> str:
+    """A view's function as the registry stores it: cloudpickle, base64."""
+    import cloudpickle
+
+    return base64.b64encode(cloudpickle.dumps(function)).decode()
+
+
+def load_stored_function(payload: str, view: str, source: str, signature: str | None, signing_key: str | None,
+                         label: str = "on-demand feature view", scope: str = "") -> Callable[..., Any]:
+    """A stored function deserialized, after its signature check when the reader holds the key: the
+    only place a view's stored function is unpickled."""
+    import cloudpickle
+
+    if signing_key is not None:
+        check_udf_signature(signing_key, view, payload, source, signature, label=label, scope=scope)
+    return cloudpickle.loads(base64.b64decode(payload))  # type: ignore[no-any-return]
+
+
+def without_stored_function(spec: dict[str, Any]) -> dict[str, Any]:
+    """What a diff compares: a spec without its serialized function and signature (pickles differ
+    across runs; the source text stays)."""
+    return {k: v for k, v in spec.items() if k not in (PAYLOAD_FIELD, SIGNATURE_FIELD)}

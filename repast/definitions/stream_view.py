@@ -12,7 +12,6 @@ checking the signature when it holds the key (repast/definitions/signing.py, doc
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -21,6 +20,7 @@ from repast.definitions.aggregation import Aggregation
 from repast.definitions.entity import Entity, Field
 from repast.definitions.feature_view import FeatureView
 from repast.definitions.on_demand import _source_text
+from repast.definitions.signing import STREAM_SCOPE, load_stored_function, serialize_function, without_stored_function
 from repast.definitions.source_types import source_from_dict
 from repast.definitions.sources import DataSource, PushSource
 from repast.definitions.stream_sources import KafkaSource
@@ -67,21 +67,13 @@ class StreamFeatureView(FeatureView):
         """The function; a stored one is deserialized here, on first use (only a consumer runs it),
         after its signature check when the reader holds the signing key."""
         if self._udf is None and self._udf_payload:
-            import cloudpickle
-
-            if self.signing_key is not None:
-                from repast.definitions.signing import STREAM_SCOPE, check_udf_signature
-
-                check_udf_signature(self.signing_key, self.name, self._udf_payload, self.udf_source,
-                                    self.udf_signature, label="stream feature view", scope=STREAM_SCOPE)
-            self._udf = cloudpickle.loads(base64.b64decode(self._udf_payload))
+            self._udf = load_stored_function(self._udf_payload, self.name, self.udf_source, self.udf_signature,
+                                             self.signing_key, label="stream feature view", scope=STREAM_SCOPE)
         return self._udf
 
     def _payload(self) -> str:
         if self._udf_payload is None and self._udf is not None:
-            import cloudpickle
-
-            self._udf_payload = base64.b64encode(cloudpickle.dumps(self._udf)).decode()
+            self._udf_payload = serialize_function(self._udf)
         return self._udf_payload or ""
 
     def to_dict(self) -> dict[str, Any]:
@@ -95,7 +87,7 @@ class StreamFeatureView(FeatureView):
 
     def spec_dict(self) -> dict[str, Any]:
         """What a diff compares: without the pickle and its signature (pickles differ across runs)."""
-        return {k: v for k, v in self.to_dict().items() if k not in ("udf_pickle", "udf_signature")}
+        return without_stored_function(self.to_dict())
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], entities: dict[str, Entity] | None = None) -> StreamFeatureView:

@@ -111,7 +111,7 @@ class DuckDBOfflineEngine(SQLOfflineEngine):
         return f"approx_count_distinct({expr})"
 
     def key_hash_sql(self, columns: list[str]) -> str:
-        return f"hash({', '.join(columns)})"  # HyperLogLog
+        return f"hash({', '.join(columns)})"
 
     def connect(self) -> duckdb.DuckDBPyConnection:
         """A fresh in-memory connection: UTC session zone, so zone-less timestamps read as UTC."""
