@@ -21,6 +21,7 @@ from repast.types.timestamps import UTC_US
 if TYPE_CHECKING:
     import psycopg
 
+_BLOCK_BYTES = 1 << 20  # COPY's CSV is parsed a block at a time: see read_query
 # PostgreSQL type OIDs (pg_type.oid) -> Arrow types, and array OIDs -> their element OIDs.
 _SCALARS = {16: pa.bool_(), 17: pa.binary(), 19: pa.string(), 20: pa.int64(), 21: pa.int16(), 23: pa.int32(),
             25: pa.string(), 700: pa.float32(), 701: pa.float64(), 1042: pa.string(), 1043: pa.string(),
@@ -83,7 +84,10 @@ class _CopyStream(io.RawIOBase):
 
 
 def read_query(conn: psycopg.Connection[Any], sql: str, batch_size: int = 100_000) -> Iterator[pa.RecordBatch]:
-    """The rows of `sql` as Arrow record batches (see `schema_of`), streamed through COPY."""
+    """The rows of `sql` as Arrow record batches of at most `batch_size` rows (see `schema_of`),
+    streamed through COPY. Arrow's CSV reader reads up to 32 blocks ahead in the background, so the
+    block size bounds what a stream holds beyond the batch its reader is on (about 32 MiB); the rest
+    waits in PostgreSQL until the reader catches up."""
     columns = _describe(conn, sql)
     plans = [_plan(name, oid) for name, oid in columns]
     names = [f"c{i}" for i in range(len(columns))]
@@ -91,7 +95,7 @@ def read_query(conn: psycopg.Connection[Any], sql: str, batch_size: int = 100_00
     options = pcsv.ConvertOptions(column_types={n: p[1] for n, p in zip(names, plans, strict=True)},
                                   null_values=[""], strings_can_be_null=True, quoted_strings_can_be_null=False,
                                   true_values=["t"], false_values=["f"])
-    read = pcsv.ReadOptions(column_names=names, block_size=max(1 << 20, batch_size * 128), use_threads=True)
+    read = pcsv.ReadOptions(column_names=names, block_size=_BLOCK_BYTES, use_threads=True)
     with conn.cursor().copy(f"COPY (SELECT {select} FROM ({sql}) AS __q) TO STDOUT (FORMAT csv)") as copy:
         stream = io.BufferedReader(_CopyStream(iter(copy)), buffer_size=1 << 20)
         try:
@@ -99,8 +103,9 @@ def read_query(conn: psycopg.Connection[Any], sql: str, batch_size: int = 100_00
                                    parse_options=pcsv.ParseOptions(newlines_in_values=True, ignore_empty_lines=False))
         except pa.ArrowInvalid:  # no rows at all: Arrow finds an empty file
             return
-        for batch in reader:
-            yield _finish(batch, [c[0] for c in columns], plans)
+        for block in reader:
+            for start in range(0, block.num_rows, batch_size):
+                yield _finish(block.slice(start, batch_size), [c[0] for c in columns], plans)
 
 
 def _finish(batch: pa.RecordBatch, names: list[str], plans: list[tuple[str, pa.DataType, pa.DataType]]

@@ -196,35 +196,41 @@ def test_a_client_stalled_mid_upload_is_dropped_and_logged(server_store: Feature
 
 def test_postgres_results_reach_the_server_a_block_at_a_time(tmp_path: Path, postgres_url: str,
                                                              unique_name: str) -> None:
+    """The server holds a bounded part of a result, however slowly its client reads: ~120 MB of
+    CSV, far more than Arrow reads ahead (32 blocks of 1 MiB) plus the sockets' buffers, so while
+    the reader sits on its first batch PostgreSQL is still sending the rest (were the reader to
+    read ahead without a bound, as 8 MiB blocks did, the COPY would be over within the second)."""
     import psycopg
     from psycopg.pq import TransactionStatus
 
     from repast import Entity, FeatureView, Field, PostgreSQLSource
-    from repast.types import Float64
+    from repast.types import String
 
-    rows = 1_000_000  # ~10 MB of CSV: more COPY blocks (1 MB at least each) than Arrow reads ahead
+    rows, width = 60_000, 2_016  # 63 md5 digests a row
     with psycopg.connect(postgres_url, autocommit=True) as conn:
         conn.execute(f"CREATE SCHEMA {unique_name}")
-        conn.execute(f"CREATE TABLE {unique_name}.stats AS SELECT g::int8 AS driver_id, g * 0.5 AS rate, "
-                     f"now() - interval '1 hour' AS ts FROM generate_series(1, {rows}) g")
+        conn.execute(f"CREATE TABLE {unique_name}.stats AS SELECT g::int8 AS driver_id, repeat(md5(g::text), 63) "
+                     f"AS notes, now() - interval '1 hour' AS ts FROM generate_series(1, {rows}) g")
     try:
         store = FeatureStore(config=parse_config(
             {"project": "t", "registry": str(tmp_path / "registry.db"),
              "offline_store": {"type": "postgres", "url": postgres_url, "db_schema": unique_name}}, "t", tmp_path))
         driver = Entity(name="driver", join_keys=["driver_id"])
-        store.apply([driver, FeatureView(name="stats", entities=[driver], schema=[Field(name="rate", dtype=Float64)],
+        store.apply([driver, FeatureView(name="stats", entities=[driver], schema=[Field(name="notes", dtype=String)],
                                          source=PostgreSQLSource(name="stats", table="stats", timestamp_field="ts"))])
         entity = f"SELECT driver_id, now() AS event_timestamp FROM {unique_name}.stats"
-        job = store.get_historical_features(entity_df=entity, features=["stats:rate"])
-        batches = job.to_batches(10_000)
+        job = store.get_historical_features(entity_df=entity, features=["stats:notes"])
+        batches = job.to_batches(65_536)  # the offline server's default
         try:
             first = next(batches)
-            # The first batch is out while PostgreSQL is still sending the rest: the COPY is under way.
+            time.sleep(1)  # time for a reader without a bound to take it all (a bounded one never can)
             assert job._running.pgconn.transaction_status == TransactionStatus.ACTIVE
             received = [first, *batches]
         finally:
             batches.close()  # else the session's lock on the table holds up the DROP below
-        assert len(received) > 1 and sum(b.num_rows for b in received) == rows  # equal to to_arrow: contract
+        assert max(b.num_rows for b in received) <= 65_536
+        assert sum(b.num_rows for b in received) == rows  # equal to to_arrow: contract
+        assert {len(v) for b in received for v in b.column("notes").to_pylist()} == {width}
     finally:
         with psycopg.connect(postgres_url, autocommit=True) as conn:
             conn.execute(f"DROP SCHEMA {unique_name} CASCADE")
