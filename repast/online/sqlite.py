@@ -18,9 +18,10 @@ Each thread uses its own connection, so the HTTP server's worker threads read in
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -189,7 +190,7 @@ def _decode(row: tuple[Any, ...], decoders: list[Decoder | None]) -> tuple[Any, 
 class SqliteOnlineStore(OnlineStore):
     Config = SqliteOnlineConfig
     # An HNSW graph per vector field with the `vector` extra (usearch); the exact scan without it.
-    capabilities = Capabilities(approximate_vector_index=True, tiles=True)
+    capabilities = Capabilities(approximate_vector_index=True, tiles=True, tile_versions=True)
 
     def __init__(self, config: SqliteOnlineConfig, repo_config: Any) -> None:
         super().__init__(config, repo_config)
@@ -198,6 +199,11 @@ class SqliteOnlineStore(OnlineStore):
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._specs: dict[tuple[str, str, tuple[str, ...]], _ReadSpec] = {}
+        # Tile version tokens (tile_versions): commits through this object's own connections,
+        # which a connection's `PRAGMA data_version` does not count, and a serial per connection
+        # (each connection numbers its data_version on its own).
+        self._tile_writes = 0
+        self._serials = itertools.count()
 
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -220,6 +226,7 @@ class SqliteOnlineStore(OnlineStore):
         except (sqlite3.Error, OSError) as e:
             raise StoreUnavailable(f"SQLite online store '{self.path}' cannot be opened: {e}") from None
         self._local.conn = conn
+        self._local.serial = next(self._serials)
         with self._lock:
             self._all.append(conn)
         return conn
@@ -243,6 +250,8 @@ class SqliteOnlineStore(OnlineStore):
             if isinstance(e, RepastError):
                 raise
             raise StoreUnavailable(f"SQLite online store '{self.path}': {e}") from None
+        finally:
+            self._tile_writes += 1
         self._specs.clear()
 
     def _ensure_table(self, conn: sqlite3.Connection, project: str, view: FeatureView) -> None:
@@ -422,6 +431,20 @@ class SqliteOnlineStore(OnlineStore):
                                       tiles, add, batch_id, marks, expire_through_us)
         except sqlite3.Error as e:
             raise StoreUnavailable(f"SQLite online store '{self.path}': {e}") from None
+        finally:
+            self._tile_writes += 1
+
+    def tile_versions(self, project: str, view: FeatureView, layout: TileLayout,
+                      keys: Sequence[str]) -> list[Hashable | None]:
+        """TileVersionReader: one token for every key, as SQLite counts commits per database:
+        `PRAGMA data_version` (commits by any other connection, other processes included) with this
+        object's own tile writes and the connection's serial."""
+        try:
+            conn = self._conn()
+            token = (self._local.serial, conn.execute("PRAGMA data_version").fetchone()[0], self._tile_writes)
+        except sqlite3.Error as e:
+            raise StoreUnavailable(f"SQLite online store '{self.path}': {e}") from None
+        return [token] * len(keys)
 
     def read_tiles(self, project: str, view: FeatureView, layout: TileLayout, keys: Sequence[str],
                    after_us: int, through_us: int) -> list[list[TileRow]]:
