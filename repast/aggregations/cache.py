@@ -45,5 +45,8 @@ class MergedValueCache:
                 pass
         entries[key] = (end_us, token, row)
 
+    def clear(self) -> None:
+        self._entries.clear()
+
     def __len__(self) -> int:
         return len(self._entries)

@@ -199,11 +199,10 @@ class SqliteOnlineStore(OnlineStore):
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._specs: dict[tuple[str, str, tuple[str, ...]], _ReadSpec] = {}
-        # Tile version tokens (tile_versions): commits through this object's own connections,
-        # which a connection's `PRAGMA data_version` does not count, and a serial per connection
-        # (each connection numbers its data_version on its own).
-        self._tile_writes = 0
-        self._serials = itertools.count()
+        # The tile version token (tile_versions): an epoch of this object, moved on by its own
+        # writes and whenever a connection's `PRAGMA data_version` shows a commit it had not seen.
+        self._epochs = itertools.count(1)
+        self._epoch = 0
 
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -226,7 +225,7 @@ class SqliteOnlineStore(OnlineStore):
         except (sqlite3.Error, OSError) as e:
             raise StoreUnavailable(f"SQLite online store '{self.path}' cannot be opened: {e}") from None
         self._local.conn = conn
-        self._local.serial = next(self._serials)
+        self._local.seen = None  # the data_version this connection last saw
         with self._lock:
             self._all.append(conn)
         return conn
@@ -251,7 +250,7 @@ class SqliteOnlineStore(OnlineStore):
                 raise
             raise StoreUnavailable(f"SQLite online store '{self.path}': {e}") from None
         finally:
-            self._tile_writes += 1
+            self._epoch = next(self._epochs)
         self._specs.clear()
 
     def _ensure_table(self, conn: sqlite3.Connection, project: str, view: FeatureView) -> None:
@@ -432,18 +431,26 @@ class SqliteOnlineStore(OnlineStore):
         except sqlite3.Error as e:
             raise StoreUnavailable(f"SQLite online store '{self.path}': {e}") from None
         finally:
-            self._tile_writes += 1
+            self._epoch = next(self._epochs)
 
     def tile_versions(self, project: str, view: FeatureView, layout: TileLayout,
                       keys: Sequence[str]) -> list[Hashable | None]:
-        """TileVersionReader: one token for every key, as SQLite counts commits per database:
-        `PRAGMA data_version` (commits by any other connection, other processes included) with this
-        object's own tile writes and the connection's serial."""
+        """TileVersionReader: one token for every key, as SQLite counts commits per database file.
+
+        `PRAGMA data_version` of a connection changes with every commit by any OTHER connection
+        (other processes included), and a connection's own commits are this object's writes, which
+        move the epoch on themselves. A connection that sees a data_version it had not seen moves
+        the epoch on before handing it out; so a token taken before any commit differs from every
+        token handed out after it, on every thread (connections number data_version apart)."""
         try:
             conn = self._conn()
-            token = (self._local.serial, conn.execute("PRAGMA data_version").fetchone()[0], self._tile_writes)
+            version = conn.execute("PRAGMA data_version").fetchone()[0]
         except sqlite3.Error as e:
             raise StoreUnavailable(f"SQLite online store '{self.path}': {e}") from None
+        if version != self._local.seen:
+            self._local.seen = version
+            self._epoch = next(self._epochs)
+        token = self._epoch
         return [token] * len(keys)
 
     def read_tiles(self, project: str, view: FeatureView, layout: TileLayout, keys: Sequence[str],
