@@ -115,16 +115,18 @@ def merge_tiles(store: TileStorage, project: str, view: FeatureView, plan: Aggre
                 keys: Sequence[str], t_us: int) -> list[ReadRow]:
     """Per key, the tiles of the requested windows at t read and merged (no cache)."""
     fine_ranges, coarse_range = plan.tile_ranges(t_us)
-    fine: list[dict[int, TileRow]] = [{} for _ in keys]
-    for after, through in fine_ranges:
-        if after < through:
-            for found, rows in zip(fine, store.read_tiles(project, view, plan.layout, keys, after, through),
-                                   strict=True):
-                found.update((r[0], r) for r in rows)
     coarse_layout = plan.layout.coarse()
-    coarse: list[list[TileRow]] = [[] for _ in keys]
+    ranges = [(plan.layout, after, through) for after, through in fine_ranges if after < through]
+    coarse_ranges = 0
     if coarse_layout is not None and coarse_range[0] < coarse_range[1]:
-        coarse = store.read_tiles(project, view, coarse_layout, keys, *coarse_range)
+        ranges.append((coarse_layout, coarse_range[0], coarse_range[1]))
+        coarse_ranges = 1
+    read = store.read_tile_ranges(project, view, keys, ranges) if ranges else []
+    fine: list[dict[int, TileRow]] = [{} for _ in keys]
+    for per_key in read[:len(read) - coarse_ranges]:
+        for found, rows in zip(fine, per_key, strict=True):
+            found.update((r[0], r) for r in rows)
+    coarse: list[list[TileRow]] = read[-1] if coarse_ranges else [[] for _ in keys]
     out: list[ReadRow] = []
     for by_end, coarse_rows in zip(fine, coarse, strict=True):
         values, newest = values_at(plan.layout, [by_end[e] for e in sorted(by_end)], t_us, plan.aggregations,

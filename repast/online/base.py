@@ -189,6 +189,11 @@ class TileStorage(Protocol):
                    after_us: int, through_us: int) -> list[list[TileRow]]:
         """Per serialized key, in order, its tile rows (end, *partials) with after < end <= through, by end."""
 
+    def read_tile_ranges(self, project: str, view: FeatureView, keys: Sequence[str],
+                         ranges: Sequence[tuple[TileLayout, int, int]]) -> list[list[list[TileRow]]]:
+        """read_tiles of each (layout, after, through) range, in order, in as few round trips as the
+        store can (a read merges a window from several ranges of two tile levels)."""
+
     def read_marks(self, project: str, view: FeatureView, names: Sequence[str]) -> dict[str, str]:
         """The stored marks among `names`."""
 

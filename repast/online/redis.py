@@ -386,6 +386,18 @@ class RedisOnlineStore(OnlineStore):
         # Packed by hiredis even for one key: redis-py encodes each of the ~300 tile fields in Python.
         return redis_tiles.decode(ends, self._call(self._pipeline, commands))
 
+    def read_tile_ranges(self, project: str, view: FeatureView, keys: Sequence[str],
+                         ranges: Sequence[tuple[TileLayout, int, int]]) -> list[list[list[TileRow]]]:
+        """TileStorage: the HMGETs of every range in one pipelined round trip."""
+        reads = [redis_tiles.read_commands(project, view.name, layout, keys, after, through)
+                 for layout, after, through in ranges]
+        replies = self._call(self._pipeline, [c for _, commands in reads for c in commands])
+        out, at = [], 0
+        for ends, commands in reads:
+            out.append(redis_tiles.decode(ends, replies[at:at + len(commands)]))
+            at += len(commands)
+        return out
+
     def tile_versions(self, project: str, view: FeatureView, layout: TileLayout,
                       keys: Sequence[str]) -> list[Hashable | None]:
         """TileVersionReader: each key's version fields (repast.online.redis_tiles), one round trip."""

@@ -461,6 +461,11 @@ class SqliteOnlineStore(OnlineStore):
         except sqlite3.Error as e:
             raise StoreUnavailable(f"SQLite online store '{self.path}': {e}") from None
 
+    def read_tile_ranges(self, project: str, view: FeatureView, keys: Sequence[str],
+                         ranges: Sequence[tuple[TileLayout, int, int]]) -> list[list[list[TileRow]]]:
+        """TileStorage: one query per range (a query on a local file is no round trip)."""
+        return [self.read_tiles(project, view, layout, keys, after, through) for layout, after, through in ranges]
+
     def read_marks(self, project: str, view: FeatureView, names: Sequence[str]) -> dict[str, str]:
         try:
             return sqlite_tiles.read_marks(self._conn(), project, view.name, names)
