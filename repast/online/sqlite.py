@@ -18,7 +18,6 @@ Each thread uses its own connection, so the HTTP server's worker threads read in
 
 from __future__ import annotations
 
-import itertools
 import sqlite3
 import threading
 from collections.abc import Callable, Hashable, Mapping, Sequence
@@ -187,6 +186,9 @@ def _decode(row: tuple[Any, ...], decoders: list[Decoder | None]) -> tuple[Any, 
     return tuple(out)
 
 
+_KEPT_TOKENS = 65_536  # tile version tokens a connection keeps between commits
+
+
 class SqliteOnlineStore(OnlineStore):
     Config = SqliteOnlineConfig
     # An HNSW graph per vector field with the `vector` extra (usearch); the exact scan without it.
@@ -199,10 +201,9 @@ class SqliteOnlineStore(OnlineStore):
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._specs: dict[tuple[str, str, tuple[str, ...]], _ReadSpec] = {}
-        # The tile version token (tile_versions): an epoch of this object, moved on by its own
-        # writes and whenever a connection's `PRAGMA data_version` shows a commit it had not seen.
-        self._epochs = itertools.count(1)
-        self._epoch = 0
+        # Tile writes through this object: with a connection's `PRAGMA data_version` (commits by
+        # every OTHER connection), whether anything was committed since tile tokens were read.
+        self._tile_writes = 0
 
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -225,7 +226,6 @@ class SqliteOnlineStore(OnlineStore):
         except (sqlite3.Error, OSError) as e:
             raise StoreUnavailable(f"SQLite online store '{self.path}' cannot be opened: {e}") from None
         self._local.conn = conn
-        self._local.seen = None  # the data_version this connection last saw
         with self._lock:
             self._all.append(conn)
         return conn
@@ -250,7 +250,7 @@ class SqliteOnlineStore(OnlineStore):
                 raise
             raise StoreUnavailable(f"SQLite online store '{self.path}': {e}") from None
         finally:
-            self._epoch = next(self._epochs)
+            self._tile_writes += 1
         self._specs.clear()
 
     def _ensure_table(self, conn: sqlite3.Connection, project: str, view: FeatureView) -> None:
@@ -431,27 +431,29 @@ class SqliteOnlineStore(OnlineStore):
         except sqlite3.Error as e:
             raise StoreUnavailable(f"SQLite online store '{self.path}': {e}") from None
         finally:
-            self._epoch = next(self._epochs)
+            self._tile_writes += 1
 
     def tile_versions(self, project: str, view: FeatureView, layout: TileLayout,
                       keys: Sequence[str]) -> list[Hashable | None]:
-        """TileVersionReader: one token for every key, as SQLite counts commits per database file.
-
-        `PRAGMA data_version` of a connection changes with every commit by any OTHER connection
-        (other processes included), and a connection's own commits are this object's writes, which
-        move the epoch on themselves. A connection that sees a data_version it had not seen moves
-        the epoch on before handing it out; so a token taken before any commit differs from every
-        token handed out after it, on every thread (connections number data_version apart)."""
+        """TileVersionReader: the keys' tokens, written in the transactions of their tiles
+        (repast.online.sqlite_tiles). Tokens read before are used again while nothing at all was
+        committed since (`PRAGMA data_version` and this object's own writes), else read anew in
+        one query."""
+        table = raw_table_name(project, view.name)
         try:
             conn = self._conn()
-            version = conn.execute("PRAGMA data_version").fetchone()[0]
+            state = (conn.execute("PRAGMA data_version").fetchone()[0], self._tile_writes)
+            local = self._local
+            if state != getattr(local, "tile_state", None) or len(local.tile_tokens) > _KEPT_TOKENS:
+                local.tile_state, local.tile_tokens = state, {}
+            known: dict[tuple[str, str], Hashable | None] = local.tile_tokens
+            missing = [k for k in keys if (table, k) not in known]
+            if missing:
+                known.update(((table, k), token) for k, token in
+                             zip(missing, sqlite_tiles.versions(conn, table, missing), strict=True))
         except sqlite3.Error as e:
             raise StoreUnavailable(f"SQLite online store '{self.path}': {e}") from None
-        if version != self._local.seen:
-            self._local.seen = version
-            self._epoch = next(self._epochs)
-        token = self._epoch
-        return [token] * len(keys)
+        return [known[(table, k)] for k in keys]
 
     def read_tiles(self, project: str, view: FeatureView, layout: TileLayout, keys: Sequence[str],
                    after_us: int, through_us: int) -> list[list[TileRow]]:
