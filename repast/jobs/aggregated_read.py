@@ -11,16 +11,18 @@ A view with aggregations reads as any other view (ReadRow per key), with these s
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from repast.aggregations.cache import MergedValueCache
 from repast.aggregations.layout import TileLayout, tile_layout
 from repast.aggregations.merge import TileRow, values_at, window_bounds
 from repast.aggregations.spec import TiledAggregation, tiled_aggregations
 from repast.definitions.aggregation import tile_end, window_start_us
-from repast.online.base import ReadRow, tile_storage
+from repast.online.base import ReadRow, TileStorage, tile_storage, tile_versions_of
 from repast.plugins.capabilities import capabilities_of
 from repast.types.timestamps import as_utc
 
@@ -44,6 +46,9 @@ class AggregatedRead:
 
     layout: TileLayout
     aggregations: list[TiledAggregation]  # the requested features', in request order
+    # What a kept merged row depends on besides the key: the storage and the requested aggregations.
+    cache_id: str = field(default="", compare=False)
+    has_lists: bool = field(default=False, compare=False)  # last_n: values that are lists
 
     def tile_ranges(self, t_us: int) -> tuple[list[tuple[int, int]], tuple[int, int]]:
         """The (after, through] ranges of tile ends the requested windows at t need: fine tiles
@@ -61,7 +66,21 @@ def aggregated_read(view: FeatureView, features: Sequence[str]) -> AggregatedRea
     if layout is None:
         return None
     by_name = {a.name: a for a in tiled_aggregations(view)}
-    return AggregatedRead(layout, [by_name[f] for f in features])
+    aggregations = [by_name[f] for f in features]
+    # A string: hashed once, where a tuple of the aggregations would be hashed at every look-up.
+    cache_id = repr((view.name, layout.storage_signature, aggregations))
+    return AggregatedRead(layout, aggregations, cache_id, any(a.function == "last_n" for a in aggregations))
+
+
+_CACHES: weakref.WeakKeyDictionary[OnlineReader, MergedValueCache] = weakref.WeakKeyDictionary()
+
+
+def merged_value_cache(online: OnlineReader) -> MergedValueCache:
+    """The merged rows kept for one online store object (made on first use)."""
+    cache = _CACHES.get(online)
+    if cache is None:
+        cache = _CACHES[online] = MergedValueCache()
+    return cache
 
 
 def read_aggregated(online: OnlineReader, project: str, view: FeatureView, plan: AggregatedRead,
@@ -69,20 +88,45 @@ def read_aggregated(online: OnlineReader, project: str, view: FeatureView, plan:
     """Per key, (newest event time in the windows or None, *values at t) in plan order. A store
     that merges aggregations itself (the remote store: its feature server does, at its own now) is
     read as for any feature."""
-    if capabilities_of(online).merges_aggregations:
+    caps = capabilities_of(online)
+    if caps.merges_aggregations:
         return online.read(project, view, keys, [a.name for a in plan.aggregations])
     store = tile_storage(online, view)
+    versioned = tile_versions_of(store)
+    if versioned is None:
+        return merge_tiles(store, project, view, plan, keys, t_us)
+    # Tokens first, then the tiles they vouch for (TileVersionReader).
+    tokens = versioned.tile_versions(project, view, plan.layout, keys)
+    cache, end = merged_value_cache(online), tile_end(t_us, plan.layout.tile_us)
+    ids = [(project, plan.cache_id, k) for k in keys]
+    out: list[ReadRow] = [cache.get(i, end, token) for i, token in zip(ids, tokens, strict=True)]
+    missing = [j for j, row in enumerate(out) if row is None]
+    if missing:
+        merged = merge_tiles(store, project, view, plan, [keys[j] for j in missing], t_us)
+        for j, row in zip(missing, merged, strict=True):
+            out[j] = row
+            cache.put(ids[j], end, tokens[j], row)
+    if plan.has_lists:  # last_n values are lists a caller may change: hand out copies of kept rows
+        out = [row if row is None else tuple([list(v) if type(v) is list else v for v in row]) for row in out]
+    return out
+
+
+def merge_tiles(store: TileStorage, project: str, view: FeatureView, plan: AggregatedRead,
+                keys: Sequence[str], t_us: int) -> list[ReadRow]:
+    """Per key, the tiles of the requested windows at t read and merged (no cache)."""
     fine_ranges, coarse_range = plan.tile_ranges(t_us)
-    fine: list[dict[int, TileRow]] = [{} for _ in keys]
-    for after, through in fine_ranges:
-        if after < through:
-            for found, rows in zip(fine, store.read_tiles(project, view, plan.layout, keys, after, through),
-                                   strict=True):
-                found.update((r[0], r) for r in rows)
     coarse_layout = plan.layout.coarse()
-    coarse: list[list[TileRow]] = [[] for _ in keys]
+    ranges = [(plan.layout, after, through) for after, through in fine_ranges if after < through]
+    coarse_ranges = 0
     if coarse_layout is not None and coarse_range[0] < coarse_range[1]:
-        coarse = store.read_tiles(project, view, coarse_layout, keys, *coarse_range)
+        ranges.append((coarse_layout, coarse_range[0], coarse_range[1]))
+        coarse_ranges = 1
+    read = store.read_tile_ranges(project, view, keys, ranges) if ranges else []
+    fine: list[dict[int, TileRow]] = [{} for _ in keys]
+    for per_key in read[:len(read) - coarse_ranges]:
+        for found, rows in zip(fine, per_key, strict=True):
+            found.update((r[0], r) for r in rows)
+    coarse: list[list[TileRow]] = read[-1] if coarse_ranges else [[] for _ in keys]
     out: list[ReadRow] = []
     for by_end, coarse_rows in zip(fine, coarse, strict=True):
         values, newest = values_at(plan.layout, [by_end[e] for e in sorted(by_end)], t_us, plan.aggregations,

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from repast.registry import Registry
 
 BATCH_SIZE = 100_000
+TILE_GROUP_BATCHES = 5  # an aggregated view's events are made tiles of 5 batches at a time
 # Where materialize_incremental starts a view that was never materialized and has no ttl.
 BEGINNING_OF_TIME = datetime(1970, 1, 1, tzinfo=UTC)
 _RETRY_DELAYS = (1.0, 4.0)
@@ -170,7 +171,8 @@ def materialize_view(registry: Registry, engine: OfflineEngine, online: OnlineSt
     # at `end` again: those rows are written twice, which latest-wins makes harmless.
     window_end = end + timedelta(microseconds=1)
     if view.aggregations:  # tiles (rows: tiles written), recomputed whole from the source (jobs/tile_writes.py)
-        stats.rows = materialize_tiles(registry.project, engine, online, view, start, end)
+        stats.rows = materialize_tiles(registry.project, engine, online, view, start, end,
+                                       group_rows=batch_size * TILE_GROUP_BATCHES)
     elif writes_in_place(engine, registry, view):
         sink = OnlineSink(type(online), online.config, online.repo_config, registry.project, view)
         stats.rows = engine.write_latest_online(view, start, window_end, sink, batch_size)  # type: ignore[attr-defined]

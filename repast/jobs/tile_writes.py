@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from repast.aggregations.layout import TileLayout, tile_layout
 from repast.aggregations.partials import compute_tiles, empty_tiles
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
 
 _US = timedelta(microseconds=1)
 TILE_CHUNK = 50_000  # tile rows per write transaction of a materialization
-READ_PARTS = 4  # time ranges a materialization reads the window's events in
+GROUP_ROWS = 500_000  # events turned into tiles at a time by a materialization (whole keys)
 
 
 def _layout(view: FeatureView) -> TileLayout:
@@ -86,34 +87,70 @@ def push_tiles(project: str, online: OnlineStore, view: FeatureView, rows: pa.Ta
 
 
 def materialize_tiles(project: str, engine: OfflineEngine, online: OnlineStore, view: FeatureView,
-                      start: datetime, end: datetime, marks: Mapping[str, str] | None = None) -> int:
+                      start: datetime, end: datetime, marks: Mapping[str, str] | None = None,
+                      group_rows: int = GROUP_ROWS) -> int:
     """Recompute and replace the tiles of every level that (start, end] touches; returns the tile
     rows written. `marks` (a stream consumer's cut-over) commit with the first tile write, before
     any tile is replaced.
 
-    The events are read in up to READ_PARTS time ranges cut at the ends of the largest tiles (each
-    tile's events in one part), so memory holds a part of the window's events at a time."""
+    Memory is bounded: the engine streams the window's events sorted by key (read_range_by_key),
+    and they are turned into tiles a group of whole keys at a time, about `group_rows` events (more
+    only when one key alone has more). Each write is a transaction of whole tiles that replaces
+    what is stored, so a run killed at any point is completed by running it again."""
     levels = _layout(view).levels()
     store, events_of = tile_storage(online, view), events_view(view)
     horizon = expired_through(levels[0])
     written = sum(store.write_tiles(project, view, level, empty_tiles(level), add=False, expire_through_us=horizon,
                                     marks=marks if i == 0 else None)
                   for i, level in enumerate(levels))
-    grid = levels[-1].tile_us  # the largest tile: every level's tiles are whole within a part
+    grid = levels[-1].tile_us  # the largest tile: read from its start, so every tile of every level is whole
     # From the start of the tile holding `start` (tiles are (end - S, end]), so tiles are whole.
     first = max(tile_end(micros(start), grid) - grid, tile_end(horizon + 1, grid) - grid)
-    last = micros(end)
-    span = tile_end(max(1, -(-(last - first) // READ_PARTS)), grid)
-    for low in range(first, last, span):
-        events = engine.read_range(events_of, _time(low) + _US, _time(min(low + span, last)) + _US)
+    if first >= micros(end):
+        return written
+    batches = engine.read_range_by_key(events_of, _time(first) + _US, end + _US, min(group_rows, 100_000))
+    for events in key_groups(batches, view.join_keys, group_rows):
         for level in levels:
             tiles = compute_tiles(events_of, level, events, min_tile_us=horizon + 1)
-            # Each chunk a transaction of whole tiles: a run cut off midway is completed by running
-            # it again (tiles are replaced, never added to), and only one chunk is ever Python rows.
+            # Each chunk a transaction of whole tiles (replaced, never added to): only one chunk is
+            # ever Python rows.
             for chunk in tiles.to_batches(max_chunksize=TILE_CHUNK):
                 written += store.write_tiles(project, view, level, pa.Table.from_batches([chunk]), add=False)
-        del events
     return written
+
+
+def key_groups(batches: Iterable[pa.RecordBatch], keys: Sequence[str], group_rows: int) -> Iterator[pa.Table]:
+    """Key-ordered batches regrouped into tables of whole keys (every row of a key in one table),
+    each of about `group_rows` rows: the rows of the last key of a full group wait for the next."""
+    pending: list[pa.RecordBatch] = []
+    size = 0
+    for batch in batches:
+        if not batch.num_rows:
+            continue
+        pending.append(batch)
+        size += batch.num_rows
+        if size < group_rows:
+            continue
+        table = pa.Table.from_batches(pending)
+        cut = table.num_rows - _last_key_rows(table, keys)
+        if cut == 0:  # one key so far: keep reading until it ends
+            continue
+        yield table.slice(0, cut)
+        rest = table.slice(cut)
+        pending, size = rest.to_batches(), rest.num_rows
+    if size:
+        yield pa.Table.from_batches(pending)
+
+
+def _last_key_rows(table: pa.Table, keys: Sequence[str]) -> int:
+    """How many rows at the end of a key-ordered table hold its last row's key."""
+    last = table.slice(table.num_rows - 1)
+    same = None
+    for k in keys:
+        value = last.column(k)[0]
+        equal = pc.is_null(table.column(k)) if not value.is_valid else pc.equal(table.column(k), value)
+        same = equal if same is None else pc.and_(same, equal)
+    return int(pc.sum(pc.fill_null(same, False)).as_py() or 0)
 
 
 def _time(us: int) -> datetime:

@@ -173,6 +173,14 @@ class OfflineEngine(ABC):
     def read_range(self, view: FeatureView, start: datetime, end: datetime) -> pa.Table:
         """Every row of the view's source with start <= event_ts < end."""
 
+    def read_range_by_key(self, view: FeatureView, start: datetime, end: datetime,
+                          batch_size: int = 100_000) -> Iterator[pa.RecordBatch]:
+        """The rows of read_range in batches of at most `batch_size`, ordered by the join keys (one
+        key's rows consecutive, across batches). This default reads the range whole; an engine that
+        can sort and stream its result overrides it, so memory holds a batch at a time."""
+        table = self.read_range(view, start, end)
+        yield from table.sort_by([(k, "ascending") for k in view.join_keys]).to_batches(batch_size)
+
     def close(self) -> None:  # noqa: B027 - an engine that holds no connection has nothing to release
         """Release held connections; the engine reconnects on next use."""
 

@@ -288,6 +288,16 @@ class SQLOfflineEngine(OfflineEngine):
     def read_range(self, view: FeatureView, start: datetime, end: datetime) -> pa.Table:
         return cast_to_view_types(self.run_query(lambda: self.in_range_sql(view, start, end)), view)
 
+    def read_range_by_key(self, view: FeatureView, start: datetime, end: datetime,
+                          batch_size: int = 100_000) -> Iterator[pa.RecordBatch]:
+        """The engine sorts (spilling past its memory limit) and streams the result batch by batch."""
+        self.take_deferred()
+        order = ", ".join(q(k) for k in view.join_keys)
+        sql = f"SELECT * FROM ({self.in_range_sql(view, start, end)}) AS __range ORDER BY {order}"
+        deferred = self.take_deferred()
+        for batch in self.stream_arrow(sql, batch_size, deferred):
+            yield cast_to_view_types(batch, view)
+
 
 class SQLRetrievalJob(RetrievalJob):
     """The point-in-time join, run when a `to_*` method is called; `entity` is Arrow or a query."""

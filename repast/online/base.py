@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Hashable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 import pyarrow as pa
@@ -188,8 +189,26 @@ class TileStorage(Protocol):
                    after_us: int, through_us: int) -> list[list[TileRow]]:
         """Per serialized key, in order, its tile rows (end, *partials) with after < end <= through, by end."""
 
+    def read_tile_ranges(self, project: str, view: FeatureView, keys: Sequence[str],
+                         ranges: Sequence[tuple[TileLayout, int, int]]) -> list[list[list[TileRow]]]:
+        """read_tiles of each (layout, after, through) range, in order, in as few round trips as the
+        store can (a read merges a window from several ranges of two tile levels)."""
+
     def read_marks(self, project: str, view: FeatureView, names: Sequence[str]) -> dict[str, str]:
         """The stored marks among `names`."""
+
+
+@runtime_checkable
+class TileVersionReader(Protocol):
+    """Capability (declared as `Capabilities(tile_versions=True)`): per entity key, a token that is
+    different after ANY write or delete of any of the key's tiles (every level, by any process or
+    connection) committed since the token was read; None when the store cannot tell (the reader
+    then keeps nothing). Read it BEFORE the tiles it vouches for: a write landing between the two
+    then makes the next token differ, never the other way round."""
+
+    def tile_versions(self, project: str, view: FeatureView, layout: TileLayout,
+                      keys: Sequence[str]) -> list[Hashable | None]:
+        """One token per serialized key, in order, in one round trip."""
 
 
 def tile_storage(store: OnlineReader, view: FeatureView) -> TileStorage:
@@ -197,7 +216,21 @@ def tile_storage(store: OnlineReader, view: FeatureView) -> TileStorage:
     from repast.errors import ConfigError
 
     caps = capabilities_of(store)
-    if caps.tiles and isinstance(store, TileStorage):
-        return store
+    if caps.tiles and _is_a(type(store), TileStorage):
+        return store  # type: ignore[return-value]
     reason = caps.tiles_reason or f"{type(store).__name__} does not keep aggregation tiles"
     raise ConfigError(f"feature view '{view.name}' has aggregations, but the online store cannot serve them: {reason}")
+
+
+def tile_versions_of(store: TileStorage) -> TileVersionReader | None:
+    """`store` as a TileVersionReader when it declares `tile_versions`, else None."""
+    if capabilities_of(store).tile_versions and _is_a(type(store), TileVersionReader):
+        return store  # type: ignore[return-value]
+    return None
+
+
+@lru_cache(maxsize=64)
+def _is_a(cls: type, protocol: type) -> bool:
+    """issubclass against a runtime-checkable Protocol, once per class: reads are hot, and an
+    isinstance check of a Protocol walks its attributes every time."""
+    return issubclass(cls, protocol)

@@ -381,6 +381,11 @@ class PostgresOnlineStore(OnlineStore):
         return self._bounded(postgres_tiles.read, self.config.db_schema,  # type: ignore[no-any-return]
                              _table_name(project, view.name), layout, keys, after_us, through_us)
 
+    def read_tile_ranges(self, project: str, view: FeatureView, keys: Sequence[str],
+                         ranges: Sequence[tuple[TileLayout, int, int]]) -> list[list[list[TileRow]]]:
+        """TileStorage: one query per range."""
+        return [self.read_tiles(project, view, layout, keys, after, through) for layout, after, through in ranges]
+
     def read_marks(self, project: str, view: FeatureView, names: Sequence[str]) -> dict[str, str]:
         return self._run(postgres_tiles.read_marks, self.config.db_schema, project,  # type: ignore[no-any-return]
                          view.name, names)

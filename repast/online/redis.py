@@ -13,7 +13,7 @@ apply, the view's keys are deleted (SCAN + UNLINK) and come back with the next m
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -143,7 +143,7 @@ def _glob_escape(text: str) -> str:
 
 class RedisOnlineStore(OnlineStore):
     Config = RedisOnlineConfig
-    capabilities = Capabilities(tiles=True)
+    capabilities = Capabilities(tiles=True, tile_versions=True)
 
     def __init__(self, config: RedisOnlineConfig, repo_config: Any) -> None:
         super().__init__(config, repo_config)
@@ -385,6 +385,24 @@ class RedisOnlineStore(OnlineStore):
         ends, commands = redis_tiles.read_commands(project, view.name, layout, keys, after_us, through_us)
         # Packed by hiredis even for one key: redis-py encodes each of the ~300 tile fields in Python.
         return redis_tiles.decode(ends, self._call(self._pipeline, commands))
+
+    def read_tile_ranges(self, project: str, view: FeatureView, keys: Sequence[str],
+                         ranges: Sequence[tuple[TileLayout, int, int]]) -> list[list[list[TileRow]]]:
+        """TileStorage: the HMGETs of every range in one pipelined round trip."""
+        reads = [redis_tiles.read_commands(project, view.name, layout, keys, after, through)
+                 for layout, after, through in ranges]
+        replies = self._call(self._pipeline, [c for _, commands in reads for c in commands])
+        out, at = [], 0
+        for ends, commands in reads:
+            out.append(redis_tiles.decode(ends, replies[at:at + len(commands)]))
+            at += len(commands)
+        return out
+
+    def tile_versions(self, project: str, view: FeatureView, layout: TileLayout,
+                      keys: Sequence[str]) -> list[Hashable | None]:
+        """TileVersionReader: each key's version fields (repast.online.redis_tiles), one round trip."""
+        replies = self._call(self._pipeline, redis_tiles.version_commands(project, view.name, layout, keys))
+        return list(redis_tiles.versions(layout, replies))
 
     def read_marks(self, project: str, view: FeatureView, names: Sequence[str]) -> dict[str, str]:
         values = self._call(self._client().hmget, redis_tiles.marks_key(project, view.name), list(names))

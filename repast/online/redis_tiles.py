@@ -4,16 +4,19 @@ Per (view, tile layout, entity key) one hash `repast:<project>:<view>:tiles:<lay
 field per tile (its end, decimal) holding the tile's partials as a JSON array in layout order.
 Marks (applied push batches, callers' offsets) are the hash `repast:<project>:<view>:tiles:marks`.
 
-Writes go through one script per key (set the tiles, delete its tiles outside every window, and
-expire the key when its newest tile leaves every window: PEXPIREAT NX then GT keeps the later
-time). A push folds into the stored tiles under WATCH (the tile keys and the marks hash) and
-commits tiles and marks in one MULTI/EXEC; a concurrent writer makes it retry, so no fold is lost.
-A read is one HMGET per key of exactly the tiles of the window (one pipelined round trip).
+Writes go through one script per key (set the tiles, delete its tiles outside every window, set
+the key's version field `v` to a token new with each write, and expire the key when its newest
+tile leaves every window: PEXPIREAT NX then GT keeps the later time). `v` is what readers check
+merged values kept between reads against (repast.aggregations.cache): a write by anyone changes it.
+A push folds into the stored tiles under WATCH (the tile keys and the marks hash) and commits
+tiles and marks in one MULTI/EXEC; a concurrent writer makes it retry, so no fold is lost. A read
+is one HMGET per key of exactly the tiles of the window (one pipelined round trip).
 """
 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -25,13 +28,15 @@ from repast.online.tiles_sql import BATCH_MARK, added, layout_digest, tile_rows
 
 _PUT_SCRIPT = """
 local threshold, expire_ms = tonumber(ARGV[1]), ARGV[2]
-local n = (#ARGV - 2) / 2
-for i = 1, n do redis.call('HSET', KEYS[1], ARGV[1 + 2 * i], ARGV[2 + 2 * i]) end
+local n = (#ARGV - 3) / 2
+for i = 1, n do redis.call('HSET', KEYS[1], ARGV[2 + 2 * i], ARGV[3 + 2 * i]) end
 if threshold then
   for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
-    if tonumber(field) <= threshold then redis.call('HDEL', KEYS[1], field) end
+    local tile = tonumber(field)
+    if tile and tile <= threshold then redis.call('HDEL', KEYS[1], field) end
   end
 end
+redis.call('HSET', KEYS[1], 'v', ARGV[3])
 redis.call('PEXPIREAT', KEYS[1], expire_ms, 'NX')
 redis.call('PEXPIREAT', KEYS[1], expire_ms, 'GT')
 return n
@@ -49,14 +54,16 @@ def marks_key(project: str, view: str) -> str:
 
 def _put_commands(pre: str, layout: TileLayout, rows: Sequence[tuple[Any, ...]], sha: str,
                   expire_through_us: int | None) -> list[tuple[Any, ...]]:
-    """One script call per key: its tiles, the expiry threshold and the key's expiry time."""
+    """One script call per key: its tiles, the expiry threshold, the key's expiry time and a new
+    version token (random: a key deleted and written again never repeats one)."""
+    token = os.urandom(12).hex()
     by_key: dict[str, list[tuple[Any, ...]]] = {}
     for row in rows:
         by_key.setdefault(row[0], []).append(row)
     out = []
     for key, tiles in by_key.items():
         expire_ms = (max(t[1] for t in tiles) + layout.horizon_us) // 1000 + 1
-        args: list[Any] = ["" if expire_through_us is None else expire_through_us, expire_ms]
+        args: list[Any] = ["" if expire_through_us is None else expire_through_us, expire_ms, token]
         for t in tiles:
             args += [t[1], json.dumps(t[2:], separators=(",", ":"))]
         out.append(("EVALSHA", sha, 1, pre + key, *args))
@@ -134,4 +141,23 @@ def decode(ends: list[int], replies: list[list[bytes | None]]) -> list[list[Tile
         # One JSON parse per key: the tiles joined into one array.
         decoded = json.loads(b"[" + b",".join(v for _, v in present) + b"]")
         out.append([(e, *d) for (e, _), d in zip(present, decoded, strict=True)])
+    return out
+
+
+VERSION = "v"  # the field of a key's tile hash holding its version token
+
+
+def version_commands(project: str, view: str, layout: TileLayout, keys: Sequence[str]) -> list[tuple[Any, ...]]:
+    """Per key, an HGET of the version token of each tile level (fine, then coarse when kept)."""
+    prefixes = [prefix(project, view, level) for level in layout.levels()]
+    return [("HGET", pre + k, VERSION) for k in keys for pre in prefixes]
+
+
+def versions(layout: TileLayout, replies: list[bytes | None]) -> list[tuple[bytes | None, ...] | None]:
+    """Per key, its levels' tokens; None (keep nothing) when its fine tiles have no token yet."""
+    width = len(layout.levels())
+    out: list[tuple[bytes | None, ...] | None] = []
+    for i in range(0, len(replies), width):
+        tokens = tuple(replies[i:i + width])
+        out.append(tokens if tokens[0] is not None else None)
     return out

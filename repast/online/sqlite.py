@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -186,10 +186,13 @@ def _decode(row: tuple[Any, ...], decoders: list[Decoder | None]) -> tuple[Any, 
     return tuple(out)
 
 
+_KEPT_TOKENS = 65_536  # tile version tokens a connection keeps between commits
+
+
 class SqliteOnlineStore(OnlineStore):
     Config = SqliteOnlineConfig
     # An HNSW graph per vector field with the `vector` extra (usearch); the exact scan without it.
-    capabilities = Capabilities(approximate_vector_index=True, tiles=True)
+    capabilities = Capabilities(approximate_vector_index=True, tiles=True, tile_versions=True)
 
     def __init__(self, config: SqliteOnlineConfig, repo_config: Any) -> None:
         super().__init__(config, repo_config)
@@ -198,6 +201,9 @@ class SqliteOnlineStore(OnlineStore):
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._specs: dict[tuple[str, str, tuple[str, ...]], _ReadSpec] = {}
+        # Tile writes through this object: with a connection's `PRAGMA data_version` (commits by
+        # every OTHER connection), whether anything was committed since tile tokens were read.
+        self._tile_writes = 0
 
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -243,6 +249,8 @@ class SqliteOnlineStore(OnlineStore):
             if isinstance(e, RepastError):
                 raise
             raise StoreUnavailable(f"SQLite online store '{self.path}': {e}") from None
+        finally:
+            self._tile_writes += 1
         self._specs.clear()
 
     def _ensure_table(self, conn: sqlite3.Connection, project: str, view: FeatureView) -> None:
@@ -422,6 +430,30 @@ class SqliteOnlineStore(OnlineStore):
                                       tiles, add, batch_id, marks, expire_through_us)
         except sqlite3.Error as e:
             raise StoreUnavailable(f"SQLite online store '{self.path}': {e}") from None
+        finally:
+            self._tile_writes += 1
+
+    def tile_versions(self, project: str, view: FeatureView, layout: TileLayout,
+                      keys: Sequence[str]) -> list[Hashable | None]:
+        """TileVersionReader: the keys' tokens, written in the transactions of their tiles
+        (repast.online.sqlite_tiles). Tokens read before are used again while nothing at all was
+        committed since (`PRAGMA data_version` and this object's own writes), else read anew in
+        one query."""
+        table = raw_table_name(project, view.name)
+        try:
+            conn = self._conn()
+            state = (conn.execute("PRAGMA data_version").fetchone()[0], self._tile_writes)
+            local = self._local
+            if state != getattr(local, "tile_state", None) or len(local.tile_tokens) > _KEPT_TOKENS:
+                local.tile_state, local.tile_tokens = state, {}
+            known: dict[tuple[str, str], Hashable | None] = local.tile_tokens
+            missing = [k for k in keys if (table, k) not in known]
+            if missing:
+                known.update(((table, k), token) for k, token in
+                             zip(missing, sqlite_tiles.versions(conn, table, missing), strict=True))
+        except sqlite3.Error as e:
+            raise StoreUnavailable(f"SQLite online store '{self.path}': {e}") from None
+        return [known[(table, k)] for k in keys]
 
     def read_tiles(self, project: str, view: FeatureView, layout: TileLayout, keys: Sequence[str],
                    after_us: int, through_us: int) -> list[list[TileRow]]:
@@ -430,6 +462,11 @@ class SqliteOnlineStore(OnlineStore):
                                      through_us)
         except sqlite3.Error as e:
             raise StoreUnavailable(f"SQLite online store '{self.path}': {e}") from None
+
+    def read_tile_ranges(self, project: str, view: FeatureView, keys: Sequence[str],
+                         ranges: Sequence[tuple[TileLayout, int, int]]) -> list[list[list[TileRow]]]:
+        """TileStorage: one query per range (a query on a local file is no round trip)."""
+        return [self.read_tiles(project, view, layout, keys, after, through) for layout, after, through in ranges]
 
     def read_marks(self, project: str, view: FeatureView, names: Sequence[str]) -> dict[str, str]:
         try:

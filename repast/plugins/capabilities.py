@@ -38,6 +38,10 @@ class Capabilities:
     # Online stores: a read of aggregated features comes back merged (a feature server's client,
     # whose server merges the tiles at its own now), so the reader asks it as for any feature.
     merges_aggregations: bool = False
+    # Online stores with tiles: a version token per entity key that changes with every write to
+    # the key's tiles (repast.online.base.TileVersionReader), so a reader may keep merged values
+    # and check them with one cheap look-up instead of reading the window's tiles again.
+    tile_versions: bool = False
 
 
 DEFAULT = Capabilities()

@@ -62,6 +62,19 @@ def test_read_range_gives_every_row_in_half_open_range(offline: OfflineHarness) 
     assert table.schema.field("created_timestamp").type == UTC_US
 
 
+def test_read_range_by_key_streams_every_row_in_range_with_each_key_together(
+        offline: OfflineHarness) -> None:  # noqa: F811
+    ids = [37, 5, 901, 12, 640, 3, 88, 250, 1, 77] * 3
+    fv = make_view(offline, [(k, i % 12, i % 12, i) for i, k in enumerate(ids)])
+    batches = list(offline.engine.read_range_by_key(fv, at(0), at(10), batch_size=4))
+    assert all(isinstance(b, pa.RecordBatch) and b.num_rows <= 4 for b in batches)
+    keys = [k for b in batches for k in b.column("id").to_pylist()]
+    assert keys == sorted(keys)  # what materialization of tiles relies on: a key's rows consecutive
+    got = sorted(a for b in batches for a in b.column("amount").to_pylist())
+    assert got == [i for i in range(len(ids)) if i % 12 < 10]
+    assert batches[0].schema.field("event_timestamp").type == UTC_US
+
+
 def test_source_without_created_column_reads_null_created(offline: OfflineHarness) -> None:  # noqa: F811
     source = offline.source("plain", rows([(1, 0, 0, 1)]).drop_columns(["created"]), timestamp_field="ts")
     fv = view("plain", source, ["id"], {"raw": Int64})

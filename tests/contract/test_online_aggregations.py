@@ -405,3 +405,58 @@ def test_pushes_killed_at_any_point_then_resent_count_each_event_once(store: Fea
     rider = get_online_features(store.registry, store.online_store, ["rides:count_amount", "rides:sum_amount"],
                                 {"rider_id": [7]}, at=at).to_dict()
     assert rider["count_amount"] == [n] and rider["sum_amount"] == [float(sum(range(n)))]
+
+
+# --- Merged values kept between reads (repast.aggregations.cache): never stale -------------------
+
+PUSHER = """
+import sys
+from datetime import datetime
+from repast import FeatureStore
+from tests.contract.test_online_aggregations import frame
+FeatureStore(repo_path=sys.argv[1]).push("rides_push", frame([(0, datetime.fromisoformat(sys.argv[2]), None, 4.0, 1)]))
+"""
+
+
+def test_a_push_by_another_process_is_read_at_once_by_a_process_that_read_before(store: FeatureStore) -> None:
+    import os
+    import subprocess
+    import sys
+
+    at = BASE + timedelta(minutes=30, seconds=10)
+    store.push("rides_push", frame([(0, at - timedelta(minutes=9), None, 2.5, 1)]))
+    for _ in range(2):  # read twice: the second read may be served from what the first merged
+        assert read_at(store, at).to_dict()["sum_amount"][0] == 2.5
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[2]), *sys.path])}
+    subprocess.run([sys.executable, "-c", PUSHER, str(store.repo_path), (at - timedelta(minutes=8)).isoformat()],
+                   check=True, env=env)
+    assert read_at(store, at).to_dict()["sum_amount"][0] == 6.5
+
+
+def test_a_push_through_another_feature_store_is_read_at_once(store: FeatureStore) -> None:
+    at = BASE + timedelta(minutes=30, seconds=10)
+    store.push("rides_push", frame([(1, at - timedelta(minutes=20), None, 1.0, 1)]))
+    assert read_at(store, at).to_dict()["count_amount"][1] == 1
+    assert read_at(store, at).to_dict()["count_amount"][1] == 1
+    other = FeatureStore(repo_path=store.repo_path)  # its own connections / clients
+    other.push("rides_push", frame([(1, at - timedelta(minutes=19), None, 1.0, 1)]))
+    assert read_at(store, at).to_dict()["count_amount"][1] == 2
+    other.online_store.close()
+
+
+def test_reads_as_the_window_moves_forward_equal_the_reference_at_each_time(store: FeatureStore) -> None:
+    events = generated_events(5, 120)
+    store.push("rides_push", frame(events))
+    newest = max(e[1] for e in events)
+    # Twice at each time (the second read may be served from the first), tile after tile past the window.
+    for k in range(0, 15):
+        t = newest + k * TILE + timedelta(seconds=k)
+        check_against_reference(store, events, t)
+        check_against_reference(store, events, t)
+
+
+def test_a_caller_changing_a_returned_list_does_not_change_later_reads(store: FeatureStore) -> None:
+    at = BASE + timedelta(minutes=30)
+    store.push("rides_push", frame([(0, at - timedelta(minutes=1), None, 3.0, 1)]))
+    read_at(store, at).to_dict()["last_n_amount"][0].append(99.0)
+    assert read_at(store, at).to_dict()["last_n_amount"][0] == [3.0]
