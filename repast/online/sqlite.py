@@ -198,6 +198,9 @@ class SqliteOnlineStore(OnlineStore):
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._specs: dict[tuple[str, str, tuple[str, ...]], _ReadSpec] = {}
+        # Called with (project, view name) after each committed write of rows (the vector index
+        # catches up with them off the query path: repast.vector.sqlite).
+        self.after_write: list[Callable[[str, str], None]] = []
 
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -353,6 +356,8 @@ class SqliteOnlineStore(OnlineStore):
             # Storage was never created here (e.g. applied with another online store): create it.
             self.update(project, [view], [])
             self._write(conn, sql, python_rows, n, also)
+        for listener in self.after_write:
+            listener(project, view.name)
         return n
 
     @staticmethod
