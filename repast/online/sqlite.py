@@ -204,6 +204,9 @@ class SqliteOnlineStore(OnlineStore):
         # Tile writes through this object: with a connection's `PRAGMA data_version` (commits by
         # every OTHER connection), whether anything was committed since tile tokens were read.
         self._tile_writes = 0
+        # Called with (project, view name) after each committed write of rows (the vector index
+        # catches up with them off the query path: repast.vector.sqlite).
+        self.after_write: list[Callable[[str, str], None]] = []
 
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -361,6 +364,8 @@ class SqliteOnlineStore(OnlineStore):
             # Storage was never created here (e.g. applied with another online store): create it.
             self.update(project, [view], [])
             self._write(conn, sql, python_rows, n, also)
+        for listener in self.after_write:
+            listener(project, view.name)
         return n
 
     @staticmethod

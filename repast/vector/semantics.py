@@ -285,7 +285,13 @@ class VectorMatrix:
             if rows is not None:
                 return exact_distances(self.matrix[rows], q, metric), 0.0
             return self._exact_scores(q, metric), 0.0
-        score = self.matrix[pick] @ q.astype(np.float32)
+        if rows is None:  # BLAS, on every core: the product reads the whole matrix
+            score = self.matrix[pick] @ q.astype(np.float32)
+        else:
+            # A few thousand candidates: NumPy's own single-threaded loop. OpenBLAS would split so
+            # small a product across its threads, and on a busy machine waking them cost 20-120 ms
+            # (5,000 rows: 0.3 ms here, 19 ms p50 through BLAS at load 10).
+            score = np.einsum("ij,j->i", self.matrix[pick], q.astype(np.float32))
         unit = 2.0 * (self.dimension + 2) * 2.0 ** -24
         if metric is Metric.COSINE:  # -(m.q)/|m|: the cosine distance scaled by |q|, plus a constant
             score *= self.neg_inv_norms[pick]

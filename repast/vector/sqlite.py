@@ -10,7 +10,10 @@ updated incrementally (their keyword terms only from the first keyword search on
 on the view's table log every inserted or updated entity key to `repast_vector_changes`, in the
 writing transaction itself, whichever process writes; before each search the index applies the
 entries logged since its last look (re-reading only those rows), so an update, or a document
-whose vector is set to null (removed), is reflected at once. The search is one float32
+whose vector is set to null (removed), is reflected at once. A write made through this process's
+store is caught up with in a background thread right after it commits (`_written`), so the next
+search usually finds nothing left to read; it still catches up itself first, so the write is
+visible to it either way. The search is one float32
 matrix-vector product over the contiguous matrix (BLAS, on every core), a partition for the top
 k and an exact re-ranking near the cut; when nothing was committed since the last search, keeping
 in step costs one statement.
@@ -23,12 +26,11 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from repast.errors import InputError, StoreUnavailable
+from repast.errors import InputError, RepastError, StoreUnavailable
 from repast.online.sqlite import raw_table_name
 from repast.sql_quoting import quote_ident
 from repast.vector.base import Filters, VectorSearch
@@ -36,7 +38,7 @@ from repast.vector.metric import Metric, parse_metric
 from repast.vector.semantics import VectorMatrix, text_fields, vector_fields
 from repast.vector.sqlite_columns import item_type
 from repast.vector.sqlite_hnsw import Graph, GraphFiles, GraphSettings, approximate, available
-from repast.vector.sqlite_keeper import FieldIndex, GraphPolicy, keep_graph, note_changed
+from repast.vector.sqlite_keeper import FieldIndex, GraphPolicy, exiting, keep_graph, note_changed, start_background
 
 if TYPE_CHECKING:
     from repast.definitions import FeatureView, Field
@@ -60,6 +62,10 @@ class SqliteVectorSearch(VectorSearch):
         self._indexes: dict[tuple[str, str, str], FieldIndex] = {}
         self._lock = threading.Lock()
         self._seen = threading.local()  # per thread (= per connection): the state each index was fresh at
+        self._fields: dict[tuple[str, str, str], tuple[FeatureView, Field]] = {}  # each loaded index's definitions
+        self._due: set[tuple[str, str, str]] = set()  # indexes the background catch-up is to bring up to date
+        self._catching_up = False
+        store.after_write.append(self._written)
 
     # ---- VectorSearch ---------------------------------------------------------------------------
     def nearest(self, project: str, view: FeatureView, field: Field, query: np.ndarray, metric: Metric,
@@ -133,9 +139,48 @@ class SqliteVectorSearch(VectorSearch):
             if index is None or index.matrix.dimension != field.vector_length:
                 index = self._indexes[key] = FieldIndex(VectorMatrix(field.vector_length), last_change=-1,
                                                     project=key[0])
+            self._fields[key] = (view, field)
         with index.lock:
             self._catch_up(conn, raw, view, field, index)
         return index
+
+    def _written(self, project: str, view_name: str) -> None:
+        """After a write through this store: the view's loaded indexes catch up in a background
+        thread, so the search after a large update does not read thousands of rows itself (120-185
+        ms after 5,000 updates at 20k documents; the rows then wait, searched exactly, for the graph)."""
+        with self._lock:
+            due = [key for key in self._fields if key[0] == project and key[1] == view_name]
+            if not due:
+                return
+            self._due.update(due)
+            if self._catching_up:
+                return
+            self._catching_up = True
+        start_background(self._catch_up_due, "repast-vector-catch-up")
+
+    def _catch_up_due(self) -> None:
+        conn: sqlite3.Connection | None = None
+        try:
+            while True:
+                with self._lock:  # seen empty and marked done in one hold: a write meanwhile starts a thread
+                    if not self._due or exiting():
+                        self._catching_up = False
+                        return
+                    key = self._due.pop()
+                    view, field = self._fields[key]
+                if conn is None:  # its own connection: the store's are per thread
+                    conn = sqlite3.connect(self.store.path, timeout=30, isolation_level=None, check_same_thread=False)
+                try:
+                    self._catch_up_all(conn, raw_table_name(key[0], key[1]), view, field, key)
+                except (sqlite3.Error, RepastError):
+                    pass  # the next search catches up itself, and reports what is wrong
+        except BaseException:
+            with self._lock:
+                self._catching_up = False
+            raise
+        finally:
+            if conn is not None:
+                conn.close()
 
     @staticmethod
     def _has_table(conn: sqlite3.Connection, raw: str) -> bool:
@@ -174,13 +219,12 @@ class SqliteVectorSearch(VectorSearch):
         if index.last_change < 0 or low > index.last_change + 1:  # never loaded, or entries were pruned
             self._reload(conn, raw, view, field, index)
             return
-        keys = self._changed_keys(conn, raw, index.last_change, high)
-        if any(k is None for k in keys):
+        rows = self._changed_documents(conn, raw, view, field, index.last_change, high, index.keywords)
+        if any(r[0] is None for r in rows):  # a reset: the table was rebuilt
             self._reload(conn, raw, view, field, index)
             return
-        if keys:
-            rows = self._documents(conn, raw, view, field, keys, index.keywords)
-            changed = self._apply(index.matrix, rows, field, [str(k) for k in keys], index.keywords)
+        if rows:
+            changed = self._apply(index.matrix, rows, field, [str(r[0]) for r in rows], index.keywords)
             note_changed(index, changed, self._policy(view, field, index.project))
         index.last_change = high
         self._keep_graph(view, field, index)
@@ -254,15 +298,17 @@ class SqliteVectorSearch(VectorSearch):
                           *(quote_ident(t) for t in (text_fields(view) if texts else []))])
         return f"SELECT {cols} FROM {quote_ident(raw)}"
 
-    def _documents(self, conn: sqlite3.Connection, raw: str, view: FeatureView, field: Field,
-                   keys: Sequence[Any], texts: bool) -> list[tuple[Any, ...]]:
-        """(entity key, vector BLOB, event time, text...) of the given keys (texts only with `texts`)."""
-        sql = self._select(raw, view, field, texts)
-        out: list[tuple[Any, ...]] = []
-        for i in range(0, len(keys), 30_000):
-            chunk = keys[i:i + 30_000]
-            out += conn.execute(f"{sql} WHERE _entity_key IN ({','.join('?' * len(chunk))})", chunk).fetchall()
-        return out
+    @staticmethod
+    def _changed_documents(conn: sqlite3.Connection, raw: str, view: FeatureView, field: Field, after: int,
+                           upto: int, texts: bool) -> list[tuple[Any, ...]]:
+        """(entity key, vector BLOB, event time, text...) of each key logged for `raw` in (after, upto],
+        in one statement (NULLs for a key whose row is gone; a None key is a reset). One join, not
+        the keys into Python and back as 5,000 parameters: that was half a catch-up's time."""
+        cols = ", ".join(["c.key", f"t.{quote_ident(field.name)}", "t._event_ts",
+                          *(f"t.{quote_ident(t)}" for t in (text_fields(view) if texts else []))])
+        return conn.execute(f"SELECT {cols} FROM (SELECT DISTINCT key FROM {CHANGES} WHERE id > ? AND id <= ? "
+                            f"AND tbl = ?) AS c LEFT JOIN {quote_ident(raw)} AS t ON t._entity_key = c.key",
+                            (after, upto, raw)).fetchall()
 
     @staticmethod
     def _apply(matrix: VectorMatrix, rows: list[tuple[Any, ...]], field: Field, changed: list[str],

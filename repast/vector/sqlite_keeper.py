@@ -56,7 +56,13 @@ def _stop_background() -> None:
 atexit.register(_stop_background)
 
 
-def _start(target: Callable[[], None], name: str) -> None:
+def exiting() -> bool:
+    """The interpreter is exiting: background work stops at its next check."""
+    return _EXITING.is_set()
+
+
+def start_background(target: Callable[[], None], name: str) -> None:
+    """Run `target` in a daemon thread that the interpreter's exit waits for (it checks `exiting()`)."""
     thread = threading.Thread(target=target, name=name, daemon=True)
     _THREADS[:] = [t for t in _THREADS if t.is_alive()] + [thread]
     thread.start()
@@ -158,7 +164,7 @@ def _build_in_background(index: FieldIndex, policy: GraphPolicy) -> None:
             index.building = False
             raise
 
-    _start(build, "repast-hnsw-build")
+    start_background(build, "repast-hnsw-build")
 
 
 def _sync_in_background(index: FieldIndex, policy: GraphPolicy) -> None:
@@ -176,7 +182,7 @@ def _sync_in_background(index: FieldIndex, policy: GraphPolicy) -> None:
         finally:
             index.syncing = False  # also when stopped by the process exiting or a failure
 
-    _start(sync, "repast-hnsw-sync")
+    start_background(sync, "repast-hnsw-sync")
 
 
 def _sync_once(index: FieldIndex, matrix: VectorMatrix, policy: GraphPolicy) -> bool:

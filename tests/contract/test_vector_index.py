@@ -256,6 +256,51 @@ def test_documents_moved_away_but_still_in_the_graph_do_not_hide_the_nearest(
         release.set()
 
 
+@needs_usearch
+def test_a_large_update_is_seen_by_the_very_next_query_whichever_store_object_wrote_it(tmp_path: Path) -> None:
+    """Batches of more rows than a catch-up inserts itself (they wait for the background sync),
+    written through the searching store object (whose background catch-up may still be running) and
+    through another one (another connection, as another process would: the search catches up
+    itself): the very next search finds each moved document at its new place, not at its old one."""
+    from repast.vector import sqlite_keeper
+
+    docs, other = sqlite_docs(tmp_path), sqlite_docs(tmp_path)
+    view = docs.apply(docs_view(16, "L2"))
+    vectors = clustered(3000, 16, seed=51)
+    docs.write(view, list(range(3000)), vectors)
+    docs.search(vectors[0], 10)  # the graph, built by this search
+    rng = np.random.default_rng(52)
+    for step, writer in enumerate((docs, other, docs)):
+        moved = rng.choice(3000, 4 * sqlite_keeper.SYNC_INLINE, replace=False)
+        old = vectors[moved[1]].copy()
+        vectors[moved] = clustered(len(moved), 16, seed=53 + step) + 100.0  # away from every old place
+        writer.write(view, moved.tolist(), vectors[moved], ts=NOW + timedelta(seconds=step + 1))
+        assert docs.search(vectors[moved[0]], 1)["doc_id"] == [moved[0]]
+        assert int(moved[1]) not in docs.search(old, 10)["doc_id"]
+    docs.store.online_store.close()
+    other.store.online_store.close()
+
+
+@needs_usearch
+def test_a_write_through_the_store_is_caught_up_with_before_the_next_search(tmp_path: Path) -> None:
+    """The index of a view written through this store object reads the written rows in the
+    background, right after the write, so the next search does not read them itself."""
+    docs = sqlite_docs(tmp_path)
+    view = docs.apply(docs_view(16, "L2"))
+    vectors = clustered(2000, 16, seed=61)
+    docs.write(view, list(range(2000)), vectors)
+    docs.search(vectors[0], 10)
+    (index,) = docs.store.online_store._repast_vector_search._indexes.values()
+    before = index.last_change
+    docs.write(view, list(range(600)), vectors[:600] + 1.0, ts=NOW + timedelta(seconds=1))
+    for _ in range(1200):  # no search meanwhile: only the background catch-up moves it
+        if index.last_change > before:
+            break
+        time.sleep(0.05)
+    assert index.last_change > before and index.matrix.matrix[5].tolist() == (vectors[5] + 1.0).tolist()
+    docs.store.online_store.close()
+
+
 WRITER = """
 import sys, numpy as np
 sys.path.insert(0, {root!r})
