@@ -1,7 +1,7 @@
 """HTTP feature server latency and throughput: 1 entity x 10 features, SQLite online store, loopback.
 
     python benchmarks/serve.py [--entities 10000] [--duration 10] [--rounds 3] [--sustain 60] [--skip-sustain]
-    python benchmarks/serve.py --logging-overhead [--duration 10] [--rounds 5]
+    python benchmarks/serve.py --logging-overhead [--duration 1] [--rounds 40]
 
 Runs `repast serve` as a real process and drives it with wrk (`apt-get install wrk`; without it,
 a small asyncio keep-alive load generator in this file stands in). Runs 1 and 2 also measure, in
@@ -18,11 +18,15 @@ repast runs twice: as a user starts it (access log on, written to a file) and wi
 Targets (issues 10 and 19): repast as started by default >= 90% of its --no-access-log throughput and
 >= 70% of the reference's in 2, and a p50 <= 2x the reference's in 1; 3 -> 0 errors, flat memory.
 With --logging-overhead (issue 25): one server, two workers, eight connections, requests for the
-same features through a FeatureService without and with a LoggingConfig (every served row logged to
-Parquet), loaded in turn --rounds times; target: logged throughput >= 95% of unlogged. The served
-spools are converted to Parquet after the load, when the log is read (timed and printed). The
-server's CPU time per request (all its processes, from /proc) is printed too: unlike throughput, it
-does not swing with the machine's other load.
+same features through a FeatureService without and with a LoggingConfig (every served row logged),
+in --rounds rounds of --duration seconds, each round unlogged, logged, unlogged again (every other
+round in the reverse order). Printed: the median of the per-round ratios logged/unlogged (unlogged:
+the mean of the round's two unlogged runs) with its middle half and extremes, the same for the A/A
+ratio (unlogged again/unlogged: what the method shows when nothing differs, the noise floor), p50
+and p99 of both, the server's CPU time per request (all its processes, from /proc: it moves less
+with the machine's other load than throughput does) and the load average over the rounds.
+Target: logged throughput >= 95% of unlogged. The log is read after the load (spools not yet
+converted by the server are converted then; timed and printed).
 Figures are printed; nothing here is a pass/fail test.
 """
 
@@ -92,40 +96,58 @@ def request_bodies(entities: int, count: int = 200, service: str = "") -> list[s
     return [json.dumps({**wanted, "entities": {"entity_id": [i * step % entities]}}) for i in range(count)]
 
 
-def logging_overhead(repo: Path, entities: int, seconds: int, rounds: int) -> dict[str, float]:
-    """Throughput of one server for the same features without and with feature logging, in turn."""
+def logging_overhead(repo: Path, entities: int, seconds: int, pairs: int) -> dict[str, float]:
+    """One server answering the same features through a FeatureService without and with feature
+    logging, in many short rounds in alternating order (unlogged, logged, unlogged-again; then the
+    reverse), so the machine's other load falls on both alike. Each round's logged throughput is
+    divided by the mean of its two unlogged neighbours; the second unlogged run divided by the first
+    is the A/A ratio: the spread this method shows when nothing differs."""
     plain, logged = request_bodies(entities, service="bench_unlogged"), request_bodies(entities, service="bench_logged")
     server = Server(repo, _free_port(), workers=2)
+    runs: dict[str, list[dict[str, float]]] = {"unlogged": [], "logged": [], "unlogged again": []}
+    loads = [os.getloadavg()[0]]
     try:
-        for bodies in (plain, logged):
+        for bodies in (plain, logged, plain, logged):
             load(server.url, bodies, 2, 8, 2)  # warm-up
-        runs: dict[str, list[dict[str, float]]] = {"unlogged": [], "logged": []}
-        for _ in range(rounds):
-            for name, bodies in (("unlogged", plain), ("logged", logged)):
+        for k in range(pairs):
+            order = (("unlogged", plain), ("logged", logged), ("unlogged again", plain))
+            for name, bodies in (order if k % 2 == 0 else order[::-1]):
                 cpu = server.cpu_seconds()
                 result = load(server.url, bodies, 2, 8, seconds)
-                result["cpu_us_per_request"] = (server.cpu_seconds() - cpu) / max(1, result["requests"]) * 1e6
+                result["cpu_us"] = (server.cpu_seconds() - cpu) / max(1, result["requests"]) * 1e6
                 runs[name].append(result)
+            loads.append(os.getloadavg()[0])
     finally:
         server.stop()
     for name, results in runs.items():
-        _report(f"2 workers, 8 connections, FeatureService {name} (median of {rounds} rounds)",
+        _report(f"2 workers, 8 connections, FeatureService {name} (median of {pairs} rounds of {seconds} s)",
                 {k: _median([r[k] for r in results]) for k in ("p50_ms", "p99_ms", "rps", "requests", "errors")})
-    cpu = {name: [r["cpu_us_per_request"] for r in results] for name, results in runs.items()}
-    print(f"server CPU per request (all its processes; independent of the machine's other load): unlogged "
-          f"{_median(cpu['unlogged']):.0f} us, logged {_median(cpu['logged']):.0f} us; unlogged/logged "
-          f"{_median(cpu['unlogged']) / _median(cpu['logged']):.1%} (rounds: "
-          f"{' '.join(f'{u / lg:.1%}' for u, lg in zip(cpu['unlogged'], cpu['logged'], strict=True))})", flush=True)
-    ratios = [lg["rps"] / un["rps"] for lg, un in zip(runs["logged"], runs["unlogged"], strict=True)]
+    unlogged = [(a["rps"] + b["rps"]) / 2 for a, b in zip(runs["unlogged"], runs["unlogged again"], strict=True)]
+    ratios = [lg["rps"] / un for lg, un in zip(runs["logged"], unlogged, strict=True)]
+    same = [b["rps"] / a["rps"] for a, b in zip(runs["unlogged"], runs["unlogged again"], strict=True)]
+    cpu_un = [(a["cpu_us"] + b["cpu_us"]) / 2 for a, b in zip(runs["unlogged"], runs["unlogged again"], strict=True)]
+    cpu = [lg["cpu_us"] / un for lg, un in zip(runs["logged"], cpu_un, strict=True)]
+    print(f"logged/unlogged throughput: median {_spread(ratios)} (target >= 95%); A/A (unlogged again/"
+          f"unlogged, the method's noise): median {_spread(same)}", flush=True)
+    print(f"server CPU per request (all its processes, from /proc): unlogged {_median(cpu_un):.0f} us, logged "
+          f"{_median([r['cpu_us'] for r in runs['logged']]):.0f} us; logged/unlogged median {_spread(cpu)}",
+          flush=True)
+    print(f"load average (1 min) over the rounds: {min(loads):.2f}-{max(loads):.2f}, median {_median(loads):.2f}",
+          flush=True)
     from repast.server.feature_logging import read_feature_log
 
     started = time.perf_counter()
-    logged_rows = read_feature_log(str(repo / "logs")).num_rows  # converts the spools first (not while serving)
-    print(f"feature logging: logged/unlogged throughput {_median(ratios):.1%} (rounds: "
-          f"{' '.join(f'{x:.1%}' for x in ratios)}; target >= 95%); {logged_rows:,} served rows logged; "
-          f"reading the log (converting the spools to Parquet, after serving) took "
+    logged_rows = read_feature_log(str(repo / "logs")).num_rows  # converts the spools not yet converted
+    print(f"feature logging: {logged_rows:,} served rows logged; reading the log took "
           f"{time.perf_counter() - started:.1f} s", flush=True)
     return {"ratio": _median(ratios)}
+
+
+def _spread(values: list[float]) -> str:
+    """The median of per-round ratios, with its interquartile range and extremes."""
+    q = statistics.quantiles(values, n=4) if len(values) > 1 else values * 3
+    return (f"{_median(values):.1%} (middle half {q[0]:.1%}-{q[2]:.1%}, all {min(values):.1%}-{max(values):.1%}, "
+            f"{len(values)} rounds)")
 
 
 class Server:
@@ -381,13 +403,17 @@ def _first_answer(repo: Path, body: str, path: Path) -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--entities", type=int, default=10_000)
-    parser.add_argument("--duration", type=int, default=10, help="seconds per latency/throughput run")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds of repast, bare and floor in turn")
+    parser.add_argument("--duration", type=int, default=None,
+                        help="seconds per latency/throughput run (10; 1 with --logging-overhead)")
+    parser.add_argument("--rounds", type=int, default=None,
+                        help="rounds of repast, bare and floor in turn (3; 40 with --logging-overhead)")
     parser.add_argument("--sustain", type=int, default=60)
     parser.add_argument("--skip-sustain", action="store_true")
     parser.add_argument("--logging-overhead", action="store_true",
                         help="only compare serving a FeatureService without and with feature logging")
     args = parser.parse_args()
+    args.duration = args.duration or (1 if args.logging_overhead else 10)
+    args.rounds = args.rounds or (40 if args.logging_overhead else 3)
     print(f"load generator: {'wrk' if shutil.which('wrk') else 'python asyncio (wrk not installed)'}; "
           f"{args.entities:,} entities x {FEATURES} features, SQLite online store, 1 entity per request; "
           f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
