@@ -19,9 +19,7 @@ _log = logging.getLogger("repast.server")
 
 def _child_env() -> dict[str, str]:
     """This process's environment, with the directory repast was imported from first on the path."""
-    import repast
-
-    root = os.path.dirname(os.path.dirname(os.path.abspath(repast.__file__)))
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # repast/server/..
     path = os.environ.get("PYTHONPATH")
     return {**os.environ, "PYTHONPATH": root if not path else root + os.pathsep + path}
 
