@@ -197,9 +197,13 @@ class Server:
         return total / 1024
 
     def cpu_seconds(self) -> float:
-        """CPU time (user + system) used so far by the server and its worker processes."""
-        pids = [self.proc.pid] + [int(p) for p in subprocess.run(
-            ["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True).stdout.split()]
+        """CPU time (user + system) used so far by the server and every process under it (workers,
+        and their served-log conversion processes)."""
+        pids, parents = [self.proc.pid], [self.proc.pid]
+        while parents:
+            parents = [int(p) for p in subprocess.run(["pgrep", "-P", ",".join(map(str, parents))],
+                                                      capture_output=True, text=True).stdout.split()]
+            pids += parents
         ticks = 0
         for pid in pids:
             try:
