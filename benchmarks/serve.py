@@ -25,6 +25,9 @@ the mean of the round's two unlogged runs) with its middle half and extremes, th
 ratio (unlogged again/unlogged: what the method shows when nothing differs, the noise floor), p50
 and p99 of both, the server's CPU time per request (all its processes, from /proc: it moves less
 with the machine's other load than throughput does) and the load average over the rounds.
+Then the same comparison side by side: two identical servers (one worker each) loaded at the same
+time, one answering the logged service and one the unlogged, the roles swapped every round (every
+third round both unlogged: the A/A ratio), so both share each instant of the machine's other load.
 Target: logged throughput >= 95% of unlogged. The log is read after the load (spools not yet
 converted by the server are converted then; timed and printed).
 Figures are printed; nothing here is a pass/fail test.
@@ -141,6 +144,46 @@ def logging_overhead(repo: Path, entities: int, seconds: int, pairs: int) -> dic
     print(f"feature logging: {logged_rows:,} served rows logged; reading the log took "
           f"{time.perf_counter() - started:.1f} s", flush=True)
     return {"ratio": _median(ratios)}
+
+
+def side_by_side(repo: Path, entities: int, seconds: int, rounds: int) -> None:
+    """Two identical servers (one worker each) loaded at the same time, one with the logged service's
+    requests and one with the unlogged ones, the roles swapped every round: both see the same
+    instant of the machine's other load, so their ratio moves with what differs between them only.
+    Every third round both get unlogged requests: the A/A ratio, the method's own noise."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    plain, logged = request_bodies(entities, service="bench_unlogged"), request_bodies(entities, service="bench_logged")
+    servers = [Server(repo, _free_port(), workers=1), Server(repo, _free_port(), workers=1)]
+    ratios, same, loads = [], [], [os.getloadavg()[0]]
+    runs: dict[str, list[dict[str, float]]] = {"unlogged": [], "logged": []}
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            for pair in ((plain, logged), (logged, plain)):  # warm-up
+                list(pool.map(lambda sb: load(sb[0].url, sb[1], 1, 4, 2), zip(servers, pair, strict=True)))
+            for k in range(rounds):
+                aa = k % 3 == 2
+                first, second = (plain, plain) if aa else (plain, logged) if k % 2 == 0 else (logged, plain)
+                results = list(pool.map(lambda sb: load(sb[0].url, sb[1], 1, 4, seconds),
+                                        zip(servers, (first, second), strict=True)))
+                loads.append(os.getloadavg()[0])
+                if aa:
+                    same.append(results[1]["rps"] / results[0]["rps"])
+                    continue
+                unlogged, served = results if first is plain else results[::-1]
+                runs["unlogged"].append(unlogged)
+                runs["logged"].append(served)
+                ratios.append(served["rps"] / unlogged["rps"])
+    finally:
+        for server in servers:
+            server.stop()
+    for name, results in runs.items():
+        _report(f"side by side, 1 worker and 4 connections each, FeatureService {name} (median of {len(results)} "
+                f"rounds of {seconds} s)",
+                {k: _median([r[k] for r in results]) for k in ("p50_ms", "p99_ms", "rps", "requests", "errors")})
+    print(f"side by side: logged/unlogged throughput median {_spread(ratios)} (target >= 95%); A/A (both unlogged) "
+          f"median {_spread(same)}; load average (1 min) {min(loads):.2f}-{max(loads):.2f}, median "
+          f"{_median(loads):.2f}", flush=True)
 
 
 def _spread(values: list[float]) -> str:
@@ -425,6 +468,7 @@ def main() -> None:
         repo = make_repo(Path(tmp), args.entities)
         if args.logging_overhead:
             logging_overhead(repo, args.entities, args.duration, args.rounds)
+            side_by_side(repo, args.entities, args.duration, args.rounds)
             return
         bodies = request_bodies(args.entities)
         bare_body = _first_answer(repo, bodies[0], Path(tmp) / "bare_body.json")
