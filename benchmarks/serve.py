@@ -109,15 +109,17 @@ def logging_overhead(repo: Path, entities: int, seconds: int, pairs: int) -> dic
     server = Server(repo, _free_port(), workers=2)
     runs: dict[str, list[dict[str, float]]] = {"unlogged": [], "logged": [], "unlogged again": []}
     loads = [os.getloadavg()[0]]
+    conversion_cpu = 0.0
     try:
         for bodies in (plain, logged, plain, logged):
             load(server.url, bodies, 2, 8, 2)  # warm-up
         for k in range(pairs):
             order = (("unlogged", plain), ("logged", logged), ("unlogged again", plain))
             for name, bodies in (order if k % 2 == 0 else order[::-1]):
-                cpu = server.cpu_seconds()
+                cpu, converting = server.cpu_seconds(), server.cpu_seconds(conversion=True)
                 result = load(server.url, bodies, 2, 8, seconds)
                 result["cpu_us"] = (server.cpu_seconds() - cpu) / max(1, result["requests"]) * 1e6
+                conversion_cpu += server.cpu_seconds(conversion=True) - converting
                 runs[name].append(result)
             loads.append(os.getloadavg()[0])
     finally:
@@ -132,7 +134,10 @@ def logging_overhead(repo: Path, entities: int, seconds: int, pairs: int) -> dic
     cpu = [lg["cpu_us"] / un for lg, un in zip(runs["logged"], cpu_un, strict=True)]
     print(f"logged/unlogged throughput: median {_spread(ratios)} (target >= 95%); A/A (unlogged again/"
           f"unlogged, the method's noise): median {_spread(same)}", flush=True)
-    print(f"server CPU per request (all its processes, from /proc): unlogged {_median(cpu_un):.0f} us, logged "
+    logged_requests = sum(r["requests"] for r in runs["logged"])
+    print(f"served-log conversion processes (niced): {conversion_cpu / max(1, logged_requests) * 1e6:.0f} us of CPU "
+          f"per logged request, over the rounds", flush=True)
+    print(f"server CPU per request (from /proc; conversion aside): unlogged {_median(cpu_un):.0f} us, logged "
           f"{_median([r['cpu_us'] for r in runs['logged']]):.0f} us; logged/unlogged median {_spread(cpu)}",
           flush=True)
     print(f"load average (1 min) over the rounds: {min(loads):.2f}-{max(loads):.2f}, median {_median(loads):.2f}",
@@ -239,21 +244,24 @@ class Server:
             total += int(match.group(1)) if match else 0
         return total / 1024
 
-    def cpu_seconds(self) -> float:
-        """CPU time (user + system) used so far by the server and every process under it (workers,
-        and their served-log conversion processes)."""
-        pids, parents = [self.proc.pid], [self.proc.pid]
+    def cpu_seconds(self, conversion: bool = False) -> float:
+        """CPU time (user + system) used so far by the server and its worker processes, or with
+        `conversion` by the served-log conversion processes under them (niced: they take the CPU
+        serving leaves)."""
+        pids, parents = [], [self.proc.pid]
         while parents:
+            pids += parents
             parents = [int(p) for p in subprocess.run(["pgrep", "-P", ",".join(map(str, parents))],
                                                       capture_output=True, text=True).stdout.split()]
-            pids += parents
         ticks = 0
         for pid in pids:
             try:
+                converts = b"convert_served_log" in Path(f"/proc/{pid}/cmdline").read_bytes()
                 fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
             except OSError:
                 continue
-            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+            if converts == conversion:
+                ticks += int(fields[11]) + int(fields[12])  # utime, stime
         return ticks / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
