@@ -240,8 +240,7 @@ def main() -> None:
         if not (args.skip_skew or args.only_spools):
             skew_run(Path(tmp) / "skew", args.skew_rows, args.rounds)
     if args.logging_overhead and not args.only_spools:
-        subprocess.run([sys.executable, str(Path(__file__).parent / "serve.py"), "--logging-overhead",
-                        "--rounds", str(max(3, args.rounds))], check=True)
+        subprocess.run([sys.executable, str(Path(__file__).parent / "serve.py"), "--logging-overhead"], check=True)
     print(f"load average at the end {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
 
 

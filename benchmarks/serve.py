@@ -1,7 +1,7 @@
 """HTTP feature server latency and throughput: 1 entity x 10 features, SQLite online store, loopback.
 
     python benchmarks/serve.py [--entities 10000] [--duration 10] [--rounds 3] [--sustain 60] [--skip-sustain]
-    python benchmarks/serve.py --logging-overhead [--duration 10] [--rounds 5]
+    python benchmarks/serve.py --logging-overhead [--duration 1] [--rounds 40]
 
 Runs `repast serve` as a real process and drives it with wrk (`apt-get install wrk`; without it,
 a small asyncio keep-alive load generator in this file stands in). Runs 1 and 2 also measure, in
@@ -18,11 +18,18 @@ repast runs twice: as a user starts it (access log on, written to a file) and wi
 Targets (issues 10 and 19): repast as started by default >= 90% of its --no-access-log throughput and
 >= 70% of the reference's in 2, and a p50 <= 2x the reference's in 1; 3 -> 0 errors, flat memory.
 With --logging-overhead (issue 25): one server, two workers, eight connections, requests for the
-same features through a FeatureService without and with a LoggingConfig (every served row logged to
-Parquet), loaded in turn --rounds times; target: logged throughput >= 95% of unlogged. The served
-spools are converted to Parquet after the load, when the log is read (timed and printed). The
-server's CPU time per request (all its processes, from /proc) is printed too: unlike throughput, it
-does not swing with the machine's other load.
+same features through a FeatureService without and with a LoggingConfig (every served row logged),
+in --rounds rounds of --duration seconds, each round unlogged, logged, unlogged again (every other
+round in the reverse order). Printed: the median of the per-round ratios logged/unlogged (unlogged:
+the mean of the round's two unlogged runs) with its middle half and extremes, the same for the A/A
+ratio (unlogged again/unlogged: what the method shows when nothing differs, the noise floor), p50
+and p99 of both, the server's CPU time per request (all its processes, from /proc: it moves less
+with the machine's other load than throughput does) and the load average over the rounds.
+Then the same comparison side by side: two identical servers (one worker each) loaded at the same
+time, one answering the logged service and one the unlogged, the roles swapped every round (every
+third round both unlogged: the A/A ratio), so both share each instant of the machine's other load.
+Target: logged throughput >= 95% of unlogged. The log is read after the load (spools not yet
+converted by the server are converted then; timed and printed).
 Figures are printed; nothing here is a pass/fail test.
 """
 
@@ -92,40 +99,103 @@ def request_bodies(entities: int, count: int = 200, service: str = "") -> list[s
     return [json.dumps({**wanted, "entities": {"entity_id": [i * step % entities]}}) for i in range(count)]
 
 
-def logging_overhead(repo: Path, entities: int, seconds: int, rounds: int) -> dict[str, float]:
-    """Throughput of one server for the same features without and with feature logging, in turn."""
+def logging_overhead(repo: Path, entities: int, seconds: int, pairs: int) -> dict[str, float]:
+    """One server answering the same features through a FeatureService without and with feature
+    logging, in many short rounds in alternating order (unlogged, logged, unlogged-again; then the
+    reverse), so the machine's other load falls on both alike. Each round's logged throughput is
+    divided by the mean of its two unlogged neighbours; the second unlogged run divided by the first
+    is the A/A ratio: the spread this method shows when nothing differs."""
     plain, logged = request_bodies(entities, service="bench_unlogged"), request_bodies(entities, service="bench_logged")
     server = Server(repo, _free_port(), workers=2)
+    runs: dict[str, list[dict[str, float]]] = {"unlogged": [], "logged": [], "unlogged again": []}
+    loads = [os.getloadavg()[0]]
+    conversion_cpu = 0.0
     try:
-        for bodies in (plain, logged):
+        for bodies in (plain, logged, plain, logged):
             load(server.url, bodies, 2, 8, 2)  # warm-up
-        runs: dict[str, list[dict[str, float]]] = {"unlogged": [], "logged": []}
-        for _ in range(rounds):
-            for name, bodies in (("unlogged", plain), ("logged", logged)):
-                cpu = server.cpu_seconds()
+        for k in range(pairs):
+            order = (("unlogged", plain), ("logged", logged), ("unlogged again", plain))
+            for name, bodies in (order if k % 2 == 0 else order[::-1]):
+                cpu, converting = server.cpu_seconds(), server.cpu_seconds(conversion=True)
                 result = load(server.url, bodies, 2, 8, seconds)
-                result["cpu_us_per_request"] = (server.cpu_seconds() - cpu) / max(1, result["requests"]) * 1e6
+                result["cpu_us"] = (server.cpu_seconds() - cpu) / max(1, result["requests"]) * 1e6
+                conversion_cpu += server.cpu_seconds(conversion=True) - converting
                 runs[name].append(result)
+            loads.append(os.getloadavg()[0])
     finally:
         server.stop()
     for name, results in runs.items():
-        _report(f"2 workers, 8 connections, FeatureService {name} (median of {rounds} rounds)",
+        _report(f"2 workers, 8 connections, FeatureService {name} (median of {pairs} rounds of {seconds} s)",
                 {k: _median([r[k] for r in results]) for k in ("p50_ms", "p99_ms", "rps", "requests", "errors")})
-    cpu = {name: [r["cpu_us_per_request"] for r in results] for name, results in runs.items()}
-    print(f"server CPU per request (all its processes; independent of the machine's other load): unlogged "
-          f"{_median(cpu['unlogged']):.0f} us, logged {_median(cpu['logged']):.0f} us; unlogged/logged "
-          f"{_median(cpu['unlogged']) / _median(cpu['logged']):.1%} (rounds: "
-          f"{' '.join(f'{u / lg:.1%}' for u, lg in zip(cpu['unlogged'], cpu['logged'], strict=True))})", flush=True)
-    ratios = [lg["rps"] / un["rps"] for lg, un in zip(runs["logged"], runs["unlogged"], strict=True)]
+    unlogged = [(a["rps"] + b["rps"]) / 2 for a, b in zip(runs["unlogged"], runs["unlogged again"], strict=True)]
+    ratios = [lg["rps"] / un for lg, un in zip(runs["logged"], unlogged, strict=True)]
+    same = [b["rps"] / a["rps"] for a, b in zip(runs["unlogged"], runs["unlogged again"], strict=True)]
+    cpu_un = [(a["cpu_us"] + b["cpu_us"]) / 2 for a, b in zip(runs["unlogged"], runs["unlogged again"], strict=True)]
+    cpu = [lg["cpu_us"] / un for lg, un in zip(runs["logged"], cpu_un, strict=True)]
+    print(f"logged/unlogged throughput: median {_spread(ratios)} (target >= 95%); A/A (unlogged again/"
+          f"unlogged, the method's noise): median {_spread(same)}", flush=True)
+    logged_requests = sum(r["requests"] for r in runs["logged"])
+    print(f"served-log conversion processes (niced): {conversion_cpu / max(1, logged_requests) * 1e6:.0f} us of CPU "
+          f"per logged request, over the rounds", flush=True)
+    print(f"server CPU per request (from /proc; conversion aside): unlogged {_median(cpu_un):.0f} us, logged "
+          f"{_median([r['cpu_us'] for r in runs['logged']]):.0f} us; logged/unlogged median {_spread(cpu)}",
+          flush=True)
+    print(f"load average (1 min) over the rounds: {min(loads):.2f}-{max(loads):.2f}, median {_median(loads):.2f}",
+          flush=True)
     from repast.server.feature_logging import read_feature_log
 
     started = time.perf_counter()
-    logged_rows = read_feature_log(str(repo / "logs")).num_rows  # converts the spools first (not while serving)
-    print(f"feature logging: logged/unlogged throughput {_median(ratios):.1%} (rounds: "
-          f"{' '.join(f'{x:.1%}' for x in ratios)}; target >= 95%); {logged_rows:,} served rows logged; "
-          f"reading the log (converting the spools to Parquet, after serving) took "
+    logged_rows = read_feature_log(str(repo / "logs")).num_rows  # converts the spools not yet converted
+    print(f"feature logging: {logged_rows:,} served rows logged; reading the log took "
           f"{time.perf_counter() - started:.1f} s", flush=True)
     return {"ratio": _median(ratios)}
+
+
+def side_by_side(repo: Path, entities: int, seconds: int, rounds: int) -> None:
+    """Two identical servers (one worker each) loaded at the same time, one with the logged service's
+    requests and one with the unlogged ones, the roles swapped every round: both see the same
+    instant of the machine's other load, so their ratio moves with what differs between them only.
+    Every third round both get unlogged requests: the A/A ratio, the method's own noise."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    plain, logged = request_bodies(entities, service="bench_unlogged"), request_bodies(entities, service="bench_logged")
+    servers = [Server(repo, _free_port(), workers=1), Server(repo, _free_port(), workers=1)]
+    ratios, same, loads = [], [], [os.getloadavg()[0]]
+    runs: dict[str, list[dict[str, float]]] = {"unlogged": [], "logged": []}
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            for pair in ((plain, logged), (logged, plain)):  # warm-up
+                list(pool.map(lambda sb: load(sb[0].url, sb[1], 1, 4, 2), zip(servers, pair, strict=True)))
+            for k in range(rounds):
+                aa = k % 3 == 2
+                first, second = (plain, plain) if aa else (plain, logged) if k % 2 == 0 else (logged, plain)
+                results = list(pool.map(lambda sb: load(sb[0].url, sb[1], 1, 4, seconds),
+                                        zip(servers, (first, second), strict=True)))
+                loads.append(os.getloadavg()[0])
+                if aa:
+                    same.append(results[1]["rps"] / results[0]["rps"])
+                    continue
+                unlogged, served = results if first is plain else results[::-1]
+                runs["unlogged"].append(unlogged)
+                runs["logged"].append(served)
+                ratios.append(served["rps"] / unlogged["rps"])
+    finally:
+        for server in servers:
+            server.stop()
+    for name, results in runs.items():
+        _report(f"side by side, 1 worker and 4 connections each, FeatureService {name} (median of {len(results)} "
+                f"rounds of {seconds} s)",
+                {k: _median([r[k] for r in results]) for k in ("p50_ms", "p99_ms", "rps", "requests", "errors")})
+    print(f"side by side: logged/unlogged throughput median {_spread(ratios)} (target >= 95%); A/A (both unlogged) "
+          f"median {_spread(same)}; load average (1 min) {min(loads):.2f}-{max(loads):.2f}, median "
+          f"{_median(loads):.2f}", flush=True)
+
+
+def _spread(values: list[float]) -> str:
+    """The median of per-round ratios, with its interquartile range and extremes."""
+    q = statistics.quantiles(values, n=4) if len(values) > 1 else values * 3
+    return (f"{_median(values):.1%} (middle half {q[0]:.1%}-{q[2]:.1%}, all {min(values):.1%}-{max(values):.1%}, "
+            f"{len(values)} rounds)")
 
 
 class Server:
@@ -174,17 +244,24 @@ class Server:
             total += int(match.group(1)) if match else 0
         return total / 1024
 
-    def cpu_seconds(self) -> float:
-        """CPU time (user + system) used so far by the server and its worker processes."""
-        pids = [self.proc.pid] + [int(p) for p in subprocess.run(
-            ["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True).stdout.split()]
+    def cpu_seconds(self, conversion: bool = False) -> float:
+        """CPU time (user + system) used so far by the server and its worker processes, or with
+        `conversion` by the served-log conversion processes under them (niced: they take the CPU
+        serving leaves)."""
+        pids, parents = [], [self.proc.pid]
+        while parents:
+            pids += parents
+            parents = [int(p) for p in subprocess.run(["pgrep", "-P", ",".join(map(str, parents))],
+                                                      capture_output=True, text=True).stdout.split()]
         ticks = 0
         for pid in pids:
             try:
+                converts = b"convert_served_log" in Path(f"/proc/{pid}/cmdline").read_bytes()
                 fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
             except OSError:
                 continue
-            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+            if converts == conversion:
+                ticks += int(fields[11]) + int(fields[12])  # utime, stime
         return ticks / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
@@ -381,13 +458,17 @@ def _first_answer(repo: Path, body: str, path: Path) -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--entities", type=int, default=10_000)
-    parser.add_argument("--duration", type=int, default=10, help="seconds per latency/throughput run")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds of repast, bare and floor in turn")
+    parser.add_argument("--duration", type=int, default=None,
+                        help="seconds per latency/throughput run (10; 1 with --logging-overhead)")
+    parser.add_argument("--rounds", type=int, default=None,
+                        help="rounds of repast, bare and floor in turn (3; 40 with --logging-overhead)")
     parser.add_argument("--sustain", type=int, default=60)
     parser.add_argument("--skip-sustain", action="store_true")
     parser.add_argument("--logging-overhead", action="store_true",
                         help="only compare serving a FeatureService without and with feature logging")
     args = parser.parse_args()
+    args.duration = args.duration or (1 if args.logging_overhead else 10)
+    args.rounds = args.rounds or (40 if args.logging_overhead else 3)
     print(f"load generator: {'wrk' if shutil.which('wrk') else 'python asyncio (wrk not installed)'}; "
           f"{args.entities:,} entities x {FEATURES} features, SQLite online store, 1 entity per request; "
           f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
@@ -395,6 +476,7 @@ def main() -> None:
         repo = make_repo(Path(tmp), args.entities)
         if args.logging_overhead:
             logging_overhead(repo, args.entities, args.duration, args.rounds)
+            side_by_side(repo, args.entities, args.duration, args.rounds)
             return
         bodies = request_bodies(args.entities)
         bare_body = _first_answer(repo, bodies[0], Path(tmp) / "bare_body.json")

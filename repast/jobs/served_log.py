@@ -1,4 +1,4 @@
-"""The served-feature log on disk: spools the feature server appends to, converted to Parquet by readers.
+"""The served-feature log on disk: spools the feature server appends to, converted to Parquet.
 
 The serving process only appends what it already has, the JSON answer it served, to a spool file:
 one line per served response, `{"i": its number, "t": microseconds since the epoch, "q": the
@@ -6,12 +6,15 @@ request's entity/request columns, "r": the answer}`, a batch of lines in one wri
 `<log path>/_spool/<started>-<host>-<pid>-<id prefix>-<n>.jsonl` while its writer appends to it (a
 response's request id is the id prefix and its number in 16 hex digits) and is renamed
 to `....sealed.jsonl` when sealed (every flush interval). Turning spools into the Parquet log
-(Arrow conversion: more CPU than serving the response) happens outside the serving process, when
-the log is read (`convert_spools`, called by `read_feature_log` and the served-log source): each
-sealed spool becomes `<log path>/<its name>.parquet` (written beside it, then renamed, then the
-spool removed; a reader that finds both keeps the Parquet file, so a crash in between duplicates
-nothing). A spool whose writer is gone (its pid is dead on this host, or it was not written for
-`STALE_SECS`) is converted like a sealed one; its last line, torn by a kill mid-write, is skipped. A spool is
+(Arrow conversion: more CPU than serving the response) happens outside the serving process: in the
+server's niced conversion process as soon as a spool is sealed (repast/jobs/convert_served_log.py),
+and in any reader for what is left (`convert_spools`, called by `read_feature_log` and the
+served-log source). Each sealed spool becomes `<log path>/<its name>.parquet`, under an exclusive
+lock on the spool (one converter parses it; a reader waits for it): written beside it, then
+renamed, then the spool removed; a converter that finds both keeps the Parquet file, so a kill at
+any step loses and duplicates nothing. A spool whose writer is gone (its pid is dead on this host,
+or it was not written for `STALE_SECS`) is converted like a sealed one; its last line, torn by a
+kill mid-write, is skipped. A spool is
 parsed in C++ and laid out with Arrow (repast/jobs/spool_convert.py); what that path does not lay out
 as `pa.array` would (mixed-type columns, objects) is converted here line by line, and a damaged
 line in the middle (not a served record: a writer only appends whole lines) is skipped, logged and
@@ -22,6 +25,7 @@ sent, then per feature its value, `<feature>__status` and `<feature>__timestamp`
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import socket
@@ -38,29 +42,21 @@ from repast.jobs.spool_convert import UTC_US, event_times, spool_table
 SPOOL_DIR = "_spool"
 ACTIVE = ".jsonl"
 SEALED = ".sealed.jsonl"
+PARTIAL = ".partial"  # a Parquet file being written, renamed when whole
 REJECTED = "rejected"  # under the spool directory: damaged lines, kept for a person to look at
 STALE_SECS = 600.0  # a live writer seals its spool every flush interval; one untouched this long is orphaned
 _HOST = socket.gethostname().replace("-", "_")
 _log = logging.getLogger(__name__)
-_IOV_MAX = min(1024, os.sysconf("SC_IOV_MAX") if hasattr(os, "sysconf") else 16)
 
 
-def request_json(request: dict[str, list[Any]]) -> bytes:
-    """A request's entity/request columns as the JSON a spool line keeps."""
-    return orjson.dumps(request, option=orjson.OPT_SERIALIZE_NUMPY, default=str)
+def spool_record(number: int, logged_at_us: int, request: dict[str, list[Any]], answer: bytes) -> bytes:
+    """One served response as a spool line: the answer's bytes as they were served (no parsing),
+    built by one bytes formatting (the feature server's request path calls this once per response)."""
+    return _RECORD % (number, logged_at_us, orjson.dumps(request, option=orjson.OPT_SERIALIZE_NUMPY, default=str),
+                      answer)
 
 
-def spool_pieces(number: int, logged_at_us: int, request: bytes, answer: bytes) -> tuple[bytes, ...]:
-    """One served response's spool line in pieces, written as they are (`os.writev`): the answer's
-    ~1 KB is not copied into a line by Python."""
-    return b'{"i":%d,"t":%d,"q":' % (number, logged_at_us), request, b',"r":', answer, b"}\n"
-
-
-def spool_record(number: int, logged_at_us: int, request: dict[str, list[Any]] | bytes, answer: bytes) -> bytes:
-    """One served response as a spool line (the answer's bytes as they were served: no parsing;
-    `request` as a dict or as its `request_json`)."""
-    return b"".join(spool_pieces(number, logged_at_us, request if isinstance(request, bytes) else
-                                 request_json(request), answer))
+_RECORD = b'{"i":%d,"t":%d,"q":%b,"r":%b}\n'
 
 
 class SpoolFile:
@@ -74,27 +70,26 @@ class SpoolFile:
         self._name: str | None = None
         self._fd = -1
 
-    def append(self, lines: list[bytes]) -> None:
-        """The batch (lines, or the pieces of lines) in as few writes as the system takes
-        (`os.writev`, up to IOV_MAX pieces each); the file is opened on the first batch after a seal."""
+    def append(self, lines: bytes | bytearray | memoryview) -> None:
+        """Whole lines, in one write (the rest in order after a short one); the file is opened on
+        the first batch after a seal."""
         if self._fd < 0:
             os.makedirs(self.directory, exist_ok=True)
             self._name = os.path.join(self.directory, f"{self.prefix}-{self.count:06d}")
             self._fd = os.open(self._name + ACTIVE, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
             self.count += 1
-        for start in range(0, len(lines), _IOV_MAX):
-            chunk = lines[start:start + _IOV_MAX]
-            written = os.writev(self._fd, chunk)
-            if written < sum(map(len, chunk)):  # a short write: the rest, in order
-                rest = b"".join(chunk)[written:]
-                while rest:
-                    rest = rest[os.write(self._fd, rest):]
+        rest = memoryview(lines)
+        while rest:
+            rest = rest[os.write(self._fd, rest):]
 
-    def seal(self) -> None:
-        if self._fd >= 0 and self._name is not None:
-            os.close(self._fd)
-            self._fd = -1
-            os.replace(self._name + ACTIVE, self._name + SEALED)
+    def seal(self) -> bool:
+        """Close the spool and hand it to the readers; False when nothing was written since the last seal."""
+        if self._fd < 0 or self._name is None:
+            return False
+        os.close(self._fd)
+        self._fd = -1
+        os.replace(self._name + ACTIVE, self._name + SEALED)
+        return True
 
 
 def spool_items(data: bytes, id_prefix: str) -> tuple[list[tuple[str, int, dict[str, list[Any]], dict[str, Any]]],
@@ -125,15 +120,18 @@ def _orphaned(name: str, now: float) -> bool:
         return False
 
 
-def convert_spools(path: str) -> int:
+def convert_spools(path: str, wait: bool = True) -> int:
     """Turn every sealed (or orphaned) spool under the log `path` into a Parquet file of the log;
-    returns the served rows converted. Safe to run from several readers at once."""
+    returns the served rows converted. Safe to run from several processes at once: a spool is
+    converted under a lock on it, so it is parsed once; with `wait=False` (the background
+    conversion) a spool someone else is converting is left to them, else it is waited for."""
     directory = os.path.join(path, SPOOL_DIR)
     try:
         names = sorted(os.listdir(directory))
     except FileNotFoundError:
         return 0
     now = datetime.now(UTC).timestamp()
+    _remove_stale_partials(path, now)
     rows = 0
     for name in names:
         spool = os.path.join(directory, name)
@@ -143,34 +141,56 @@ def convert_spools(path: str) -> int:
             stem = name[: -len(ACTIVE)]
         else:
             continue
-        rows += _convert(spool, os.path.join(path, stem + ".parquet"))
+        rows += _convert(spool, os.path.join(path, stem + ".parquet"), wait)
     return rows
 
 
-def _convert(spool: str, final: str) -> int:
+def _convert(spool: str, final: str, wait: bool) -> int:
     """The spool as the Parquet file `final` (none when it already exists: converted before a crash
-    kept the spool), then the spool removed; returns the rows written."""
-    parts = os.path.basename(spool).split("-")
+    kept the spool), then the spool removed; returns the rows written. Each step leaves what a
+    later run completes: the Parquet file is written aside and renamed, the spool removed last."""
     try:
-        with open(spool, "rb") as f:
-            data = f.read()
-    except FileNotFoundError:  # another reader converted it
+        fd = os.open(spool, os.O_RDONLY)
+    except FileNotFoundError:  # converted by someone else
         return 0
-    table = None
-    if not os.path.exists(final):
-        prefix = parts[3] if len(parts) > 3 else ""
-        table = spool_table(spool, prefix, data.count(b"\n"))
-        if table is None:
-            table = _line_by_line(data, prefix, spool)
-    if table is not None:
-        partial = f"{final}.{uuid.uuid4().hex[:8]}.partial"
-        pq.write_table(table, partial)
-        os.replace(partial, final)
     try:
-        os.unlink(spool)
-    except FileNotFoundError:
-        pass
-    return 0 if table is None else table.num_rows
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:  # being converted by someone else
+            return 0
+        if not os.path.exists(spool):  # converted and removed while we waited for the lock
+            return 0
+        with os.fdopen(os.dup(fd), "rb") as f:
+            data = f.read()
+        table = None
+        if not os.path.exists(final):
+            parts = os.path.basename(spool).split("-")
+            prefix = parts[3] if len(parts) > 3 else ""
+            table = spool_table(spool, prefix, data.count(b"\n"))
+            if table is None:
+                table = _line_by_line(data, prefix, spool)
+        if table is not None:
+            partial = f"{final}.{uuid.uuid4().hex[:8]}{PARTIAL}"
+            pq.write_table(table, partial)
+            os.replace(partial, final)
+        try:
+            os.unlink(spool)
+        except FileNotFoundError:
+            pass
+        return 0 if table is None else table.num_rows
+    finally:
+        os.close(fd)  # and with it the lock
+
+
+def _remove_stale_partials(path: str, now: float) -> None:
+    """Parquet files a killed conversion left half-written (readers never read them)."""
+    for name in os.listdir(path):
+        if name.endswith(PARTIAL):
+            try:
+                if now - os.path.getmtime(os.path.join(path, name)) > STALE_SECS:
+                    os.unlink(os.path.join(path, name))
+            except FileNotFoundError:
+                pass
 
 
 def _line_by_line(data: bytes, id_prefix: str, spool: str) -> pa.Table | None:

@@ -33,8 +33,7 @@ def _absolute(path: str, repo_path: str) -> str:
 
 def served_log_source(service: FeatureService, repo_path: str) -> FileSource:
     """The served-feature log of `service` as a FileSource (timestamp: the time it was served), the
-    spools the feature server sealed converted to the log's Parquet files first (a reader's work,
-    so it never competes with serving)."""
+    sealed spools the feature server's conversion has not converted yet converted first."""
     if service.logging_config is None:
         raise DefinitionError(f"feature service '{service.name}' has no logging_config, so nothing it serves is "
                               "logged; add logging_config=LoggingConfig(destination=FileLoggingDestination(path=...))")

@@ -96,8 +96,8 @@ class OnlineFeaturesEndpoint:
         response = await self.reads.call(get_online_features, self.registry, self.online_store, service,
                                          req.entities, req.full_feature_names)
         self.metrics.count_rows(req.rows)
-        self.feature_log.log(service, req.entities, response)  # queued, written off the request path
         answer = online_response_json(response)
+        self.feature_log.log_answer(service, req.entities, answer)  # copied into a batch, written off the request path
         return AnswerWithHeaders.of(answer, req.ignored) if req.ignored else answer
 
 

@@ -81,3 +81,21 @@ def test_every_metric_the_alerts_read_is_exported_by_the_feature_server(tmp_path
     rules = one(render("monitoring"), "PrometheusRule")["spec"]["groups"][0]["rules"]
     read = {m for r in rules for m in re.findall(r"\b(repast_\w+)", r["expr"])}
     assert read and read <= exported, read - exported
+
+
+def test_the_feature_server_and_the_skew_check_share_the_served_log_on_a_read_write_many_claim() -> None:
+    docs = render("monitoring")
+    claim = one(docs, "PersistentVolumeClaim", "repast-feature-log")
+    assert claim["spec"]["accessModes"] == ["ReadWriteMany"]  # several server pods, and the CronJob's, on any node
+
+    def log_mount(pod: dict[str, Any], container: str) -> str:
+        volumes = {v["name"] for v in pod["volumes"] if v.get("persistentVolumeClaim", {}).get("claimName")
+                   == "repast-feature-log"}
+        mounts = [m for c in pod["containers"] if c["name"] == container for m in c["volumeMounts"]
+                  if m["name"] in volumes]
+        assert len(mounts) == 1 and not mounts[0].get("readOnly"), mounts  # both write: spools, then Parquet
+        return mounts[0]["mountPath"]  # type: ignore[no-any-return]
+
+    server = one(docs, "Deployment", "repast-feature-server")["spec"]["template"]["spec"]
+    checks = one(docs, "CronJob", CRONJOB)["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    assert log_mount(server, "feature-server") == log_mount(checks, "skew") == "/var/lib/repast/feature-log"
