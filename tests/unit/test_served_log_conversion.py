@@ -32,7 +32,7 @@ def sealed_spools(path: Path, spools: int, per_spool: int) -> list[str]:
 
 
 def test_the_server_converts_a_sealed_spool_without_any_reader(tmp_path: Path) -> None:
-    logger = ServedRowLogger(FeatureLoggingConfig(flush_interval_secs=0.05), str(tmp_path))
+    logger = ServedRowLogger(FeatureLoggingConfig(flush_interval_secs=0.05, background_conversion=True), str(tmp_path))
     service = logged_service("logs")
     for n in range(100):
         logger.log_answer(service, {"driver_id": [n]}, answer(["driver_id", "conv_rate"], [[n], [0.5]]))
