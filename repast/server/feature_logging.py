@@ -87,12 +87,10 @@ class ServedRowLogger:
             self.dropped += len(next(iter(request.values()), []))
             return
         lines.append(spool_record(next(self._numbers), time.time_ns() // 1000, request, answer))
-        if len(lines) >= WAKE_LINES and not self._wake.is_set():
-            if self._thread is None and self.autostart:
-                self.start()
-            self._wake.set()
-        elif self._thread is None and self.autostart:
+        if self._thread is None and self.autostart:
             self.start()
+        if len(lines) >= WAKE_LINES and not self._wake.is_set():
+            self._wake.set()
 
     def _resolve(self, service: FeatureService) -> tuple[FeatureService, list[bytes] | None, float]:
         """The service's log directory's lines (None: not logged) and sample rate, resolved once per
