@@ -167,14 +167,14 @@ class _ReadSpec:
 
     __slots__ = ("view", "integer", "select", "one", "decoders")
 
-    def __init__(self, project: str, view: FeatureView, features: Sequence[str]) -> None:
+    def __init__(self, project: str, view: FeatureView, features: Sequence[str], arrays: bool = False) -> None:
         dtypes = {f.name: f.dtype for f in view.features}
         cols = ", ".join(["_entity_key", "_event_ts", *(quote_ident(f) for f in features)])
         self.view = view
         self.integer = integer_key(view)
         self.select = f"SELECT {cols} FROM {table_name(project, view.name)} WHERE _entity_key IN "
         self.one = f"SELECT {cols} FROM {table_name(project, view.name)} WHERE _entity_key = ?"
-        vectors = vector_decoders(view)
+        vectors = vector_decoders(view, arrays)
         decoders = [vectors.get(f) or sql_decoder(dtypes[f]) for f in features]
         self.decoders: list[Decoder | None] | None = decoders if any(decoders) else None
 
@@ -200,7 +200,7 @@ class SqliteOnlineStore(OnlineStore):
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
-        self._specs: dict[tuple[str, str, tuple[str, ...]], _ReadSpec] = {}
+        self._specs: dict[tuple[str, str, tuple[str, ...], bool], _ReadSpec] = {}
         # Tile writes through this object: with a connection's `PRAGMA data_version` (commits by
         # every OTHER connection), whether anything was committed since tile tokens were read.
         self._tile_writes = 0
@@ -388,17 +388,25 @@ class SqliteOnlineStore(OnlineStore):
             conn.execute("ROLLBACK")
             raise
 
-    def _spec(self, project: str, view: FeatureView, features: Sequence[str]) -> _ReadSpec:
-        key = (project, view.name, features if type(features) is tuple else tuple(features))
+    def _spec(self, project: str, view: FeatureView, features: Sequence[str], arrays: bool = False) -> _ReadSpec:
+        key = (project, view.name, features if type(features) is tuple else tuple(features), arrays)
         spec = self._specs.get(key)
         if spec is None or spec.view is not view:
             if len(self._specs) > 4096:
                 self._specs.clear()
-            spec = self._specs[key] = _ReadSpec(project, view, features)
+            spec = self._specs[key] = _ReadSpec(project, view, features, arrays)
         return spec
 
     def read(self, project: str, view: FeatureView, keys: Sequence[str], features: Sequence[str]) -> list[ReadRow]:
-        spec = self._spec(project, view, features)
+        return self._read(self._spec(project, view, features), keys)
+
+    def read_documents(self, project: str, view: FeatureView, keys: Sequence[str],
+                       features: Sequence[str]) -> list[ReadRow]:
+        """`read`, with each vector field as a read-only NumPy array over its stored bytes instead
+        of a list of floats (vector search reads the hits' vectors only to compute distances)."""
+        return self._read(self._spec(project, view, features, arrays=True), keys)
+
+    def _read(self, spec: _ReadSpec, keys: Sequence[str]) -> list[ReadRow]:
         conn = self._conn()
         try:
             if len(keys) == 1:  # the common case, kept short: one prepared statement, one row

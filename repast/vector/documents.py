@@ -163,7 +163,8 @@ def _response(req: DocumentQuery, read: list[str], found: list[tuple[str, Any]],
     dtypes = {f.name: f.dtype for f in view.features}
     for name in req.features:
         j = read.index(name) + 1
-        values[name] = [r[j] for _, r in found]
+        # A store may give vectors as NumPy arrays (repast.vector.sqlite): answered as lists.
+        values[name] = [r[j].tolist() if isinstance(r[j], np.ndarray) else r[j] for _, r in found]
         types[name] = dtypes[name].to_arrow()
     if req.query is not None:
         values["distance"], types["distance"] = distances, pa.float64()

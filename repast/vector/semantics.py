@@ -66,7 +66,18 @@ def exact_distances(vectors: np.ndarray, query: np.ndarray, metric: Metric) -> n
         return np.sqrt(((v - q) ** 2).sum(axis=1))  # type: ignore[no-any-return]
     if metric is Metric.INNER_PRODUCT:
         return -(v @ q)
+    # Where every squared length is a normal float64 (any stored float32 vector: its length lies in
+    # 1e-15..1e15), the lengths are taken directly: a quarter of the scaled path's cost, which a
+    # search pays twice (ranking, then the reported distances). Otherwise each row is scaled first.
+    squares = np.einsum("ij,ij->i", v, v)
+    q_square = float(q @ q)
+    if _NORMAL_SQUARE < q_square < np.inf and len(squares) and \
+            _NORMAL_SQUARE < float(squares.min()) and float(squares.max()) < np.inf:
+        return 1.0 - (v @ q) / (np.sqrt(squares) * np.sqrt(q_square))  # type: ignore[no-any-return]
     return 1.0 - _unit_rows(v) @ _unit_rows(q[None, :])[0]  # type: ignore[no-any-return]
+
+
+_NORMAL_SQUARE = 1e-290  # squared lengths above this (and finite) lose no precision taken directly
 
 
 def _unit_rows(v: np.ndarray) -> np.ndarray:
@@ -97,6 +108,7 @@ def fuse(vector_keys: Sequence[str], keyword_keys: Sequence[str], top_k: int) ->
 # Where float32 scoring is trusted: rows and queries no longer than this (products and squares stay
 # far inside float32's 3.4e38) and, under COSINE, rows no shorter than its inverse square.
 _FLOAT32_SAFE = 1e15
+_DIRECT_RANKING = 256  # candidates ranked by their exact distances without a float32 pass first
 _EXACT_CHUNK = 16_384  # rows converted to float64 at a time by the exact fallback
 
 
@@ -255,6 +267,11 @@ class VectorMatrix:
         if len(rows) == 0 or top_k <= 0:
             return []
         q = np.asarray(query, dtype=np.float64)
+        if len(rows) <= _DIRECT_RANKING:  # a graph's few candidates: their exact distances at once
+            exact = exact_distances(self.matrix[rows], q, metric)
+            keys = [self.keys[i] for i in rows.tolist()]
+            order = order_hits(keys, exact.tolist())[:top_k]
+            return [(keys[i], float(exact[i])) for i in order]
         score, margin = self._scores(q, metric, rows)
         return self._ranked(rows, score, margin, q, metric, min(top_k, len(rows)))
 

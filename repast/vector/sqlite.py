@@ -26,6 +26,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -42,6 +43,7 @@ from repast.vector.sqlite_keeper import FieldIndex, GraphPolicy, exiting, keep_g
 
 if TYPE_CHECKING:
     from repast.definitions import FeatureView, Field
+    from repast.online.base import ReadRow
     from repast.online.sqlite import SqliteOnlineStore
 
 CHANGES = "repast_vector_changes"
@@ -83,6 +85,15 @@ class SqliteVectorSearch(VectorSearch):
                 if hits is not None:
                     return hits
             return index.matrix.nearest(query, metric, top_k, mask)
+
+    def nearest_rows(self, project: str, view: FeatureView, field: Field, query: np.ndarray, metric: Metric,
+                     top_k: int, filters: Filters, exact: bool, features: Sequence[str]) -> list[tuple[str, ReadRow]]:
+        """`nearest`, then the hits' rows with their vectors as NumPy arrays over the stored bytes
+        (repast.vector.documents computes the reported distances from them; a list of floats per
+        hit, converted back to an array, cost more than the graph search)."""
+        keys = [k for k, _ in self.nearest(project, view, field, query, metric, top_k, filters, exact)]
+        rows = self.store.read_documents(project, view, keys, features) if keys else []
+        return list(zip(keys, rows, strict=True))
 
     def keyword(self, project: str, view: FeatureView, query_string: str, top_k: int,
                 filters: Filters) -> list[tuple[str, int]]:

@@ -47,10 +47,13 @@ def vector_encoder(field: Field) -> Callable[[pa.Array], list[bytes | None]] | N
     return encode
 
 
-def vector_decoders(view: FeatureView) -> dict[str, Callable[[Any], Any]]:
-    """Per vector field, how a stored BLOB becomes its list of floats."""
-    return {f.name: _decoder(item_type(f)) for f in vector_fields(view)}
+def vector_decoders(view: FeatureView, arrays: bool = False) -> dict[str, Callable[[Any], Any]]:
+    """Per vector field, how a stored BLOB becomes its list of floats (`arrays`: a NumPy array over
+    the BLOB's bytes, no copy)."""
+    return {f.name: _decoder(item_type(f), arrays) for f in vector_fields(view)}
 
 
-def _decoder(item: np.dtype[Any]) -> Callable[[Any], Any]:
+def _decoder(item: np.dtype[Any], arrays: bool) -> Callable[[Any], Any]:
+    if arrays:
+        return lambda blob: np.frombuffer(blob, dtype=item)
     return lambda blob: np.frombuffer(blob, dtype=item).tolist()
