@@ -85,8 +85,11 @@ class SqliteOnlineConfig(BackendConfig):
     vector_index: bool = True
     vector_index_min_documents: int = 10_000
     vector_index_m: int = 16  # graph connectivity (HNSW M)
-    vector_index_ef_construction: int = 128
+    vector_index_ef_construction: int = 64  # pgvector's default (and the PostgreSQL store's)
     vector_index_ef_search: int = 64
+    # A COSINE field's graph keeps each vector in 8 bits ("i8") or 32 ("f32"); answers are re-ranked
+    # from the stored vectors either way (docs/vector.md, "Approximate index").
+    vector_index_cosine_dtype: Literal["i8", "f32"] = "i8"
 
 
 def raw_table_name(project: str, view: str) -> str:

@@ -298,7 +298,7 @@ class SqliteVectorSearch(VectorSearch):
     def _settings(self) -> GraphSettings:
         config = self.store.config
         return GraphSettings(config.vector_index_m, config.vector_index_ef_construction,
-                             config.vector_index_ef_search)
+                             config.vector_index_ef_search, config.vector_index_cosine_dtype)
 
     def _files(self, project: str, view: FeatureView, field: Field) -> GraphFiles:
         return GraphFiles(str(self.store.path), project, view.name, field.name)

@@ -59,11 +59,21 @@ def available() -> bool:
 
 @dataclass(frozen=True)
 class GraphSettings:
-    """HNSW parameters: connectivity (M), expansion at build (ef_construction) and at search (ef_search)."""
+    """HNSW parameters: connectivity (M), expansion at build (ef_construction) and at search
+    (ef_search), and how a COSINE graph keeps its vectors (`i8` or `f32`; see `graph_dtype`)."""
 
     connectivity: int = 16
-    expansion_add: int = 128
+    expansion_add: int = 64
     expansion_search: int = 64
+    cosine_dtype: str = "i8"
+
+
+def graph_dtype(metric: Metric, settings: GraphSettings) -> str:
+    """The graph's copy of each vector: under COSINE, `settings.cosine_dtype` (usearch normalizes
+    each vector and keeps trunc(127 x component) in one byte: every finite vector fits, and
+    candidates are re-ranked from the stored vectors, so answers stay exact and only recall can
+    move); under L2 and INNER_PRODUCT f32, as their scale must be kept."""
+    return settings.cosine_dtype if metric is Metric.COSINE else "f32"
 
 
 class Graph:
@@ -73,8 +83,9 @@ class Graph:
         from usearch.index import Index
 
         self.dimension, self.metric, self.settings = dimension, metric, settings
+        self.dtype = graph_dtype(metric, settings)
         if index is None:
-            index = Index(ndim=dimension, metric=_USEARCH_METRIC[metric], dtype="f32",
+            index = Index(ndim=dimension, metric=_USEARCH_METRIC[metric], dtype=self.dtype,
                           connectivity=settings.connectivity, expansion_add=settings.expansion_add,
                           expansion_search=settings.expansion_search)
         self.index: Any = index  # Any: usearch types expansion_search read-only, but it is settable
@@ -135,9 +146,21 @@ class Graph:
         missing = np.fromiter((v is None for v in held), dtype=bool, count=len(live))
         found = np.flatnonzero(~missing)
         vectors = np.stack([held[i] for i in found.tolist()]) if len(found) else np.zeros((0, self.dimension))
-        moved = found[(vectors != matrix[live[found]]).any(axis=1)] if len(found) else found
+        moved = found[self._moved(vectors, matrix[live[found]])] if len(found) else found
         dead = np.setdiff1d(np.asarray(self.index.keys, dtype=np.int64), live)
         return np.unique(np.concatenate([live[missing], live[moved], dead]))
+
+    def _moved(self, held: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Per row, whether the graph's copy `held` is not the vector `rows` holds. An i8 copy is
+        trunc(127 x the unit vector), compared within one step (the normalization's rounding may
+        differ from usearch's by an ulp): a change smaller than that leaves the graph's candidates
+        as they were, and the answer is re-ranked from the stored vector anyway."""
+        if self.dtype != "i8":
+            return (held != rows).any(axis=1)  # type: ignore[no-any-return]
+        rows = rows.astype(np.float64)
+        lengths = np.linalg.norm(rows, axis=1, keepdims=True)
+        expected = np.trunc(rows / np.where(lengths > 0, lengths, 1.0) * 127.0)
+        return (np.abs(expected - held.astype(np.float64)) > 1.0).any(axis=1)  # type: ignore[no-any-return]
 
     def search(self, query: np.ndarray, count: int) -> np.ndarray:
         """Up to `count` labels (matrix rows), nearest first by the graph's metric."""
@@ -185,7 +208,8 @@ class GraphFiles:
         token = uuid.uuid4().hex[:12]
         name = f"{self.stem}.{token}.usearch"
         header = {"version": _VERSION, "generation": generation, "storage": storage, "dimension": graph.dimension,
-                  "metric": graph.metric.value, "settings": [graph.settings.connectivity, graph.settings.expansion_add],
+                  "metric": graph.metric.value,
+                  "settings": [graph.settings.connectivity, graph.settings.expansion_add, graph.dtype],
                   "count": len(graph), "churned": graph.churned, "graph": name, "keys": keys}
         with self._locked():
             tmp = self.folder / f".{name}.tmp"
@@ -209,7 +233,8 @@ class GraphFiles:
             header = json.loads(self.header.read_text())
             if header.get("version") != _VERSION or header["dimension"] != dimension \
                     or header["metric"] != metric.value or header["storage"] != storage \
-                    or header["settings"] != [settings.connectivity, settings.expansion_add]:
+                    or header["settings"] != [settings.connectivity, settings.expansion_add,
+                                              graph_dtype(metric, settings)]:
                 return None
             index = Index.restore(str(self.folder / header["graph"]))
             if index is None or index.ndim != dimension or len(index) != header["count"]:

@@ -310,28 +310,30 @@ from tests.contract.test_online_vectors import docs_view, NOW
 from pathlib import Path
 import repast.vector.sqlite_keeper as k; k.SAVE_EVERY = 40; k.SYNC_INLINE = 10  # saves and syncs often
 docs = sqlite_docs(Path({tmp!r}))
-view = docs_view(16, "L2")
+view = docs_view(16, {metric!r})
 rng = np.random.default_rng({seed})
 for step in range(10_000):
     ids = rng.integers(0, 1500, 50).tolist()
     docs.write(view, ids, clustered(50, 16, seed=step + {seed}), ts=NOW + timedelta(seconds=step + 1))
-    docs.search(np.zeros(16), 5)  # catches up the graph, saving it now and then
+    docs.search(np.ones(16), 5)  # catches up the graph, saving it now and then
     print(step, flush=True)
 """
 
 
 @needs_usearch
-def test_writers_killed_at_any_point_leave_a_graph_that_is_repaired(tmp_path: Path) -> None:
+@pytest.mark.parametrize("metric", ["L2", "COSINE"])  # a graph of float32 vectors, and one of 8-bit ones
+def test_writers_killed_at_any_point_leave_a_graph_that_is_repaired(tmp_path: Path, metric: str) -> None:
     """Two writer processes update documents and search (each saving its graph under the lock);
     both are SIGKILLed mid-stride, possibly between a table write and the graph's save or inside
     the save. The next open must answer as the table says."""
     docs = sqlite_docs(tmp_path)
-    view = docs.apply(docs_view(16, "L2"))
+    view = docs.apply(docs_view(16, metric))
     docs.write(view, list(range(1500)), clustered(1500, 16, seed=15))
-    docs.search(np.zeros(16), 1)
+    docs.search(np.ones(16), 1)
     docs.store.online_store.close()
     root = str(Path(__file__).resolve().parents[2])
-    writers = [subprocess.Popen([sys.executable, "-c", WRITER.format(root=root, tmp=str(tmp_path), seed=seed)],
+    writers = [subprocess.Popen([sys.executable, "-c", WRITER.format(root=root, tmp=str(tmp_path), seed=seed,
+                                                                    metric=metric)],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for seed in (100, 200)]
     try:
         for writer in writers:
@@ -346,7 +348,7 @@ def test_writers_killed_at_any_point_leave_a_graph_that_is_repaired(tmp_path: Pa
     reopened = sqlite_docs(tmp_path)
     table = reopened.store.get_online_features(["docs:embedding"], {"doc_id": list(range(1500))}).to_dict()
     vectors = np.array(table["embedding"], dtype=np.float32)
-    assert recall(reopened, vectors, list(range(1500)), clustered(30, 16, seed=16), "L2") >= 0.95
+    assert recall(reopened, vectors, list(range(1500)), clustered(30, 16, seed=16), metric) >= 0.95
     for i in (0, 700, 1499):  # each document is found where the table says it is
         assert i in reopened.search(vectors[i], 3)["doc_id"]
     assert json.loads(next((tmp_path / "online.db.vectors").glob("*.json")).read_text())["generation"] > 0

@@ -121,3 +121,41 @@ def test_a_zero_vector_is_refused_under_cosine() -> None:
 
 def test_a_null_vector_is_accepted() -> None:
     check_vector_column(pa.array([None, [1.0, 2.0, 3.0]], pa.list_(pa.float32())), embedding(3), "docs")
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data())
+def test_cosine_distance_is_the_same_at_every_scale(data: st.DataObject) -> None:
+    """Rows of any finite scale (float32's, and float64's beyond it, where the lengths are no longer
+    taken directly) get the distance of their direction: the direct and the scaled paths agree."""
+    rows = data.draw(hnp.arrays(np.int64, (5, 8), elements=st.integers(-1000, 1000))) / 1000.0
+    rows[np.abs(rows).max(axis=1) == 0, 0] = 1.0
+    query = data.draw(hnp.arrays(np.int64, 8, elements=st.integers(-1000, 1000))) / 1000.0
+    query[0] = query[0] or 0.5
+    unit = rows / np.linalg.norm(rows, axis=1, keepdims=True)
+    expected = 1.0 - unit @ (query / np.linalg.norm(query))
+    for scale in (1e-300, 1e-15, 1.0, 1e15, 1e300):
+        got = exact_distances(rows * scale, query / scale if scale > 1e-200 else query, Metric.COSINE)
+        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
+
+
+def test_an_8_bit_graph_reports_a_changed_vector_as_stale_and_an_unchanged_one_not() -> None:
+    """A saved COSINE graph keeps 8-bit copies; on reopen the rows whose stored vector moved are
+    re-inserted, and the others (whose copies are equal to within the quantization) are kept."""
+    pytest.importorskip("usearch")
+    from repast.vector.sqlite_hnsw import Graph, GraphSettings
+
+    rng = np.random.default_rng(3)
+    matrix = rng.normal(size=(300, 32)).astype(np.float32) * rng.uniform(1e-10, 1e10, size=(300, 1)).astype(
+        np.float32)
+    alive = np.ones(300, dtype=bool)
+    graph = Graph(32, Metric.COSINE, GraphSettings())
+    assert graph.dtype == "i8"
+    graph.build(matrix, alive)
+    assert graph.stale(matrix, alive).tolist() == []
+    moved = matrix.copy()
+    moved[[5, 77]] = rng.normal(size=(2, 32)).astype(np.float32)
+    moved[100] *= 1000.0  # the same direction: the same 8-bit copy
+    alive[200] = False
+    assert graph.stale(moved, alive).tolist() == [5, 77, 200]
+    assert Graph(32, Metric.L2, GraphSettings()).dtype == "f32"  # L2 keeps the scale
