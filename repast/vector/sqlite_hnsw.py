@@ -157,10 +157,13 @@ class Graph:
         as they were, and the answer is re-ranked from the stored vector anyway."""
         if self.dtype != "i8":
             return (held != rows).any(axis=1)  # type: ignore[no-any-return]
-        rows = rows.astype(np.float64)
-        lengths = np.linalg.norm(rows, axis=1, keepdims=True)
-        expected = np.trunc(rows / np.where(lengths > 0, lengths, 1.0) * 127.0)
-        return (np.abs(expected - held.astype(np.float64)) > 1.0).any(axis=1)  # type: ignore[no-any-return]
+        moved = np.zeros(len(rows), dtype=bool)
+        for start in range(0, len(rows), _BUILD_CHUNK):  # a chunk at a time: no float copy of the whole matrix
+            chunk = rows[start:start + _BUILD_CHUNK].astype(np.float64)
+            lengths = np.linalg.norm(chunk, axis=1, keepdims=True)
+            expected = np.trunc(chunk / np.where(lengths > 0, lengths, 1.0) * 127.0)
+            moved[start:start + len(chunk)] = (np.abs(expected - held[start:start + len(chunk)]) > 1.0).any(axis=1)
+        return moved
 
     def search(self, query: np.ndarray, count: int) -> np.ndarray:
         """Up to `count` labels (matrix rows), nearest first by the graph's metric."""
