@@ -2,17 +2,18 @@
 under the service's FileLoggingDestination (Feast's feature logging) as spools that are turned into
 Parquet in the background (repast/jobs/served_log.py says how, and which columns the log has).
 
-The request path formats the served answer's bytes, with the request's keys, its number and time,
-as one spool line (one bytes formatting), appends it to its log directory's list and never waits
-or locks. When `queue_capacity` responses wait for a directory, further rows are dropped and counted
-(`dropped`). One background thread takes the lines as soon as `WAKE_LINES` wait, and at least every
-`flush_interval_secs`, and appends them to this process's spool with one write: no parsing, no
-Arrow, no Parquet in the serving process. The spool is sealed every flush interval, so what was
-served is readable a flush interval later, and handed to the conversion process (`SpoolConversion`,
-niced), which turns it into the log's Parquet file without waiting for a reader. A killed server
-loses the responses not yet written (under load fewer than `WAKE_LINES` per log directory; at most
-`flush_interval_secs` of them, and `queue_capacity`); what reached the spool is kept
-(a line torn by the kill is skipped).
+The request path is one call of the service's log function (`for_service`, which the feature
+server keeps per service definition): it formats the served answer's bytes, with the request's
+keys, its number and time, as one spool line (one bytes formatting), appends it to its log
+directory's list and never waits or locks. When `queue_capacity` responses wait for a directory,
+further rows are dropped and counted (`dropped`). One background thread takes the lines as soon as
+`WAKE_LINES` wait, and at least every `flush_interval_secs`, and appends them to this process's
+spool with one write: no parsing, no Arrow, no Parquet in the serving process. The spool is sealed
+every flush interval, so what was served is readable a flush interval later (and, with
+`background_conversion`, handed to the niced conversion process, `SpoolConversion`, which turns it
+into the log's Parquet file without waiting for a reader). A killed server loses the responses not
+yet written (under load fewer than `WAKE_LINES` per log directory; at most `flush_interval_secs` of
+them, and `queue_capacity`); what reached the spool is kept (a line torn by the kill is skipped).
 """
 
 from __future__ import annotations
