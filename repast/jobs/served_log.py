@@ -51,12 +51,12 @@ _log = logging.getLogger(__name__)
 
 def spool_record(number: int, logged_at_us: int, request: dict[str, list[Any]], answer: bytes) -> bytes:
     """One served response as a spool line: the answer's bytes as they were served (no parsing),
-    built by one bytes formatting (the feature server's request path calls this once per response)."""
-    return _RECORD % (number, logged_at_us, orjson.dumps(request, option=orjson.OPT_SERIALIZE_NUMPY, default=str),
-                      answer)
+    built by one bytes formatting (the feature server's request path does the same, inline)."""
+    return SPOOL_LINE % (number, logged_at_us, orjson.dumps(request, option=REQUEST_OPTIONS, default=str), answer)
 
 
-_RECORD = b'{"i":%d,"t":%d,"q":%b,"r":%b}\n'
+SPOOL_LINE = b'{"i":%d,"t":%d,"q":%b,"r":%b}\n'  # % (number, time in us, the request's JSON, answer)
+REQUEST_OPTIONS = orjson.OPT_SERIALIZE_NUMPY  # the request's JSON: these, and str() of what JSON has no type for
 
 
 class SpoolFile:

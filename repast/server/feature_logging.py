@@ -2,30 +2,35 @@
 under the service's FileLoggingDestination (Feast's feature logging) as spools that are turned into
 Parquet in the background (repast/jobs/served_log.py says how, and which columns the log has).
 
-The request path formats the served answer's bytes, with the request's keys, its number and time,
-as one spool line (one bytes formatting), appends it to its log directory's list and never waits
-or locks. When `queue_capacity` responses wait for a directory, further rows are dropped and counted
-(`dropped`). One background thread takes the lines as soon as `WAKE_LINES` wait, and at least every
-`flush_interval_secs`, and appends them to this process's spool with one write: no parsing, no
-Arrow, no Parquet in the serving process. The spool is sealed every flush interval, so what was
-served is readable a flush interval later, and handed to the conversion process (`SpoolConversion`,
-niced), which turns it into the log's Parquet file without waiting for a reader. A killed server
-loses the responses not yet written (under load fewer than `WAKE_LINES` per log directory; at most
-`flush_interval_secs` of them, and `queue_capacity`); what reached the spool is kept
-(a line torn by the kill is skipped).
+The request path is one call of the service's log function (`for_service`, which the feature
+server keeps per service definition): it formats the served answer's bytes, with the request's
+keys, its number and time, as one spool line (one bytes formatting), appends it to its log
+directory's list and never waits or locks. When `queue_capacity` responses wait for a directory,
+further rows are dropped and counted (`dropped`). One background thread takes the lines as soon as
+`WAKE_LINES` wait, and at least every `flush_interval_secs`, and appends them to this process's
+spool with one write: no parsing, no Arrow, no Parquet in the serving process. The spool is sealed
+every flush interval, so what was served is readable a flush interval later (and, with
+`background_conversion`, handed to the niced conversion process, `SpoolConversion`, which turns it
+into the log's Parquet file without waiting for a reader). A killed server loses the responses not
+yet written (under load fewer than `WAKE_LINES` per log directory; at most `flush_interval_secs` of
+them, and `queue_capacity`); what reached the spool is kept (a line torn by the kill is skipped).
 """
 
 from __future__ import annotations
 
 import itertools
 import os
-import random
 import threading
 import time
 import uuid
+from collections.abc import Callable
+from random import random as _random
+from time import time_ns as _time_ns
 from typing import TYPE_CHECKING, Any
 
-from repast.jobs.served_log import SpoolFile, read_feature_log, spool_record
+import orjson
+
+from repast.jobs.served_log import REQUEST_OPTIONS, SPOOL_LINE, SpoolFile, read_feature_log
 from repast.server.log_conversion import SpoolConversion
 from repast.server.responses import online_response_json
 
@@ -41,6 +46,9 @@ __all__ = ["ServedRowLogger", "read_feature_log"]
 # re-fault its heap after every flush (~3 us per logged request, measured: more than the rest of the
 # logging).
 WAKE_LINES = 64
+
+_dumps = orjson.dumps
+LogAnswer = Callable[[dict[str, list[Any]], bytes], None]  # (request's columns, served answer) -> logged
 
 
 class ServedRowLogger:
@@ -65,8 +73,7 @@ class ServedRowLogger:
         self._flushes_done = 0  # of those, written and sealed (writer thread)
         self._id_prefix = uuid.uuid4().hex[:16]  # request ids: this prefix + the response's number, in hex
         self._numbers = itertools.count()
-        # id(service) -> (service, its log directory's lines or None when not logged, its sample rate)
-        self._services: dict[int, tuple[FeatureService, list[bytes] | None, float]] = {}
+        self._services: dict[int, tuple[FeatureService, LogAnswer | None]] = {}  # id(service) -> for_service
         self._spools: dict[str, SpoolFile] = {}  # log directory -> this process's spool there (writer thread)
         self._thread: threading.Thread | None = None
 
@@ -80,31 +87,60 @@ class ServedRowLogger:
         known = self._services.get(id(service))
         if known is None or known[0] is not service:
             known = self._resolve(service)
-        lines = known[1]
-        if lines is None or (known[2] < 1.0 and random.random() >= known[2]):
-            return
-        if len(lines) >= self._capacity:
-            self.dropped += len(next(iter(request.values()), []))
-            return
-        lines.append(spool_record(next(self._numbers), time.time_ns() // 1000, request, answer))
-        if self._thread is None and self.autostart:
-            self.start()
-        if len(lines) >= WAKE_LINES and not self._wake.is_set():
-            self._wake.set()
+        if known[1] is not None:
+            known[1](request, answer)
 
-    def _resolve(self, service: FeatureService) -> tuple[FeatureService, list[bytes] | None, float]:
-        """The service's log directory's lines (None: not logged) and sample rate, resolved once per
-        service definition (the registry's cached objects are reused until it changes)."""
+    def for_service(self, service: FeatureService) -> LogAnswer | None:
+        """What logs one served answer of `service` with its request (`log_answer` without the look-up
+        of the service: the feature server keeps it per service); None when `service` is not logged."""
+        known = self._services.get(id(service))
+        return (known if known is not None and known[0] is service else self._resolve(service))[1]
+
+    def _resolve(self, service: FeatureService) -> tuple[FeatureService, LogAnswer | None]:
+        """The service's LogAnswer (None: not logged), made once per service definition (the
+        registry's cached objects are reused until it changes)."""
         logging = service.logging_config
-        lines = None
+        append = None
         if logging is not None and self.config.enabled:
             path = logging.destination.to_dict()["path"]
             path = path if os.path.isabs(path) else os.path.join(self.repo_path, path)
-            lines = self._lines.setdefault(path, [])
+            append = self._appender(self._lines.setdefault(path, []), logging.sample_rate)
+            if self._thread is None and self.autostart:
+                self.start()
         if len(self._services) > 1024:
             self._services.clear()
-        known = self._services[id(service)] = (service, lines, 1.0 if logging is None else logging.sample_rate)
+        known = self._services[id(service)] = (service, append)
         return known
+
+    def _appender(self, lines: list[bytes], sample_rate: float) -> LogAnswer:
+        """The request path: one spool line appended to `lines` (the answer sampled at `sample_rate`);
+        a look at what waits only when the writer should be woken (see `_many_waiting`)."""
+        numbers, busy = self._numbers, min(WAKE_LINES - 1, self._capacity)
+
+        def log_answer(request: dict[str, list[Any]], answer: bytes) -> None:
+            if len(lines) >= busy and not self._many_waiting(lines, request):
+                return
+            # spool_record, inlined: a Python call is ~4% of the logging's instructions
+            lines.append(SPOOL_LINE % (next(numbers), _time_ns() // 1000,
+                                       _dumps(request, option=REQUEST_OPTIONS, default=str), answer))
+
+        def sampled(request: dict[str, list[Any]], answer: bytes) -> None:
+            if _random() < sample_rate:
+                log_answer(request, answer)
+
+        return log_answer if sample_rate >= 1.0 else sampled
+
+    def _many_waiting(self, lines: list[bytes], request: dict[str, list[Any]]) -> bool:
+        """WAKE_LINES lines (or nearly) wait: wake the writer (started again if it was closed), or
+        when `queue_capacity` wait, drop and count the response's rows (False)."""
+        if len(lines) >= self._capacity:
+            self.dropped += len(next(iter(request.values()), []))
+            return False
+        if self._thread is None and self.autostart:
+            self.start()
+        if not self._wake.is_set():
+            self._wake.set()
+        return True
 
     def start(self) -> None:
         if self._thread is None:

@@ -19,7 +19,7 @@ from repast.jobs.online_read import get_online_features
 from repast.online.base import OnlineReader
 from repast.registry import Registry
 from repast.server.dispatch import StoreCalls
-from repast.server.feature_logging import ServedRowLogger
+from repast.server.feature_logging import LogAnswer, ServedRowLogger
 from repast.server.limits import RequestLimits
 from repast.server.metrics import ServerMetrics
 from repast.server.online_json import OnlineJsonAnswers
@@ -42,62 +42,65 @@ class OnlineFeaturesEndpoint:
         self.feature_log = feature_log
         self.answers = OnlineJsonAnswers(registry)
         self.strict = strict  # feature_server.strict_requests: refuse fields Feast's server would ignore
-        self._faithful: dict[int, tuple[FeatureService, bool]] = {}  # see _logged_from_answer
+        self._logging: dict[int, tuple[FeatureService, LogAnswer | None, bool]] = {}  # see _logging_of
 
     def answer(self, body: bytes) -> bytes | Awaitable[bytes]:
         req = parse_online_request(body, strict=self.strict)
         rows = req.rows
         self.limits.check_rows(rows)
         features: Any = req.features
-        logged: tuple[FeatureService, dict[str, list[Any]]] | None = None
+        log: LogAnswer | None = None
         if req.feature_service is not None:
             features = self.registry.contents().get("feature_service", req.feature_service)
             self.limits.check_values(rows, len(features.feature_refs()))
-            if features.logging_config is not None and self.feature_log.config.enabled:
-                if not self._logged_from_answer(features):
-                    return self._served_and_logged(features, req)
-                logged = (features, req.entities)
+            if features.logging_config is not None:
+                known = self._logging.get(id(features))
+                if known is None or known[0] is not features:
+                    known = self._logging_of(features)
+                log = known[1]
+                if log is not None and not known[2]:
+                    return self._served_and_logged(features, req, log)
         else:
             self.limits.check_values(rows, len(features))
         args = (self.online_store, features, req.entities, req.full_feature_names)
         if not self.reads.inline:
-            return self._answered_on_a_thread(args, rows, req.ignored, logged)
+            return self._answered_on_a_thread(args, rows, req.ignored, req.entities, log)
         answer = self.reads.call_inline(self.answers.answer, *args)
         self.metrics.count_rows(rows)
-        if logged is not None:
-            self.feature_log.log_answer(logged[0], logged[1], answer)  # queued, parsed off the request path
+        if log is not None:
+            log(req.entities, answer)  # queued, parsed off the request path
         return AnswerWithHeaders.of(answer, req.ignored) if req.ignored else answer
 
-    def _logged_from_answer(self, service: FeatureService) -> bool:
-        """Whether the answer's JSON holds the served values as they are (numbers, strings, booleans);
-        decided once per service definition (the registry's cached objects are reused until it changes)."""
-        known = self._faithful.get(id(service))
-        if known is not None and known[0] is service:
-            return known[1]
+    def _logging_of(self, service: FeatureService) -> tuple[FeatureService, LogAnswer | None, bool]:
+        """How the service's answers are logged (None: not logged), and whether from the answer's
+        JSON, which holds the served values as they are when they are all numbers, strings or
+        booleans; decided once per service definition (the registry's cached objects are reused
+        until it changes)."""
+        log = self.feature_log.for_service(service)
         views = self.registry.contents().feature_views
         faithful = all(view is not None and all(str(f.dtype) in _JSON_FAITHFUL for f in view.features
                                                 if f.name in p.features)
                        for p in service.projections for view in [views.get(p.view_name)])
-        if len(self._faithful) > 1024:
-            self._faithful.clear()
-        self._faithful[id(service)] = (service, faithful)
-        return faithful
+        if len(self._logging) > 1024:
+            self._logging.clear()
+        known = self._logging[id(service)] = (service, log, faithful)
+        return known
 
     async def _answered_on_a_thread(self, args: tuple[Any, ...], rows: int, ignored: tuple[str, ...],
-                                    logged: tuple[FeatureService, dict[str, list[Any]]] | None = None) -> bytes:
+                                    request: dict[str, list[Any]], log: LogAnswer | None) -> bytes:
         answer = await self.reads.threaded(self.answers.answer, *args)
         self.metrics.count_rows(rows)
-        if logged is not None:
-            self.feature_log.log_answer(logged[0], logged[1], answer)
+        if log is not None:
+            log(request, answer)
         return AnswerWithHeaders.of(answer, ignored) if ignored else answer
 
-    async def _served_and_logged(self, service: FeatureService, req: OnlineRequest) -> bytes:
-        """A feature service whose served rows are logged: the log needs the response itself."""
+    async def _served_and_logged(self, service: FeatureService, req: OnlineRequest, log: LogAnswer) -> bytes:
+        """A logged feature service with values the answer's JSON does not hold as they are."""
         response = await self.reads.call(get_online_features, self.registry, self.online_store, service,
                                          req.entities, req.full_feature_names)
         self.metrics.count_rows(req.rows)
         answer = online_response_json(response)
-        self.feature_log.log_answer(service, req.entities, answer)  # copied into a batch, written off the request path
+        log(req.entities, answer)  # copied into a batch, written off the request path
         return AnswerWithHeaders.of(answer, req.ignored) if req.ignored else answer
 
 

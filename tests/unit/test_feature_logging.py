@@ -84,6 +84,9 @@ from repast.infra.offline_stores.file_source import FileLoggingDestination
 
 logged_service = FeatureService(name="logged", features=[driver_stats_fv[["conv_rate"]]],
                                 logging_config=LoggingConfig(destination=FileLoggingDestination(path="logs")))
+logged_on_demand = FeatureService(name="logged_on_demand",
+                                  features=[driver_stats_fv[["conv_rate"]], transformed_conv_rate],
+                                  logging_config=LoggingConfig(destination=FileLoggingDestination(path="logs_od")))
 ''')
     fs = FeatureStore(repo_path=sample_repo)
     fs.apply_repo()
@@ -109,6 +112,24 @@ def test_the_feature_server_logs_what_it_served_for_a_logged_service(store: Feat
     assert [r["driver_id"] for r in log] == [1001, 4242]
     assert [r["conv_rate"] for r in log] == served["results"][1]["values"]  # type: ignore[index]
     assert [r["conv_rate__status"] for r in log] == ["PRESENT", "NOT_FOUND"]
+
+
+def test_a_logged_service_with_an_on_demand_view_logs_its_request_data_and_computed_values(
+        store: FeatureStore) -> None:
+    app = create_app(store.backends)
+
+    async def serve() -> dict[str, Any]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            body = {"feature_service": "logged_on_demand",
+                    "entities": {"driver_id": [1001, 1002], "val_to_add": [1, 2], "val_to_add_2": [10, None]}}
+            return (await client.post("/get-online-features", json=body)).json()  # type: ignore[no-any-return]
+    served = asyncio.run(serve())
+    assert app.state.feature_server.feature_log.flush()
+    log = read_feature_log(str(store.repo_path / "logs_od")).to_pydict()
+    assert (log["driver_id"], log["val_to_add"], log["val_to_add_2"]) == ([1001, 1002], [1, 2], [10, None])
+    plus = served["metadata"]["feature_names"].index("conv_rate_plus_val1")
+    assert log["conv_rate_plus_val1"] == served["results"][plus]["values"]
 
 
 def test_a_batch_of_responses_is_logged_in_order_whatever_columns_each_has(tmp_path: Path) -> None:
@@ -251,3 +272,26 @@ def test_buffered_answers_are_copied_not_kept_and_a_large_batch_is_written_whole
     assert logger.flush()
     assert read_feature_log(str(tmp_path / "logs")).column("driver_id").to_pylist() == list(range(3000))
     logger.close()
+
+
+def test_request_keys_of_every_kind_are_logged_as_sent(tmp_path: Path) -> None:
+    logger = ServedRowLogger(FeatureLoggingConfig(flush_interval_secs=60), str(tmp_path), autostart=False)
+    log = logger.for_service(logged_service("logs"))  # what the feature server calls per response
+    assert log is not None
+    names = ["driver_id", "city", "conv_rate"]
+    log({"driver_id": [1, 2**62], "city": ["Oslo", 'a "quoted"\nline'], "val_to_add": [3, None]},
+        answer(names, [[1, 2**62], ["Oslo", 'a "quoted"\nline'], [0.5, None]]))
+    log({"driver_id": [7], "city": ["AAEC"], "val_to_add": [-1], "note": ["é"]},  # bytes arrive as base64 text
+        answer(names, [[7], ["AAEC"], [0.25]]))
+    logger.start()
+    assert logger.flush()
+    rows = read_feature_log(str(tmp_path / "logs")).to_pylist()
+    assert [(r["driver_id"], r["city"], r["val_to_add"], r.get("note"), r["conv_rate"]) for r in rows] == [
+        (1, "Oslo", 3, None, 0.5), (2**62, 'a "quoted"\nline', None, None, None), (7, "AAEC", -1, "é", 0.25)]
+    assert len({r["__request_id"] for r in rows}) == 2
+    logger.close()
+
+
+def test_no_log_function_for_a_service_when_feature_logging_is_disabled(tmp_path: Path) -> None:
+    logger = ServedRowLogger(FeatureLoggingConfig(enabled=False), str(tmp_path))
+    assert logger.for_service(logged_service("logs")) is None
