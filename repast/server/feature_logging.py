@@ -84,11 +84,9 @@ class ServedRowLogger:
 
     def log_answer(self, service: FeatureService, request: dict[str, list[Any]], answer: bytes) -> None:
         """Buffer one served JSON answer (Feast's get-online-features body) of `service`; never blocks."""
-        known = self._services.get(id(service))
-        if known is None or known[0] is not service:
-            known = self._resolve(service)
-        if known[1] is not None:
-            known[1](request, answer)
+        log = self.for_service(service)
+        if log is not None:
+            log(request, answer)
 
     def for_service(self, service: FeatureService) -> LogAnswer | None:
         """What logs one served answer of `service` with its request (`log_answer` without the look-up

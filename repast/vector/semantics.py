@@ -268,10 +268,7 @@ class VectorMatrix:
             return []
         q = np.asarray(query, dtype=np.float64)
         if len(rows) <= _DIRECT_RANKING:  # a graph's few candidates: their exact distances at once
-            exact = exact_distances(self.matrix[rows], q, metric)
-            keys = [self.keys[i] for i in rows.tolist()]
-            order = order_hits(keys, exact.tolist())[:top_k]
-            return [(keys[i], float(exact[i])) for i in order]
+            return self._best(rows, exact_distances(self.matrix[rows], q, metric), top_k)
         score, margin = self._scores(q, metric, rows)
         return self._ranked(rows, score, margin, q, metric, min(top_k, len(rows)))
 
@@ -281,8 +278,11 @@ class VectorMatrix:
         # float32 products may misorder rows within their rounding error of the cut: every row that
         # close to it is re-ranked exactly, so the answer is the exact top-k.
         candidates = rows[np.flatnonzero(score <= kth + margin)]
-        exact = exact_distances(self.matrix[candidates], q, metric)
-        keys = [self.keys[i] for i in candidates.tolist()]
+        return self._best(candidates, exact_distances(self.matrix[candidates], q, metric), k)
+
+    def _best(self, rows: np.ndarray, exact: np.ndarray, k: int) -> list[tuple[str, float]]:
+        """The k (entity key, distance) of `rows` nearest by their `exact` distances, ties by key."""
+        keys = [self.keys[i] for i in rows.tolist()]
         order = order_hits(keys, exact.tolist())[:k]
         return [(keys[i], float(exact[i])) for i in order]
 
