@@ -96,9 +96,13 @@ def rss_mb() -> float:
     return 0.0
 
 
+def p99(ms: list[float]) -> float:
+    return sorted(ms)[min(len(ms) - 1, int(len(ms) * 0.99))]
+
+
 def percentiles(ms: list[float]) -> str:
     ms = sorted(ms)
-    return (f"min {ms[0]:6.2f}  p50 {ms[len(ms) // 2]:7.2f}  p99 {ms[min(len(ms) - 1, int(len(ms) * 0.99))]:7.2f} ms")
+    return f"min {ms[0]:6.2f}  p50 {ms[len(ms) // 2]:7.2f}  p99 {p99(ms):7.2f} ms"
 
 
 class Reference:
@@ -113,9 +117,11 @@ class Reference:
         return best[np.argsort(-scores[best])]  # type: ignore[no-any-return]
 
 
-def paired(label: str, fn: Callable[[np.ndarray], Any], ref: Reference, queries: np.ndarray, rounds: int = 1) -> None:
-    """Time `fn(q)` and the reference alternately, query by query, and print both."""
-    store_ms, ref_ms = [], []
+def alternating(fn: Callable[[np.ndarray], Any], other: Callable[[np.ndarray], Any], queries: np.ndarray,
+                rounds: int = 1) -> tuple[list[float], list[float]]:
+    """Milliseconds of `fn(q)` and of `other(q)`, timed alternately, query by query (garbage
+    collection off): both see the same moments of the machine's other load."""
+    fn_ms, other_ms = [], []
     gc.disable()
     try:
         for _ in range(rounds):
@@ -123,12 +129,18 @@ def paired(label: str, fn: Callable[[np.ndarray], Any], ref: Reference, queries:
                 t0 = time.perf_counter()
                 fn(q)
                 t1 = time.perf_counter()
-                ref.top(q)
+                other(q)
                 t2 = time.perf_counter()
-                store_ms.append((t1 - t0) * 1000)
-                ref_ms.append((t2 - t1) * 1000)
+                fn_ms.append((t1 - t0) * 1000)
+                other_ms.append((t2 - t1) * 1000)
     finally:
         gc.enable()
+    return fn_ms, other_ms
+
+
+def paired(label: str, fn: Callable[[np.ndarray], Any], ref: Reference, queries: np.ndarray, rounds: int = 1) -> None:
+    """Time `fn(q)` and the reference alternately, query by query, and print both."""
+    store_ms, ref_ms = alternating(fn, ref.top, queries, rounds)
     print(f"  {label:<28} {percentiles(store_ms)}   | NumPy reference {percentiles(ref_ms)}", flush=True)
 
 
@@ -257,6 +269,10 @@ def postgres_sizes(url: str | None) -> None:
           flush=True)
 
 
+# pgvector's index alone, as the store asks it (one prepared statement per query)
+INDEX_ALONE = "SELECT _entity_key FROM vbench.vbench__docs ORDER BY embedding <=> %s::vector LIMIT 10"
+
+
 def literal(q: np.ndarray) -> str:
     return "[" + ",".join(map(repr, q.tolist())) + "]"
 
@@ -267,16 +283,15 @@ def sweep_ef_search(url: str | None, queries: np.ndarray, ref: Reference, efs: t
 
     if url is None:
         return
-    sql = ("SELECT _entity_key FROM vbench.vbench__docs ORDER BY embedding <=> %s::vector LIMIT 10")
     with psycopg.connect(url, autocommit=True) as conn:
         for ef in dict.fromkeys(efs):
             conn.execute(f"SET hnsw.ef_search = {ef}")
             hits = 0
             for q in queries:
-                got = {int(k) for (k,) in conn.execute(sql, (literal(q),), prepare=True).fetchall()}
+                got = {int(k) for (k,) in conn.execute(INDEX_ALONE, (literal(q),), prepare=True).fetchall()}
                 hits += len(got & set(ref.top(q).tolist()))
-            paired(f"index alone, ef_search {ef}", lambda q: conn.execute(sql, (literal(q),), prepare=True).fetchall(),
-                   ref, queries)
+            paired(f"index alone, ef_search {ef}",
+                   lambda q: conn.execute(INDEX_ALONE, (literal(q),), prepare=True).fetchall(), ref, queries)
             print(f"    recall@10 {hits / (TOP_K * len(queries)):.4f}", flush=True)
 
 
@@ -288,25 +303,11 @@ def store_vs_index(url: str | None, store_search: Callable[[np.ndarray], Any], q
 
     if url is None:
         return
-    sql = "SELECT _entity_key FROM vbench.vbench__docs ORDER BY embedding <=> %s::vector LIMIT 10"
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(f"SET hnsw.ef_search = {ef}")
-        store_ms, index_ms = [], []
-        gc.disable()
-        try:
-            for _ in range(3):
-                for q in queries:
-                    t0 = time.perf_counter()
-                    store_search(q)
-                    t1 = time.perf_counter()
-                    conn.execute(sql, (literal(q),), prepare=True).fetchall()
-                    t2 = time.perf_counter()
-                    store_ms.append((t1 - t0) * 1000)
-                    index_ms.append((t2 - t1) * 1000)
-        finally:
-            gc.enable()
-    p99 = int(len(store_ms) * 0.99)
-    ratio = sorted(store_ms)[p99] / sorted(index_ms)[p99]
+        store_ms, index_ms = alternating(
+            store_search, lambda q: conn.execute(INDEX_ALONE, (literal(q),), prepare=True).fetchall(), queries, 3)
+    ratio = p99(store_ms) / p99(index_ms)
     print(f"  store vs index alone, alternating ({len(store_ms)} queries, ef_search {ef}): "
           f"store {percentiles(store_ms)}   | index alone {percentiles(index_ms)}   | p99 {ratio:.2f}x "
           "(target <= 1.3x)", flush=True)
